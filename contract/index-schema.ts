@@ -1,0 +1,114 @@
+// index.json: the publisher's record of a run, the hosts' heartbeat and the
+// iamUsers-mode directory (DESIGN.md "Bucket layout").
+import { IAM_GROUP_NAME, IAM_USER_NAME } from './layout.js';
+import { isValidLocalName } from './names.js';
+
+export const INDEX_VERSION = 1;
+
+export interface IndexKey {
+  readonly id: string;
+  readonly type: string;
+  readonly fingerprint: string;
+}
+
+export interface IndexUser {
+  /** Local user name on hosts, or null when the name cannot be used (too long, or two IAM users map to it). */
+  readonly localName: string | null;
+  /** Why localName is null. */
+  readonly localNameProblem?: string;
+  /** Stable POSIX uid, allocated once per IAM user name and never reused for another name. */
+  readonly uid: number;
+  readonly groups: readonly string[];
+  /** Active, published keys in line order. */
+  readonly keys: readonly IndexKey[];
+  /** Active keys that were not published, with the reason. */
+  readonly rejectedKeys?: readonly { readonly id: string; readonly reason: string }[];
+}
+
+export interface PublishedIndex {
+  readonly version: number;
+  /** ISO time of the run: the heartbeat hosts judge staleness by. */
+  readonly generatedAt: string;
+  readonly users: Readonly<Record<string, IndexUser>>;
+  readonly groups: Readonly<Record<string, { readonly members: readonly string[] }>>;
+  /** Key id -> 'type base64' for every published key: a key id's body never changes, so known ids are never fetched again. */
+  readonly keyBodies: Readonly<Record<string, string>>;
+  /** Every uid ever allocated, by IAM user name (deleted users included), so none is reused. */
+  readonly uids: Readonly<Record<string, number>>;
+  readonly nextUid: number;
+}
+
+export class IndexFormatError extends Error {
+  override name = 'IndexFormatError';
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Parses and checks index.json. Throws IndexFormatError on anything that does
+ * not have the expected shape: callers must not act on a half-understood index.
+ */
+export function parseIndex(text: string): PublishedIndex {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (cause) {
+    throw new IndexFormatError('index.json is not valid JSON', { cause });
+  }
+  if (!isRecord(v)) throw new IndexFormatError('index.json is not an object');
+  if (v.version !== INDEX_VERSION)
+    throw new IndexFormatError(`index.json has unsupported version ${String(v.version)}`);
+  if (typeof v.generatedAt !== 'string' || Number.isNaN(Date.parse(v.generatedAt))) {
+    throw new IndexFormatError('index.json has no valid generatedAt');
+  }
+  const { users, groups, keyBodies, uids, nextUid } = v;
+  if (!isRecord(users) || !isRecord(groups) || !isRecord(keyBodies) || !isRecord(uids)) {
+    throw new IndexFormatError('index.json lacks users, groups, keyBodies or uids');
+  }
+  if (typeof nextUid !== 'number' || !Number.isSafeInteger(nextUid))
+    throw new IndexFormatError('index.json has no nextUid');
+  for (const [name, u] of Object.entries(users)) {
+    if (!IAM_USER_NAME.test(name) || !isRecord(u))
+      throw new IndexFormatError(`index.json: bad user entry ${name}`);
+    if (u.localName !== null && (typeof u.localName !== 'string' || !isValidLocalName(u.localName))) {
+      throw new IndexFormatError(`index.json: bad localName for ${name}`);
+    }
+    if (typeof u.uid !== 'number' || !Number.isSafeInteger(u.uid) || u.uid <= 0) {
+      throw new IndexFormatError(`index.json: bad uid for ${name}`);
+    }
+    if (!Array.isArray(u.groups) || !u.groups.every((g) => typeof g === 'string' && IAM_GROUP_NAME.test(g))) {
+      throw new IndexFormatError(`index.json: bad groups for ${name}`);
+    }
+    if (!Array.isArray(u.keys)) throw new IndexFormatError(`index.json: bad keys for ${name}`);
+  }
+  for (const [name, g] of Object.entries(groups)) {
+    if (!IAM_GROUP_NAME.test(name) || !isRecord(g) || !Array.isArray(g.members)) {
+      throw new IndexFormatError(`index.json: bad group entry ${name}`);
+    }
+  }
+  for (const [name, uid] of Object.entries(uids)) {
+    if (typeof uid !== 'number' || !Number.isSafeInteger(uid))
+      throw new IndexFormatError(`index.json: bad uid for ${name}`);
+  }
+  for (const body of Object.values(keyBodies)) {
+    if (typeof body !== 'string') throw new IndexFormatError('index.json: bad key body');
+  }
+  return v as unknown as PublishedIndex;
+}
+
+/** Serialises deterministically (sorted keys at every level) so equal data gives equal bytes. */
+export function serializeIndex(index: PublishedIndex): string {
+  return `${JSON.stringify(sortDeep(index), null, 1)}\n`;
+}
+
+function sortDeep(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortDeep);
+  if (isRecord(v)) {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) out[k] = sortDeep(v[k]);
+    return out;
+  }
+  return v;
+}

@@ -1,0 +1,5 @@
+export * from './index-schema.js';
+export * from './keys.js';
+export * from './layout.js';
+export * from './line.js';
+export * from './names.js';
