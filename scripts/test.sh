@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The one test command (README: `npm ci && npm test`). Installs what the tests
+# need on a fresh machine, then runs lint, typecheck, build and every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Real OpenSSH sshd for the end-to-end tests (Debian openssh-server).
+if ! have sshd && [ ! -x /usr/sbin/sshd ]; then
+  if [ "$(id -u)" = 0 ] && have apt-get; then
+    echo "test: installing openssh-server for the end-to-end tests" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+  else
+    echo "test: sshd not found and not root: install openssh-server (the e2e tests will fail without it)" >&2
+  fi
+fi
+# moto_server (IAM/S3/STS emulator) and cfn-lint, from PyPI where absent.
+for tool in moto_server:moto[server] cfn-lint:cfn-lint; do
+  bin=${tool%%:*}; pkg=${tool#*:}
+  if ! have "$bin"; then
+    echo "test: installing $pkg" >&2
+    python3 -m pip install -q "$pkg" || echo "test: could not install $pkg; tests that need $bin will fail" >&2
+  fi
+done
+[ -d node_modules ] || npm ci
+
+npm run -s lint
+npm run -s typecheck
+npm run -s build
+mkdir -p .tmp
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json=.tmp/vitest.json "$@" || status=$?
+# One plain closing line that any CI reader understands.
+node -e '
+const r = require("./.tmp/vitest.json");
+console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+' || true
+exit "$status"
