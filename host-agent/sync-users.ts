@@ -1,0 +1,355 @@
+// sync-users: keeps local accounts in line with the IAM users in index.json
+// (like aws-ec2-ssh's import_users.sh, but it reads only the bucket, never IAM).
+// planSync is pure; applySync runs the plan through an injected process runner.
+import type { IndexUser, PublishedIndex } from '../contract/index.js';
+import { isValidLocalName } from '../contract/index.js';
+import { type ProcessRunner, runChecked } from './admin-sys.js';
+
+export const DEFAULT_MARKER_GROUP = 'iam-synced-users';
+/** The sudoers value granting sudo to every synced user (as in aws-ec2-ssh). */
+export const ALL_USERS = '##ALL##';
+
+export interface PasswdEntry {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+  readonly shell: string;
+}
+
+export interface GroupEntry {
+  readonly name: string;
+  readonly gid: number;
+  readonly members: readonly string[];
+}
+
+export interface SyncSettings {
+  /** IAM groups whose members get accounts; empty: every IAM user. */
+  readonly allowGroups: readonly string[];
+  readonly markerGroup: string;
+  readonly localGroups: readonly string[];
+  readonly groupMap: Readonly<Record<string, string>>;
+  readonly sudoGroups: readonly string[] | typeof ALL_USERS;
+  readonly removeHome: boolean;
+}
+
+export interface Freshness {
+  /** False when index.json is older than maxStaleSeconds or came from a stale cache. */
+  readonly fresh: boolean;
+  readonly reason?: string;
+}
+
+export type SyncAction =
+  | { readonly kind: 'create-group'; readonly group: string }
+  | {
+      readonly kind: 'create-user';
+      readonly user: string;
+      readonly uid: number;
+      readonly iamUser: string;
+      readonly groups: readonly string[];
+    }
+  | { readonly kind: 'add-to-groups'; readonly user: string; readonly groups: readonly string[] }
+  | { readonly kind: 'remove-from-group'; readonly user: string; readonly group: string }
+  | { readonly kind: 'remove-user'; readonly user: string; readonly removeHome: boolean };
+
+export interface SyncPlan {
+  readonly actions: readonly SyncAction[];
+  /** Local names that should have sudo, sorted; the sudoers drop-in is rendered from it. */
+  readonly sudoUsers: readonly string[];
+  /** Per-user problems: the user is skipped, the rest of the sync goes on. */
+  readonly problems: readonly string[];
+  /** Managed accounts that would be removed but were kept, and why. */
+  readonly refusedRemovals?: { readonly users: readonly string[]; readonly reason: string };
+}
+
+export interface PlanOptions {
+  readonly freshness: Freshness;
+  /** Lets a fresh index remove more than half the managed accounts (an operator's explicit choice). */
+  readonly allowMassRemoval?: boolean;
+}
+
+function wantsAccount(user: IndexUser, allowGroups: readonly string[]): boolean {
+  return allowGroups.length === 0 || user.groups.some((g) => allowGroups.includes(g));
+}
+
+function wantsSudo(user: IndexUser, sudoGroups: SyncSettings['sudoGroups']): boolean {
+  return sudoGroups === ALL_USERS || user.groups.some((g) => sudoGroups.includes(g));
+}
+
+const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
+
+/**
+ * Computes what to change. Accounts outside the marker group are never
+ * touched; deletions are refused when the index is not fresh or when they
+ * would remove more than half of the managed accounts (aws-ec2-ssh deleted
+ * everyone when IAM throttled it).
+ */
+export function planSync(
+  index: PublishedIndex,
+  passwd: readonly PasswdEntry[],
+  groups: readonly GroupEntry[],
+  settings: SyncSettings,
+  opts: PlanOptions,
+): SyncPlan {
+  const byName = new Map(passwd.map((p) => [p.name, p]));
+  const byUid = new Map<number, PasswdEntry>();
+  for (const p of passwd) if (!byUid.has(p.uid)) byUid.set(p.uid, p);
+  const groupByName = new Map(groups.map((g) => [g.name, g]));
+  const marker = groupByName.get(settings.markerGroup);
+  const managed = new Set((marker?.members ?? []).filter((m) => byName.has(m)));
+  const memberOf = (user: string, group: string, primaryGid?: number) => {
+    const g = groupByName.get(group);
+    return !!g && (g.members.includes(user) || g.gid === primaryGid);
+  };
+  const managedGroups = new Set([...settings.localGroups, ...Object.values(settings.groupMap)]);
+
+  const problems: string[] = [];
+  const groupActions: SyncAction[] = [];
+  const userActions: SyncAction[] = [];
+  const desired = new Set<string>();
+  const sudoUsers: string[] = [];
+  const groupsNeeded = new Set<string>();
+
+  for (const iamUser of Object.keys(index.users).sort()) {
+    const u = index.users[iamUser] as IndexUser;
+    if (!wantsAccount(u, settings.allowGroups)) continue;
+    const local = u.localName;
+    if (local === null || !isValidLocalName(local)) {
+      problems.push(`IAM user ${iamUser}: no usable local name (${u.localNameProblem ?? 'none published'})`);
+      continue;
+    }
+    if (desired.has(local)) {
+      problems.push(`IAM user ${iamUser}: local name ${local} is claimed twice; skipped`);
+      continue;
+    }
+    desired.add(local);
+    const want = sorted([
+      settings.markerGroup,
+      ...settings.localGroups,
+      ...u.groups.flatMap((g) => (settings.groupMap[g] ? [settings.groupMap[g] as string] : [])),
+    ]);
+    const existing = byName.get(local);
+    if (existing && !managed.has(local)) {
+      problems.push(
+        `local account ${local} (IAM user ${iamUser}) exists but is not in group ${settings.markerGroup}: left alone`,
+      );
+      continue;
+    }
+    if (existing) {
+      if (existing.uid !== u.uid) {
+        problems.push(
+          `managed account ${local} has uid ${existing.uid}, index says ${u.uid}: uid left as is`,
+        );
+      }
+      const add = want.filter((g) => !memberOf(local, g, existing.gid));
+      if (add.length > 0) userActions.push({ kind: 'add-to-groups', user: local, groups: add });
+      for (const g of sorted(managedGroups)) {
+        if (!want.includes(g) && groupByName.get(g)?.members.includes(local)) {
+          userActions.push({ kind: 'remove-from-group', user: local, group: g });
+        }
+      }
+      for (const g of add) groupsNeeded.add(g);
+    } else {
+      const holder = byUid.get(u.uid);
+      if (holder) {
+        problems.push(
+          `IAM user ${iamUser}: uid ${u.uid} is already used by local account ${holder.name}; ${local} not created`,
+        );
+        desired.delete(local);
+        continue;
+      }
+      if (groupByName.has(local)) {
+        problems.push(`IAM user ${iamUser}: a group named ${local} already exists; ${local} not created`);
+        desired.delete(local);
+        continue;
+      }
+      userActions.push({ kind: 'create-user', user: local, uid: u.uid, iamUser, groups: want });
+      for (const g of want) groupsNeeded.add(g);
+    }
+    if (wantsSudo(u, settings.sudoGroups)) sudoUsers.push(local);
+  }
+
+  for (const g of sorted(groupsNeeded)) {
+    if (!groupByName.has(g)) groupActions.push({ kind: 'create-group', group: g });
+  }
+
+  const toRemove = sorted([...managed].filter((m) => !desired.has(m)));
+  let refusedRemovals: SyncPlan['refusedRemovals'];
+  const removeActions: SyncAction[] = [];
+  if (toRemove.length > 0) {
+    if (!opts.freshness.fresh) {
+      refusedRemovals = {
+        users: toRemove,
+        reason: `index.json is not fresh (${opts.freshness.reason ?? 'too old'}): no account is removed`,
+      };
+    } else if (toRemove.length * 2 > managed.size && !opts.allowMassRemoval) {
+      refusedRemovals = {
+        users: toRemove,
+        reason: `would remove ${toRemove.length} of ${managed.size} managed accounts (more than half): refused; rerun with --allow-mass-removal if intended`,
+      };
+    } else {
+      for (const user of toRemove)
+        removeActions.push({ kind: 'remove-user', user, removeHome: settings.removeHome });
+    }
+  }
+
+  return {
+    actions: [...groupActions, ...userActions, ...removeActions],
+    sudoUsers: sorted(sudoUsers),
+    problems,
+    ...(refusedRemovals ? { refusedRemovals } : {}),
+  };
+}
+
+/** The sudoers drop-in: one line per user, rewritten whole each run. */
+export function renderSudoers(users: readonly string[]): string {
+  const lines = users.map((u) => `${u} ALL=(ALL) NOPASSWD:ALL`);
+  return `# Managed by iam-authorized-keys sync-users: rewritten on every run.\n${lines.join('\n')}${lines.length ? '\n' : ''}`;
+}
+
+export function parsePasswd(text: string): PasswdEntry[] {
+  const out: PasswdEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f.length < 7) continue;
+    const uid = Number(f[2]);
+    const gid = Number(f[3]);
+    if (!Number.isInteger(uid) || !Number.isInteger(gid)) continue;
+    out.push({ name: f[0] as string, uid, gid, home: f[5] as string, shell: f[6] as string });
+  }
+  return out;
+}
+
+export function parseGroup(text: string): GroupEntry[] {
+  const out: GroupEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f.length < 4) continue;
+    const gid = Number(f[2]);
+    if (!Number.isInteger(gid)) continue;
+    out.push({ name: f[0] as string, gid, members: (f[3] as string).split(',').filter(Boolean) });
+  }
+  return out;
+}
+
+/** Describes an action for logs and --dry-run. */
+export function describeAction(a: SyncAction): string {
+  switch (a.kind) {
+    case 'create-group':
+      return `create group ${a.group}`;
+    case 'create-user':
+      return `create user ${a.user} (IAM ${a.iamUser}, uid ${a.uid}, groups ${a.groups.join(',')})`;
+    case 'add-to-groups':
+      return `add ${a.user} to ${a.groups.join(',')}`;
+    case 'remove-from-group':
+      return `remove ${a.user} from ${a.group}`;
+    case 'remove-user':
+      return `remove user ${a.user}${a.removeHome ? ' and its home' : ''}`;
+  }
+}
+
+/** The command line for one action. */
+export function actionCommand(a: SyncAction, shell: string): [string, string[]] {
+  switch (a.kind) {
+    case 'create-group':
+      return ['groupadd', [a.group]];
+    case 'create-user':
+      // Password field '*': locked for passwords, but sshd (with UsePAM no)
+      // refuses key logins to accounts whose field starts with '!'.
+      return [
+        'useradd',
+        [
+          '-m',
+          '-u',
+          String(a.uid),
+          '-U',
+          '-s',
+          shell,
+          '-p',
+          '*',
+          '-c',
+          `IAM user ${a.iamUser}`,
+          '-G',
+          a.groups.join(','),
+          a.user,
+        ],
+      ];
+    case 'add-to-groups':
+      return ['usermod', ['-a', '-G', a.groups.join(','), a.user]];
+    case 'remove-from-group':
+      return ['gpasswd', ['-d', a.user, a.group]];
+    case 'remove-user':
+      return ['userdel', a.removeHome ? ['-r', a.user] : [a.user]];
+  }
+}
+
+export interface ApplyDeps {
+  readonly run: ProcessRunner;
+  readonly shell: string;
+  readonly log: (line: string) => void;
+}
+
+export interface ApplyResult {
+  readonly done: number;
+  readonly failed: readonly string[];
+}
+
+/** Runs each action; a failure is reported and the next action still runs (they are independent per user). */
+export async function applySync(plan: SyncPlan, deps: ApplyDeps): Promise<ApplyResult> {
+  let done = 0;
+  const failed: string[] = [];
+  const failedGroups = new Set<string>();
+  for (const a of plan.actions) {
+    if (
+      (a.kind === 'create-user' || a.kind === 'add-to-groups') &&
+      a.groups.some((g) => failedGroups.has(g))
+    ) {
+      failed.push(`${describeAction(a)}: skipped, a group could not be created`);
+      continue;
+    }
+    const [cmd, args] = actionCommand(a, deps.shell);
+    try {
+      await runChecked(deps.run, cmd, args);
+      done++;
+      deps.log(describeAction(a));
+    } catch (e) {
+      if (a.kind === 'create-group') failedGroups.add(a.group);
+      failed.push(`${describeAction(a)}: ${(e as Error).message}`);
+    }
+  }
+  return { done, failed };
+}
+
+export class SudoersInvalidError extends Error {
+  override name = 'SudoersInvalidError';
+}
+
+export interface SudoersDeps {
+  readonly run: ProcessRunner;
+  readonly visudo: string;
+  readonly readFile: (path: string) => Promise<string | undefined>;
+  readonly writeTemp: (path: string, content: string) => Promise<void>;
+  readonly rename: (from: string, to: string) => Promise<void>;
+  readonly remove: (path: string) => Promise<void>;
+}
+
+/**
+ * Installs the sudoers drop-in: written to a temp name sudo ignores (it holds
+ * a '.'), checked with `visudo -cf`, then renamed into place, mode 0440. A
+ * file that fails the check never reaches its final name (a broken sudoers
+ * drop-in disables sudo for everyone). Returns whether the file changed.
+ */
+export async function installSudoers(path: string, content: string, deps: SudoersDeps): Promise<boolean> {
+  if ((await deps.readFile(path)) === content) return false;
+  const tmp = `${path}.iam-tmp`;
+  await deps.writeTemp(tmp, content);
+  const check = await deps.run(deps.visudo, ['-cf', tmp]);
+  if (check.code !== 0) {
+    await deps.remove(tmp);
+    throw new SudoersInvalidError(
+      `visudo rejected the sudoers drop-in, not installed: ${(check.stderr || check.stdout).trim()}`,
+    );
+  }
+  await deps.rename(tmp, path);
+  return true;
+}

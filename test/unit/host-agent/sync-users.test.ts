@@ -1,0 +1,364 @@
+import { describe, expect, it } from 'vitest';
+import type { IndexUser, PublishedIndex } from '../../../contract/index.js';
+import type { ProcessRunner } from '../../../host-agent/admin-sys.js';
+import {
+  ALL_USERS,
+  actionCommand,
+  applySync,
+  type GroupEntry,
+  installSudoers,
+  type PasswdEntry,
+  parseGroup,
+  parsePasswd,
+  planSync,
+  renderSudoers,
+  SudoersInvalidError,
+  type SyncSettings,
+} from '../../../host-agent/sync-users.js';
+
+function user(localName: string | null, uid: number, groups: string[]): IndexUser {
+  return { localName, uid, groups, keys: [] };
+}
+
+function index(users: Record<string, IndexUser>): PublishedIndex {
+  return {
+    version: 1,
+    generatedAt: '2024-01-01T00:00:00Z',
+    users,
+    groups: {},
+    keyBodies: {},
+    uids: {},
+    nextUid: 3000,
+  };
+}
+
+const settings: SyncSettings = {
+  allowGroups: ['Devs'],
+  markerGroup: 'iam-synced-users',
+  localGroups: ['staff'],
+  groupMap: { Admins: 'wheel' },
+  sudoGroups: ['Admins'],
+  removeHome: false,
+};
+
+const root: PasswdEntry = { name: 'root', uid: 0, gid: 0, home: '/root', shell: '/bin/bash' };
+const pw = (name: string, uid: number): PasswdEntry => ({
+  name,
+  uid,
+  gid: uid,
+  home: `/home/${name}`,
+  shell: '/bin/sh',
+});
+const gr = (name: string, gid: number, members: string[] = []): GroupEntry => ({ name, gid, members });
+const fresh = { freshness: { fresh: true } };
+
+describe('planSync', () => {
+  const cases: {
+    name: string;
+    users: Record<string, IndexUser>;
+    passwd: PasswdEntry[];
+    groups: GroupEntry[];
+    settings?: Partial<SyncSettings>;
+    opts?: Parameters<typeof planSync>[4];
+    actions: string[];
+    sudo?: string[];
+    problems?: RegExp[];
+    refused?: { users: string[]; reason: RegExp };
+  }[] = [
+    {
+      name: 'creates an allowed user with its uid, marker, local and mapped groups, creating missing groups',
+      users: { 'alice@x': user('alice.at.x', 3001, ['Devs', 'Admins']) },
+      passwd: [root],
+      groups: [gr('root', 0), gr('staff', 50)],
+      actions: [
+        'create-group iam-synced-users',
+        'create-group wheel',
+        'create-user alice.at.x 3001 iam-synced-users,staff,wheel',
+      ],
+      sudo: ['alice.at.x'],
+    },
+    {
+      name: 'skips users outside allowGroups and null local names',
+      users: {
+        bob: user('bob', 3002, ['Other']),
+        [`a${'x'.repeat(40)}`]: { ...user(null, 3003, ['Devs']), localNameProblem: 'too long' },
+      },
+      passwd: [root],
+      groups: [gr('iam-synced-users', 900), gr('staff', 50)],
+      actions: [],
+      problems: [/no usable local name \(too long\)/],
+    },
+    {
+      name: 'empty allowGroups admits every IAM user',
+      users: { bob: user('bob', 3002, ['Other']) },
+      settings: { allowGroups: [] },
+      passwd: [root],
+      groups: [gr('iam-synced-users', 900), gr('staff', 50)],
+      actions: ['create-user bob 3002 iam-synced-users,staff'],
+      sudo: [],
+    },
+    {
+      name: 'never touches an existing account outside the marker group',
+      users: { carol: user('carol', 3004, ['Devs']) },
+      passwd: [root, pw('carol', 1000)],
+      groups: [gr('iam-synced-users', 900), gr('staff', 50)],
+      actions: [],
+      problems: [/carol.*not in group iam-synced-users: left alone/],
+    },
+    {
+      name: 'refuses a uid already used by another local account',
+      users: { dave: user('dave', 1000, ['Devs']) },
+      passwd: [root, pw('eve', 1000)],
+      groups: [gr('iam-synced-users', 900), gr('staff', 50)],
+      actions: [],
+      problems: [/uid 1000 is already used by local account eve; dave not created/],
+    },
+    {
+      name: 'updates group membership of a managed account (adds mapped, removes unmapped)',
+      users: { frank: user('frank', 3005, ['Devs']) },
+      passwd: [root, pw('frank', 3005)],
+      groups: [gr('iam-synced-users', 900, ['frank']), gr('staff', 50), gr('wheel', 10, ['frank'])],
+      actions: ['add-to-groups frank staff', 'remove-from-group frank wheel'],
+      sudo: [],
+    },
+    {
+      name: 'steady state: nothing to do',
+      users: { frank: user('frank', 3005, ['Devs']) },
+      passwd: [root, pw('frank', 3005)],
+      groups: [gr('iam-synced-users', 900, ['frank']), gr('staff', 50, ['frank'])],
+      actions: [],
+    },
+    {
+      name: 'removes a managed account no longer in IAM (fresh index, minority)',
+      users: { a: user('a', 3001, ['Devs']), b: user('b', 3002, ['Devs']) },
+      passwd: [root, pw('a', 3001), pw('b', 3002), pw('c', 3003)],
+      groups: [gr('iam-synced-users', 900, ['a', 'b', 'c']), gr('staff', 50, ['a', 'b', 'c'])],
+      settings: { removeHome: true },
+      actions: ['remove-user c home'],
+    },
+    {
+      name: 'refuses removals when the index is stale',
+      users: { a: user('a', 3001, ['Devs']), b: user('b', 3002, ['Devs']) },
+      passwd: [root, pw('a', 3001), pw('b', 3002), pw('c', 3003)],
+      groups: [gr('iam-synced-users', 900, ['a', 'b', 'c']), gr('staff', 50, ['a', 'b', 'c'])],
+      opts: { freshness: { fresh: false, reason: 'generated 3 days ago' } },
+      actions: [],
+      refused: { users: ['c'], reason: /not fresh \(generated 3 days ago\)/ },
+    },
+    {
+      name: 'refuses removing more than half of the managed accounts',
+      users: { a: user('a', 3001, ['Devs']) },
+      passwd: [root, pw('a', 3001), pw('b', 3002), pw('c', 3003)],
+      groups: [gr('iam-synced-users', 900, ['a', 'b', 'c']), gr('staff', 50, ['a', 'b', 'c'])],
+      actions: [],
+      refused: { users: ['b', 'c'], reason: /would remove 2 of 3 managed accounts/ },
+    },
+    {
+      name: 'an empty index removes nobody',
+      users: {},
+      passwd: [root, pw('a', 3001)],
+      groups: [gr('iam-synced-users', 900, ['a'])],
+      actions: [],
+      refused: { users: ['a'], reason: /more than half/ },
+    },
+    {
+      name: '--allow-mass-removal lets a fresh index remove most accounts',
+      users: { a: user('a', 3001, ['Devs']) },
+      passwd: [root, pw('a', 3001), pw('b', 3002), pw('c', 3003)],
+      groups: [gr('iam-synced-users', 900, ['a', 'b', 'c']), gr('staff', 50, ['a', 'b', 'c'])],
+      opts: { freshness: { fresh: true }, allowMassRemoval: true },
+      actions: ['remove-user b', 'remove-user c'],
+    },
+    {
+      name: '--allow-mass-removal does not override a stale index',
+      users: {},
+      passwd: [root, pw('a', 3001)],
+      groups: [gr('iam-synced-users', 900, ['a'])],
+      opts: { freshness: { fresh: false, reason: 'x' }, allowMassRemoval: true },
+      actions: [],
+      refused: { users: ['a'], reason: /not fresh/ },
+    },
+    {
+      name: '##ALL## gives every synced user sudo',
+      users: { a: user('a', 3001, ['Devs']), b: user('b', 3002, ['Devs']) },
+      settings: { sudoGroups: ALL_USERS, localGroups: [] },
+      passwd: [root],
+      groups: [gr('iam-synced-users', 900)],
+      actions: ['create-user a 3001 iam-synced-users', 'create-user b 3002 iam-synced-users'],
+      sudo: ['a', 'b'],
+    },
+    {
+      name: 'a group named like the new user blocks its creation',
+      users: { g: user('g', 3001, ['Devs']) },
+      passwd: [root],
+      groups: [gr('iam-synced-users', 900), gr('staff', 50), gr('g', 77)],
+      actions: [],
+      problems: [/a group named g already exists/],
+    },
+  ];
+
+  const show = (a: ReturnType<typeof planSync>['actions'][number]) => {
+    switch (a.kind) {
+      case 'create-group':
+        return `create-group ${a.group}`;
+      case 'create-user':
+        return `create-user ${a.user} ${a.uid} ${a.groups.join(',')}`;
+      case 'add-to-groups':
+        return `add-to-groups ${a.user} ${a.groups.join(',')}`;
+      case 'remove-from-group':
+        return `remove-from-group ${a.user} ${a.group}`;
+      case 'remove-user':
+        return `remove-user ${a.user}${a.removeHome ? ' home' : ''}`;
+    }
+  };
+
+  for (const c of cases) {
+    it(c.name, () => {
+      const plan = planSync(
+        index(c.users),
+        c.passwd,
+        c.groups,
+        { ...settings, ...c.settings },
+        c.opts ?? fresh,
+      );
+      expect(plan.actions.map(show)).toEqual(c.actions);
+      if (c.sudo) expect(plan.sudoUsers).toEqual(c.sudo);
+      expect(plan.problems).toHaveLength(c.problems?.length ?? 0);
+      for (const [i, p] of (c.problems ?? []).entries()) expect(plan.problems[i]).toMatch(p);
+      if (c.refused) {
+        expect(plan.refusedRemovals?.users).toEqual(c.refused.users);
+        expect(plan.refusedRemovals?.reason).toMatch(c.refused.reason);
+      } else {
+        expect(plan.refusedRemovals).toBeUndefined();
+      }
+    });
+  }
+});
+
+describe('actionCommand', () => {
+  it('creates users with a "*" password field (key login works with UsePAM no) and the index uid', () => {
+    const [cmd, args] = actionCommand(
+      { kind: 'create-user', user: 'a', uid: 3001, iamUser: 'A', groups: ['x', 'y'] },
+      '/bin/sh',
+    );
+    expect(cmd).toBe('useradd');
+    expect(args).toEqual([
+      '-m',
+      '-u',
+      '3001',
+      '-U',
+      '-s',
+      '/bin/sh',
+      '-p',
+      '*',
+      '-c',
+      'IAM user A',
+      '-G',
+      'x,y',
+      'a',
+    ]);
+  });
+  it.each([
+    [{ kind: 'create-group', group: 'g' } as const, ['groupadd', ['g']]],
+    [
+      { kind: 'add-to-groups', user: 'u', groups: ['a', 'b'] } as const,
+      ['usermod', ['-a', '-G', 'a,b', 'u']],
+    ],
+    [{ kind: 'remove-from-group', user: 'u', group: 'g' } as const, ['gpasswd', ['-d', 'u', 'g']]],
+    [{ kind: 'remove-user', user: 'u', removeHome: false } as const, ['userdel', ['u']]],
+    [{ kind: 'remove-user', user: 'u', removeHome: true } as const, ['userdel', ['-r', 'u']]],
+  ])('%o', (a, expected) => {
+    expect(actionCommand(a, '/bin/sh')).toEqual(expected);
+  });
+});
+
+describe('parsers', () => {
+  it('parsePasswd and parseGroup read getent output and skip junk', () => {
+    expect(parsePasswd('root:x:0:0:root:/root:/bin/bash\nbad line\na:x:1:2::/h:/bin/sh\n')).toEqual([
+      { name: 'root', uid: 0, gid: 0, home: '/root', shell: '/bin/bash' },
+      { name: 'a', uid: 1, gid: 2, home: '/h', shell: '/bin/sh' },
+    ]);
+    expect(parseGroup('g:x:5:a,b\nh:x:6:\nnope\n')).toEqual([
+      { name: 'g', gid: 5, members: ['a', 'b'] },
+      { name: 'h', gid: 6, members: [] },
+    ]);
+  });
+  it('renderSudoers writes one NOPASSWD line per user', () => {
+    expect(renderSudoers(['a', 'b'])).toBe(
+      '# Managed by iam-authorized-keys sync-users: rewritten on every run.\na ALL=(ALL) NOPASSWD:ALL\nb ALL=(ALL) NOPASSWD:ALL\n',
+    );
+  });
+});
+
+describe('applySync', () => {
+  it('runs each action, reports failures and skips users whose group could not be created', async () => {
+    const calls: string[] = [];
+    const run: ProcessRunner = async (cmd, args) => {
+      calls.push([cmd, ...args].join(' '));
+      return cmd === 'groupadd'
+        ? { code: 9, stdout: '', stderr: 'groupadd: boom' }
+        : { code: 0, stdout: '', stderr: '' };
+    };
+    const res = await applySync(
+      {
+        actions: [
+          { kind: 'create-group', group: 'g' },
+          { kind: 'create-user', user: 'a', uid: 1, iamUser: 'A', groups: ['g'] },
+          { kind: 'remove-user', user: 'b', removeHome: false },
+        ],
+        sudoUsers: [],
+        problems: [],
+      },
+      { run, shell: '/bin/sh', log: () => {} },
+    );
+    expect(calls).toEqual(['groupadd g', 'userdel b']);
+    expect(res.done).toBe(1);
+    expect(res.failed[0]).toMatch(/create group g: groupadd g failed: groupadd: boom/);
+    expect(res.failed[1]).toMatch(/create user a .*skipped/);
+  });
+});
+
+describe('installSudoers', () => {
+  function deps(existing: string | undefined, visudoCode: number) {
+    const ops: string[] = [];
+    return {
+      ops,
+      deps: {
+        run: (async (cmd, args) => {
+          ops.push(`run ${cmd} ${args.join(' ')}`);
+          return { code: visudoCode, stdout: '', stderr: visudoCode ? 'parse error' : '' };
+        }) as ProcessRunner,
+        visudo: 'visudo',
+        readFile: async () => existing,
+        writeTemp: async (p: string) => {
+          ops.push(`write ${p}`);
+        },
+        rename: async (a: string, b: string) => {
+          ops.push(`rename ${a} ${b}`);
+        },
+        remove: async (p: string) => {
+          ops.push(`remove ${p}`);
+        },
+      },
+    };
+  }
+  it('validates with visudo -cf before renaming into place', async () => {
+    const d = deps('old', 0);
+    expect(await installSudoers('/s/iam', 'new', d.deps)).toBe(true);
+    expect(d.ops).toEqual([
+      'write /s/iam.iam-tmp',
+      'run visudo -cf /s/iam.iam-tmp',
+      'rename /s/iam.iam-tmp /s/iam',
+    ]);
+  });
+  it('leaves the old file when visudo rejects the new one', async () => {
+    const d = deps('old', 1);
+    await expect(installSudoers('/s/iam', 'new', d.deps)).rejects.toBeInstanceOf(SudoersInvalidError);
+    expect(d.ops).toEqual(['write /s/iam.iam-tmp', 'run visudo -cf /s/iam.iam-tmp', 'remove /s/iam.iam-tmp']);
+  });
+  it('does nothing when the content is unchanged', async () => {
+    const d = deps('same', 0);
+    expect(await installSudoers('/s/iam', 'same', d.deps)).toBe(false);
+    expect(d.ops).toEqual([]);
+  });
+});
