@@ -1,4 +1,53 @@
-// Placeholder being replaced by the publisher wiring (issue 2); exists so the CDK app can bundle it.
-export async function handler(): Promise<void> {
-  throw new Error('publisher handler not implemented yet');
+// Lambda entry: wiring only. Runs on the schedule and on IAM change events;
+// the event's content does not matter, every run publishes the whole state.
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { countCalls } from './call-counter.js';
+import { createClients } from './clients.js';
+import { publishConfigFromEnv } from './config.js';
+import { type PublishSummary, publish } from './publish.js';
+
+const logger = new Logger({ serviceName: 'iam-ssh-keys-publisher' });
+const metrics = new Metrics({ namespace: 'IamSshKeys', serviceName: 'iam-ssh-keys-publisher' });
+// Created once per container so connections are reused across invocations.
+const clients = createClients();
+const counts = countCalls(clients.iam);
+
+export async function handler(
+  event: unknown,
+): Promise<PublishSummary & { iamCalls: Record<string, number> }> {
+  const source =
+    (event as { source?: string; 'detail-type'?: string } | undefined)?.['detail-type'] ?? 'direct';
+  for (const k of Object.keys(counts.calls)) delete counts.calls[k];
+  for (const k of Object.keys(counts.attempts)) delete counts.attempts[k];
+  try {
+    const config = publishConfigFromEnv(process.env);
+    const result = await publish(config, { ...clients, now: () => new Date() });
+    for (const p of result.problems) logger.warn('not published', { ...p });
+    for (const put of result.plan.puts) logger.debug('write', { key: put.key, change: put.change });
+    for (const key of result.plan.deletes) logger.info('delete', { key });
+    const iamCalls = { ...counts.calls };
+    const iamCallCount = Object.values(iamCalls).reduce((a, b) => a + b, 0);
+    logger.info('published', {
+      trigger: source,
+      ...result.summary,
+      iamCalls,
+      iamAttempts: { ...counts.attempts },
+    });
+    metrics.addMetric('PublishSucceeded', MetricUnit.Count, 1);
+    metrics.addMetric('Users', MetricUnit.Count, result.summary.users);
+    metrics.addMetric('Keys', MetricUnit.Count, result.summary.keys);
+    metrics.addMetric('RejectedKeys', MetricUnit.Count, result.summary.rejectedKeys);
+    metrics.addMetric('ObjectsWritten', MetricUnit.Count, result.summary.added + result.summary.changed + 1);
+    metrics.addMetric('ObjectsDeleted', MetricUnit.Count, result.summary.deleted);
+    metrics.addMetric('IamCalls', MetricUnit.Count, iamCallCount);
+    metrics.addMetric('DurationMs', MetricUnit.Milliseconds, result.summary.durationMs);
+    return { ...result.summary, iamCalls };
+  } catch (e) {
+    logger.error('publish failed; index.json (the heartbeat) was not updated', e as Error);
+    metrics.addMetric('PublishFailed', MetricUnit.Count, 1);
+    throw e;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
 }

@@ -1,0 +1,58 @@
+// Publisher settings from the environment (Lambda) — pure, so it is testable.
+import { normalizePrefix } from '../contract/index.js';
+import { DEFAULT_PUBLISH_CONFIG, type PublishConfig } from './publish.js';
+
+export class PublisherConfigError extends Error {
+  override name = 'PublisherConfigError';
+}
+
+function bool(env: Record<string, string | undefined>, name: string): boolean {
+  const v = env[name];
+  if (v === undefined || v === '') return false;
+  if (v === 'true' || v === 'false') return v === 'true';
+  throw new PublisherConfigError(`${name} must be true or false, not ${JSON.stringify(v)}`);
+}
+
+function num(
+  env: Record<string, string | undefined>,
+  name: string,
+  dflt: number,
+  ok: (n: number) => boolean,
+): number {
+  const v = env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || !ok(n))
+    throw new PublisherConfigError(`${name} has an invalid value ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function validShare(n: number): boolean {
+  return n >= 0 && n <= 1;
+}
+
+export function validUidBase(n: number): boolean {
+  return Number.isInteger(n) && n >= 1000 && n < 2 ** 31;
+}
+
+/** BUCKET, KEY_PREFIX, MAX_DELETE_SHARE, ALLOW_MASS_DELETE, ALLOW_INDEX_RESET, UID_BASE, DRY_RUN. */
+export function publishConfigFromEnv(env: Record<string, string | undefined>): PublishConfig {
+  const bucket = env.BUCKET;
+  if (!bucket) throw new PublisherConfigError('BUCKET is not set');
+  let prefix: string;
+  try {
+    prefix = normalizePrefix(env.KEY_PREFIX);
+  } catch (e) {
+    throw new PublisherConfigError((e as Error).message, { cause: e });
+  }
+  return {
+    ...DEFAULT_PUBLISH_CONFIG,
+    bucket,
+    prefix,
+    dryRun: bool(env, 'DRY_RUN'),
+    allowMassDelete: bool(env, 'ALLOW_MASS_DELETE'),
+    allowIndexReset: bool(env, 'ALLOW_INDEX_RESET'),
+    maxDeleteShare: num(env, 'MAX_DELETE_SHARE', DEFAULT_PUBLISH_CONFIG.maxDeleteShare, validShare),
+    uidBase: num(env, 'UID_BASE', DEFAULT_PUBLISH_CONFIG.uidBase, validUidBase),
+  };
+}

@@ -1,0 +1,141 @@
+// One publisher run, shared by the Lambda handler and `iam-ssh-keys publish`:
+// read the bucket, read IAM completely, render, plan, guard, then write.
+// Nothing is written or deleted unless every read succeeded and every guard passed.
+import type { IAMClient } from '@aws-sdk/client-iam';
+import type { S3Client } from '@aws-sdk/client-s3';
+import {
+  IndexFormatError,
+  indexKey,
+  type PublishedIndex,
+  parseIndex,
+  parseLayoutKey,
+  serializeIndex,
+} from '../contract/index.js';
+import { deleteKey, listExisting, putText, readIndexText } from './bucket.js';
+import { mapLimit, readIam } from './iam-source.js';
+import { type Plan, plan } from './plan.js';
+import { knownKeyBodies, type Problem, render } from './render.js';
+
+export interface PublishConfig {
+  readonly bucket: string;
+  /** Normalised prefix ('' or 'p/'). */
+  readonly prefix: string;
+  readonly dryRun: boolean;
+  /** @default 0.5 */
+  readonly maxDeleteShare: number;
+  readonly allowMassDelete: boolean;
+  /** Publish although index.json is missing or unreadable while principal objects exist (uids may be reallocated). */
+  readonly allowIndexReset: boolean;
+  /** @default 20000 */
+  readonly uidBase: number;
+  /** Parallel IAM and S3 calls. @default 8 */
+  readonly concurrency: number;
+  /** List page size (tests). */
+  readonly pageSize?: number;
+}
+
+export const DEFAULT_PUBLISH_CONFIG = {
+  maxDeleteShare: 0.5,
+  allowMassDelete: false,
+  allowIndexReset: false,
+  uidBase: 20000,
+  concurrency: 8,
+  dryRun: false,
+} as const;
+
+export interface PublishDeps {
+  readonly iam: IAMClient;
+  readonly s3: S3Client;
+  readonly now: () => Date;
+}
+
+export interface PublishSummary {
+  readonly users: number;
+  readonly groups: number;
+  readonly keys: number;
+  readonly rejectedKeys: number;
+  readonly added: number;
+  readonly changed: number;
+  readonly deleted: number;
+  readonly unchanged: number;
+  readonly dryRun: boolean;
+  readonly durationMs: number;
+}
+
+export interface PublishResult {
+  readonly plan: Plan;
+  readonly index: PublishedIndex;
+  readonly problems: readonly Problem[];
+  readonly summary: PublishSummary;
+}
+
+export class PublishRefusedError extends Error {
+  override name = 'PublishRefusedError';
+}
+
+export async function publish(config: PublishConfig, deps: PublishDeps): Promise<PublishResult> {
+  const started = deps.now();
+  const { bucket, prefix } = config;
+
+  const [existing, indexText] = await Promise.all([
+    listExisting(deps.s3, bucket, prefix, config.pageSize),
+    readIndexText(deps.s3, bucket, prefix),
+  ]);
+  let previous: PublishedIndex | undefined;
+  let indexProblem: string | undefined;
+  if (indexText === undefined) indexProblem = 'index.json is missing';
+  else {
+    try {
+      previous = parseIndex(indexText);
+    } catch (e) {
+      if (!(e instanceof IndexFormatError)) throw e;
+      indexProblem = `index.json is unreadable (${e.message})`;
+    }
+  }
+  const principalObjects = existing.filter((o) => parseLayoutKey(prefix, o.key)?.type === 'principal');
+  if (indexProblem && principalObjects.length > 0 && !config.allowIndexReset) {
+    throw new PublishRefusedError(
+      `refusing to publish: ${indexProblem} while ${principalObjects.length} principal objects exist, so uids could be reallocated; restore index.json (bucket versioning) or allow a reset (--allow-index-reset / ALLOW_INDEX_RESET=true)`,
+    );
+  }
+
+  const known = knownKeyBodies(previous);
+  const snapshot = await readIam(deps.iam, {
+    knownBodies: known.bodies,
+    knownRejected: known.rejectedIds,
+    concurrency: config.concurrency,
+    ...(config.pageSize ? { pageSize: config.pageSize } : {}),
+  });
+  const rendered = render(snapshot, previous, { prefix, uidBase: config.uidBase, now: started });
+  const p = plan(rendered.objects, existing, {
+    prefix,
+    maxDeleteShare: config.maxDeleteShare,
+    allowMassDelete: config.allowMassDelete,
+  });
+  if (p.refusal) throw new PublishRefusedError(p.refusal);
+
+  if (!config.dryRun) {
+    await mapLimit(p.puts, config.concurrency, (put) => putText(deps.s3, bucket, put.key, put.body));
+    await mapLimit(p.deletes, config.concurrency, (key) => deleteKey(deps.s3, bucket, key));
+    // Last: the heartbeat says "a complete run finished".
+    await putText(deps.s3, bucket, indexKey(prefix), serializeIndex(rendered.index));
+  }
+
+  return {
+    plan: p,
+    index: rendered.index,
+    problems: rendered.problems,
+    summary: {
+      users: Object.keys(rendered.index.users).length,
+      groups: Object.keys(rendered.index.groups).length,
+      keys: rendered.keyCount,
+      rejectedKeys: rendered.problems.filter((x) => x.keyId).length,
+      added: p.puts.filter((x) => x.change === 'add').length,
+      changed: p.puts.filter((x) => x.change === 'change').length,
+      deleted: p.deletes.length,
+      unchanged: p.unchanged.length,
+      dryRun: config.dryRun,
+      durationMs: deps.now().getTime() - started.getTime(),
+    },
+  };
+}
