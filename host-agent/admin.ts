@@ -1,26 +1,101 @@
 // Admin commands of the host agent (install, uninstall, doctor, sync-users,
 // refresh-principals). main.ts imports this lazily so a login never loads it.
+// This file only wires config, clients, the clock, the file system and the
+// process runner into the modules that do the work.
+import { existsSync } from 'node:fs';
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { realRunner } from './admin-sys.js';
+import { DEFAULT_CONFIG_PATH, loadConfig } from './config.js';
+import { createStore } from './store.js';
+import { DEFAULT_SUDOERS_PATH, runSyncUsers } from './sync-users.js';
 
 export const ADMIN_COMMANDS = ['install', 'uninstall', 'doctor', 'sync-users', 'refresh-principals'] as const;
 export type AdminCommand = (typeof ADMIN_COMMANDS)[number];
 
-export class UnknownAdminCommandError extends Error {
-  override name = 'UnknownAdminCommandError';
+export class UsageError extends Error {
+  override name = 'UsageError';
 }
 
 export function isAdminCommand(command: string): command is AdminCommand {
   return (ADMIN_COMMANDS as readonly string[]).includes(command);
 }
 
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+function requireRoot(command: string): void {
+  if (process.getuid?.() !== 0) throw new UsageError(`${command} must run as root (or use --dry-run)`);
+}
+
+async function syncUsersCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', default: DEFAULT_CONFIG_PATH },
+      'dry-run': { type: 'boolean', default: false },
+      'allow-mass-removal': { type: 'boolean', default: false },
+      'sudoers-file': { type: 'string', default: DEFAULT_SUDOERS_PATH },
+      visudo: { type: 'string', default: 'visudo' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const dryRun = values['dry-run'];
+  if (!dryRun) requireRoot('sync-users');
+  const config = loadConfig(values.config);
+  return runSyncUsers({
+    config,
+    store: createStore(config),
+    run: realRunner,
+    now: Date.now,
+    out,
+    err,
+    shell: existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh',
+    dryRun,
+    allowMassRemoval: values['allow-mass-removal'],
+    sudoers: {
+      path: values['sudoers-file'],
+      visudo: values.visudo,
+      readFile: readOptional,
+      writeTemp: (p, c) => writeFile(p, c, { mode: 0o440, flag: 'w' }),
+      rename,
+      remove: unlink,
+    },
+  });
+}
+
 /** Runs one admin command; returns the process exit code (2: usage error). */
 export async function runAdmin(command: string, args: string[]): Promise<number> {
   if (!isAdminCommand(command)) {
-    process.stderr.write(
-      `iam-authorized-keys: unknown admin command "${command}" (expected one of: ${ADMIN_COMMANDS.join(', ')})\n`,
+    err(
+      `iam-authorized-keys: unknown admin command "${command}" (expected one of: ${ADMIN_COMMANDS.join(', ')})`,
     );
     return 2;
   }
-  void args;
-  process.stderr.write(`iam-authorized-keys: ${command} is not implemented yet\n`);
-  return 1;
+  try {
+    switch (command) {
+      case 'sync-users':
+        return await syncUsersCommand(args);
+      default:
+        err(`iam-authorized-keys: ${command} is not implemented yet`);
+        return 1;
+    }
+  } catch (e) {
+    const error = e as Error;
+    // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for bad options.
+    const usage =
+      error instanceof UsageError || String((e as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+    err(`iam-authorized-keys ${command}: ${error.message}`);
+    return usage ? 2 : 1;
+  }
 }

@@ -2,7 +2,7 @@
 // (like aws-ec2-ssh's import_users.sh, but it reads only the bucket, never IAM).
 // planSync is pure; applySync runs the plan through an injected process runner.
 import type { IndexUser, PublishedIndex } from '../contract/index.js';
-import { isValidLocalName } from '../contract/index.js';
+import { indexKey, isValidLocalName, parseIndex } from '../contract/index.js';
 import { type ProcessRunner, runChecked } from './admin-sys.js';
 
 export const DEFAULT_MARKER_GROUP = 'iam-synced-users';
@@ -352,4 +352,115 @@ export async function installSudoers(path: string, content: string, deps: Sudoer
   }
   await deps.rename(tmp, path);
   return true;
+}
+
+export const DEFAULT_SUDOERS_PATH = '/etc/sudoers.d/iam-synced-users';
+
+/** What runSyncUsers needs from the agent's config (a subset of AgentConfig). */
+export interface SyncUsersConfigView {
+  readonly prefix: string;
+  readonly iamUsers?: { readonly allowGroups: readonly string[] };
+  readonly cache: { readonly maxStaleSeconds: number };
+  readonly syncUsers?: Omit<SyncSettings, 'allowGroups'>;
+}
+
+export interface IndexReader {
+  read(
+    key: string,
+  ): Promise<
+    { found: true; body: Buffer; source: 's3' | 'cache' | 'stale' } | { found: false; source: string }
+  >;
+}
+
+export interface SyncUsersDeps {
+  readonly config: SyncUsersConfigView;
+  readonly store: IndexReader;
+  readonly run: ProcessRunner;
+  readonly now: () => number;
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+  readonly sudoers: Omit<SudoersDeps, 'run'> & { readonly path: string };
+  readonly shell: string;
+  readonly dryRun: boolean;
+  readonly allowMassRemoval: boolean;
+}
+
+/**
+ * sync-users end to end: read index.json (via the store), read local
+ * accounts (getent), plan, apply. Returns the exit code: 0 when everything
+ * planned was done, 1 when something failed or removals were refused.
+ */
+export async function runSyncUsers(deps: SyncUsersDeps): Promise<number> {
+  const { config, err, out } = deps;
+  if (!config.syncUsers) {
+    err('sync-users: the config has no "syncUsers" setting; nothing to do');
+    return 1;
+  }
+  if (!config.iamUsers) {
+    err('sync-users: the config has no "iamUsers" setting (it selects which IAM users get accounts)');
+    return 1;
+  }
+  const key = indexKey(config.prefix);
+  let index: PublishedIndex;
+  let source: string;
+  try {
+    const r = await deps.store.read(key);
+    if (!r.found) {
+      err(`sync-users: ${key} not found in the bucket; nothing changed`);
+      return 1;
+    }
+    index = parseIndex(r.body.toString('utf8'));
+    source = r.source;
+  } catch (e) {
+    err(`sync-users: cannot read ${key}: ${(e as Error).message}; nothing changed`);
+    return 1;
+  }
+  const ageS = Math.round((deps.now() - Date.parse(index.generatedAt)) / 1000);
+  const max = config.cache.maxStaleSeconds;
+  const freshness: Freshness =
+    source === 'stale'
+      ? { fresh: false, reason: 'S3 is unreachable, read from the stale cache' }
+      : ageS > max
+        ? { fresh: false, reason: `generated ${ageS}s ago, more than maxStaleSeconds ${max}` }
+        : { fresh: true };
+
+  const [pw, gr] = await Promise.all([
+    runChecked(deps.run, 'getent', ['passwd']),
+    runChecked(deps.run, 'getent', ['group']),
+  ]);
+  const settings: SyncSettings = { ...config.syncUsers, allowGroups: config.iamUsers.allowGroups };
+  const plan = planSync(index, parsePasswd(pw.stdout), parseGroup(gr.stdout), settings, {
+    freshness,
+    allowMassRemoval: deps.allowMassRemoval,
+  });
+  for (const p of plan.problems) err(`sync-users: ${p}`);
+  if (plan.refusedRemovals) {
+    err(`sync-users: kept ${plan.refusedRemovals.users.join(', ')}: ${plan.refusedRemovals.reason}`);
+  }
+  const sudoOn = settings.sudoGroups === ALL_USERS || settings.sudoGroups.length > 0;
+  const sudoContent = renderSudoers(plan.sudoUsers);
+  if (deps.dryRun) {
+    for (const a of plan.actions) out(`would ${describeAction(a)}`);
+    if (sudoOn) out(`would write ${deps.sudoers.path} for: ${plan.sudoUsers.join(', ') || '(nobody)'}`);
+    return plan.refusedRemovals ? 1 : 0;
+  }
+  const res = await applySync(plan, { run: deps.run, shell: deps.shell, log: out });
+  const failed = [...res.failed];
+  try {
+    if (sudoOn) {
+      if (await installSudoers(deps.sudoers.path, sudoContent, { ...deps.sudoers, run: deps.run })) {
+        out(`wrote ${deps.sudoers.path} (${plan.sudoUsers.length} users)`);
+      }
+    } else if ((await deps.sudoers.readFile(deps.sudoers.path)) !== undefined) {
+      await deps.sudoers.remove(deps.sudoers.path);
+      out(`removed ${deps.sudoers.path} (sudoGroups is empty)`);
+    }
+  } catch (e) {
+    failed.push(`sudoers: ${(e as Error).message}`);
+  }
+  for (const f of failed) err(`sync-users: FAILED ${f}`);
+  out(
+    `sync-users: ${res.done} changes, ${failed.length} failures, ${plan.problems.length} skipped, ${plan.refusedRemovals?.users.length ?? 0} removals refused`,
+  );
+  return failed.length > 0 || plan.refusedRemovals ? 1 : 0;
 }
