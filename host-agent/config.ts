@@ -1,0 +1,318 @@
+// Host agent configuration (DESIGN.md "Host agent"): parsed strictly, so a typo
+// is a clear error at the first login attempt instead of silently ignored.
+import { readFileSync, statSync } from 'node:fs';
+import { IAM_GROUP_NAME, InvalidPrefixError, normalizePrefix, parsePrincipal } from '../contract/layout.js';
+import { isValidLocalName } from '../contract/names.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/iam-authorized-keys.json';
+export const DEFAULT_CACHE_DIR = '/var/cache/iam-authorized-keys';
+export const DEFAULT_TTL_SECONDS = 30;
+export const DEFAULT_MAX_STALE_SECONDS = 86_400;
+export const DEFAULT_DEADLINE_MS = 3000;
+export const DEFAULT_SYSLOG_SOCKET = '/dev/log';
+
+export interface SyncUsersConfig {
+  markerGroup: string;
+  localGroups: string[];
+  groupMap: Record<string, string>;
+  sudoGroups: string[] | '##ALL##';
+  removeHome: boolean;
+}
+
+export interface AgentConfig {
+  bucket: string;
+  /** Normalised: '' or 'p/'. */
+  prefix: string;
+  region: string;
+  endpoint?: string;
+  /** Local account -> principals ('users/alice', 'groups/Admins'). */
+  users: Record<string, string[]>;
+  iamUsers?: { allowGroups: string[] };
+  cache: { dir: string; ttlSeconds: number; maxStaleSeconds: number };
+  roleArn?: string;
+  deadlineMs: number;
+  /** argv of another AuthorizedKeysCommand; %u and %f are substituted per item. */
+  chain?: string[];
+  syncUsers?: SyncUsersConfig;
+  /** Where audit lines go (logger -u). Not in the contract's example; defaults to /dev/log. */
+  syslogSocket: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const KNOWN_KEYS = new Set([
+  'bucket',
+  'prefix',
+  'region',
+  'endpoint',
+  'users',
+  'iamUsers',
+  'cache',
+  'roleArn',
+  'deadlineMs',
+  'chain',
+  'syncUsers',
+  'syslogSocket',
+]);
+// S3 bucket naming rules (the subset that matters for a safe URL).
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const REGION = /^[a-z]{2}(-[a-z0-9]+){1,4}$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+const LOCAL_GROUP = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Validates a parsed config and applies defaults. Throws ConfigError with one
+ * line naming the source and the offending field.
+ */
+export function parseConfig(text: string, source: string): AgentConfig {
+  const bad = (msg: string): never => {
+    throw new ConfigError(`${source}: ${msg}`);
+  };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw new ConfigError(`${source}: not valid JSON (${(cause as Error).message})`, { cause });
+  }
+  if (!isObj(raw)) return bad('the config must be a JSON object');
+  for (const k of Object.keys(raw)) {
+    if (!KNOWN_KEYS.has(k)) bad(`unknown setting ${JSON.stringify(k)}`);
+  }
+
+  const str = (v: unknown, field: string): string =>
+    typeof v === 'string' && v !== '' ? v : bad(`${field} must be a non-empty string`);
+  const int = (v: unknown, field: string, def: number, min: number, max: number): number => {
+    if (v === undefined) return def;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      return bad(`${field} must be an integer from ${min} to ${max}`);
+    }
+    return v;
+  };
+  const strList = (v: unknown, field: string, check: (s: string) => boolean, what: string): string[] => {
+    if (!Array.isArray(v)) return bad(`${field} must be a list`);
+    return v.map((s, i) =>
+      typeof s === 'string' && check(s) ? s : bad(`${field}[${i}] must be ${what}, got ${JSON.stringify(s)}`),
+    );
+  };
+
+  const bucket = str(raw.bucket, 'bucket');
+  if (!BUCKET.test(bucket) || bucket.includes('..'))
+    bad(`bucket ${JSON.stringify(bucket)} is not a valid name`);
+
+  let prefix = '';
+  if (raw.prefix !== undefined) {
+    if (typeof raw.prefix !== 'string') bad('prefix must be a string');
+    try {
+      prefix = normalizePrefix(raw.prefix as string);
+    } catch (e) {
+      if (e instanceof InvalidPrefixError) bad(e.message);
+      throw e;
+    }
+  }
+
+  const region = str(raw.region, 'region');
+  if (!REGION.test(region)) bad(`region ${JSON.stringify(region)} is not a valid region name`);
+
+  const config: AgentConfig = {
+    bucket,
+    prefix,
+    region,
+    users: {},
+    cache: {
+      dir: DEFAULT_CACHE_DIR,
+      ttlSeconds: DEFAULT_TTL_SECONDS,
+      maxStaleSeconds: DEFAULT_MAX_STALE_SECONDS,
+    },
+    deadlineMs: int(raw.deadlineMs, 'deadlineMs', DEFAULT_DEADLINE_MS, 100, 60_000),
+    syslogSocket: DEFAULT_SYSLOG_SOCKET,
+  };
+
+  if (raw.endpoint !== undefined) config.endpoint = parseEndpoint(str(raw.endpoint, 'endpoint'), bad);
+
+  if (raw.users !== undefined) {
+    if (!isObj(raw.users)) bad('users must be an object of local user -> principals');
+    for (const [local, principals] of Object.entries(raw.users as Obj)) {
+      if (!isValidLocalName(local)) bad(`users: ${JSON.stringify(local)} is not a valid local user name`);
+      config.users[local] = strList(
+        principals,
+        `users.${local}`,
+        (p) => {
+          try {
+            parsePrincipal(p);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        'users/<IAM user> or groups/<IAM group>',
+      );
+    }
+  }
+
+  if (raw.iamUsers !== undefined) {
+    if (!isObj(raw.iamUsers)) bad('iamUsers must be an object like {"allowGroups": []}');
+    const iu = raw.iamUsers as Obj;
+    for (const k of Object.keys(iu))
+      if (k !== 'allowGroups') bad(`iamUsers: unknown setting ${JSON.stringify(k)}`);
+    config.iamUsers = {
+      allowGroups:
+        iu.allowGroups === undefined
+          ? []
+          : strList(
+              iu.allowGroups,
+              'iamUsers.allowGroups',
+              (g) => IAM_GROUP_NAME.test(g),
+              'an IAM group name',
+            ),
+    };
+  }
+
+  if (raw.cache !== undefined) {
+    if (!isObj(raw.cache)) bad('cache must be an object');
+    const c = raw.cache as Obj;
+    for (const k of Object.keys(c)) {
+      if (!['dir', 'ttlSeconds', 'maxStaleSeconds'].includes(k))
+        bad(`cache: unknown setting ${JSON.stringify(k)}`);
+    }
+    const dir = c.dir === undefined ? DEFAULT_CACHE_DIR : str(c.dir, 'cache.dir');
+    if (!dir.startsWith('/') || dir.includes('\0')) bad('cache.dir must be an absolute path');
+    const ttlSeconds = int(c.ttlSeconds, 'cache.ttlSeconds', DEFAULT_TTL_SECONDS, 0, 86_400);
+    const maxStaleSeconds = int(
+      c.maxStaleSeconds,
+      'cache.maxStaleSeconds',
+      Math.max(DEFAULT_MAX_STALE_SECONDS, ttlSeconds),
+      0,
+      90 * 86_400,
+    );
+    if (maxStaleSeconds < ttlSeconds) bad('cache.maxStaleSeconds must not be smaller than cache.ttlSeconds');
+    config.cache = { dir, ttlSeconds, maxStaleSeconds };
+  }
+
+  if (raw.roleArn !== undefined) {
+    const arn = str(raw.roleArn, 'roleArn');
+    if (!ROLE_ARN.test(arn)) bad(`roleArn ${JSON.stringify(arn)} is not an IAM role ARN`);
+    config.roleArn = arn;
+  }
+
+  if (raw.chain !== undefined) {
+    const argv =
+      typeof raw.chain === 'string'
+        ? [raw.chain]
+        : strList(raw.chain, 'chain', (s) => s !== '' && !s.includes('\0'), 'a non-empty string');
+    const cmd = argv[0];
+    // No shell and no PATH lookup: the command runs with the agent's privileges at every login.
+    if (cmd === undefined || !cmd.startsWith('/') || cmd.includes('\0')) {
+      bad('chain must be an absolute command path or an argv list starting with one');
+    }
+    config.chain = argv;
+  }
+
+  if (raw.syncUsers !== undefined) config.syncUsers = parseSyncUsers(raw.syncUsers, bad, strList);
+
+  if (raw.syslogSocket !== undefined) {
+    const s = str(raw.syslogSocket, 'syslogSocket');
+    if (!s.startsWith('/')) bad('syslogSocket must be an absolute path');
+    config.syslogSocket = s;
+  }
+  return config;
+}
+
+function parseEndpoint(text: string, bad: (m: string) => never): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return bad(`endpoint ${JSON.stringify(text)} is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    bad('endpoint must be an http:// or https:// URL');
+  if (url.username || url.password || url.search || url.hash) {
+    bad('endpoint must not carry credentials, a query or a fragment');
+  }
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+function parseSyncUsers(
+  v: unknown,
+  bad: (m: string) => never,
+  strList: (v: unknown, field: string, check: (s: string) => boolean, what: string) => string[],
+): SyncUsersConfig {
+  if (!isObj(v)) return bad('syncUsers must be an object');
+  for (const k of Object.keys(v)) {
+    if (!['markerGroup', 'localGroups', 'groupMap', 'sudoGroups', 'removeHome'].includes(k)) {
+      bad(`syncUsers: unknown setting ${JSON.stringify(k)}`);
+    }
+  }
+  const markerGroup = v.markerGroup === undefined ? 'iam-synced-users' : v.markerGroup;
+  if (typeof markerGroup !== 'string' || !LOCAL_GROUP.test(markerGroup)) {
+    bad('syncUsers.markerGroup must be a local group name');
+  }
+  const localGroups =
+    v.localGroups === undefined
+      ? []
+      : strList(v.localGroups, 'syncUsers.localGroups', (g) => LOCAL_GROUP.test(g), 'a local group name');
+  const groupMap: Record<string, string> = {};
+  if (v.groupMap !== undefined) {
+    if (!isObj(v.groupMap)) bad('syncUsers.groupMap must be an object of IAM group -> local group');
+    for (const [iam, local] of Object.entries(v.groupMap as Obj)) {
+      if (!IAM_GROUP_NAME.test(iam))
+        bad(`syncUsers.groupMap: ${JSON.stringify(iam)} is not an IAM group name`);
+      if (typeof local !== 'string' || !LOCAL_GROUP.test(local)) {
+        bad(`syncUsers.groupMap.${iam} must be a local group name`);
+      }
+      groupMap[iam] = local as string;
+    }
+  }
+  let sudoGroups: string[] | '##ALL##' = [];
+  if (v.sudoGroups === '##ALL##') sudoGroups = '##ALL##';
+  else if (v.sudoGroups !== undefined) {
+    sudoGroups = strList(
+      v.sudoGroups,
+      'syncUsers.sudoGroups',
+      (g) => IAM_GROUP_NAME.test(g),
+      'an IAM group name',
+    );
+  }
+  if (v.removeHome !== undefined && typeof v.removeHome !== 'boolean')
+    bad('syncUsers.removeHome must be true or false');
+  return {
+    markerGroup: markerGroup as string,
+    localGroups,
+    groupMap,
+    sudoGroups,
+    removeHome: v.removeHome === true,
+  };
+}
+
+/**
+ * Reads and parses the config file. Refuses a file that others could have
+ * written: it decides which keys open which accounts.
+ */
+export function loadConfig(path: string): AgentConfig {
+  let text: string;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new ConfigError(`${path}: not a regular file`);
+    if (st.mode & 0o022) throw new ConfigError(`${path}: refusing a group- or world-writable config file`);
+    const uid = process.getuid?.();
+    if (uid !== undefined && st.uid !== 0 && st.uid !== uid) {
+      throw new ConfigError(
+        `${path}: refusing a config file owned by uid ${st.uid} (expected root or ${uid})`,
+      );
+    }
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(`${path}: cannot read config (${code})`, { cause: e });
+  }
+  return parseConfig(text, path);
+}

@@ -1,0 +1,102 @@
+// SigV4-signed S3 GETs over node:http/https. Loaded only on a cache miss.
+import { MAX_OBJECT_BYTES } from './cache.js';
+import type { AgentConfig } from './config.js';
+import { createCredentialProvider, readFileOrUndefined } from './credentials.js';
+import { FetchError } from './errors.js';
+import { type HttpClient, request } from './http.js';
+import { EMPTY_SHA256, encodeKeyPath, signRequest } from './sigv4.js';
+import type { Fetcher, FetchResult } from './store.js';
+
+export interface S3FetchDeps {
+  readonly env: NodeJS.ProcessEnv;
+  readonly warn: (m: string) => void;
+  readonly now: () => number;
+  readonly http?: HttpClient;
+  readonly uid?: number;
+}
+
+/**
+ * URL of an object. An endpoint (config, then AWS_ENDPOINT_URL_S3, then
+ * AWS_ENDPOINT_URL) is used path-style; AWS itself virtual-hosted, except for
+ * dotted bucket names, which do not match the wildcard certificate.
+ */
+export function objectUrl(
+  config: Pick<AgentConfig, 'bucket' | 'region' | 'endpoint'>,
+  env: NodeJS.ProcessEnv,
+  key: string,
+): URL {
+  const endpoint = config.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL;
+  const path = encodeKeyPath(key);
+  if (endpoint) {
+    const base = new URL(endpoint);
+    return new URL(
+      `${base.protocol}//${base.host}${base.pathname.replace(/\/+$/, '')}/${config.bucket}/${path}`,
+    );
+  }
+  const domain = `s3.${config.region}.amazonaws.com${config.region.startsWith('cn-') ? '.cn' : ''}`;
+  return config.bucket.includes('.')
+    ? new URL(`https://${domain}/${config.bucket}/${path}`)
+    : new URL(`https://${config.bucket}.${domain}/${path}`);
+}
+
+function s3ErrorCode(body: Buffer): string {
+  return /<Code>([^<]{1,100})<\/Code>/.exec(body.toString('utf8'))?.[1] ?? '';
+}
+
+export function createS3Fetcher(config: AgentConfig, deps: S3FetchDeps): Fetcher {
+  const http = deps.http ?? request;
+  const uid = deps.uid ?? process.getuid?.() ?? 0;
+  let credentials: (() => ReturnType<ReturnType<typeof createCredentialProvider>>) | undefined;
+  const creds = (signal?: AbortSignal) => {
+    credentials ??= createCredentialProvider(
+      {
+        region: config.region,
+        ...(config.roleArn ? { roleArn: config.roleArn } : {}),
+        roleCache: { dir: config.cache.dir, uid },
+      },
+      {
+        env: deps.env,
+        http,
+        now: deps.now,
+        readFile: readFileOrUndefined,
+        warn: deps.warn,
+        ...(signal ? { signal } : {}),
+      },
+    );
+    return credentials();
+  };
+
+  return {
+    async get(key, opts): Promise<FetchResult> {
+      const url = objectUrl(config, deps.env, key);
+      const headers = signRequest({
+        method: 'GET',
+        host: url.host,
+        path: url.pathname,
+        headers: { 'x-amz-content-sha256': EMPTY_SHA256 },
+        payloadHash: EMPTY_SHA256,
+        service: 's3',
+        region: config.region,
+        credentials: await creds(opts.signal),
+        date: new Date(deps.now()),
+      });
+      // If-None-Match is sent unsigned: it only selects 304 vs 200, never what a 200 contains.
+      if (opts.etag) headers['if-none-match'] = opts.etag;
+      const res = await http({
+        url,
+        method: 'GET',
+        headers,
+        maxBytes: MAX_OBJECT_BYTES,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      if (res.status === 200) {
+        const etag = res.headers.etag;
+        return { status: 200, body: res.body, ...(typeof etag === 'string' ? { etag } : {}) };
+      }
+      if (res.status === 304) return { status: 304 };
+      if (res.status === 404 && s3ErrorCode(res.body) !== 'NoSuchBucket') return { status: 404 };
+      const code = s3ErrorCode(res.body);
+      throw new FetchError(`S3 GET ${key} answered ${res.status}${code ? ` ${code}` : ''}`, res.status);
+    },
+  };
+}
