@@ -64,6 +64,10 @@ const LOCAL_GROUP = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
 
 type Obj = Record<string, unknown>;
 
+function define<T>(o: Record<string, T>, k: string, v: T): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
 function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -141,18 +145,23 @@ export function parseConfig(text: string, source: string): AgentConfig {
     if (!isObj(raw.users)) bad('users must be an object of local user -> principals');
     for (const [local, principals] of Object.entries(raw.users as Obj)) {
       if (!isValidLocalName(local)) bad(`users: ${JSON.stringify(local)} is not a valid local user name`);
-      config.users[local] = strList(
-        principals,
-        `users.${local}`,
-        (p) => {
-          try {
-            parsePrincipal(p);
-            return true;
-          } catch {
-            return false;
-          }
-        },
-        'users/<IAM user> or groups/<IAM group>',
+      // defineProperty: a local user named "__proto__" must stay plain data.
+      define(
+        config.users,
+        local,
+        strList(
+          principals,
+          `users.${local}`,
+          (p) => {
+            try {
+              parsePrincipal(p);
+              return true;
+            } catch {
+              return false;
+            }
+          },
+          'users/<IAM user> or groups/<IAM group>',
+        ),
       );
     }
   }
@@ -268,7 +277,7 @@ function parseSyncUsers(
       if (typeof local !== 'string' || !LOCAL_GROUP.test(local)) {
         bad(`syncUsers.groupMap.${iam} must be a local group name`);
       }
-      groupMap[iam] = local as string;
+      define(groupMap, iam, local as string);
     }
   }
   let sudoGroups: string[] | '##ALL##' = [];

@@ -1,0 +1,80 @@
+// The trustworthy login audit: which IAM user's key opened which account.
+// SSH_KEY_OWNER cannot serve (a user's ~/.ssh/environment can override it),
+// so the agent logs to syslog (authpriv) when sshd asks about one fingerprint.
+import { type ChildProcess, spawn } from 'node:child_process';
+
+export const LOGGER = '/usr/bin/logger';
+export const SYSLOG_TAG = 'iam-authorized-keys';
+/** Longest wait for logger before we exit anyway (the keys have been printed). */
+const LOGGER_TIMEOUT_MS = 1000;
+
+export interface AuditFields {
+  readonly user: string;
+  readonly fingerprint: string;
+  readonly owner: string;
+  readonly principals: readonly string[];
+  readonly sources: readonly string[];
+}
+
+/** Values are validated upstream; anything outside the safe set is still replaced so one message stays one line. */
+function clean(s: string): string {
+  return s.replace(/[^A-Za-z0-9_.,:/+=@-]/g, '?');
+}
+
+export function auditMessage(f: AuditFields): string {
+  return [
+    'key-authorized',
+    `user=${clean(f.user)}`,
+    `fingerprint=${clean(f.fingerprint)}`,
+    `owner=${clean(f.owner)}`,
+    `principal=${clean(f.principals.join(','))}`,
+    `source=${clean(f.sources.join(','))}`,
+  ].join(' ');
+}
+
+export interface Auditor {
+  /** Sends the messages and resolves once logger has exited; rejects when they may not have been logged. */
+  finish(messages: readonly string[]): Promise<void>;
+}
+
+export type Spawn = (cmd: string, args: string[]) => ChildProcess;
+
+/**
+ * Starts logger(1) at once (its start-up overlaps our work) reading messages
+ * from stdin, one per line: node has no unix datagram sockets for /dev/log.
+ */
+export function startSyslogAuditor(
+  socket: string,
+  spawnFn: Spawn = (c, a) => spawn(c, a, { stdio: ['pipe', 'ignore', 'pipe'] }),
+): Auditor {
+  const child = spawnFn(LOGGER, [
+    '-p',
+    'authpriv.info',
+    '-t',
+    SYSLOG_TAG,
+    '-u',
+    socket,
+    '--socket-errors=on',
+  ]);
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-500);
+  });
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('error', (e) => resolve(e.message));
+    child.once('close', (code, signal) => resolve(code ?? `killed by ${signal}`));
+  });
+  child.stdin?.on('error', () => {}); // EPIPE when logger died: reported through its exit status
+  return {
+    async finish(messages) {
+      child.stdin?.end(messages.map((m) => `${m}\n`).join(''));
+      const timer = setTimeout(() => child.kill('SIGKILL'), LOGGER_TIMEOUT_MS);
+      const status = await exited;
+      clearTimeout(timer);
+      if (status !== 0) {
+        const why = stderr.trim().split('\n').pop() || `exit ${status}`;
+        throw new Error(`audit log not written: ${LOGGER}: ${why}`);
+      }
+    },
+  };
+}

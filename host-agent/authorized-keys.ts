@@ -1,0 +1,240 @@
+// The login path's core: local user -> principals -> validated key lines.
+// Takes the store, the chain runner and the clock as data/functions and
+// returns what to print, what to audit and what to say on stderr.
+import { IndexFormatError, type PublishedIndex, parseIndex } from '../contract/index-schema.js';
+import { indexKey, parsePrincipal, principalKey } from '../contract/layout.js';
+import { type KeyLine, parseObject, renderLine } from '../contract/line.js';
+import { iamToLocalName, isValidLocalName } from '../contract/names.js';
+import { auditMessage } from './audit.js';
+import type { ChainResult } from './chain.js';
+import type { AgentConfig } from './config.js';
+import { errorMessage, ObjectTooLargeError, StoreUnavailableError } from './errors.js';
+import type { ReadResult, Store } from './store.js';
+
+/** sshd's %f with the default FingerprintHash sha256. */
+export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+/** Per object: enough to see what is wrong without flooding stderr. */
+const MAX_REJECT_DIAGNOSTICS = 5;
+
+export interface AgentRequest {
+  readonly user: string;
+  readonly fingerprint?: string;
+}
+
+export interface AgentDeps {
+  readonly store: Store;
+  readonly now: () => number;
+  readonly signal?: AbortSignal;
+  /** Runs the configured chain command (already substituted); absent when none is configured. */
+  readonly runChain?: () => Promise<ChainResult>;
+}
+
+export interface AgentOutcome {
+  /** 0: stdout holds every line it should; 1: cannot decide (stdout is empty); 2: bad input. */
+  readonly exitCode: 0 | 1 | 2;
+  readonly stdout: string;
+  readonly diagnostics: string[];
+  /** Syslog audit messages (one per returned key), only with a fingerprint. */
+  readonly audit: string[];
+}
+
+type Source = ReadResult['source'];
+
+interface Collected {
+  readonly line: KeyLine;
+  readonly principals: string[];
+  readonly sources: Source[];
+}
+
+/** Shows a hostile string safely in a diagnostic: JSON-escaped, bounded. */
+export function shown(s: string): string {
+  return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}...` : s);
+}
+
+export interface IamUserMatch {
+  readonly principals: string[];
+  readonly diagnostics: string[];
+}
+
+/**
+ * iamUsers mode: the IAM user whose local name is `user`. The index's
+ * localName must agree with our own iamToLocalName (the index is not trusted
+ * to map names); a name claimed by two IAM users maps to nobody.
+ */
+export function matchIamUser(
+  index: PublishedIndex,
+  user: string,
+  allowGroups: readonly string[],
+): IamUserMatch {
+  const diagnostics: string[] = [];
+  const matches: string[] = [];
+  for (const [iamName, entry] of Object.entries(index.users)) {
+    const local = iamToLocalName(iamName);
+    const computed = local.ok ? local.name : null;
+    if (computed !== user && entry.localName !== user) continue;
+    if (computed !== user || entry.localName !== user) {
+      diagnostics.push(
+        `index.json: IAM user ${shown(iamName)} has localName ${shown(String(entry.localName))}, expected ${shown(String(computed))}: ignored`,
+      );
+      continue;
+    }
+    matches.push(iamName);
+  }
+  if (matches.length > 1) {
+    diagnostics.push(`local user ${user} matches several IAM users (${matches.join(', ')}): none is used`);
+    return { principals: [], diagnostics };
+  }
+  const iamName = matches[0];
+  if (iamName === undefined) return { principals: [], diagnostics };
+  const groups = index.users[iamName]?.groups ?? [];
+  if (allowGroups.length > 0 && !groups.some((g) => allowGroups.includes(g))) {
+    diagnostics.push(`IAM user ${iamName} is in none of iamUsers.allowGroups: not allowed`);
+    return { principals: [], diagnostics };
+  }
+  return { principals: [`users/${iamName}`], diagnostics };
+}
+
+/** Lines of one object that may be printed for this principal; the rest become diagnostics. */
+export function acceptLines(principal: string, body: Buffer, diagnostics: string[]): KeyLine[] {
+  const parsed = parseObject(body.toString('utf8'));
+  const p = parsePrincipal(principal);
+  const out: KeyLine[] = [];
+  const rejected = parsed.rejected.map((r) => `line ${r.lineNo}: ${r.reason}`);
+  for (const l of parsed.lines) {
+    // A user's own object may only hold that user's keys.
+    if (p.kind === 'users' && l.owner !== p.name) rejected.push(`a key of ${l.owner} in ${principal}`);
+    else out.push(l);
+  }
+  for (const r of rejected.slice(0, MAX_REJECT_DIAGNOSTICS)) diagnostics.push(`${principal}: dropped ${r}`);
+  if (rejected.length > MAX_REJECT_DIAGNOSTICS) {
+    diagnostics.push(`${principal}: dropped ${rejected.length - MAX_REJECT_DIAGNOSTICS} more invalid lines`);
+  }
+  return out;
+}
+
+function fail(diagnostics: string[], message: string, exitCode: 1 | 2 = 1): AgentOutcome {
+  diagnostics.push(message);
+  return { exitCode, stdout: '', diagnostics, audit: [] };
+}
+
+export async function authorizedKeys(
+  config: AgentConfig,
+  req: AgentRequest,
+  deps: AgentDeps,
+): Promise<AgentOutcome> {
+  const diagnostics: string[] = [];
+  // The user name comes from the client: nothing else may see it unchecked.
+  if (!isValidLocalName(req.user)) return fail(diagnostics, `invalid user name ${shown(req.user)}`, 2);
+  const fp = req.fingerprint;
+  if (fp !== undefined && !FINGERPRINT.test(fp)) {
+    return fail(diagnostics, `invalid fingerprint ${shown(fp)} (expected SHA256:...)`, 2);
+  }
+  const user = req.user;
+  const mapped = Object.hasOwn(config.users, user) ? (config.users[user] ?? []) : [];
+  if (mapped.length === 0 && !config.iamUsers && !deps.runChain) {
+    return { exitCode: 0, stdout: '', diagnostics, audit: [] };
+  }
+
+  // The chain runs alongside our reads, under the same deadline.
+  const chainP = deps.runChain?.();
+  const readOpts = deps.signal ? { signal: deps.signal } : {};
+  const read = (principal: string) =>
+    deps.store
+      .read(principalKey(config.prefix, parsePrincipal(principal)), readOpts)
+      .then((r) => ({ principal, r }));
+
+  let results: { principal: string; r: ReadResult }[];
+  let tooLarge: string[] = [];
+  try {
+    const settled = await Promise.allSettled([
+      ...mapped.map(read),
+      ...(config.iamUsers ? [resolveIamUser(config, user, deps, diagnostics, read)] : []),
+    ]);
+    results = [];
+    for (const s of settled) {
+      if (s.status === 'fulfilled') results.push(...(Array.isArray(s.value) ? s.value : [s.value]));
+      else if (s.reason instanceof ObjectTooLargeError) tooLarge = [...tooLarge, errorMessage(s.reason)];
+      else throw s.reason;
+    }
+  } catch (e) {
+    await chainP; // let it finish (it is killed at the deadline) before we answer
+    if (e instanceof StoreUnavailableError || e instanceof IndexFormatError) {
+      return fail(diagnostics, `cannot decide: ${errorMessage(e)}`);
+    }
+    return fail(diagnostics, `cannot decide: unexpected ${errorMessage(e)}`);
+  }
+  for (const t of tooLarge) diagnostics.push(`object dropped: ${t}`);
+
+  const collected = new Map<string, Collected>();
+  for (const { principal, r } of results) {
+    if (!r.found) {
+      diagnostics.push(`unknown principal ${principal} (no object in the bucket)`);
+      continue;
+    }
+    for (const line of acceptLines(principal, r.body, diagnostics)) {
+      if (fp !== undefined && line.key.fingerprint !== fp) continue;
+      const text = renderLine(line.owner, line.key);
+      const c = collected.get(text);
+      if (c) {
+        c.principals.push(principal);
+        c.sources.push(r.source);
+      } else collected.set(text, { line, principals: [principal], sources: [r.source] });
+    }
+  }
+
+  const audit: string[] = [];
+  if (fp !== undefined) {
+    for (const c of collected.values()) {
+      audit.push(
+        auditMessage({
+          user,
+          fingerprint: fp,
+          owner: c.line.owner,
+          principals: c.principals,
+          sources: c.sources,
+        }),
+      );
+    }
+  } else {
+    const sources = [...new Set(results.map((x) => x.r.source))].join(',') || 'none';
+    diagnostics.push(
+      `user ${user}: ${collected.size} keys from ${results.length} principals (source ${sources})`,
+    );
+  }
+
+  let stdout = [...collected.keys()].join('');
+  const chain = await chainP;
+  if (chain) {
+    if (chain.ok) stdout += chain.stdout;
+    else diagnostics.push(`chain command ignored: ${chain.reason}`);
+  }
+  return { exitCode: 0, stdout, diagnostics, audit };
+}
+
+async function resolveIamUser(
+  config: AgentConfig,
+  user: string,
+  deps: AgentDeps,
+  diagnostics: string[],
+  read: (principal: string) => Promise<{ principal: string; r: ReadResult }>,
+): Promise<{ principal: string; r: ReadResult }[]> {
+  const allowGroups = config.iamUsers?.allowGroups ?? [];
+  const r = await deps.store.read(indexKey(config.prefix), deps.signal ? { signal: deps.signal } : {});
+  if (!r.found) {
+    diagnostics.push('index.json not found: iamUsers mode maps nobody');
+    return [];
+  }
+  const index = parseIndex(r.body.toString('utf8'));
+  // generatedAt is the publisher's heartbeat: a stopped publisher leaves deleted users' keys in place.
+  const ageS = (deps.now() - Date.parse(index.generatedAt)) / 1000;
+  if (ageS > config.cache.maxStaleSeconds) {
+    diagnostics.push(
+      `warning: index.json was generated ${Math.round(ageS)}s ago (publisher stopped?): keys may be outdated`,
+    );
+  }
+  const m = matchIamUser(index, user, allowGroups);
+  diagnostics.push(...m.diagnostics);
+  // Already mapped through `users`: read once.
+  const extra = m.principals.filter((p) => !(config.users[user] ?? []).includes(p));
+  return Promise.all(extra.map(read));
+}

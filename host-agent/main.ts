@@ -1,0 +1,87 @@
+// iam-authorized-keys entry point: wiring only (argv, config, clock, process).
+// sshd runs this at every login attempt: keep the cache-hit path free of
+// network and signing code (store.ts loads s3-fetch.ts on a miss only) and
+// admin commands behind a lazy import.
+import { parseArgs, USAGE } from './args.js';
+import { startSyslogAuditor } from './audit.js';
+import { authorizedKeys } from './authorized-keys.js';
+import { runChain, substituteChain } from './chain.js';
+import { ConfigError, loadConfig } from './config.js';
+import { errorMessage, UsageError } from './errors.js';
+import { createStore } from './store.js';
+
+const diag = (m: string) => process.stderr.write(`iam-authorized-keys: ${m}\n`);
+
+async function main(argv: string[]): Promise<number> {
+  let cmd: ReturnType<typeof parseArgs>;
+  try {
+    cmd = parseArgs(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    diag(`${e.message}\n${USAGE}`);
+    return 2;
+  }
+  if (cmd.kind === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (cmd.kind === 'admin') {
+    const { runAdmin } = await import('./admin.js');
+    return runAdmin(cmd.command, cmd.args);
+  }
+
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(cmd.configPath);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    diag(e.message);
+    return 2;
+  }
+  // Last resort if something hangs past the deadline: exit with nothing printed.
+  setTimeout(() => {
+    diag(`deadline of ${config.deadlineMs} ms exceeded: no answer`);
+    process.exit(1);
+  }, config.deadlineMs + 1500).unref();
+
+  const signal = AbortSignal.timeout(config.deadlineMs);
+  const { user, fingerprint } = cmd;
+  const chain = config.chain;
+  const outcome = await authorizedKeys(
+    config,
+    { user, ...(fingerprint !== undefined ? { fingerprint } : {}) },
+    {
+      store: createStore(config, { warn: diag }),
+      now: Date.now,
+      signal,
+      ...(chain
+        ? {
+            runChain: () => runChain(substituteChain(chain, user, fingerprint), { signal, env: process.env }),
+          }
+        : {}),
+    },
+  );
+  for (const d of outcome.diagnostics) diag(d);
+  // One write at the end: nothing reaches sshd unless the whole answer is decided.
+  if (outcome.exitCode === 0 && outcome.stdout) process.stdout.write(outcome.stdout);
+  if (outcome.audit.length > 0) {
+    try {
+      await startSyslogAuditor(config.syslogSocket).finish(outcome.audit);
+    } catch (e) {
+      // Keys are still served: locking everyone out because syslog is down would be worse.
+      diag(errorMessage(e));
+      for (const m of outcome.audit) diag(`audit: ${m}`);
+    }
+  }
+  return outcome.exitCode;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    diag(`internal error: ${errorMessage(e)}`);
+    process.exitCode = 1;
+  },
+);
