@@ -105,7 +105,7 @@ export function validateKey(type: string, blobB64: string): KeyResult {
       return fail(`ssh-rsa key of ${bits} bits is below the ${MIN_RSA_BITS}-bit minimum`);
   } else if (type === 'ssh-ed25519' || type === 'sk-ssh-ed25519@openssh.com') {
     const pk = r.string();
-    if (!pk || pk.length !== 32) return fail(`malformed ${type} key`);
+    if (pk?.length !== 32) return fail(`malformed ${type} key`);
     bits = 256;
   } else {
     const spec = ECDSA_CURVES[type];
