@@ -2,7 +2,8 @@
 // writes. Logic modules take these as parameters so tests can swap them.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, open, rename, unlink } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { chmod, chown, lstat, mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export interface RunResult {
@@ -101,4 +102,110 @@ export async function writeFileAtomic(
 /** Splits `cmd arg1 arg2` on blanks (no quoting: admin-supplied commands only). */
 export function splitCommand(text: string): string[] {
   return text.trim().split(/\s+/).filter(Boolean);
+}
+
+export interface SystemFs {
+  readText(path: string): Promise<string | undefined>;
+  writeAtomic(path: string, content: string, mode: number): Promise<void>;
+  remove(path: string): Promise<void>;
+  mkdirp(path: string, mode: number): Promise<void>;
+  ensurePrivateDir(path: string, owner: string): Promise<boolean>;
+  removeTree(path: string): Promise<void>;
+  listMatches(pattern: string): Promise<string[]>;
+  userExists(user: string): Promise<boolean>;
+  dirExists(path: string): Promise<boolean>;
+  stat(path: string): { uid: number; mode: number; isDirectory(): boolean; isFile(): boolean } | undefined;
+}
+
+export class UnsafePathError extends Error {
+  override name = 'UnsafePathError';
+}
+
+/** Looks up a user's uid and primary gid (getent, so NSS users count). */
+export async function lookupUser(
+  run: ProcessRunner,
+  user: string,
+): Promise<{ uid: number; gid: number } | undefined> {
+  const r = await run('getent', ['passwd', user]);
+  if (r.code !== 0) return undefined;
+  const f = r.stdout.trim().split(':');
+  const uid = Number(f[2]);
+  const gid = Number(f[3]);
+  return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
+}
+
+/** The real file system, for the admin commands (run as root). */
+export function realSystemFs(run: ProcessRunner): SystemFs {
+  return {
+    async readText(path) {
+      try {
+        return await readFile(path, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw e;
+      }
+    },
+    writeAtomic: (path, content, mode) => writeFileAtomic(path, content, { mode, uid: 0, gid: 0 }),
+    async remove(path) {
+      await rm(path, { force: true });
+    },
+    async mkdirp(path, mode) {
+      await mkdir(path, { recursive: true, mode });
+    },
+    async ensurePrivateDir(path, owner) {
+      const ids = await lookupUser(run, owner);
+      if (!ids) throw new UnsafePathError(`user ${owner} does not exist`);
+      let created = false;
+      try {
+        const st = await lstat(path);
+        // A symlink here could point the agent's writes anywhere.
+        if (!st.isDirectory()) throw new UnsafePathError(`${path} exists and is not a directory`);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+        await mkdir(path, { mode: 0o700 });
+        created = true;
+      }
+      await chown(path, ids.uid, ids.gid);
+      await chmod(path, 0o700);
+      return created;
+    },
+    async removeTree(path) {
+      await rm(path, { recursive: true, force: true });
+    },
+    async listMatches(pattern) {
+      const dir = dirname(pattern);
+      const re = new RegExp(
+        `^${basename(pattern)
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.')}$`,
+      );
+      try {
+        return (await readdir(dir))
+          .filter((n) => re.test(n))
+          .map((n) => join(dir, n))
+          .sort();
+      } catch {
+        return [];
+      }
+    },
+    async userExists(user) {
+      return (await lookupUser(run, user)) !== undefined;
+    },
+    async dirExists(path) {
+      try {
+        return (await lstat(path)).isDirectory();
+      } catch {
+        return false;
+      }
+    },
+    stat(path) {
+      try {
+        return statSync(path);
+      } catch {
+        return undefined;
+      }
+    },
+  };
 }

@@ -5,8 +5,16 @@
 import { existsSync } from 'node:fs';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { realRunner } from './admin-sys.js';
+import { realRunner, realSystemFs, splitCommand } from './admin-sys.js';
 import { DEFAULT_CONFIG_PATH, loadConfig } from './config.js';
+import {
+  DEFAULT_AGENT_USER,
+  defaultPaths,
+  type InstallPaths,
+  install,
+  type SysDeps,
+  uninstall,
+} from './install.js';
 import { createStore } from './store.js';
 import { DEFAULT_SUDOERS_PATH, runSyncUsers } from './sync-users.js';
 
@@ -74,6 +82,90 @@ async function syncUsersCommand(args: string[]): Promise<number> {
   });
 }
 
+const pathOptions = {
+  root: { type: 'string', default: '/' },
+  bin: { type: 'string' },
+  config: { type: 'string' },
+  sshd: { type: 'string' },
+  'sshd-config': { type: 'string' },
+  'drop-in-dir': { type: 'string' },
+  'state-file': { type: 'string' },
+  'reload-command': { type: 'string' },
+  'no-reload': { type: 'boolean', default: false },
+  'agent-user': { type: 'string', default: DEFAULT_AGENT_USER },
+  'dry-run': { type: 'boolean', default: false },
+} as const;
+
+type PathValues = {
+  root: string;
+  bin?: string;
+  config?: string;
+  sshd?: string;
+  'sshd-config'?: string;
+  'drop-in-dir'?: string;
+  'state-file'?: string;
+  'reload-command'?: string;
+  'no-reload': boolean;
+};
+
+/** Every path can be overridden so tests (and image builds) work on a temp root. */
+function installPaths(v: PathValues): InstallPaths {
+  const d = defaultPaths(v.root);
+  const abs = (name: string, p: string | undefined, def: string) => {
+    if (p === undefined) return def;
+    if (!p.startsWith('/')) throw new UsageError(`--${name} must be an absolute path`);
+    return p;
+  };
+  return {
+    binPath: abs('bin', v.bin, d.binPath),
+    configPath: abs('config', v.config, d.configPath),
+    sshdConfig: abs('sshd-config', v['sshd-config'], d.sshdConfig),
+    dropInDir: abs('drop-in-dir', v['drop-in-dir'], d.dropInDir),
+    stateFile: abs('state-file', v['state-file'], d.stateFile),
+    sshdBinary: abs('sshd', v.sshd, d.sshdBinary),
+    reloadCommand: v['no-reload']
+      ? null
+      : v['reload-command'] !== undefined
+        ? splitCommand(v['reload-command'])
+        : d.reloadCommand,
+  };
+}
+
+function sysDeps(): SysDeps {
+  return { ...realSystemFs(realRunner), run: realRunner, out };
+}
+
+async function installCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...pathOptions,
+      source: { type: 'string' },
+      node: { type: 'string', default: process.execPath },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (!values['dry-run']) requireRoot('install');
+  // The running file is the agent itself (dist/iam-authorized-keys) unless --source says otherwise.
+  const sourcePath = values.source ?? process.argv[1];
+  if (!sourcePath) throw new UsageError('cannot tell which file to install: pass --source FILE');
+  const source = await readFile(sourcePath);
+  const nologin = ['/usr/sbin/nologin', '/sbin/nologin'].find((p) => existsSync(p)) ?? '/bin/false';
+  const { code } = await install(
+    { paths: installPaths(values), agentUser: values['agent-user'], source, nodePath: values.node, nologin },
+    sysDeps(),
+    values['dry-run'],
+  );
+  return code;
+}
+
+async function uninstallCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: pathOptions, strict: true, allowPositionals: false });
+  if (!values['dry-run']) requireRoot('uninstall');
+  return uninstall(installPaths(values), sysDeps(), values['dry-run']);
+}
+
 /** Runs one admin command; returns the process exit code (2: usage error). */
 export async function runAdmin(command: string, args: string[]): Promise<number> {
   if (!isAdminCommand(command)) {
@@ -86,6 +178,10 @@ export async function runAdmin(command: string, args: string[]): Promise<number>
     switch (command) {
       case 'sync-users':
         return await syncUsersCommand(args);
+      case 'install':
+        return await installCommand(args);
+      case 'uninstall':
+        return await uninstallCommand(args);
       default:
         err(`iam-authorized-keys: ${command} is not implemented yet`);
         return 1;
