@@ -1,0 +1,205 @@
+// CDK app settings: context values (strings from `-c name=value`, or typed values
+// from cdk.json) parsed into one typed, validated object. Pure: no CDK, no I/O.
+import { IAM_GROUP_NAME, InvalidPrefixError, normalizePrefix } from '../contract/index.js';
+
+export class InvalidConfigError extends Error {
+  override name = 'InvalidConfigError';
+}
+
+/** Where instances fetch the host agent from, and the checksum they require. */
+export interface AgentSource {
+  /** `s3://bucket/key` of `dist/iam-authorized-keys`. */
+  readonly s3Uri: string;
+  /** Lower-case hex SHA-256 of that file; a mismatch stops the install. */
+  readonly sha256: string;
+}
+
+export interface AppConfig {
+  readonly readerAccountIds: readonly string[];
+  readonly readerOrgId: string | undefined;
+  readonly keyPrefix: string;
+  readonly scheduleMinutes: number;
+  readonly eventDriven: boolean;
+  readonly bucketName: string | undefined;
+  readonly alarmTopicArn: string | undefined;
+  readonly selfServiceGroupName: string | undefined;
+  readonly agent: AgentSource | undefined;
+  /** Set when the reading-account stack is wanted (`-c readerBucket=NAME`). */
+  readonly reader: ReaderConfig | undefined;
+}
+
+export interface ReaderConfig {
+  readonly bucketName: string;
+  readonly roleNames: readonly string[];
+}
+
+export const DEFAULT_SCHEDULE_MINUTES = 15;
+
+const ACCOUNT_ID = /^\d{12}$/;
+const ORG_ID = /^o-[a-z0-9]{10,32}$/;
+// S3 general purpose bucket names; dots allowed but not '..' (checked below).
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
+const ROLE_NAME = /^[A-Za-z0-9+=,.@_-]{1,64}$/;
+// The object key ends up inside a shell script: allow only characters that need no quoting.
+const S3_KEY = /^[A-Za-z0-9._/-]{1,1024}$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Reads one context value; undefined when unset. */
+export type ContextGetter = (name: string) => unknown;
+
+export function parseAppConfig(get: ContextGetter): AppConfig {
+  const readerBucket = optionalString(get, 'readerBucket');
+  return {
+    readerAccountIds: parseAccountIds(get('readerAccountIds')),
+    readerOrgId: checked(
+      optionalString(get, 'readerOrgId'),
+      'readerOrgId',
+      ORG_ID,
+      'an organization id (o-...)',
+    ),
+    keyPrefix: parseKeyPrefix(get('keyPrefix')),
+    scheduleMinutes: parseScheduleMinutes(get('scheduleMinutes')),
+    eventDriven: parseBoolean(get('eventDriven'), 'eventDriven', true),
+    bucketName: parseBucketName(optionalString(get, 'bucketName'), 'bucketName'),
+    alarmTopicArn: checked(
+      optionalString(get, 'alarmTopicArn'),
+      'alarmTopicArn',
+      SNS_TOPIC_ARN,
+      'an SNS topic ARN',
+    ),
+    selfServiceGroupName: checked(
+      optionalString(get, 'selfServiceGroupName'),
+      'selfServiceGroupName',
+      IAM_GROUP_NAME,
+      'an IAM group name',
+    ),
+    agent: parseAgentSource(optionalString(get, 'agentS3Uri'), optionalString(get, 'agentSha256')),
+    reader:
+      readerBucket === undefined
+        ? undefined
+        : {
+            bucketName: parseBucketName(readerBucket, 'readerBucket') as string,
+            roleNames: parseList(get('readerRoleNames'), 'readerRoleNames').map((r) =>
+              must(r, 'readerRoleNames', ROLE_NAME, 'IAM role names'),
+            ),
+          },
+  };
+}
+
+export function parseAccountIds(value: unknown): string[] {
+  const ids = parseList(value, 'readerAccountIds').map((id) =>
+    must(id, 'readerAccountIds', ACCOUNT_ID, '12-digit account ids'),
+  );
+  return [...new Set(ids)];
+}
+
+/**
+ * The contract's prefix rule, plus: no '*' (and no '?'), because the prefix
+ * becomes part of IAM resource ARNs and s3:prefix conditions, where they are
+ * wildcards and would widen every grant.
+ */
+export function parseKeyPrefix(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value !== 'string') throw new InvalidConfigError('keyPrefix: expected a string');
+  let prefix: string;
+  try {
+    prefix = normalizePrefix(value);
+  } catch (err) {
+    if (err instanceof InvalidPrefixError)
+      throw new InvalidConfigError(`keyPrefix: ${err.message}`, { cause: err });
+    throw err;
+  }
+  if (/[*?]/.test(prefix)) {
+    throw new InvalidConfigError(
+      `keyPrefix: ${JSON.stringify(value)} contains '*' or '?', which IAM policies read as wildcards`,
+    );
+  }
+  return prefix;
+}
+
+export function parseScheduleMinutes(value: unknown): number {
+  if (value === undefined || value === null || value === '') return DEFAULT_SCHEDULE_MINUTES;
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value.trim()) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 1440) {
+    throw new InvalidConfigError(
+      `scheduleMinutes: expected a whole number of minutes from 1 to 1440, got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+export function parseBoolean(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined || value === null || value === '') return fallback;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new InvalidConfigError(`${name}: expected true or false, got ${JSON.stringify(value)}`);
+}
+
+export function parseBucketName(value: string | undefined, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (!BUCKET_NAME.test(value) || value.includes('..') || /^\d+\.\d+\.\d+\.\d+$/.test(value)) {
+    throw new InvalidConfigError(`${name}: ${JSON.stringify(value)} is not a valid S3 bucket name`);
+  }
+  return value;
+}
+
+export function parseS3Uri(uri: string): { readonly bucket: string; readonly key: string } {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
+  const bucket = m?.[1];
+  const key = m?.[2];
+  if (bucket === undefined || key === undefined) {
+    throw new InvalidConfigError(`agentS3Uri: expected s3://bucket/key, got ${JSON.stringify(uri)}`);
+  }
+  parseBucketName(bucket, 'agentS3Uri');
+  if (!S3_KEY.test(key) || key.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
+    throw new InvalidConfigError(
+      `agentS3Uri: object key ${JSON.stringify(key)} may use only letters, digits and ._-/ (no empty, . or .. segments)`,
+    );
+  }
+  return { bucket, key };
+}
+
+/** Both or neither: a URI without a checksum would install whatever is found there. */
+export function parseAgentSource(
+  s3Uri: string | undefined,
+  sha256: string | undefined,
+): AgentSource | undefined {
+  if (s3Uri === undefined && sha256 === undefined) return undefined;
+  if (s3Uri === undefined || sha256 === undefined) {
+    throw new InvalidConfigError('agentS3Uri and agentSha256 go together: set both or neither');
+  }
+  parseS3Uri(s3Uri);
+  const sum = sha256.toLowerCase();
+  if (!SHA256_HEX.test(sum)) {
+    throw new InvalidConfigError('agentSha256: expected 64 hex digits (sha256sum dist/iam-authorized-keys)');
+  }
+  return { s3Uri, sha256: sum };
+}
+
+/** A comma-separated string (CLI) or an array of strings (cdk.json); blanks dropped. */
+export function parseList(value: unknown, name: string): string[] {
+  if (value === undefined || value === null) return [];
+  const items = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : undefined;
+  if (items === undefined || items.some((i) => typeof i !== 'string')) {
+    throw new InvalidConfigError(`${name}: expected a comma-separated list or an array of strings`);
+  }
+  return (items as string[]).map((i) => i.trim()).filter((i) => i !== '');
+}
+
+function optionalString(get: ContextGetter, name: string): string | undefined {
+  const v = get(name);
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') throw new InvalidConfigError(`${name}: expected a string`);
+  return v.trim();
+}
+
+function checked(value: string | undefined, name: string, re: RegExp, what: string): string | undefined {
+  return value === undefined ? undefined : must(value, name, re, what);
+}
+
+function must(value: string, name: string, re: RegExp, what: string): string {
+  if (!re.test(value))
+    throw new InvalidConfigError(`${name}: ${JSON.stringify(value)} is not valid: expected ${what}`);
+  return value;
+}
