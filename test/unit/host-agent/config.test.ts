@@ -1,0 +1,182 @@
+import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  DEFAULT_CACHE_DIR,
+  DEFAULT_DEADLINE_MS,
+  loadConfig,
+  parseConfig,
+} from '../../../host-agent/config.js';
+
+const base = { bucket: 'company-ssh-keys', region: 'eu-west-1' };
+const parse = (v: unknown) => parseConfig(JSON.stringify(v), 'test.json');
+
+describe('parseConfig', () => {
+  it('applies defaults to a minimal config', () => {
+    const c = parse(base);
+    expect(c).toEqual({
+      bucket: 'company-ssh-keys',
+      prefix: '',
+      region: 'eu-west-1',
+      users: {},
+      cache: { dir: DEFAULT_CACHE_DIR, ttlSeconds: 30, maxStaleSeconds: 86400 },
+      deadlineMs: DEFAULT_DEADLINE_MS,
+      syslogSocket: '/dev/log',
+    });
+  });
+
+  it('parses the contract example', () => {
+    const c = parse({
+      ...base,
+      prefix: 'keys',
+      endpoint: 'http://127.0.0.1:9000/',
+      users: { 'ec2-user': ['groups/Administrators', 'users/alice'] },
+      iamUsers: { allowGroups: ['Developers'] },
+      cache: { dir: '/var/cache/x', ttlSeconds: 0, maxStaleSeconds: 10 },
+      roleArn: 'arn:aws:iam::123456789012:role/ssh-key-reader',
+      deadlineMs: 500,
+      chain: ['/opt/aws/bin/eic_run_authorized_keys', '%u', '%f'],
+    });
+    expect(c.prefix).toBe('keys/');
+    expect(c.endpoint).toBe('http://127.0.0.1:9000');
+    expect(c.users['ec2-user']).toEqual(['groups/Administrators', 'users/alice']);
+    expect(c.iamUsers).toEqual({ allowGroups: ['Developers'] });
+    expect(c.cache).toEqual({ dir: '/var/cache/x', ttlSeconds: 0, maxStaleSeconds: 10 });
+    expect(c.chain).toEqual(['/opt/aws/bin/eic_run_authorized_keys', '%u', '%f']);
+  });
+
+  it('accepts chain as one path string and iamUsers without allowGroups', () => {
+    const c = parse({ ...base, chain: '/usr/bin/true', iamUsers: {} });
+    expect(c.chain).toEqual(['/usr/bin/true']);
+    expect(c.iamUsers).toEqual({ allowGroups: [] });
+  });
+
+  it('keeps a local user named __proto__ as plain data', () => {
+    const c = parseConfig(`{"bucket":"bkt","region":"us-east-1","users":{"__proto__":["users/a"]}}`, 't');
+    expect(Object.hasOwn(c.users, '__proto__')).toBe(true);
+    expect(Object.getPrototypeOf(c.users)).toBe(Object.prototype);
+  });
+
+  it('parses syncUsers with defaults', () => {
+    const c = parse({ ...base, syncUsers: { sudoGroups: '##ALL##', groupMap: { Admins: 'wheel' } } });
+    expect(c.syncUsers).toEqual({
+      markerGroup: 'iam-synced-users',
+      localGroups: [],
+      groupMap: { Admins: 'wheel' },
+      sudoGroups: '##ALL##',
+      removeHome: false,
+    });
+  });
+
+  const bad: [string, string, RegExp][] = [
+    ['not JSON', '{', /not valid JSON/],
+    ['an array', '[]', /must be a JSON object/],
+    ['unknown key (typo)', JSON.stringify({ ...base, user: {} }), /unknown setting "user"/],
+    ['no bucket', JSON.stringify({ region: 'eu-west-1' }), /bucket must be a non-empty string/],
+    [
+      'bad bucket',
+      JSON.stringify({ ...base, bucket: 'Bad_Bucket' }),
+      /bucket "Bad_Bucket" is not a valid name/,
+    ],
+    ['no region', JSON.stringify({ bucket: 'abc' }), /region must be/],
+    ['bad region', JSON.stringify({ ...base, region: 'eu west 1' }), /not a valid region/],
+    ['bad prefix', JSON.stringify({ ...base, prefix: '../x' }), /invalid key prefix/],
+    ['prefix not string', JSON.stringify({ ...base, prefix: 3 }), /prefix must be a string/],
+    ['endpoint not URL', JSON.stringify({ ...base, endpoint: 'nope' }), /not a URL/],
+    ['endpoint ftp', JSON.stringify({ ...base, endpoint: 'ftp://x' }), /http:\/\/ or https:\/\//],
+    ['endpoint creds', JSON.stringify({ ...base, endpoint: 'http://a:b@x' }), /must not carry credentials/],
+    ['users not object', JSON.stringify({ ...base, users: [] }), /users must be an object/],
+    [
+      'bad local name',
+      JSON.stringify({ ...base, users: { 'a b': [] } }),
+      /"a b" is not a valid local user name/,
+    ],
+    ['principals not list', JSON.stringify({ ...base, users: { a: 'users/x' } }), /users\.a must be a list/],
+    ['bad principal', JSON.stringify({ ...base, users: { a: ['roles/x'] } }), /users\.a\[0\] must be users/],
+    ['iamUsers typo', JSON.stringify({ ...base, iamUsers: { allowGroup: [] } }), /iamUsers: unknown setting/],
+    ['bad allowGroups', JSON.stringify({ ...base, iamUsers: { allowGroups: ['a b'] } }), /allowGroups\[0\]/],
+    ['relative cache dir', JSON.stringify({ ...base, cache: { dir: 'cache' } }), /absolute path/],
+    ['negative ttl', JSON.stringify({ ...base, cache: { ttlSeconds: -1 } }), /ttlSeconds must be an integer/],
+    [
+      'fractional ttl',
+      JSON.stringify({ ...base, cache: { ttlSeconds: 1.5 } }),
+      /ttlSeconds must be an integer/,
+    ],
+    [
+      'maxStale < ttl',
+      JSON.stringify({ ...base, cache: { ttlSeconds: 60, maxStaleSeconds: 30 } }),
+      /maxStaleSeconds must not be smaller/,
+    ],
+    ['cache typo', JSON.stringify({ ...base, cache: { ttl: 3 } }), /cache: unknown setting "ttl"/],
+    ['bad roleArn', JSON.stringify({ ...base, roleArn: 'arn:aws:iam::1:user/x' }), /not an IAM role ARN/],
+    [
+      'deadline too small',
+      JSON.stringify({ ...base, deadlineMs: 5 }),
+      /deadlineMs must be an integer from 100/,
+    ],
+    [
+      'relative chain',
+      JSON.stringify({ ...base, chain: 'eic_run_authorized_keys' }),
+      /absolute command path/,
+    ],
+    ['empty chain', JSON.stringify({ ...base, chain: [] }), /absolute command path/],
+    ['chain with non-string', JSON.stringify({ ...base, chain: ['/bin/x', 3] }), /chain\[1\]/],
+    [
+      'bad sudoGroups',
+      JSON.stringify({ ...base, syncUsers: { sudoGroups: 'all' } }),
+      /sudoGroups must be a list/,
+    ],
+    [
+      'bad removeHome',
+      JSON.stringify({ ...base, syncUsers: { removeHome: 'yes' } }),
+      /removeHome must be true/,
+    ],
+    [
+      'bad syslogSocket',
+      JSON.stringify({ ...base, syslogSocket: 'log' }),
+      /syslogSocket must be an absolute/,
+    ],
+  ];
+  it.each(bad)('rejects %s with one clear line', (_name, text, message) => {
+    let err: unknown;
+    try {
+      parseConfig(text, 'test.json');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/^test\.json: /);
+    expect((err as Error).message).toMatch(message);
+    expect((err as Error).message).not.toContain('\n');
+  });
+});
+
+describe('loadConfig', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'iak-config-'));
+  const write = (name: string, mode: number) => {
+    const p = join(dir, name);
+    writeFileSync(p, JSON.stringify(base));
+    chmodSync(p, mode);
+    return p;
+  };
+
+  it('reads a 0644 file', () => {
+    expect(loadConfig(write('ok.json', 0o644)).bucket).toBe('company-ssh-keys');
+  });
+  it('refuses a world-writable file', () => {
+    expect(() => loadConfig(write('ww.json', 0o666))).toThrow(/group- or world-writable/);
+  });
+  it('refuses a group-writable file', () => {
+    expect(() => loadConfig(write('gw.json', 0o664))).toThrow(ConfigError);
+  });
+  it('says which file is missing', () => {
+    expect(() => loadConfig(join(dir, 'nope.json'))).toThrow(/nope\.json: cannot read config \(ENOENT\)/);
+  });
+  it.runIf(process.getuid?.() === 0)('refuses a file owned by another user', () => {
+    const p = write('other.json', 0o644);
+    chownSync(p, 4242, 4242);
+    expect(() => loadConfig(p)).toThrow(/owned by uid 4242/);
+  });
+});
