@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { parseArgs } from '../../../cli/args.js';
+import { statusReport } from '../../../cli/status.js';
+import { publishConfigFromEnv } from '../../../lambda/config.js';
+
+describe('parseArgs', () => {
+  it.each([
+    [
+      ['publish', '--bucket', 'b'],
+      {
+        cmd: 'publish',
+        bucket: 'b',
+        dryRun: false,
+        allowMassDelete: false,
+        allowIndexReset: false,
+        json: false,
+      },
+    ],
+    [
+      ['publish', '--bucket=b', '--prefix', 'p', '--dry-run', '--max-delete-share', '0.2'],
+      {
+        cmd: 'publish',
+        bucket: 'b',
+        prefix: 'p',
+        dryRun: true,
+        allowMassDelete: false,
+        allowIndexReset: false,
+        maxDeleteShare: 0.2,
+        json: false,
+      },
+    ],
+    [['status', '--bucket', 'b', '--max-age', '60'], { cmd: 'status', bucket: 'b', maxAge: 60, json: false }],
+    [['keys', 'list'], { cmd: 'keys', action: 'list' }],
+    [
+      ['keys', 'upload', '--user', 'bob', 'k.pub'],
+      { cmd: 'keys', action: 'upload', user: 'bob', file: 'k.pub' },
+    ],
+    [['keys', 'deactivate', 'APKA1'], { cmd: 'keys', action: 'deactivate', keyId: 'APKA1' }],
+    [[], { cmd: 'help' }],
+  ])('%j', (argv, want) => expect(parseArgs(argv)).toEqual(want));
+
+  it.each([
+    [['publish'], /needs --bucket/],
+    [['publish', '--bucket'], /--bucket needs a value/],
+    [['publish', '--bucket', 'b', '--max-delete-share', '2'], /between 0 and 1/],
+    [['publish', '--bucket', 'b', '--frobnicate'], /unknown option --frobnicate/],
+    [['status', '--bucket', 'b', '--dry-run'], /--dry-run does not apply to status/],
+    [['keys', 'upload'], /exactly one FILE/],
+    [['keys', 'rotate'], /unknown keys action/],
+    [['deploy'], /unknown command/],
+  ])('refuses %j', (argv, reason) => expect(() => parseArgs(argv)).toThrow(reason));
+});
+
+describe('statusReport', () => {
+  const index = {
+    version: 1,
+    generatedAt: '2026-01-01T00:00:00.000Z',
+    users: {
+      a: {
+        localName: 'a',
+        uid: 1,
+        groups: [],
+        keys: [{ id: 'K', type: 'ssh-ed25519', fingerprint: 'SHA256:x' }],
+      },
+      'long@x': {
+        localName: null,
+        localNameProblem: 'too long',
+        uid: 2,
+        groups: [],
+        keys: [],
+        rejectedKeys: [{ id: 'R', reason: 'bad' }],
+      },
+    },
+    groups: {},
+    keyBodies: {},
+    uids: {},
+    nextUid: 3,
+  };
+  it.each([
+    [30, 60, true],
+    [120, 60, false],
+  ])('age %i s with max %i s: ok=%s', (age, max, ok) => {
+    const r = statusReport(index, new Date(Date.parse(index.generatedAt) + age * 1000), max);
+    expect(r.ok).toBe(ok);
+    expect(r.ageSeconds).toBe(age);
+    expect(r.lines.join('\n')).toMatch(/users: 2 {2}groups: 0 {2}keys: 1 {2}rejected keys: 1/);
+    expect(r.lines).toContain('rejected key R of long@x: bad');
+    expect(r.lines).toContain('no local name for long@x: too long');
+  });
+});
+
+describe('publishConfigFromEnv', () => {
+  it('reads the Lambda environment with defaults', () => {
+    expect(publishConfigFromEnv({ BUCKET: 'b', KEY_PREFIX: 'p' })).toMatchObject({
+      bucket: 'b',
+      prefix: 'p/',
+      maxDeleteShare: 0.5,
+      allowMassDelete: false,
+      uidBase: 20000,
+    });
+  });
+  it.each([
+    [{}, /BUCKET is not set/],
+    [{ BUCKET: 'b', ALLOW_MASS_DELETE: 'yes' }, /must be true or false/],
+    [{ BUCKET: 'b', MAX_DELETE_SHARE: '1.5' }, /MAX_DELETE_SHARE/],
+    [{ BUCKET: 'b', UID_BASE: '10' }, /UID_BASE/],
+    [{ BUCKET: 'b', KEY_PREFIX: '../x' }, /invalid key prefix/],
+  ])('refuses %j', (env, reason) => expect(() => publishConfigFromEnv(env)).toThrow(reason));
+});
