@@ -1,12 +1,12 @@
 // Real key pairs for tests, generated with node:crypto and converted to OpenSSH
 // public-key text through the contract's PEM path.
 import { generateKeyPairSync } from 'node:crypto';
-import { parsePublicKeyText } from '../../contract/index.js';
+import { type KeyType, parsePublicKeyText } from '../../contract/index.js';
 
 export interface TestKey {
   /** 'type base64' */
   readonly openssh: string;
-  readonly type: string;
+  readonly type: KeyType;
   readonly blob: string;
   readonly fingerprint: string;
 }

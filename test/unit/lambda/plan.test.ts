@@ -54,7 +54,7 @@ describe('plan', () => {
       { puts: [], deletes: [], unchanged: [u('a')] },
     ],
   ] as const)('%s', (_n, desired, existing, want) => {
-    expect(plan(new Map(desired as [string, string][]), existing, opts)).toEqual(want);
+    expect(plan(new Map(desired as unknown as [string, string][]), existing, opts)).toEqual(want);
   });
 
   it.each([
