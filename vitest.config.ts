@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     // Integration and e2e tests start real servers (moto_server, sshd): give them room.
     testTimeout: 60_000,
     hookTimeout: 120_000,
