@@ -1,0 +1,360 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type IndexUser, type PublishedIndex, serializeIndex } from '../../../contract/index-schema.js';
+import { parseLine, renderLine } from '../../../contract/line.js';
+import { isValidLocalName } from '../../../contract/names.js';
+import { authorizedKeys, matchIamUser } from '../../../host-agent/authorized-keys.js';
+import type { ChainResult } from '../../../host-agent/chain.js';
+import { type AgentConfig, parseConfig } from '../../../host-agent/config.js';
+import { ObjectTooLargeError, StoreUnavailableError } from '../../../host-agent/errors.js';
+import type { ReadResult, Store } from '../../../host-agent/store.js';
+import { makeKey } from '../../helpers/keys.js';
+
+const NOW = Date.parse('2024-06-01T12:00:00Z');
+const alice = makeKey();
+const alice2 = makeKey('ecdsa');
+const bob = makeKey();
+const aliceLine = renderLine('alice', alice);
+const alice2Line = renderLine('alice', alice2);
+const bobLine = renderLine('bob', bob);
+
+type Objects = Record<string, string | Error>;
+
+/** An in-memory Store: objects by key; records reads. */
+function memStore(objects: Objects, source: ReadResult['source'] = 's3') {
+  const reads: string[] = [];
+  const store: Store = {
+    async read(key) {
+      reads.push(key);
+      const o = objects[key];
+      if (o instanceof Error) throw o;
+      return o === undefined
+        ? { found: false, source }
+        : { found: true, body: Buffer.from(o), source, fetchedAt: NOW };
+    },
+  };
+  return { store, reads };
+}
+
+function cfg(extra: Record<string, unknown> = {}): AgentConfig {
+  return parseConfig(JSON.stringify({ bucket: 'bkt', region: 'us-east-1', ...extra }), 'test');
+}
+
+function index(users: Record<string, Partial<IndexUser>>, generatedAt = '2024-06-01T11:59:00Z'): string {
+  const full: Record<string, IndexUser> = {};
+  let uid = 2000;
+  for (const [n, u] of Object.entries(users)) {
+    full[n] = { localName: null, uid: uid++, groups: [], keys: [], ...u };
+  }
+  const idx: PublishedIndex = {
+    version: 1,
+    generatedAt,
+    users: full,
+    groups: {},
+    keyBodies: {},
+    uids: {},
+    nextUid: uid,
+  };
+  return serializeIndex(idx);
+}
+
+async function run(
+  config: AgentConfig,
+  objects: Objects,
+  user: string,
+  fingerprint?: string,
+  chain?: ChainResult,
+) {
+  const m = memStore(objects);
+  const out = await authorizedKeys(
+    config,
+    { user, ...(fingerprint ? { fingerprint } : {}) },
+    { store: m.store, now: () => NOW, ...(chain ? { runChain: async () => chain } : {}) },
+  );
+  return { ...out, reads: m.reads };
+}
+
+describe('users map (shared-account mode)', () => {
+  const config = cfg({ users: { 'ec2-user': ['groups/Admins', 'users/alice', 'users/ghost'] }, prefix: 'p' });
+  const objects = {
+    'p/groups/Admins/authorized_keys': aliceLine + bobLine,
+    'p/users/alice/authorized_keys': aliceLine + alice2Line,
+  };
+
+  it('prints every principal line once, in order', async () => {
+    const r = await run(config, objects, 'ec2-user');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe(aliceLine + bobLine + alice2Line);
+    expect(r.audit).toEqual([]);
+    expect(r.diagnostics).toContain('unknown principal users/ghost (no object in the bucket)');
+  });
+
+  it('with a fingerprint prints only that key and audits it with every principal', async () => {
+    const r = await run(config, objects, 'ec2-user', alice.fingerprint);
+    expect(r.stdout).toBe(aliceLine);
+    expect(r.audit).toEqual([
+      `key-authorized user=ec2-user fingerprint=${alice.fingerprint} owner=alice principal=groups/Admins,users/alice source=s3,s3`,
+    ]);
+  });
+
+  it('prints nothing (exit 0) for a fingerprint no principal has', async () => {
+    const r = await run(config, objects, 'ec2-user', makeKey().fingerprint);
+    expect(r).toMatchObject({ exitCode: 0, stdout: '', audit: [] });
+  });
+
+  it('answers an unmapped user at once, without reading anything', async () => {
+    const r = await run(config, objects, 'root');
+    expect(r).toMatchObject({ exitCode: 0, stdout: '', reads: [] });
+  });
+
+  it('fails closed (nothing printed) when a principal cannot be read', async () => {
+    const r = await run(
+      config,
+      { ...objects, 'p/users/alice/authorized_keys': new StoreUnavailableError('down') },
+      'ec2-user',
+    );
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.diagnostics.at(-1)).toMatch(/cannot decide: down/);
+  });
+
+  it('drops an oversized object and still serves the others', async () => {
+    const r = await run(
+      config,
+      {
+        ...objects,
+        'p/groups/Admins/authorized_keys': new ObjectTooLargeError('object is over the 8388608-byte limit'),
+      },
+      'ec2-user',
+    );
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe(aliceLine + alice2Line);
+    expect(r.diagnostics.join('\n')).toMatch(/object dropped: object is over/);
+  });
+});
+
+describe('hostile object contents are dropped with a diagnostic', () => {
+  const config = cfg({ users: { u: ['groups/G', 'users/alice'] } });
+  const [type, blob] = [alice.type, alice.blob];
+  const hostile: [string, string][] = [
+    ['command= option', `command="/bin/sh",environment="SSH_KEY_OWNER=alice" ${type} ${blob} alice`],
+    ['from= option', `from="*",environment="SSH_KEY_OWNER=alice" ${type} ${blob} alice`],
+    ['no option', `${type} ${blob} alice`],
+    ['CRLF', `environment="SSH_KEY_OWNER=alice" ${type} ${blob} alice\r`],
+    ['injected newline in owner', `environment="SSH_KEY_OWNER=alice\nx" ${type} ${blob} alice`],
+    ['owner/comment mismatch', `environment="SSH_KEY_OWNER=alice" ${type} ${blob} bob`],
+    ['unsupported type', `environment="SSH_KEY_OWNER=alice" ssh-dss ${blob} alice`],
+    ['type/blob mismatch', `environment="SSH_KEY_OWNER=alice" ssh-rsa ${blob} alice`],
+    ['bad base64', `environment="SSH_KEY_OWNER=alice" ${type} ${blob.slice(0, -2)}!! alice`],
+    ['NUL', `environment="SSH_KEY_OWNER=alice" ${type} ${blob} alice\0`],
+    ['huge line', `environment="SSH_KEY_OWNER=alice" ${type} ${'A'.repeat(5000)} alice`],
+  ];
+  it.each(hostile)('%s', async (_n, line) => {
+    const r = await run(config, { 'groups/G/authorized_keys': `${line}\n${bobLine}` }, 'u');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe(bobLine);
+    expect(r.diagnostics.some((d) => d.startsWith('groups/G: dropped line'))).toBe(true);
+  });
+
+  it("drops another user's key from a user's own object", async () => {
+    const r = await run(config, { 'users/alice/authorized_keys': aliceLine + bobLine }, 'u');
+    expect(r.stdout).toBe(aliceLine);
+    expect(r.diagnostics).toContain('users/alice: dropped a key of bob in users/alice');
+  });
+
+  it('caps the diagnostics per object', async () => {
+    const r = await run(config, { 'groups/G/authorized_keys': 'junk\n'.repeat(50) }, 'u');
+    expect(r.diagnostics.filter((d) => d.startsWith('groups/G:'))).toHaveLength(6);
+    expect(r.diagnostics).toContain('groups/G: dropped 45 more invalid lines');
+  });
+});
+
+describe('input validation', () => {
+  const config = cfg({ users: { u: ['users/alice'] } });
+  it.each(['', '-oProxyCommand', '../etc', 'a/b', 'a b', 'x'.repeat(33), '123', 'é', 'a\nb', 'u\0'])(
+    'refuses user %j before any read',
+    async (user) => {
+      const r = await run(config, {}, user);
+      expect(r).toMatchObject({ exitCode: 2, stdout: '', reads: [] });
+      expect(r.diagnostics[0]).toMatch(/^invalid user name /);
+      expect(r.diagnostics[0]).not.toContain('\n');
+    },
+  );
+  it.each(['MD5:aa:bb', 'SHA256:short', `SHA256:${'A'.repeat(43)}\n`, 'sha256:x'])(
+    'refuses fingerprint %j',
+    async (fp) => {
+      const r = await run(config, {}, 'u', fp);
+      expect(r).toMatchObject({ exitCode: 2, stdout: '', reads: [] });
+    },
+  );
+});
+
+describe('iamUsers mode', () => {
+  const objects = (idx: string): Objects => ({
+    'index.json': idx,
+    'users/alice/authorized_keys': aliceLine,
+    'users/bob+ops@example.com/authorized_keys': renderLine('bob+ops@example.com', bob),
+  });
+  const idx = index({
+    alice: { localName: 'alice', groups: ['Developers'] },
+    'bob+ops@example.com': { localName: 'bob.plus.ops.at.example.com', groups: ['Ops'] },
+  });
+
+  it('maps a local name to its IAM user', async () => {
+    const r = await run(cfg({ iamUsers: {} }), objects(idx), 'bob.plus.ops.at.example.com');
+    expect(r.stdout).toBe(renderLine('bob+ops@example.com', bob));
+    expect(r.reads).toEqual(['index.json', 'users/bob+ops@example.com/authorized_keys']);
+  });
+
+  it('gates by allowGroups', async () => {
+    const config = cfg({ iamUsers: { allowGroups: ['Developers'] } });
+    expect((await run(config, objects(idx), 'alice')).stdout).toBe(aliceLine);
+    const bobR = await run(config, objects(idx), 'bob.plus.ops.at.example.com');
+    expect(bobR.stdout).toBe('');
+    expect(bobR.exitCode).toBe(0);
+    expect(bobR.diagnostics.join('\n')).toMatch(/in none of iamUsers.allowGroups/);
+  });
+
+  it('does not trust an index localName that differs from the computed one', async () => {
+    const forged = index({ alice: { localName: 'root', groups: ['Developers'] } });
+    const r = await run(cfg({ iamUsers: {} }), objects(forged), 'root');
+    expect(r.stdout).toBe('');
+    expect(r.diagnostics.join('\n')).toMatch(/has localName "root", expected "alice": ignored/);
+  });
+
+  it('merges with the users map without reading twice', async () => {
+    const config = cfg({ iamUsers: {}, users: { alice: ['users/alice', 'users/bob'] } });
+    const r = await run(config, { ...objects(idx), 'users/bob/authorized_keys': bobLine }, 'alice');
+    expect(r.stdout).toBe(aliceLine + bobLine);
+    expect(r.reads.filter((k) => k === 'users/alice/authorized_keys')).toHaveLength(1);
+  });
+
+  it('fails closed on a malformed index', async () => {
+    const r = await run(cfg({ iamUsers: {} }), { 'index.json': '{"version":1}' }, 'alice');
+    expect(r).toMatchObject({ exitCode: 1, stdout: '' });
+  });
+
+  it('maps nobody when index.json is missing', async () => {
+    const r = await run(cfg({ iamUsers: {} }), {}, 'alice');
+    expect(r).toMatchObject({ exitCode: 0, stdout: '' });
+    expect(r.diagnostics).toContain('index.json not found: iamUsers mode maps nobody');
+  });
+
+  it('warns when the publisher heartbeat is older than maxStaleSeconds', async () => {
+    const old = index({ alice: { localName: 'alice' } }, '2024-05-01T00:00:00Z');
+    const r = await run(cfg({ iamUsers: {} }), { ...objects(old), 'index.json': old }, 'alice');
+    expect(r.stdout).toBe(aliceLine);
+    expect(r.diagnostics.join('\n')).toMatch(/index.json was generated \d+s ago \(publisher stopped\?\)/);
+  });
+});
+
+describe('matchIamUser', () => {
+  const mk = (users: Record<string, Partial<IndexUser>>) => JSON.parse(index(users)) as PublishedIndex;
+  it.each([
+    ['exact match', { alice: { localName: 'alice' } }, 'alice', [], ['users/alice']],
+    ['no match', { alice: { localName: 'alice' } }, 'bob', [], []],
+    ['null localName (unusable)', { alice: { localName: null } }, 'alice', [], []],
+    ['allowed group', { alice: { localName: 'alice', groups: ['A'] } }, 'alice', ['B', 'A'], ['users/alice']],
+    ['no allowed group', { alice: { localName: 'alice', groups: ['A'] } }, 'alice', ['B'], []],
+    [
+      'two IAM users claiming one name',
+      { 'a+b': { localName: 'a.plus.b' }, 'a.plus.b': { localName: 'a.plus.b' } },
+      'a.plus.b',
+      [],
+      [],
+    ],
+  ] as [string, Record<string, Partial<IndexUser>>, string, string[], string[]][])(
+    '%s',
+    (_n, users, user, allow, expected) => {
+      expect(matchIamUser(mk(users), user, allow).principals).toEqual(expected);
+    },
+  );
+});
+
+describe('chain', () => {
+  const config = cfg({ users: { u: ['users/alice'] }, chain: ['/bin/true'] });
+  it('appends the chain output after ours, as-is', async () => {
+    const r = await run(config, { 'users/alice/authorized_keys': aliceLine }, 'u', undefined, {
+      ok: true,
+      stdout: 'ssh-ed25519 AAAA eic\n',
+    });
+    expect(r.stdout).toBe(`${aliceLine}ssh-ed25519 AAAA eic\n`);
+  });
+  it('ignores a failed chain and still prints our keys', async () => {
+    const r = await run(config, { 'users/alice/authorized_keys': aliceLine }, 'u', undefined, {
+      ok: false,
+      reason: 'exited with 1',
+    });
+    expect(r).toMatchObject({ exitCode: 0, stdout: aliceLine });
+    expect(r.diagnostics).toContain('chain command ignored: exited with 1');
+  });
+  it('runs the chain for users without a mapping too (e.g. EC2 Instance Connect)', async () => {
+    const r = await run(config, {}, 'ec2-user', undefined, { ok: true, stdout: 'eic-line\n' });
+    expect(r).toMatchObject({ exitCode: 0, stdout: 'eic-line\n', reads: [] });
+  });
+  it('prints nothing, chain included, when our part cannot decide', async () => {
+    const r = await run(
+      config,
+      { 'users/alice/authorized_keys': new StoreUnavailableError('x') },
+      'u',
+      undefined,
+      {
+        ok: true,
+        stdout: 'eic-line\n',
+      },
+    );
+    expect(r).toMatchObject({ exitCode: 1, stdout: '' });
+  });
+});
+
+describe('properties: nothing invalid is ever printed', () => {
+  it('hostile USER strings never reach the store unless they are valid local names', async () => {
+    const config = cfg({ iamUsers: {}, users: { alice: ['users/alice'] } });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constant('alice')),
+        async (user) => {
+          const r = await run(config, { 'users/alice/authorized_keys': aliceLine }, user);
+          if (!isValidLocalName(user)) {
+            expect(r.reads).toEqual([]);
+            expect(r.stdout).toBe('');
+            expect(r.exitCode).toBe(2);
+          }
+          for (const d of r.diagnostics) expect(d).not.toMatch(/[\n\r\0]/);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('every printed line is a valid contract line that was in the object', async () => {
+    const config = cfg({ users: { u: ['groups/G'] } });
+    const good = [aliceLine, alice2Line, bobLine].map((l) => l.slice(0, -1));
+    const mutate = fc
+      .tuple(fc.constantFrom(...good), fc.nat(), fc.string({ unit: 'binary', maxLength: 4 }))
+      .map(([l, i, s]) => {
+        const at = i % (l.length + 1);
+        return l.slice(0, at) + s + l.slice(at + 1);
+      });
+    const lineArb = fc.oneof(fc.constantFrom(...good), mutate, fc.string({ unit: 'binary' }));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(lineArb, { maxLength: 12 }),
+        fc.constantFrom('\n', '\r\n', '\n\n'),
+        async (lines, sep) => {
+          const r = await run(config, { 'groups/G/authorized_keys': lines.join(sep) }, 'u');
+          expect(r.exitCode).toBe(0);
+          const printed = r.stdout === '' ? [] : r.stdout.slice(0, -1).split('\n');
+          for (const p of printed) {
+            const parsed = parseLine(p);
+            expect(parsed.ok).toBe(true);
+            if (parsed.ok) expect(renderLine(parsed.line.owner, parsed.line.key)).toBe(`${p}\n`);
+            expect(lines).toContain(p);
+          }
+          expect(new Set(printed).size).toBe(printed.length);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

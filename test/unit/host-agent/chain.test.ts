@@ -1,0 +1,58 @@
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runChain, substituteChain } from '../../../host-agent/chain.js';
+
+describe('substituteChain', () => {
+  it.each([
+    [['/x', '%u', '%f'], 'alice', 'SHA256:abc', ['/x', 'alice', 'SHA256:abc']],
+    [['/x', '--user=%u'], 'alice', undefined, ['/x', '--user=alice']],
+    [['/x', '%f'], 'alice', undefined, ['/x', '']],
+    [['/x', '100%%', '%h'], 'a', undefined, ['/x', '100%', '%h']],
+    [['/x', '%u %u'], 'a', undefined, ['/x', 'a a']],
+  ] as [string[], string, string | undefined, string[]][])('%j', (argv, user, fp, expected) => {
+    expect(substituteChain(argv, user, fp)).toEqual(expected);
+  });
+});
+
+describe('runChain (real processes)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'iak-chain-'));
+  const script = (name: string, body: string) => {
+    const p = join(dir, name);
+    writeFileSync(p, `#!/bin/sh\n${body}\n`);
+    chmodSync(p, 0o755);
+    return p;
+  };
+  const env = { PATH: '/usr/bin:/bin' };
+
+  it('returns stdout and passes argv items unsplit, without a shell', async () => {
+    const p = script('echo', 'printf "%s|" "$@"; echo');
+    expect(await runChain([p, 'a b', '$(id)', ';x'], { env })).toEqual({
+      ok: true,
+      stdout: 'a b|$(id)|;x|\n',
+    });
+  });
+  it('adds a missing final newline', async () => {
+    const p = script('nonl', 'printf x');
+    expect(await runChain([p], { env })).toEqual({ ok: true, stdout: 'x\n' });
+  });
+  it('reports a non-zero exit', async () => {
+    const p = script('fail', 'echo partial; exit 3');
+    expect(await runChain([p], { env })).toEqual({ ok: false, reason: `${p} exited with 3` });
+  });
+  it('reports a missing command', async () => {
+    const r = await runChain([join(dir, 'missing')], { env });
+    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/ENOENT/) });
+  });
+  it('kills it at the deadline', async () => {
+    const p = script('slow', 'sleep 30');
+    const r = await runChain([p], { env, signal: AbortSignal.timeout(200) });
+    expect(r).toEqual({ ok: false, reason: `${p}: deadline reached` });
+  });
+  it('kills it when its output is too large', async () => {
+    const p = script('big', 'yes keyline | head -c 100000');
+    const r = await runChain([p], { env, maxBytes: 1000 });
+    expect(r).toEqual({ ok: false, reason: `${p}: output over 1000 bytes` });
+  });
+});
