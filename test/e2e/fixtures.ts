@@ -1,0 +1,185 @@
+// Shared set-up for the end-to-end tests: the agent and the operator CLI built
+// from the current sources, IAM users and keys in moto, a syslog socket.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  AddUserToGroupCommand,
+  CreateGroupCommand,
+  CreateUserCommand,
+  IAMClient,
+  UploadSSHPublicKeyCommand,
+} from '@aws-sdk/client-iam';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { build } from 'esbuild';
+import { rewriteShebang } from '../../host-agent/install.js';
+import { type Moto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
+
+const run = promisify(execFile);
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+/**
+ * Bundles the host agent from the current sources into dir (which must be a
+ * trusted, root-owned directory), with the shebang naming this node: sshd
+ * runs the command with a minimal PATH.
+ */
+export async function buildAgent(dir: string): Promise<string> {
+  const out = join(dir, 'iam-authorized-keys');
+  const res = await build({
+    entryPoints: [join(ROOT, 'host-agent/main.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    write: false,
+    logLevel: 'warning',
+  });
+  const code = res.outputFiles[0]?.contents;
+  if (!code) throw new Error('esbuild produced no output for the agent');
+  writeFileSync(out, rewriteShebang(Buffer.from(code), process.execPath), { mode: 0o755 });
+  chmodSync(out, 0o755);
+  return out;
+}
+
+/**
+ * The operator CLI, bundled outside the repo: package.json's "type": "module"
+ * would make node load an extension-less bundle inside the tree as ESM.
+ */
+export async function buildCli(): Promise<string> {
+  const dir = mkdtempSync('/tmp/iam-ssh-keys-cli-');
+  const out = join(dir, 'iam-ssh-keys.cjs');
+  await build({
+    entryPoints: [join(ROOT, 'cli/main.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    outfile: out,
+    logLevel: 'warning',
+  });
+  return out;
+}
+
+export function awsEnv(moto: Moto): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    AWS_ENDPOINT_URL: moto.endpoint,
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+    AWS_REGION: TEST_REGION,
+    AWS_DEFAULT_REGION: TEST_REGION,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}
+
+/** Publishes IAM (in moto) to the bucket with the real operator CLI. */
+export async function publish(cli: string, moto: Moto, bucket: string): Promise<string> {
+  const { stdout } = await run(process.execPath, [cli, 'publish', '--bucket', bucket], { env: awsEnv(moto) });
+  return stdout;
+}
+
+export function clients(moto: Moto) {
+  const cfg = {
+    endpoint: moto.endpoint,
+    region: TEST_REGION,
+    credentials: TEST_CREDENTIALS,
+  };
+  return { iam: new IAMClient(cfg), s3: new S3Client({ ...cfg, forcePathStyle: true }) };
+}
+
+export async function createBucket(moto: Moto, bucket: string): Promise<void> {
+  await clients(moto).s3.send(new CreateBucketCommand({ Bucket: bucket }));
+}
+
+/** Creates an IAM user with one SSH key; returns the key id. */
+export async function iamUserWithKey(
+  moto: Moto,
+  user: string,
+  openssh: string,
+  groups: string[],
+): Promise<string> {
+  const { iam } = clients(moto);
+  await iam.send(new CreateUserCommand({ UserName: user }));
+  for (const g of groups) {
+    await iam.send(new CreateGroupCommand({ GroupName: g })).catch((e: Error) => {
+      if (e.name !== 'EntityAlreadyExists' && e.name !== 'EntityAlreadyExistsException') throw e;
+    });
+    await iam.send(new AddUserToGroupCommand({ GroupName: g, UserName: user }));
+  }
+  const r = await iam.send(new UploadSSHPublicKeyCommand({ UserName: user, SSHPublicKeyBody: openssh }));
+  const id = r.SSHPublicKey?.SSHPublicKeyId;
+  if (!id) throw new Error(`moto returned no key id for ${user}`);
+  return id;
+}
+
+/** A system account for AuthorizedKeysCommandUser, with an AWS profile in its home (sshd passes HOME). */
+export async function createAgentUser(
+  name: string,
+  home: string,
+  moto: Moto,
+): Promise<{ uid: number; gid: number }> {
+  await run('userdel', ['-r', name]).catch(() => {});
+  await run('useradd', [
+    '--system',
+    '--user-group',
+    '--home-dir',
+    home,
+    '--create-home',
+    '--shell',
+    '/usr/sbin/nologin',
+    name,
+  ]);
+  const creds = join(home, '.aws');
+  await run('mkdir', ['-p', creds]);
+  writeFileSync(
+    join(creds, 'credentials'),
+    `[default]\naws_access_key_id = ${TEST_CREDENTIALS.accessKeyId}\naws_secret_access_key = ${TEST_CREDENTIALS.secretAccessKey}\n`,
+    { mode: 0o600 },
+  );
+  await run('chown', ['-R', `${name}:${name}`, home]);
+  const { stdout } = await run('id', ['-u', name]);
+  const { stdout: g } = await run('id', ['-g', name]);
+  void moto;
+  return { uid: Number(stdout.trim()), gid: Number(g.trim()) };
+}
+
+export interface SyslogSink {
+  readonly socket: string;
+  lines(): string[];
+  stop(): void;
+}
+
+/**
+ * A unix datagram socket standing in for /dev/log (node cannot serve one, so
+ * a few lines of python do). The agent's real logger(1) writes to it.
+ */
+export async function startSyslogSink(dir: string): Promise<SyslogSink> {
+  const socket = join(dir, 'log.sock');
+  const file = join(dir, 'syslog.txt');
+  writeFileSync(file, '');
+  const py = [
+    'import os, socket, sys',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    's.bind(sys.argv[1])',
+    'os.chmod(sys.argv[1], 0o666)',
+    'f = open(sys.argv[2], "ab", 0)',
+    'print("ready", flush=True)',
+    'while True:',
+    '    f.write(s.recv(65536).rstrip(b"\\n") + b"\\n")',
+  ].join('\n');
+  const child: ChildProcess = spawn('python3', ['-c', py, socket, file], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (c) => reject(new Error(`syslog sink exited with ${c}`)));
+    child.stdout?.once('data', () => resolve());
+  });
+  return {
+    socket,
+    lines: () => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []),
+    stop: () => {
+      child.kill('SIGKILL');
+    },
+  };
+}
