@@ -1,0 +1,245 @@
+// End to end: `iam-authorized-keys install` into a temp root whose sshd_config
+// already runs another AuthorizedKeysCommand (an EC2 Instance Connect stand-in
+// in a drop-in read before ours), checked by the real sshd, then real logins
+// with both keys; `uninstall` puts everything back byte for byte.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DISABLED_MARK } from '../../host-agent/install.js';
+import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import {
+  type ClientKey,
+  createLocalUser,
+  makeClientKey,
+  makeTrustedDir,
+  removeDir,
+  removeLocalUser,
+  requireSshd,
+  SSHD,
+  type Sshd,
+  sshLogin,
+  startSshd,
+  writeHostKey,
+} from '../helpers/sshd.js';
+import { buildAgent, buildCli, createAgentUser, createBucket, iamUserWithKey, publish } from './fixtures.js';
+
+const run = promisify(execFile);
+const BUCKET = 'e2e-install-keys';
+const LOCAL = 'iake2e-inst-ops';
+const AGENT_USER = 'iake2e-inst-agent';
+
+interface Snapshot {
+  [path: string]: string | null;
+}
+
+describe('install and uninstall against a real sshd', () => {
+  let moto: Moto;
+  let root: string;
+  let build: string;
+  let agent: string;
+  let alice: ClientKey;
+  let eic: ClientKey;
+  let bob: ClientKey;
+  let agentIds: { uid: number; gid: number };
+  const p = (rel: string) => join(root, rel);
+  const tracked = () => [
+    p('etc/ssh/sshd_config'),
+    p('etc/ssh/sshd_config.d/40-ec2-instance-connect.conf'),
+    p('etc/ssh/sshd_config.d/60-iam-authorized-keys.conf'),
+    p('etc/iam-authorized-keys.json'),
+    p('usr/local/bin/iam-authorized-keys'),
+    p('var/lib/iam-authorized-keys/install.json'),
+  ];
+  const snapshot = (): Snapshot =>
+    Object.fromEntries(tracked().map((f) => [f, existsSync(f) ? readFileSync(f, 'utf8') : null]));
+  const agentCmd = (args: string[]) =>
+    run(agent, args, { env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' } }).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => ({
+        code: e.code,
+        stdout: e.stdout,
+        stderr: e.stderr,
+      }),
+    );
+  const common = () => [
+    '--root',
+    root,
+    '--agent-user',
+    AGENT_USER,
+    '--sshd',
+    SSHD,
+    '--no-reload',
+    '--source',
+    agent,
+  ];
+
+  beforeAll(async () => {
+    requireSshd();
+    moto = await startMoto();
+    root = makeTrustedDir('install');
+    build = makeTrustedDir('install-build');
+    agent = await buildAgent(build);
+    const cli = await buildCli();
+    const keys = join(build, 'keys');
+    mkdirSync(keys, { mode: 0o700 });
+    alice = makeClientKey(keys, 'alice');
+    eic = makeClientKey(keys, 'eic');
+    bob = makeClientKey(keys, 'bob');
+    await createBucket(moto, BUCKET);
+    await iamUserWithKey(moto, 'alice', alice.openssh, []);
+    await iamUserWithKey(moto, 'bob', bob.openssh, []);
+    await publish(cli, moto, BUCKET);
+    createLocalUser(LOCAL);
+    agentIds = await createAgentUser(AGENT_USER, join(build, 'agent-home'), moto);
+
+    for (const d of ['etc/ssh/sshd_config.d', 'opt/aws/bin', 'var/cache'])
+      mkdirSync(p(d), { recursive: true, mode: 0o755 });
+    const hostKey = writeHostKey(p('etc/ssh'));
+    writeFileSync(
+      p('etc/ssh/sshd_config'),
+      [
+        `Include ${p('etc/ssh/sshd_config.d')}/*.conf`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${hostKey}`,
+        'AuthorizedKeysFile none',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'MaxStartups 100:30:200',
+        '',
+      ].join('\n'),
+    );
+    // The EC2 Instance Connect stand-in: prints one key for our local account.
+    writeFileSync(
+      p('opt/aws/bin/eic_run_authorized_keys'),
+      `#!/bin/sh\n[ "$1" = "${LOCAL}" ] && echo "${eic.openssh} eic"\nexit 0\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(
+      p('etc/ssh/sshd_config.d/40-ec2-instance-connect.conf'),
+      `AuthorizedKeysCommand ${p('opt/aws/bin/eic_run_authorized_keys')} %u %f\nAuthorizedKeysCommandUser nobody\n`,
+    );
+    writeFileSync(
+      p('etc/iam-authorized-keys.json'),
+      `${JSON.stringify(
+        {
+          bucket: BUCKET,
+          region: TEST_REGION,
+          endpoint: moto.endpoint,
+          users: { [LOCAL]: ['users/alice'] },
+          cache: { dir: p('var/cache/iam-authorized-keys'), ttlSeconds: 0, maxStaleSeconds: 0 },
+          syslogSocket: p('no-syslog.sock'),
+        },
+        null,
+        2,
+      )}\n`,
+      { mode: 0o644 },
+    );
+  });
+
+  afterAll(async () => {
+    await moto?.stop();
+    removeLocalUser(LOCAL);
+    removeLocalUser(AGENT_USER);
+    if (root) removeDir(root);
+    if (build) removeDir(build);
+  });
+
+  it('refuses with a clear reason and changes nothing when sshd_config has no Include for the drop-in dir', async () => {
+    const main = p('etc/ssh/sshd_config');
+    const text = readFileSync(main, 'utf8');
+    writeFileSync(main, text.replace(/^Include .*\n/, ''));
+    const before = snapshot();
+    const r = await agentCmd(['install', ...common()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/has no "Include .*sshd_config\.d\/\*\.conf"/);
+    expect(snapshot()).toEqual(before);
+    writeFileSync(main, text);
+  });
+
+  it('--dry-run lists the changes and makes none', async () => {
+    const before = snapshot();
+    const r = await agentCmd(['install', ...common(), '--dry-run']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/chaining the existing AuthorizedKeysCommand/);
+    expect(r.stdout).toMatch(/would write .*60-iam-authorized-keys\.conf \(sshd drop-in/);
+    expect(r.stdout).toMatch(/would write .*40-ec2-instance-connect\.conf \(comment out 2/);
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('rolls every change back when sshd -t rejects the result', async () => {
+    const broken = p('etc/ssh/sshd_config.d/99-broken.conf');
+    writeFileSync(broken, 'NoSuchOption yes\n');
+    const before = snapshot();
+    const r = await agentCmd(['install', ...common()]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/FAIL: sshd -t rejected the configuration.*every change was rolled back/s);
+    expect(snapshot()).toEqual(before);
+    expect(existsSync(p('var/cache/iam-authorized-keys'))).toBe(false);
+    removeDir(broken);
+  });
+
+  let sshd: Sshd;
+  let original: Snapshot;
+
+  it('installs: binary, drop-in, cache dir, chain; sshd -t accepts it', async () => {
+    original = snapshot();
+    const r = await agentCmd(['install', ...common()]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const bin = p('usr/local/bin/iam-authorized-keys');
+    expect(readFileSync(bin, 'utf8').split('\n')[0]).toBe(`#!${process.execPath}`);
+    expect(statSync(bin).mode & 0o7777).toBe(0o755);
+    const dropIn = readFileSync(p('etc/ssh/sshd_config.d/60-iam-authorized-keys.conf'), 'utf8');
+    const cmd = `${bin} --config ${p('etc/iam-authorized-keys.json')} %u %f`;
+    expect(dropIn).toContain(`AuthorizedKeysCommand ${cmd}\nAuthorizedKeysCommandUser ${AGENT_USER}\n`);
+    expect(dropIn).toContain('PermitUserEnvironment SSH_KEY_OWNER\n');
+    expect(dropIn).not.toMatch(/PermitUserEnvironment yes/);
+    expect(readFileSync(p('etc/ssh/sshd_config.d/40-ec2-instance-connect.conf'), 'utf8')).toBe(
+      `${DISABLED_MARK}AuthorizedKeysCommand ${p('opt/aws/bin/eic_run_authorized_keys')} %u %f\n${DISABLED_MARK}AuthorizedKeysCommandUser nobody\n`,
+    );
+    const cfg = JSON.parse(readFileSync(p('etc/iam-authorized-keys.json'), 'utf8'));
+    expect(cfg.chain).toEqual([p('opt/aws/bin/eic_run_authorized_keys'), '%u', '%f']);
+    const cache = statSync(p('var/cache/iam-authorized-keys'));
+    expect([cache.uid, cache.mode & 0o7777]).toEqual([agentIds.uid, 0o700]);
+    expect(statSync(p('var/lib/iam-authorized-keys/install.json')).mode & 0o777).toBe(0o600);
+    const t = await run(SSHD, ['-t', '-f', p('etc/ssh/sshd_config')]);
+    expect(t.stderr).toBe('');
+    const T = await run(SSHD, ['-T', '-f', p('etc/ssh/sshd_config')]);
+    expect(T.stdout).toContain(`authorizedkeyscommand ${cmd}\n`);
+    expect(T.stdout).toContain(`authorizedkeyscommanduser ${AGENT_USER}\n`);
+  });
+
+  it('a second install changes nothing', async () => {
+    const before = snapshot();
+    const r = await agentCmd(['install', ...common()]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(/^write /m);
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('logs in with the IAM key (S3) and with the chained command key; refuses others', async () => {
+    sshd = await startSshd({ dir: build, configPath: p('etc/ssh/sshd_config') });
+    expect((await sshLogin(sshd.port, LOCAL, alice)).code).toBe(0);
+    expect((await sshLogin(sshd.port, LOCAL, eic)).code).toBe(0);
+    expect((await sshLogin(sshd.port, LOCAL, bob)).code).toBe(255);
+  });
+
+  it('uninstall restores every file byte for byte; the other command works alone again', async () => {
+    const r = await agentCmd([
+      'uninstall',
+      ...common().filter((a, i, all) => a !== '--source' && all[i - 1] !== '--source'),
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(snapshot()).toEqual(original);
+    expect(existsSync(p('var/cache/iam-authorized-keys'))).toBe(false);
+    await sshd.reload();
+    expect((await sshLogin(sshd.port, LOCAL, alice)).code).toBe(255);
+    expect((await sshLogin(sshd.port, LOCAL, eic)).code).toBe(0);
+    await sshd.stop();
+  });
+});
