@@ -1,0 +1,282 @@
+import { describe, expect, it } from 'vitest';
+import type { ProcessRunner } from '../../../host-agent/admin-sys.js';
+import {
+  agentCommandLine,
+  DISABLED_MARK,
+  defaultPaths,
+  flattenConfig,
+  globToRegExp,
+  InstallRefusedError,
+  install,
+  type Observed,
+  parseSshdConfig,
+  parseSshdT,
+  planInstall,
+  reenableLines,
+  renderDropIn,
+  rewriteShebang,
+  type SysDeps,
+} from '../../../host-agent/install.js';
+import { securePathProblems } from '../../../host-agent/secure-path.js';
+
+const paths = defaultPaths('/');
+const DROP = '/etc/ssh/sshd_config.d/60-iam-authorized-keys.conf';
+const EIC = '/etc/ssh/sshd_config.d/40-ec2-instance-connect.conf';
+const AGENT = Buffer.from('#!/usr/bin/env node\nconsole.log(1)\n');
+const opts = {
+  paths,
+  agentUser: 'iam-authorized-keys',
+  source: AGENT,
+  nodePath: '/usr/bin/node',
+  nologin: '/usr/sbin/nologin',
+};
+const CONFIG = '{"bucket":"b","region":"eu-west-1"}';
+
+function observed(files: Record<string, string>, over: Partial<Observed> = {}): Observed {
+  const main = files['/etc/ssh/sshd_config'] ?? '';
+  const dropIns = Object.keys(files)
+    .filter((f) => f.startsWith('/etc/ssh/sshd_config.d/'))
+    .concat(DROP)
+    .sort();
+  const texts = new Map(Object.entries(files));
+  texts.set(DROP, renderDropIn(paths.binPath, paths.configPath, 'iam-authorized-keys'));
+  const directives = flattenConfig('/etc/ssh/sshd_config', main, texts, (pat) =>
+    dropIns.filter((f) => globToRegExp(pat).test(f)),
+  );
+  return {
+    sshdConfigText: main,
+    directives,
+    fileTexts: texts,
+    agentConfigText: CONFIG,
+    agentUserExists: false,
+    cacheDirExists: false,
+    binaryText: undefined,
+    dropInText: undefined,
+    state: undefined,
+    ...over,
+  };
+}
+
+const INCLUDE = 'Include /etc/ssh/sshd_config.d/*.conf\n';
+
+describe('sshd config reading', () => {
+  it.each([
+    ['Port 22\n', [['port', '22']]],
+    ['  AuthorizedKeysCommand=/x %u\n# c\n', [['authorizedkeyscommand', '/x %u']]],
+    ['A b\nMatch User x\nAuthorizedKeysCommand /y\n', [['a', 'b']]],
+  ])('parseSshdConfig(%j)', (text, expected) => {
+    expect(parseSshdConfig('/f', text).map((d) => [d.keyword, d.value])).toEqual(expected);
+  });
+
+  it.each([
+    ['/etc/ssh/sshd_config.d/*.conf', '/etc/ssh/sshd_config.d/60-x.conf', true],
+    ['/etc/ssh/sshd_config.d/*.conf', '/etc/ssh/sshd_config.d/sub/60-x.conf', false],
+    ['/etc/ssh/sshd_config.d/*.conf', '/etc/ssh/sshd_config.d/60-x.conf.bak', false],
+    ['/etc/ssh/sshd_config.d/6?-x.conf', '/etc/ssh/sshd_config.d/60-x.conf', true],
+  ])('glob %s matches %s: %s', (pattern, path, expected) => {
+    expect(globToRegExp(pattern).test(path)).toBe(expected);
+  });
+
+  it('flattens Include in place and resolves relative patterns against the config dir', () => {
+    const files = new Map([['/etc/ssh/d/a.conf', 'X 1\n']]);
+    const flat = flattenConfig('/etc/ssh/sshd_config', 'A 0\nInclude d/*.conf\nB 2\n', files, (p) =>
+      p === '/etc/ssh/d/*.conf' ? ['/etc/ssh/d/a.conf'] : [],
+    );
+    expect(flat.map((d) => `${d.path}:${d.keyword}`)).toEqual([
+      '/etc/ssh/sshd_config:a',
+      '/etc/ssh/d/a.conf:x',
+      '/etc/ssh/sshd_config:b',
+    ]);
+  });
+
+  it('parseSshdT keeps the first value of each keyword', () => {
+    expect(parseSshdT('authorizedkeyscommand /a %u %f\nport 22\nport 23\n').get('port')).toBe('22');
+  });
+});
+
+describe('planInstall', () => {
+  const kinds = (o: Observed) =>
+    planInstall(o, opts).steps.map((s) =>
+      s.kind === 'write-file' ? `write ${s.path}` : `${s.kind} ${'user' in s ? s.user : s.path}`,
+    );
+
+  it('refuses when sshd_config has no Include covering the drop-in', () => {
+    expect(() => planInstall(observed({ '/etc/ssh/sshd_config': 'Port 22\n' }), opts)).toThrow(
+      /has no "Include \/etc\/ssh\/sshd_config.d\/\*.conf"/,
+    );
+  });
+
+  it('refuses an Include that only applies inside a Match block', () => {
+    expect(() => planInstall(observed({ '/etc/ssh/sshd_config': `Match User x\n${INCLUDE}` }), opts)).toThrow(
+      InstallRefusedError,
+    );
+  });
+
+  it('refuses without an agent config', () => {
+    expect(() =>
+      planInstall(observed({ '/etc/ssh/sshd_config': INCLUDE }, { agentConfigText: undefined }), opts),
+    ).toThrow(/write the agent config first/);
+  });
+
+  it('fresh install: user, binary, cache dir, drop-in; no chain', () => {
+    const o = observed({ '/etc/ssh/sshd_config': INCLUDE });
+    expect(kinds(o)).toEqual([
+      'create-user iam-authorized-keys',
+      'write /usr/local/bin/iam-authorized-keys',
+      'mkdir-private /var/cache/iam-authorized-keys',
+      `write ${DROP}`,
+    ]);
+    expect(planInstall(o, opts).chain).toBeUndefined();
+  });
+
+  it('chains an existing command set after the Include (ours wins without editing the main file)', () => {
+    const o = observed({
+      '/etc/ssh/sshd_config': `${INCLUDE}AuthorizedKeysCommand /opt/aws/bin/eic_run_authorized_keys %u %f\nAuthorizedKeysCommandUser ec2-instance-connect\n`,
+    });
+    const plan = planInstall(o, opts);
+    expect(plan.chain).toEqual(['/opt/aws/bin/eic_run_authorized_keys', '%u', '%f']);
+    expect(plan.notes[0]).toMatch(/was run as ec2-instance-connect/);
+    const cfg = plan.steps.find((s) => s.kind === 'write-file' && s.path === paths.configPath);
+    expect(cfg && 'content' in cfg && JSON.parse(cfg.content).chain).toEqual(plan.chain);
+    expect(plan.steps.some((s) => s.kind === 'write-file' && s.path === '/etc/ssh/sshd_config')).toBe(false);
+  });
+
+  it('comments out a command read before our drop-in (an earlier drop-in)', () => {
+    const o = observed({
+      '/etc/ssh/sshd_config': INCLUDE,
+      [EIC]:
+        '# eic\nAuthorizedKeysCommand /opt/aws/bin/eic_run_authorized_keys %u %f\nAuthorizedKeysCommandUser ec2-instance-connect\n',
+    });
+    const step = planInstall(o, opts).steps.find((s) => s.kind === 'write-file' && s.path === EIC);
+    expect(step && 'content' in step && step.content).toBe(
+      `# eic\n${DISABLED_MARK}AuthorizedKeysCommand /opt/aws/bin/eic_run_authorized_keys %u %f\n${DISABLED_MARK}AuthorizedKeysCommandUser ec2-instance-connect\n`,
+    );
+    expect(reenableLines(step && 'content' in step ? step.content : '')).toBe(o.fileTexts.get(EIC));
+  });
+
+  it('refuses when the config already chains a different command', () => {
+    const o = observed(
+      { '/etc/ssh/sshd_config': `${INCLUDE}AuthorizedKeysCommand /other %u\n` },
+      { agentConfigText: '{"bucket":"b","chain":["/x"]}' },
+    );
+    expect(() => planInstall(o, opts)).toThrow(/already chains/);
+  });
+
+  it('re-install with everything in place only re-checks the cache dir', () => {
+    const o = observed(
+      { '/etc/ssh/sshd_config': INCLUDE },
+      {
+        agentUserExists: true,
+        binaryText: rewriteShebang(AGENT, '/usr/bin/node'),
+        dropInText: renderDropIn(paths.binPath, paths.configPath, 'iam-authorized-keys'),
+      },
+    );
+    expect(kinds(o)).toEqual(['mkdir-private /var/cache/iam-authorized-keys']);
+  });
+
+  it('does not chain our own command', () => {
+    const o = observed({
+      '/etc/ssh/sshd_config': `${INCLUDE}AuthorizedKeysCommand ${paths.binPath} %u %f\n`,
+    });
+    expect(planInstall(o, opts).chain).toBeUndefined();
+  });
+});
+
+describe('rendering', () => {
+  it('rewriteShebang names the absolute node (sshd runs the command with a minimal PATH)', () => {
+    expect(rewriteShebang(AGENT, '/opt/node/bin/node')).toBe('#!/opt/node/bin/node\nconsole.log(1)\n');
+    expect(rewriteShebang(Buffer.from('x\n'), '/n')).toBe('#!/n\nx\n');
+    expect(() => rewriteShebang(AGENT, 'node')).toThrow(InstallRefusedError);
+  });
+
+  it('the drop-in never says PermitUserEnvironment yes, and passes --config only when not the default', () => {
+    const d = renderDropIn('/usr/local/bin/iam-authorized-keys', '/etc/iam-authorized-keys.json', 'u');
+    expect(d).toMatch(/^PermitUserEnvironment SSH_KEY_OWNER$/m);
+    expect(d).toMatch(/^AuthorizedKeysCommand \/usr\/local\/bin\/iam-authorized-keys %u %f$/m);
+    expect(d).toMatch(/^ExposeAuthInfo yes$/m);
+    expect(d).toMatch(/^LogLevel VERBOSE$/m);
+    expect(agentCommandLine('/b', '/c.json')).toBe('/b --config /c.json %u %f');
+  });
+});
+
+describe('securePathProblems', () => {
+  const tree: Record<string, { uid: number; mode: number }> = {
+    '/': { uid: 0, mode: 0o755 },
+    '/usr': { uid: 0, mode: 0o755 },
+    '/usr/bin': { uid: 0, mode: 0o755 },
+    '/usr/bin/ok': { uid: 0, mode: 0o755 },
+    '/tmp': { uid: 0, mode: 0o1777 },
+    '/tmp/x': { uid: 0, mode: 0o755 },
+    '/home': { uid: 0, mode: 0o755 },
+    '/home/u': { uid: 1000, mode: 0o755 },
+    '/home/u/node': { uid: 1000, mode: 0o775 },
+  };
+  const stat = (p: string) => {
+    const t = tree[p];
+    return t && { ...t, isDirectory: () => true, isFile: () => false };
+  };
+  it.each([
+    ['/usr/bin/ok', []],
+    ['/tmp/x', ['/tmp is group- or world-writable (mode 1777)']],
+    [
+      '/home/u/node',
+      [
+        '/home/u/node is owned by uid 1000, not root',
+        '/home/u/node is group- or world-writable (mode 775)',
+        '/home/u is owned by uid 1000, not root',
+      ],
+    ],
+    ['/usr/bin/missing', ['/usr/bin/missing does not exist']],
+  ])('%s', (path, expected) => {
+    expect(securePathProblems(path, stat)).toEqual(expected);
+  });
+});
+
+describe('install executor', () => {
+  it('creates the system user without shell or home, and rolls it back when sshd -t fails', async () => {
+    const calls: string[] = [];
+    const files = new Map<string, string>([
+      ['/etc/ssh/sshd_config', INCLUDE],
+      [paths.configPath, CONFIG],
+    ]);
+    const run: ProcessRunner = async (cmd, args) => {
+      calls.push([cmd, ...args].join(' '));
+      if (cmd === paths.sshdBinary && args[0] === '-t')
+        return { code: 255, stdout: '', stderr: 'line 3: Bad option' };
+      return { code: 0, stdout: '', stderr: '' };
+    };
+    const out: string[] = [];
+    const sys: SysDeps = {
+      run,
+      out: (l) => out.push(l),
+      readText: async (p) => files.get(p),
+      writeAtomic: async (p, c) => {
+        files.set(p, c);
+      },
+      remove: async (p) => {
+        files.delete(p);
+      },
+      mkdirp: async () => {},
+      ensurePrivateDir: async () => true,
+      removeTree: async (p) => {
+        calls.push(`rm -r ${p}`);
+      },
+      listMatches: async () => [],
+      userExists: async () => false,
+      dirExists: async () => false,
+      stat: () => ({ uid: 0, mode: 0o755, isDirectory: () => true, isFile: () => true }),
+    };
+    const before = new Map(files);
+    const r = await install(opts, sys, false);
+    expect(r.code).toBe(1);
+    expect(calls[0]).toBe(
+      'useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin iam-authorized-keys',
+    );
+    expect(calls).toContain('rm -r /var/cache/iam-authorized-keys');
+    expect(calls.at(-1)).toBe('userdel iam-authorized-keys');
+    expect(files).toEqual(before);
+    expect(out.at(-1)).toMatch(
+      /FAIL: sshd -t rejected the configuration: line 3: Bad option; every change was rolled back/,
+    );
+  });
+});
