@@ -1,7 +1,7 @@
 // SshKeyPublisher: the keys bucket, the publisher function, its schedule and
 // IAM event rule, and its alarms.
 import { fileURLToPath } from 'node:url';
-import { Annotations, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -176,6 +176,9 @@ export class SshKeyPublisher extends Construct {
 
   constructor(scope: Construct, id: string, props: SshKeyPublisherProps = {}) {
     super(scope, id);
+    // Access logs delivered by bucket policy, not ACL (which owner-enforced buckets reject),
+    // whatever the app's feature flags say.
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
     const stack = Stack.of(this);
     this.keyPrefix = parseKeyPrefix(props.keyPrefix);
     const readerAccountIds = parseAccountIds(
@@ -223,12 +226,6 @@ export class SshKeyPublisher extends Construct {
             },
           ],
         });
-      if (!props.accessLogsBucket) {
-        Validations.of(accessLogs).acknowledge({
-          id: 'AwsSolutions-S1',
-          reason: 'This is the access-log destination of the keys bucket; logging it to itself would loop.',
-        });
-      }
       this.accessLogsBucket = accessLogs;
       this.bucket = new s3.Bucket(this, 'Bucket', {
         bucketName: props.bucketName,

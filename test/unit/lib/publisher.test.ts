@@ -1,6 +1,7 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Duration, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -500,6 +501,29 @@ describe('SshKeyPublisher variants', () => {
     apps.push(t);
     const stack = new Stack(t.app, 'Bad');
     expect(() => new SshKeyPublisher(stack, 'P', props)).toThrow(message);
+  });
+
+  it('works in an app without the cdk.json feature flags (access logs by bucket policy, not ACL)', () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'iam-ssh-keys-cdk-'));
+    apps.push({ app: new App(), outdir, cleanup: () => rmSync(outdir, { recursive: true, force: true }) });
+    const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Plain');
+    const p = new SshKeyPublisher(stack, 'P');
+    const template = Template.fromStack(stack);
+    const logsId = logicalIdOf(stack, p.accessLogsBucket as s3.Bucket);
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: logsId },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'logging.s3.amazonaws.com' },
+            Action: 's3:PutObject',
+          }),
+        ]),
+      },
+    });
+    expect(template.toJSON().Resources[logsId].Properties.AccessControl).toBeUndefined();
   });
 
   it('rejects bucket and bucketName together', () => {

@@ -1,0 +1,141 @@
+// SshKeyReaderPolicy and SshKeySelfServicePolicy.
+import { Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SshKeyReaderPolicy, type SshKeyReaderPolicyProps } from '../../../lib/reader-policy.js';
+import { SELF_SERVICE_ACTIONS, SshKeySelfServicePolicy } from '../../../lib/self-service-policy.js';
+import { type TestApp, testApp } from './cdk-helpers.js';
+
+const apps: TestApp[] = [];
+afterAll(() => {
+  for (const a of apps) a.cleanup();
+});
+function stack(): Stack {
+  const t = testApp({}, { bundle: false });
+  apps.push(t);
+  return new Stack(t.app, 'Test');
+}
+
+const s3Arn = (rest: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:s3:::${rest}`]] });
+
+function readerTemplate(props: SshKeyReaderPolicyProps): Template {
+  const s = stack();
+  new SshKeyReaderPolicy(s, 'Reader', props);
+  return Template.fromStack(s);
+}
+
+describe('SshKeyReaderPolicy', () => {
+  it('GetObject under the prefix, ListBucket with the prefix condition, nothing else', () => {
+    const t = readerTemplate({ bucketName: 'company-ssh-keys', keyPrefix: 'ssh' });
+    t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      PolicyDocument: {
+        Statement: [
+          {
+            Sid: 'ReadSshKeysGet',
+            Effect: 'Allow',
+            Action: 's3:GetObject',
+            Resource: s3Arn('company-ssh-keys/ssh/*'),
+          },
+          {
+            Sid: 'ReadSshKeysList',
+            Effect: 'Allow',
+            Action: 's3:ListBucket',
+            Resource: s3Arn('company-ssh-keys'),
+            Condition: { StringLike: { 's3:prefix': 'ssh/*' } },
+          },
+        ],
+      },
+    });
+    const [policy] = Object.values(t.findResources('AWS::IAM::ManagedPolicy'));
+    expect(policy?.Properties.Roles).toBeUndefined();
+  });
+
+  it('attaches to the named roles', () => {
+    const t = readerTemplate({
+      bucketName: 'company-ssh-keys',
+      roleNames: ['web-instance', 'batch-instance'],
+    });
+    t.hasResourceProperties('AWS::IAM::ManagedPolicy', { Roles: ['web-instance', 'batch-instance'] });
+  });
+
+  it('agentS3Uri adds GetObject on exactly that object', () => {
+    const t = readerTemplate({
+      bucketName: 'company-ssh-keys',
+      agentS3Uri: 's3://release-artifacts/iam-ssh-keys/1.0.0/iam-authorized-keys',
+    });
+    t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Sid: 'ReadHostAgent',
+            Effect: 'Allow',
+            Action: 's3:GetObject',
+            Resource: s3Arn('release-artifacts/iam-ssh-keys/1.0.0/iam-authorized-keys'),
+          },
+        ]),
+      },
+    });
+  });
+
+  it.each<[string, SshKeyReaderPolicyProps, RegExp]>([
+    ['a wildcard prefix', { bucketName: 'b-1', keyPrefix: 'x*' }, /wildcards/],
+    ['an unsafe agent URI', { bucketName: 'b-1', agentS3Uri: 's3://b-2/$(id)' }, /agentS3Uri/],
+  ])('rejects %s', (_label, props, message) => {
+    expect(() => new SshKeyReaderPolicy(stack(), 'R', props)).toThrow(message);
+  });
+});
+
+describe('SshKeySelfServicePolicy', () => {
+  it('own SSH keys only (user/<aws:username>), only with MFA, attached to a group', () => {
+    const s = stack();
+    const ss = new SshKeySelfServicePolicy(s, 'SelfService', { groupName: 'SshKeyUsers' });
+    const t = Template.fromStack(s);
+    t.hasResourceProperties('AWS::IAM::Group', { GroupName: 'SshKeyUsers' });
+    t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      Groups: [{ Ref: s.getLogicalId(ss.group.node.defaultChild as iam.CfnGroup) }],
+      PolicyDocument: {
+        Statement: [
+          {
+            Sid: 'ManageOwnSshKeys',
+            Effect: 'Allow',
+            Action: [
+              'iam:DeleteSSHPublicKey',
+              'iam:GetSSHPublicKey',
+              'iam:ListSSHPublicKeys',
+              'iam:UpdateSSHPublicKey',
+              'iam:UploadSSHPublicKey',
+            ],
+            Resource: {
+              'Fn::Join': [
+                '',
+                [
+                  'arn:',
+                  { Ref: 'AWS::Partition' },
+                  ':iam::',
+                  { Ref: 'AWS::AccountId' },
+                  // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable
+                  ':user/${aws:username}',
+                ],
+              ],
+            },
+            Condition: { Bool: { 'aws:MultiFactorAuthPresent': 'true' } },
+          },
+        ],
+      },
+    });
+    expect(SELF_SERVICE_ACTIONS).toHaveLength(5);
+    // Policies on groups, never on users.
+    const [policy] = Object.values(t.findResources('AWS::IAM::ManagedPolicy'));
+    expect(policy?.Properties.Users).toBeUndefined();
+    t.resourceCountIs('AWS::IAM::User', 0);
+  });
+
+  it('attaches to an existing group instead of creating one', () => {
+    const s = stack();
+    new SshKeySelfServicePolicy(s, 'SelfService', { group: iam.Group.fromGroupName(s, 'G', 'Developers') });
+    const t = Template.fromStack(s);
+    t.resourceCountIs('AWS::IAM::Group', 0);
+    t.hasResourceProperties('AWS::IAM::ManagedPolicy', { Groups: ['Developers'] });
+  });
+});

@@ -1,0 +1,181 @@
+// The app as `npx cdk synth` builds it (buildApp + cdk.json context), minus bundling.
+import type { Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildApp, MAIN_STACK, READER_STACK } from '../../../lib/build-app.js';
+import { type TestApp, testApp } from './cdk-helpers.js';
+
+const apps: TestApp[] = [];
+afterAll(() => {
+  for (const a of apps) a.cleanup();
+});
+function build(context: Record<string, unknown>): TestApp {
+  const t = testApp(context, { bundle: false });
+  apps.push(t);
+  buildApp(t.app);
+  return t;
+}
+function template(t: TestApp, id: string): Template {
+  return Template.fromStack(t.app.node.findChild(id) as Stack);
+}
+
+/** Resolves an output's Fn::Join into text, with references shown as <Ref> / <Resource.Attr>. */
+function joined(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const v = value as Record<string, unknown>;
+  if (v['Fn::Join']) {
+    const [sep, parts] = v['Fn::Join'] as [string, unknown[]];
+    return parts.map(joined).join(sep);
+  }
+  if (v.Ref) return `<${v.Ref as string}>`;
+  if (v['Fn::GetAtt']) return `<${(v['Fn::GetAtt'] as string[]).join('.')}>`;
+  throw new Error(`unexpected ${JSON.stringify(value)}`);
+}
+
+describe('IamSshKeys stack (default context)', () => {
+  const t = build({});
+  const tpl = template(t, MAIN_STACK);
+  const outputs = tpl.toJSON().Outputs as Record<string, { Value: unknown }>;
+
+  it('is environment-agnostic', () => {
+    const stack = t.app.node.findChild(MAIN_STACK) as Stack;
+    expect(stack.environment).toBe('aws://unknown-account/unknown-region');
+  });
+
+  it('has one publisher, a reader policy and the self-service group', () => {
+    tpl.resourceCountIs('AWS::Lambda::Function', 1);
+    tpl.resourceCountIs('AWS::IAM::Group', 1);
+    tpl.resourceCountIs('AWS::IAM::ManagedPolicy', 2);
+    tpl.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(15 minutes)' });
+    tpl.resourceCountIs('AWS::Events::Rule', 2);
+  });
+
+  it('outputs the bucket name, reader policy ARN, self-service group and user data', () => {
+    expect(Object.keys(outputs).sort()).toEqual(
+      [
+        'BucketName',
+        'InstanceUserData',
+        'KeyPrefix',
+        'PublisherFunctionName',
+        'ReaderPolicyArn',
+        'SelfServiceGroupName',
+      ].sort(),
+    );
+    const bucketId = Object.keys(
+      tpl.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: Match.anyValue() } }),
+    )[0];
+    expect(outputs.BucketName?.Value).toEqual({ Ref: bucketId });
+    const readerId = Object.keys(
+      tpl.findResources('AWS::IAM::ManagedPolicy', {
+        Properties: { Description: Match.stringLikeRegexp('read the published') },
+      }),
+    )[0];
+    expect(outputs.ReaderPolicyArn?.Value).toEqual({ Ref: readerId });
+  });
+
+  it('user data writes the host agent config with the bucket, prefix and region, then installs', () => {
+    const bucketId = Object.keys(
+      tpl.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: Match.anyValue() } }),
+    )[0];
+    const text = joined(outputs.InstanceUserData?.Value);
+    const config = /<<'IAM_SSH_KEYS_CONFIG'\n([\s\S]*?)\nIAM_SSH_KEYS_CONFIG/.exec(text)?.[1];
+    expect(JSON.parse(config ?? '')).toEqual({
+      bucket: `<${bucketId}>`,
+      prefix: '',
+      region: '<AWS::Region>',
+      users: { 'ec2-user': ['groups/Administrators'] },
+    });
+    expect(text).toContain('/usr/local/bin/iam-authorized-keys install');
+    // No agent source configured: placeholders, which the script refuses to run with.
+    expect(text).toContain("AGENT_SHA256='REPLACE_WITH_SHA256_OF_dist/iam-authorized-keys'");
+  });
+
+  it('no reader stack without readerBucket', () => {
+    expect(t.app.node.tryFindChild(READER_STACK)).toBeUndefined();
+  });
+});
+
+describe('IamSshKeys stack (full context)', () => {
+  const sha = 'b'.repeat(64);
+  const t = build({
+    readerAccountIds: '111111111111,222222222222',
+    readerOrgId: 'o-abcdef1234',
+    keyPrefix: 'ssh',
+    scheduleMinutes: '10',
+    eventDriven: 'false',
+    bucketName: 'company-ssh-keys',
+    alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:ops',
+    selfServiceGroupName: 'SshKeyUsers',
+    agentS3Uri: 's3://release-artifacts/iam-authorized-keys',
+    agentSha256: sha,
+    readerBucket: 'company-ssh-keys',
+    readerRoleNames: 'web-instance',
+  });
+  const tpl = template(t, MAIN_STACK);
+
+  it('applies every setting', () => {
+    tpl.hasResourceProperties('AWS::S3::Bucket', { BucketName: 'company-ssh-keys' });
+    tpl.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(10 minutes)' });
+    tpl.resourceCountIs('AWS::Events::Rule', 1);
+    tpl.hasResourceProperties('AWS::IAM::Group', { GroupName: 'SshKeyUsers' });
+    tpl.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'PublishSucceeded',
+      AlarmActions: ['arn:aws:sns:us-east-1:123456789012:ops'],
+    });
+    tpl.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ KEY_PREFIX: 'ssh/' }) },
+    });
+    tpl.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Sid: 'ReaderAccountsGet' }),
+          Match.objectLike({ Sid: 'ReaderOrganizationGet' }),
+        ]),
+      },
+    });
+    const text = joined((tpl.toJSON().Outputs as Record<string, { Value: unknown }>).InstanceUserData?.Value);
+    expect(text).toContain("AGENT_S3_URI='s3://release-artifacts/iam-authorized-keys'");
+    expect(text).toContain(`AGENT_SHA256='${sha}'`);
+    expect(text).toContain('"prefix": "ssh/"');
+  });
+
+  it('same-account reader policy includes the agent artifact', () => {
+    tpl.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'ReadHostAgent' })]) },
+    });
+  });
+
+  it('adds the reader stack: a managed policy attached to the named roles, and its ARN as output', () => {
+    const reader = template(t, READER_STACK);
+    reader.resourceCountIs('AWS::IAM::ManagedPolicy', 1);
+    reader.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      Roles: ['web-instance'],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: 's3:ListBucket',
+            Condition: { StringLike: { 's3:prefix': 'ssh/*' } },
+          }),
+        ]),
+      },
+    });
+    reader.hasOutput('ReaderPolicyArn', Match.anyValue());
+    // Nothing but the policy: a reading account gets no other resource.
+    expect(Object.keys(reader.toJSON().Resources)).toEqual(
+      Object.keys(reader.findResources('AWS::IAM::ManagedPolicy')),
+    );
+  });
+});
+
+describe('buildApp errors', () => {
+  it('throws InvalidConfigError naming the bad setting', () => {
+    const t = testApp({ scheduleMinutes: 'often' }, { bundle: false });
+    apps.push(t);
+    expect(() => buildApp(t.app)).toThrow(
+      expect.objectContaining({
+        name: 'InvalidConfigError',
+        message: expect.stringContaining('scheduleMinutes'),
+      }),
+    );
+  });
+});
