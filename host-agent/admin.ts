@@ -5,12 +5,16 @@
 import { existsSync } from 'node:fs';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { realRunner, realSystemFs, splitCommand } from './admin-sys.js';
+import { lookupUser, realRunner, realSystemFs, splitCommand } from './admin-sys.js';
 import { DEFAULT_CONFIG_PATH, loadConfig } from './config.js';
+import { createCredentialProvider, readFileOrUndefined } from './credentials.js';
+import { formatCheck, runDoctor } from './doctor.js';
+import { request } from './http.js';
 import {
   DEFAULT_AGENT_USER,
   defaultPaths,
   type InstallPaths,
+  type InstallState,
   install,
   type SysDeps,
   uninstall,
@@ -166,6 +170,49 @@ async function uninstallCommand(args: string[]): Promise<number> {
   return uninstall(installPaths(values), sysDeps(), values['dry-run']);
 }
 
+async function doctorCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: pathOptions, strict: true, allowPositionals: false });
+  const paths = installPaths(values);
+  const fsys = realSystemFs(realRunner);
+  // The user install recorded wins over the default name.
+  const stateText = await fsys.readText(paths.stateFile);
+  const state = stateText ? (JSON.parse(stateText) as InstallState) : undefined;
+  const agentUser = args.includes('--agent-user')
+    ? values['agent-user']
+    : (state?.agentUser ?? values['agent-user']);
+  const quiet = () => {};
+  const results = await runDoctor({
+    configPath: paths.configPath,
+    binPath: paths.binPath,
+    sshdBinary: paths.sshdBinary,
+    sshdConfig: paths.sshdConfig,
+    agentUser,
+    loadConfig,
+    async credentials(config) {
+      const provider = createCredentialProvider(
+        { region: config.region, ...(config.roleArn ? { roleArn: config.roleArn } : {}) },
+        { env: process.env, http: request, now: Date.now, readFile: readFileOrUndefined, warn: quiet },
+      );
+      return (await provider()).accessKeyId;
+    },
+    async readObject(config, key) {
+      const { createS3Fetcher } = await import('./s3-fetch.js');
+      const res = await createS3Fetcher(config, { env: process.env, warn: quiet, now: Date.now }).get(
+        key,
+        {},
+      );
+      return res.status === 200 ? res.body : undefined;
+    },
+    run: realRunner,
+    stat: fsys.stat,
+    readText: fsys.readText,
+    userUid: async (u) => (await lookupUser(realRunner, u))?.uid,
+    now: Date.now,
+  });
+  for (const r of results) out(formatCheck(r));
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
 /** Runs one admin command; returns the process exit code (2: usage error). */
 export async function runAdmin(command: string, args: string[]): Promise<number> {
   if (!isAdminCommand(command)) {
@@ -182,6 +229,8 @@ export async function runAdmin(command: string, args: string[]): Promise<number>
         return await installCommand(args);
       case 'uninstall':
         return await uninstallCommand(args);
+      case 'doctor':
+        return await doctorCommand(args);
       default:
         err(`iam-authorized-keys: ${command} is not implemented yet`);
         return 1;

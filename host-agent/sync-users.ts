@@ -4,6 +4,7 @@
 import type { IndexUser, PublishedIndex } from '../contract/index.js';
 import { indexKey, isValidLocalName, parseIndex } from '../contract/index.js';
 import { type ProcessRunner, runChecked } from './admin-sys.js';
+import { heartbeatLimitSeconds } from './doctor.js';
 
 export const DEFAULT_MARKER_GROUP = 'iam-synced-users';
 /** The sudoers value granting sudo to every synced user (as in aws-ec2-ssh). */
@@ -416,12 +417,12 @@ export async function runSyncUsers(deps: SyncUsersDeps): Promise<number> {
     return 1;
   }
   const ageS = Math.round((deps.now() - Date.parse(index.generatedAt)) / 1000);
-  const max = config.cache.maxStaleSeconds;
+  const max = heartbeatLimitSeconds(config.cache.maxStaleSeconds);
   const freshness: Freshness =
     source === 'stale'
       ? { fresh: false, reason: 'S3 is unreachable, read from the stale cache' }
       : ageS > max
-        ? { fresh: false, reason: `generated ${ageS}s ago, more than maxStaleSeconds ${max}` }
+        ? { fresh: false, reason: `generated ${ageS}s ago, more than the ${max}s limit` }
         : { fresh: true };
 
   const [pw, gr] = await Promise.all([

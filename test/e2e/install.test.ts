@@ -23,7 +23,15 @@ import {
   startSshd,
   writeHostKey,
 } from '../helpers/sshd.js';
-import { buildAgent, buildCli, createAgentUser, createBucket, iamUserWithKey, publish } from './fixtures.js';
+import {
+  awsEnv,
+  buildAgent,
+  buildCli,
+  createAgentUser,
+  createBucket,
+  iamUserWithKey,
+  publish,
+} from './fixtures.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-install-keys';
@@ -228,6 +236,28 @@ describe('install and uninstall against a real sshd', () => {
     expect((await sshLogin(sshd.port, LOCAL, bob)).code).toBe(255);
   });
 
+  it('doctor passes every check on the installed host', async () => {
+    const r = await run(agent, ['doctor', '--root', root, '--sshd', SSHD], { env: awsEnv(moto) }).then(
+      (x) => ({ code: 0, ...x }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+    const lines = r.stdout.trim().split('\n');
+    expect(
+      lines.map((l) => l.split(':')[0]),
+      r.stdout,
+    ).toEqual([
+      'ok   config',
+      'ok   credentials',
+      'ok   bucket',
+      'ok   sshd',
+      'ok   binary',
+      'ok   cache dir',
+    ]);
+    // Caching is off (maxStaleSeconds 0): the heartbeat is judged against the default day.
+    expect(r.stdout).toMatch(/^ok {3}bucket: index.json generated \d+s ago \(limit 86400s\)$/m);
+    expect(r.code).toBe(0);
+  });
+
   it('uninstall restores every file byte for byte; the other command works alone again', async () => {
     const r = await agentCmd([
       'uninstall',
@@ -241,5 +271,18 @@ describe('install and uninstall against a real sshd', () => {
     expect((await sshLogin(sshd.port, LOCAL, alice)).code).toBe(255);
     expect((await sshLogin(sshd.port, LOCAL, eic)).code).toBe(0);
     await sshd.stop();
+  });
+
+  it('doctor fails the sshd check once uninstalled', async () => {
+    const r = await run(agent, ['doctor', '--root', root, '--sshd', SSHD, '--agent-user', AGENT_USER], {
+      env: awsEnv(moto),
+    }).then(
+      (x) => ({ code: 0, ...x }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(
+      /^FAIL sshd: AuthorizedKeysCommand is ".*eic_run_authorized_keys %u %f", expected/m,
+    );
   });
 });

@@ -1,0 +1,148 @@
+// doctor: one line per check (ok / FAIL + why), non-zero exit if any fails.
+// Each check is a pure evaluation of facts gathered through injected deps.
+import { indexKey, parseIndex } from '../contract/index.js';
+import type { ProcessRunner } from './admin-sys.js';
+import { type AgentConfig, DEFAULT_MAX_STALE_SECONDS } from './config.js';
+import { agentCommandLine, parseSshdT } from './install.js';
+import { type StatLike, securePathProblems } from './secure-path.js';
+
+export interface CheckResult {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+const ok = (name: string, detail: string): CheckResult => ({ name, ok: true, detail });
+const fail = (name: string, detail: string): CheckResult => ({ name, ok: false, detail });
+
+export function formatCheck(c: CheckResult): string {
+  return `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`;
+}
+
+/**
+ * How old index.json may be: maxStaleSeconds, or with caching off (0) the
+ * default day, since the agent then never serves anything older anyway.
+ */
+export function heartbeatLimitSeconds(maxStaleSeconds: number): number {
+  return maxStaleSeconds > 0 ? maxStaleSeconds : DEFAULT_MAX_STALE_SECONDS;
+}
+
+/** index.json's generatedAt is the publisher's heartbeat: older than the limit means the publisher is not running. */
+export function evaluateIndexAge(generatedAt: string, now: number, maxStaleSeconds: number): CheckResult {
+  const ageS = Math.round((now - Date.parse(generatedAt)) / 1000);
+  const limit = heartbeatLimitSeconds(maxStaleSeconds);
+  const detail = `index.json generated ${ageS}s ago (limit ${limit}s)`;
+  if (ageS > limit) return fail('bucket', `${detail}: the publisher has not run recently`);
+  if (ageS < -300) return fail('bucket', `${detail}: generatedAt is in the future (clock skew?)`);
+  return ok('bucket', detail);
+}
+
+export function evaluateSshdT(output: string, expectedCommand: string, expectedUser: string): CheckResult {
+  const eff = parseSshdT(output);
+  const cmd = eff.get('authorizedkeyscommand') ?? 'none';
+  const user = eff.get('authorizedkeyscommanduser') ?? 'none';
+  if (cmd !== expectedCommand)
+    return fail('sshd', `AuthorizedKeysCommand is "${cmd}", expected "${expectedCommand}"`);
+  if (user !== expectedUser)
+    return fail('sshd', `AuthorizedKeysCommandUser is ${user}, expected ${expectedUser}`);
+  const env = eff.get('permituserenvironment');
+  if (env === 'yes')
+    return fail('sshd', 'PermitUserEnvironment yes lets users set any variable: use SSH_KEY_OWNER');
+  return ok('sshd', `runs "${cmd}" as ${user}`);
+}
+
+export function evaluateCacheDir(
+  dir: string,
+  st: (StatLike & { gid?: number }) | undefined,
+  agentUid: number | undefined,
+): CheckResult {
+  if (!st) return fail('cache dir', `${dir} does not exist (the agent runs without a cache)`);
+  if (!st.isDirectory()) return fail('cache dir', `${dir} is not a directory`);
+  if (agentUid !== undefined && st.uid !== agentUid) {
+    return fail('cache dir', `${dir} is owned by uid ${st.uid}, not the agent user (uid ${agentUid})`);
+  }
+  if (st.mode & 0o077)
+    return fail('cache dir', `${dir} has mode ${(st.mode & 0o777).toString(8)}, expected 700`);
+  return ok('cache dir', `${dir} owned by uid ${st.uid}, mode 700`);
+}
+
+export function evaluateBinary(
+  binPath: string,
+  interpreter: string | undefined,
+  stat: (p: string) => StatLike | undefined,
+): CheckResult {
+  const problems = securePathProblems(binPath, stat);
+  if (interpreter) problems.push(...securePathProblems(interpreter, stat));
+  else problems.push(`${binPath} has no #! interpreter line`);
+  if (problems.length > 0) return fail('binary', problems.join('; '));
+  return ok('binary', `${binPath} and ${interpreter} are root-owned, not group/world-writable`);
+}
+
+/** The interpreter of a `#!/path [arg]` line (`/usr/bin/env node` counts as /usr/bin/env). */
+export function shebangInterpreter(text: string | undefined): string | undefined {
+  const m = text ? /^#!\s*(\S+)/.exec(text) : null;
+  return m?.[1];
+}
+
+export interface DoctorDeps {
+  readonly configPath: string;
+  readonly binPath: string;
+  readonly sshdBinary: string;
+  readonly sshdConfig: string;
+  readonly agentUser: string;
+  readonly loadConfig: (path: string) => AgentConfig;
+  /** Resolves credentials the way the agent does; returns the access key id. */
+  readonly credentials: (config: AgentConfig) => Promise<string>;
+  /** Reads one object straight from S3 (no cache). */
+  readonly readObject: (config: AgentConfig, key: string) => Promise<Buffer | undefined>;
+  readonly run: ProcessRunner;
+  readonly stat: (p: string) => (StatLike & { gid?: number }) | undefined;
+  readonly readText: (p: string) => Promise<string | undefined>;
+  readonly userUid: (user: string) => Promise<number | undefined>;
+  readonly now: () => number;
+}
+
+export async function runDoctor(deps: DoctorDeps): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  let config: AgentConfig | undefined;
+  try {
+    config = deps.loadConfig(deps.configPath);
+    results.push(ok('config', `${deps.configPath} parses (bucket ${config.bucket})`));
+  } catch (e) {
+    results.push(fail('config', (e as Error).message));
+  }
+
+  if (config) {
+    try {
+      const id = await deps.credentials(config);
+      // Only the key id's last characters: enough to tell identities apart, nothing to reuse.
+      results.push(ok('credentials', `resolved (access key …${id.slice(-4)})`));
+    } catch (e) {
+      results.push(fail('credentials', (e as Error).message));
+    }
+    try {
+      const body = await deps.readObject(config, indexKey(config.prefix));
+      if (!body) results.push(fail('bucket', `${indexKey(config.prefix)} not found in ${config.bucket}`));
+      else {
+        const index = parseIndex(body.toString('utf8'));
+        results.push(evaluateIndexAge(index.generatedAt, deps.now(), config.cache.maxStaleSeconds));
+      }
+    } catch (e) {
+      results.push(fail('bucket', `cannot read ${indexKey(config.prefix)}: ${(e as Error).message}`));
+    }
+  }
+
+  const T = await deps.run(deps.sshdBinary, ['-T', '-f', deps.sshdConfig]);
+  if (T.code !== 0) results.push(fail('sshd', `sshd -T failed: ${T.stderr.trim() || `exit ${T.code}`}`));
+  else results.push(evaluateSshdT(T.stdout, agentCommandLine(deps.binPath, deps.configPath), deps.agentUser));
+
+  const head = (await deps.readText(deps.binPath))?.slice(0, 256);
+  results.push(evaluateBinary(deps.binPath, shebangInterpreter(head), deps.stat));
+
+  if (config) {
+    const uid = await deps.userUid(deps.agentUser);
+    if (uid === undefined) results.push(fail('cache dir', `agent user ${deps.agentUser} does not exist`));
+    else results.push(evaluateCacheDir(config.cache.dir, deps.stat(config.cache.dir), uid));
+  }
+  return results;
+}

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import {
+  evaluateBinary,
+  evaluateCacheDir,
+  evaluateIndexAge,
+  evaluateSshdT,
+  formatCheck,
+  heartbeatLimitSeconds,
+  shebangInterpreter,
+} from '../../../host-agent/doctor.js';
+
+const NOW = Date.parse('2024-05-01T12:00:00Z');
+
+describe('evaluateIndexAge', () => {
+  it.each([
+    ['2024-05-01T11:59:00Z', 3600, true, /generated 60s ago \(limit 3600s\)$/],
+    ['2024-05-01T10:00:00Z', 3600, false, /7200s ago .*publisher has not run recently/],
+    ['2024-05-01T10:00:00Z', 0, true, /limit 86400s/],
+    ['2024-05-01T13:00:00Z', 3600, false, /in the future/],
+  ])('%s with maxStale %d -> ok=%s', (generatedAt, maxStale, ok, detail) => {
+    const r = evaluateIndexAge(generatedAt, NOW, maxStale);
+    expect(r.ok).toBe(ok);
+    expect(r.detail).toMatch(detail);
+  });
+  it('heartbeatLimitSeconds falls back to a day when caching is off', () => {
+    expect([heartbeatLimitSeconds(0), heartbeatLimitSeconds(60)]).toEqual([86400, 60]);
+  });
+});
+
+describe('evaluateSshdT', () => {
+  const cmd = '/usr/local/bin/iam-authorized-keys %u %f';
+  it.each([
+    [
+      `authorizedkeyscommand ${cmd}\nauthorizedkeyscommanduser iak\npermituserenvironment SSH_KEY_OWNER\n`,
+      true,
+      /runs/,
+    ],
+    ['authorizedkeyscommand none\nauthorizedkeyscommanduser none\n', false, /is "none", expected/],
+    [`authorizedkeyscommand ${cmd}\nauthorizedkeyscommanduser root\n`, false, /User is root, expected iak/],
+    [
+      `authorizedkeyscommand ${cmd}\nauthorizedkeyscommanduser iak\npermituserenvironment yes\n`,
+      false,
+      /PermitUserEnvironment yes/,
+    ],
+  ])('%j', (out, ok, detail) => {
+    const r = evaluateSshdT(out, cmd, 'iak');
+    expect(r.ok).toBe(ok);
+    expect(r.detail).toMatch(detail);
+  });
+});
+
+describe('evaluateCacheDir', () => {
+  const dir = (uid: number, mode: number, isDir = true) => ({
+    uid,
+    mode,
+    isDirectory: () => isDir,
+    isFile: () => !isDir,
+  });
+  it.each([
+    [dir(999, 0o40700), 999, true, /mode 700/],
+    [dir(0, 0o40700), 999, false, /owned by uid 0, not the agent user/],
+    [dir(999, 0o40755), 999, false, /mode 755, expected 700/],
+    [dir(999, 0o100600, false), 999, false, /not a directory/],
+    [undefined, 999, false, /does not exist/],
+  ])('%o', (st, uid, ok, detail) => {
+    const r = evaluateCacheDir('/c', st, uid);
+    expect(r.ok).toBe(ok);
+    expect(r.detail).toMatch(detail);
+  });
+});
+
+describe('evaluateBinary', () => {
+  const stat = (p: string) =>
+    p.startsWith('/home')
+      ? { uid: 1000, mode: 0o755, isDirectory: () => true, isFile: () => false }
+      : { uid: 0, mode: 0o755, isDirectory: () => true, isFile: () => false };
+  it('passes root-owned paths and fails a user-owned interpreter', () => {
+    expect(evaluateBinary('/usr/local/bin/x', '/usr/bin/node', stat).ok).toBe(true);
+    const r = evaluateBinary('/usr/local/bin/x', '/home/u/node', stat);
+    expect(r.ok).toBe(false);
+    expect(r.detail).toMatch(/\/home\/u\/node is owned by uid 1000/);
+    expect(evaluateBinary('/usr/local/bin/x', undefined, stat).detail).toMatch(/no #! interpreter/);
+  });
+  it.each([
+    ['#!/usr/bin/node\nx', '/usr/bin/node'],
+    ['#! /usr/bin/env node\n', '/usr/bin/env'],
+    ['console.log(1)', undefined],
+    [undefined, undefined],
+  ])('shebangInterpreter(%j) = %s', (text, expected) => {
+    expect(shebangInterpreter(text)).toBe(expected);
+  });
+});
+
+it('formatCheck prints one line per check', () => {
+  expect(formatCheck({ name: 'sshd', ok: false, detail: 'why' })).toBe('FAIL sshd: why');
+  expect(formatCheck({ name: 'sshd', ok: true, detail: 'fine' })).toBe('ok   sshd: fine');
+});
