@@ -1,0 +1,228 @@
+// End to end: sync-users creates and removes real local accounts on this
+// machine from the published index.json (never IAM), and a created account
+// logs in with its IAM key through the real sshd (password field '*').
+import { execFile, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { RemoveUserFromGroupCommand } from '@aws-sdk/client-iam';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import {
+  type ClientKey,
+  makeClientKey,
+  makeTrustedDir,
+  removeDir,
+  removeLocalUser,
+  requireSshd,
+  type Sshd,
+  sshLogin,
+  startSshd,
+} from '../helpers/sshd.js';
+import {
+  awsEnv,
+  buildAgent,
+  buildCli,
+  clients,
+  createAgentUser,
+  createBucket,
+  iamUserWithKey,
+} from './fixtures.js';
+
+const run = promisify(execFile);
+const BUCKET = 'e2e-sync-keys';
+const P = 'e2esync';
+const USERS = [`${P}-alice`, `${P}-bob`, `${P}-carol`, `${P}-dave`];
+const GROUPS = ['iake2e-synced', 'iake2e-staff', 'iake2e-wheel'];
+const AGENT_USER = 'iake2e-sync-agent';
+const UID_BASE = 62000;
+
+function passwd(name: string): string[] | undefined {
+  const r = spawnSync('getent', ['passwd', name], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim().split(':') : undefined;
+}
+function groupsOf(name: string): string[] {
+  return spawnSync('id', ['-nG', name], { encoding: 'utf8' }).stdout.trim().split(/\s+/).sort();
+}
+function shadowField(name: string): string | undefined {
+  return readFileSync('/etc/shadow', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`))
+    ?.split(':')[1];
+}
+
+describe('sync-users on this machine', () => {
+  let moto: Moto;
+  let dir: string;
+  let cli: string;
+  let agent: string;
+  let configPath: string;
+  let sudoers: string;
+  let alice: ClientKey;
+  let index: { users: Record<string, { uid: number }> };
+
+  const writeConfig = (endpoint: string) =>
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        bucket: BUCKET,
+        region: TEST_REGION,
+        endpoint,
+        iamUsers: { allowGroups: [`${P}-Devs`] },
+        cache: { dir: join(dir, 'cache'), ttlSeconds: 0, maxStaleSeconds: 0 },
+        syslogSocket: join(dir, 'no-syslog.sock'),
+        syncUsers: {
+          markerGroup: 'iake2e-synced',
+          localGroups: ['iake2e-staff'],
+          groupMap: { [`${P}-Admins`]: 'iake2e-wheel' },
+          sudoGroups: [`${P}-Admins`],
+          removeHome: true,
+        },
+      }),
+      { mode: 0o644 },
+    );
+
+  const publish = async () => {
+    await run(process.execPath, [cli, 'publish', '--bucket', BUCKET, '--uid-base', String(UID_BASE)], {
+      env: awsEnv(moto),
+    });
+  };
+  const readIndex = async () => {
+    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const r = await clients(moto).s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'index.json' }));
+    return JSON.parse(await (r.Body as { transformToString(): Promise<string> }).transformToString());
+  };
+  const sync = (...extra: string[]) =>
+    run(agent, ['sync-users', '--config', configPath, '--sudoers-file', sudoers, ...extra], {
+      env: awsEnv(moto),
+    }).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+
+  beforeAll(async () => {
+    requireSshd();
+    for (const u of USERS) removeLocalUser(u);
+    for (const g of GROUPS) spawnSync('groupdel', [g]);
+    moto = await startMoto();
+    dir = makeTrustedDir('sync');
+    cli = await buildCli();
+    agent = await buildAgent(dir);
+    configPath = join(dir, 'config.json');
+    mkdirSync(join(dir, 'sudoers.d'), { mode: 0o755 });
+    sudoers = join(dir, 'sudoers.d', 'iake2e-synced');
+    writeConfig(moto.endpoint);
+    const keys = join(dir, 'keys');
+    mkdirSync(keys, { mode: 0o700 });
+    alice = makeClientKey(keys, 'alice');
+    await createBucket(moto, BUCKET);
+    await iamUserWithKey(moto, `${P}-alice`, alice.openssh, [`${P}-Devs`, `${P}-Admins`]);
+    await iamUserWithKey(moto, `${P}-bob`, makeClientKey(keys, 'bob').openssh, [`${P}-Devs`]);
+    await iamUserWithKey(moto, `${P}-carol`, makeClientKey(keys, 'carol').openssh, [`${P}-Other`]);
+    await iamUserWithKey(moto, `${P}-dave`, makeClientKey(keys, 'dave').openssh, [`${P}-Devs`]);
+    // dave already has a local account nobody asked us to manage.
+    await run('useradd', ['-M', '-s', '/bin/sh', `${P}-dave`]);
+    await publish();
+    index = await readIndex();
+  });
+
+  afterAll(async () => {
+    await moto?.stop();
+    for (const u of USERS) removeLocalUser(u);
+    removeLocalUser(AGENT_USER);
+    for (const g of GROUPS) spawnSync('groupdel', [g]);
+    if (dir) removeDir(dir);
+  });
+
+  it('--dry-run shows the plan and changes nothing', async () => {
+    const r = await sync('--dry-run');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      new RegExp(`would create user ${P}-alice .*uid ${index.users[`${P}-alice`]?.uid}`),
+    );
+    expect(passwd(`${P}-alice`)).toBeUndefined();
+  });
+
+  it('creates allowed users with their index uid, groups, "*" password and the sudoers drop-in', async () => {
+    const r = await sync();
+    expect(r.stderr).toMatch(new RegExp(`${P}-dave .*not in group iake2e-synced: left alone`));
+    expect(r.code).toBe(0);
+    const a = passwd(`${P}-alice`);
+    expect(a?.[2]).toBe(String(index.users[`${P}-alice`]?.uid));
+    expect(Number(a?.[2])).toBeGreaterThanOrEqual(UID_BASE);
+    expect(shadowField(`${P}-alice`)).toBe('*');
+    expect(groupsOf(`${P}-alice`)).toEqual(
+      [`${P}-alice`, 'iake2e-staff', 'iake2e-synced', 'iake2e-wheel'].sort(),
+    );
+    expect(groupsOf(`${P}-bob`)).toEqual([`${P}-bob`, 'iake2e-staff', 'iake2e-synced'].sort());
+    expect(passwd(`${P}-carol`)).toBeUndefined();
+    expect(groupsOf(`${P}-dave`)).toEqual([`${P}-dave`]);
+    expect(readFileSync(sudoers, 'utf8')).toMatch(new RegExp(`^${P}-alice ALL=\\(ALL\\) NOPASSWD:ALL$`, 'm'));
+    expect(readFileSync(sudoers, 'utf8')).not.toMatch(/bob/);
+    expect(statSync(sudoers).mode & 0o777).toBe(0o440);
+    // A second run is a no-op.
+    expect((await sync()).stdout).toMatch(/sync-users: 0 changes, 0 failures/);
+  });
+
+  it('a created account logs in with its IAM key through sshd (iamUsers mode)', async () => {
+    const ids = await createAgentUser(AGENT_USER, join(dir, 'agent-home'), moto);
+    mkdirSync(join(dir, 'cache'), { mode: 0o700 });
+    chownSync(join(dir, 'cache'), ids.uid, ids.gid);
+    let sshd: Sshd | undefined;
+    try {
+      sshd = await startSshd({
+        dir,
+        authorizedKeysCommand: `${agent} --config ${configPath} %u %f`,
+        authorizedKeysCommandUser: AGENT_USER,
+      });
+      const r = await sshLogin(sshd.port, `${P}-alice`, alice, 'id -un');
+      expect(r.stderr).toBe('');
+      expect(r.stdout.trim()).toBe(`${P}-alice`);
+    } finally {
+      await sshd?.stop();
+    }
+  });
+
+  it('removes a managed account whose IAM user left the allowed group, with its home', async () => {
+    const home = passwd(`${P}-bob`)?.[5] as string;
+    expect(existsSync(home)).toBe(true);
+    await clients(moto).iam.send(
+      new RemoveUserFromGroupCommand({ GroupName: `${P}-Devs`, UserName: `${P}-bob` }),
+    );
+    await publish();
+    const r = await sync();
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`remove user ${P}-bob and its home`));
+    expect(passwd(`${P}-bob`)).toBeUndefined();
+    expect(existsSync(home)).toBe(false);
+    expect(passwd(`${P}-alice`)).toBeDefined();
+  });
+
+  it('refuses to remove more than half of the managed accounts', async () => {
+    await clients(moto).iam.send(
+      new RemoveUserFromGroupCommand({ GroupName: `${P}-Devs`, UserName: `${P}-alice` }),
+    );
+    await publish();
+    const r = await sync();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`kept ${P}-alice: would remove 1 of 1 managed accounts`));
+    expect(passwd(`${P}-alice`)).toBeDefined();
+  });
+
+  it('changes nothing when index.json cannot be read (S3 down)', async () => {
+    writeConfig(`http://127.0.0.1:${await freePort()}`);
+    const r = await sync('--allow-mass-removal');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot read index.json: .*nothing changed/);
+    expect(passwd(`${P}-alice`)).toBeDefined();
+    writeConfig(moto.endpoint);
+  });
+
+  it('--allow-mass-removal with a fresh index removes the last managed account', async () => {
+    const r = await sync('--allow-mass-removal');
+    expect(r.code).toBe(0);
+    expect(passwd(`${P}-alice`)).toBeUndefined();
+    expect(readFileSync(sudoers, 'utf8')).not.toMatch(/alice/);
+    expect(passwd(`${P}-dave`)).toBeDefined();
+  });
+});
