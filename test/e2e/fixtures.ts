@@ -1,7 +1,7 @@
 // Shared set-up for the end-to-end tests: the agent and the operator CLI built
 // from the current sources, IAM users and keys in moto, a syslog socket.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -32,6 +32,9 @@ export async function buildAgent(dir: string): Promise<string> {
     platform: 'node',
     target: 'node20',
     format: 'cjs',
+    // As scripts/build.mjs builds dist/iam-authorized-keys: less to parse per login.
+    minify: true,
+    legalComments: 'none',
     write: false,
     logLevel: 'warning',
   });
@@ -48,6 +51,8 @@ export async function buildAgent(dir: string): Promise<string> {
  */
 export async function buildCli(): Promise<string> {
   const dir = mkdtempSync('/tmp/iam-ssh-keys-cli-');
+  // Removed when this test process exits.
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const out = join(dir, 'iam-ssh-keys.cjs');
   await build({
     entryPoints: [join(ROOT, 'cli/main.ts')],

@@ -50,6 +50,8 @@ export interface SshdOptions {
   readonly extra?: readonly string[];
   /** Use this sshd_config instead of writing one (install tests). */
   readonly configPath?: string;
+  /** AuthorizedKeysFile (default none: keys only from the command). */
+  readonly authorizedKeysFile?: string;
 }
 
 export interface Sshd {
@@ -76,6 +78,7 @@ export function renderSshdConfig(o: {
   pidFile: string;
   authorizedKeysCommand?: string;
   authorizedKeysCommandUser?: string;
+  authorizedKeysFile?: string;
   extra?: readonly string[];
 }): string {
   return [
@@ -86,7 +89,7 @@ export function renderSshdConfig(o: {
     ...(o.extra ?? []),
     ...(o.authorizedKeysCommand ? [`AuthorizedKeysCommand ${o.authorizedKeysCommand}`] : []),
     ...(o.authorizedKeysCommandUser ? [`AuthorizedKeysCommandUser ${o.authorizedKeysCommandUser}`] : []),
-    'AuthorizedKeysFile none',
+    `AuthorizedKeysFile ${o.authorizedKeysFile ?? 'none'}`,
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',
     'PubkeyAuthentication yes',
@@ -142,6 +145,7 @@ export async function startSshd(o: SshdOptions): Promise<Sshd> {
         ...(o.authorizedKeysCommand ? { authorizedKeysCommand: o.authorizedKeysCommand } : {}),
         ...(o.authorizedKeysCommandUser ? { authorizedKeysCommandUser: o.authorizedKeysCommandUser } : {}),
         ...(o.extra ? { extra: o.extra } : {}),
+        ...(o.authorizedKeysFile ? { authorizedKeysFile: o.authorizedKeysFile } : {}),
       }),
     );
   }
