@@ -1,7 +1,7 @@
 // The trustworthy login audit: which IAM user's key opened which account.
 // SSH_KEY_OWNER cannot serve (a user's ~/.ssh/environment can override it),
 // so the agent logs to syslog (authpriv) when sshd asks about one fingerprint.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 
 export const LOGGER = '/usr/bin/logger';
 export const SYSLOG_TAG = 'iam-authorized-keys';
@@ -40,33 +40,35 @@ export interface Auditor {
 export type Spawn = (cmd: string, args: string[]) => ChildProcess;
 
 /**
- * Starts logger(1) at once (its start-up overlaps our work) reading messages
- * from stdin, one per line: node has no unix datagram sockets for /dev/log.
+ * Runs logger(1) (node has no unix datagram sockets for /dev/log), feeding the
+ * messages on stdin, one per line. child_process is loaded only here (~8 ms).
  */
-export function startSyslogAuditor(
-  socket: string,
-  spawnFn: Spawn = (c, a) => spawn(c, a, { stdio: ['pipe', 'ignore', 'pipe'] }),
-): Auditor {
-  const child = spawnFn(LOGGER, [
-    '-p',
-    'authpriv.info',
-    '-t',
-    SYSLOG_TAG,
-    '-u',
-    socket,
-    '--socket-errors=on',
-  ]);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-500);
-  });
-  const exited = new Promise<number | string>((resolve) => {
-    child.once('error', (e) => resolve(e.message));
-    child.once('close', (code, signal) => resolve(code ?? `killed by ${signal}`));
-  });
-  child.stdin?.on('error', () => {}); // EPIPE when logger died: reported through its exit status
+export function startSyslogAuditor(socket: string, spawnFn?: Spawn): Auditor {
   return {
     async finish(messages) {
+      const run: Spawn =
+        spawnFn ??
+        (await import('./lazy-spawn.js').then(
+          (m) => (c: string, a: string[]) => m.spawn(c, a, { stdio: ['pipe', 'ignore', 'pipe'] }),
+        ));
+      const child = run(LOGGER, [
+        '-p',
+        'authpriv.info',
+        '-t',
+        SYSLOG_TAG,
+        '-u',
+        socket,
+        '--socket-errors=on',
+      ]);
+      let stderr = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        stderr = (stderr + d.toString()).slice(-500);
+      });
+      const exited = new Promise<number | string>((resolve) => {
+        child.once('error', (e) => resolve(e.message));
+        child.once('close', (code, signal) => resolve(code ?? `killed by ${signal}`));
+      });
+      child.stdin?.on('error', () => {}); // EPIPE when logger died: reported through its exit status
       child.stdin?.end(messages.map((m) => `${m}\n`).join(''));
       const timer = setTimeout(() => child.kill('SIGKILL'), LOGGER_TIMEOUT_MS);
       const status = await exited;

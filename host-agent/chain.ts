@@ -3,7 +3,6 @@
 // are that command's responsibility (it may legitimately use options such as
 // expiry-time=); we only bound its time and size and drop its output when it
 // fails. It runs without a shell, with the agent's environment and user.
-import { spawn } from 'node:child_process';
 
 export type ChainResult = { ok: true; stdout: string } | { ok: false; reason: string };
 
@@ -26,9 +25,11 @@ export interface ChainOptions {
   readonly maxBytes?: number;
 }
 
-export function runChain(argv: readonly string[], opts: ChainOptions): Promise<ChainResult> {
+export async function runChain(argv: readonly string[], opts: ChainOptions): Promise<ChainResult> {
   const [cmd, ...args] = argv;
   const limit = opts.maxBytes ?? MAX_CHAIN_OUTPUT;
+  // child_process costs ~8 ms to load: only when a chain is configured.
+  const { spawn } = await import('./lazy-spawn.js');
   return new Promise((resolve) => {
     if (!cmd) return resolve({ ok: false, reason: 'empty command' });
     if (opts.signal?.aborted) return resolve({ ok: false, reason: 'deadline reached before it started' });

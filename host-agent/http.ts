@@ -1,7 +1,6 @@
 // Minimal HTTP(S) client on node:http/https (global fetch costs ~0.2 s and
 // ~50 MB more to load: measured, see bench/agent.mjs). Bounded body, abortable.
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { FetchError, ObjectTooLargeError } from './errors.js';
 
 export interface HttpRequest {
@@ -25,14 +24,18 @@ export type HttpClient = (req: HttpRequest) => Promise<HttpResponse>;
 /** Error bodies are only read for a message: keep them small. */
 const MAX_ERROR_BODY = 64 * 1024;
 
-export const request: HttpClient = (req) =>
-  new Promise((resolve, reject) => {
+export const request: HttpClient = async (req) => {
+  // Loaded on demand: https alone costs ~15 ms of start-up, and plain-http endpoints never need it.
+  const send =
+    req.url.protocol === 'https:'
+      ? (await import('./lazy-https.js')).httpsRequest
+      : (await import('./lazy-http.js')).httpRequest;
+  return new Promise((resolve, reject) => {
     if (req.signal?.aborted) {
       reject(new FetchError(`${req.method} ${req.url.host}: deadline reached`));
       return;
     }
-    const mod = req.url.protocol === 'https:' ? https : http;
-    const r = mod.request(req.url, {
+    const r = send(req.url, {
       method: req.method,
       headers: {
         ...req.headers,
@@ -93,3 +96,4 @@ export const request: HttpClient = (req) =>
     });
     r.end(req.body);
   });
+};

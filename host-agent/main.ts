@@ -8,9 +8,16 @@ import { authorizedKeys } from './authorized-keys.js';
 import { runChain, substituteChain } from './chain.js';
 import { ConfigError, loadConfig } from './config.js';
 import { errorMessage, UsageError } from './errors.js';
+import { writeAllSync } from './stdio.js';
 import { createStore } from './store.js';
 
-const diag = (m: string) => process.stderr.write(`iam-authorized-keys: ${m}\n`);
+const diag = (m: string) => {
+  try {
+    writeAllSync(2, `iam-authorized-keys: ${m}\n`);
+  } catch {
+    // stderr closed: diagnostics are best effort
+  }
+};
 
 async function main(argv: string[]): Promise<number> {
   let cmd: ReturnType<typeof parseArgs>;
@@ -22,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (cmd.kind === 'help') {
-    process.stdout.write(`${USAGE}\n`);
+    writeAllSync(1, `${USAGE}\n`);
     return 0;
   }
   if (cmd.kind === 'admin') {
@@ -63,7 +70,7 @@ async function main(argv: string[]): Promise<number> {
   );
   for (const d of outcome.diagnostics) diag(d);
   // One write at the end: nothing reaches sshd unless the whole answer is decided.
-  if (outcome.exitCode === 0 && outcome.stdout) process.stdout.write(outcome.stdout);
+  if (outcome.exitCode === 0 && outcome.stdout) writeAllSync(1, outcome.stdout);
   if (outcome.audit.length > 0) {
     try {
       await startSyslogAuditor(config.syslogSocket).finish(outcome.audit);
