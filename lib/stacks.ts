@@ -1,6 +1,6 @@
 // The two deployable stacks: the publishing account's, and a small one for each
 // reading account.
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, DefaultStackSynthesizer, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { AgentSource } from './config.js';
@@ -124,6 +124,9 @@ export class IamSshKeysReaderStack extends Stack {
   constructor(scope: Construct, id: string, props: IamSshKeysReaderStackProps) {
     super(scope, id, {
       description: 'iam-ssh-keys: lets instance roles in this account read the published SSH keys',
+      // No assets and no bootstrap check: the template also deploys with plain
+      // `aws cloudformation deploy` in an account that was never bootstrapped.
+      synthesizer: new DefaultStackSynthesizer({ generateBootstrapVersionRule: false }),
       ...props,
     });
     this.readerPolicy = new SshKeyReaderPolicy(this, 'ReaderPolicy', {

@@ -160,6 +160,10 @@ describe('IamSshKeys stack (full context)', () => {
       },
     });
     reader.hasOutput('ReaderPolicyArn', Match.anyValue());
+    // Deployable without CDK bootstrap (plain CloudFormation).
+    expect(reader.toJSON().Parameters).toBeUndefined();
+    expect(reader.toJSON().Rules).toBeUndefined();
+    expect(tpl.toJSON().Parameters).toHaveProperty('BootstrapVersion');
     // Nothing but the policy: a reading account gets no other resource.
     expect(Object.keys(reader.toJSON().Resources)).toEqual(
       Object.keys(reader.findResources('AWS::IAM::ManagedPolicy')),
