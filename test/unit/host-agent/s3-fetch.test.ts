@@ -1,0 +1,117 @@
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../host-agent/config.js';
+import { FetchError, ObjectTooLargeError } from '../../../host-agent/errors.js';
+import { request } from '../../../host-agent/http.js';
+import { createS3Fetcher, objectUrl } from '../../../host-agent/s3-fetch.js';
+
+describe('objectUrl', () => {
+  const c = (bucket: string, region = 'eu-west-1', endpoint?: string) => ({
+    bucket,
+    region,
+    ...(endpoint ? { endpoint } : {}),
+  });
+  it.each([
+    [
+      c('keys'),
+      {},
+      'users/a+b@c/authorized_keys',
+      'https://keys.s3.eu-west-1.amazonaws.com/users/a%2Bb%40c/authorized_keys',
+    ],
+    [c('my.keys'), {}, 'index.json', 'https://s3.eu-west-1.amazonaws.com/my.keys/index.json'],
+    [c('keys', 'cn-north-1'), {}, 'index.json', 'https://keys.s3.cn-north-1.amazonaws.com.cn/index.json'],
+    [
+      c('keys', 'us-east-1', 'http://127.0.0.1:9000'),
+      {},
+      'p/index.json',
+      'http://127.0.0.1:9000/keys/p/index.json',
+    ],
+    [
+      c('keys', 'us-east-1', 'https://vpce.example/base'),
+      {},
+      'index.json',
+      'https://vpce.example/base/keys/index.json',
+    ],
+    [
+      c('keys'),
+      { AWS_ENDPOINT_URL_S3: 'http://s3.test:1' },
+      'index.json',
+      'http://s3.test:1/keys/index.json',
+    ],
+    [c('keys'), { AWS_ENDPOINT_URL: 'http://all.test:2' }, 'index.json', 'http://all.test:2/keys/index.json'],
+    [
+      c('keys', 'us-east-1', 'http://cfg:3'),
+      { AWS_ENDPOINT_URL_S3: 'http://env:4' },
+      'x',
+      'http://cfg:3/keys/x',
+    ],
+  ] as [ReturnType<typeof c>, NodeJS.ProcessEnv, string, string][])('%j %j %s', (config, env, key, url) => {
+    expect(objectUrl(config, env, key).href).toBe(url);
+  });
+});
+
+describe('createS3Fetcher against a local HTTP server', () => {
+  let server: Server;
+  let endpoint: string;
+  const seen: { url: string; headers: Record<string, unknown> }[] = [];
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      seen.push({ url: req.url ?? '', headers: req.headers });
+      const key = (req.url ?? '').replace(/^\/bkt\//, '');
+      if (key === 'ok') {
+        if (req.headers['if-none-match'] === '"e1"') return res.writeHead(304).end();
+        return res.writeHead(200, { etag: '"e1"' }).end('body\n');
+      }
+      if (key === 'big') return res.writeHead(200).end(Buffer.alloc(8 * 1024 * 1024 + 10));
+      if (key === 'nobucket') return res.writeHead(404).end('<Error><Code>NoSuchBucket</Code></Error>');
+      if (key === 'denied') return res.writeHead(403).end('<Error><Code>AccessDenied</Code></Error>');
+      if (key === 'slow') return; // never answers
+      res.writeHead(404).end('<Error><Code>NoSuchKey</Code></Error>');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const a = server.address();
+    endpoint = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+  });
+  afterAll(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const fetcher = () =>
+    createS3Fetcher(parseConfig(JSON.stringify({ bucket: 'bkt', region: 'us-east-1', endpoint }), 't'), {
+      env: { AWS_ACCESS_KEY_ID: 'AKID', AWS_SECRET_ACCESS_KEY: 's', AWS_SESSION_TOKEN: 'tok' },
+      warn: () => {},
+      now: Date.now,
+      http: request,
+    });
+
+  it('GETs with SigV4 headers and returns body and ETag; 304 on a matching ETag', async () => {
+    const f = fetcher();
+    expect(await f.get('ok', {})).toEqual({ status: 200, body: Buffer.from('body\n'), etag: '"e1"' });
+    const h = seen.at(-1)?.headers ?? {};
+    expect(h.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKID\/\d{8}\/us-east-1\/s3\/aws4_request, /,
+    );
+    expect(h['x-amz-security-token']).toBe('tok');
+    expect(await f.get('ok', { etag: '"e1"' })).toEqual({ status: 304 });
+  });
+
+  it.each([['missing', { status: 404 }]])('%s -> %j', async (key, expected) => {
+    expect(await fetcher().get(key, {})).toEqual(expected);
+  });
+
+  it.each([
+    ['nobucket', FetchError, /answered 404 NoSuchBucket/],
+    ['denied', FetchError, /answered 403 AccessDenied/],
+    ['big', ObjectTooLargeError, /over the 8388608-byte limit/],
+  ] as [string, new (...a: never[]) => Error, RegExp][])('%s throws', async (key, cls, message) => {
+    const p = fetcher().get(key, {});
+    await expect(p).rejects.toThrow(cls);
+    await expect(fetcher().get(key, {})).rejects.toThrow(message);
+  });
+
+  it('aborts at the deadline', async () => {
+    await expect(fetcher().get('slow', { signal: AbortSignal.timeout(100) })).rejects.toThrow(
+      /deadline reached/,
+    );
+  });
+});
