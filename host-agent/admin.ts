@@ -7,7 +7,7 @@ import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { lookupUser, realRunner, realSystemFs, splitCommand } from './admin-sys.js';
 import { DEFAULT_CONFIG_PATH, loadConfig } from './config.js';
-import { createCredentialProvider, readFileOrUndefined } from './credentials.js';
+import { baseCredentials, createCredentialProvider, readFileOrUndefined } from './credentials.js';
 import { formatCheck, runDoctor } from './doctor.js';
 import { request } from './http.js';
 import {
@@ -19,6 +19,7 @@ import {
   type SysDeps,
   uninstall,
 } from './install.js';
+import { refreshPrincipals } from './principals-source.js';
 import { createStore } from './store.js';
 import { DEFAULT_SUDOERS_PATH, runSyncUsers } from './sync-users.js';
 
@@ -213,6 +214,50 @@ async function doctorCommand(args: string[]): Promise<number> {
   return results.every((r) => r.ok) ? 0 : 1;
 }
 
+async function refreshPrincipalsCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', default: DEFAULT_CONFIG_PATH },
+      parameter: { type: 'string' },
+      tag: { type: 'string' },
+      'local-user': { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.parameter !== undefined && values.tag !== undefined) {
+    throw new UsageError('use either --parameter or --tag, not both');
+  }
+  if (!values['dry-run']) requireRoot('refresh-principals');
+  const fsys = realSystemFs(realRunner);
+  const credDeps = {
+    env: process.env,
+    http: request,
+    now: Date.now,
+    readFile: readFileOrUndefined,
+    warn: err,
+  };
+  return refreshPrincipals(
+    values.tag !== undefined
+      ? { kind: 'tag', tag: values.tag }
+      : { kind: 'ssm', ...(values.parameter !== undefined ? { name: values.parameter } : {}) },
+    { dryRun: values['dry-run'], ...(values['local-user'] ? { localUser: values['local-user'] } : {}) },
+    {
+      configPath: values.config,
+      readText: fsys.readText,
+      writeAtomic: fsys.writeAtomic,
+      out,
+      http: request,
+      env: process.env,
+      now: Date.now,
+      // The parameter lives in the instance's own account: its own credentials, no roleArn.
+      credentials: () => baseCredentials(credDeps),
+    },
+  );
+}
+
 /** Runs one admin command; returns the process exit code (2: usage error). */
 export async function runAdmin(command: string, args: string[]): Promise<number> {
   if (!isAdminCommand(command)) {
@@ -231,6 +276,8 @@ export async function runAdmin(command: string, args: string[]): Promise<number>
         return await uninstallCommand(args);
       case 'doctor':
         return await doctorCommand(args);
+      case 'refresh-principals':
+        return await refreshPrincipalsCommand(args);
       default:
         err(`iam-authorized-keys: ${command} is not implemented yet`);
         return 1;

@@ -1,0 +1,94 @@
+// End to end: the built agent's refresh-principals reads an SSM parameter from
+// moto over its own SigV4 client and rewrites the config's users atomically.
+// The parameter is written with boto3 (an independent client).
+import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import { makeTrustedDir, removeDir } from '../helpers/sshd.js';
+import { awsEnv, buildAgent } from './fixtures.js';
+
+const run = promisify(execFile);
+
+describe('refresh-principals from SSM (moto)', () => {
+  let moto: Moto;
+  let dir: string;
+  let agent: string;
+  let configPath: string;
+  const original = `${JSON.stringify({ bucket: 'my-keys', region: TEST_REGION, users: { old: ['users/x'] } }, null, 2)}\n`;
+
+  const putParameter = (name: string, value: string) =>
+    execFileSync(
+      'python3',
+      [
+        '-c',
+        'import boto3,sys; boto3.client("ssm").put_parameter(Name=sys.argv[1], Value=sys.argv[2], Type="String", Overwrite=True)',
+        name,
+        value,
+      ],
+      { env: awsEnv(moto) },
+    );
+  const refresh = (...args: string[]) =>
+    run(agent, ['refresh-principals', '--config', configPath, ...args], { env: awsEnv(moto) }).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    dir = makeTrustedDir('ssm');
+    agent = await buildAgent(dir);
+    configPath = join(dir, 'config.json');
+  });
+  afterAll(async () => {
+    await moto?.stop();
+    if (dir) removeDir(dir);
+  });
+
+  it('writes the JSON map from the parameter into users, keeping every other setting', async () => {
+    writeFileSync(configPath, original, { mode: 0o644 });
+    putParameter('/IAM/web-role/principals', '{"ec2-user":["groups/Admins","users/alice"]}');
+    const r = await refresh('--parameter', '/IAM/web-role/principals');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /users set from SSM parameter \/IAM\/web-role\/principals: ec2-user <- groups\/Admins,users\/alice/,
+    );
+    expect(JSON.parse(readFileSync(configPath, 'utf8'))).toEqual({
+      bucket: 'my-keys',
+      region: TEST_REGION,
+      users: { 'ec2-user': ['groups/Admins', 'users/alice'] },
+    });
+    expect(statSync(configPath).mode & 0o777).toBe(0o644);
+    expect((await refresh('--parameter', '/IAM/web-role/principals')).stdout).toMatch(
+      /already has the principals/,
+    );
+  });
+
+  it('a plain list applies to --local-user; --dry-run writes nothing', async () => {
+    writeFileSync(configPath, original, { mode: 0o644 });
+    putParameter('/IAM/app/principals', 'groups/Ops,users/bob');
+    const dry = await refresh('--parameter', '/IAM/app/principals', '--local-user', 'ubuntu', '--dry-run');
+    expect(dry.stdout).toMatch(/would set users .*ubuntu <- groups\/Ops,users\/bob/);
+    expect(readFileSync(configPath, 'utf8')).toBe(original);
+    const r = await refresh('--parameter', '/IAM/app/principals', '--local-user', 'ubuntu');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(readFileSync(configPath, 'utf8')).users).toEqual({
+      ubuntu: ['groups/Ops', 'users/bob'],
+    });
+  });
+
+  it('leaves the config untouched when the parameter is missing or invalid', async () => {
+    writeFileSync(configPath, original, { mode: 0o644 });
+    const missing = await refresh('--parameter', '/IAM/none/principals');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/SSM GetParameter \/IAM\/none\/principals answered 400 ParameterNotFound/);
+    putParameter('/IAM/bad/principals', '{"ec2-user":["roles/admin"]}');
+    const bad = await refresh('--parameter', '/IAM/bad/principals');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/invalid principal "roles\/admin"/);
+    expect(readFileSync(configPath, 'utf8')).toBe(original);
+  });
+});
