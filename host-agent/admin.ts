@@ -68,7 +68,8 @@ async function syncUsersCommand(args: string[]): Promise<number> {
   const config = loadConfig(values.config);
   return runSyncUsers({
     config,
-    store: createStore(config),
+    // Straight from S3: deletions need a fresh index, and root cannot use the agent user's cache anyway.
+    store: createStore({ ...config, cache: { ...config.cache, ttlSeconds: 0 } }),
     run: realRunner,
     now: Date.now,
     out,
