@@ -5,6 +5,7 @@
 // (BENCH_RUNS=N to change the number of runs; `npm run build` first).
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -35,6 +36,17 @@ function measure(cmd: string[], env: NodeJS.ProcessEnv, check: (stdout: string) 
   check(r.stdout);
   const rss = /MAXRSS=(\d+)/.exec(r.stderr)?.[1];
   return { ms, rssKb: rss ? Number(rss) : undefined };
+}
+
+/** One unsigned GET from this (warm) process: the server's share of a cold run. */
+function serverGet(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    get(url, (res) => {
+      res.resume();
+      res.on('end', () => resolve(Number(process.hrtime.bigint() - t0) / 1e6));
+    }).on('error', reject);
+  });
 }
 
 function median(xs: number[]): number {
@@ -148,6 +160,8 @@ async function main() {
         );
       }
     }
+    const serverMs: number[] = [];
+    for (let i = 0; i < RUNS; i++) serverMs.push(await serverGet(`${moto.endpoint}/${BUCKET}/${key}`));
     const f = median(floor.map((s) => s.ms));
     const rows = [
       row('node -e "" (floor)', floor),
@@ -158,6 +172,9 @@ async function main() {
     ];
     console.log(`host agent login latency: median of ${RUNS} runs each, moto at ${moto.endpoint}`);
     console.table(rows);
+    console.log(
+      `moto's own latency for one GET of the object (warm client, in-process): ${median(serverMs).toFixed(1)} ms median`,
+    );
     if (!haveAws) console.log('aws s3 cp: skipped (aws CLI not on PATH)');
     console.log('targets: cold <= 1.6x floor, cache hit <= 1.2x floor, peak RSS <= 50 MB');
   } finally {

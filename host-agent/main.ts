@@ -46,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   // Last resort if something hangs past the deadline: exit with nothing printed.
-  setTimeout(() => {
+  const hardStop = setTimeout(() => {
     diag(`deadline of ${config.deadlineMs} ms exceeded: no answer`);
     process.exit(1);
   }, config.deadlineMs + 1500).unref();
@@ -71,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
   for (const d of outcome.diagnostics) diag(d);
   // One write at the end: nothing reaches sshd unless the whole answer is decided.
   if (outcome.exitCode === 0 && outcome.stdout) writeAllSync(1, outcome.stdout);
+  // Answer given: from here only the audit wait remains, bounded by its own timeout.
+  clearTimeout(hardStop);
   if (outcome.audit.length > 0) {
     try {
       await startSyslogAuditor(config.syslogSocket).finish(outcome.audit);
