@@ -13,7 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { parseAccountIds, parseKeyPrefix } from './config.js';
+import { InvalidConfigError, parseAccountIds, parseKeyPrefix } from './config.js';
 import { acknowledgeWildcardResource } from './nag.js';
 import { listPrefixCondition, objectsArn, readStatements } from './s3-access.js';
 
@@ -184,21 +184,21 @@ export class SshKeyPublisher extends Construct {
     const readerAccountIds = parseAccountIds(
       props.readerAccountIds ? [...props.readerAccountIds] : undefined,
     );
-    const scheduleMinutes = (props.schedule ?? Duration.minutes(15)).toMinutes({ integral: true });
+    const scheduleMinutes = wholeMinutes(props.schedule ?? Duration.minutes(15));
     const stalenessPeriods = props.stalenessPeriods ?? 3;
     if (scheduleMinutes < 1 || scheduleMinutes > 1440) {
-      throw new Error(`schedule must be 1 minute to 1 day, got ${scheduleMinutes} minutes`);
+      throw new InvalidConfigError(`schedule must be 1 minute to 1 day, got ${scheduleMinutes} minutes`);
     }
     if (!Number.isInteger(stalenessPeriods) || stalenessPeriods < 1) {
-      throw new Error('stalenessPeriods must be a positive whole number');
+      throw new InvalidConfigError('stalenessPeriods must be a positive whole number');
     }
     // CloudWatch evaluates an alarm over at most one day.
     if (scheduleMinutes * stalenessPeriods > 1440) {
-      throw new Error(
+      throw new InvalidConfigError(
         `schedule (${scheduleMinutes} min) x stalenessPeriods (${stalenessPeriods}) exceeds CloudWatch's one-day alarm window`,
       );
     }
-    if (props.bucket && props.bucketName) throw new Error('set bucket or bucketName, not both');
+    if (props.bucket && props.bucketName) throw new InvalidConfigError('set bucket or bucketName, not both');
 
     // --- Bucket ---
     if (props.bucket) {
@@ -464,5 +464,13 @@ export class SshKeyPublisher extends Construct {
         alarm.addOkAction(action);
       }
     }
+  }
+}
+
+function wholeMinutes(d: Duration): number {
+  try {
+    return d.toMinutes({ integral: true });
+  } catch (err) {
+    throw new InvalidConfigError(`schedule must be whole minutes, got ${d.toHumanString()}`, { cause: err });
   }
 }

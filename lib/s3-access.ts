@@ -3,6 +3,7 @@
 // for listings of the prefix.
 import { Aws, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { InvalidConfigError } from './config.js';
 
 export function bucketArnOf(bucketName: string): string {
   return `arn:${Aws.PARTITION}:s3:::${bucketName}`;
@@ -33,7 +34,8 @@ export interface ReadStatementsOptions {
 }
 
 export function readStatements(o: ReadStatementsOptions): iam.PolicyStatement[] {
-  if (Token.isUnresolved(o.prefix)) throw new Error('the key prefix must be a plain string, not a token');
+  if (Token.isUnresolved(o.prefix))
+    throw new InvalidConfigError('keyPrefix must be a plain string, not a token');
   const get = new iam.PolicyStatement({
     sid: `${o.sid}Get`,
     actions: ['s3:GetObject'],

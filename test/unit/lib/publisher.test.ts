@@ -501,6 +501,9 @@ describe('SshKeyPublisher variants', () => {
     apps.push(t);
     const stack = new Stack(t.app, 'Bad');
     expect(() => new SshKeyPublisher(stack, 'P', props)).toThrow(message);
+    expect(() => new SshKeyPublisher(stack, 'P2', props)).toThrow(
+      expect.objectContaining({ name: 'InvalidConfigError' }),
+    );
   });
 
   it('works in an app without the cdk.json feature flags (access logs by bucket policy, not ACL)', () => {
