@@ -4,7 +4,9 @@
 //   miss    - the agent with ttlSeconds 0: every lookup signs and GETs from S3 (moto).
 // Prints the median and p90 of N sequential logins each, and the ratios.
 // Run as root: npx tsx bench/login.ts [N]   (default 20)
+import { spawnSync } from 'node:child_process';
 import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
@@ -120,6 +122,25 @@ async function main() {
       res.hit?.push(...(await timeLogins(sHit, key, per)));
       res.miss?.push(...(await timeLogins(sMiss, key, per)));
     }
+    // How often sshd runs the command per login (query + signature check), from the audit lines.
+    const auditBefore = syslog.lines().length;
+    await timeLogins(sHit, key, 4);
+    const perLogin = (syslog.lines().length - auditBefore) / 5;
+
+    // The agent alone, as its own user, answering from the fresh cache.
+    const alone: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const t = performance.now();
+      const r = spawnSync(agent, ['--config', config(3600), LOCAL, key.fingerprint], {
+        uid: ids.uid,
+        gid: ids.gid,
+        env: { PATH: '/usr/bin:/bin', HOME: join(dir, 'agent-home') },
+        encoding: 'utf8',
+      });
+      alone.push(performance.now() - t);
+      if (r.status !== 0 || !r.stdout.includes(key.blob)) throw new Error(`agent run failed: ${r.stderr}`);
+    }
+
     const base = stats(res.static as number[]).median;
     console.log(
       `ssh login to 127.0.0.1, ${res.static?.length} logins per mode (interleaved), node ${process.version}`,
@@ -131,6 +152,15 @@ async function main() {
         `${mode.padEnd(8)} ${s.median.toFixed(1).padStart(9)} ${s.p90.toFixed(1).padStart(8)} ${s.min.toFixed(1).padStart(8)}   ${(s.median / base).toFixed(2)}x`,
       );
     }
+    const a = stats(alone);
+    console.log(
+      `agent alone (cache hit, with fingerprint, incl. audit via logger): median ${a.median.toFixed(1)} ms, p90 ${a.p90.toFixed(1)} ms; sshd runs it ${perLogin.toFixed(1)}x per login`,
+    );
+    console.log(
+      `load average at the end: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')} on ${cpus().length} CPUs`,
+    );
     syslog.stop();
   } finally {
     for (const s of servers) await s.stop();

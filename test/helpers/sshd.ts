@@ -5,6 +5,7 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { fingerprintOfBlob } from '../../contract/keys.js';
 import { freePort } from './moto.js';
 
 export const SSHD = process.env.SSHD_PATH ?? '/usr/sbin/sshd';
@@ -189,13 +190,21 @@ export interface ClientKey {
   readonly openssh: string;
   readonly type: string;
   readonly blob: string;
+  /** sshd's %f form */
+  readonly fingerprint: string;
 }
 
 export function makeClientKey(dir: string, name: string): ClientKey {
   const privateKey = join(dir, name);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', privateKey]);
   const [type = '', blob = ''] = readFileSync(`${privateKey}.pub`, 'utf8').trim().split(/\s+/);
-  return { privateKey, openssh: `${type} ${blob}`, type, blob };
+  return {
+    privateKey,
+    openssh: `${type} ${blob}`,
+    type,
+    blob,
+    fingerprint: fingerprintOfBlob(Buffer.from(blob, 'base64')),
+  };
 }
 
 export interface LoginResult {
