@@ -25,7 +25,6 @@ function cdkSynth(args: string[]): { status: number | null; stdout: string; stde
     env: {
       ...env,
       HOME: home,
-      npm_config_cache: join(tmpdir(), 'iam-ssh-keys-npm-cache'),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
     encoding: 'utf8',
