@@ -2,6 +2,7 @@
 // refresh-principals). main.ts imports this lazily so a login never loads it.
 // This file only wires config, clients, the clock, the file system and the
 // process runner into the modules that do the work.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -210,6 +211,20 @@ async function doctorCommand(args: string[]): Promise<number> {
     readText: fsys.readText,
     userUid: async (u) => (await lookupUser(realRunner, u))?.uid,
     now: Date.now,
+    async runAsAgent(cmdArgs) {
+      const ids = await lookupUser(realRunner, agentUser);
+      if (!ids) return { code: 127, stdout: '', stderr: `agent user ${agentUser} does not exist` };
+      const home = (await realRunner('getent', ['passwd', agentUser])).stdout.split(':')[5] ?? '/';
+      const r = spawnSync(paths.binPath, [...cmdArgs], {
+        uid: ids.uid,
+        gid: ids.gid,
+        // As sshd runs the command: nothing but these.
+        env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', HOME: home, USER: agentUser, LOGNAME: agentUser },
+        encoding: 'utf8',
+        timeout: 15_000,
+      });
+      return { code: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr || (r.error?.message ?? '') };
+    },
   });
   for (const r of results) out(formatCheck(r));
   return results.every((r) => r.ok) ? 0 : 1;

@@ -2,7 +2,7 @@
 // Each check is a pure evaluation of facts gathered through injected deps.
 import { indexKey, parseIndex } from '../contract/index.js';
 import type { ProcessRunner } from './admin-sys.js';
-import { type AgentConfig, DEFAULT_MAX_STALE_SECONDS } from './config.js';
+import { type AgentConfig, DEFAULT_CONFIG_PATH, DEFAULT_MAX_STALE_SECONDS } from './config.js';
 import { agentCommandLine, parseSshdT } from './install.js';
 import { type StatLike, securePathProblems } from './secure-path.js';
 
@@ -100,6 +100,21 @@ export interface DoctorDeps {
   readonly readText: (p: string) => Promise<string | undefined>;
   readonly userUid: (user: string) => Promise<number | undefined>;
   readonly now: () => number;
+  /** Runs the installed binary as the agent user with sshd's minimal environment, for one local user. */
+  readonly runAsAgent: (args: readonly string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+/** What sshd would see: exit 0 and only well-formed lines, or why not. */
+export function evaluateSelfTest(
+  localUser: string,
+  r: { code: number; stdout: string; stderr: string },
+): CheckResult {
+  const lines = r.stdout.split('\n').filter(Boolean).length;
+  if (r.code !== 0) {
+    const why = r.stderr.trim().split('\n').slice(-2).join(' / ') || `exit ${r.code}`;
+    return fail('self-test', `as the agent user, "${localUser}" failed: ${why}`);
+  }
+  return ok('self-test', `as the agent user, "${localUser}" gets ${lines} key line(s)`);
 }
 
 export async function runDoctor(deps: DoctorDeps): Promise<CheckResult[]> {
@@ -140,6 +155,13 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckResult[]> {
   results.push(evaluateBinary(deps.binPath, shebangInterpreter(head), deps.stat));
 
   if (config) {
+    // The whole login path as sshd runs it: catches an unreadable config, missing interpreter, no credentials for that user.
+    const localUser = Object.keys(config.users)[0];
+    if (localUser) {
+      const args =
+        deps.configPath === DEFAULT_CONFIG_PATH ? [localUser] : ['--config', deps.configPath, localUser];
+      results.push(evaluateSelfTest(localUser, await deps.runAsAgent(args)));
+    }
     const uid = await deps.userUid(deps.agentUser);
     if (uid === undefined) results.push(fail('cache dir', `agent user ${deps.agentUser} does not exist`));
     else results.push(evaluateCacheDir(config.cache.dir, deps.stat(config.cache.dir), uid));

@@ -3,6 +3,7 @@ import {
   evaluateBinary,
   evaluateCacheDir,
   evaluateIndexAge,
+  evaluateSelfTest,
   evaluateSshdT,
   formatCheck,
   heartbeatLimitSeconds,
@@ -94,4 +95,19 @@ describe('evaluateBinary', () => {
 it('formatCheck prints one line per check', () => {
   expect(formatCheck({ name: 'sshd', ok: false, detail: 'why' })).toBe('FAIL sshd: why');
   expect(formatCheck({ name: 'sshd', ok: true, detail: 'fine' })).toBe('ok   sshd: fine');
+});
+
+describe('evaluateSelfTest', () => {
+  it.each([
+    [{ code: 0, stdout: 'a\nb\n', stderr: '' }, true, 'as the agent user, "ops" gets 2 key line(s)'],
+    [{ code: 0, stdout: '', stderr: '' }, true, 'as the agent user, "ops" gets 0 key line(s)'],
+    [
+      { code: 1, stdout: '', stderr: 'x\nno AWS credentials\n' },
+      false,
+      'as the agent user, "ops" failed: x / no AWS credentials',
+    ],
+    [{ code: 126, stdout: '', stderr: '' }, false, 'as the agent user, "ops" failed: exit 126'],
+  ])('%o', (r, ok, detail) => {
+    expect(evaluateSelfTest('ops', r)).toEqual({ name: 'self-test', ok, detail });
+  });
 });
