@@ -254,6 +254,7 @@ describe('install and uninstall against a real sshd', () => {
       'ok   self-test',
       'ok   cache dir',
     ]);
+    // Two lines: alice's from S3 and the chained command's.
     expect(r.stdout).toMatch(
       new RegExp(`^ok   self-test: as the agent user, "${LOCAL}" gets 2 key line\\(s\\)$`, 'm'),
     );
