@@ -65,7 +65,7 @@ async function main() {
     const cli = await buildCli();
     const agent = await buildAgent(dir);
     const syslog = await startSyslogSink(dir);
-    const ids = await createAgentUser(AGENT_USER, join(dir, 'agent-home'), moto);
+    const ids = await createAgentUser(AGENT_USER, join(dir, 'agent-home'));
     createLocalUser(LOCAL);
     const keys = join(dir, 'keys');
     mkdirSync(keys, { mode: 0o700 });

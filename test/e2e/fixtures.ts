@@ -119,11 +119,7 @@ export async function iamUserWithKey(
 }
 
 /** A system account for AuthorizedKeysCommandUser, with an AWS profile in its home (sshd passes HOME). */
-export async function createAgentUser(
-  name: string,
-  home: string,
-  moto: Moto,
-): Promise<{ uid: number; gid: number }> {
+export async function createAgentUser(name: string, home: string): Promise<{ uid: number; gid: number }> {
   await run('userdel', ['-r', name]).catch(() => {});
   await run('useradd', [
     '--system',
@@ -145,7 +141,6 @@ export async function createAgentUser(
   await run('chown', ['-R', `${name}:${name}`, home]);
   const { stdout } = await run('id', ['-u', name]);
   const { stdout: g } = await run('id', ['-g', name]);
-  void moto;
   return { uid: Number(stdout.trim()), gid: Number(g.trim()) };
 }
 

@@ -2,7 +2,7 @@
 // already runs another AuthorizedKeysCommand (an EC2 Instance Connect stand-in
 // in a drop-in read before ours), checked by the real sshd, then real logins
 // with both keys; `uninstall` puts everything back byte for byte.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -100,7 +100,7 @@ describe('install and uninstall against a real sshd', () => {
     await iamUserWithKey(moto, 'bob', bob.openssh, []);
     await publish(cli, moto, BUCKET);
     createLocalUser(LOCAL);
-    agentIds = await createAgentUser(AGENT_USER, join(build, 'agent-home'), moto);
+    agentIds = await createAgentUser(AGENT_USER, join(build, 'agent-home'));
 
     for (const d of ['etc/ssh/sshd_config.d', 'opt/aws/bin', 'var/cache'])
       mkdirSync(p(d), { recursive: true, mode: 0o755 });
@@ -276,6 +276,28 @@ describe('install and uninstall against a real sshd', () => {
     expect((await sshLogin(sshd.port, LOCAL, alice)).code).toBe(255);
     expect((await sshLogin(sshd.port, LOCAL, eic)).code).toBe(0);
     await sshd.stop();
+  });
+
+  it('creates its own system user when absent, and uninstall removes it again', async () => {
+    const user = 'iake2e-inst-new';
+    removeLocalUser(user);
+    const args = common().map((a) => (a === AGENT_USER ? user : a));
+    try {
+      const r = await agentCmd(['install', ...args]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const entry = spawnSync('getent', ['passwd', user], { encoding: 'utf8' }).stdout.trim().split(':');
+      expect([entry[5], entry[6]]).toEqual(['/nonexistent', '/usr/sbin/nologin']);
+      expect(Number(entry[2])).toBeLessThan(1000); // a system uid
+      expect(statSync(p('var/cache/iam-authorized-keys')).uid).toBe(Number(entry[2]));
+      const u = await agentCmd(['uninstall', ...args.slice(0, -2)]);
+      expect(u.code).toBe(0);
+      expect(u.stdout).toMatch(new RegExp(`remove system user ${user}`));
+      expect(spawnSync('getent', ['passwd', user]).status).not.toBe(0);
+      expect(snapshot()).toEqual(original);
+    } finally {
+      removeLocalUser(user);
+    }
   });
 
   it('doctor fails the sshd check once uninstalled', async () => {

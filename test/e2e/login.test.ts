@@ -86,7 +86,7 @@ describe('login through sshd with the agent', () => {
     cli = await buildCli();
     const agent = await buildAgent(dir);
     syslog = await startSyslogSink(dir);
-    agentIds = await createAgentUser(AGENT_USER, join(dir, 'agent-home'), moto);
+    agentIds = await createAgentUser(AGENT_USER, join(dir, 'agent-home'));
     cacheDir = join(dir, 'cache');
     mkdirSync(cacheDir, { mode: 0o700 });
     chownSync(cacheDir, agentIds.uid, agentIds.gid);

@@ -165,7 +165,7 @@ describe('sync-users on this machine', () => {
   });
 
   it('a created account logs in with its IAM key through sshd (iamUsers mode)', async () => {
-    const ids = await createAgentUser(AGENT_USER, join(dir, 'agent-home'), moto);
+    const ids = await createAgentUser(AGENT_USER, join(dir, 'agent-home'));
     mkdirSync(join(dir, 'cache'), { mode: 0o700 });
     chownSync(join(dir, 'cache'), ids.uid, ids.gid);
     let sshd: Sshd | undefined;
