@@ -7,6 +7,8 @@ import { type ProcessRunner, runChecked } from './admin-sys.js';
 import { heartbeatLimitSeconds } from './doctor.js';
 
 export const DEFAULT_MARKER_GROUP = 'iam-synced-users';
+/** login.defs' usual UID_MIN: an index never gets to create accounts among system users. */
+export const MIN_SYNC_UID = 1000;
 /** The sudoers value granting sudo to every synced user (as in aws-ec2-ssh). */
 export const ALL_USERS = '##ALL##';
 
@@ -151,6 +153,13 @@ export function planSync(
       }
       for (const g of add) groupsNeeded.add(g);
     } else {
+      if (u.uid < MIN_SYNC_UID) {
+        problems.push(
+          `IAM user ${iamUser}: uid ${u.uid} is in the system range (< ${MIN_SYNC_UID}); ${local} not created`,
+        );
+        desired.delete(local);
+        continue;
+      }
       const holder = byUid.get(u.uid);
       if (holder) {
         problems.push(

@@ -188,6 +188,14 @@ describe('planSync', () => {
       sudo: ['a', 'b'],
     },
     {
+      name: 'refuses a uid in the system range',
+      users: { sys: user('sys', 999, ['Devs']) },
+      passwd: [root],
+      groups: [gr('iam-synced-users', 900), gr('staff', 50)],
+      actions: [],
+      problems: [/uid 999 is in the system range \(< 1000\); sys not created/],
+    },
+    {
       name: 'a group named like the new user blocks its creation',
       users: { g: user('g', 3001, ['Devs']) },
       passwd: [root],
