@@ -17,6 +17,9 @@ import { rewriteShebang } from '../../host-agent/install.js';
 import { type Moto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
 
 const run = promisify(execFile);
+
+/** Suffix for the local accounts and groups a run creates, so two runs on one machine never meet. */
+export const RUN_TAG = process.pid.toString(36).slice(-4);
 const ROOT = new URL('../..', import.meta.url).pathname;
 
 /**

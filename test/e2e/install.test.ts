@@ -31,12 +31,13 @@ import {
   createBucket,
   iamUserWithKey,
   publish,
+  RUN_TAG,
 } from './fixtures.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-install-keys';
-const LOCAL = 'iake2e-inst-ops';
-const AGENT_USER = 'iake2e-inst-agent';
+const LOCAL = `iake2e-io-${RUN_TAG}`;
+const AGENT_USER = `iake2e-ia-${RUN_TAG}`;
 
 interface Snapshot {
   [path: string]: string | null;
@@ -279,7 +280,7 @@ describe('install and uninstall against a real sshd', () => {
   });
 
   it('creates its own system user when absent, and uninstall removes it again', async () => {
-    const user = 'iake2e-inst-new';
+    const user = `iake2e-in-${RUN_TAG}`;
     removeLocalUser(user);
     const args = common().map((a) => (a === AGENT_USER ? user : a));
     try {

@@ -27,13 +27,14 @@ import {
   createBucket,
   iamUserWithKey,
   publish,
+  RUN_TAG,
   type SyslogSink,
   startSyslogSink,
 } from './fixtures.js';
 
 const BUCKET = 'e2e-login-keys';
-const LOCAL = 'iake2e-ops';
-const AGENT_USER = 'iake2e-agent';
+const LOCAL = `iake2e-ops-${RUN_TAG}`;
+const AGENT_USER = `iake2e-agent-${RUN_TAG}`;
 
 describe('login through sshd with the agent', () => {
   let moto: Moto;
@@ -196,7 +197,7 @@ describe('login through sshd with the agent', () => {
   });
 
   it('ran the agent under the real sshd (not a fallback): sshd logged the accepted key', () => {
-    expect(sshd.log()).toMatch(/Accepted publickey for iake2e-ops/);
+    expect(sshd.log()).toMatch(new RegExp(`Accepted publickey for ${LOCAL} `));
     expect(execFileSync('id', ['-u', AGENT_USER]).toString().trim()).toBe(String(agentIds.uid));
   });
 });

@@ -27,15 +27,20 @@ import {
   createAgentUser,
   createBucket,
   iamUserWithKey,
+  RUN_TAG,
 } from './fixtures.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-sync-keys';
-const P = 'e2esync';
+const P = `e2es${RUN_TAG}`;
 const USERS = [`${P}-alice`, `${P}-bob`, `${P}-carol`, `${P}-dave`];
-const GROUPS = ['iake2e-synced', 'iake2e-staff', 'iake2e-wheel'];
-const AGENT_USER = 'iake2e-sync-agent';
-const UID_BASE = 62000;
+const SYNCED = `iake2e-synced-${RUN_TAG}`;
+const STAFF = `iake2e-staff-${RUN_TAG}`;
+const WHEEL = `iake2e-wheel-${RUN_TAG}`;
+const GROUPS = [SYNCED, STAFF, WHEEL];
+const AGENT_USER = `iake2e-sa-${RUN_TAG}`;
+// Per run too: two runs' moto servers would hand out the same uids.
+const UID_BASE = 60000 + (process.pid % 40) * 100;
 
 function passwd(name: string): string[] | undefined {
   const r = spawnSync('getent', ['passwd', name], { encoding: 'utf8' });
@@ -72,9 +77,9 @@ describe('sync-users on this machine', () => {
         cache: { dir: join(dir, 'cache'), ttlSeconds: 0, maxStaleSeconds: 0 },
         syslogSocket: join(dir, 'no-syslog.sock'),
         syncUsers: {
-          markerGroup: 'iake2e-synced',
-          localGroups: ['iake2e-staff'],
-          groupMap: { [`${P}-Admins`]: 'iake2e-wheel' },
+          markerGroup: SYNCED,
+          localGroups: [STAFF],
+          groupMap: { [`${P}-Admins`]: WHEEL },
           sudoGroups: [`${P}-Admins`],
           removeHome: true,
         },
@@ -145,16 +150,14 @@ describe('sync-users on this machine', () => {
 
   it('creates allowed users with their index uid, groups, "*" password and the sudoers drop-in', async () => {
     const r = await sync();
-    expect(r.stderr).toMatch(new RegExp(`${P}-dave .*not in group iake2e-synced: left alone`));
+    expect(r.stderr).toMatch(new RegExp(`${P}-dave .*not in group ${SYNCED}: left alone`));
     expect(r.code).toBe(0);
     const a = passwd(`${P}-alice`);
     expect(a?.[2]).toBe(String(index.users[`${P}-alice`]?.uid));
     expect(Number(a?.[2])).toBeGreaterThanOrEqual(UID_BASE);
     expect(shadowField(`${P}-alice`)).toBe('*');
-    expect(groupsOf(`${P}-alice`)).toEqual(
-      [`${P}-alice`, 'iake2e-staff', 'iake2e-synced', 'iake2e-wheel'].sort(),
-    );
-    expect(groupsOf(`${P}-bob`)).toEqual([`${P}-bob`, 'iake2e-staff', 'iake2e-synced'].sort());
+    expect(groupsOf(`${P}-alice`)).toEqual([`${P}-alice`, STAFF, SYNCED, WHEEL].sort());
+    expect(groupsOf(`${P}-bob`)).toEqual([`${P}-bob`, STAFF, SYNCED].sort());
     expect(passwd(`${P}-carol`)).toBeUndefined();
     expect(groupsOf(`${P}-dave`)).toEqual([`${P}-dave`]);
     expect(readFileSync(sudoers, 'utf8')).toMatch(new RegExp(`^${P}-alice ALL=\\(ALL\\) NOPASSWD:ALL$`, 'm'));
