@@ -1,6 +1,6 @@
 // Bundles the two executables of the contract: dist/iam-authorized-keys (host
 // agent) and dist/iam-ssh-keys (operator CLI). One self-contained file each.
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const targets = [
@@ -9,6 +9,9 @@ const targets = [
 ];
 
 mkdirSync('dist', { recursive: true });
+// The repo's package.json says "type": "module"; these bundles are CommonJS and
+// extensionless, so pin dist/ to CommonJS (on a host there is no package.json above them).
+writeFileSync('dist/package.json', '{ "type": "commonjs" }\n');
 for (const t of targets) {
   await build({
     entryPoints: [t.entry],
