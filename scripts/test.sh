@@ -7,14 +7,20 @@ export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
-# Real OpenSSH sshd for the end-to-end tests (Debian openssh-server).
-if ! have sshd && [ ! -x /usr/sbin/sshd ]; then
+# Debian packages for the end-to-end tests: a real OpenSSH sshd and client, and
+# visudo (sudo) that sync-users validates sudoers drop-ins with.
+missing=()
+[ -x /usr/sbin/sshd ] || have sshd || missing+=(openssh-server)
+have ssh || missing+=(openssh-client)
+[ -x /usr/sbin/visudo ] || have visudo || missing+=(sudo)
+have logger || missing+=(bsdutils)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && have apt-get; then
-    echo "test: installing openssh-server for the end-to-end tests" >&2
+    echo "test: installing ${missing[*]} for the end-to-end tests" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "test: sshd not found and not root: install openssh-server (the e2e tests will fail without it)" >&2
+    echo "test: missing ${missing[*]} and not root: the end-to-end tests will fail without them" >&2
   fi
 fi
 # moto_server (IAM/S3/STS emulator) and cfn-lint, from PyPI where absent.

@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AddUserToGroupCommand, CreateGroupCommand, CreateUserCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { CreateGroupCommand, CreateUserCommand, AddUserToGroupCommand } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { makeKey } from '../../helpers/keys.js';
@@ -56,7 +56,9 @@ describe('iam-ssh-keys', () => {
     writeFileSync(join(dir, 'alice.pub'), `${key.openssh} alice@laptop\n`);
     const up = cli(['keys', 'upload', '--user', 'alice', join(dir, 'alice.pub')]);
     expect(up.err).toBe('');
-    expect(up.out).toMatch(new RegExp(`uploaded APKA\\w+ \\(${key.fingerprint.replace(/[+/]/g, '\\$&')}\\) for alice`));
+    expect(up.out).toMatch(
+      new RegExp(`uploaded APKA\\w+ \\(${key.fingerprint.replace(/[+/]/g, '\\$&')}\\) for alice`),
+    );
     const list = cli(['keys', 'list', '--user', 'alice']);
     expect(list.out).toMatch(/^APKA\w+\tActive\t/m);
   });
@@ -90,16 +92,39 @@ describe('iam-ssh-keys', () => {
   });
 
   it.each([
-    ['a missing bucket', ['publish', '--bucket', 'no-such-bucket'], {}, /^iam-ssh-keys: S3 .* failed: bucket no-such-bucket does not exist\n$/, 1],
+    [
+      'a missing bucket',
+      ['publish', '--bucket', 'no-such-bucket'],
+      {},
+      /^iam-ssh-keys: S3 .* failed: bucket no-such-bucket does not exist\n$/,
+      1,
+    ],
     [
       'no credentials',
       ['publish', '--bucket', 'keys'],
-      { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_CONFIG_FILE: '/nonexistent' },
+      {
+        AWS_ACCESS_KEY_ID: '',
+        AWS_SECRET_ACCESS_KEY: '',
+        AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+        AWS_CONFIG_FILE: '/nonexistent',
+      },
       /^iam-ssh-keys: .*no AWS credentials found/,
       1,
     ],
-    ['a usage error', ['publish'], {}, /^iam-ssh-keys: publish needs --bucket NAME\nrun "iam-ssh-keys help" for usage\n$/, 2],
-    ['a bad prefix', ['publish', '--bucket', 'keys', '--prefix', '../x'], {}, /^iam-ssh-keys: invalid key prefix/, 2],
+    [
+      'a usage error',
+      ['publish'],
+      {},
+      /^iam-ssh-keys: publish needs --bucket NAME\nrun "iam-ssh-keys help" for usage\n$/,
+      2,
+    ],
+    [
+      'a bad prefix',
+      ['publish', '--bucket', 'keys', '--prefix', '../x'],
+      {},
+      /^iam-ssh-keys: invalid key prefix/,
+      2,
+    ],
   ])('prints one clear line for %s', (_n, args, env, message, code) => {
     const r = cli(args, env as Record<string, string>);
     expect(r.code).toBe(code);
@@ -111,7 +136,11 @@ describe('iam-ssh-keys', () => {
     proxy.options = {
       fault: (r) =>
         r.service === 's3'
-          ? { status: 403, headers: { 'content-type': 'application/xml' }, body: '<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>' }
+          ? {
+              status: 403,
+              headers: { 'content-type': 'application/xml' },
+              body: '<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>',
+            }
           : undefined,
     };
     try {

@@ -147,7 +147,7 @@ describe('render', () => {
       [
         { name: 'a+b', groups: [], keys: [] },
         { name: 'a.plus.b', groups: [], keys: [] },
-        { name: 'x'.repeat(30) + '@y', groups: [], keys: [] },
+        { name: `${'x'.repeat(30)}@y`, groups: [], keys: [] },
         { name: 'fine', groups: [], keys: [] },
       ],
       [],
