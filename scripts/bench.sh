@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# `npm run bench`: every benchmark, printing figures (never asserted in tests).
+# The login benchmark needs root and sshd; it is skipped with a note otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+node scripts/build.mjs
+echo "== publisher (bench/publish.ts: users keysPerUser groups)"
+npx tsx bench/publish.ts "${BENCH_USERS:-1000}" 2 50
+echo "== host agent start-up (bench/agent.ts)"
+npx tsx bench/agent.ts
+if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/sshd ]; then
+  echo "== ssh login (bench/login.ts)"
+  npx tsx bench/login.ts 20
+else
+  echo "== ssh login: skipped (needs root and /usr/sbin/sshd)"
+fi
