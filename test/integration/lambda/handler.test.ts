@@ -1,0 +1,92 @@
+// The Lambda handler, wired as in AWS (environment configuration, Powertools
+// logs and EMF metrics on stdout), against moto.
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
+import { buildFixture, clientsFor, type Fixture } from './fixture.js';
+
+let moto: Moto;
+let fixture: Fixture;
+
+beforeAll(async () => {
+  moto = await startMoto();
+  const { iam, s3 } = clientsFor(moto.endpoint);
+  await s3.send(new CreateBucketCommand({ Bucket: 'lambda-keys' }));
+  fixture = await buildFixture(iam);
+  vi.stubEnv('AWS_ENDPOINT_URL', moto.endpoint);
+  vi.stubEnv('AWS_ACCESS_KEY_ID', TEST_CREDENTIALS.accessKeyId);
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', TEST_CREDENTIALS.secretAccessKey);
+  vi.stubEnv('AWS_REGION', TEST_REGION);
+  vi.stubEnv('BUCKET', 'lambda-keys');
+  vi.stubEnv('KEY_PREFIX', 'ssh');
+  vi.stubEnv('POWERTOOLS_DEV', 'false');
+});
+
+afterAll(async () => {
+  vi.unstubAllEnvs();
+  await moto?.stop();
+});
+
+/** Runs the handler and returns every JSON line it printed. */
+async function invoke(handler: (e: unknown) => Promise<unknown>, event: unknown) {
+  const lines: Record<string, unknown>[] = [];
+  const capture = (chunk: unknown) => {
+    for (const l of String(chunk).split('\n')) if (l.startsWith('{')) lines.push(JSON.parse(l));
+    return true;
+  };
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => capture(a.join(' ')));
+  const info = vi.spyOn(console, 'info').mockImplementation((...a: unknown[]) => capture(a.join(' ')));
+  const warn = vi.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => capture(a.join(' ')));
+  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => capture(a.join(' ')));
+  try {
+    return { result: await handler(event).catch((e: unknown) => e), lines };
+  } finally {
+    for (const s of [out, err, log, info, warn, error]) s.mockRestore();
+  }
+}
+
+describe('Lambda handler', () => {
+  it('publishes, logs a structured summary and emits EMF metrics', async () => {
+    const { handler } = await import('../../../lambda/handler.js');
+    const first = await invoke(handler, { 'detail-type': 'Scheduled Event' });
+    expect(first.result).toMatchObject({
+      users: fixture.users.length,
+      groups: fixture.groups.length,
+      deleted: 0,
+    });
+    const summary = first.lines.find((l) => l.message === 'published');
+    expect(summary).toMatchObject({
+      level: 'INFO',
+      service: 'iam-ssh-keys-publisher',
+      trigger: 'Scheduled Event',
+      users: fixture.users.length,
+      iamCalls: { GetAccountAuthorizationDetails: 1, ListSSHPublicKeys: fixture.users.length },
+    });
+    const emf = first.lines.find((l) => '_aws' in l) as Record<string, unknown> | undefined;
+    expect(emf).toMatchObject({
+      PublishSucceeded: 1,
+      Users: fixture.users.length,
+      service: 'iam-ssh-keys-publisher',
+    });
+    expect(JSON.stringify(emf?._aws)).toContain('"Namespace":"IamSshKeys"');
+
+    const second = await invoke(handler, {});
+    expect(second.result).toMatchObject({ added: 0, changed: 0, deleted: 0 });
+    expect((second.result as { iamCalls: Record<string, number> }).iamCalls.GetSSHPublicKey).toBeUndefined();
+  });
+
+  it('fails the invocation with a logged error and a PublishFailed metric when the configuration is wrong', async () => {
+    const { handler } = await import('../../../lambda/handler.js');
+    vi.stubEnv('MAX_DELETE_SHARE', 'lots');
+    try {
+      const r = await invoke(handler, {});
+      expect(String(r.result)).toMatch(/MAX_DELETE_SHARE has an invalid value/);
+      expect(r.lines.find((l) => l.level === 'ERROR')?.message).toMatch(/publish failed/);
+      expect(r.lines.find((l) => '_aws' in l)).toMatchObject({ PublishFailed: 1 });
+    } finally {
+      vi.stubEnv('MAX_DELETE_SHARE', '');
+    }
+  });
+});
