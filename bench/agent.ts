@@ -1,16 +1,29 @@
 // Login latency of the host agent, against a real moto_server: the built
 // dist/iam-authorized-keys on a cold cache (S3 GET), on a fresh cache hit, the
 // seed design's `aws s3 cp` of the same object, and the `node -e ""` floor.
+// The agent runs in its installed form (install rewrites the shebang to the
+// absolute node path, and sshd execs it directly), and once more in the
+// `#!/usr/bin/env node` form of dist/ to show what the env hop costs.
 // Prints median wall time and peak RSS per row. Run: npx tsx bench/agent.ts
-// (BENCH_RUNS=N to change the number of runs; `npm run build` first).
+// (BENCH_RUNS=N to change the number of runs, BENCH_AWS=0 to skip the `aws s3 cp`
+// row; `npm run build` first).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { groupKey } from '../contract/layout.js';
 import { renderLine } from '../contract/line.js';
+import { rewriteShebang } from '../host-agent/install.js';
 import { makeKey } from '../test/helpers/keys.js';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/helpers/moto.js';
 
@@ -70,9 +83,13 @@ async function main() {
   const dist = join(ROOT, 'dist/iam-authorized-keys');
   if (!existsSync(dist)) throw new Error('dist/iam-authorized-keys missing: run `npm run build` first');
   const work = mkdtempSync(join(tmpdir(), 'iak-bench-'));
-  // Outside the repo, as installed on a host (the repo's package.json says "type": "module").
+  // Outside the repo, as installed on a host (the repo's package.json says "type": "module"):
+  // the installed form execs node directly, the dist/ form goes through /usr/bin/env.
   const agent = join(work, 'iam-authorized-keys');
-  copyFileSync(dist, agent);
+  writeFileSync(agent, rewriteShebang(readFileSync(dist), process.execPath), { mode: 0o755 });
+  chmodSync(agent, 0o755);
+  const envAgent = join(work, 'iam-authorized-keys-env');
+  copyFileSync(dist, envAgent);
 
   const moto = await startMoto();
   try {
@@ -115,6 +132,7 @@ async function main() {
       }),
     );
     const agentCmd = [agent, '--config', config, 'ec2-user'];
+    const envAgentCmd = [envAgent, '--config', config, 'ec2-user'];
     const expectAll = (out: string) => {
       if (out !== body) throw new Error('agent output differs from the object');
     };
@@ -123,12 +141,15 @@ async function main() {
     const cold: Sample[] = [];
     const hit: Sample[] = [];
     const hitFp: Sample[] = [];
+    const coldEnv: Sample[] = [];
+    const hitEnv: Sample[] = [];
     const awsCp: Sample[] = [];
     // The real aws entry point, not a pyenv shim (whose bash start-up would be billed to aws).
     const awsBin = spawnSync('sh', ['-c', '(pyenv which aws || command -v aws) 2>/dev/null'], {
       encoding: 'utf8',
     }).stdout.trim();
-    const haveAws = awsBin !== '';
+    // BENCH_AWS=0 skips the slow seed-design row (for quick iterations).
+    const haveAws = awsBin !== '' && process.env.BENCH_AWS !== '0';
     // Interleaved so that background load on the shared machine hits every row alike.
     for (let i = 0; i < RUNS; i++) {
       floor.push(measure([process.execPath, '-e', ''], env, () => {}));
@@ -140,6 +161,9 @@ async function main() {
           if (o !== fpLine) throw new Error('fingerprint output differs');
         }),
       );
+      rmSync(cacheDir, { recursive: true, force: true });
+      coldEnv.push(measure(envAgentCmd, env, expectAll));
+      hitEnv.push(measure(envAgentCmd, env, expectAll));
       if (haveAws) {
         awsCp.push(
           measure(
@@ -168,6 +192,8 @@ async function main() {
       row('agent, cold cache (S3 GET, SigV4)', cold, f),
       row('agent, fresh cache hit', hit, f),
       row('agent, cache hit + FINGERPRINT (+ logger)', hitFp, f),
+      row('#!/usr/bin/env form, cold cache', coldEnv, f),
+      row('#!/usr/bin/env form, fresh cache hit', hitEnv, f),
       ...(haveAws ? [row('aws s3 cp (seed design)', awsCp, f)] : []),
     ];
     console.log(`host agent login latency: median of ${RUNS} runs each, moto at ${moto.endpoint}`);
