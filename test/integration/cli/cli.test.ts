@@ -1,5 +1,5 @@
 // The bundled operator CLI (dist/iam-ssh-keys) against moto: what an operator types.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,20 +16,31 @@ let moto: Moto;
 let proxy: AwsProxy;
 let dir: string;
 
+// Async on purpose: the recording proxy runs in this process, so a blocking spawn would deadlock.
 function cli(args: string[], env: Record<string, string> = {}, endpoint = moto.endpoint) {
-  const r = spawnSync(CLI, args, {
-    encoding: 'utf8',
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-      AWS_REGION: TEST_REGION,
-      AWS_ENDPOINT_URL: endpoint,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      ...env,
-    },
+  return new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
+    const child = spawn(CLI, args, {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+        AWS_REGION: TEST_REGION,
+        AWS_ENDPOINT_URL: endpoint,
+        AWS_EC2_METADATA_DISABLED: 'true',
+        ...env,
+      },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out, err }));
   });
-  return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
 beforeAll(async () => {
@@ -51,42 +62,44 @@ afterAll(async () => {
 });
 
 describe('iam-ssh-keys', () => {
-  it('keys upload validates, uploads, and keys list shows it', () => {
+  it('keys upload validates, uploads, and keys list shows it', async () => {
     const key = makeKey('ed25519');
     writeFileSync(join(dir, 'alice.pub'), `${key.openssh} alice@laptop\n`);
-    const up = cli(['keys', 'upload', '--user', 'alice', join(dir, 'alice.pub')]);
+    const up = await cli(['keys', 'upload', '--user', 'alice', join(dir, 'alice.pub')]);
     expect(up.err).toBe('');
     expect(up.out).toMatch(
       new RegExp(`uploaded APKA\\w+ \\(${key.fingerprint.replace(/[+/]/g, '\\$&')}\\) for alice`),
     );
-    const list = cli(['keys', 'list', '--user', 'alice']);
+    const list = await cli(['keys', 'list', '--user', 'alice']);
     expect(list.out).toMatch(/^APKA\w+\tActive\t/m);
   });
 
-  it('keys upload refuses a key our hosts would not serve, before calling IAM', () => {
+  it('keys upload refuses a key our hosts would not serve, before calling IAM', async () => {
     writeFileSync(join(dir, 'dsa.pub'), 'ssh-dss AAAAB3NzaC1kc3MAAACBAP8 old\n');
     proxy.clear();
-    const r = cli(['keys', 'upload', '--user', 'alice', join(dir, 'dsa.pub')], {}, proxy.endpoint);
+    const r = await cli(['keys', 'upload', '--user', 'alice', join(dir, 'dsa.pub')], {}, proxy.endpoint);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^iam-ssh-keys: .*dsa\.pub: unsupported key type "ssh-dss"\n$/);
     expect(proxy.count('iam', 'UploadSSHPublicKey')).toBe(0);
   });
 
-  it('publish --dry-run prints the plan and writes nothing; publish writes; status reads the heartbeat', () => {
-    const dry = cli(['publish', '--bucket', 'keys', '--prefix', 'p', '--dry-run']);
+  it('publish --dry-run prints the plan and writes nothing; publish writes; status reads the heartbeat', async () => {
+    const dry = await cli(['publish', '--bucket', 'keys', '--prefix', 'p', '--dry-run']);
     expect(dry.code).toBe(0);
     expect(dry.out).toContain('would add    p/users/alice/authorized_keys');
     expect(dry.out).toMatch(/dry run: nothing written\. users 2, groups 1, keys 1/);
-    expect(cli(['status', '--bucket', 'keys', '--prefix', 'p']).err).toMatch(/index\.json does not exist/);
+    expect((await cli(['status', '--bucket', 'keys', '--prefix', 'p'])).err).toMatch(
+      /index\.json does not exist/,
+    );
 
-    const real = cli(['publish', '--bucket', 'keys', '--prefix', 'p']);
+    const real = await cli(['publish', '--bucket', 'keys', '--prefix', 'p']);
     expect(real.code).toBe(0);
     expect(real.out).toContain('add    p/groups/admins/authorized_keys');
     expect(real.out).toMatch(/added 3, changed 0, deleted 0, unchanged 0, index\.json written/);
-    const again = cli(['publish', '--bucket', 'keys', '--prefix', 'p']);
+    const again = await cli(['publish', '--bucket', 'keys', '--prefix', 'p']);
     expect(again.out).toMatch(/added 0, changed 0, deleted 0, unchanged 3, index\.json written/);
 
-    const status = cli(['status', '--bucket', 'keys', '--prefix', 'p', '--json']);
+    const status = await cli(['status', '--bucket', 'keys', '--prefix', 'p', '--json']);
     expect(status.code).toBe(0);
     expect(JSON.parse(status.out)).toMatchObject({ users: 2, groups: 1, keys: 1, stale: false });
   });
@@ -125,14 +138,14 @@ describe('iam-ssh-keys', () => {
       /^iam-ssh-keys: invalid key prefix/,
       2,
     ],
-  ])('prints one clear line for %s', (_n, args, env, message, code) => {
-    const r = cli(args, env as Record<string, string>);
+  ])('prints one clear line for %s', async (_n, args, env, message, code) => {
+    const r = await cli(args, env as Record<string, string>);
     expect(r.code).toBe(code);
     expect(r.err).toMatch(message);
     expect(r.out).toBe('');
   });
 
-  it('reports access denied in one line', () => {
+  it('reports access denied in one line', async () => {
     proxy.options = {
       fault: (r) =>
         r.service === 's3'
@@ -144,7 +157,7 @@ describe('iam-ssh-keys', () => {
           : undefined,
     };
     try {
-      const r = cli(['publish', '--bucket', 'keys'], {}, proxy.endpoint);
+      const r = await cli(['publish', '--bucket', 'keys'], {}, proxy.endpoint);
       expect(r.code).toBe(1);
       expect(r.err).toMatch(/^iam-ssh-keys: S3 .* failed: access denied to bucket keys\n$/);
     } finally {
