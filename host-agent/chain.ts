@@ -33,15 +33,32 @@ export async function runChain(argv: readonly string[], opts: ChainOptions): Pro
   return new Promise((resolve) => {
     if (!cmd) return resolve({ ok: false, reason: 'empty command' });
     if (opts.signal?.aborted) return resolve({ ok: false, reason: 'deadline reached before it started' });
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: opts.env, shell: false });
+    // Its own process group, so the deadline kills what it started too (EC2 Instance
+    // Connect's script runs curl under `timeout`): a surviving grandchild holding the
+    // pipe open would otherwise keep us waiting, and sshd with us.
+    const child = spawn(cmd, args, {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: opts.env,
+      shell: false,
+      detached: true,
+    });
     const chunks: Buffer[] = [];
     let size = 0;
     let failure: string | undefined;
     const kill = (reason: string) => {
       failure ??= reason;
-      child.kill('SIGKILL');
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL'); // the group is gone already
+      }
     };
-    const onAbort = () => kill('deadline reached');
+    const onAbort = () => {
+      kill('deadline reached');
+      // Do not wait for 'close': a process that escaped the group may still hold the pipe.
+      child.stdout?.destroy();
+      resolve({ ok: false, reason: `${cmd}: deadline reached` });
+    };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout?.on('data', (c: Buffer) => {
       size += c.length;

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -49,6 +49,25 @@ describe('runChain (real processes)', () => {
     const p = script('slow', 'sleep 30');
     const r = await runChain([p], { env, signal: AbortSignal.timeout(200) });
     expect(r).toEqual({ ok: false, reason: `${p}: deadline reached` });
+  });
+  it('kills what it started too, and answers without waiting for a grandchild holding the pipe', async () => {
+    const pidFile = join(dir, 'grandchild.pid');
+    // Like EC2 Instance Connect's script: the real work runs in a child process.
+    const p = script('spawner', `sleep 30 & echo $! > ${pidFile}; wait`);
+    const r = await runChain([p], { env, signal: AbortSignal.timeout(300) });
+    expect(r).toEqual({ ok: false, reason: `${p}: deadline reached` });
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    // Gone, or a zombie nobody has reaped yet (this container's pid 1 may not reap).
+    const state = () => {
+      try {
+        return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+      } catch {
+        return 'gone';
+      }
+    };
+    for (let i = 0; i < 50 && !['gone', 'Z'].includes(state() ?? ''); i++)
+      await new Promise((res) => setTimeout(res, 20));
+    expect(['gone', 'Z']).toContain(state());
   });
   it('kills it when its output is too large', async () => {
     const p = script('big', 'yes keyline | head -c 100000');
