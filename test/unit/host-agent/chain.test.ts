@@ -52,8 +52,8 @@ describe('runChain (real processes)', () => {
   });
   it('kills what it started too, and answers without waiting for a grandchild holding the pipe', async () => {
     const pidFile = join(dir, 'grandchild.pid');
-    // Like EC2 Instance Connect's script: the real work runs in a child process.
-    const p = script('spawner', `sleep 30 & echo $! > ${pidFile}; wait`);
+    // Old behaviour waited for the pipe: 100 s, past the test timeout. Like EC2 Instance Connect's script: the real work runs in a child process.
+    const p = script('spawner', `sleep 100 & echo $! > ${pidFile}; wait`);
     const r = await runChain([p], { env, signal: AbortSignal.timeout(300) });
     expect(r).toEqual({ ok: false, reason: `${p}: deadline reached` });
     const pid = Number(readFileSync(pidFile, 'utf8'));
