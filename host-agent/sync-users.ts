@@ -57,8 +57,8 @@ export type SyncAction =
 
 export interface SyncPlan {
   readonly actions: readonly SyncAction[];
-  /** Local names that should have sudo, sorted; the sudoers drop-in is rendered from it. */
-  readonly sudoUsers: readonly string[];
+  /** Accounts that should have sudo, by name; the sudoers drop-in names them by uid. */
+  readonly sudoUsers: readonly SudoUser[];
   /** Per-user problems: the user is skipped, the rest of the sync goes on. */
   readonly problems: readonly string[];
   /** Managed accounts that would be removed but were kept, and why. */
@@ -73,6 +73,11 @@ export interface PlanOptions {
 
 function wantsAccount(user: IndexUser, allowGroups: readonly string[]): boolean {
   return allowGroups.length === 0 || user.groups.some((g) => allowGroups.includes(g));
+}
+
+export interface SudoUser {
+  readonly name: string;
+  readonly uid: number;
 }
 
 function wantsSudo(user: IndexUser, sudoGroups: SyncSettings['sudoGroups']): boolean {
@@ -110,7 +115,7 @@ export function planSync(
   const groupActions: SyncAction[] = [];
   const userActions: SyncAction[] = [];
   const desired = new Set<string>();
-  const sudoUsers: string[] = [];
+  const sudoUsers: SudoUser[] = [];
   const groupsNeeded = new Set<string>();
 
   for (const iamUser of Object.keys(index.users).sort()) {
@@ -176,7 +181,7 @@ export function planSync(
       userActions.push({ kind: 'create-user', user: local, uid: u.uid, iamUser, groups: want });
       for (const g of want) groupsNeeded.add(g);
     }
-    if (wantsSudo(u, settings.sudoGroups)) sudoUsers.push(local);
+    if (wantsSudo(u, settings.sudoGroups)) sudoUsers.push({ name: local, uid: existing?.uid ?? u.uid });
   }
 
   for (const g of sorted(groupsNeeded)) {
@@ -205,16 +210,26 @@ export function planSync(
 
   return {
     actions: [...groupActions, ...userActions, ...removeActions],
-    sudoUsers: sorted(sudoUsers),
+    sudoUsers: [...sudoUsers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     problems,
     ...(refusedRemovals ? { refusedRemovals } : {}),
   };
 }
 
-/** The sudoers drop-in: one line per user, rewritten whole each run. */
-export function renderSudoers(users: readonly string[]): string {
-  const lines = users.map((u) => `${u} ALL=(ALL) NOPASSWD:ALL`);
-  return `# Managed by iam-authorized-keys sync-users: rewritten on every run.\n${lines.join('\n')}${lines.length ? '\n' : ''}`;
+/**
+ * The sudoers drop-in, rewritten whole each run. Users are named by uid
+ * (`#20001`), never by name: an IAM user called `ALL`, or one in capitals
+ * (read as an alias), would otherwise grant sudo to far more than itself.
+ */
+export function renderSudoers(users: readonly SudoUser[]): string {
+  const lines = users.map((u) => `#${u.uid} ALL=(ALL) NOPASSWD:ALL`);
+  const names = users.length ? `# uids: ${users.map((u) => `${u.uid}=${u.name}`).join(' ')}\n` : '';
+  return `# Managed by iam-authorized-keys sync-users: rewritten on every run.\n${names}${lines.join('\n')}${lines.length ? '\n' : ''}`;
+}
+
+/** Keeps the sudo users whose account really exists with that uid (creation may have failed). */
+export function existingSudoUsers(users: readonly SudoUser[], passwd: readonly PasswdEntry[]): SudoUser[] {
+  return users.filter((u) => passwd.some((p) => p.name === u.name && p.uid === u.uid));
 }
 
 export function parsePasswd(text: string): PasswdEntry[] {
@@ -448,18 +463,26 @@ export async function runSyncUsers(deps: SyncUsersDeps): Promise<number> {
     err(`sync-users: kept ${plan.refusedRemovals.users.join(', ')}: ${plan.refusedRemovals.reason}`);
   }
   const sudoOn = settings.sudoGroups === ALL_USERS || settings.sudoGroups.length > 0;
-  const sudoContent = renderSudoers(plan.sudoUsers);
   if (deps.dryRun) {
     for (const a of plan.actions) out(`would ${describeAction(a)}`);
-    if (sudoOn) out(`would write ${deps.sudoers.path} for: ${plan.sudoUsers.join(', ') || '(nobody)'}`);
+    if (sudoOn) {
+      out(
+        `would write ${deps.sudoers.path} for: ${plan.sudoUsers.map((u) => u.name).join(', ') || '(nobody)'}`,
+      );
+    }
     return plan.refusedRemovals ? 1 : 0;
   }
   const res = await applySync(plan, { run: deps.run, shell: deps.shell, log: out });
   const failed = [...res.failed];
   try {
     if (sudoOn) {
-      if (await installSudoers(deps.sudoers.path, sudoContent, { ...deps.sudoers, run: deps.run })) {
-        out(`wrote ${deps.sudoers.path} (${plan.sudoUsers.length} users)`);
+      // Only accounts that exist now, with the uid we planned: never sudo for a failed creation.
+      const after = parsePasswd((await runChecked(deps.run, 'getent', ['passwd'])).stdout);
+      const sudoUsers = existingSudoUsers(plan.sudoUsers, after);
+      if (
+        await installSudoers(deps.sudoers.path, renderSudoers(sudoUsers), { ...deps.sudoers, run: deps.run })
+      ) {
+        out(`wrote ${deps.sudoers.path} (${sudoUsers.length} users)`);
       }
     } else if ((await deps.sudoers.readFile(deps.sudoers.path)) !== undefined) {
       await deps.sudoers.remove(deps.sudoers.path);

@@ -160,7 +160,7 @@ describe('sync-users on this machine', () => {
     expect(groupsOf(`${P}-bob`)).toEqual([`${P}-bob`, STAFF, SYNCED].sort());
     expect(passwd(`${P}-carol`)).toBeUndefined();
     expect(groupsOf(`${P}-dave`)).toEqual([`${P}-dave`]);
-    expect(readFileSync(sudoers, 'utf8')).toMatch(new RegExp(`^${P}-alice ALL=\\(ALL\\) NOPASSWD:ALL$`, 'm'));
+    expect(readFileSync(sudoers, 'utf8')).toMatch(new RegExp(`^#${a?.[2]} ALL=\\(ALL\\) NOPASSWD:ALL$`, 'm'));
     expect(readFileSync(sudoers, 'utf8')).not.toMatch(/bob/);
     expect(statSync(sudoers).mode & 0o777).toBe(0o440);
     // A second run is a no-op.

@@ -5,6 +5,7 @@ import {
   ALL_USERS,
   actionCommand,
   applySync,
+  existingSudoUsers,
   type GroupEntry,
   installSudoers,
   type PasswdEntry,
@@ -230,7 +231,7 @@ describe('planSync', () => {
         c.opts ?? fresh,
       );
       expect(plan.actions.map(show)).toEqual(c.actions);
-      if (c.sudo) expect(plan.sudoUsers).toEqual(c.sudo);
+      if (c.sudo) expect(plan.sudoUsers.map((u) => u.name)).toEqual(c.sudo);
       expect(plan.problems).toHaveLength(c.problems?.length ?? 0);
       for (const [i, p] of (c.problems ?? []).entries()) expect(plan.problems[i]).toMatch(p);
       if (c.refused) {
@@ -291,10 +292,31 @@ describe('parsers', () => {
       { name: 'h', gid: 6, members: [] },
     ]);
   });
-  it('renderSudoers writes one NOPASSWD line per user', () => {
-    expect(renderSudoers(['a', 'b'])).toBe(
-      '# Managed by iam-authorized-keys sync-users: rewritten on every run.\na ALL=(ALL) NOPASSWD:ALL\nb ALL=(ALL) NOPASSWD:ALL\n',
+  it('renderSudoers names users by uid, so a user called ALL (or an alias-like name) grants only itself', () => {
+    expect(
+      renderSudoers([
+        { name: 'ALL', uid: 20001 },
+        { name: 'b', uid: 20002 },
+      ]),
+    ).toBe(
+      '# Managed by iam-authorized-keys sync-users: rewritten on every run.\n# uids: 20001=ALL 20002=b\n#20001 ALL=(ALL) NOPASSWD:ALL\n#20002 ALL=(ALL) NOPASSWD:ALL\n',
     );
+  });
+  it('existingSudoUsers drops accounts that were not created (or have another uid)', () => {
+    const passwd = [{ name: 'a', uid: 20001, gid: 20001, home: '/home/a', shell: '/bin/sh' }];
+    expect(
+      existingSudoUsers(
+        [
+          { name: 'a', uid: 20001 },
+          { name: 'b', uid: 20002 },
+          { name: 'a2', uid: 20001 },
+        ],
+        passwd,
+      ),
+    ).toEqual([{ name: 'a', uid: 20001 }]);
+  });
+  it('renderSudoers with nobody is only the header', () => {
+    expect(renderSudoers([])).toBe('# Managed by iam-authorized-keys sync-users: rewritten on every run.\n');
   });
 });
 
