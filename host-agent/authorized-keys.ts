@@ -2,14 +2,15 @@
 // Takes the store, the chain runner and the clock as data/functions and
 // returns what to print, what to audit and what to say on stderr.
 import { IndexFormatError, type PublishedIndex, parseIndex } from '../contract/index-schema.js';
-import { indexKey, parsePrincipal, principalKey } from '../contract/layout.js';
-import { type KeyLine, parseObject, renderLine } from '../contract/line.js';
+import { isSupportedKeyType, MAX_BLOB_BASE64 } from '../contract/keys.js';
+import { IAM_USER_NAME, indexKey, parsePrincipal, principalKey } from '../contract/layout.js';
+import { type KeyLine, type ParsedObject, parseObject, renderLine } from '../contract/line.js';
 import { iamToLocalName, isValidLocalName } from '../contract/names.js';
 import { auditMessage } from './audit.js';
 import type { ChainResult } from './chain.js';
 import type { AgentConfig } from './config.js';
 import { errorMessage, ObjectTooLargeError, StoreUnavailableError } from './errors.js';
-import type { ReadResult, Store } from './store.js';
+import type { ReadOptions, ReadResult, Store } from './store.js';
 
 /** sshd's %f with the default FingerprintHash sha256. */
 export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
@@ -24,7 +25,8 @@ export interface AgentRequest {
 export interface AgentDeps {
   readonly store: Store;
   readonly now: () => number;
-  readonly signal?: AbortSignal;
+  /** The deadline; a function is called only when a read goes to S3 (AbortSignal.timeout costs ~1 ms of a hit). */
+  readonly signal?: AbortSignal | (() => AbortSignal);
   /** Runs the configured chain command (already substituted); absent when none is configured. */
   readonly runChain?: () => Promise<ChainResult>;
 }
@@ -94,9 +96,77 @@ export function matchIamUser(
   return { principals: [`users/${iamName}`], diagnostics };
 }
 
+/** Cached form of a ParsedObject: compact, and checked again (without crypto) when read back. */
+interface DerivedObject {
+  v: 1;
+  /** [owner, type, blob, fingerprint, bits] */
+  lines: [string, string, string, string, number][];
+  rejected: [number, string][];
+}
+
+/**
+ * StoreDeps.derive: validates an authorized_keys object once, when it comes
+ * from S3, so that a cache hit needs neither validation nor SHA-256 (which
+ * would load node:crypto, ~4 ms of every login). Other objects: nothing.
+ */
+export function deriveObject(key: string, body: Buffer): DerivedObject | undefined {
+  if (!key.endsWith('/authorized_keys')) return undefined;
+  const parsed = parseObject(body.toString('utf8'));
+  return {
+    v: 1,
+    lines: parsed.lines.map((l) => [l.owner, l.key.type, l.key.blob, l.key.fingerprint, l.key.bits]),
+    rejected: parsed.rejected.map((r) => [r.lineNo, r.reason]),
+  };
+}
+
+const BLOB = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * Reads back what deriveObject stored. The cache is written only by the agent's
+ * user, after validation, so the lines are trusted as validated; this still
+ * re-checks every field that reaches the output against the line format, so a
+ * damaged entry can never print an option, a newline or a foreign key type.
+ * Anything off: undefined (the body is parsed again).
+ */
+export function readDerived(d: unknown): ParsedObject | undefined {
+  if (typeof d !== 'object' || d === null) return undefined;
+  const { v, lines, rejected } = d as Partial<DerivedObject>;
+  if (v !== 1 || !Array.isArray(lines) || !Array.isArray(rejected)) return undefined;
+  const out: KeyLine[] = [];
+  for (const l of lines) {
+    if (!Array.isArray(l) || l.length !== 5) return undefined;
+    const [owner, type, blob, fingerprint, bits] = l;
+    if (
+      typeof owner !== 'string' ||
+      !IAM_USER_NAME.test(owner) ||
+      typeof type !== 'string' ||
+      !isSupportedKeyType(type) ||
+      typeof blob !== 'string' ||
+      blob.length > MAX_BLOB_BASE64 ||
+      !BLOB.test(blob) ||
+      typeof fingerprint !== 'string' ||
+      !FINGERPRINT.test(fingerprint) ||
+      !Number.isInteger(bits)
+    ) {
+      return undefined;
+    }
+    out.push({ owner, key: { type, blob, fingerprint, bits } });
+  }
+  const rej: ParsedObject['rejected'][number][] = [];
+  for (const r of rejected) {
+    if (!Array.isArray(r) || typeof r[0] !== 'number' || typeof r[1] !== 'string') return undefined;
+    rej.push({ lineNo: r[0], reason: r[1] });
+  }
+  return { lines: out, rejected: rej };
+}
+
 /** Lines of one object that may be printed for this principal; the rest become diagnostics. */
 export function acceptLines(principal: string, body: Buffer, diagnostics: string[]): KeyLine[] {
-  const parsed = parseObject(body.toString('utf8'));
+  return acceptParsed(principal, parseObject(body.toString('utf8')), diagnostics);
+}
+
+/** acceptLines on an already parsed object. */
+export function acceptParsed(principal: string, parsed: ParsedObject, diagnostics: string[]): KeyLine[] {
   const p = parsePrincipal(principal);
   const out: KeyLine[] = [];
   const rejected = parsed.rejected.map((r) => `line ${r.lineNo}: ${r.reason}`);
@@ -110,6 +180,16 @@ export function acceptLines(principal: string, body: Buffer, diagnostics: string
     diagnostics.push(`${principal}: dropped ${rejected.length - MAX_REJECT_DIAGNOSTICS} more invalid lines`);
   }
   return out;
+}
+
+/** The store reads opts.signal only when it has to fetch: a lazy deadline stays uncreated on a hit. */
+function readOptions(signal: AgentDeps['signal']): ReadOptions {
+  if (typeof signal !== 'function') return signal ? { signal } : {};
+  return {
+    get signal() {
+      return signal();
+    },
+  };
 }
 
 function fail(diagnostics: string[], message: string, exitCode: 1 | 2 = 1): AgentOutcome {
@@ -137,7 +217,7 @@ export async function authorizedKeys(
 
   // The chain runs alongside our reads, under the same deadline.
   const chainP = deps.runChain?.();
-  const readOpts = deps.signal ? { signal: deps.signal } : {};
+  const readOpts = readOptions(deps.signal);
   const read = (principal: string) =>
     deps.store
       .read(principalKey(config.prefix, parsePrincipal(principal)), readOpts)
@@ -171,7 +251,9 @@ export async function authorizedKeys(
       diagnostics.push(`unknown principal ${principal} (no object in the bucket)`);
       continue;
     }
-    for (const line of acceptLines(principal, r.body, diagnostics)) {
+    const parsed =
+      (r.derived !== undefined ? readDerived(r.derived) : undefined) ?? parseObject(r.body.toString('utf8'));
+    for (const line of acceptParsed(principal, parsed, diagnostics)) {
       if (fp !== undefined && line.key.fingerprint !== fp) continue;
       const text = renderLine(line.owner, line.key);
       const c = collected.get(text);
@@ -219,7 +301,7 @@ async function resolveIamUser(
   read: (principal: string) => Promise<{ principal: string; r: ReadResult }>,
 ): Promise<{ principal: string; r: ReadResult }[]> {
   const allowGroups = config.iamUsers?.allowGroups ?? [];
-  const r = await deps.store.read(indexKey(config.prefix), deps.signal ? { signal: deps.signal } : {});
+  const r = await deps.store.read(indexKey(config.prefix), readOptions(deps.signal));
   if (!r.found) {
     diagnostics.push('index.json not found: iamUsers mode maps nobody');
     return [];

@@ -4,7 +4,7 @@
 // admin commands behind a lazy import.
 import { parseArgs, USAGE } from './args.js';
 import { startSyslogAuditor } from './audit.js';
-import { authorizedKeys } from './authorized-keys.js';
+import { authorizedKeys, deriveObject } from './authorized-keys.js';
 import { runChain, substituteChain } from './chain.js';
 import { ConfigError, loadConfig } from './config.js';
 import { errorMessage, UsageError } from './errors.js';
@@ -51,19 +51,26 @@ async function main(argv: string[]): Promise<number> {
     process.exit(1);
   }, config.deadlineMs + 1500).unref();
 
-  const signal = AbortSignal.timeout(config.deadlineMs);
+  // Created on first use (a fetch or the chain): a cache hit never needs it.
+  const deadlineAt = Date.now() + config.deadlineMs;
+  let deadline: AbortSignal | undefined;
+  const signal = () => {
+    deadline ??= AbortSignal.timeout(Math.max(0, deadlineAt - Date.now()));
+    return deadline;
+  };
   const { user, fingerprint } = cmd;
   const chain = config.chain;
   const outcome = await authorizedKeys(
     config,
     { user, ...(fingerprint !== undefined ? { fingerprint } : {}) },
     {
-      store: createStore(config, { warn: diag }),
+      store: createStore(config, { warn: diag, derive: deriveObject }),
       now: Date.now,
       signal,
       ...(chain
         ? {
-            runChain: () => runChain(substituteChain(chain, user, fingerprint), { signal, env: process.env }),
+            runChain: () =>
+              runChain(substituteChain(chain, user, fingerprint), { signal: signal(), env: process.env }),
           }
         : {}),
     },

@@ -6,7 +6,14 @@ import type { AgentConfig } from './config.js';
 import { errorMessage, ObjectTooLargeError, StoreUnavailableError } from './errors.js';
 
 export type ReadResult =
-  | { found: true; body: Buffer; source: 's3' | 'cache' | 'stale'; fetchedAt: number }
+  | {
+      found: true;
+      body: Buffer;
+      source: 's3' | 'cache' | 'stale';
+      fetchedAt: number;
+      /** What deps.derive made of the body when it arrived (absent without derive). */
+      derived?: unknown;
+    }
   | { found: false; source: 's3' | 'cache' | 'stale' };
 
 export interface ReadOptions {
@@ -35,6 +42,11 @@ export interface StoreDeps {
   warn(message: string): void;
   uid: number;
   env: NodeJS.ProcessEnv;
+  /**
+   * Work on a body done once, when it comes from S3, and kept in the cache
+   * entry (JSON): a cache hit then returns it instead of redoing it.
+   */
+  derive?: (key: string, body: Buffer) => unknown;
 }
 
 /**
@@ -113,8 +125,17 @@ export function createStore(config: AgentConfig, deps: Partial<StoreDeps> = {}):
       }
       const t = now();
       if (res.status === 200) {
-        save(c, { key, found: true, fetchedAt: t, body: res.body, ...(res.etag ? { etag: res.etag } : {}) });
-        return { found: true, body: res.body, source: 's3', fetchedAt: t };
+        const derived = deps.derive?.(key, res.body);
+        const fresh: CacheEntry = {
+          key,
+          found: true,
+          fetchedAt: t,
+          body: res.body,
+          ...(res.etag ? { etag: res.etag } : {}),
+          ...(derived !== undefined ? { derived } : {}),
+        };
+        save(c, fresh);
+        return fromEntry(fresh, 's3');
       }
       if (res.status === 404) {
         save(c, { key, found: false, fetchedAt: t, body: Buffer.alloc(0) });
@@ -123,7 +144,8 @@ export function createStore(config: AgentConfig, deps: Partial<StoreDeps> = {}):
       // 304: S3 confirmed our copy; only possible when we sent an ETag.
       if (!entry)
         throw new StoreUnavailableError(`cannot read ${key}: S3 answered 304 without a cached copy`);
-      const refreshed: CacheEntry = { ...entry, fetchedAt: t };
+      const derived = entry.found && entry.derived === undefined ? deps.derive?.(key, entry.body) : undefined;
+      const refreshed: CacheEntry = { ...entry, fetchedAt: t, ...(derived !== undefined ? { derived } : {}) };
       save(c, refreshed);
       return fromEntry(refreshed, 's3');
     },
@@ -131,5 +153,12 @@ export function createStore(config: AgentConfig, deps: Partial<StoreDeps> = {}):
 }
 
 function fromEntry(e: CacheEntry, source: 's3' | 'cache' | 'stale'): ReadResult {
-  return e.found ? { found: true, body: e.body, source, fetchedAt: e.fetchedAt } : { found: false, source };
+  if (!e.found) return { found: false, source };
+  return {
+    found: true,
+    body: e.body,
+    source,
+    fetchedAt: e.fetchedAt,
+    ...(e.derived !== undefined ? { derived: e.derived } : {}),
+  };
 }

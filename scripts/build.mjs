@@ -3,9 +3,39 @@
 import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
+/**
+ * The host agent is sshd's AuthorizedKeysCommand: its start-up is login
+ * latency. Loading node:crypto costs ~4 ms (it pulls in streams), and a cache
+ * hit does not need it (the cache keeps validated lines with their
+ * fingerprints). This plugin turns the bundle's `import { x } from
+ * 'node:crypto'` into functions that require node:crypto on their first call,
+ * so the sources keep plain imports and only the paths that hash or sign pay
+ * for it. Only these names are forwarded: importing any other one fails the
+ * build (add it here, as a function).
+ */
+const LAZY_CRYPTO = ['createHash', 'createHmac', 'createPublicKey', 'randomBytes', 'timingSafeEqual'];
+const lazyCrypto = {
+  name: 'lazy-node-crypto',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?crypto$/ }, (a) =>
+      a.namespace === 'lazy-crypto'
+        ? { path: 'node:crypto', external: true }
+        : { path: 'node:crypto', namespace: 'lazy-crypto' },
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-crypto' }, () => ({
+      loader: 'js',
+      contents: [
+        'let c;',
+        "const m = () => (c ??= require('node:crypto'));",
+        ...LAZY_CRYPTO.map((n) => `export function ${n}(...a) { return m().${n}(...a); }`),
+      ].join('\n'),
+    }));
+  },
+};
+
 const targets = [
-  { entry: 'host-agent/main.ts', out: 'dist/iam-authorized-keys' },
-  { entry: 'cli/main.ts', out: 'dist/iam-ssh-keys' },
+  { entry: 'host-agent/main.ts', out: 'dist/iam-authorized-keys', plugins: [lazyCrypto] },
+  { entry: 'cli/main.ts', out: 'dist/iam-ssh-keys', plugins: [] },
 ];
 
 mkdirSync('dist', { recursive: true });
@@ -24,6 +54,7 @@ for (const t of targets) {
     legalComments: 'none',
     banner: { js: '#!/usr/bin/env node' },
     logLevel: 'warning',
+    plugins: t.plugins,
   });
   chmodSync(t.out, 0o755);
   console.log(`${t.out}  ${(statSync(t.out).size / 1024).toFixed(1)} KiB`);

@@ -323,6 +323,27 @@ describe('cache', () => {
     expect(r.stderr).toMatch(/source cache/);
   });
 
+  it('a fresh hit loads neither node:crypto nor network code, with or without FINGERPRINT', async () => {
+    // The hit path is every login's start-up: the cache keeps validated lines with their fingerprints.
+    const { path } = writeConfig({ users: { u: ['users/alice'] } });
+    expect((await runAgent(['--config', path, 'u'])).stdout).toBe(aliceLines);
+    const preload = join(work, 'modules.cjs');
+    writeFileSync(
+      preload,
+      "process.on('exit', () => require('fs').writeSync(2, 'MODULES ' + process.moduleLoadList.join(',') + '\\n'));",
+    );
+    for (const [args, out] of [
+      [['u'], aliceLines],
+      [['u', alice2.fingerprint], renderLine('alice', alice2)],
+    ] as const) {
+      const r = await runAgent(['--config', path, ...args], { NODE_OPTIONS: `--require ${preload}` });
+      expect(r.stdout).toBe(out);
+      const modules = /MODULES (.*)/.exec(r.stderr)?.[1]?.split(',') ?? [];
+      expect(modules).toContain('NativeModule fs');
+      expect(modules.filter((m) => /crypto|http|tls/.test(m))).toEqual([]);
+    }
+  });
+
   it('stale: serves the old copy when S3 is down, within maxStaleSeconds, and says so', async () => {
     const { path, cacheDir } = writeConfig({ users: { u: ['users/alice'] } });
     await runAgent(['--config', path, 'u']);

@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { type IndexUser, type PublishedIndex, serializeIndex } from '../../../contract/index-schema.js';
 import { parseLine, renderLine } from '../../../contract/line.js';
 import { isValidLocalName } from '../../../contract/names.js';
-import { authorizedKeys, matchIamUser } from '../../../host-agent/authorized-keys.js';
+import {
+  authorizedKeys,
+  deriveObject,
+  matchIamUser,
+  readDerived,
+} from '../../../host-agent/authorized-keys.js';
 import type { ChainResult } from '../../../host-agent/chain.js';
 import { type AgentConfig, parseConfig } from '../../../host-agent/config.js';
 import { ObjectTooLargeError, StoreUnavailableError } from '../../../host-agent/errors.js';
@@ -356,5 +361,92 @@ describe('properties: nothing invalid is ever printed', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('cached derived lines (a cache hit without re-validation or SHA-256)', () => {
+  const config = cfg({ users: { u: ['groups/G', 'users/alice'] } });
+  /** A store whose results carry `derived`, as a cache hit does. */
+  async function runDerived(objects: Record<string, { body: string; derived: unknown }>, fp?: string) {
+    const store: Store = {
+      async read(key) {
+        const o = objects[key];
+        return o === undefined
+          ? { found: false, source: 'cache' }
+          : { found: true, body: Buffer.from(o.body), derived: o.derived, source: 'cache', fetchedAt: NOW };
+      },
+    };
+    return authorizedKeys(
+      config,
+      { user: 'u', ...(fp ? { fingerprint: fp } : {}) },
+      { store, now: () => NOW },
+    );
+  }
+  const derivedOf = (key: string, body: string) => ({ body, derived: deriveObject(key, Buffer.from(body)) });
+
+  it('derives nothing for objects other than authorized_keys', () => {
+    expect(deriveObject('index.json', Buffer.from('{}'))).toBeUndefined();
+  });
+
+  it('answers exactly as parsing the body does, diagnostics included', async () => {
+    const bodies = {
+      'groups/G/authorized_keys': `junk\n${aliceLine}command="x" ${bob.type} ${bob.blob} bob\n${bobLine}`,
+      'users/alice/authorized_keys': alice2Line + bobLine,
+    };
+    const plain = await run(config, bodies, 'u');
+    const cached = await runDerived(
+      Object.fromEntries(Object.entries(bodies).map(([k, b]) => [k, derivedOf(k, b)])),
+    );
+    expect(cached.stdout).toBe(plain.stdout);
+    expect(cached.diagnostics.filter((d) => !d.includes('source'))).toEqual(
+      plain.diagnostics.filter((d) => !d.includes('source')),
+    );
+    expect(cached.stdout).toBe(aliceLine + bobLine + alice2Line);
+  });
+
+  it('uses the stored lines and fingerprints instead of the body', async () => {
+    const k = 'groups/G/authorized_keys';
+    const d = deriveObject(k, Buffer.from(aliceLine + bobLine));
+    const r = await runDerived({ [k]: { body: '', derived: d } }, bob.fingerprint);
+    expect(r.stdout).toBe(bobLine);
+    expect(r.audit).toHaveLength(1);
+  });
+
+  const good = deriveObject('groups/G/authorized_keys', Buffer.from(aliceLine)) as {
+    lines: unknown[][];
+  };
+  const withLine = (i: number, v: unknown) => ({
+    ...good,
+    lines: [good.lines[0]?.map((x, j) => (j === i ? v : x))],
+  });
+  const damaged: [string, unknown][] = [
+    ['not an object', 'x'],
+    ['another version', { ...good, v: 2 }],
+    ['lines not a list', { ...good, lines: {} }],
+    ['a short line', { ...good, lines: [['alice', alice.type]] }],
+    ['a newline in the owner', withLine(0, 'alice\nx')],
+    ['an option in the owner', withLine(0, 'alice" command="x')],
+    ['an unsupported type', withLine(1, 'ssh-dss')],
+    ['a blob with a space', withLine(2, `${alice.blob} x`)],
+    ['a blob too long', withLine(2, 'A'.repeat(5000))],
+    ['a fingerprint of another form', withLine(3, 'MD5:aa')],
+    ['bits not a number', withLine(4, '256')],
+    ['rejected entries of another shape', { ...good, rejected: [['1', 'x']] }],
+  ];
+  it.each(damaged)('ignores derived data with %s, and parses the body instead', async (_n, d) => {
+    expect(readDerived(d)).toBeUndefined();
+    const r = await runDerived({ 'groups/G/authorized_keys': { body: bobLine, derived: d } });
+    expect(r.stdout).toBe(bobLine);
+  });
+  it('reads back what it derived', () => {
+    expect(readDerived(good)).toEqual({
+      lines: [
+        {
+          owner: 'alice',
+          key: { type: alice.type, blob: alice.blob, fingerprint: alice.fingerprint, bits: 256 },
+        },
+      ],
+      rejected: [],
+    });
   });
 });

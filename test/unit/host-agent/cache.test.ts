@@ -17,6 +17,7 @@ import {
   checkPrivateDir,
   decodeEntry,
   encodeEntry,
+  entrySum,
   fileCache,
   freshness,
   readPrivateFile,
@@ -72,7 +73,29 @@ describe('entry encoding', () => {
     const neg = { key: 'k', found: false, fetchedAt: 5, body: Buffer.alloc(0) };
     expect(decodeEntry(encodeEntry(neg), 'k')).toEqual(neg);
   });
+  const withDerived = { ...entry, derived: { v: 1, lines: [['a', 'ssh-ed25519', 'AAAA', 'SHA256:x', 256]] } };
+  it('round-trips derived data', () => {
+    expect(decodeEntry(encodeEntry(withDerived), entry.key)).toEqual(withDerived);
+  });
+  it('keeps the header on the first line, as JSON naming the key', () => {
+    const enc = encodeEntry(withDerived);
+    expect(JSON.parse(enc.subarray(0, enc.indexOf(0x0a)).toString()).key).toBe(entry.key);
+  });
   const enc = encodeEntry(entry);
+  const encD = encodeEntry(withDerived);
+  /** A file with a correct checksum over whatever follows it. */
+  const summed = (rest: string) => {
+    const covered = Buffer.from(rest);
+    return Buffer.concat([
+      Buffer.from(`{"sum":"${entrySum(covered).toString(16).padStart(8, '0')}`),
+      covered,
+    ]);
+  };
+  const flip = (b: Buffer, at: number) => {
+    const c = Buffer.from(b);
+    c[at] = (c[at] as number) ^ 0x04;
+    return c;
+  };
   const corrupt: [string, Buffer, string, RegExp][] = [
     ['other key', enc, 'users/b/authorized_keys', /does not match the key/],
     ['truncated body', enc.subarray(0, enc.length - 1), entry.key, /checksum/],
@@ -83,13 +106,62 @@ describe('entry encoding', () => {
       /checksum/,
     ],
     ['no header', Buffer.from('garbage'), entry.key, /no header/],
-    ['header not JSON', Buffer.from('{nope\nbody'), entry.key, /not JSON/],
+    ['header not JSON', summed('",nope\nbody'), entry.key, /not JSON/],
     ['empty file', Buffer.alloc(0), entry.key, /no header/],
+    ['no checksum', Buffer.from('{"v":2}\nbody'), entry.key, /no checksum/],
+    ['an older format', Buffer.from('{"v":1,"key":"k"}\nbody'), entry.key, /older agent/],
+    ['altered header', flip(enc, enc.indexOf('fetchedAt') + 12), entry.key, /checksum/],
+    ['altered derived data', flip(encD, encD.length - 5), entry.key, /checksum/],
+    ['truncated derived data', encD.subarray(0, encD.length - 1), entry.key, /checksum/],
+    [
+      'sizes that do not add up',
+      summed(`","v":2,"key":"k","found":true,"fetchedAt":1,"size":3,"derivedSize":0}\nbody`),
+      'k',
+      /sizes/,
+    ],
+    [
+      'derived data that is not JSON',
+      summed(`","v":2,"key":"k","found":true,"fetchedAt":1,"size":1,"derivedSize":2}\nb{x`),
+      'k',
+      /derived data is not JSON/,
+    ],
+    [
+      'a negative entry with a body',
+      summed(`","v":2,"key":"k","found":false,"fetchedAt":1,"size":1,"derivedSize":0}\nb`),
+      'k',
+      /negative entry/,
+    ],
   ];
   it.each(corrupt)('rejects %s', (_n, buf, key, reason) => {
     expect(decodeEntry(buf, key)).toMatch(reason);
   });
 });
+
+describe('entrySum', () => {
+  const base = Buffer.from('0123456789abcdef0123456789abcdef+tail');
+  it('is the same for the same bytes at any alignment', () => {
+    const unaligned = Buffer.alloc(base.length + 1).fill(0);
+    base.copy(unaligned, 1);
+    expect(entrySum(unaligned.subarray(1))).toBe(entrySum(base));
+  });
+  // Each change must show: the same bit in two words (which plain word-wise FNV misses), a tail byte, a length change.
+  const changed: [string, Buffer][] = [
+    ['top bit of two words', flipBits(base, [3, 7], 0x80)],
+    ['one bit', flipBits(base, [10], 0x01)],
+    ['a tail byte', flipBits(base, [base.length - 1], 0x01)],
+    ['one byte shorter', base.subarray(0, base.length - 1)],
+    ['zero-filled', Buffer.alloc(base.length)],
+  ];
+  it.each(changed)('changes with %s', (_n, b) => {
+    expect(entrySum(b)).not.toBe(entrySum(base));
+  });
+});
+
+function flipBits(b: Buffer, at: number[], mask: number): Buffer {
+  const c = Buffer.from(b);
+  for (const i of at) c[i] = (c[i] as number) ^ mask;
+  return c;
+}
 
 describe('checkPrivateDir', () => {
   it('creates a missing dir with mode 0700', () => {

@@ -11,7 +11,9 @@ import { createStore, type Fetcher, type FetchResult } from '../../../host-agent
 
 const KEY = 'users/alice/authorized_keys';
 
-function setup(opts: { ttl?: number; maxStale?: number } = {}) {
+function setup(
+  opts: { ttl?: number; maxStale?: number; derive?: (key: string, body: Buffer) => unknown } = {},
+) {
   const dir = join(mkdtempSync(join(tmpdir(), 'iak-store-')), 'cache');
   const config: AgentConfig = parseConfig(
     JSON.stringify({
@@ -38,6 +40,7 @@ function setup(opts: { ttl?: number; maxStale?: number } = {}) {
     now: () => clock,
     fetcher: async () => fetcher,
     warn: (m) => warnings.push(m),
+    ...(opts.derive ? { derive: opts.derive } : {}),
   });
   return {
     dir,
@@ -54,6 +57,22 @@ function setup(opts: { ttl?: number; maxStale?: number } = {}) {
 const body = (s: string) => Buffer.from(s);
 
 describe('createStore', () => {
+  it('derives once from a fetched body and serves the derived data from the cache', async () => {
+    const derived: string[] = [];
+    const t = setup({
+      derive: (key, b) => {
+        derived.push(key);
+        return { n: b.length };
+      },
+    });
+    t.answers.push({ status: 200, body: body('one\n'), etag: '"e1"' }, { status: 304 });
+    expect(await t.store.read(KEY)).toMatchObject({ source: 's3', derived: { n: 4 } });
+    expect(await t.store.read(KEY)).toMatchObject({ source: 'cache', derived: { n: 4 } });
+    t.advance(31);
+    expect(await t.store.read(KEY)).toMatchObject({ source: 's3', derived: { n: 4 } }); // 304 keeps it
+    expect(derived).toEqual([KEY]);
+  });
+
   it('fetches on a miss, then serves the fresh copy without fetching', async () => {
     const t = setup();
     t.answers.push({ status: 200, body: body('one\n'), etag: '"e1"' });
