@@ -87,3 +87,20 @@ export function plan(
   }
   return result;
 }
+
+/** Below this many published keys a drop is never "mass": small teams change by whole people. */
+export const KEY_GUARD_MIN = 10;
+
+/**
+ * Refuses a run that would empty authorized_keys files wholesale without
+ * deleting them (e.g. every ListSSHPublicKeys answering an empty list): the
+ * share of published keys that disappear is held to the same limit as deletions.
+ */
+export function keyLossRefusal(previousKeys: number, keys: number, opts: PlanOptions): string | undefined {
+  if (opts.allowMassDelete || previousKeys < KEY_GUARD_MIN) return undefined;
+  const lost = previousKeys - keys;
+  if (lost <= 0 || lost / previousKeys <= opts.maxDeleteShare) return undefined;
+  return `refusing to publish: the number of published keys would drop from ${previousKeys} to ${keys} (${Math.round(
+    (lost / previousKeys) * 100,
+  )}% > ${Math.round(opts.maxDeleteShare * 100)}%); if that is intended, allow mass deletion (--allow-mass-delete / ALLOW_MASS_DELETE=true) or raise the share (--max-delete-share / MAX_DELETE_SHARE)`;
+}

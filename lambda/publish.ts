@@ -13,7 +13,7 @@ import {
 } from '../contract/index.js';
 import { deleteKey, listExisting, putText, readIndexText } from './bucket.js';
 import { mapLimit, readIam } from './iam-source.js';
-import { type Plan, plan } from './plan.js';
+import { keyLossRefusal, type Plan, plan } from './plan.js';
 import { knownKeyBodies, type Problem, render } from './render.js';
 
 export interface PublishConfig {
@@ -77,10 +77,12 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
   const started = deps.now();
   const { bucket, prefix } = config;
 
-  const [existing, indexText] = await Promise.all([
-    listExisting(deps.s3, bucket, prefix, config.pageSize),
-    readIndexText(deps.s3, bucket, prefix),
-  ]);
+  const existing = await listExisting(deps.s3, bucket, prefix, config.pageSize);
+  // Read index.json only when the listing has it: with ListBucket limited to the
+  // prefix, S3 may answer 403 rather than 404 for a missing object.
+  const indexText = existing.some((o) => o.key === indexKey(prefix))
+    ? await readIndexText(deps.s3, bucket, prefix)
+    : undefined;
   let previous: PublishedIndex | undefined;
   let indexProblem: string | undefined;
   if (indexText === undefined) indexProblem = 'index.json is missing';
@@ -107,12 +109,16 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
     ...(config.pageSize ? { pageSize: config.pageSize } : {}),
   });
   const rendered = render(snapshot, previous, { prefix, uidBase: config.uidBase, now: started });
-  const p = plan(rendered.objects, existing, {
+  const planOptions = {
     prefix,
     maxDeleteShare: config.maxDeleteShare,
     allowMassDelete: config.allowMassDelete,
-  });
+  };
+  const p = plan(rendered.objects, existing, planOptions);
   if (p.refusal) throw new PublishRefusedError(p.refusal);
+  const previousKeys = Object.values(previous?.users ?? {}).reduce((n, u) => n + u.keys.length, 0);
+  const keyLoss = keyLossRefusal(previousKeys, rendered.keyCount, planOptions);
+  if (keyLoss) throw new PublishRefusedError(keyLoss);
 
   if (!config.dryRun) {
     await mapLimit(p.puts, config.concurrency, (put) => putText(deps.s3, bucket, put.key, put.body));

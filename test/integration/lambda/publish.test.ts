@@ -250,6 +250,27 @@ describe('guards', () => {
     }
   });
 
+  it('refuses when IAM suddenly lists no keys for anyone (files would be emptied, not deleted)', async () => {
+    const prefix = 'team/';
+    const before = await bucketContents(direct.s3, BUCKET, prefix);
+    proxy.options = {
+      fault: (r) =>
+        r.action === 'ListSSHPublicKeys'
+          ? {
+              status: 200,
+              headers: { 'content-type': 'text/xml' },
+              body: '<ListSSHPublicKeysResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListSSHPublicKeysResult><SSHPublicKeys/><IsTruncated>false</IsTruncated></ListSSHPublicKeysResult></ListSSHPublicKeysResponse>',
+            }
+          : undefined,
+    };
+    try {
+      await expect(run(prefix)).rejects.toThrow(/number of published keys would drop from \d+ to 0/);
+      expect(await bucketContents(direct.s3, BUCKET, prefix)).toEqual(before);
+    } finally {
+      proxy.options = {};
+    }
+  });
+
   it('refuses to delete more than the allowed share, unless allowed', async () => {
     const prefix = 'mass/';
     // Seed principals that IAM does not have.

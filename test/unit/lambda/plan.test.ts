@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { md5Etag, plan } from '../../../lambda/plan.js';
+import { keyLossRefusal, md5Etag, plan } from '../../../lambda/plan.js';
 
 const opts = { prefix: 'p/', maxDeleteShare: 0.5, allowMassDelete: false };
 const u = (n: string) => `p/users/${n}/authorized_keys`;
@@ -87,5 +87,20 @@ describe('plan', () => {
     const p = plan(desired, existing, opts);
     expect(p.refusal).toBeUndefined();
     expect(p.deletes).toHaveLength(deletions);
+  });
+});
+
+describe('keyLossRefusal', () => {
+  it.each([
+    ['few keys: never mass', 9, 0, false, undefined],
+    ['half lost is allowed', 20, 10, false, undefined],
+    ['more keys than before', 20, 30, false, undefined],
+    ['most keys lost', 20, 9, false, /drop from 20 to 9 \(55% > 50%\)/],
+    ['all keys lost', 100, 0, false, /drop from 100 to 0/],
+    ['all keys lost, allowed', 100, 0, true, undefined],
+  ] as const)('%s', (_n, before, after, allow, want) => {
+    const r = keyLossRefusal(before, after, { ...opts, allowMassDelete: allow });
+    if (want === undefined) expect(r).toBeUndefined();
+    else expect(r).toMatch(want);
   });
 });
