@@ -1,9 +1,12 @@
 // Bucket layout shared by the publisher and the host agent (DESIGN.md "Bucket layout").
 
-/** IAM user names: 1-64 of [A-Za-z0-9+=,.@_-] (IAM's own rule). */
-export const IAM_USER_NAME = /^[A-Za-z0-9+=,.@_-]{1,64}$/;
-/** IAM group names: 1-128 of the same characters. */
-export const IAM_GROUP_NAME = /^[A-Za-z0-9+=,.@_-]{1,128}$/;
+/**
+ * IAM user names: 1-64 of [A-Za-z0-9+=,.@_-] (IAM's own rule), except '.' and
+ * '..', which IAM allows but which URL clients normalise away as path segments.
+ */
+export const IAM_USER_NAME = /^(?!\.\.?$)[A-Za-z0-9+=,.@_-]{1,64}$/;
+/** IAM group names: 1-128 of the same characters, with the same exception. */
+export const IAM_GROUP_NAME = /^(?!\.\.?$)[A-Za-z0-9+=,.@_-]{1,128}$/;
 
 export type PrincipalKind = 'users' | 'groups';
 

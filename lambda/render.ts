@@ -72,6 +72,10 @@ export function render(
 ): Rendered {
   const problems: Problem[] = [];
   const oldRejections = previousRejections(previous);
+  for (const u of snapshot.users) {
+    if (!IAM_USER_NAME.test(u.name))
+      problems.push({ user: u.name, reason: 'user name cannot be an object key' });
+  }
   const users = [...snapshot.users]
     .filter((u) => IAM_USER_NAME.test(u.name))
     .sort((a, b) => byCodeUnit(a.name, b.name));

@@ -57,6 +57,9 @@ describe('layout', () => {
     ['p/users/alice/notes', undefined],
     ['q/index.json', undefined],
     ['p/README', undefined],
+    ['p/users/./authorized_keys', undefined],
+    ['p/groups/../authorized_keys', undefined],
+    ['p/users/.../authorized_keys', { type: 'principal', principal: { kind: 'users', name: '...' } }],
   ])('parseLayoutKey(%j)', (key, want) => expect(parseLayoutKey('p/', key)).toEqual(want));
   it('userKey and parsePrincipal agree', () => {
     expect(userKey('p/', 'a@b')).toBe('p/users/a@b/authorized_keys');

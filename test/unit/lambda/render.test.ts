@@ -117,6 +117,15 @@ describe('render', () => {
     expect(again.index.users.u?.rejectedKeys).toEqual(r.index.users.u?.rejectedKeys);
   });
 
+  it("skips IAM users named '.' or '..' (no object key can hold them) and says so", () => {
+    const s = snap([{ name: '..', groups: [], keys: [{ id: 'K', status: 'Active' }] }], [], {
+      K: k1.openssh,
+    });
+    const r = render(s, undefined, opts);
+    expect([...r.objects.keys()]).toEqual([]);
+    expect(r.problems).toEqual([{ user: '..', reason: 'user name cannot be an object key' }]);
+  });
+
   it('refuses a key registered to several users: the owner would be ambiguous', () => {
     const s = snap(
       [
