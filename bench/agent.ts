@@ -201,7 +201,7 @@ async function main() {
     console.log(
       `moto's own latency for one GET of the object (warm client, in-process): ${median(serverMs).toFixed(1)} ms median`,
     );
-    if (!haveAws) console.log('aws s3 cp: skipped (aws CLI not on PATH)');
+    if (!haveAws) console.log(`aws s3 cp: skipped (${awsBin ? 'BENCH_AWS=0' : 'aws CLI not on PATH'})`);
     console.log('targets: cold <= 1.6x floor, cache hit <= 1.2x floor, peak RSS <= 50 MB');
   } finally {
     await moto.stop();
