@@ -3,8 +3,21 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  unlink,
+} from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { cacheDirPathProblem } from './secure-path.js';
 
 export interface RunResult {
   readonly code: number;
@@ -153,13 +166,24 @@ export function realSystemFs(run: ProcessRunner): SystemFs {
       await mkdir(path, { recursive: true, mode });
     },
     async ensurePrivateDir(path, owner) {
+      const refuse = (why: string) => new UnsafePathError(`cache dir ${path}: ${why}`);
+      const pathProblem = cacheDirPathProblem(path);
+      if (pathProblem) throw refuse(pathProblem);
       const ids = await lookupUser(run, owner);
       if (!ids) throw new UnsafePathError(`user ${owner} does not exist`);
       let created = false;
       try {
         const st = await lstat(path);
         // A symlink here could point the agent's writes anywhere.
-        if (!st.isDirectory()) throw new UnsafePathError(`${path} exists and is not a directory`);
+        if (!st.isDirectory()) throw refuse('exists and is not a directory');
+        // A parent symlink could lead into a system directory.
+        const real = await realpath(path);
+        const realProblem = real === path ? undefined : cacheDirPathProblem(real);
+        if (realProblem) throw refuse(`resolves to ${real}, which ${realProblem}`);
+        // Someone else's directory with content in it is not ours to chown (a typo like "/var/cache").
+        if (st.uid !== ids.uid && (await readdir(path)).length > 0) {
+          throw refuse(`exists, is not empty and is not owned by ${owner}: refusing to take it over`);
+        }
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
         await mkdir(dirname(path), { recursive: true, mode: 0o755 });

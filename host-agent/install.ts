@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CommandFailedError, type ProcessRunner } from './admin-sys.js';
-import { DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH } from './config.js';
-import { type StatLike, securePathProblems } from './secure-path.js';
+import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, parseConfig } from './config.js';
+import { cacheDirPathProblem, type StatLike, securePathProblems } from './secure-path.js';
 
 export const DEFAULT_AGENT_USER = 'iam-authorized-keys';
 export const DROP_IN_NAME = '60-iam-authorized-keys.conf';
@@ -198,19 +198,20 @@ export function rewriteShebang(source: Buffer, nodePath: string): string {
   return `#!${nodePath}\n${body}`;
 }
 
-function cacheDirOf(configText: string | undefined): string {
-  if (!configText) return DEFAULT_CACHE_DIR;
+/** The cache dir the config names, or undefined when the config does not parse (planInstall then refuses). */
+function cacheDirOf(configText: string | undefined, source: string): string | undefined {
+  if (configText === undefined) return undefined;
   try {
-    const c = JSON.parse(configText) as { cache?: { dir?: unknown } };
-    return typeof c.cache?.dir === 'string' ? c.cache.dir : DEFAULT_CACHE_DIR;
+    return parseConfig(configText, source).cache.dir;
   } catch {
-    return DEFAULT_CACHE_DIR;
+    return undefined;
   }
 }
 
 /**
  * Decides what install changes. Refuses (InstallRefusedError) when sshd would
- * never read the drop-in or the agent config is missing or unreadable JSON.
+ * never read the drop-in, the agent config is missing or invalid (the login
+ * path's parseConfig decides), or its cache.dir is not a dedicated directory.
  */
 export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
   const { paths, agentUser } = opts;
@@ -227,12 +228,21 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
       `${paths.configPath} does not exist: write the agent config first (bucket, region, users...), then run install`,
     );
   }
-  let config: Record<string, unknown>;
+  let parsed: AgentConfig;
   try {
-    config = JSON.parse(obs.agentConfigText) as Record<string, unknown>;
+    parsed = parseConfig(obs.agentConfigText, paths.configPath);
   } catch (cause) {
-    throw new InstallRefusedError(`${paths.configPath} is not valid JSON`, { cause });
+    throw new InstallRefusedError((cause as Error).message, { cause });
   }
+  const cacheDir = parsed.cache.dir;
+  const dirProblem = cacheDirPathProblem(cacheDir);
+  if (dirProblem) {
+    throw new InstallRefusedError(
+      `${paths.configPath}: cache.dir ${cacheDir} ${dirProblem}: use a dedicated directory such as ${DEFAULT_CACHE_DIR}`,
+    );
+  }
+  // The raw object is what gets written back (only "chain" is added), so defaults are not spelled out.
+  const config = JSON.parse(obs.agentConfigText) as Record<string, unknown>;
 
   // An AuthorizedKeysCommand already in force (e.g. EC2 Instance Connect's) is chained, not lost.
   const others = obs.directives.filter((d) => d.path !== dropInPath);
@@ -269,7 +279,6 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
       what: 'agent binary',
     });
   }
-  const cacheDir = cacheDirOf(obs.agentConfigText);
   steps.push({ kind: 'mkdir-private', path: cacheDir, owner: agentUser });
 
   if (chain && config.chain === undefined) {
@@ -393,7 +402,10 @@ export async function observe(paths: InstallPaths, agentUser: string, sys: SysDe
     fileTexts,
     agentConfigText,
     agentUserExists: await sys.userExists(agentUser),
-    cacheDirExists: await sys.dirExists(cacheDirOf(agentConfigText)),
+    cacheDirExists: await (async () => {
+      const dir = cacheDirOf(agentConfigText, paths.configPath);
+      return dir !== undefined && (await sys.dirExists(dir));
+    })(),
     binaryText: await sys.readText(paths.binPath),
     dropInText: await sys.readText(dropInPath),
     state: stateText ? (JSON.parse(stateText) as InstallState) : undefined,

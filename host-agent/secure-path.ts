@@ -1,7 +1,7 @@
 // sshd runs AuthorizedKeysCommand only when the file and every parent directory
 // are owned by root and not writable by group or others; the same must hold
 // for the node interpreter named in the shebang (sshd does not check that one).
-import { dirname } from 'node:path';
+import { dirname, isAbsolute, normalize } from 'node:path';
 
 export interface StatLike {
   readonly uid: number;
@@ -26,4 +26,61 @@ export function securePathProblems(path: string, stat: (p: string) => StatLike |
     if (parent === p) return problems;
     p = parent;
   }
+}
+
+/**
+ * The one definition of the agent's private directory: a real directory owned
+ * by `uid` with no group or other bits (install creates it 0700; doctor checks
+ * the same). Returns the problem, or undefined when the directory is fine.
+ */
+export function privateDirProblem(dir: string, st: StatLike, uid: number): string | undefined {
+  if (!st.isDirectory()) return `${dir} is not a directory`;
+  if (st.uid !== uid) return `${dir} is owned by uid ${st.uid}, not ${uid}`;
+  if (st.mode & 0o077) return `${dir} has mode ${(st.mode & 0o777).toString(8)}, expected 700`;
+  return undefined;
+}
+
+// Directories whose owner and mode the system depends on: install never chowns them.
+const SYSTEM_DIRS = new Set([
+  '/etc/ssh',
+  '/etc/ssh/sshd_config.d',
+  '/etc/sudoers.d',
+  '/etc/cron.d',
+  '/etc/systemd/system',
+  '/usr/local/bin',
+  '/usr/local/sbin',
+  '/usr/local/lib',
+  '/usr/local/share',
+  '/usr/local/etc',
+  '/usr/lib/systemd',
+  '/var/lib/dpkg',
+  '/var/lib/rpm',
+  '/var/lib/apt',
+  '/var/lib/systemd',
+  '/var/cache/apt',
+  '/var/cache/dnf',
+  '/var/cache/yum',
+  '/var/spool/cron',
+  '/var/empty/sshd',
+  '/run/sshd',
+  '/var/run/sshd',
+]);
+// Trees that are never the place for a cache (kernel, devices, system config).
+const SYSTEM_TREES = ['/proc/', '/sys/', '/dev/', '/boot/', '/root/'];
+
+/**
+ * Why `dir` must not become the agent's cache directory (install chowns it to
+ * the agent user, mode 0700), or undefined when it may. Refuses relative
+ * paths, paths with fewer than 3 components (`/`, `/var`, `/var/cache`) and
+ * well-known system directories.
+ */
+export function cacheDirPathProblem(dir: string): string | undefined {
+  if (!isAbsolute(dir)) return 'is not an absolute path';
+  const norm = normalize(dir).replace(/\/+$/, '') || '/';
+  const parts = norm.split('/').filter(Boolean);
+  if (parts.length < 3) return 'has fewer than 3 path components (a system directory?)';
+  if (SYSTEM_DIRS.has(norm) || SYSTEM_TREES.some((t) => `${norm}/`.startsWith(t))) {
+    return 'is a system directory';
+  }
+  return undefined;
 }

@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import type { ProcessRunner } from '../../../host-agent/admin-sys.js';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ProcessRunner, realRunner, realSystemFs } from '../../../host-agent/admin-sys.js';
 import {
   agentCommandLine,
   DISABLED_MARK,
@@ -30,7 +33,7 @@ const opts = {
   nodePath: '/usr/bin/node',
   nologin: '/usr/sbin/nologin',
 };
-const CONFIG = '{"bucket":"b","region":"eu-west-1"}';
+const CONFIG = '{"bucket":"bkt","region":"eu-west-1"}';
 
 function observed(files: Record<string, string>, over: Partial<Observed> = {}): Observed {
   const main = files['/etc/ssh/sshd_config'] ?? '';
@@ -157,7 +160,7 @@ describe('planInstall', () => {
   it('refuses when the config already chains a different command', () => {
     const o = observed(
       { '/etc/ssh/sshd_config': `${INCLUDE}AuthorizedKeysCommand /other %u\n` },
-      { agentConfigText: '{"bucket":"b","chain":["/x"]}' },
+      { agentConfigText: '{"bucket":"bkt","region":"eu-west-1","chain":["/x"]}' },
     );
     expect(() => planInstall(o, opts)).toThrow(/already chains/);
   });
@@ -172,6 +175,40 @@ describe('planInstall', () => {
       },
     );
     expect(kinds(o)).toEqual(['mkdir-private /var/cache/iam-authorized-keys']);
+  });
+
+  it.each([
+    ['/', /fewer than 3 path components/],
+    ['/var/cache', /fewer than 3 path components/],
+    ['/var/cache/', /fewer than 3 path components/],
+    ['/var/cache/x/../..', /fewer than 3 path components/],
+    ['/usr/local/bin', /is a system directory/],
+    ['/etc/ssh/sshd_config.d/', /is a system directory/],
+    ['/proc/self/cwd', /is a system directory/],
+    ['var/cache/iak', /cache.dir must be an absolute path/],
+  ])('refuses cache.dir %j (install would chown it to the agent user)', (dir, why) => {
+    const o = observed(
+      { '/etc/ssh/sshd_config': INCLUDE },
+      { agentConfigText: JSON.stringify({ bucket: 'bkt', region: 'eu-west-1', cache: { dir } }) },
+    );
+    expect(() => planInstall(o, opts)).toThrow(InstallRefusedError);
+    expect(() => planInstall(o, opts)).toThrow(why);
+  });
+
+  it('validates the config with the login path parser (a typo is refused, not skipped)', () => {
+    const o = observed(
+      { '/etc/ssh/sshd_config': INCLUDE },
+      { agentConfigText: '{"bucket":"bkt","region":"eu-west-1","cach":{"dir":"/"}}' },
+    );
+    expect(() => planInstall(o, opts)).toThrow(/unknown setting "cach"/);
+  });
+
+  it('uses a valid dedicated cache.dir', () => {
+    const o = observed(
+      { '/etc/ssh/sshd_config': INCLUDE },
+      { agentConfigText: '{"bucket":"bkt","region":"eu-west-1","cache":{"dir":"/srv/iak/cache"}}' },
+    );
+    expect(planInstall(o, opts).cacheDir).toBe('/srv/iak/cache');
   });
 
   it('does not chain our own command', () => {
@@ -277,6 +314,58 @@ describe('install executor', () => {
     expect(files).toEqual(before);
     expect(out.at(-1)).toMatch(
       /FAIL: sshd -t rejected the configuration: line 3: Bad option; every change was rolled back/,
+    );
+  });
+});
+
+describe('realSystemFs.ensurePrivateDir (real file system, as root)', () => {
+  const fsys = realSystemFs(realRunner);
+  let base: string;
+  beforeAll(() => {
+    if (process.getuid?.() !== 0) throw new Error('these tests chown: run them as root');
+    base = mkdtempSync(join(tmpdir(), 'iak-epd-'));
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  it('refuses an existing non-empty directory owned by someone else, and leaves it as it was', async () => {
+    const dir = join(base, 'typo');
+    mkdirSync(dir, { mode: 0o755 });
+    writeFileSync(join(dir, 'daemon-data'), 'x');
+    await expect(fsys.ensurePrivateDir(dir, 'nobody')).rejects.toThrow(
+      /is not empty and is not owned by nobody: refusing/,
+    );
+    const st = statSync(dir);
+    expect([st.uid, st.mode & 0o777]).toEqual([0, 0o755]);
+  });
+
+  it('takes over an empty directory, and keeps one the agent user already owns', async () => {
+    const nobody = 65534;
+    const empty = join(base, 'empty');
+    mkdirSync(empty, { mode: 0o755 });
+    expect(await fsys.ensurePrivateDir(empty, 'nobody')).toBe(false);
+    expect([statSync(empty).uid, statSync(empty).mode & 0o777]).toEqual([nobody, 0o700]);
+    writeFileSync(join(empty, 'entry'), 'x');
+    chmodSync(empty, 0o755);
+    expect(await fsys.ensurePrivateDir(empty, 'nobody')).toBe(false);
+    expect(statSync(empty).mode & 0o777).toBe(0o700);
+  });
+
+  it('creates a missing directory 0700', async () => {
+    const dir = join(base, 'new', 'cache');
+    expect(await fsys.ensurePrivateDir(dir, 'nobody')).toBe(true);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+  });
+
+  it('refuses a path that resolves into a system directory through a symlink', async () => {
+    symlinkSync('/usr/local', join(base, 'link'));
+    await expect(fsys.ensurePrivateDir(join(base, 'link', 'bin'), 'nobody')).rejects.toThrow(
+      /resolves to \/usr\/local\/bin, which is a system directory/,
+    );
+  });
+
+  it('refuses a short path before looking at it', async () => {
+    await expect(fsys.ensurePrivateDir('/var/cache', 'nobody')).rejects.toThrow(
+      /fewer than 3 path components/,
     );
   });
 });
