@@ -238,6 +238,7 @@ async function refreshPrincipalsCommand(args: string[]): Promise<number> {
       parameter: { type: 'string' },
       tag: { type: 'string' },
       'local-user': { type: 'string' },
+      'allow-system-accounts': { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
     },
     strict: true,
@@ -259,9 +260,14 @@ async function refreshPrincipalsCommand(args: string[]): Promise<number> {
     values.tag !== undefined
       ? { kind: 'tag', tag: values.tag }
       : { kind: 'ssm', ...(values.parameter !== undefined ? { name: values.parameter } : {}) },
-    { dryRun: values['dry-run'], ...(values['local-user'] ? { localUser: values['local-user'] } : {}) },
+    {
+      dryRun: values['dry-run'],
+      allowSystemAccounts: values['allow-system-accounts'],
+      ...(values['local-user'] ? { localUser: values['local-user'] } : {}),
+    },
     {
       configPath: values.config,
+      run: realRunner,
       readText: fsys.readText,
       writeAtomic: fsys.writeAtomic,
       out,

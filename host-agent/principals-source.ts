@@ -5,6 +5,7 @@
 // has been validated. Any failure leaves the config exactly as it was.
 import { parsePrincipal } from '../contract/layout.js';
 import { isValidLocalName } from '../contract/names.js';
+import { lookupUser, type ProcessRunner } from './admin-sys.js';
 import { type AgentConfig, parseConfig } from './config.js';
 import { FetchError } from './errors.js';
 import type { HttpClient } from './http.js';
@@ -45,7 +46,7 @@ export function parsePrincipalsValue(value: string, localUser: string | undefine
     if (!Array.isArray(list) || list.length === 0) {
       throw new PrincipalsSourceError(`${user}: expected a non-empty list of principals`);
     }
-    out[user] = list.map((p) => {
+    const principals = list.map((p) => {
       if (typeof p !== 'string') throw new PrincipalsSourceError(`${user}: principals must be strings`);
       try {
         parsePrincipal(p);
@@ -54,9 +55,38 @@ export function parsePrincipalsValue(value: string, localUser: string | undefine
       }
       return p;
     });
+    // defineProperty, as config.ts does: a local user named "__proto__" must stay plain data.
+    Object.defineProperty(out, user, {
+      value: principals,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   if (Object.keys(out).length === 0) throw new PrincipalsSourceError('the value maps no local user');
   return out;
+}
+
+/** login.defs' usual UID_MIN: below it are root and the system (daemon) accounts. */
+export const MIN_LOGIN_UID = 1000;
+
+/**
+ * Local accounts of the map that are root or system accounts (uid below
+ * MIN_LOGIN_UID), as "name (uid N)". Whoever can write the parameter or the
+ * instance tag would otherwise hand out logins to them. An account that does
+ * not exist (uid undefined) is not a system account: sync-users never creates
+ * one below MIN_LOGIN_UID.
+ */
+export function systemAccounts(
+  users: PrincipalsMap,
+  uidOf: ReadonlyMap<string, number | undefined>,
+): string[] {
+  return Object.keys(users)
+    .filter((u) => {
+      const uid = uidOf.get(u);
+      return u === 'root' || (uid !== undefined && uid < MIN_LOGIN_UID);
+    })
+    .map((u) => `${u} (uid ${uidOf.get(u) ?? 0})`);
 }
 
 /**
@@ -169,6 +199,8 @@ export type Source =
 
 export interface RefreshDeps extends SsmDeps {
   readonly configPath: string;
+  /** getent passwd, to tell system accounts from login accounts. */
+  readonly run: ProcessRunner;
   readonly readText: (path: string) => Promise<string | undefined>;
   readonly writeAtomic: (path: string, content: string, mode: number) => Promise<void>;
   readonly out: (line: string) => void;
@@ -177,7 +209,7 @@ export interface RefreshDeps extends SsmDeps {
 /** Reads the principals from the source and rewrites the config's "users"; returns the exit code. */
 export async function refreshPrincipals(
   source: Source,
-  opts: { readonly localUser?: string; readonly dryRun: boolean },
+  opts: { readonly localUser?: string; readonly dryRun: boolean; readonly allowSystemAccounts?: boolean },
   deps: RefreshDeps,
 ): Promise<number> {
   const text = await deps.readText(deps.configPath);
@@ -206,6 +238,16 @@ export async function refreshPrincipals(
     from = `instance tag ${source.tag}`;
   }
   const users = parsePrincipalsValue(value, opts.localUser);
+  if (!opts.allowSystemAccounts) {
+    const uids = new Map<string, number | undefined>();
+    for (const u of Object.keys(users)) uids.set(u, (await lookupUser(deps.run, u))?.uid);
+    const system = systemAccounts(users, uids);
+    if (system.length > 0) {
+      throw new PrincipalsSourceError(
+        `${from} maps system account(s) ${system.join(', ')}; refused, config unchanged (pass --allow-system-accounts if intended)`,
+      );
+    }
+  }
   const next = replaceUsers(text, users, deps.configPath);
   if (JSON.stringify(current.users) === JSON.stringify(next.config.users)) {
     deps.out(`refresh-principals: ${deps.configPath} already has the principals from ${from}`);

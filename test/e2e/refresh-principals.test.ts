@@ -91,4 +91,18 @@ describe('refresh-principals from SSM (moto)', () => {
     expect(bad.stderr).toMatch(/invalid principal "roles\/admin"/);
     expect(readFileSync(configPath, 'utf8')).toBe(original);
   });
+
+  it('refuses to map root unless --allow-system-accounts is given', async () => {
+    writeFileSync(configPath, original, { mode: 0o644 });
+    putParameter('/IAM/root/principals', '{"root":["groups/Everyone"]}');
+    const refused = await refresh('--parameter', '/IAM/root/principals');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      'iam-authorized-keys refresh-principals: SSM parameter /IAM/root/principals maps system account(s) root (uid 0); refused, config unchanged (pass --allow-system-accounts if intended)\n',
+    );
+    expect(readFileSync(configPath, 'utf8')).toBe(original);
+    const allowed = await refresh('--parameter', '/IAM/root/principals', '--allow-system-accounts');
+    expect(allowed.code).toBe(0);
+    expect(JSON.parse(readFileSync(configPath, 'utf8')).users).toEqual({ root: ['groups/Everyone'] });
+  });
 });

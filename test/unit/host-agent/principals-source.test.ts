@@ -1,10 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import type { ProcessRunner } from '../../../host-agent/admin-sys.js';
+import type { HttpClient } from '../../../host-agent/http.js';
 import {
   defaultParameterName,
   PrincipalsSourceError,
   parsePrincipalsValue,
+  type RefreshDeps,
+  refreshPrincipals,
   replaceUsers,
   ssmEndpoint,
+  systemAccounts,
 } from '../../../host-agent/principals-source.js';
 
 describe('parsePrincipalsValue', () => {
@@ -18,6 +23,15 @@ describe('parsePrincipalsValue', () => {
     ['  groups/Admins\nusers/bob ', 'ubuntu', { ubuntu: ['groups/Admins', 'users/bob'] }],
   ])('%j (local user %s)', (value, local, expected) => {
     expect(parsePrincipalsValue(value, local)).toEqual(expected);
+  });
+
+  it('keeps a local user named __proto__ as a mapping (not a prototype change)', () => {
+    const m = parsePrincipalsValue('{"__proto__":["users/alice"],"ec2-user":["users/bob"]}', undefined);
+    expect(Object.keys(m)).toEqual(['__proto__', 'ec2-user']);
+    expect(Object.getPrototypeOf(m)).toBe(Object.prototype);
+    expect(JSON.parse(JSON.stringify(m))).toEqual(
+      JSON.parse('{"__proto__":["users/alice"],"ec2-user":["users/bob"]}'),
+    );
   });
 
   it.each([
@@ -64,4 +78,95 @@ it('default parameter name and endpoint', () => {
   expect(ssmEndpoint({ AWS_ENDPOINT_URL_SSM: 'http://h:1', AWS_ENDPOINT_URL: 'http://x' }, 'r').href).toBe(
     'http://h:1/',
   );
+});
+
+describe('systemAccounts', () => {
+  const uids = new Map<string, number | undefined>([
+    ['root', 0],
+    ['toor', 0],
+    ['daemon', 1],
+    ['sshd', 999],
+    ['ec2-user', 1000],
+    ['absent', undefined],
+  ]);
+  it.each([
+    [['root'], ['root (uid 0)']],
+    [['toor'], ['toor (uid 0)']],
+    [['daemon', 'ec2-user'], ['daemon (uid 1)']],
+    [['sshd'], ['sshd (uid 999)']],
+    [['ec2-user', 'absent'], []],
+  ])('%j -> %j', (names, expected) => {
+    const map = Object.fromEntries(names.map((n) => [n, ['users/a']]));
+    expect(systemAccounts(map, uids)).toEqual(expected);
+  });
+  it('root is a system account even when getent does not know it', () => {
+    expect(systemAccounts({ root: ['users/a'] }, new Map())).toEqual(['root (uid 0)']);
+  });
+});
+
+describe('refreshPrincipals from an instance tag', () => {
+  const CONFIG = '{"bucket":"my-bucket","region":"eu-west-1","users":{"old":["users/x"]}}\n';
+  const passwd: Record<string, string> = {
+    root: 'root:x:0:0:root:/root:/bin/bash',
+    daemon: 'daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin',
+    'ec2-user': 'ec2-user:x:1000:1000::/home/ec2-user:/bin/bash',
+  };
+  const setup = (tagValue: string) => {
+    const files = new Map([['/etc/iak.json', CONFIG]]);
+    const out: string[] = [];
+    const http: HttpClient = async (req) => ({
+      status: 200,
+      headers: {},
+      body: Buffer.from(req.method === 'PUT' ? 'token' : tagValue),
+    });
+    const run: ProcessRunner = async (cmd, args) => {
+      const line = cmd === 'getent' && args[0] === 'passwd' ? passwd[args[1] as string] : undefined;
+      return line ? { code: 0, stdout: `${line}\n`, stderr: '' } : { code: 2, stdout: '', stderr: '' };
+    };
+    const deps: RefreshDeps = {
+      configPath: '/etc/iak.json',
+      run,
+      readText: async (p) => files.get(p),
+      writeAtomic: async (p, c) => {
+        files.set(p, c);
+      },
+      out: (l) => out.push(l),
+      http,
+      env: {},
+      now: () => 0,
+      credentials: async () => ({ accessKeyId: 'AKIA', secretAccessKey: 's' }),
+    };
+    return { files, out, deps };
+  };
+
+  it.each([
+    ['{"root":["groups/Everyone"]}', /instance tag ssh maps system account\(s\) root \(uid 0\); refused/],
+    ['{"ec2-user":["users/a"],"daemon":["users/b"]}', /system account\(s\) daemon \(uid 1\)/],
+  ])('refuses %s and leaves the config as it was', async (tag, why) => {
+    const { files, deps } = setup(tag);
+    await expect(refreshPrincipals({ kind: 'tag', tag: 'ssh' }, { dryRun: false }, deps)).rejects.toThrow(
+      why,
+    );
+    expect(files.get('/etc/iak.json')).toBe(CONFIG);
+  });
+
+  it('--allow-system-accounts lets an operator map root on purpose', async () => {
+    const { files, deps } = setup('{"root":["groups/Admins"]}');
+    const code = await refreshPrincipals(
+      { kind: 'tag', tag: 'ssh' },
+      { dryRun: false, allowSystemAccounts: true },
+      deps,
+    );
+    expect(code).toBe(0);
+    expect(JSON.parse(files.get('/etc/iak.json') as string).users).toEqual({ root: ['groups/Admins'] });
+  });
+
+  it('maps login accounts (uid >= 1000) and accounts not yet created', async () => {
+    const { files, deps } = setup('{"ec2-user":["users/a"],"newbie":["users/b"]}');
+    expect(await refreshPrincipals({ kind: 'tag', tag: 'ssh' }, { dryRun: false }, deps)).toBe(0);
+    expect(JSON.parse(files.get('/etc/iak.json') as string).users).toEqual({
+      'ec2-user': ['users/a'],
+      newbie: ['users/b'],
+    });
+  });
 });
