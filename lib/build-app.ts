@@ -11,6 +11,8 @@ export function buildApp(app: App): void {
   new IamSshKeysStack(app, MAIN_STACK, {
     readerAccountIds: config.readerAccountIds,
     readerOrgId: config.readerOrgId,
+    readerPrincipalArnPatterns: config.readerPrincipalArnPatterns,
+    breakGlassPrincipalArns: config.breakGlassPrincipalArns,
     keyPrefix: config.keyPrefix,
     scheduleMinutes: config.scheduleMinutes,
     eventDriven: config.eventDriven,

@@ -17,6 +17,10 @@ export interface AgentSource {
 export interface AppConfig {
   readonly readerAccountIds: readonly string[];
   readonly readerOrgId: string | undefined;
+  /** Narrow the cross-account/org read grants to principals matching one of these (StringLike aws:PrincipalArn). */
+  readonly readerPrincipalArnPatterns: readonly string[];
+  /** Role/user ARNs exempt from the bucket's deny of object writes (break-glass `iam-ssh-keys publish`). */
+  readonly breakGlassPrincipalArns: readonly string[];
   readonly keyPrefix: string;
   readonly scheduleMinutes: number;
   readonly eventDriven: boolean;
@@ -44,6 +48,15 @@ const ROLE_NAME = /^[A-Za-z0-9+=,.@_-]{1,64}$/;
 // The object key ends up inside a shell script: allow only characters that need no quoting.
 const S3_KEY = /^[A-Za-z0-9._/-]{1,1024}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+// An IAM role or user ARN, optional path included (aws:PrincipalArn of a role
+// session is the role's ARN, path and all). No '*' or '?': ArnNotEquals reads
+// them as wildcards, and a wildcard would exempt more than the named principal.
+const IAM_PRINCIPAL_ARN =
+  /^arn:aws(?:-[a-z]+)*:iam::\d{12}:(?:role|user)\/(?:[A-Za-z0-9+=,.@_-]+\/)*[A-Za-z0-9+=,.@_-]{1,64}$/;
+// An aws:PrincipalArn pattern for StringLike: an IAM ARN in which '*' and '?' may
+// stand for the partition, account, or parts of the resource.
+const PRINCIPAL_ARN_PATTERN =
+  /^arn:(?:aws(?:-[a-z]+)*|\*):iam::(?:\d{12}|[0-9*?]{1,12}):[A-Za-z0-9+=,.@_/*?-]{1,600}$/;
 
 /** Reads one context value; undefined when unset. */
 export type ContextGetter = (name: string) => unknown;
@@ -58,6 +71,8 @@ export function parseAppConfig(get: ContextGetter): AppConfig {
       ORG_ID,
       'an organization id (o-...)',
     ),
+    readerPrincipalArnPatterns: parseReaderPrincipalArnPatterns(get('readerPrincipalArnPatterns')),
+    breakGlassPrincipalArns: parseBreakGlassPrincipalArns(get('breakGlassPrincipalArns')),
     keyPrefix: parseKeyPrefix(get('keyPrefix')),
     scheduleMinutes: parseScheduleMinutes(get('scheduleMinutes')),
     eventDriven: parseBoolean(get('eventDriven'), 'eventDriven', true),
@@ -92,6 +107,30 @@ export function parseAccountIds(value: unknown): string[] {
     must(id, 'readerAccountIds', ACCOUNT_ID, '12-digit account ids'),
   );
   return [...new Set(ids)];
+}
+
+/**
+ * IAM role or user ARNs (comma-separated, or an array in cdk.json: names with a
+ * comma need the array form). Deduplicated; wildcards refused.
+ */
+export function parseBreakGlassPrincipalArns(value: unknown): string[] {
+  const arns = parseList(value, 'breakGlassPrincipalArns').map((a) =>
+    must(a, 'breakGlassPrincipalArns', IAM_PRINCIPAL_ARN, 'IAM role or user ARNs without wildcards'),
+  );
+  return [...new Set(arns)];
+}
+
+/** aws:PrincipalArn patterns such as `arn:aws:iam::*:role/*-instance`; deduplicated. */
+export function parseReaderPrincipalArnPatterns(value: unknown): string[] {
+  const patterns = parseList(value, 'readerPrincipalArnPatterns').map((p) =>
+    must(
+      p,
+      'readerPrincipalArnPatterns',
+      PRINCIPAL_ARN_PATTERN,
+      'IAM ARN patterns (arn:aws:iam::ACCOUNT-or-*:role/NAME-PATTERN)',
+    ),
+  );
+  return [...new Set(patterns)];
 }
 
 /**

@@ -13,7 +13,13 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { InvalidConfigError, parseAccountIds, parseKeyPrefix } from './config.js';
+import {
+  InvalidConfigError,
+  parseAccountIds,
+  parseBreakGlassPrincipalArns,
+  parseKeyPrefix,
+  parseReaderPrincipalArnPatterns,
+} from './config.js';
 import { acknowledgeWildcardResource } from './nag.js';
 import { listPrefixCondition, objectsArn, readStatements } from './s3-access.js';
 
@@ -78,7 +84,33 @@ export interface SshKeyPublisherProps {
    */
   readonly readerOrgId?: string;
   /**
+   * Only principals whose ARN matches one of these patterns (StringLike
+   * aws:PrincipalArn, e.g. `arn:aws:iam::*:role/*-instance`) get the
+   * readerAccountIds/readerOrgId read grants. A role session's aws:PrincipalArn
+   * is the role's ARN (with its path), not the assumed-role ARN.
+   * @default - every principal of those accounts/the organization
+   */
+  readonly readerPrincipalArnPatterns?: readonly string[];
+  /**
+   * IAM role or user ARNs in this account exempt from DenyWritesExceptPublisher,
+   * for a break-glass `iam-ssh-keys publish` when the function is broken. This
+   * lifts the deny only; it grants nothing: those principals still need an
+   * identity policy allowing the publisher's IAM reads and S3 list/get/put/delete
+   * under the prefix. No wildcards.
+   * @default - none: only the publisher role writes
+   */
+  readonly breakGlassPrincipalArns?: readonly string[];
+  /**
    * Key prefix for every object ('' or 'p/'; a missing trailing slash is added).
+   *
+   * With a prefix, readers get s3:ListBucket only for `s3:prefix` = prefix*.
+   * S3 answers 404 for a missing object only to callers allowed to list, and
+   * that check runs without s3:prefix, so a missing object most likely answers
+   * 403 (AccessDenied) instead. Hosts treat 403 as a failure, not as "no keys":
+   * a principal deleted from IAM but still named in a host's `users` map then
+   * fails that local account closed once its cached copy expires. Prefer a
+   * dedicated bucket with no prefix; with one, keep host `users` maps free of
+   * deleted principals.
    * @default '' (bucket root)
    */
   readonly keyPrefix?: string;
@@ -184,6 +216,18 @@ export class SshKeyPublisher extends Construct {
     const readerAccountIds = parseAccountIds(
       props.readerAccountIds ? [...props.readerAccountIds] : undefined,
     );
+    const readerPatterns = parseReaderPrincipalArnPatterns(
+      props.readerPrincipalArnPatterns ? [...props.readerPrincipalArnPatterns] : undefined,
+    );
+    // Tokens (another construct's roleArn) cannot be checked at synth; plain strings are.
+    const breakGlass = [
+      ...new Set([
+        ...(props.breakGlassPrincipalArns ?? []).filter((a) => Token.isUnresolved(a)),
+        ...parseBreakGlassPrincipalArns(
+          (props.breakGlassPrincipalArns ?? []).filter((a) => !Token.isUnresolved(a)),
+        ),
+      ]),
+    ];
     const scheduleMinutes = wholeMinutes(props.schedule ?? Duration.minutes(15));
     const stalenessPeriods = props.stalenessPeriods ?? 3;
     if (scheduleMinutes < 1 || scheduleMinutes > 1440) {
@@ -393,6 +437,7 @@ export class SshKeyPublisher extends Construct {
           prefix: this.keyPrefix,
           sid: 'ReaderAccounts',
           principals: readerAccountIds.map((a) => new iam.AccountPrincipal(a)),
+          conditions: principalPatternCondition(readerPatterns),
         })) {
           this.bucket.addToResourcePolicy(s);
         }
@@ -403,12 +448,18 @@ export class SshKeyPublisher extends Construct {
           prefix: this.keyPrefix,
           sid: 'ReaderOrganization',
           principals: [new iam.AnyPrincipal()],
-          conditions: { StringEquals: { 'aws:PrincipalOrgID': props.readerOrgId } },
+          conditions: {
+            StringEquals: { 'aws:PrincipalOrgID': props.readerOrgId },
+            ...principalPatternCondition(readerPatterns),
+          },
         })) {
           this.bucket.addToResourcePolicy(s);
         }
       }
-      // Only the publisher writes keys: not account admins, not other roles.
+      // Only the publisher (and named break-glass principals) write keys. This
+      // guards against accidents, not admins: anyone allowed s3:PutBucketPolicy,
+      // or the root user, can remove it.
+      const writers = [this.role.roleArn, ...breakGlass];
       this.bucket.addToResourcePolicy(
         new iam.PolicyStatement({
           sid: 'DenyWritesExceptPublisher',
@@ -416,7 +467,9 @@ export class SshKeyPublisher extends Construct {
           principals: [new iam.AnyPrincipal()],
           actions: [...DENIED_OBJECT_WRITES],
           resources: [this.bucket.arnForObjects('*')],
-          conditions: { ArnNotEquals: { 'aws:PrincipalArn': this.role.roleArn } },
+          conditions: {
+            ArnNotEquals: { 'aws:PrincipalArn': writers.length === 1 ? this.role.roleArn : writers },
+          },
         }),
       );
     }
@@ -465,6 +518,12 @@ export class SshKeyPublisher extends Construct {
       }
     }
   }
+}
+
+function principalPatternCondition(
+  patterns: readonly string[],
+): { StringLike: Record<string, string[]> } | undefined {
+  return patterns.length === 0 ? undefined : { StringLike: { 'aws:PrincipalArn': [...patterns] } };
 }
 
 function wholeMinutes(d: Duration): number {

@@ -48,7 +48,31 @@ export function readStatements(o: ReadStatementsOptions): iam.PolicyStatement[] 
     actions: ['s3:ListBucket'],
     resources: [o.bucketArn],
     principals: o.principals,
-    conditions: { ...o.conditions, ...listPrefixCondition(o.prefix) },
+    conditions: mergeConditions(o.conditions, listPrefixCondition(o.prefix)),
   });
   return [get, list];
+}
+
+type Conditions = Record<string, Record<string, string | string[]>>;
+
+/**
+ * Merges per operator: a shallow spread would let the prefix's StringLike
+ * replace a caller's StringLike (aws:PrincipalArn) and silently widen the grant.
+ */
+export function mergeConditions(
+  a: Conditions | undefined,
+  b: Conditions | undefined,
+): Conditions | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  const out: Conditions = {};
+  for (const src of [a, b]) {
+    for (const [op, keys] of Object.entries(src)) {
+      for (const [key, value] of Object.entries(keys)) {
+        if (out[op]?.[key] !== undefined) throw new InvalidConfigError(`condition ${op} ${key} set twice`);
+        out[op] = { ...out[op], [key]: value };
+      }
+    }
+  }
+  return out;
 }

@@ -12,6 +12,10 @@ import { DEFAULT_HOST_USERS, renderUserData } from './user-data.js';
 export interface IamSshKeysStackProps extends StackProps {
   readonly readerAccountIds?: readonly string[];
   readonly readerOrgId?: string;
+  /** @default - every principal of the reader accounts/organization */
+  readonly readerPrincipalArnPatterns?: readonly string[];
+  /** @default - none: only the publisher role writes */
+  readonly breakGlassPrincipalArns?: readonly string[];
   /** @default '' */
   readonly keyPrefix?: string;
   /** @default 15 */
@@ -36,6 +40,8 @@ export interface IamSshKeysStackProps extends StackProps {
     SshKeyPublisherProps,
     | 'readerAccountIds'
     | 'readerOrgId'
+    | 'readerPrincipalArnPatterns'
+    | 'breakGlassPrincipalArns'
     | 'keyPrefix'
     | 'schedule'
     | 'eventDriven'
@@ -59,6 +65,8 @@ export class IamSshKeysStack extends Stack {
       ...props.publisher,
       readerAccountIds: props.readerAccountIds,
       readerOrgId: props.readerOrgId,
+      readerPrincipalArnPatterns: props.readerPrincipalArnPatterns,
+      breakGlassPrincipalArns: props.breakGlassPrincipalArns,
       keyPrefix: props.keyPrefix,
       schedule: props.scheduleMinutes === undefined ? undefined : Duration.minutes(props.scheduleMinutes),
       eventDriven: props.eventDriven,

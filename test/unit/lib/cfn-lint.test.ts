@@ -49,6 +49,8 @@ describe.skipIf(!haveCfnLint && !CI)('cfn-lint', () => {
       {
         readerAccountIds: '111111111111,222222222222',
         readerOrgId: 'o-abcdef1234',
+        readerPrincipalArnPatterns: 'arn:aws:iam::*:role/*-instance',
+        breakGlassPrincipalArns: 'arn:aws:iam::123456789012:role/break-glass',
         keyPrefix: 'ssh/',
         scheduleMinutes: '5',
         alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:ops',

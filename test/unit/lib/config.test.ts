@@ -6,9 +6,11 @@ import {
   parseAgentSource,
   parseAppConfig,
   parseBoolean,
+  parseBreakGlassPrincipalArns,
   parseBucketName,
   parseKeyPrefix,
   parseList,
+  parseReaderPrincipalArnPatterns,
   parseS3Uri,
   parseScheduleMinutes,
 } from '../../../lib/config.js';
@@ -20,6 +22,8 @@ describe('parseAppConfig', () => {
     expect(parseAppConfig(() => undefined)).toEqual({
       readerAccountIds: [],
       readerOrgId: undefined,
+      readerPrincipalArnPatterns: [],
+      breakGlassPrincipalArns: [],
       keyPrefix: '',
       scheduleMinutes: DEFAULT_SCHEDULE_MINUTES,
       eventDriven: true,
@@ -36,6 +40,9 @@ describe('parseAppConfig', () => {
     const ctx: Record<string, string> = {
       readerAccountIds: '111111111111, 222222222222,111111111111',
       readerOrgId: 'o-abcdef1234',
+      readerPrincipalArnPatterns: 'arn:aws:iam::*:role/*-instance',
+      breakGlassPrincipalArns:
+        'arn:aws:iam::123456789012:role/ops/break-glass,arn:aws:iam::123456789012:user/alice',
       keyPrefix: 'ssh',
       scheduleMinutes: '5',
       eventDriven: 'false',
@@ -50,6 +57,11 @@ describe('parseAppConfig', () => {
     expect(parseAppConfig((n) => ctx[n])).toEqual({
       readerAccountIds: ['111111111111', '222222222222'],
       readerOrgId: 'o-abcdef1234',
+      readerPrincipalArnPatterns: ['arn:aws:iam::*:role/*-instance'],
+      breakGlassPrincipalArns: [
+        'arn:aws:iam::123456789012:role/ops/break-glass',
+        'arn:aws:iam::123456789012:user/alice',
+      ],
       keyPrefix: 'ssh/',
       scheduleMinutes: 5,
       eventDriven: false,
@@ -82,6 +94,8 @@ describe('parseAppConfig', () => {
     ['readerAccountIds', '12345'],
     ['readerAccountIds', 42],
     ['readerOrgId', 'org-1'],
+    ['readerPrincipalArnPatterns', '*'],
+    ['breakGlassPrincipalArns', 'arn:aws:iam::123456789012:role/*'],
     ['keyPrefix', '../x'],
     ['keyPrefix', 'a*'],
     ['scheduleMinutes', 'soon'],
@@ -173,6 +187,71 @@ describe('parseAccountIds / parseList', () => {
   });
   it('rejects non-list values', () => {
     expect(() => parseList({ a: 1 }, 'things')).toThrow(/things/);
+  });
+});
+
+describe('parseBreakGlassPrincipalArns', () => {
+  it.each([
+    [undefined, []],
+    ['', []],
+    ['arn:aws:iam::123456789012:role/break-glass', ['arn:aws:iam::123456789012:role/break-glass']],
+    [
+      ' arn:aws:iam::123456789012:user/alice , arn:aws:iam::123456789012:user/alice ',
+      ['arn:aws:iam::123456789012:user/alice'],
+    ],
+    [
+      'arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123abcd',
+      [
+        'arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123abcd',
+      ],
+    ],
+    ['arn:aws-us-gov:iam::123456789012:role/ops', ['arn:aws-us-gov:iam::123456789012:role/ops']],
+    // cdk.json arrays keep names with commas whole.
+    [['arn:aws:iam::123456789012:user/a,b'], ['arn:aws:iam::123456789012:user/a,b']],
+  ])('%j -> %j', (input, expected) => {
+    expect(parseBreakGlassPrincipalArns(input)).toEqual(expected);
+  });
+  it.each([
+    ['wildcard name', 'arn:aws:iam::123456789012:role/*'],
+    ['single-char wildcard', 'arn:aws:iam::123456789012:role/ops?'],
+    ['wildcard account', 'arn:aws:iam::*:role/ops'],
+    ['root user', 'arn:aws:iam::123456789012:root'],
+    ['assumed-role session', 'arn:aws:sts::123456789012:assumed-role/ops/alice'],
+    ['group', 'arn:aws:iam::123456789012:group/admins'],
+    ['short account', 'arn:aws:iam::12345:role/ops'],
+    ['not an ARN', 'break-glass'],
+    ['name too long', `arn:aws:iam::123456789012:role/${'r'.repeat(65)}`],
+  ])('rejects %s', (_label, input) => {
+    expect(() => parseBreakGlassPrincipalArns(input)).toThrow(
+      expect.objectContaining({
+        name: 'InvalidConfigError',
+        message: expect.stringContaining('breakGlassPrincipalArns'),
+      }),
+    );
+  });
+});
+
+describe('parseReaderPrincipalArnPatterns', () => {
+  it.each([
+    [undefined, []],
+    ['arn:aws:iam::*:role/*-instance', ['arn:aws:iam::*:role/*-instance']],
+    [
+      'arn:aws:iam::111111111111:role/web-?,arn:aws:iam::*:role/batch/*',
+      ['arn:aws:iam::111111111111:role/web-?', 'arn:aws:iam::*:role/batch/*'],
+    ],
+    ['arn:*:iam::*:role/x', ['arn:*:iam::*:role/x']],
+    [['arn:aws:iam::*:role/a', 'arn:aws:iam::*:role/a'], ['arn:aws:iam::*:role/a']],
+  ])('%j -> %j', (input, expected) => {
+    expect(parseReaderPrincipalArnPatterns(input)).toEqual(expected);
+  });
+  it.each([
+    ['a bare wildcard', '*'],
+    ['another service', 'arn:aws:s3:::bucket/*'],
+    ['an STS ARN', 'arn:aws:sts::*:assumed-role/*'],
+    ['a space', 'arn:aws:iam::*:role/a b'],
+    ['not a list', 42],
+  ])('rejects %s', (_label, input) => {
+    expect(() => parseReaderPrincipalArnPatterns(input)).toThrow(/readerPrincipalArnPatterns/);
   });
 });
 

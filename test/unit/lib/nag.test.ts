@@ -15,6 +15,8 @@ afterAll(() => {
 const FULL = {
   readerAccountIds: '111111111111',
   readerOrgId: 'o-abcdef1234',
+  readerPrincipalArnPatterns: 'arn:aws:iam::*:role/*-instance',
+  breakGlassPrincipalArns: 'arn:aws:iam::123456789012:role/break-glass',
   keyPrefix: 'ssh/',
   alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:ops',
   agentS3Uri: 's3://release-artifacts/iam-authorized-keys',

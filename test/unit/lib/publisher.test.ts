@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -395,6 +396,135 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
     for (const alarm of Object.values(s.template.findResources('AWS::CloudWatch::Alarm'))) {
       expect(alarm.Properties.AlarmActions).toBeUndefined();
     }
+  });
+});
+
+const BREAK_GLASS = [
+  'arn:aws:iam::123456789012:role/ops/break-glass',
+  'arn:aws:iam::123456789012:user/alice',
+];
+const PATTERNS = ['arn:aws:iam::*:role/*-instance'];
+
+describe('SshKeyPublisher break-glass writers (M4)', () => {
+  it('adds the ARNs to the deny exemption, beside the publisher role', () => {
+    const s = synth({ breakGlassPrincipalArns: BREAK_GLASS });
+    const deny = bucketPolicy(s).find((st) => st.Sid === 'DenyWritesExceptPublisher');
+    expect(deny?.Effect).toBe('Deny');
+    expect(deny?.Principal).toEqual({ AWS: '*' });
+    expect(deny?.Condition).toEqual({
+      ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [s.roleId, 'Arn'] }, ...BREAK_GLASS] },
+    });
+  });
+
+  it('grants them nothing: no Allow names them, the deny is the only statement that mentions them', () => {
+    const s = synth({ breakGlassPrincipalArns: BREAK_GLASS, readerAccountIds: ACCOUNTS, keyPrefix: 'ssh' });
+    const mentioning = bucketPolicy(s).filter((st) =>
+      BREAK_GLASS.some((a) => JSON.stringify(st).includes(a)),
+    );
+    expect(mentioning.map((st) => st.Sid)).toEqual(['DenyWritesExceptPublisher']);
+    expect(JSON.stringify(roleStatements(s.template, s.roleId))).not.toContain('break-glass');
+    // No IAM resource is created for them either.
+    expect(JSON.stringify(s.template.findResources('AWS::IAM::Policy'))).not.toContain('break-glass');
+  });
+
+  it('duplicates collapse; a token (another construct’s ARN) is accepted unchecked', () => {
+    const t = testApp({}, { bundle: false });
+    apps.push(t);
+    const stack = new Stack(t.app, 'Test');
+    const ops = new iam.Role(stack, 'Ops', { assumedBy: new iam.AccountRootPrincipal() });
+    const publisher = new SshKeyPublisher(stack, 'Publisher', {
+      breakGlassPrincipalArns: [ops.roleArn, BREAK_GLASS[0] as string, BREAK_GLASS[0] as string],
+    });
+    const template = Template.fromStack(stack);
+    const opsId = logicalIdOf(stack, ops);
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'DenyWritesExceptPublisher',
+            Condition: {
+              ArnNotEquals: {
+                'aws:PrincipalArn': [
+                  { 'Fn::GetAtt': [logicalIdOf(stack, publisher.role), 'Arn'] },
+                  { 'Fn::GetAtt': [opsId, 'Arn'] },
+                  BREAK_GLASS[0],
+                ],
+              },
+            },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it.each([
+    'arn:aws:iam::123456789012:role/*',
+    'arn:aws:iam::123456789012:root',
+    'arn:aws:sts::123456789012:assumed-role/ops/alice',
+    'ops',
+  ])('rejects %j (a wildcard or non-principal ARN would exempt too much or nothing)', (arn) => {
+    expect(() => synth({ breakGlassPrincipalArns: [arn] })).toThrow(/breakGlassPrincipalArns/);
+  });
+
+  it('an existing bucket gets no policy, with or without break-glass ARNs', () => {
+    const t = testApp({}, { bundle: false });
+    apps.push(t);
+    const stack = new Stack(t.app, 'Test');
+    const bucket = s3.Bucket.fromBucketName(stack, 'Existing', 'company-ssh-keys');
+    new SshKeyPublisher(stack, 'Publisher', { bucket, breakGlassPrincipalArns: BREAK_GLASS });
+    Template.fromStack(stack).resourceCountIs('AWS::S3::BucketPolicy', 0);
+  });
+});
+
+describe('SshKeyPublisher reader principal patterns (L15)', () => {
+  it('narrows the account and organization read grants with StringLike aws:PrincipalArn, keeping the prefix limit', () => {
+    const s = synth({
+      readerAccountIds: ACCOUNTS,
+      readerOrgId: ORG,
+      keyPrefix: 'ssh',
+      readerPrincipalArnPatterns: PATTERNS,
+    });
+    const bySid = new Map(bucketPolicy(s).map((st) => [st.Sid, st]));
+    expect(bySid.get('ReaderAccountsGet')?.Condition).toEqual({
+      StringLike: { 'aws:PrincipalArn': PATTERNS },
+    });
+    expect(bySid.get('ReaderAccountsList')?.Condition).toEqual({
+      StringLike: { 'aws:PrincipalArn': PATTERNS, 's3:prefix': 'ssh/*' },
+    });
+    expect(bySid.get('ReaderOrganizationGet')?.Condition).toEqual({
+      StringEquals: { 'aws:PrincipalOrgID': ORG },
+      StringLike: { 'aws:PrincipalArn': PATTERNS },
+    });
+    expect(bySid.get('ReaderOrganizationList')?.Condition).toEqual({
+      StringEquals: { 'aws:PrincipalOrgID': ORG },
+      StringLike: { 'aws:PrincipalArn': PATTERNS, 's3:prefix': 'ssh/*' },
+    });
+    // Every Allow in the bucket policy carries the pattern.
+    for (const st of bucketPolicy(s).filter((x) => x.Effect === 'Allow')) {
+      expect(st.Condition).toMatchObject({ StringLike: { 'aws:PrincipalArn': PATTERNS } });
+    }
+  });
+
+  it('without a prefix the pattern is the only StringLike', () => {
+    const s = synth({ readerOrgId: ORG, readerPrincipalArnPatterns: PATTERNS });
+    const list = bucketPolicy(s).find((st) => st.Sid === 'ReaderOrganizationList');
+    expect(list?.Condition).toEqual({
+      StringEquals: { 'aws:PrincipalOrgID': ORG },
+      StringLike: { 'aws:PrincipalArn': PATTERNS },
+    });
+  });
+
+  it('no patterns: the read grants carry no aws:PrincipalArn condition', () => {
+    const s = synth({ readerAccountIds: ACCOUNTS, readerOrgId: ORG, keyPrefix: 'ssh' });
+    expect(JSON.stringify(bucketPolicy(s).filter((x) => x.Effect === 'Allow'))).not.toContain(
+      'aws:PrincipalArn',
+    );
+  });
+
+  it('rejects a pattern that is not an IAM ARN pattern', () => {
+    expect(() => synth({ readerOrgId: ORG, readerPrincipalArnPatterns: ['*'] })).toThrow(
+      /readerPrincipalArnPatterns/,
+    );
   });
 });
 

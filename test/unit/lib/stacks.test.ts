@@ -100,6 +100,8 @@ describe('IamSshKeys stack (full context)', () => {
   const t = build({
     readerAccountIds: '111111111111,222222222222',
     readerOrgId: 'o-abcdef1234',
+    readerPrincipalArnPatterns: 'arn:aws:iam::*:role/*-instance',
+    breakGlassPrincipalArns: 'arn:aws:iam::123456789012:role/break-glass',
     keyPrefix: 'ssh',
     scheduleMinutes: '10',
     eventDriven: 'false',
@@ -128,8 +130,24 @@ describe('IamSshKeys stack (full context)', () => {
     tpl.hasResourceProperties('AWS::S3::BucketPolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Sid: 'ReaderAccountsGet' }),
-          Match.objectLike({ Sid: 'ReaderOrganizationGet' }),
+          Match.objectLike({
+            Sid: 'ReaderAccountsGet',
+            Condition: { StringLike: { 'aws:PrincipalArn': ['arn:aws:iam::*:role/*-instance'] } },
+          }),
+          Match.objectLike({
+            Sid: 'ReaderOrganizationGet',
+            Condition: Match.objectLike({
+              StringLike: { 'aws:PrincipalArn': ['arn:aws:iam::*:role/*-instance'] },
+            }),
+          }),
+          Match.objectLike({
+            Sid: 'DenyWritesExceptPublisher',
+            Condition: {
+              ArnNotEquals: {
+                'aws:PrincipalArn': [Match.anyValue(), 'arn:aws:iam::123456789012:role/break-glass'],
+              },
+            },
+          }),
         ]),
       },
     });
