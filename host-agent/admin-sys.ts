@@ -17,7 +17,7 @@ import {
   unlink,
 } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { cacheDirPathProblem } from './secure-path.js';
+import { cacheDirPathProblem, type StatLike } from './secure-path.js';
 
 export interface RunResult {
   readonly code: number;
@@ -117,9 +117,15 @@ export function splitCommand(text: string): string[] {
   return text.trim().split(/\s+/).filter(Boolean);
 }
 
+export interface FileOwner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
 export interface SystemFs {
   readText(path: string): Promise<string | undefined>;
-  writeAtomic(path: string, content: string, mode: number): Promise<void>;
+  /** Owner root unless given. */
+  writeAtomic(path: string, content: string, mode: number, owner?: FileOwner): Promise<void>;
   remove(path: string): Promise<void>;
   mkdirp(path: string, mode: number): Promise<void>;
   ensurePrivateDir(path: string, owner: string): Promise<boolean>;
@@ -127,7 +133,7 @@ export interface SystemFs {
   listMatches(pattern: string): Promise<string[]>;
   userExists(user: string): Promise<boolean>;
   dirExists(path: string): Promise<boolean>;
-  stat(path: string): { uid: number; mode: number; isDirectory(): boolean; isFile(): boolean } | undefined;
+  stat(path: string): StatLike | undefined;
 }
 
 export class UnsafePathError extends Error {
@@ -158,7 +164,8 @@ export function realSystemFs(run: ProcessRunner): SystemFs {
         throw e;
       }
     },
-    writeAtomic: (path, content, mode) => writeFileAtomic(path, content, { mode, uid: 0, gid: 0 }),
+    writeAtomic: (path, content, mode, owner) =>
+      writeFileAtomic(path, content, { mode, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0 }),
     async remove(path) {
       await rm(path, { force: true });
     },

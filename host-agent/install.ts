@@ -4,7 +4,7 @@
 // checks sshd's view of the result and rolls back when it is not what we want.
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { CommandFailedError, type ProcessRunner } from './admin-sys.js';
+import { CommandFailedError, type FileOwner, type ProcessRunner } from './admin-sys.js';
 import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, parseConfig } from './config.js';
 import { cacheDirPathProblem, type StatLike, securePathProblems } from './secure-path.js';
 
@@ -358,7 +358,8 @@ export const sha256 = (s: string | Buffer) => createHash('sha256').update(s).dig
 export interface SysDeps {
   readonly run: ProcessRunner;
   readonly readText: (path: string) => Promise<string | undefined>;
-  readonly writeAtomic: (path: string, content: string, mode: number) => Promise<void>;
+  /** Temp file + rename; owner root unless given. */
+  readonly writeAtomic: (path: string, content: string, mode: number, owner?: FileOwner) => Promise<void>;
   readonly remove: (path: string) => Promise<void>;
   readonly mkdirp: (path: string, mode: number) => Promise<void>;
   /** Creates or fixes a private directory: owner, mode 0700. Returns whether it was created. */
@@ -483,7 +484,8 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
   const rollback = async () => {
     for (const j of journal.reverse()) {
       if (j.before === undefined) await sys.remove(j.path).catch(() => {});
-      else await sys.writeAtomic(j.path, j.before, j.path === paths.binPath ? 0o755 : 0o644).catch(() => {});
+      else if (j.path === paths.binPath) await sys.writeAtomic(j.path, j.before, 0o755).catch(() => {});
+      else await writeKeeping(sys, j.path, j.before, 0o644).catch(() => {});
     }
     if (createdCacheDir) await sys.removeTree(plan.cacheDir).catch(() => {});
     if (createdUser) await sys.run('userdel', [agentUser]).catch(() => {});
@@ -509,7 +511,9 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
       } else {
         const before = s.path === plan.dropInPath ? obs.dropInText : await sys.readText(s.path);
         await sys.mkdirp(dirname(s.path), 0o755);
-        await sys.writeAtomic(s.path, s.content, s.mode);
+        // The binary is always root 0755 (sshd's rule); sshd files and the config keep their mode and owner.
+        if (s.path === paths.binPath) await sys.writeAtomic(s.path, s.content, s.mode);
+        else await writeKeeping(sys, s.path, s.content, s.mode);
         journal.push({ path: s.path, before });
         const old = records.get(s.path);
         const disabling = s.what.startsWith('comment out');
@@ -556,6 +560,17 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
   return { code: reloaded ? 0 : 1, plan };
 }
 
+/**
+ * Rewrites a file keeping its current mode and owner (a CIS-hardened 0600
+ * sshd_config stays 0600); a new file gets `defaultMode`, owned by root.
+ */
+export async function writeKeeping(sys: SysDeps, path: string, content: string, defaultMode: number) {
+  const st = sys.stat(path);
+  if (st?.isFile()) {
+    await sys.writeAtomic(path, content, st.mode & 0o7777, { uid: st.uid, gid: st.gid ?? 0 });
+  } else await sys.writeAtomic(path, content, defaultMode);
+}
+
 /** Strips DISABLED_MARK from the lines install commented out. */
 export function reenableLines(text: string): string {
   return text
@@ -582,46 +597,57 @@ export async function uninstall(paths: InstallPaths, sys: SysDeps, dryRun: boole
     sys.out(dryRun ? `would ${what}` : what);
     if (!dryRun) await f();
   };
-  let code = 0;
-  // sshd first: stop using the agent before it disappears.
-  const order = [...state.files].sort(
-    (a, b) => Number(b.path.endsWith('.conf')) - Number(a.path.endsWith('.conf')),
-  );
-  const undo: { path: string; text: string; mode: number }[] = [];
-  for (const f of order) {
+  const undo: { path: string; text: string }[] = [];
+  /** Puts one recorded file back; `journal` collects what the sshd check may have to undo. */
+  const revert = async (f: FileRecord, journal: { path: string; text: string }[] | undefined) => {
     const current = await sys.readText(f.path);
-    if (f.path === paths.configPath) continue; // handled below: only the chain key goes
+    const defaultMode = f.path === paths.binPath ? 0o755 : 0o644;
     if (f.how === 'disable') {
-      if (current === undefined) continue;
+      if (current === undefined) return;
       await act(`re-enable the AuthorizedKeysCommand lines in ${f.path}`, async () => {
-        undo.push({ path: f.path, text: current, mode: 0o644 });
-        await sys.writeAtomic(f.path, reenableLines(current), 0o644);
+        journal?.push({ path: f.path, text: current });
+        await writeKeeping(sys, f.path, reenableLines(current), defaultMode);
       });
     } else if (current !== undefined && sha256(current) !== f.written) {
       sys.out(`WARN: ${f.path} changed since install: left in place`);
     } else if (f.original === null) {
       if (current !== undefined)
         await act(`remove ${f.path}`, async () => {
-          undo.push({ path: f.path, text: current, mode: f.path === paths.binPath ? 0o755 : 0o644 });
+          journal?.push({ path: f.path, text: current });
           await sys.remove(f.path);
         });
     } else {
       const original = Buffer.from(f.original, 'base64').toString('utf8');
-      await act(`restore the previous ${f.path}`, () =>
-        sys.writeAtomic(f.path, original, f.path === paths.binPath ? 0o755 : 0o644),
-      );
+      await act(`restore the previous ${f.path}`, async () => {
+        if (current !== undefined) journal?.push({ path: f.path, text: current });
+        await writeKeeping(sys, f.path, original, defaultMode);
+      });
     }
-  }
-  if (!dryRun) {
+  };
+
+  // 1. sshd's files first, so sshd stops naming the agent while the binary is still there.
+  const sshdFiles = state.files.filter((f) => f.path !== paths.binPath && f.path !== paths.configPath);
+  for (const f of sshdFiles) await revert(f, undo);
+  if (dryRun) sys.out(`would check with ${paths.sshdBinary} -t and -T, then reload sshd`);
+  else {
     try {
       await checkSshd(paths, { absentCommand: paths.binPath }, sys.run);
     } catch (e) {
-      for (const u of undo.reverse()) await sys.writeAtomic(u.path, u.text, u.mode).catch(() => {});
+      for (const u of undo.reverse()) await writeKeeping(sys, u.path, u.text, 0o644).catch(() => {});
       sys.out(`FAIL: ${(e as Error).message}; sshd files put back, nothing else changed`);
       return 1;
     }
-    if (!(await reload(paths, sys.run, sys.out))) code = 1;
+    // 2. A running sshd still uses the old config until reloaded: keep the binary it runs until then.
+    if (!(await reload(paths, sys.run, sys.out))) {
+      sys.out(
+        `FAIL: sshd files are restored but sshd was not reloaded: ${paths.binPath}, the cache dir, the user and ${paths.stateFile} are kept; reload sshd, then run uninstall again`,
+      );
+      return 1;
+    }
   }
+
+  // 3. Only now the binary and the rest.
+  for (const f of state.files.filter((f) => f.path === paths.binPath)) await revert(f, undefined);
   if (state.chainAdded) {
     const text = await sys.readText(paths.configPath);
     if (text) {
@@ -629,7 +655,7 @@ export async function uninstall(paths: InstallPaths, sys: SysDeps, dryRun: boole
       if (JSON.stringify(cfg.chain) === JSON.stringify(state.chainAdded)) {
         delete cfg.chain;
         await act(`remove the chain install added from ${paths.configPath}`, () =>
-          sys.writeAtomic(paths.configPath, `${JSON.stringify(cfg, null, 2)}\n`, 0o644),
+          writeKeeping(sys, paths.configPath, `${JSON.stringify(cfg, null, 2)}\n`, 0o644),
         );
       }
     }
@@ -642,5 +668,5 @@ export async function uninstall(paths: InstallPaths, sys: SysDeps, dryRun: boole
     });
   }
   await act(`remove ${paths.stateFile}`, () => sys.remove(paths.stateFile));
-  return code;
+  return 0;
 }

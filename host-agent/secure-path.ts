@@ -5,6 +5,7 @@ import { dirname, isAbsolute, normalize } from 'node:path';
 
 export interface StatLike {
   readonly uid: number;
+  readonly gid?: number;
   readonly mode: number;
   isDirectory(): boolean;
   isFile(): boolean;

@@ -129,6 +129,7 @@ describe('install and uninstall against a real sshd', () => {
     writeFileSync(
       p('etc/ssh/sshd_config.d/40-ec2-instance-connect.conf'),
       `AuthorizedKeysCommand ${p('opt/aws/bin/eic_run_authorized_keys')} %u %f\nAuthorizedKeysCommandUser nobody\n`,
+      { mode: 0o600 }, // CIS-hardened: install and uninstall must keep it so
     );
     writeFileSync(
       p('etc/iam-authorized-keys.json'),
@@ -210,6 +211,7 @@ describe('install and uninstall against a real sshd', () => {
     expect(readFileSync(p('etc/ssh/sshd_config.d/40-ec2-instance-connect.conf'), 'utf8')).toBe(
       `${DISABLED_MARK}AuthorizedKeysCommand ${p('opt/aws/bin/eic_run_authorized_keys')} %u %f\n${DISABLED_MARK}AuthorizedKeysCommandUser nobody\n`,
     );
+    expect(statSync(p('etc/ssh/sshd_config.d/40-ec2-instance-connect.conf')).mode & 0o7777).toBe(0o600);
     const cfg = JSON.parse(readFileSync(p('etc/iam-authorized-keys.json'), 'utf8'));
     expect(cfg.chain).toEqual([p('opt/aws/bin/eic_run_authorized_keys'), '%u', '%f']);
     const cache = statSync(p('var/cache/iam-authorized-keys'));
@@ -272,7 +274,13 @@ describe('install and uninstall against a real sshd', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(snapshot()).toEqual(original);
+    expect(statSync(p('etc/ssh/sshd_config.d/40-ec2-instance-connect.conf')).mode & 0o7777).toBe(0o600);
     expect(existsSync(p('var/cache/iam-authorized-keys'))).toBe(false);
+    // The binary goes only after sshd's files are back, checked and reloaded.
+    const lines = r.stdout.split('\n');
+    expect(lines.findIndex((l) => l.startsWith('not reloading sshd'))).toBeLessThan(
+      lines.findIndex((l) => l === `remove ${p('usr/local/bin/iam-authorized-keys')}`),
+    );
     await sshd.reload();
     expect((await sshLogin(sshd.port, LOCAL, alice)).code).toBe(255);
     expect((await sshLogin(sshd.port, LOCAL, eic)).code).toBe(0);

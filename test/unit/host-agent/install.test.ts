@@ -19,6 +19,8 @@ import {
   renderDropIn,
   rewriteShebang,
   type SysDeps,
+  sha256,
+  uninstall,
 } from '../../../host-agent/install.js';
 import { securePathProblems } from '../../../host-agent/secure-path.js';
 
@@ -366,6 +368,150 @@ describe('realSystemFs.ensurePrivateDir (real file system, as root)', () => {
   it('refuses a short path before looking at it', async () => {
     await expect(fsys.ensurePrivateDir('/var/cache', 'nobody')).rejects.toThrow(
       /fewer than 3 path components/,
+    );
+  });
+});
+
+/** An in-memory host: files with mode and owner, and a log of every change and command in order. */
+function fakeHost(
+  initial: Record<string, { text: string; mode: number; gid?: number }>,
+  fail: string[] = [],
+) {
+  const files = new Map(Object.entries(initial).map(([p, f]) => [p, { uid: 0, gid: 0, ...f }]));
+  const log: string[] = [];
+  const run: ProcessRunner = async (cmd, args) => {
+    const line = [cmd, ...args].join(' ');
+    log.push(line);
+    if (fail.some((f) => line.startsWith(f))) return { code: 1, stdout: '', stderr: 'failed' };
+    // sshd -T: our command is in force while our drop-in exists.
+    const effective = files.has(DROP)
+      ? `authorizedkeyscommand ${agentCommandLine(paths.binPath, paths.configPath)}\nauthorizedkeyscommanduser iam-authorized-keys\n`
+      : '';
+    return { code: 0, stdout: args[0] === '-T' ? effective : '', stderr: '' };
+  };
+  const sys: SysDeps = {
+    run,
+    out: () => {},
+    readText: async (p) => files.get(p)?.text,
+    writeAtomic: async (p, text, mode, owner) => {
+      log.push(`write ${p} ${mode.toString(8)} ${owner ? `${owner.uid}:${owner.gid}` : 'root'}`);
+      files.set(p, { text, mode, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0 });
+    },
+    remove: async (p) => {
+      log.push(`rm ${p}`);
+      files.delete(p);
+    },
+    mkdirp: async () => {},
+    ensurePrivateDir: async () => false,
+    removeTree: async (p) => {
+      log.push(`rm -r ${p}`);
+    },
+    listMatches: async (pat) => [...files.keys()].filter((f) => globToRegExp(pat).test(f)).sort(),
+    userExists: async () => true,
+    dirExists: async () => true,
+    stat: (p) => {
+      const f = files.get(p);
+      if (f)
+        return {
+          uid: f.uid,
+          gid: f.gid,
+          mode: 0o100000 | f.mode,
+          isDirectory: () => false,
+          isFile: () => true,
+        };
+      return { uid: 0, mode: 0o40755, isDirectory: () => true, isFile: () => false };
+    },
+  };
+  return { files, log, sys, fail };
+}
+
+describe('install and uninstall keep sshd files as they were (mode, owner) and uninstall in a safe order', () => {
+  const EIC_TEXT = 'AuthorizedKeysCommand /opt/aws/bin/eic_run_authorized_keys %u %f\n';
+  const host = () =>
+    fakeHost({
+      '/etc/ssh/sshd_config': { text: INCLUDE, mode: 0o600 },
+      [EIC]: { text: EIC_TEXT, mode: 0o600, gid: 42 },
+      [paths.configPath]: { text: CONFIG, mode: 0o640, gid: 7 },
+    });
+  const installed = async (fail: string[] = []) => {
+    const h = host();
+    expect((await install(opts, h.sys, false)).code).toBe(0);
+    h.fail.push(...fail);
+    return h;
+  };
+
+  it('install rewrites a 0600 sshd file as 0600 with its owner; new files get their own mode, root', async () => {
+    const h = host();
+    expect((await install(opts, h.sys, false)).code).toBe(0);
+    expect(h.files.get(EIC)).toMatchObject({ mode: 0o600, uid: 0, gid: 42 });
+    expect(h.files.get(EIC)?.text).toContain(DISABLED_MARK);
+    expect(h.files.get(paths.configPath)).toMatchObject({ mode: 0o640, gid: 7 });
+    expect(h.files.get(DROP)).toMatchObject({ mode: 0o644, uid: 0, gid: 0 });
+    expect(h.files.get(paths.binPath)).toMatchObject({ mode: 0o755, uid: 0, gid: 0 });
+  });
+
+  it('uninstall: sshd files, sshd -t/-T, reload, and only then the binary; modes kept', async () => {
+    const h = await installed();
+    const log: string[] = [];
+    const run: ProcessRunner = async (cmd, args) => {
+      log.push([cmd, ...args].join(' '));
+      return { code: 0, stdout: '', stderr: '' };
+    };
+    const sys = { ...h.sys, run };
+    const wrap =
+      <A extends unknown[]>(name: string, f: (...a: A) => Promise<void>) =>
+      async (...a: A) => {
+        log.push(`${name} ${a[0]}`);
+        await f(...a);
+      };
+    const code = await uninstall(
+      paths,
+      { ...sys, writeAtomic: wrap('write', sys.writeAtomic), remove: wrap('rm', sys.remove) },
+      false,
+    );
+    expect(code).toBe(0);
+    expect(log).toEqual([
+      `write ${EIC}`,
+      `rm ${DROP}`,
+      `${paths.sshdBinary} -t -f ${paths.sshdConfig}`,
+      `${paths.sshdBinary} -T -f ${paths.sshdConfig}`,
+      'systemctl reload sshd',
+      `rm ${paths.binPath}`,
+      `write ${paths.configPath}`,
+      `rm ${paths.stateFile}`,
+    ]);
+    expect(h.files.get(EIC)).toMatchObject({ text: EIC_TEXT, mode: 0o600, gid: 42 });
+    expect(h.files.get(paths.configPath)).toMatchObject({ mode: 0o640, gid: 7 });
+    expect(JSON.parse(h.files.get(paths.configPath)?.text ?? '')).toEqual(JSON.parse(CONFIG));
+  });
+
+  it('a failed reload keeps the binary and the state file (sshd still runs the command until reloaded)', async () => {
+    const h = await installed(['systemctl reload']);
+    expect(await uninstall(paths, h.sys, false)).toBe(1);
+    expect(h.files.has(DROP)).toBe(false);
+    expect(h.files.get(EIC)?.text).toBe(EIC_TEXT);
+    expect(h.files.has(paths.binPath)).toBe(true);
+    expect(h.files.has(paths.stateFile)).toBe(true);
+    // Run again once sshd reloads: finishes the job.
+    h.fail.length = 0;
+    expect(await uninstall(paths, h.sys, false)).toBe(0);
+    expect(h.files.has(paths.binPath)).toBe(false);
+    expect(h.files.has(paths.stateFile)).toBe(false);
+  });
+
+  it('a failed sshd check puts the sshd files back and removes nothing else', async () => {
+    const h = await installed([`${paths.sshdBinary} -t`]);
+    const before = new Map([...h.files].map(([p, f]) => [p, f.text]));
+    expect(await uninstall(paths, h.sys, false)).toBe(1);
+    expect(new Map([...h.files].map(([p, f]) => [p, f.text]))).toEqual(before);
+    expect(h.files.get(EIC)).toMatchObject({ mode: 0o600, gid: 42 });
+  });
+
+  it('records what install wrote', async () => {
+    const h = await installed();
+    const state = JSON.parse(h.files.get(paths.stateFile)?.text ?? '{}');
+    expect(state.files.find((f: { path: string }) => f.path === EIC).written).toBe(
+      sha256(h.files.get(EIC)?.text ?? ''),
     );
   });
 });
