@@ -1,4 +1,4 @@
-// The trustworthy login audit: which IAM user's key opened which account.
+// The trustworthy login audit: which IAM user's key matched for which account.
 // SSH_KEY_OWNER cannot serve (a user's ~/.ssh/environment can override it),
 // so the agent logs to syslog (authpriv) when sshd asks about one fingerprint.
 import type { ChildProcess } from 'node:child_process';
@@ -14,6 +14,8 @@ export interface AuditFields {
   readonly owner: string;
   readonly principals: readonly string[];
   readonly sources: readonly string[];
+  /** sshd's process (our parent): joins this line to sshd's own "Accepted publickey" line. */
+  readonly sshdPid?: number;
 }
 
 /** Values are validated upstream; anything outside the safe set is still replaced so one message stays one line. */
@@ -21,14 +23,20 @@ function clean(s: string): string {
   return s.replace(/[^A-Za-z0-9_.,:/+=@-]/g, '?');
 }
 
+/**
+ * sshd asks about every offered key (and again to verify the signature), so a
+ * line records a key that matched, not a login: anyone holding a public key can
+ * offer it. The login is the join with sshd's "Accepted publickey" line by pid.
+ */
 export function auditMessage(f: AuditFields): string {
   return [
-    'key-authorized',
+    'key-matched',
     `user=${clean(f.user)}`,
     `fingerprint=${clean(f.fingerprint)}`,
     `owner=${clean(f.owner)}`,
     `principal=${clean(f.principals.join(','))}`,
     `source=${clean(f.sources.join(','))}`,
+    ...(f.sshdPid !== undefined ? [`sshd_pid=${f.sshdPid}`] : []),
   ].join(' ');
 }
 

@@ -29,6 +29,10 @@ export interface AgentDeps {
   readonly signal?: AbortSignal | (() => AbortSignal);
   /** Runs the configured chain command (already substituted); absent when none is configured. */
   readonly runChain?: () => Promise<ChainResult>;
+  /** The local account's uid (from /etc/passwd), for iamUsers mode; undefined when there is none. */
+  readonly localUid?: (user: string) => number | undefined;
+  /** sshd's pid, written into audit lines. */
+  readonly sshdPid?: number;
 }
 
 export interface AgentOutcome {
@@ -58,15 +62,31 @@ export interface IamUserMatch {
   readonly diagnostics: string[];
 }
 
+/** The uid of `user` in /etc/passwd text, or undefined. */
+export function uidFromPasswd(passwd: string, user: string): number | undefined {
+  for (const line of passwd.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === user && f.length >= 7) {
+      const uid = Number(f[2]);
+      return Number.isSafeInteger(uid) && uid >= 0 ? uid : undefined;
+    }
+  }
+  return undefined;
+}
+
 /**
  * iamUsers mode: the IAM user whose local name is `user`. The index's
  * localName must agree with our own iamToLocalName (the index is not trusted
- * to map names); a name claimed by two IAM users maps to nobody.
+ * to map names); a name claimed by two IAM users maps to nobody. The local
+ * account must also carry the uid the publisher allocated to that IAM user (as
+ * sync-users creates it): otherwise an IAM user named `root` or `ec2-user`
+ * would open that existing account.
  */
 export function matchIamUser(
   index: PublishedIndex,
   user: string,
   allowGroups: readonly string[],
+  localUid?: number,
 ): IamUserMatch {
   const diagnostics: string[] = [];
   const matches: string[] = [];
@@ -88,7 +108,14 @@ export function matchIamUser(
   }
   const iamName = matches[0];
   if (iamName === undefined) return { principals: [], diagnostics };
-  const groups = index.users[iamName]?.groups ?? [];
+  const entry = index.users[iamName];
+  if (localUid === undefined || localUid === 0 || localUid !== entry?.uid) {
+    diagnostics.push(
+      `IAM user ${iamName}: local account ${user} has uid ${localUid ?? 'none'}, not the published uid ${entry?.uid}: not mapped`,
+    );
+    return { principals: [], diagnostics };
+  }
+  const groups = entry.groups;
   if (allowGroups.length > 0 && !groups.some((g) => allowGroups.includes(g))) {
     diagnostics.push(`IAM user ${iamName} is in none of iamUsers.allowGroups: not allowed`);
     return { principals: [], diagnostics };
@@ -274,6 +301,7 @@ export async function authorizedKeys(
           owner: c.line.owner,
           principals: c.principals,
           sources: c.sources,
+          ...(deps.sshdPid !== undefined ? { sshdPid: deps.sshdPid } : {}),
         }),
       );
     }
@@ -313,8 +341,10 @@ async function resolveIamUser(
     diagnostics.push(
       `warning: index.json was generated ${Math.round(ageS)}s ago (publisher stopped?): keys may be outdated`,
     );
+  } else if (ageS < -300) {
+    diagnostics.push(`warning: index.json generatedAt is ${Math.round(-ageS)}s in the future (clock skew?)`);
   }
-  const m = matchIamUser(index, user, allowGroups);
+  const m = matchIamUser(index, user, allowGroups, deps.localUid?.(user));
   diagnostics.push(...m.diagnostics);
   // Already mapped through `users`: read once.
   const extra = m.principals.filter((p) => !(config.users[user] ?? []).includes(p));

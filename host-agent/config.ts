@@ -36,6 +36,8 @@ export interface AgentConfig {
   syncUsers?: SyncUsersConfig;
   /** Where audit lines go (logger -u). Not in the contract's example; defaults to /dev/log. */
   syslogSocket: string;
+  /** Local accounts for iamUsers mode's uid check. Defaults to /etc/passwd. */
+  passwdFile: string;
 }
 
 export class ConfigError extends Error {
@@ -55,6 +57,7 @@ const KNOWN_KEYS = new Set([
   'chain',
   'syncUsers',
   'syslogSocket',
+  'passwdFile',
 ]);
 // S3 bucket naming rules (the subset that matters for a safe URL).
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -137,6 +140,7 @@ export function parseConfig(text: string, source: string): AgentConfig {
     },
     deadlineMs: int(raw.deadlineMs, 'deadlineMs', DEFAULT_DEADLINE_MS, 100, 60_000),
     syslogSocket: DEFAULT_SYSLOG_SOCKET,
+    passwdFile: '/etc/passwd',
   };
 
   if (raw.endpoint !== undefined) config.endpoint = parseEndpoint(str(raw.endpoint, 'endpoint'), bad);
@@ -231,6 +235,11 @@ export function parseConfig(text: string, source: string): AgentConfig {
     if (!s.startsWith('/')) bad('syslogSocket must be an absolute path');
     config.syslogSocket = s;
   }
+  if (raw.passwdFile !== undefined) {
+    const s = str(raw.passwdFile, 'passwdFile');
+    if (!s.startsWith('/')) bad('passwdFile must be an absolute path');
+    config.passwdFile = s;
+  }
   return config;
 }
 
@@ -245,6 +254,10 @@ function parseEndpoint(text: string, bad: (m: string) => never): string {
     bad('endpoint must be an http:// or https:// URL');
   if (url.username || url.password || url.search || url.hash) {
     bad('endpoint must not carry credentials, a query or a fragment');
+  }
+  // S3 answers are authenticated only by TLS: plain http would let anyone on the path inject keys.
+  if (url.protocol === 'http:' && !/^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(url.hostname)) {
+    bad('endpoint must be https:// (plain http:// only to a loopback address)');
   }
   return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
 }

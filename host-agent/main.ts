@@ -2,9 +2,10 @@
 // sshd runs this at every login attempt: keep the cache-hit path free of
 // network and signing code (store.ts loads s3-fetch.ts on a miss only) and
 // admin commands behind a lazy import.
+import { readFileSync } from 'node:fs';
 import { parseArgs, USAGE } from './args.js';
 import { startSyslogAuditor } from './audit.js';
-import { authorizedKeys, deriveObject } from './authorized-keys.js';
+import { authorizedKeys, deriveObject, uidFromPasswd } from './authorized-keys.js';
 import { runChain, substituteChain } from './chain.js';
 import { ConfigError, loadConfig } from './config.js';
 import { errorMessage, UsageError } from './errors.js';
@@ -67,6 +68,14 @@ async function main(argv: string[]): Promise<number> {
       store: createStore(config, { warn: diag, derive: deriveObject }),
       now: Date.now,
       signal,
+      sshdPid: process.ppid,
+      localUid: (u: string) => {
+        try {
+          return uidFromPasswd(readFileSync(config.passwdFile, 'utf8'), u);
+        } catch {
+          return undefined;
+        }
+      },
       ...(chain
         ? {
             runChain: () =>
@@ -94,7 +103,8 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    // Exit now: a pending lookup (a broken resolver) must not keep sshd waiting after the answer.
+    process.exit(code);
   },
   (e: unknown) => {
     diag(`internal error: ${errorMessage(e)}`);

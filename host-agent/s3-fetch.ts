@@ -94,7 +94,9 @@ export function createS3Fetcher(config: AgentConfig, deps: S3FetchDeps): Fetcher
         return { status: 200, body: res.body, ...(typeof etag === 'string' ? { etag } : {}) };
       }
       if (res.status === 304) return { status: 304 };
-      if (res.status === 404 && s3ErrorCode(res.body) !== 'NoSuchBucket') return { status: 404 };
+      // Only S3's own "no such key" means an unknown principal: a 404 from a proxy or a
+      // wrong endpoint must not be cached as "no keys" over good entries.
+      if (res.status === 404 && s3ErrorCode(res.body) === 'NoSuchKey') return { status: 404 };
       const code = s3ErrorCode(res.body);
       throw new FetchError(`S3 GET ${key} answered ${res.status}${code ? ` ${code}` : ''}`, res.status);
     },

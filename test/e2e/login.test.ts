@@ -78,7 +78,7 @@ describe('login through sshd with the agent', () => {
   };
 
   const auditFor = (fingerprintUser: string) =>
-    syslog.lines().filter((l) => l.includes('key-authorized') && l.includes(`user=${fingerprintUser}`));
+    syslog.lines().filter((l) => l.includes('key-matched') && l.includes(`user=${fingerprintUser}`));
 
   beforeAll(async () => {
     requireSshd();

@@ -66,6 +66,16 @@ function runAgent(args: string[], env: Record<string, string> = {}): Promise<Res
   });
 }
 
+// The local accounts the agent sees (passwdFile): as sync-users would create them, with published uids.
+const PASSWD_UIDS: Record<string, number> = { alice: 2000, 'bob+ops@example.com': 2001, carol: 2002 };
+const PASSWD = [
+  'root:x:0:0:root:/root:/bin/sh',
+  'alice:x:2000:2000::/home/alice:/bin/sh',
+  'bob.plus.ops.at.example.com:x:2001:2001::/home/bob:/bin/sh',
+  'carol:x:2002:2002::/home/carol:/bin/sh',
+  '',
+].join('\n');
+
 let configN = 0;
 function writeConfig(extra: Record<string, unknown>, cacheDir?: string): { path: string; cacheDir: string } {
   const dir = cacheDir ?? join(work, `cache-${++configN}`);
@@ -77,6 +87,7 @@ function writeConfig(extra: Record<string, unknown>, cacheDir?: string): { path:
       prefix: PREFIX,
       region: TEST_REGION,
       cache: { dir, ttlSeconds: 300, maxStaleSeconds: 3600 },
+      passwdFile: join(work, 'passwd'),
       ...extra,
     }),
     { mode: 0o644 },
@@ -93,9 +104,9 @@ function indexJson(
   generatedAt = new Date().toISOString(),
 ): string {
   const full: Record<string, IndexUser> = {};
-  let uid = 2000;
+  let uid = 2100;
   for (const [n, u] of Object.entries(users))
-    full[n] = { localName: null, uid: uid++, groups: [], keys: [], ...u };
+    full[n] = { localName: null, uid: PASSWD_UIDS[n] ?? uid++, groups: [], keys: [], ...u };
   const idx: PublishedIndex = {
     version: 1,
     generatedAt,
@@ -138,6 +149,7 @@ beforeAll(async () => {
     credentials: TEST_CREDENTIALS,
   });
   work = mkdtempSync(join(tmpdir(), 'iak-int-'));
+  writeFileSync(join(work, 'passwd'), PASSWD);
   // Run the bundle from outside the repo, as installed on a host.
   agent = join(work, 'iam-authorized-keys');
   copyFileSync(join(ROOT, 'dist/iam-authorized-keys'), agent);
@@ -260,7 +272,7 @@ describe('fingerprint and audit', () => {
     expect(messages).toHaveLength(1);
     expect(messages[0]).toMatch(/^<86>.*iam-authorized-keys(\[\d+\])?: /); // authpriv.info = 10*8+6
     expect(messages[0]).toContain(
-      `key-authorized user=ec2-user fingerprint=${alice.fingerprint} owner=alice principal=groups/Admins,users/alice source=s3,s3`,
+      `key-matched user=ec2-user fingerprint=${alice.fingerprint} owner=alice principal=groups/Admins,users/alice source=s3,s3`,
     );
     // The second login attempt is served from the cache, and says so.
     const again = await runAgent(['--config', path, 'ec2-user', alice.fingerprint]);
@@ -274,7 +286,7 @@ describe('fingerprint and audit', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(renderLine('alice', alice2));
     expect(r.stderr).toMatch(/audit log not written/);
-    expect(r.stderr).toMatch(/audit: key-authorized user=u .*owner=alice/);
+    expect(r.stderr).toMatch(/audit: key-matched user=u .*owner=alice/);
   });
 });
 
@@ -298,6 +310,16 @@ describe('iamUsers mode', () => {
     const { path } = writeConfig({ iamUsers: { allowGroups: [] } });
     const r = await runAgent(['--config', path, 'root']);
     expect(r).toMatchObject({ code: 0, stdout: '' });
+  });
+
+  it('never maps an IAM user named after an existing account (root, uid 0) onto it', async () => {
+    const rootKey = makeKey();
+    await put(indexKey(PREFIX), indexJson({ root: { localName: 'root', groups: [] } }));
+    await put(userKey(PREFIX, 'root'), renderLine('root', rootKey));
+    const { path } = writeConfig({ iamUsers: { allowGroups: [] } });
+    const r = await runAgent(['--config', path, 'root']);
+    expect(r).toMatchObject({ code: 0, stdout: '' });
+    expect(r.stderr).toMatch(/local account root has uid 0, not the published uid \d+: not mapped/);
   });
 
   it('warns on stderr when the publisher heartbeat is old', async () => {

@@ -13,7 +13,7 @@ describe('auditMessage', () => {
         sources: ['cache', 'stale'],
       }),
     ).toBe(
-      'key-authorized user=ec2-user fingerprint=SHA256:abc+/x owner=bob+ops@example.com principal=groups/Admins,users/bob+ops@example.com source=cache,stale',
+      'key-matched user=ec2-user fingerprint=SHA256:abc+/x owner=bob+ops@example.com principal=groups/Admins,users/bob+ops@example.com source=cache,stale',
     );
   });
   it('cannot be split into two syslog lines or fake a field', () => {

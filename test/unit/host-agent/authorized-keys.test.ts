@@ -8,6 +8,7 @@ import {
   deriveObject,
   matchIamUser,
   readDerived,
+  uidFromPasswd,
 } from '../../../host-agent/authorized-keys.js';
 import type { ChainResult } from '../../../host-agent/chain.js';
 import { type AgentConfig, parseConfig } from '../../../host-agent/config.js';
@@ -71,10 +72,21 @@ async function run(
   chain?: ChainResult,
 ) {
   const m = memStore(objects);
+  // Local accounts as sync-users creates them: the published uid of the IAM user with that local name.
+  const localUid = (u: string) => {
+    const text = objects['index.json'];
+    if (typeof text !== 'string') return undefined;
+    try {
+      const users = (JSON.parse(text) as PublishedIndex).users ?? {};
+      return Object.values(users).find((x) => x.localName === u)?.uid;
+    } catch {
+      return undefined;
+    }
+  };
   const out = await authorizedKeys(
     config,
     { user, ...(fingerprint ? { fingerprint } : {}) },
-    { store: m.store, now: () => NOW, ...(chain ? { runChain: async () => chain } : {}) },
+    { store: m.store, now: () => NOW, localUid, ...(chain ? { runChain: async () => chain } : {}) },
   );
   return { ...out, reads: m.reads };
 }
@@ -98,7 +110,7 @@ describe('users map (shared-account mode)', () => {
     const r = await run(config, objects, 'ec2-user', alice.fingerprint);
     expect(r.stdout).toBe(aliceLine);
     expect(r.audit).toEqual([
-      `key-authorized user=ec2-user fingerprint=${alice.fingerprint} owner=alice principal=groups/Admins,users/alice source=s3,s3`,
+      `key-matched user=ec2-user fingerprint=${alice.fingerprint} owner=alice principal=groups/Admins,users/alice source=s3,s3`,
     ]);
   });
 
@@ -256,24 +268,65 @@ describe('iamUsers mode', () => {
 describe('matchIamUser', () => {
   const mk = (users: Record<string, Partial<IndexUser>>) => JSON.parse(index(users)) as PublishedIndex;
   it.each([
-    ['exact match', { alice: { localName: 'alice' } }, 'alice', [], ['users/alice']],
-    ['no match', { alice: { localName: 'alice' } }, 'bob', [], []],
-    ['null localName (unusable)', { alice: { localName: null } }, 'alice', [], []],
-    ['allowed group', { alice: { localName: 'alice', groups: ['A'] } }, 'alice', ['B', 'A'], ['users/alice']],
-    ['no allowed group', { alice: { localName: 'alice', groups: ['A'] } }, 'alice', ['B'], []],
+    ['exact match', { alice: { localName: 'alice', uid: 20000 } }, 'alice', [], 20000, ['users/alice']],
+    ['no match', { alice: { localName: 'alice', uid: 20000 } }, 'bob', [], 20000, []],
+    ['null localName (unusable)', { alice: { localName: null, uid: 20000 } }, 'alice', [], 20000, []],
+    [
+      'allowed group',
+      { alice: { localName: 'alice', groups: ['A'], uid: 20000 } },
+      'alice',
+      ['B', 'A'],
+      20000,
+      ['users/alice'],
+    ],
+    [
+      'no allowed group',
+      { alice: { localName: 'alice', groups: ['A'], uid: 20000 } },
+      'alice',
+      ['B'],
+      20000,
+      [],
+    ],
     [
       'two IAM users claiming one name',
       { 'a+b': { localName: 'a.plus.b' }, 'a.plus.b': { localName: 'a.plus.b' } },
       'a.plus.b',
       [],
+      2000,
       [],
     ],
-  ] as [string, Record<string, Partial<IndexUser>>, string, string[], string[]][])(
+    [
+      'an IAM user named root: uid 0 never maps',
+      { root: { localName: 'root', uid: 20000 } },
+      'root',
+      [],
+      0,
+      [],
+    ],
+    [
+      'an existing account with another uid (ec2-user)',
+      { 'ec2-user': { localName: 'ec2-user', uid: 20000 } },
+      'ec2-user',
+      [],
+      1000,
+      [],
+    ],
+    ['no local account', { alice: { localName: 'alice', uid: 20000 } }, 'alice', [], undefined, []],
+  ] as [string, Record<string, Partial<IndexUser>>, string, string[], number | undefined, string[]][])(
     '%s',
-    (_n, users, user, allow, expected) => {
-      expect(matchIamUser(mk(users), user, allow).principals).toEqual(expected);
+    (_n, users, user, allow, localUid, expected) => {
+      expect(matchIamUser(mk(users), user, allow, localUid).principals).toEqual(expected);
     },
   );
+  it.each([
+    ['alice:x:20000:20000::/home/alice:/bin/sh\nbob:x:1:1::/:/bin/sh\n', 'alice', 20000],
+    ['alice:x:20000:20000::/home/alice:/bin/sh\n', 'bob', undefined],
+    ['alice:x:notanumber:1::/:/bin/sh\n', 'alice', undefined],
+    ['alice:x:20000\n', 'alice', undefined],
+    ['', 'alice', undefined],
+  ])('uidFromPasswd(%j, %s) = %s', (text, user, uid) => {
+    expect(uidFromPasswd(text, user)).toBe(uid);
+  });
 });
 
 describe('chain', () => {

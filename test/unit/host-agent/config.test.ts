@@ -24,6 +24,7 @@ describe('parseConfig', () => {
       cache: { dir: DEFAULT_CACHE_DIR, ttlSeconds: 30, maxStaleSeconds: 86400 },
       deadlineMs: DEFAULT_DEADLINE_MS,
       syslogSocket: '/dev/log',
+      passwdFile: '/etc/passwd',
     });
   });
 
@@ -87,6 +88,8 @@ describe('parseConfig', () => {
     ['endpoint not URL', JSON.stringify({ ...base, endpoint: 'nope' }), /not a URL/],
     ['endpoint ftp', JSON.stringify({ ...base, endpoint: 'ftp://x' }), /http:\/\/ or https:\/\//],
     ['endpoint creds', JSON.stringify({ ...base, endpoint: 'http://a:b@x' }), /must not carry credentials/],
+    ['plain http to a remote endpoint', JSON.stringify({ ...base, endpoint: 'http://s3.example.com' }), /must be https/],
+    ['relative passwdFile', JSON.stringify({ ...base, passwdFile: 'passwd' }), /passwdFile must be an absolute path/],
     ['users not object', JSON.stringify({ ...base, users: [] }), /users must be an object/],
     [
       'bad local name',

@@ -66,6 +66,7 @@ describe('createS3Fetcher against a local HTTP server', () => {
       if (key === 'nobucket') return res.writeHead(404).end('<Error><Code>NoSuchBucket</Code></Error>');
       if (key === 'denied') return res.writeHead(403).end('<Error><Code>AccessDenied</Code></Error>');
       if (key === 'slow') return; // never answers
+      if (key === 'proxy404') return res.writeHead(404).end('<html>Not Found</html>');
       res.writeHead(404).end('<Error><Code>NoSuchKey</Code></Error>');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -102,6 +103,8 @@ describe('createS3Fetcher against a local HTTP server', () => {
   it.each([
     ['nobucket', FetchError, /answered 404 NoSuchBucket/],
     ['denied', FetchError, /answered 403 AccessDenied/],
+    // Not S3's NoSuchKey (a proxy, a wrong endpoint): an error, so stale cache rules apply.
+    ['proxy404', FetchError, /answered 404$/],
     ['big', ObjectTooLargeError, /over the 8388608-byte limit/],
   ] as [string, new (...a: never[]) => Error, RegExp][])('%s throws', async (key, cls, message) => {
     const p = fetcher().get(key, {});
