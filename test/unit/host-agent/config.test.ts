@@ -88,8 +88,16 @@ describe('parseConfig', () => {
     ['endpoint not URL', JSON.stringify({ ...base, endpoint: 'nope' }), /not a URL/],
     ['endpoint ftp', JSON.stringify({ ...base, endpoint: 'ftp://x' }), /http:\/\/ or https:\/\//],
     ['endpoint creds', JSON.stringify({ ...base, endpoint: 'http://a:b@x' }), /must not carry credentials/],
-    ['plain http to a remote endpoint', JSON.stringify({ ...base, endpoint: 'http://s3.example.com' }), /must be https/],
-    ['relative passwdFile', JSON.stringify({ ...base, passwdFile: 'passwd' }), /passwdFile must be an absolute path/],
+    [
+      'plain http to a remote endpoint',
+      JSON.stringify({ ...base, endpoint: 'http://s3.example.com' }),
+      /must be https/,
+    ],
+    [
+      'relative passwdFile',
+      JSON.stringify({ ...base, passwdFile: 'passwd' }),
+      /passwdFile must be an absolute path/,
+    ],
     ['users not object', JSON.stringify({ ...base, users: [] }), /users must be an object/],
     [
       'bad local name',
