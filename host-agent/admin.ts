@@ -4,9 +4,9 @@
 // process runner into the modules that do the work.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readFile, rename, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { lookupUser, realRunner, realSystemFs, splitCommand } from './admin-sys.js';
+import { lookupUser, realRunner, realSystemFs, splitCommand, writeFileAtomic } from './admin-sys.js';
 import { DEFAULT_CONFIG_PATH, loadConfig } from './config.js';
 import { baseCredentials, createCredentialProvider, readFileOrUndefined } from './credentials.js';
 import { formatCheck, runDoctor } from './doctor.js';
@@ -22,7 +22,7 @@ import {
 } from './install.js';
 import { refreshPrincipals } from './principals-source.js';
 import { createStore } from './store.js';
-import { DEFAULT_SUDOERS_PATH, runSyncUsers } from './sync-users.js';
+import { DEFAULT_SUDOERS_PATH, runSyncUsers, type SyncUsersDeps } from './sync-users.js';
 
 export const ADMIN_COMMANDS = ['install', 'uninstall', 'doctor', 'sync-users', 'refresh-principals'] as const;
 export type AdminCommand = (typeof ADMIN_COMMANDS)[number];
@@ -78,15 +78,24 @@ async function syncUsersCommand(args: string[]): Promise<number> {
     shell: existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh',
     dryRun,
     allowMassRemoval: values['allow-mass-removal'],
-    sudoers: {
-      path: values['sudoers-file'],
-      visudo: values.visudo,
-      readFile: readOptional,
-      writeTemp: (p, c) => writeFile(p, c, { mode: 0o440, flag: 'w' }),
-      rename,
-      remove: unlink,
-    },
+    sudoers: sudoersDeps(values['sudoers-file'], values.visudo),
   });
+}
+
+/**
+ * File access for the sudoers drop-in. The temp file goes through the atomic
+ * writer (O_EXCL temp + rename, exact mode 0440, root): a symlink or an old
+ * file left at the temp name is replaced, never written through.
+ */
+export function sudoersDeps(path: string, visudo: string): SyncUsersDeps['sudoers'] {
+  return {
+    path,
+    visudo,
+    readFile: readOptional,
+    writeTemp: (p, c) => writeFileAtomic(p, c, { mode: 0o440, uid: 0, gid: 0 }),
+    rename,
+    remove: unlink,
+  };
 }
 
 const pathOptions = {

@@ -1,5 +1,8 @@
+import { lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ADMIN_COMMANDS, isAdminCommand, runAdmin } from '../../../host-agent/admin.js';
+import { ADMIN_COMMANDS, isAdminCommand, runAdmin, sudoersDeps } from '../../../host-agent/admin.js';
 
 describe('runAdmin dispatch', () => {
   let stderr: string[] = [];
@@ -51,5 +54,36 @@ describe('runAdmin dispatch', () => {
     expect(stderr.join('')).toMatch(
       /^iam-authorized-keys sync-users: \/nonexistent\/iak.json: cannot read config \(ENOENT\)\n$/,
     );
+  });
+});
+
+describe('sudoers temp file (real file system)', () => {
+  it('replaces a symlink planted at the temp name instead of writing through it; mode 0440', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iak-sudoers-'));
+    try {
+      const victim = join(dir, 'victim');
+      writeFileSync(victim, 'precious\n', { mode: 0o644 });
+      const tmp = join(dir, 'iam-synced-users.iam-tmp');
+      symlinkSync(victim, tmp);
+      await sudoersDeps(join(dir, 'iam-synced-users'), 'visudo').writeTemp(tmp, '#1000 ALL=(ALL) ALL\n');
+      expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+      const st = lstatSync(tmp);
+      expect([st.isFile(), st.mode & 0o7777]).toEqual([true, 0o440]);
+      expect(readFileSync(tmp, 'utf8')).toBe('#1000 ALL=(ALL) ALL\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an old temp file with a loose mode ends up 0440', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iak-sudoers-'));
+    try {
+      const tmp = join(dir, 'iam-synced-users.iam-tmp');
+      writeFileSync(tmp, 'old', { mode: 0o666 });
+      await sudoersDeps(join(dir, 'iam-synced-users'), 'visudo').writeTemp(tmp, 'new\n');
+      expect(lstatSync(tmp).mode & 0o7777).toBe(0o440);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
