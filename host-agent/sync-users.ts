@@ -87,9 +87,18 @@ function wantsSudo(user: IndexUser, sudoGroups: SyncSettings['sudoGroups']): boo
 const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
 
 /**
+ * How many managed accounts one run may remove without --allow-mass-removal:
+ * half of them, but at least 2, so a host with one or two IAM accounts can
+ * still offboard them from cron.
+ */
+export function massRemovalLimit(managed: number): number {
+  return Math.max(2, Math.floor(managed / 2));
+}
+
+/**
  * Computes what to change. Accounts outside the marker group are never
  * touched; deletions are refused when the index is not fresh or when they
- * would remove more than half of the managed accounts (aws-ec2-ssh deleted
+ * would remove more than massRemovalLimit of the managed accounts (aws-ec2-ssh deleted
  * everyone when IAM throttled it).
  */
 export function planSync(
@@ -197,10 +206,10 @@ export function planSync(
         users: toRemove,
         reason: `index.json is not fresh (${opts.freshness.reason ?? 'too old'}): no account is removed`,
       };
-    } else if (toRemove.length * 2 > managed.size && !opts.allowMassRemoval) {
+    } else if (toRemove.length > massRemovalLimit(managed.size) && !opts.allowMassRemoval) {
       refusedRemovals = {
         users: toRemove,
-        reason: `would remove ${toRemove.length} of ${managed.size} managed accounts (more than half): refused; rerun with --allow-mass-removal if intended`,
+        reason: `would remove ${toRemove.length} of ${managed.size} managed accounts (more than ${massRemovalLimit(managed.size)}): refused; rerun with --allow-mass-removal if intended`,
       };
     } else {
       for (const user of toRemove)
