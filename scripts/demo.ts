@@ -104,6 +104,13 @@ try {
   ]);
   for (let i = 0; i < 50 && !existsSync(syslogSocket); i++) await new Promise((r) => setTimeout(r, 50));
   const config = join(work, 'iam-authorized-keys.json');
+  // iamUsers mode maps only local accounts that carry the published uid (as `sync-users` creates
+  // them): stand in for /etc/passwd with bob's account.
+  const indexObject = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'index.json' }));
+  const published = JSON.parse((await indexObject.Body?.transformToString()) ?? '{}');
+  const bobUid = published.users?.['bob+ops@example.com']?.uid;
+  const passwdFile = join(work, 'passwd');
+  writeFileSync(passwdFile, `bob.plus.ops.at.example.com:x:${bobUid}:${bobUid}::/home/bob:/bin/sh\n`);
   writeFileSync(
     config,
     JSON.stringify(
@@ -115,6 +122,7 @@ try {
         iamUsers: { allowGroups: ['Developers'] },
         cache: { dir: cacheDir, ttlSeconds: 30, maxStaleSeconds: 86400 },
         syslogSocket,
+        passwdFile,
       },
       null,
       2,
@@ -124,6 +132,9 @@ try {
   chmodSync(work, 0o755);
   console.log(
     `config ${config}: ec2-user <- groups/Administrators; IAM users in Developers log in as themselves`,
+  );
+  console.log(
+    `(local account bob.plus.ops.at.example.com has the published uid ${bobUid}, as sync-users makes it)`,
   );
   run('iam-authorized-keys', ['--config', config, 'ec2-user']);
   run('iam-authorized-keys', ['--config', config, 'bob.plus.ops.at.example.com']);
