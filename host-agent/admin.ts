@@ -7,9 +7,11 @@ import { existsSync } from 'node:fs';
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { lookupUser, realRunner, realSystemFs, splitCommand, writeFileAtomic } from './admin-sys.js';
+import { ADMIN_COMMANDS } from './args.js';
 import { DEFAULT_CONFIG_PATH, loadConfig } from './config.js';
 import { baseCredentials, createCredentialProvider, readFileOrUndefined } from './credentials.js';
 import { formatCheck, runDoctor } from './doctor.js';
+import { UsageError } from './errors.js';
 import { request } from './http.js';
 import {
   DEFAULT_AGENT_USER,
@@ -24,12 +26,9 @@ import { refreshPrincipals } from './principals-source.js';
 import { createStore } from './store.js';
 import { DEFAULT_SUDOERS_PATH, runSyncUsers, type SyncUsersDeps } from './sync-users.js';
 
-export const ADMIN_COMMANDS = ['install', 'uninstall', 'doctor', 'sync-users', 'refresh-principals'] as const;
+// One list and one UsageError, shared with the login path's argument parser.
+export { ADMIN_COMMANDS, UsageError };
 export type AdminCommand = (typeof ADMIN_COMMANDS)[number];
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
 
 export function isAdminCommand(command: string): command is AdminCommand {
   return (ADMIN_COMMANDS as readonly string[]).includes(command);

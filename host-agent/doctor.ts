@@ -4,7 +4,7 @@ import { indexKey, parseIndex } from '../contract/index.js';
 import type { ProcessRunner } from './admin-sys.js';
 import { type AgentConfig, DEFAULT_CONFIG_PATH, DEFAULT_MAX_STALE_SECONDS } from './config.js';
 import { agentCommandLine, parseSshdT } from './install.js';
-import { type StatLike, securePathProblems } from './secure-path.js';
+import { privateDirProblem, type StatLike, securePathProblems } from './secure-path.js';
 
 export interface CheckResult {
   readonly name: string;
@@ -57,12 +57,8 @@ export function evaluateCacheDir(
   agentUid: number | undefined,
 ): CheckResult {
   if (!st) return fail('cache dir', `${dir} does not exist (the agent runs without a cache)`);
-  if (!st.isDirectory()) return fail('cache dir', `${dir} is not a directory`);
-  if (agentUid !== undefined && st.uid !== agentUid) {
-    return fail('cache dir', `${dir} is owned by uid ${st.uid}, not the agent user (uid ${agentUid})`);
-  }
-  if (st.mode & 0o077)
-    return fail('cache dir', `${dir} has mode ${(st.mode & 0o777).toString(8)}, expected 700`);
+  const problem = privateDirProblem(dir, st, agentUid ?? st.uid);
+  if (problem) return fail('cache dir', agentUid === undefined ? problem : `${problem} (the agent user)`);
   return ok('cache dir', `${dir} owned by uid ${st.uid}, mode 700`);
 }
 

@@ -2,7 +2,15 @@ import { lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ADMIN_COMMANDS, isAdminCommand, runAdmin, sudoersDeps } from '../../../host-agent/admin.js';
+import {
+  ADMIN_COMMANDS,
+  UsageError as AdminUsageError,
+  isAdminCommand,
+  runAdmin,
+  sudoersDeps,
+} from '../../../host-agent/admin.js';
+import { ADMIN_COMMANDS as LOGIN_ADMIN_COMMANDS } from '../../../host-agent/args.js';
+import { UsageError } from '../../../host-agent/errors.js';
 
 describe('runAdmin dispatch', () => {
   let stderr: string[] = [];
@@ -26,6 +34,11 @@ describe('runAdmin dispatch', () => {
     ]);
     expect(isAdminCommand('install')).toBe(true);
     expect(isAdminCommand('alice')).toBe(false);
+  });
+
+  it('shares one command list and one UsageError with the login path (instanceof works across both)', () => {
+    expect(ADMIN_COMMANDS).toBe(LOGIN_ADMIN_COMMANDS);
+    expect(AdminUsageError).toBe(UsageError);
   });
 
   it('an unknown command is a usage error (exit 2) with one clear line', async () => {

@@ -59,7 +59,7 @@ describe('evaluateCacheDir', () => {
   });
   it.each([
     [dir(999, 0o40700), 999, true, /mode 700/],
-    [dir(0, 0o40700), 999, false, /owned by uid 0, not the agent user/],
+    [dir(0, 0o40700), 999, false, /owned by uid 0, not 999 \(the agent user\)/],
     [dir(999, 0o40755), 999, false, /mode 755, expected 700/],
     [dir(999, 0o100600, false), 999, false, /not a directory/],
     [undefined, 999, false, /does not exist/],
