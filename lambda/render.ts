@@ -106,7 +106,9 @@ export function render(
     parsedByUser.set(u.name, parsed);
   }
 
-  // Local names: refuse names that are unusable or that two IAM users would share.
+  // Local names: refuse names that are unusable or that two IAM users would share. A name
+  // that already belonged to one of them stays with it: creating IAM user `a+b` must not
+  // take `a.plus.b`'s login (and, through sync-users, its account) away.
   const localOwners = new Map<string, string[]>();
   const localNames = new Map<string, { name: string | null; problem?: string }>();
   for (const u of users) {
@@ -115,12 +117,16 @@ export function render(
     else localNames.set(u.name, { name: null, problem: r.reason });
   }
   for (const [local, owners] of localOwners) {
+    const holders = owners.filter((o) => previous?.users[o]?.localName === local);
+    const keeper = owners.length === 1 ? owners[0] : holders.length === 1 ? holders[0] : undefined;
     for (const owner of owners) {
       localNames.set(
         owner,
-        owners.length === 1
+        owner === keeper
           ? { name: local }
-          : { name: null, problem: `local name ${local} is shared by IAM users ${owners.join(', ')}` },
+          : keeper !== undefined
+            ? { name: null, problem: `local name ${local} already belongs to IAM user ${keeper}` }
+            : { name: null, problem: `local name ${local} is shared by IAM users ${owners.join(', ')}` },
       );
     }
   }

@@ -170,6 +170,28 @@ describe('render', () => {
     expect(users.fine?.localName).toBe('fine');
   });
 
+  it('keeps a local name with the IAM user that already had it when a newcomer collides', () => {
+    const before = render(snap([{ name: 'a.plus.b', groups: [], keys: [] }], [], {}), undefined, opts);
+    expect(before.index.users['a.plus.b']?.localName).toBe('a.plus.b');
+    const after = render(
+      snap(
+        [
+          { name: 'a.plus.b', groups: [], keys: [] },
+          { name: 'a+b', groups: [], keys: [] },
+        ],
+        [],
+        {},
+      ),
+      before.index,
+      opts,
+    );
+    expect(after.index.users['a.plus.b']?.localName).toBe('a.plus.b');
+    expect(after.index.users['a+b']?.localName).toBeNull();
+    expect(after.index.users['a+b']?.localNameProblem).toBe(
+      'local name a.plus.b already belongs to IAM user a.plus.b',
+    );
+  });
+
   it('allocates uids once and never reuses them', () => {
     const s1 = snap(
       [
