@@ -10,6 +10,7 @@ import { auditMessage } from './audit.js';
 import type { ChainResult } from './chain.js';
 import type { AgentConfig } from './config.js';
 import { errorMessage, ObjectTooLargeError, StoreUnavailableError } from './errors.js';
+import { indexAge } from './index-age.js';
 import type { ReadOptions, ReadResult, Store } from './store.js';
 
 /** sshd's %f with the default FingerprintHash sha256. */
@@ -336,13 +337,13 @@ async function resolveIamUser(
   }
   const index = parseIndex(r.body.toString('utf8'));
   // generatedAt is the publisher's heartbeat: a stopped publisher leaves deleted users' keys in place.
-  const ageS = (deps.now() - Date.parse(index.generatedAt)) / 1000;
-  if (ageS > config.cache.maxStaleSeconds) {
+  const age = indexAge(index.generatedAt, deps.now(), config.cache.maxStaleSeconds);
+  if (age.stale) {
     diagnostics.push(
-      `warning: index.json was generated ${Math.round(ageS)}s ago (publisher stopped?): keys may be outdated`,
+      `warning: index.json was generated ${age.ageSeconds}s ago (publisher stopped?): keys may be outdated`,
     );
-  } else if (ageS < -300) {
-    diagnostics.push(`warning: index.json generatedAt is ${Math.round(-ageS)}s in the future (clock skew?)`);
+  } else if (age.future) {
+    diagnostics.push(`warning: index.json generatedAt is ${-age.ageSeconds}s in the future (clock skew?)`);
   }
   const m = matchIamUser(index, user, allowGroups, deps.localUid?.(user));
   diagnostics.push(...m.diagnostics);

@@ -2,7 +2,8 @@
 // Each check is a pure evaluation of facts gathered through injected deps.
 import { indexKey, parseIndex } from '../contract/index.js';
 import type { ProcessRunner } from './admin-sys.js';
-import { type AgentConfig, DEFAULT_CONFIG_PATH, DEFAULT_MAX_STALE_SECONDS } from './config.js';
+import { type AgentConfig, DEFAULT_CONFIG_PATH } from './config.js';
+import { indexAge } from './index-age.js';
 import { agentCommandLine, parseSshdT } from './install.js';
 import { privateDirProblem, type StatLike, securePathProblems } from './secure-path.js';
 
@@ -19,21 +20,12 @@ export function formatCheck(c: CheckResult): string {
   return `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`;
 }
 
-/**
- * How old index.json may be: maxStaleSeconds, or with caching off (0) the
- * default day, since the agent then never serves anything older anyway.
- */
-export function heartbeatLimitSeconds(maxStaleSeconds: number): number {
-  return maxStaleSeconds > 0 ? maxStaleSeconds : DEFAULT_MAX_STALE_SECONDS;
-}
-
 /** index.json's generatedAt is the publisher's heartbeat: older than the limit means the publisher is not running. */
 export function evaluateIndexAge(generatedAt: string, now: number, maxStaleSeconds: number): CheckResult {
-  const ageS = Math.round((now - Date.parse(generatedAt)) / 1000);
-  const limit = heartbeatLimitSeconds(maxStaleSeconds);
-  const detail = `index.json generated ${ageS}s ago (limit ${limit}s)`;
-  if (ageS > limit) return fail('bucket', `${detail}: the publisher has not run recently`);
-  if (ageS < -300) return fail('bucket', `${detail}: generatedAt is in the future (clock skew?)`);
+  const age = indexAge(generatedAt, now, maxStaleSeconds);
+  const detail = `index.json generated ${age.ageSeconds}s ago (limit ${age.limitSeconds}s)`;
+  if (age.stale) return fail('bucket', `${detail}: the publisher has not run recently`);
+  if (age.future) return fail('bucket', `${detail}: generatedAt is in the future (clock skew?)`);
   return ok('bucket', detail);
 }
 

@@ -4,7 +4,7 @@
 import type { IndexUser, PublishedIndex } from '../contract/index.js';
 import { indexKey, isValidLocalName, parseIndex } from '../contract/index.js';
 import { type ProcessRunner, runChecked } from './admin-sys.js';
-import { heartbeatLimitSeconds } from './doctor.js';
+import { indexAge } from './index-age.js';
 
 export const DEFAULT_MARKER_GROUP = 'iam-synced-users';
 /** login.defs' usual UID_MIN: an index never gets to create accounts among system users. */
@@ -449,14 +449,18 @@ export async function runSyncUsers(deps: SyncUsersDeps): Promise<number> {
     err(`sync-users: cannot read ${key}: ${(e as Error).message}; nothing changed`);
     return 1;
   }
-  const ageS = Math.round((deps.now() - Date.parse(index.generatedAt)) / 1000);
-  const max = heartbeatLimitSeconds(config.cache.maxStaleSeconds);
+  const age = indexAge(index.generatedAt, deps.now(), config.cache.maxStaleSeconds);
   const freshness: Freshness =
     source === 'stale'
       ? { fresh: false, reason: 'S3 is unreachable, read from the stale cache' }
-      : ageS > max
-        ? { fresh: false, reason: `generated ${ageS}s ago, more than the ${max}s limit` }
-        : { fresh: true };
+      : age.stale
+        ? {
+            fresh: false,
+            reason: `generated ${age.ageSeconds}s ago, more than the ${age.limitSeconds}s limit`,
+          }
+        : age.future
+          ? { fresh: false, reason: `generated ${-age.ageSeconds}s in the future (clock skew?)` }
+          : { fresh: true };
 
   const [pw, gr] = await Promise.all([
     runChecked(deps.run, 'getent', ['passwd']),

@@ -6,9 +6,9 @@ import {
   evaluateSelfTest,
   evaluateSshdT,
   formatCheck,
-  heartbeatLimitSeconds,
   shebangInterpreter,
 } from '../../../host-agent/doctor.js';
+import { heartbeatLimitSeconds } from '../../../host-agent/index-age.js';
 
 const NOW = Date.parse('2024-05-01T12:00:00Z');
 
