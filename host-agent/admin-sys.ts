@@ -17,7 +17,7 @@ import {
   unlink,
 } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { cacheDirPathProblem, type StatLike } from './secure-path.js';
+import { cacheDirPathProblem, globToRegExp, type StatLike } from './secure-path.js';
 
 export interface RunResult {
   readonly code: number;
@@ -206,12 +206,7 @@ export function realSystemFs(run: ProcessRunner): SystemFs {
     },
     async listMatches(pattern) {
       const dir = dirname(pattern);
-      const re = new RegExp(
-        `^${basename(pattern)
-          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-          .replace(/\*/g, '.*')
-          .replace(/\?/g, '.')}$`,
-      );
+      const re = globToRegExp(basename(pattern));
       try {
         return (await readdir(dir))
           .filter((n) => re.test(n))

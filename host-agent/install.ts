@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CommandFailedError, type FileOwner, type ProcessRunner } from './admin-sys.js';
 import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, parseConfig } from './config.js';
-import { cacheDirPathProblem, type StatLike, securePathProblems } from './secure-path.js';
+import { cacheDirPathProblem, globToRegExp, type StatLike, securePathProblems } from './secure-path.js';
 
 export const DEFAULT_AGENT_USER = 'iam-authorized-keys';
 export const DROP_IN_NAME = '60-iam-authorized-keys.conf';
@@ -70,15 +70,6 @@ export function parseSshdConfig(path: string, text: string): Directive[] {
     out.push({ path, line: i, keyword, value: m[2] as string });
   }
   return out;
-}
-
-/** glob(3) subset sshd's Include uses: '*', '?' within one path component. */
-export function globToRegExp(pattern: string): RegExp {
-  const re = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '[^/]*')
-    .replace(/\?/g, '[^/]');
-  return new RegExp(`^${re}$`);
 }
 
 /** Include patterns of a file, made absolute the way sshd does (relative to the config's directory). */

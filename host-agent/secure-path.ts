@@ -29,6 +29,15 @@ export function securePathProblems(path: string, stat: (p: string) => StatLike |
   }
 }
 
+/** glob(3) subset sshd's Include uses: '*', '?' within one path component. */
+export function globToRegExp(pattern: string): RegExp {
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '[^/]*')
+    .replace(/\?/g, '[^/]');
+  return new RegExp(`^${re}$`);
+}
+
 /**
  * The one definition of the agent's private directory: a real directory owned
  * by `uid` with no group or other bits (install creates it 0700; doctor checks

@@ -8,7 +8,6 @@ import {
   DISABLED_MARK,
   defaultPaths,
   flattenConfig,
-  globToRegExp,
   InstallRefusedError,
   install,
   type Observed,
@@ -22,7 +21,7 @@ import {
   sha256,
   uninstall,
 } from '../../../host-agent/install.js';
-import { securePathProblems } from '../../../host-agent/secure-path.js';
+import { globToRegExp, securePathProblems } from '../../../host-agent/secure-path.js';
 
 const paths = defaultPaths('/');
 const DROP = '/etc/ssh/sshd_config.d/60-iam-authorized-keys.conf';
