@@ -91,33 +91,57 @@ function withTimeout(signal: AbortSignal | undefined, ms: number): AbortSignal {
   return signal ? AbortSignal.any([signal, t]) : t;
 }
 
-/** IMDSv2: session token, role name, role credentials. undefined when not on EC2 (or IMDS is disabled). */
-export async function fromImds(deps: CredentialDeps): Promise<Credentials | undefined> {
-  if (deps.env.AWS_EC2_METADATA_DISABLED === 'true') return undefined;
+export interface ImdsDeps {
+  readonly http: HttpClient;
+  readonly env: NodeJS.ProcessEnv;
+  readonly signal?: AbortSignal;
+}
+
+/** GETs one metadata path; undefined when IMDS answers 404 (no such path, tag or role). */
+export type ImdsReader = (path: string) => Promise<string | undefined>;
+
+/**
+ * The one IMDSv2 client: PUTs for a session token (throws FetchError when
+ * IMDS is unreachable or refuses), then returns a reader that GETs metadata
+ * paths with it. Every request has its own `timeoutMs`.
+ */
+export async function imdsSession(deps: ImdsDeps, timeoutMs: number): Promise<ImdsReader> {
   const base = (deps.env.AWS_EC2_METADATA_SERVICE_ENDPOINT || 'http://169.254.169.254').replace(/\/+$/, '');
-  const get = async (path: string, method: string, headers: Record<string, string>) => {
-    const res = await deps.http({
+  const send = (path: string, method: string, headers: Record<string, string>) =>
+    deps.http({
       url: new URL(base + path),
       method,
       headers,
       maxBytes: 64 * 1024,
-      signal: withTimeout(deps.signal, IMDS_TIMEOUT_MS),
+      signal: withTimeout(deps.signal, timeoutMs),
     });
-    if (res.status !== 200) throw new FetchError(`IMDS ${path} answered ${res.status}`, res.status);
-    return res.body.toString('utf8');
+  const t = await send('/latest/api/token', 'PUT', { 'x-aws-ec2-metadata-token-ttl-seconds': '300' });
+  if (t.status !== 200) throw new FetchError(`IMDS token answered ${t.status}`, t.status);
+  const token = t.body.toString('utf8');
+  return async (path) => {
+    const r = await send(path, 'GET', { 'x-aws-ec2-metadata-token': token });
+    if (r.status === 404) return undefined;
+    if (r.status !== 200) throw new FetchError(`IMDS ${path} answered ${r.status}`, r.status);
+    return r.body.toString('utf8');
   };
-  let token: string;
+}
+
+const IMDS_ROLES = '/latest/meta-data/iam/security-credentials/';
+
+/** IMDSv2: session token, role name, role credentials. undefined when not on EC2 (or IMDS is disabled). */
+export async function fromImds(deps: CredentialDeps): Promise<Credentials | undefined> {
+  if (deps.env.AWS_EC2_METADATA_DISABLED === 'true') return undefined;
+  let imds: ImdsReader;
   try {
-    token = await get('/latest/api/token', 'PUT', { 'x-aws-ec2-metadata-token-ttl-seconds': '300' });
+    imds = await imdsSession(deps, IMDS_TIMEOUT_MS);
   } catch {
     return undefined; // not on EC2, or IMDS unreachable
   }
-  const h = { 'x-aws-ec2-metadata-token': token };
-  const role = (await get('/latest/meta-data/iam/security-credentials/', 'GET', h)).split('\n')[0]?.trim();
+  const role = (await imds(IMDS_ROLES))?.split('\n')[0]?.trim();
   if (!role) throw new CredentialsError('IMDS: this instance has no IAM role');
-  const doc = JSON.parse(
-    await get(`/latest/meta-data/iam/security-credentials/${encodeURIComponent(role)}`, 'GET', h),
-  );
+  const text = await imds(`${IMDS_ROLES}${encodeURIComponent(role)}`);
+  if (text === undefined) throw new CredentialsError(`IMDS: role ${role} credentials unavailable (404)`);
+  const doc = JSON.parse(text);
   if (doc.Code !== 'Success' || !doc.AccessKeyId || !doc.SecretAccessKey) {
     throw new CredentialsError(`IMDS: role ${role} credentials unavailable (${String(doc.Code)})`);
   }

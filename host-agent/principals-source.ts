@@ -7,6 +7,7 @@ import { parsePrincipal } from '../contract/layout.js';
 import { isValidLocalName } from '../contract/names.js';
 import { lookupUser, type ProcessRunner } from './admin-sys.js';
 import { type AgentConfig, parseConfig } from './config.js';
+import { imdsSession } from './credentials.js';
 import { FetchError } from './errors.js';
 import type { HttpClient } from './http.js';
 import { type Credentials, sha256Hex, signRequest } from './sigv4.js';
@@ -165,33 +166,8 @@ export async function getParameter(name: string, region: string, deps: SsmDeps):
   return value;
 }
 
-export interface ImdsDeps {
-  readonly http: HttpClient;
-  readonly env: NodeJS.ProcessEnv;
-}
-
-/** IMDSv2 GET of one metadata path (instance role name, instance tag). */
-export async function imdsGet(path: string, deps: ImdsDeps): Promise<string | undefined> {
-  const base = (deps.env.AWS_EC2_METADATA_SERVICE_ENDPOINT || 'http://169.254.169.254').replace(/\/+$/, '');
-  const t = await deps.http({
-    url: new URL(`${base}/latest/api/token`),
-    method: 'PUT',
-    headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' },
-    maxBytes: 4096,
-    signal: AbortSignal.timeout(2000),
-  });
-  if (t.status !== 200) throw new FetchError(`IMDS token answered ${t.status}`, t.status);
-  const r = await deps.http({
-    url: new URL(`${base}${path}`),
-    method: 'GET',
-    headers: { 'x-aws-ec2-metadata-token': t.body.toString('utf8') },
-    maxBytes: 64 * 1024,
-    signal: AbortSignal.timeout(2000),
-  });
-  if (r.status === 404) return undefined;
-  if (r.status !== 200) throw new FetchError(`IMDS ${path} answered ${r.status}`, r.status);
-  return r.body.toString('utf8');
-}
+/** Per IMDS request, at install/refresh time (not per login): a slow IMDS gets more slack. */
+const IMDS_TIMEOUT_MS = 2000;
 
 export type Source =
   | { readonly kind: 'ssm'; readonly name?: string }
@@ -220,7 +196,8 @@ export async function refreshPrincipals(
   if (source.kind === 'ssm') {
     let name = source.name;
     if (!name) {
-      const roles = await imdsGet('/latest/meta-data/iam/security-credentials/', deps);
+      const imds = await imdsSession(deps, IMDS_TIMEOUT_MS);
+      const roles = await imds('/latest/meta-data/iam/security-credentials/');
       const role = roles?.split('\n')[0]?.trim();
       if (!role) throw new PrincipalsSourceError('no --parameter given and no instance role found in IMDS');
       name = defaultParameterName(role);
@@ -228,7 +205,8 @@ export async function refreshPrincipals(
     value = await getParameter(name, current.region, deps);
     from = `SSM parameter ${name}`;
   } else {
-    const tag = await imdsGet(`/latest/meta-data/tags/instance/${encodeURIComponent(source.tag)}`, deps);
+    const imds = await imdsSession(deps, IMDS_TIMEOUT_MS);
+    const tag = await imds(`/latest/meta-data/tags/instance/${encodeURIComponent(source.tag)}`);
     if (tag === undefined) {
       throw new PrincipalsSourceError(
         `instance tag ${source.tag} not found (is "instance metadata tags" enabled for this instance?)`,

@@ -11,11 +11,12 @@ import {
   createCredentialProvider,
   fromEnv,
   fromProfileFiles,
+  imdsSession,
   parseIni,
   roleCacheName,
   stsEndpoint,
 } from '../../../host-agent/credentials.js';
-import { CredentialsError } from '../../../host-agent/errors.js';
+import { CredentialsError, FetchError } from '../../../host-agent/errors.js';
 import { request } from '../../../host-agent/http.js';
 
 describe('parseIni', () => {
@@ -161,6 +162,24 @@ describe('IMDSv2 (real HTTP server)', () => {
     } finally {
       role = 'reader-role';
     }
+  });
+
+  it('imdsSession: one token for several GETs, a 404 is undefined, no IMDS throws FetchError', async () => {
+    seen.length = 0;
+    const imds = await imdsSession(
+      { http: request, env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: endpoint } },
+      1000,
+    );
+    expect(await imds('/latest/meta-data/iam/security-credentials/')).toBe('reader-role\n');
+    expect(await imds('/latest/meta-data/tags/instance/none')).toBeUndefined();
+    expect(seen).toEqual([
+      'PUT /latest/api/token',
+      'GET /latest/meta-data/iam/security-credentials/',
+      'GET /latest/meta-data/tags/instance/none',
+    ]);
+    await expect(
+      imdsSession({ http: request, env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: 'http://127.0.0.1:1' } }, 1000),
+    ).rejects.toThrow(FetchError);
   });
 
   it('gives up quickly when nothing answers, and honours AWS_EC2_METADATA_DISABLED', async () => {

@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProcessRunner } from '../../../host-agent/admin-sys.js';
-import type { HttpClient } from '../../../host-agent/http.js';
+import { type HttpClient, request } from '../../../host-agent/http.js';
 import {
   defaultParameterName,
   PrincipalsSourceError,
@@ -168,5 +169,52 @@ describe('refreshPrincipals from an instance tag', () => {
       'ec2-user': ['users/a'],
       newbie: ['users/b'],
     });
+  });
+});
+
+describe('refreshPrincipals through the shared IMDSv2 client (real HTTP server)', () => {
+  let server: Server;
+  let endpoint: string;
+  const CONFIG = '{"bucket":"my-bucket","region":"eu-west-1","users":{"old":["users/x"]}}\n';
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      if (req.method === 'PUT' && req.url === '/latest/api/token') return res.end('T');
+      if (req.headers['x-aws-ec2-metadata-token'] !== 'T') return res.writeHead(401).end();
+      if (req.url === '/latest/meta-data/tags/instance/ssh') return res.end('groups/Admins');
+      if (req.url === '/latest/meta-data/tags/instance/broken') return res.writeHead(500).end();
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const a = server.address();
+    endpoint = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+  });
+  afterAll(() => {
+    server.close();
+  });
+  const deps = (out: string[]): RefreshDeps => ({
+    configPath: '/etc/iak.json',
+    run: async () => ({ code: 2, stdout: '', stderr: '' }),
+    readText: async () => CONFIG,
+    writeAtomic: async () => {
+      throw new Error('dry run must not write');
+    },
+    out: (l) => out.push(l),
+    http: request,
+    env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: endpoint },
+    now: () => 0,
+    credentials: async () => ({ accessKeyId: 'AKIA', secretAccessKey: 's' }),
+  });
+
+  it.each([
+    ['ssh', /^refresh-principals: would set users from instance tag ssh: ec2-user <- groups\/Admins$/],
+    ['missing', /instance tag missing not found \(is "instance metadata tags" enabled/],
+    ['broken', /IMDS \/latest\/meta-data\/tags\/instance\/broken answered 500/],
+  ])('tag %s', async (tag, expected) => {
+    const out: string[] = [];
+    const r = refreshPrincipals({ kind: 'tag', tag }, { localUser: 'ec2-user', dryRun: true }, deps(out));
+    if (tag === 'ssh') {
+      expect(await r).toBe(0);
+      expect(out.join('\n')).toMatch(expected);
+    } else await expect(r).rejects.toThrow(expected);
   });
 });
