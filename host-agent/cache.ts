@@ -16,6 +16,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { privateDirProblem } from './secure-path.js';
 
 /** Largest object the agent accepts from S3 or from its cache. */
 export const MAX_OBJECT_BYTES = 8 * 1024 * 1024;
@@ -196,10 +197,9 @@ export function checkPrivateDir(dir: string, uid: number): void {
       },
     );
   }
-  const st = lstatSync(dir);
-  if (!st.isDirectory()) throw new CacheDirError(`cache dir ${dir}: not a directory (a symlink?)`);
-  if (st.uid !== uid) throw new CacheDirError(`cache dir ${dir}: owned by uid ${st.uid}, not ${uid}`);
-  if (st.mode & 0o022) throw new CacheDirError(`cache dir ${dir}: group- or world-writable`);
+  // lstat: a symlink is "not a directory".
+  const problem = privateDirProblem(dir, lstatSync(dir), uid, { allowReadable: true });
+  if (problem) throw new CacheDirError(`cache dir ${problem}`);
 }
 
 /**

@@ -41,12 +41,21 @@ export function globToRegExp(pattern: string): RegExp {
 /**
  * The one definition of the agent's private directory: a real directory owned
  * by `uid` with no group or other bits (install creates it 0700; doctor checks
- * the same). Returns the problem, or undefined when the directory is fine.
+ * the same). `allowReadable`: the agent at login also accepts a dir others may
+ * read but not write (its entries are 0600 anyway). Returns the problem, or
+ * undefined when the directory is fine.
  */
-export function privateDirProblem(dir: string, st: StatLike, uid: number): string | undefined {
+export function privateDirProblem(
+  dir: string,
+  st: StatLike,
+  uid: number,
+  opts: { readonly allowReadable?: boolean } = {},
+): string | undefined {
   if (!st.isDirectory()) return `${dir} is not a directory`;
   if (st.uid !== uid) return `${dir} is owned by uid ${st.uid}, not ${uid}`;
-  if (st.mode & 0o077) return `${dir} has mode ${(st.mode & 0o777).toString(8)}, expected 700`;
+  const mode = (st.mode & 0o777).toString(8);
+  if (!opts.allowReadable && st.mode & 0o077) return `${dir} has mode ${mode}, expected 700`;
+  if (st.mode & 0o022) return `${dir} has mode ${mode}: group- or world-writable`;
   return undefined;
 }
 
