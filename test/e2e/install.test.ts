@@ -279,7 +279,7 @@ describe('install and uninstall against a real sshd', () => {
     // The binary goes only after sshd's files are back, checked and reloaded.
     const lines = r.stdout.split('\n');
     expect(lines.findIndex((l) => l.startsWith('not reloading sshd'))).toBeLessThan(
-      lines.findIndex((l) => l === `remove ${p('usr/local/bin/iam-authorized-keys')}`),
+      lines.indexOf(`remove ${p('usr/local/bin/iam-authorized-keys')}`),
     );
     await sshd.reload();
     expect((await sshLogin(sshd.port, LOCAL, alice)).code).toBe(255);

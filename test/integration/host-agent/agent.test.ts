@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type IndexUser, type PublishedIndex, serializeIndex } from '../../../contract/index-schema.js';
+import type { IndexUser } from '../../../contract/index-schema.js';
 import { groupKey, indexKey, userKey } from '../../../contract/layout.js';
 import { renderLine } from '../../../contract/line.js';
 import { decodeEntry, encodeEntry } from '../../../host-agent/cache.js';
+import { indexJson as makeIndexJson } from '../../helpers/index-fixture.js';
 import { makeKey } from '../../helpers/keys.js';
 import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
 
@@ -103,20 +104,7 @@ function indexJson(
   users: Record<string, Partial<IndexUser>>,
   generatedAt = new Date().toISOString(),
 ): string {
-  const full: Record<string, IndexUser> = {};
-  let uid = 2100;
-  for (const [n, u] of Object.entries(users))
-    full[n] = { localName: null, uid: PASSWD_UIDS[n] ?? uid++, groups: [], keys: [], ...u };
-  const idx: PublishedIndex = {
-    version: 1,
-    generatedAt,
-    users: full,
-    groups: {},
-    keyBodies: {},
-    uids: {},
-    nextUid: uid,
-  };
-  return serializeIndex(idx);
+  return makeIndexJson(users, generatedAt, { uids: PASSWD_UIDS, firstUid: 2100 });
 }
 
 /** Makes every cache entry `seconds` older, as if that much time had passed. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type IndexUser, type PublishedIndex, serializeIndex } from '../../../contract/index-schema.js';
+import type { IndexUser, PublishedIndex } from '../../../contract/index-schema.js';
 import { parseLine, renderLine } from '../../../contract/line.js';
 import { isValidLocalName } from '../../../contract/names.js';
 import {
@@ -14,6 +14,7 @@ import type { ChainResult } from '../../../host-agent/chain.js';
 import { type AgentConfig, parseConfig } from '../../../host-agent/config.js';
 import { ObjectTooLargeError, StoreUnavailableError } from '../../../host-agent/errors.js';
 import type { ReadResult, Store } from '../../../host-agent/store.js';
+import { indexJson } from '../../helpers/index-fixture.js';
 import { makeKey } from '../../helpers/keys.js';
 
 const NOW = Date.parse('2024-06-01T12:00:00Z');
@@ -47,21 +48,7 @@ function cfg(extra: Record<string, unknown> = {}): AgentConfig {
 }
 
 function index(users: Record<string, Partial<IndexUser>>, generatedAt = '2024-06-01T11:59:00Z'): string {
-  const full: Record<string, IndexUser> = {};
-  let uid = 2000;
-  for (const [n, u] of Object.entries(users)) {
-    full[n] = { localName: null, uid: uid++, groups: [], keys: [], ...u };
-  }
-  const idx: PublishedIndex = {
-    version: 1,
-    generatedAt,
-    users: full,
-    groups: {},
-    keyBodies: {},
-    uids: {},
-    nextUid: uid,
-  };
-  return serializeIndex(idx);
+  return indexJson(users, generatedAt);
 }
 
 async function run(
