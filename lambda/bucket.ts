@@ -67,7 +67,9 @@ export async function putText(s3: S3Client, bucket: string, key: string, body: s
       new PutObjectCommand({
         Bucket: bucket,
         Key: key,
-        Body: body,
+        // A Buffer with its length: an empty string body reads as a stream of unknown length to the SDK.
+        Body: Buffer.from(body, 'utf8'),
+        ContentLength: Buffer.byteLength(body, 'utf8'),
         ContentType: key.endsWith('.json') ? 'application/json' : 'text/plain; charset=utf-8',
         CacheControl: 'no-cache',
       }),
