@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { checkPrivateDir, readPrivateFile, writePrivateFile } from './cache.js';
 import { CredentialsError, errorMessage, FetchError } from './errors.js';
 import type { HttpClient } from './http.js';
-import { type Credentials, sha256Hex, signRequest } from './sigv4.js';
+import { type Credentials, postSigned, serviceEndpoint } from './sigv4.js';
 
 export interface CredentialDeps {
   readonly env: NodeJS.ProcessEnv;
@@ -167,9 +167,7 @@ export async function baseCredentials(deps: CredentialDeps): Promise<Credentials
 }
 
 export function stsEndpoint(env: NodeJS.ProcessEnv, region: string): URL {
-  const override = env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL;
-  if (override) return new URL(override);
-  return new URL(`https://sts.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}/`);
+  return serviceEndpoint(env, 'sts', region);
 }
 
 function xmlField(xml: string, name: string): string | undefined {
@@ -197,22 +195,14 @@ export async function assumeRole(
     RoleSessionName: 'iam-authorized-keys',
     DurationSeconds: String(ASSUME_ROLE_SECONDS),
   }).toString();
-  const headers = signRequest({
-    method: 'POST',
-    host: url.host,
-    path: url.pathname || '/',
+  const res = await postSigned(deps.http, {
+    url,
+    body,
     headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
-    payloadHash: sha256Hex(body),
     service: 'sts',
     region,
     credentials: base,
     date: new Date(deps.now()),
-  });
-  const res = await deps.http({
-    url,
-    method: 'POST',
-    headers,
-    body,
     maxBytes: 64 * 1024,
     ...(deps.signal ? { signal: deps.signal } : {}),
   });

@@ -10,7 +10,7 @@ import { type AgentConfig, parseConfig } from './config.js';
 import { imdsSession } from './credentials.js';
 import { FetchError } from './errors.js';
 import type { HttpClient } from './http.js';
-import { type Credentials, sha256Hex, signRequest } from './sigv4.js';
+import { type Credentials, postSigned, serviceEndpoint } from './sigv4.js';
 
 export class PrincipalsSourceError extends Error {
   override name = 'PrincipalsSourceError';
@@ -110,9 +110,7 @@ export function defaultParameterName(role: string): string {
 }
 
 export function ssmEndpoint(env: NodeJS.ProcessEnv, region: string): URL {
-  const override = env.AWS_ENDPOINT_URL_SSM || env.AWS_ENDPOINT_URL;
-  if (override) return new URL(override);
-  return new URL(`https://ssm.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}/`);
+  return serviceEndpoint(env, 'ssm', region);
 }
 
 export interface SsmDeps {
@@ -126,25 +124,14 @@ export interface SsmDeps {
 export async function getParameter(name: string, region: string, deps: SsmDeps): Promise<string> {
   const url = ssmEndpoint(deps.env, region);
   const body = JSON.stringify({ Name: name, WithDecryption: true });
-  const headers = signRequest({
-    method: 'POST',
-    host: url.host,
-    path: url.pathname || '/',
-    headers: {
-      'content-type': 'application/x-amz-json-1.1',
-      'x-amz-target': 'AmazonSSM.GetParameter',
-    },
-    payloadHash: sha256Hex(body),
+  const res = await postSigned(deps.http, {
+    url,
+    body,
+    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AmazonSSM.GetParameter' },
     service: 'ssm',
     region,
     credentials: await deps.credentials(),
     date: new Date(deps.now()),
-  });
-  const res = await deps.http({
-    url,
-    method: 'POST',
-    headers,
-    body,
     maxBytes: 256 * 1024,
     signal: AbortSignal.timeout(10_000),
   });

@@ -2,6 +2,7 @@
 // the login latency, and the SDK's signer costs more to load than this whole file.
 // Checked against @smithy/signature-v4 by a differential unit test.
 import { createHash, createHmac } from 'node:crypto';
+import type { HttpClient, HttpResponse } from './http.js';
 
 export interface Credentials {
   readonly accessKeyId: string;
@@ -93,4 +94,47 @@ export function signRequest(input: SignInput): Record<string, string> {
 
   headers.authorization = `AWS4-HMAC-SHA256 Credential=${input.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
   return headers;
+}
+
+/** An AWS service's endpoint: AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL, else the regional one. */
+export function serviceEndpoint(env: NodeJS.ProcessEnv, service: 'sts' | 'ssm', region: string): URL {
+  const override = env[`AWS_ENDPOINT_URL_${service.toUpperCase()}`] || env.AWS_ENDPOINT_URL;
+  if (override) return new URL(override);
+  return new URL(`https://${service}.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}/`);
+}
+
+export interface SignedPost {
+  readonly url: URL;
+  readonly body: string;
+  /** Content headers (content-type, x-amz-target); host, date and authorization are added. */
+  readonly headers: Record<string, string>;
+  readonly service: string;
+  readonly region: string;
+  readonly credentials: Credentials;
+  readonly date: Date;
+  readonly maxBytes: number;
+  readonly signal?: AbortSignal;
+}
+
+/** A SigV4-signed POST (the STS query API, SSM's JSON API). */
+export function postSigned(http: HttpClient, r: SignedPost): Promise<HttpResponse> {
+  const headers = signRequest({
+    method: 'POST',
+    host: r.url.host,
+    path: r.url.pathname || '/',
+    headers: r.headers,
+    payloadHash: sha256Hex(r.body),
+    service: r.service,
+    region: r.region,
+    credentials: r.credentials,
+    date: r.date,
+  });
+  return http({
+    url: r.url,
+    method: 'POST',
+    headers,
+    body: r.body,
+    maxBytes: r.maxBytes,
+    ...(r.signal ? { signal: r.signal } : {}),
+  });
 }
