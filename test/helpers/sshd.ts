@@ -6,6 +6,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fingerprintOfBlob } from '../../contract/keys.js';
+import { realRunner } from '../../host-agent/admin-sys.js';
 import { freePort } from './moto.js';
 
 export const SSHD = process.env.SSHD_PATH ?? '/usr/sbin/sshd';
@@ -215,46 +216,32 @@ export interface LoginResult {
 
 /** One real login with the real ssh client (no agent, no known_hosts, batch mode). */
 export function sshLogin(port: number, user: string, key: ClientKey, command = 'true'): Promise<LoginResult> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      'ssh',
-      [
-        '-F',
-        '/dev/null',
-        '-i',
-        key.privateKey,
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'IdentitiesOnly=yes',
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'LogLevel=ERROR',
-        '-o',
-        'ConnectTimeout=20',
-        '-p',
-        String(port),
-        `${user}@127.0.0.1`,
-        command,
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root' },
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('close', (code) => resolve({ code: code ?? 255, stdout, stderr }));
-  });
+  return realRunner(
+    'ssh',
+    [
+      '-F',
+      '/dev/null',
+      '-i',
+      key.privateKey,
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'LogLevel=ERROR',
+      '-o',
+      'ConnectTimeout=20',
+      '-p',
+      String(port),
+      `${user}@127.0.0.1`,
+      command,
+    ],
+    { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root' } },
+  );
 }
 
 /**

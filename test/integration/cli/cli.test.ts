@@ -1,11 +1,11 @@
 // The bundled operator CLI (dist/iam-ssh-keys) against moto: what an operator types.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AddUserToGroupCommand, CreateGroupCommand, CreateUserCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { realRunner } from '../../../host-agent/admin-sys.js';
 import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { makeKey } from '../../helpers/keys.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
@@ -18,28 +18,16 @@ let dir: string;
 
 // Async on purpose: the recording proxy runs in this process, so a blocking spawn would deadlock.
 function cli(args: string[], env: Record<string, string> = {}, endpoint = moto.endpoint) {
-  return new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
-    const child = spawn(CLI, args, {
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-        AWS_REGION: TEST_REGION,
-        AWS_ENDPOINT_URL: endpoint,
-        AWS_EC2_METADATA_DISABLED: 'true',
-        ...env,
-      },
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out, err }));
+  return realRunner(CLI, args, {
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+      AWS_REGION: TEST_REGION,
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      ...env,
+    },
   });
 }
 
@@ -66,12 +54,12 @@ describe('iam-ssh-keys', () => {
     const key = makeKey('ed25519');
     writeFileSync(join(dir, 'alice.pub'), `${key.openssh} alice@laptop\n`);
     const up = await cli(['keys', 'upload', '--user', 'alice', join(dir, 'alice.pub')]);
-    expect(up.err).toBe('');
-    expect(up.out).toMatch(
+    expect(up.stderr).toBe('');
+    expect(up.stdout).toMatch(
       new RegExp(`uploaded APKA\\w+ \\(${key.fingerprint.replace(/[+/]/g, '\\$&')}\\) for alice`),
     );
     const list = await cli(['keys', 'list', '--user', 'alice']);
-    expect(list.out).toMatch(/^APKA\w+\tActive\t/m);
+    expect(list.stdout).toMatch(/^APKA\w+\tActive\t/m);
   });
 
   it('keys upload refuses a key our hosts would not serve, before calling IAM', async () => {
@@ -79,29 +67,29 @@ describe('iam-ssh-keys', () => {
     proxy.clear();
     const r = await cli(['keys', 'upload', '--user', 'alice', join(dir, 'dsa.pub')], {}, proxy.endpoint);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^iam-ssh-keys: .*dsa\.pub: unsupported key type "ssh-dss"\n$/);
+    expect(r.stderr).toMatch(/^iam-ssh-keys: .*dsa\.pub: unsupported key type "ssh-dss"\n$/);
     expect(proxy.count('iam', 'UploadSSHPublicKey')).toBe(0);
   });
 
   it('publish --dry-run prints the plan and writes nothing; publish writes; status reads the heartbeat', async () => {
     const dry = await cli(['publish', '--bucket', 'keys', '--prefix', 'p', '--dry-run']);
     expect(dry.code).toBe(0);
-    expect(dry.out).toContain('would add    p/users/alice/authorized_keys');
-    expect(dry.out).toMatch(/dry run: nothing written\. users 2, groups 1, keys 1/);
-    expect((await cli(['status', '--bucket', 'keys', '--prefix', 'p'])).err).toMatch(
+    expect(dry.stdout).toContain('would add    p/users/alice/authorized_keys');
+    expect(dry.stdout).toMatch(/dry run: nothing written\. users 2, groups 1, keys 1/);
+    expect((await cli(['status', '--bucket', 'keys', '--prefix', 'p'])).stderr).toMatch(
       /index\.json does not exist/,
     );
 
     const real = await cli(['publish', '--bucket', 'keys', '--prefix', 'p']);
     expect(real.code).toBe(0);
-    expect(real.out).toContain('add    p/groups/admins/authorized_keys');
-    expect(real.out).toMatch(/added 3, changed 0, deleted 0, unchanged 0, index\.json written/);
+    expect(real.stdout).toContain('add    p/groups/admins/authorized_keys');
+    expect(real.stdout).toMatch(/added 3, changed 0, deleted 0, unchanged 0, index\.json written/);
     const again = await cli(['publish', '--bucket', 'keys', '--prefix', 'p']);
-    expect(again.out).toMatch(/added 0, changed 0, deleted 0, unchanged 3, index\.json written/);
+    expect(again.stdout).toMatch(/added 0, changed 0, deleted 0, unchanged 3, index\.json written/);
 
     const status = await cli(['status', '--bucket', 'keys', '--prefix', 'p', '--json']);
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.out)).toMatchObject({ users: 2, groups: 1, keys: 1, stale: false });
+    expect(JSON.parse(status.stdout)).toMatchObject({ users: 2, groups: 1, keys: 1, stale: false });
   });
 
   it.each([
@@ -141,8 +129,8 @@ describe('iam-ssh-keys', () => {
   ])('prints one clear line for %s', async (_n, args, env, message, code) => {
     const r = await cli(args, env as Record<string, string>);
     expect(r.code).toBe(code);
-    expect(r.err).toMatch(message);
-    expect(r.out).toBe('');
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).toBe('');
   });
 
   it('reports access denied in one line', async () => {
@@ -159,7 +147,7 @@ describe('iam-ssh-keys', () => {
     try {
       const r = await cli(['publish', '--bucket', 'keys'], {}, proxy.endpoint);
       expect(r.code).toBe(1);
-      expect(r.err).toMatch(/^iam-ssh-keys: S3 .* failed: access denied to bucket keys\n$/);
+      expect(r.stderr).toMatch(/^iam-ssh-keys: S3 .* failed: access denied to bucket keys\n$/);
     } finally {
       proxy.options = {};
     }
