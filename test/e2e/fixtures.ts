@@ -1,7 +1,7 @@
-// Shared set-up for the end-to-end tests: the agent and the operator CLI built
-// from the current sources, IAM users and keys in moto, a syslog socket.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// Shared set-up for the end-to-end tests: the built agent and operator CLI (dist/),
+// IAM users and keys in moto, a syslog socket.
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -12,7 +12,6 @@ import {
   UploadSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { build } from 'esbuild';
 import { rewriteShebang } from '../../host-agent/install.js';
 import { type Moto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
 
@@ -22,51 +21,31 @@ const run = promisify(execFile);
 export const RUN_TAG = process.pid.toString(36).slice(-4);
 const ROOT = new URL('../..', import.meta.url).pathname;
 
+/** dist/ as `npm run build` makes it (vitest's globalSetup builds it; a bench run may not have). */
+function distFile(name: string): string {
+  const path = join(ROOT, 'dist', name);
+  if (!existsSync(path))
+    execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { cwd: ROOT, stdio: 'ignore' });
+  return path;
+}
+
 /**
- * Bundles the host agent from the current sources into dir (which must be a
- * trusted, root-owned directory), with the shebang naming this node: sshd
- * runs the command with a minimal PATH.
+ * The built host agent, copied into dir (which must be a trusted, root-owned
+ * directory) with the shebang naming this node, as `install` does: sshd runs
+ * the command with a minimal PATH.
  */
 export async function buildAgent(dir: string): Promise<string> {
   const out = join(dir, 'iam-authorized-keys');
-  const res = await build({
-    entryPoints: [join(ROOT, 'host-agent/main.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    // As scripts/build.mjs builds dist/iam-authorized-keys: less to parse per login.
-    minify: true,
-    legalComments: 'none',
-    write: false,
-    logLevel: 'warning',
+  writeFileSync(out, rewriteShebang(readFileSync(distFile('iam-authorized-keys')), process.execPath), {
+    mode: 0o755,
   });
-  const code = res.outputFiles[0]?.contents;
-  if (!code) throw new Error('esbuild produced no output for the agent');
-  writeFileSync(out, rewriteShebang(Buffer.from(code), process.execPath), { mode: 0o755 });
   chmodSync(out, 0o755);
   return out;
 }
 
-/**
- * The operator CLI, bundled outside the repo: package.json's "type": "module"
- * would make node load an extension-less bundle inside the tree as ESM.
- */
+/** The built operator CLI (dist/ holds a package.json that keeps it CommonJS inside the repo). */
 export async function buildCli(): Promise<string> {
-  const dir = mkdtempSync('/tmp/iam-ssh-keys-cli-');
-  // Removed when this test process exits.
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const out = join(dir, 'iam-ssh-keys.cjs');
-  await build({
-    entryPoints: [join(ROOT, 'cli/main.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    outfile: out,
-    logLevel: 'warning',
-  });
-  return out;
+  return distFile('iam-ssh-keys');
 }
 
 export function awsEnv(moto: Moto): NodeJS.ProcessEnv {
