@@ -2,12 +2,13 @@
 // refresh-principals). main.ts imports this lazily so a login never loads it.
 // This file only wires config, clients, the clock, the file system and the
 // process runner into the modules that do the work.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { lookupUser, realRunner, realSystemFs, splitCommand, writeFileAtomic } from './admin-sys.js';
 import { ADMIN_COMMANDS } from './args.js';
+import { startSyslogAuditor } from './audit.js';
 import { DEFAULT_CONFIG_PATH, loadConfig } from './config.js';
 import { baseCredentials, createCredentialProvider, readFileOrUndefined } from './credentials.js';
 import { formatCheck, runDoctor } from './doctor.js';
@@ -219,6 +220,14 @@ async function doctorCommand(args: string[]): Promise<number> {
     readText: fsys.readText,
     userUid: async (u) => (await lookupUser(realRunner, u))?.uid,
     now: Date.now,
+    async auditCheck(config) {
+      const ids = await lookupUser(realRunner, agentUser);
+      if (!ids) throw new Error(`agent user ${agentUser} does not exist`);
+      const auditor = startSyslogAuditor(config.syslogSocket, (cmd, a, o) =>
+        spawn(cmd, a, { ...o, uid: ids.uid, gid: ids.gid, env: { PATH: '/usr/bin:/bin' } }),
+      );
+      await auditor.sendChecked(['doctor: audit channel check']);
+    },
     async runAsAgent(cmdArgs) {
       const ids = await lookupUser(realRunner, agentUser);
       if (!ids) return { code: 127, stdout: '', stderr: `agent user ${agentUser} does not exist` };

@@ -88,6 +88,8 @@ export interface DoctorDeps {
   readonly readText: (p: string) => Promise<string | undefined>;
   readonly userUid: (user: string) => Promise<number | undefined>;
   readonly now: () => number;
+  /** Writes one test line to the config's syslog socket through logger, as the agent user; rejects when it is not written. */
+  readonly auditCheck: (config: AgentConfig) => Promise<void>;
   /** Runs the installed binary as the agent user with sshd's minimal environment, for one local user. */
   readonly runAsAgent: (args: readonly string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
 }
@@ -149,6 +151,13 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckResult[]> {
       const args =
         deps.configPath === DEFAULT_CONFIG_PATH ? [localUser] : ['--config', deps.configPath, localUser];
       results.push(evaluateSelfTest(localUser, await deps.runAsAgent(args)));
+    }
+    // The login path hands audit lines to logger without waiting for it: this is where a broken channel shows.
+    try {
+      await deps.auditCheck(config);
+      results.push(ok('audit', `logger wrote a test line to ${config.syslogSocket} as ${deps.agentUser}`));
+    } catch (e) {
+      results.push(fail('audit', `${(e as Error).message}: logins are not audited`));
     }
     const uid = await deps.userUid(deps.agentUser);
     if (uid === undefined) results.push(fail('cache dir', `agent user ${deps.agentUser} does not exist`));

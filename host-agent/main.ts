@@ -87,11 +87,11 @@ async function main(argv: string[]): Promise<number> {
   for (const d of outcome.diagnostics) diag(d);
   // One write at the end: nothing reaches sshd unless the whole answer is decided.
   if (outcome.exitCode === 0 && outcome.stdout) writeAllSync(1, outcome.stdout);
-  // Answer given: from here only the audit wait remains, bounded by its own timeout.
+  // Answer given: from here only the hand-off to logger remains (it does not wait for logger).
   clearTimeout(hardStop);
   if (outcome.audit.length > 0) {
     try {
-      await startSyslogAuditor(config.syslogSocket).finish(outcome.audit);
+      await startSyslogAuditor(config.syslogSocket).send(outcome.audit);
     } catch (e) {
       // Keys are still served: locking everyone out because syslog is down would be worse.
       diag(errorMessage(e));

@@ -32,6 +32,8 @@ import {
   iamUserWithKey,
   publish,
   RUN_TAG,
+  type SyslogSink,
+  startSyslogSink,
 } from './fixtures.js';
 
 const run = promisify(execFile);
@@ -52,6 +54,7 @@ describe('install and uninstall against a real sshd', () => {
   let eic: ClientKey;
   let bob: ClientKey;
   let agentIds: { uid: number; gid: number };
+  let syslog: SyslogSink;
   const p = (rel: string) => join(root, rel);
   const tracked = () => [
     p('etc/ssh/sshd_config'),
@@ -102,6 +105,7 @@ describe('install and uninstall against a real sshd', () => {
     await publish(cli, moto, BUCKET);
     createLocalUser(LOCAL);
     agentIds = await createAgentUser(AGENT_USER, join(build, 'agent-home'));
+    syslog = await startSyslogSink(build);
 
     for (const d of ['etc/ssh/sshd_config.d', 'opt/aws/bin', 'var/cache'])
       mkdirSync(p(d), { recursive: true, mode: 0o755 });
@@ -140,7 +144,7 @@ describe('install and uninstall against a real sshd', () => {
           endpoint: moto.endpoint,
           users: { [LOCAL]: ['users/alice'] },
           cache: { dir: p('var/cache/iam-authorized-keys'), ttlSeconds: 0, maxStaleSeconds: 0 },
-          syslogSocket: p('no-syslog.sock'),
+          syslogSocket: syslog.socket,
         },
         null,
         2,
@@ -151,6 +155,7 @@ describe('install and uninstall against a real sshd', () => {
 
   afterAll(async () => {
     await moto?.stop();
+    syslog?.stop();
     removeLocalUser(LOCAL);
     removeLocalUser(AGENT_USER);
     if (root) removeDir(root);
@@ -255,8 +260,11 @@ describe('install and uninstall against a real sshd', () => {
       'ok   sshd',
       'ok   binary',
       'ok   self-test',
+      'ok   audit',
       'ok   cache dir',
     ]);
+    // doctor's test line went through logger, as the agent user, to the configured socket.
+    expect(syslog.lines().filter((l) => l.includes('doctor: audit channel check'))).toHaveLength(1);
     // Two lines: alice's from S3 and the chained command's.
     expect(r.stdout).toMatch(
       new RegExp(`^ok   self-test: as the agent user, "${LOCAL}" gets 2 key line\\(s\\)$`, 'm'),

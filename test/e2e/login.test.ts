@@ -19,6 +19,7 @@ import {
   sshLogin,
   startSshd,
 } from '../helpers/sshd.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   buildAgent,
   buildCli,
@@ -130,6 +131,8 @@ describe('login through sshd with the agent', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe('owner=alice');
+    // logger runs detached from the agent: its line may land just after the login.
+    await waitFor(() => auditFor(LOCAL).length > 0, { what: 'an audit line' });
     const audit = auditFor(LOCAL);
     expect(audit.length).toBeGreaterThan(0);
     expect(audit.at(-1)).toMatch(/owner=alice/);
@@ -180,6 +183,8 @@ describe('login through sshd with the agent', () => {
     const results = await Promise.all(Array.from({ length: 30 }, () => sshLogin(sshd.port, LOCAL, alice)));
     expect(results.map((r) => r.code)).toEqual(Array(30).fill(0));
     // sshd asks once per key check (query and signature): at least one audit line per login.
+    // logger runs detached: wait for the lines (a shortfall then fails the assertion below).
+    await waitFor(() => auditFor(LOCAL).length - before >= 30, { what: '30 audit lines' }).catch(() => {});
     const after = auditFor(LOCAL).slice(before);
     expect(after.length).toBeGreaterThanOrEqual(30);
     expect(after.every((l) => l.includes('owner=alice'))).toBe(true);

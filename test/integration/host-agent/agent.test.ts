@@ -15,6 +15,7 @@ import { decodeEntry, encodeEntry } from '../../../host-agent/cache.js';
 import { indexJson as makeIndexJson } from '../../helpers/index-fixture.js';
 import { makeKey } from '../../helpers/keys.js';
 import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ROOT = new URL('../../..', import.meta.url).pathname;
 const BUCKET = 'ssh-keys';
@@ -257,6 +258,9 @@ describe('fingerprint and audit', () => {
     const r = await runAgent(['--config', path, 'ec2-user', alice.fingerprint]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(renderLine('alice', alice));
+    // logger runs detached and may write after the agent has exited.
+    await waitFor(() => messages.length > 0, { what: 'the audit line' });
+    await new Promise((res) => setTimeout(res, 200)); // and nothing more follows
     expect(messages).toHaveLength(1);
     expect(messages[0]).toMatch(/^<86>.*iam-authorized-keys(\[\d+\])?: /); // authpriv.info = 10*8+6
     expect(messages[0]).toContain(
@@ -265,6 +269,7 @@ describe('fingerprint and audit', () => {
     // The second login attempt is served from the cache, and says so.
     const again = await runAgent(['--config', path, 'ec2-user', alice.fingerprint]);
     expect(again.stdout).toBe(renderLine('alice', alice));
+    await waitFor(() => messages.length > 1, { what: 'the second audit line' });
     expect(messages[1]).toContain('source=cache,cache');
   });
 

@@ -1,6 +1,19 @@
-import { spawn } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
-import { auditMessage, LOGGER, startSyslogAuditor } from '../../../host-agent/audit.js';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AuditError,
+  auditMessage,
+  DETACHED_LOGGER_SECONDS,
+  LOGGER,
+  type SpawnOptions,
+  startSyslogAuditor,
+  TIMEOUT,
+} from '../../../host-agent/audit.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('auditMessage', () => {
   it('names user, fingerprint, owner, principals and sources', () => {
@@ -25,16 +38,81 @@ describe('auditMessage', () => {
 });
 
 describe('startSyslogAuditor', () => {
-  it('passes priority, tag and socket to logger and the messages on stdin', async () => {
-    let seen: { cmd: string; args: string[] } | undefined;
-    const auditor = startSyslogAuditor('/run/test.sock', (cmd, args) => {
-      seen = { cmd, args };
-      // Stand-in for logger: a real process that checks its stdin.
-      return spawn('/bin/sh', ['-c', 'test "$(cat)" = "$(printf "m1\\nm2")"'], {
-        stdio: ['pipe', 'ignore', 'pipe'],
-      });
+  let dir: string;
+  let socket: string;
+  let server: Server;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'iak-audit-'));
+    socket = join(dir, 'log.sock');
+    // Any unix socket passes send()'s pre-check; the stand-ins below never connect to it.
+    server = createServer();
+    await new Promise<void>((r) => server.listen(socket, r));
+  });
+  afterAll(() => {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('send: hands the messages to a detached timeout+logger and resolves before it exits', async () => {
+    const out = join(dir, 'got.txt');
+    let seen: { cmd: string; args: string[]; opts: SpawnOptions } | undefined;
+    let child: ChildProcess | undefined;
+    const auditor = startSyslogAuditor(socket, (cmd, args, opts) => {
+      seen = { cmd, args, opts };
+      // Stand-in for logger: a real process that reads its stdin only after a while.
+      child = spawn('/bin/sh', ['-c', `sleep 0.3; cat > ${out}.tmp && mv ${out}.tmp ${out}`], opts);
+      return child;
     });
-    await auditor.finish(['m1', 'm2']);
+    await auditor.send(['m1', 'm2']);
+    // Resolved while the stand-in still sleeps: the login does not wait for logger.
+    expect(child?.exitCode).toBeNull();
+    expect(seen).toEqual({
+      cmd: TIMEOUT,
+      args: [
+        '-s',
+        'KILL',
+        String(DETACHED_LOGGER_SECONDS),
+        LOGGER,
+        '-p',
+        'authpriv.info',
+        '-t',
+        'iam-authorized-keys',
+        '-u',
+        socket,
+        '--socket-errors=on',
+      ],
+      opts: { detached: true, stdio: ['pipe', 'ignore', 'ignore'] },
+    });
+    // The messages were in the pipe: the stand-in reads them after send() returned.
+    const got = await waitFor(() => existsSync(out) && readFileSync(out, 'utf8'), { what: out });
+    expect(got).toBe('m1\nm2\n');
+  });
+
+  it('send: refuses without spawning when the syslog socket does not exist', async () => {
+    let spawned = false;
+    const auditor = startSyslogAuditor(join(dir, 'missing.sock'), (c, a, o) => {
+      spawned = true;
+      return spawn(c, a, o);
+    });
+    const err = await auditor.send(['m']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuditError);
+    expect((err as Error).message).toMatch(/missing\.sock is not a socket/);
+    expect(spawned).toBe(false);
+  });
+
+  it('send: rejects with AuditError when logger cannot be started', async () => {
+    const auditor = startSyslogAuditor(socket, (_c, a, o) => spawn(join(dir, 'no-such-program'), a, o));
+    await expect(auditor.send(['m'])).rejects.toThrow(/audit log not written: .*ENOENT/);
+  });
+
+  it('sendChecked: passes priority, tag and socket to logger and the messages on stdin', async () => {
+    let seen: { cmd: string; args: string[] } | undefined;
+    const auditor = startSyslogAuditor('/run/test.sock', (cmd, args, opts) => {
+      seen = { cmd, args };
+      // Stand-in for logger: a real process that checks its stdin (non-zero exit fails sendChecked).
+      return spawn('/bin/sh', ['-c', 'test "$(cat)" = "$(printf "m1\\nm2")"'], opts);
+    });
+    await auditor.sendChecked(['m1', 'm2']);
     expect(seen).toEqual({
       cmd: LOGGER,
       args: [
@@ -47,9 +125,15 @@ describe('startSyslogAuditor', () => {
         '--socket-errors=on',
       ],
     });
+    // And a stand-in that sees other input fails it.
+    const wrong = startSyslogAuditor('/run/test.sock', (_c, _a, opts) =>
+      spawn('/bin/sh', ['-c', 'test "$(cat)" = "other"'], opts),
+    );
+    await expect(wrong.sendChecked(['m1'])).rejects.toThrow(AuditError);
   });
-  it('rejects when the real logger cannot reach the socket', async () => {
-    await expect(startSyslogAuditor('/nonexistent/log.sock').finish(['m'])).rejects.toThrow(
+
+  it('sendChecked: rejects when the real logger cannot reach the socket', async () => {
+    await expect(startSyslogAuditor('/nonexistent/log.sock').sendChecked(['m'])).rejects.toThrow(
       /audit log not written: \/usr\/bin\/logger: .*No such file or directory/,
     );
   });
