@@ -23,7 +23,7 @@ import {
   type SysDeps,
   uninstall,
 } from './install.js';
-import { refreshPrincipals } from './principals-source.js';
+import { type Source as PrincipalsSource, refreshPrincipals } from './principals-source.js';
 import { createStore } from './store.js';
 import { DEFAULT_SUDOERS_PATH, runSyncUsers, type SyncUsersDeps } from './sync-users.js';
 
@@ -151,6 +151,50 @@ function sysDeps(): SysDeps {
   return { ...realSystemFs(realRunner), run: realRunner, out };
 }
 
+/** `--principals-from` of install: `ssm` (the instance role's default parameter), `ssm:NAME` or `tag:KEY`. */
+export function parsePrincipalsFrom(value: string): PrincipalsSource {
+  if (value === 'ssm') return { kind: 'ssm' };
+  if (value.startsWith('ssm:') && value.length > 4) return { kind: 'ssm', name: value.slice(4) };
+  if (value.startsWith('tag:') && value.length > 4) return { kind: 'tag', tag: value.slice(4) };
+  throw new UsageError(`--principals-from must be ssm, ssm:NAME or tag:KEY, not "${value}"`);
+}
+
+/** refresh-principals' work, shared with install --principals-from. */
+function refreshPrincipalsInto(
+  configPath: string,
+  source: PrincipalsSource,
+  opts: { dryRun: boolean; allowSystemAccounts: boolean; localUser?: string | undefined },
+): Promise<number> {
+  const fsys = realSystemFs(realRunner);
+  const credDeps = {
+    env: process.env,
+    http: request,
+    now: Date.now,
+    readFile: readFileOrUndefined,
+    warn: err,
+  };
+  return refreshPrincipals(
+    source,
+    {
+      dryRun: opts.dryRun,
+      allowSystemAccounts: opts.allowSystemAccounts,
+      ...(opts.localUser ? { localUser: opts.localUser } : {}),
+    },
+    {
+      configPath,
+      run: realRunner,
+      readText: fsys.readText,
+      writeAtomic: fsys.writeAtomic,
+      out,
+      http: request,
+      env: process.env,
+      now: Date.now,
+      // The parameter lives in the instance's own account: its own credentials, no roleArn.
+      credentials: () => baseCredentials(credDeps),
+    },
+  );
+}
+
 async function installCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -158,18 +202,43 @@ async function installCommand(args: string[]): Promise<number> {
       ...pathOptions,
       source: { type: 'string' },
       node: { type: 'string', default: process.execPath },
+      'principals-from': { type: 'string' },
+      'local-user': { type: 'string' },
+      'allow-system-accounts': { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
   });
+  const principals =
+    values['principals-from'] !== undefined ? parsePrincipalsFrom(values['principals-from']) : undefined;
+  if (!principals && (values['local-user'] !== undefined || values['allow-system-accounts'])) {
+    throw new UsageError('--local-user and --allow-system-accounts go with --principals-from');
+  }
   if (!values['dry-run']) requireRoot('install');
   // The running file is the agent itself (dist/iam-authorized-keys) unless --source says otherwise.
   const sourcePath = values.source ?? process.argv[1];
   if (!sourcePath) throw new UsageError('cannot tell which file to install: pass --source FILE');
   const source = await readFile(sourcePath);
+  const paths = installPaths(values);
+  if (principals) {
+    // Resolved once here (and by refresh-principals later), never per login; a failure stops install before any change.
+    const code = await refreshPrincipalsInto(paths.configPath, principals, {
+      dryRun: values['dry-run'],
+      allowSystemAccounts: values['allow-system-accounts'],
+      localUser: values['local-user'],
+    }).catch((e: unknown) => {
+      throw new Error(`principals not resolved, nothing was installed: ${(e as Error).message}`, {
+        cause: e,
+      });
+    });
+    if (code !== 0) {
+      err('iam-authorized-keys: install stopped: the principals could not be resolved (nothing was changed)');
+      return code;
+    }
+  }
   const nologin = ['/usr/sbin/nologin', '/sbin/nologin'].find((p) => existsSync(p)) ?? '/bin/false';
   const { code } = await install(
-    { paths: installPaths(values), agentUser: values['agent-user'], source, nodePath: values.node, nologin },
+    { paths, agentUser: values['agent-user'], source, nodePath: values.node, nologin },
     sysDeps(),
     values['dry-run'],
   );
@@ -265,34 +334,15 @@ async function refreshPrincipalsCommand(args: string[]): Promise<number> {
     throw new UsageError('use either --parameter or --tag, not both');
   }
   if (!values['dry-run']) requireRoot('refresh-principals');
-  const fsys = realSystemFs(realRunner);
-  const credDeps = {
-    env: process.env,
-    http: request,
-    now: Date.now,
-    readFile: readFileOrUndefined,
-    warn: err,
-  };
-  return refreshPrincipals(
+  return refreshPrincipalsInto(
+    values.config,
     values.tag !== undefined
       ? { kind: 'tag', tag: values.tag }
       : { kind: 'ssm', ...(values.parameter !== undefined ? { name: values.parameter } : {}) },
     {
       dryRun: values['dry-run'],
       allowSystemAccounts: values['allow-system-accounts'],
-      ...(values['local-user'] ? { localUser: values['local-user'] } : {}),
-    },
-    {
-      configPath: values.config,
-      run: realRunner,
-      readText: fsys.readText,
-      writeAtomic: fsys.writeAtomic,
-      out,
-      http: request,
-      env: process.env,
-      now: Date.now,
-      // The parameter lives in the instance's own account: its own credentials, no roleArn.
-      credentials: () => baseCredentials(credDeps),
+      localUser: values['local-user'],
     },
   );
 }

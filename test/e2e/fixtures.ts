@@ -60,6 +60,20 @@ export function awsEnv(moto: Moto): NodeJS.ProcessEnv {
   };
 }
 
+/** Writes an SSM parameter in moto with boto3 (an independent client). */
+export function putParameter(moto: Moto, name: string, value: string): void {
+  execFileSync(
+    'python3',
+    [
+      '-c',
+      'import boto3,sys; boto3.client("ssm").put_parameter(Name=sys.argv[1], Value=sys.argv[2], Type="String", Overwrite=True)',
+      name,
+      value,
+    ],
+    { env: awsEnv(moto) },
+  );
+}
+
 /** Publishes IAM (in moto) to the bucket with the real operator CLI. */
 export async function publish(cli: string, moto: Moto, bucket: string): Promise<string> {
   const { stdout } = await run(process.execPath, [cli, 'publish', '--bucket', bucket], { env: awsEnv(moto) });

@@ -31,6 +31,7 @@ import {
   createBucket,
   iamUserWithKey,
   publish,
+  putParameter,
   RUN_TAG,
   type SyslogSink,
   startSyslogSink,
@@ -182,6 +183,42 @@ describe('install and uninstall against a real sshd', () => {
     expect(r.stdout).toMatch(/chaining the existing AuthorizedKeysCommand/);
     expect(r.stdout).toMatch(/would write .*60-iam-authorized-keys\.conf \(sshd drop-in/);
     expect(r.stdout).toMatch(/would write .*40-ec2-instance-connect\.conf \(comment out 2/);
+    expect(snapshot()).toEqual(before);
+  });
+
+  const agentCmdAws = (args: string[]) =>
+    run(agent, args, { env: { ...awsEnv(moto), PATH: '/usr/bin:/bin:/usr/sbin:/sbin' } }).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+
+  it('install --principals-from: a parameter that cannot be read stops install before any change', async () => {
+    const before = snapshot();
+    const r = await agentCmdAws(['install', ...common(), '--principals-from', 'ssm:/IAM/none/principals']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^iam-authorized-keys install: principals not resolved, nothing was installed: .*ParameterNotFound/,
+    );
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('install --principals-from ssm:NAME --dry-run shows the users it would set and writes nothing', async () => {
+    putParameter(moto, '/IAM/e2e-install/principals', 'groups/e2e-ops,users/alice');
+    const before = snapshot();
+    const r = await agentCmdAws([
+      'install',
+      ...common(),
+      '--dry-run',
+      '--principals-from',
+      'ssm:/IAM/e2e-install/principals',
+      '--local-user',
+      LOCAL,
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`would set users .*${LOCAL} <- groups/e2e-ops,users/alice`));
+    expect(r.stdout).toMatch(/would write .*60-iam-authorized-keys\.conf \(sshd drop-in/);
     expect(snapshot()).toEqual(before);
   });
 

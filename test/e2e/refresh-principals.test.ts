@@ -1,14 +1,14 @@
 // End to end: the built agent's refresh-principals reads an SSM parameter from
 // moto over its own SigV4 client and rewrites the config's users atomically.
 // The parameter is written with boto3 (an independent client).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
 import { makeTrustedDir, removeDir } from '../helpers/sshd.js';
-import { awsEnv, buildAgent } from './fixtures.js';
+import { awsEnv, buildAgent, putParameter as putParam } from './fixtures.js';
 
 const run = promisify(execFile);
 
@@ -19,17 +19,7 @@ describe('refresh-principals from SSM (moto)', () => {
   let configPath: string;
   const original = `${JSON.stringify({ bucket: 'my-keys', region: TEST_REGION, users: { old: ['users/x'] } }, null, 2)}\n`;
 
-  const putParameter = (name: string, value: string) =>
-    execFileSync(
-      'python3',
-      [
-        '-c',
-        'import boto3,sys; boto3.client("ssm").put_parameter(Name=sys.argv[1], Value=sys.argv[2], Type="String", Overwrite=True)',
-        name,
-        value,
-      ],
-      { env: awsEnv(moto) },
-    );
+  const putParameter = (name: string, value: string) => putParam(moto, name, value);
   const refresh = (...args: string[]) =>
     run(agent, ['refresh-principals', '--config', configPath, ...args], { env: awsEnv(moto) }).then(
       (r) => ({ code: 0, ...r }),

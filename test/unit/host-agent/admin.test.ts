@@ -6,6 +6,7 @@ import {
   ADMIN_COMMANDS,
   UsageError as AdminUsageError,
   isAdminCommand,
+  parsePrincipalsFrom,
   runAdmin,
   sudoersDeps,
 } from '../../../host-agent/admin.js';
@@ -54,6 +55,8 @@ describe('runAdmin dispatch', () => {
     ['sync-users', ['--config']],
     ['refresh-principals', ['--parameter', '/a', '--tag', 'b']],
     ['install', ['--dry-run', '--bin', 'relative/path']],
+    ['install', ['--dry-run', '--principals-from', 'parameter:/x']],
+    ['install', ['--dry-run', '--local-user', 'ubuntu']],
   ])('%s %j is a usage error (exit 2)', async (cmd, args) => {
     capture();
     expect(await runAdmin(cmd, args)).toBe(2);
@@ -67,6 +70,19 @@ describe('runAdmin dispatch', () => {
     expect(stderr.join('')).toMatch(
       /^iam-authorized-keys sync-users: \/nonexistent\/iak.json: cannot read config \(ENOENT\)\n$/,
     );
+  });
+});
+
+describe('parsePrincipalsFrom (install --principals-from)', () => {
+  it.each([
+    ['ssm', { kind: 'ssm' }],
+    ['ssm:/IAM/web/principals', { kind: 'ssm', name: '/IAM/web/principals' }],
+    ['tag:ssh-principals', { kind: 'tag', tag: 'ssh-principals' }],
+  ])('%s', (value, expected) => {
+    expect(parsePrincipalsFrom(value)).toEqual(expected);
+  });
+  it.each(['', 'ssm:', 'tag:', 'tag', 'parameter:/x', 'SSM'])('refuses %j', (value) => {
+    expect(() => parsePrincipalsFrom(value)).toThrow(UsageError);
   });
 });
 
