@@ -23,6 +23,7 @@ import {
   type SysDeps,
   uninstall,
 } from './install.js';
+import { acquireLock } from './lock.js';
 import { type Source as PrincipalsSource, refreshPrincipals } from './principals-source.js';
 import { createStore } from './store.js';
 import { DEFAULT_SUDOERS_PATH, runSyncUsers, type SyncUsersDeps } from './sync-users.js';
@@ -51,6 +52,9 @@ function requireRoot(command: string): void {
   if (process.getuid?.() !== 0) throw new UsageError(`${command} must run as root (or use --dry-run)`);
 }
 
+/** In /run: root-only (nobody else can create the name first), emptied at boot. */
+export const DEFAULT_SYNC_LOCK = '/run/iam-authorized-keys-sync-users.lock';
+
 async function syncUsersCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -59,6 +63,7 @@ async function syncUsersCommand(args: string[]): Promise<number> {
       'dry-run': { type: 'boolean', default: false },
       'allow-mass-removal': { type: 'boolean', default: false },
       'sudoers-file': { type: 'string', default: DEFAULT_SUDOERS_PATH },
+      'lock-file': { type: 'string', default: DEFAULT_SYNC_LOCK },
       visudo: { type: 'string', default: 'visudo' },
     },
     strict: true,
@@ -67,6 +72,20 @@ async function syncUsersCommand(args: string[]): Promise<number> {
   const dryRun = values['dry-run'];
   if (!dryRun) requireRoot('sync-users');
   const config = loadConfig(values.config);
+  // One run at a time (a timer and a manual run); a dry run changes nothing and needs no lock.
+  const release = dryRun ? () => {} : acquireLock(values['lock-file']);
+  try {
+    return await syncUsersWith(config, values, dryRun);
+  } finally {
+    release();
+  }
+}
+
+function syncUsersWith(
+  config: ReturnType<typeof loadConfig>,
+  values: { 'allow-mass-removal': boolean; 'sudoers-file': string; visudo: string },
+  dryRun: boolean,
+): Promise<number> {
   return runSyncUsers({
     config,
     // Straight from S3: deletions need a fresh index, and root cannot use the agent user's cache anyway.

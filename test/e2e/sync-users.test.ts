@@ -2,7 +2,7 @@
 // machine from the published index.json (never IAM), and a created account
 // logs in with its IAM key through the real sshd (password field '*').
 import { execFile, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { RemoveUserFromGroupCommand } from '@aws-sdk/client-iam';
@@ -63,6 +63,7 @@ describe('sync-users on this machine', () => {
   let agent: string;
   let configPath: string;
   let sudoers: string;
+  let lockFile: string;
   let alice: ClientKey;
   let index: { users: Record<string, { uid: number }> };
 
@@ -98,9 +99,13 @@ describe('sync-users on this machine', () => {
     return JSON.parse(await (r.Body as { transformToString(): Promise<string> }).transformToString());
   };
   const sync = (...extra: string[]) =>
-    run(agent, ['sync-users', '--config', configPath, '--sudoers-file', sudoers, ...extra], {
-      env: awsEnv(moto),
-    }).then(
+    run(
+      agent,
+      ['sync-users', '--config', configPath, '--sudoers-file', sudoers, '--lock-file', lockFile, ...extra],
+      {
+        env: awsEnv(moto),
+      },
+    ).then(
       (r) => ({ code: 0, ...r }),
       (e: { code: number; stdout: string; stderr: string }) => e,
     );
@@ -115,6 +120,7 @@ describe('sync-users on this machine', () => {
     agent = await buildAgent(dir);
     configPath = join(dir, 'config.json');
     mkdirSync(join(dir, 'sudoers.d'), { mode: 0o755 });
+    lockFile = join(dir, 'sync-users.lock');
     sudoers = join(dir, 'sudoers.d', 'iake2e-synced');
     writeConfig(moto.endpoint);
     const keys = join(dir, 'keys');
@@ -165,6 +171,23 @@ describe('sync-users on this machine', () => {
     expect(statSync(sudoers).mode & 0o777).toBe(0o440);
     // A second run is a no-op.
     expect((await sync()).stdout).toMatch(/sync-users: 0 changes, 0 failures/);
+    expect(existsSync(lockFile)).toBe(false); // released
+  });
+
+  it('refuses with one line while another run holds the lock, and changes nothing', async () => {
+    const before = [readFileSync('/etc/passwd', 'utf8'), readFileSync('/etc/group', 'utf8')];
+    writeFileSync(lockFile, '1\n'); // pid 1 is alive
+    try {
+      const r = await sync();
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(
+        `iam-authorized-keys sync-users: another sync-users is running (pid 1, lock ${lockFile})\n`,
+      );
+      expect(r.stdout).toBe('');
+      expect([readFileSync('/etc/passwd', 'utf8'), readFileSync('/etc/group', 'utf8')]).toEqual(before);
+    } finally {
+      rmSync(lockFile, { force: true });
+    }
   });
 
   it('a created account logs in with its IAM key through sshd (iamUsers mode)', async () => {
