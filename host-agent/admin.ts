@@ -3,7 +3,7 @@
 // This file only wires config, clients, the clock, the file system and the
 // process runner into the modules that do the work.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { lookupUser, realRunner, realSystemFs, splitCommand, writeFileAtomic } from './admin-sys.js';
@@ -51,6 +51,8 @@ async function readOptional(path: string): Promise<string | undefined> {
 function requireRoot(command: string): void {
   if (process.getuid?.() !== 0) throw new UsageError(`${command} must run as root (or use --dry-run)`);
 }
+
+const SETPRIV = '/usr/bin/setpriv';
 
 /** In /run: root-only (nobody else can create the name first), emptied at boot. */
 export const DEFAULT_SYNC_LOCK = '/run/iam-authorized-keys-sync-users.lock';
@@ -170,6 +172,11 @@ function sysDeps(): SysDeps {
   return { ...realSystemFs(realRunner), run: realRunner, out };
 }
 
+/** install --principals-from could not read or accept the principals. */
+export class PrincipalsNotResolvedError extends Error {
+  override name = 'PrincipalsNotResolvedError';
+}
+
 /** `--principals-from` of install: `ssm` (the instance role's default parameter), `ssm:NAME` or `tag:KEY`. */
 export function parsePrincipalsFrom(value: string): PrincipalsSource {
   if (value === 'ssm') return { kind: 'ssm' };
@@ -239,28 +246,46 @@ async function installCommand(args: string[]): Promise<number> {
   if (!sourcePath) throw new UsageError('cannot tell which file to install: pass --source FILE');
   const source = await readFile(sourcePath);
   const paths = installPaths(values);
+  let restoreConfig: (() => Promise<void>) | undefined;
   if (principals) {
     // Resolved once here (and by refresh-principals later), never per login; a failure stops install before any change.
-    const code = await refreshPrincipalsInto(paths.configPath, principals, {
+    const fsys = realSystemFs(realRunner);
+    const before = await fsys.readText(paths.configPath);
+    const st = before !== undefined ? statSync(paths.configPath) : undefined;
+    await refreshPrincipalsInto(paths.configPath, principals, {
       dryRun: values['dry-run'],
       allowSystemAccounts: values['allow-system-accounts'],
       localUser: values['local-user'],
     }).catch((e: unknown) => {
-      throw new Error(`principals not resolved, nothing was installed: ${(e as Error).message}`, {
-        cause: e,
-      });
+      throw new PrincipalsNotResolvedError(
+        `principals not resolved, nothing was installed: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
     });
-    if (code !== 0) {
-      err('iam-authorized-keys: install stopped: the principals could not be resolved (nothing was changed)');
-      return code;
+    // install's own rollback does not know about this write: undo it if install fails.
+    if (before !== undefined && st && !values['dry-run']) {
+      restoreConfig = async () => {
+        if ((await fsys.readText(paths.configPath)) === before) return;
+        await fsys.writeAtomic(paths.configPath, before, st.mode & 0o7777, { uid: st.uid, gid: st.gid });
+        out(`restored ${paths.configPath}: the new principals are not kept when install fails`);
+      };
     }
   }
   const nologin = ['/usr/sbin/nologin', '/sbin/nologin'].find((p) => existsSync(p)) ?? '/bin/false';
-  const { code } = await install(
-    { paths, agentUser: values['agent-user'], source, nodePath: values.node, nologin },
-    sysDeps(),
-    values['dry-run'],
-  );
+  let code: number;
+  try {
+    ({ code } = await install(
+      { paths, agentUser: values['agent-user'], source, nodePath: values.node, nologin },
+      sysDeps(),
+      values['dry-run'],
+    ));
+  } catch (e) {
+    await restoreConfig?.();
+    throw e;
+  }
+  if (code !== 0) await restoreConfig?.();
   return code;
 }
 
@@ -311,8 +336,16 @@ async function doctorCommand(args: string[]): Promise<number> {
     async auditCheck(config) {
       const ids = await lookupUser(realRunner, agentUser);
       if (!ids) throw new Error(`agent user ${agentUser} does not exist`);
+      const env = { PATH: '/usr/bin:/bin' };
+      // As sshd runs the agent: that user with its supplementary groups (initgroups), which
+      // node's uid/gid options would drop; without setpriv, node's own switch is the fallback.
       const auditor = startSyslogAuditor(config.syslogSocket, (cmd, a, o) =>
-        spawn(cmd, a, { ...o, uid: ids.uid, gid: ids.gid, env: { PATH: '/usr/bin:/bin' } }),
+        existsSync(SETPRIV)
+          ? spawn(SETPRIV, [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, '--init-groups', '--', cmd, ...a], {
+              ...o,
+              env,
+            })
+          : spawn(cmd, a, { ...o, uid: ids.uid, gid: ids.gid, env }),
       );
       await auditor.sendChecked(['doctor: audit channel check']);
     },

@@ -2,12 +2,12 @@
 // SSH_KEY_OWNER cannot serve (a user's ~/.ssh/environment can override it),
 // so the agent logs to syslog (authpriv) when sshd asks about one fingerprint.
 import type { ChildProcess } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 
 export const LOGGER = '/usr/bin/logger';
 export const SYSLOG_TAG = 'iam-authorized-keys';
-/** doctor's longest wait for logger. */
-const LOGGER_TIMEOUT_MS = 1000;
+/** doctor's longest wait (timeout(1) kills logger first). */
+const LOGGER_TIMEOUT_MS = 5000;
 
 export interface AuditFields {
   readonly user: string;
@@ -49,12 +49,13 @@ export class AuditError extends Error {
 export interface Auditor {
   /**
    * The login path: hands the messages to logger and resolves once they are
-   * in its stdin pipe, without waiting for it to exit (that wait was ~15 ms of
-   * every key check). logger, detached and bounded by timeout(1), writes them
-   * on its own after we exit. Rejects when logger cannot be started.
+   * in its stdin pipe, without waiting for it to exit. logger, detached and
+   * bounded by timeout(1), writes them on its own after we exit. Rejects when
+   * the socket, timeout or logger is missing, logger cannot be started, or the
+   * pipe write fails.
    */
   send(messages: readonly string[]): Promise<void>;
-  /** doctor: sends and waits for logger's exit status; rejects when the messages may not have been logged. */
+  /** doctor: the same command and checks, but waits for its exit status; rejects when the messages may not have been logged. */
   sendChecked(messages: readonly string[]): Promise<void>;
 }
 
@@ -65,19 +66,43 @@ export interface SpawnOptions {
 export type Spawn = (cmd: string, args: string[], opts: SpawnOptions) => ChildProcess;
 
 export const TIMEOUT = '/usr/bin/timeout';
-/** A detached logger blocked on a stuck syslog daemon is killed after this long, so none pile up. */
-export const DETACHED_LOGGER_SECONDS = 5;
+/**
+ * A logger blocked on a stuck syslog daemon is killed after this long. Detached
+ * loggers are not bounded by sshd's MaxStartups, so keep it short: at most
+ * (key checks per second x this) of them exist at once.
+ */
+export const DETACHED_LOGGER_SECONDS = 2;
 
 export function loggerArgs(socket: string): string[] {
   return ['-p', 'authpriv.info', '-t', SYSLOG_TAG, '-u', socket, '--socket-errors=on'];
 }
 
-function isSocket(path: string): boolean {
+/** The command both paths run: logger under timeout(1). */
+export function auditCommand(socket: string): [string, string[]] {
+  return [TIMEOUT, ['-s', 'KILL', String(DETACHED_LOGGER_SECONDS), LOGGER, ...loggerArgs(socket)]];
+}
+
+/**
+ * The failures we can still see without waiting for logger: no socket, no
+ * timeout or logger program. Returns why, or undefined.
+ */
+export function preflightProblem(
+  socket: string,
+  programs: readonly string[] = [TIMEOUT, LOGGER],
+): string | undefined {
   try {
-    return statSync(path).isSocket();
-  } catch {
-    return false;
+    if (!statSync(socket).isSocket()) return `${socket} is not a socket`;
+  } catch (e) {
+    return `${socket}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
   }
+  for (const program of programs) {
+    try {
+      accessSync(program, constants.X_OK);
+    } catch (e) {
+      return `${program}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    }
+  }
+  return undefined;
 }
 
 const lines = (messages: readonly string[]) => messages.map((m) => `${m}\n`).join('');
@@ -85,39 +110,41 @@ const lines = (messages: readonly string[]) => messages.map((m) => `${m}\n`).joi
 /**
  * Runs logger(1) (node has no unix datagram sockets for /dev/log), feeding the
  * messages on stdin, one per line (not argv: other local users can read argv).
- * child_process is loaded only here (~4 ms).
+ * child_process is loaded only here (~3 ms).
  */
 export function startSyslogAuditor(socket: string, spawnFn?: Spawn): Auditor {
   const getSpawn = async (): Promise<Spawn> =>
     spawnFn ?? (await import('./lazy-spawn.js').then((m) => (c, a, o) => m.spawn(c, a, o)));
+  const preflight = () => {
+    const problem = preflightProblem(socket);
+    if (problem) throw new AuditError(`audit log not written: ${problem}`);
+  };
+  const [cmd, args] = auditCommand(socket);
   return {
     async send(messages) {
-      // The one failure we can still see without waiting for logger: no syslog socket at all.
-      if (!isSocket(socket)) throw new AuditError(`audit log not written: ${socket} is not a socket`);
+      preflight();
       const run = await getSpawn();
-      // Its own session: sshd never waits for it, and it outlives us.
-      const child = run(
-        TIMEOUT,
-        ['-s', 'KILL', String(DETACHED_LOGGER_SECONDS), LOGGER, ...loggerArgs(socket)],
-        { detached: true, stdio: ['pipe', 'ignore', 'ignore'] },
-      );
+      // stdout/stderr are /dev/null, so sshd (reading our stdout) never waits for it;
+      // its own session keeps it out of our process group.
+      const child = run(cmd, args, { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
       await new Promise<void>((resolve, reject) => {
         const failed = (e: Error) =>
-          reject(new AuditError(`audit log not written: ${TIMEOUT} ${LOGGER}: ${e.message}`, { cause: e }));
+          reject(new AuditError(`audit log not written: ${LOGGER}: ${e.message}`, { cause: e }));
         child.once('error', failed);
         if (!child.stdin) {
           reject(new AuditError('audit log not written: no pipe to logger'));
           return;
         }
         child.stdin.once('error', failed);
-        // The callback runs once the bytes are in the pipe: logger reads them even after we exit.
-        child.stdin.end(lines(messages), () => resolve());
+        // Called once the bytes are in the pipe (logger reads them even after we exit), or with the write's error.
+        child.stdin.end(lines(messages), (e?: Error | null) => (e ? failed(e) : resolve()));
       });
       child.unref();
     },
     async sendChecked(messages) {
+      preflight();
       const run = await getSpawn();
-      const child = run(LOGGER, loggerArgs(socket), { detached: false, stdio: ['pipe', 'ignore', 'pipe'] });
+      const child = run(cmd, args, { detached: false, stdio: ['pipe', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr?.on('data', (d: Buffer) => {
         stderr = (stderr + d.toString()).slice(-500);

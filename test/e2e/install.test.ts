@@ -23,6 +23,7 @@ import {
   startSshd,
   writeHostKey,
 } from '../helpers/sshd.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   awsEnv,
   buildAgent,
@@ -222,6 +223,30 @@ describe('install and uninstall against a real sshd', () => {
     expect(snapshot()).toEqual(before);
   });
 
+  it('install --principals-from: when install then fails, the config gets its old principals back', async () => {
+    putParameter(moto, '/IAM/e2e-install/other', 'users/bob');
+    const main = p('etc/ssh/sshd_config');
+    const text = readFileSync(main, 'utf8');
+    writeFileSync(main, text.replace(/^Include .*\n/, '')); // install will refuse: no Include
+    const before = snapshot();
+    try {
+      const r = await agentCmdAws([
+        'install',
+        ...common(),
+        '--principals-from',
+        'ssm:/IAM/e2e-install/other',
+        '--local-user',
+        LOCAL,
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(new RegExp(`users set from SSM parameter .*${LOCAL} <- users/bob`)); // written...
+      expect(r.stdout).toMatch(/restored .*iam-authorized-keys\.json: the new principals are not kept/); // ...and undone
+      expect(snapshot()).toEqual(before);
+    } finally {
+      writeFileSync(main, text);
+    }
+  });
+
   it('rolls every change back when sshd -t rejects the result', async () => {
     const broken = p('etc/ssh/sshd_config.d/99-broken.conf');
     writeFileSync(broken, 'NoSuchOption yes\n');
@@ -301,7 +326,9 @@ describe('install and uninstall against a real sshd', () => {
       'ok   cache dir',
     ]);
     // doctor's test line went through logger, as the agent user, to the configured socket.
-    expect(syslog.lines().filter((l) => l.includes('doctor: audit channel check'))).toHaveLength(1);
+    const doctorLines = () => syslog.lines().filter((l) => l.includes('doctor: audit channel check'));
+    await waitFor(() => doctorLines().length > 0, { what: "doctor's audit line" });
+    expect(doctorLines()).toHaveLength(1);
     // Two lines: alice's from S3 and the chained command's.
     expect(r.stdout).toMatch(
       new RegExp(`^ok   self-test: as the agent user, "${LOCAL}" gets 2 key line\\(s\\)$`, 'm'),

@@ -238,10 +238,12 @@ describe('fingerprint and audit', () => {
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     await new Promise<void>((resolve) => {
+      let pending = ''; // a datagram's line may arrive split across 'data' events
       logger.stdout?.on('data', (d: Buffer) => {
-        const text = d.toString();
-        if (text.includes('ready')) resolve();
-        messages.push(...text.split('\n').filter((l) => l && l !== 'ready'));
+        const parts = (pending + d.toString()).split('\n');
+        pending = parts.pop() ?? '';
+        if (parts.includes('ready')) resolve();
+        messages.push(...parts.filter((l) => l && l !== 'ready'));
       });
     });
   });

@@ -1,14 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AuditError,
+  auditCommand,
   auditMessage,
   DETACHED_LOGGER_SECONDS,
   LOGGER,
+  preflightProblem,
   type SpawnOptions,
   startSyslogAuditor,
   TIMEOUT,
@@ -96,7 +98,7 @@ describe('startSyslogAuditor', () => {
     });
     const err = await auditor.send(['m']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AuditError);
-    expect((err as Error).message).toMatch(/missing\.sock is not a socket/);
+    expect((err as Error).message).toMatch(/missing\.sock: ENOENT/);
     expect(spawned).toBe(false);
   });
 
@@ -105,36 +107,59 @@ describe('startSyslogAuditor', () => {
     await expect(auditor.send(['m'])).rejects.toThrow(/audit log not written: .*ENOENT/);
   });
 
-  it('sendChecked: passes priority, tag and socket to logger and the messages on stdin', async () => {
+  it('send: rejects when logger dies without reading the messages (no silent loss)', async () => {
+    // The stand-in exits without reading stdin. Node's stdin "pipe" is a socketpair with large buffers:
+    // 4 MiB cannot all be buffered, so the rest of the write fails (EPIPE) once the reader is gone.
+    const auditor = startSyslogAuditor(socket, (_c, _a, opts) => spawn('/bin/sh', ['-c', 'exit 0'], opts));
+    const big = Array.from({ length: 60_000 }, (_, i) => `message ${i} ${'x'.repeat(60)}`);
+    await expect(auditor.send(big)).rejects.toThrow(AuditError);
+  });
+
+  it('sendChecked: runs the same timeout+logger command and feeds the messages on stdin', async () => {
     let seen: { cmd: string; args: string[] } | undefined;
-    const auditor = startSyslogAuditor('/run/test.sock', (cmd, args, opts) => {
+    const auditor = startSyslogAuditor(socket, (cmd, args, opts) => {
       seen = { cmd, args };
       // Stand-in for logger: a real process that checks its stdin (non-zero exit fails sendChecked).
       return spawn('/bin/sh', ['-c', 'test "$(cat)" = "$(printf "m1\\nm2")"'], opts);
     });
     await auditor.sendChecked(['m1', 'm2']);
-    expect(seen).toEqual({
-      cmd: LOGGER,
-      args: [
-        '-p',
-        'authpriv.info',
-        '-t',
-        'iam-authorized-keys',
-        '-u',
-        '/run/test.sock',
-        '--socket-errors=on',
-      ],
-    });
+    expect(seen).toEqual({ cmd: TIMEOUT, args: auditCommand(socket)[1] });
     // And a stand-in that sees other input fails it.
-    const wrong = startSyslogAuditor('/run/test.sock', (_c, _a, opts) =>
+    const wrong = startSyslogAuditor(socket, (_c, _a, opts) =>
       spawn('/bin/sh', ['-c', 'test "$(cat)" = "other"'], opts),
     );
     await expect(wrong.sendChecked(['m1'])).rejects.toThrow(AuditError);
   });
 
-  it('sendChecked: rejects when the real logger cannot reach the socket', async () => {
-    await expect(startSyslogAuditor('/nonexistent/log.sock').sendChecked(['m'])).rejects.toThrow(
-      /audit log not written: \/usr\/bin\/logger: .*No such file or directory/,
-    );
+  it('sendChecked: rejects when the real logger cannot write to the socket', async () => {
+    // A stream socket nobody accepts on stays a socket for the pre-check; logger then fails to send.
+    const dead = join(dir, 'dead.sock');
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(dead, r));
+    await new Promise<void>((r) => s.close(() => r()));
+    await expect(startSyslogAuditor(dead).sendChecked(['m'])).rejects.toThrow(/audit log not written: /);
+  });
+
+  it.each([
+    ['missing socket', (d: string) => [join(d, 'nope.sock'), undefined], /nope\.sock: ENOENT$/],
+    ['a regular file', (d: string) => [join(d, 'marker'), undefined], /marker is not a socket$/],
+    [
+      'no logger program',
+      (d: string) => [join(d, 'log.sock'), [TIMEOUT, join(d, 'no-logger')]],
+      /no-logger: ENOENT$/,
+    ],
+    [
+      'a program that is not executable',
+      (d: string) => [join(d, 'log.sock'), [join(d, 'marker')]],
+      /marker: EACCES$/,
+    ],
+  ] as const)('preflightProblem: %s', (_name, args, expected) => {
+    writeFileSync(join(dir, 'marker'), '', { mode: 0o644 });
+    const [sock, programs] = args(dir);
+    expect(preflightProblem(sock as string, programs as string[] | undefined)).toMatch(expected);
+  });
+
+  it('preflightProblem: nothing to say with a socket and both programs present', () => {
+    expect(preflightProblem(socket)).toBeUndefined();
   });
 });
