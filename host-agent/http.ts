@@ -25,7 +25,7 @@ export type HttpClient = (req: HttpRequest) => Promise<HttpResponse>;
 const MAX_ERROR_BODY = 64 * 1024;
 
 export const request: HttpClient = async (req) => {
-  // Loaded on demand: https alone costs ~15 ms of start-up, and plain-http endpoints never need it.
+  // Loaded on demand: https (with tls) costs ~5 ms of start-up, and plain-http endpoints never need it.
   const send =
     req.url.protocol === 'https:'
       ? (await import('./lazy-https.js')).httpsRequest

@@ -1,2 +1,2 @@
-// node:https (with tls) costs ~15 ms to load: only for https endpoints. See lazy-http.ts.
+// node:https (with tls) costs ~5 ms to load: only for https endpoints. See lazy-http.ts.
 export { request as httpsRequest } from 'node:https';
