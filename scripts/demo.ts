@@ -143,7 +143,9 @@ try {
   run('iam-authorized-keys', ['--config', config, 'nobody']);
   console.log("# with sshd's %f only the offered key is printed (and an audit line goes to syslog)");
   run('iam-authorized-keys', ['--config', config, 'ec2-user', fingerprints.get('alice') ?? '']);
-  await new Promise((r) => setTimeout(r, 200));
+  // logger runs detached from the agent: give it a moment to deliver.
+  const received = () => (existsSync(syslogFile) ? readFileSync(syslogFile, 'utf8') : '');
+  for (let i = 0; i < 150 && received() === ''; i++) await new Promise((r) => setTimeout(r, 20));
   console.log(
     `syslog received:\n${existsSync(syslogFile) ? readFileSync(syslogFile, 'utf8') : '(nothing)\n'}`,
   );
