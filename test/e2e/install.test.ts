@@ -68,8 +68,11 @@ describe('install and uninstall against a real sshd', () => {
   ];
   const snapshot = (): Snapshot =>
     Object.fromEntries(tracked().map((f) => [f, existsSync(f) ? readFileSync(f, 'utf8') : null]));
-  const agentCmd = (args: string[]) =>
-    run(agent, args, { env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' } }).then(
+  /** Runs the agent with a root-like PATH; `withAws` adds moto's endpoint and credentials (for SSM). */
+  const agentCmd = (args: string[], withAws = false) =>
+    run(agent, args, {
+      env: { ...(withAws ? awsEnv(moto) : {}), PATH: '/usr/bin:/bin:/usr/sbin:/sbin' },
+    }).then(
       (r) => ({ code: 0, ...r }),
       (e: { code: number; stdout: string; stderr: string }) => ({
         code: e.code,
@@ -187,15 +190,9 @@ describe('install and uninstall against a real sshd', () => {
     expect(snapshot()).toEqual(before);
   });
 
-  const agentCmdAws = (args: string[]) =>
-    run(agent, args, { env: { ...awsEnv(moto), PATH: '/usr/bin:/bin:/usr/sbin:/sbin' } }).then(
-      (r) => ({ code: 0, ...r }),
-      (e: { code: number; stdout: string; stderr: string }) => e,
-    );
-
   it('install --principals-from: a parameter that cannot be read stops install before any change', async () => {
     const before = snapshot();
-    const r = await agentCmdAws(['install', ...common(), '--principals-from', 'ssm:/IAM/none/principals']);
+    const r = await agentCmd(['install', ...common(), '--principals-from', 'ssm:/IAM/none/principals'], true);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /^iam-authorized-keys install: principals not resolved, nothing was installed: .*ParameterNotFound/,
@@ -207,15 +204,18 @@ describe('install and uninstall against a real sshd', () => {
   it('install --principals-from ssm:NAME --dry-run shows the users it would set and writes nothing', async () => {
     putParameter(moto, '/IAM/e2e-install/principals', 'groups/e2e-ops,users/alice');
     const before = snapshot();
-    const r = await agentCmdAws([
-      'install',
-      ...common(),
-      '--dry-run',
-      '--principals-from',
-      'ssm:/IAM/e2e-install/principals',
-      '--local-user',
-      LOCAL,
-    ]);
+    const r = await agentCmd(
+      [
+        'install',
+        ...common(),
+        '--dry-run',
+        '--principals-from',
+        'ssm:/IAM/e2e-install/principals',
+        '--local-user',
+        LOCAL,
+      ],
+      true,
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`would set users .*${LOCAL} <- groups/e2e-ops,users/alice`));
@@ -230,14 +230,10 @@ describe('install and uninstall against a real sshd', () => {
     writeFileSync(main, text.replace(/^Include .*\n/, '')); // install will refuse: no Include
     const before = snapshot();
     try {
-      const r = await agentCmdAws([
-        'install',
-        ...common(),
-        '--principals-from',
-        'ssm:/IAM/e2e-install/other',
-        '--local-user',
-        LOCAL,
-      ]);
+      const r = await agentCmd(
+        ['install', ...common(), '--principals-from', 'ssm:/IAM/e2e-install/other', '--local-user', LOCAL],
+        true,
+      );
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(new RegExp(`users set from SSM parameter .*${LOCAL} <- users/bob`)); // written...
       expect(r.stdout).toMatch(/restored .*iam-authorized-keys\.json: the new principals are not kept/); // ...and undone
