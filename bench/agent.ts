@@ -4,6 +4,9 @@
 // The agent runs in its installed form (install rewrites the shebang to the
 // absolute node path, and sshd execs it directly), and once more in the
 // `#!/usr/bin/env node` form of dist/ to show what the env hop costs.
+// The standalone executable (dist/iam-authorized-keys-linux-x64, no node
+// needed) gets the same three rows, and so does any other build given as
+// BENCH_EXTRA=label=/path[,label=/path] (how the Node SEA candidate was measured).
 // Prints median wall time and peak RSS per row. Run: npx tsx bench/agent.ts
 // (BENCH_RUNS=N to change the number of runs, BENCH_AWS=0 to skip the `aws s3 cp`
 // row; `npm run build` first).
@@ -134,6 +137,15 @@ async function main() {
       }),
     );
     const agentCmd = [agent, '--config', config, 'ec2-user'];
+    // Standalone builds: each gets a cold, a hit and a hit + FINGERPRINT row.
+    const standalone = join(ROOT, 'dist/iam-authorized-keys-linux-x64');
+    const extras = [
+      ...(existsSync(standalone) ? [{ label: 'standalone x64', path: standalone }] : []),
+      ...(process.env.BENCH_EXTRA ?? '')
+        .split(',')
+        .filter(Boolean)
+        .map((e) => ({ label: e.slice(0, e.indexOf('=')), path: e.slice(e.indexOf('=') + 1) })),
+    ].map((x) => ({ ...x, cold: [] as Sample[], hit: [] as Sample[], hitFp: [] as Sample[] }));
     const envAgentCmd = [envAgent, '--config', config, 'ec2-user'];
     const expectAll = (out: string) => {
       if (out !== body) throw new Error('agent output differs from the object');
@@ -158,6 +170,7 @@ async function main() {
       for (let i = 0; i < 250 && audited() < n; i++) await new Promise((r) => setTimeout(r, 20));
       if (audited() < n) throw new Error(`expected ${n} audit lines, syslog got ${audited()}`);
     };
+    let auditsExpected = 0;
     // Interleaved so that background load on the shared machine hits every row alike.
     for (let i = 0; i < RUNS; i++) {
       floor.push(measure([process.execPath, '-e', ''], env, () => {}));
@@ -170,7 +183,19 @@ async function main() {
         }),
       );
       // Outside the timed region: the detached logger finishes before the next row is timed.
-      await waitForAudit(i + 1);
+      await waitForAudit(++auditsExpected);
+      for (const x of extras) {
+        const cmd = [x.path, '--config', config, 'ec2-user'];
+        rmSync(cacheDir, { recursive: true, force: true });
+        x.cold.push(measure(cmd, env, expectAll));
+        x.hit.push(measure(cmd, env, expectAll));
+        x.hitFp.push(
+          measure([...cmd, fp], env, (o) => {
+            if (o !== fpLine) throw new Error(`${x.label}: fingerprint output differs`);
+          }),
+        );
+        await waitForAudit(++auditsExpected);
+      }
       rmSync(cacheDir, { recursive: true, force: true });
       coldEnv.push(measure(envAgentCmd, env, expectAll));
       hitEnv.push(measure(envAgentCmd, env, expectAll));
@@ -204,7 +229,9 @@ async function main() {
       for (let i = 0; i < RUNS; i++)
         shellFloor.push(measure([process.execPath, '-e', ''], shellEnv, () => {}));
     }
-    if (audited() !== RUNS) throw new Error(`expected ${RUNS} audit lines, syslog got ${audited()}`);
+    const expectedAudits = RUNS * (1 + extras.length);
+    if (audited() !== expectedAudits)
+      throw new Error(`expected ${expectedAudits} audit lines, syslog got ${audited()}`);
     const serverMs: number[] = [];
     for (let i = 0; i < RUNS; i++) serverMs.push(await serverGet(`${moto.endpoint}/${BUCKET}/${key}`));
     const f = median(floor.map((s) => s.ms));
@@ -213,6 +240,11 @@ async function main() {
       row('agent, cold cache (S3 GET, SigV4)', cold, f),
       row('agent, fresh cache hit', hit, f),
       row('agent, cache hit + FINGERPRINT (+ logger)', hitFp, f),
+      ...extras.flatMap((x) => [
+        row(`${x.label}, cold cache`, x.cold, f),
+        row(`${x.label}, fresh cache hit`, x.hit, f),
+        row(`${x.label}, hit + FINGERPRINT (+ logger)`, x.hitFp, f),
+      ]),
       row('#!/usr/bin/env form, cold cache', coldEnv, f),
       row('#!/usr/bin/env form, fresh cache hit', hitEnv, f),
       ...(haveAws ? [row('aws s3 cp (seed design)', awsCp, f)] : []),

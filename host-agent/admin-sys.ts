@@ -16,8 +16,8 @@ import {
   rm,
   unlink,
 } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { cacheDirPathProblem, globToRegExp, type StatLike } from './secure-path.js';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import { cacheDirPathProblem, globToRegExp, type StatLike, securePathProblems } from './secure-path.js';
 
 export interface RunResult {
   readonly code: number;
@@ -134,6 +134,8 @@ export interface SystemFs {
   userExists(user: string): Promise<boolean>;
   dirExists(path: string): Promise<boolean>;
   stat(path: string): StatLike | undefined;
+  /** One directory, root-owned, mode 0755, under a parent only root can write (sshd's privsep dir). */
+  createRuntimeDir(path: string): Promise<void>;
 }
 
 export class UnsafePathError extends Error {
@@ -232,6 +234,21 @@ export function realSystemFs(run: ProcessRunner): SystemFs {
       } catch {
         return undefined;
       }
+    },
+    async createRuntimeDir(path) {
+      if (!isAbsolute(path)) throw new UnsafePathError(`${path} is not an absolute path`);
+      const unsafe = securePathProblems(dirname(path), (p) => {
+        try {
+          return statSync(p);
+        } catch {
+          return undefined;
+        }
+      });
+      if (unsafe.length > 0) throw new UnsafePathError(`not creating ${path}: ${unsafe.join('; ')}`);
+      await mkdir(path, { mode: 0o755 });
+      // mkdir honours the umask: set the exact mode and owner.
+      await chown(path, 0, 0);
+      await chmod(path, 0o755);
     },
   };
 }

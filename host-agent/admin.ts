@@ -329,6 +329,7 @@ async function doctorCommand(args: string[]): Promise<number> {
       return res.status === 200 ? res.body : undefined;
     },
     run: realRunner,
+    createRuntimeDir: fsys.createRuntimeDir,
     stat: fsys.stat,
     readText: fsys.readText,
     userUid: async (u) => (await lookupUser(realRunner, u))?.uid,

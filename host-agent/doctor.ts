@@ -6,6 +6,7 @@ import { type AgentConfig, DEFAULT_CONFIG_PATH } from './config.js';
 import { indexAge } from './index-age.js';
 import { agentCommandLine, parseSshdT } from './install.js';
 import { privateDirProblem, type StatLike, securePathProblems } from './secure-path.js';
+import { runSshd } from './sshd-runtime.js';
 
 export interface CheckResult {
   readonly name: string;
@@ -84,6 +85,8 @@ export interface DoctorDeps {
   /** Reads one object straight from S3 (no cache). */
   readonly readObject: (config: AgentConfig, key: string) => Promise<Buffer | undefined>;
   readonly run: ProcessRunner;
+  /** sshd's privilege-separation dir on a host where sshd never ran (as its service unit would create it). */
+  readonly createRuntimeDir: (path: string) => Promise<void>;
   readonly stat: (p: string) => (StatLike & { gid?: number }) | undefined;
   readonly readText: (p: string) => Promise<string | undefined>;
   readonly userUid: (user: string) => Promise<number | undefined>;
@@ -137,7 +140,8 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckResult[]> {
     }
   }
 
-  const T = await deps.run(deps.sshdBinary, ['-T', '-f', deps.sshdConfig]);
+  const { result: T, note } = await runSshd(deps.sshdBinary, ['-T', '-f', deps.sshdConfig], deps);
+  if (note) results.push(ok('sshd runtime dir', note));
   if (T.code !== 0) results.push(fail('sshd', `sshd -T failed: ${T.stderr.trim() || `exit ${T.code}`}`));
   else results.push(evaluateSshdT(T.stdout, agentCommandLine(deps.binPath, deps.configPath), deps.agentUser));
 

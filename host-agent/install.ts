@@ -7,6 +7,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CommandFailedError, type FileOwner, type ProcessRunner } from './admin-sys.js';
 import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, parseConfig } from './config.js';
 import { cacheDirPathProblem, globToRegExp, type StatLike, securePathProblems } from './secure-path.js';
+import { runSshd, type SshdRunDeps } from './sshd-runtime.js';
 
 export const DEFAULT_AGENT_USER = 'iam-authorized-keys';
 export const DROP_IN_NAME = '60-iam-authorized-keys.conf';
@@ -360,6 +361,8 @@ export interface SysDeps {
   readonly userExists: (user: string) => Promise<boolean>;
   readonly dirExists: (path: string) => Promise<boolean>;
   readonly stat: (path: string) => StatLike | undefined;
+  /** sshd's privilege-separation dir, when sshd never ran here (see sshd-runtime.ts). */
+  readonly createRuntimeDir: (path: string) => Promise<void>;
   readonly out: (line: string) => void;
 }
 
@@ -408,11 +411,13 @@ export async function observe(paths: InstallPaths, agentUser: string, sys: SysDe
 export async function checkSshd(
   paths: InstallPaths,
   expect: { command: string; user: string } | { absentCommand: string },
-  run: ProcessRunner,
+  deps: SshdRunDeps & { readonly out: (line: string) => void },
 ): Promise<void> {
-  const t = await run(paths.sshdBinary, ['-t', '-f', paths.sshdConfig]);
+  // A host where sshd never ran lacks its privilege-separation dir: created here as its service unit would.
+  const { result: t, note } = await runSshd(paths.sshdBinary, ['-t', '-f', paths.sshdConfig], deps);
+  if (note) deps.out(note);
   if (t.code !== 0) throw new SshdCheckError(`sshd -t rejected the configuration: ${t.stderr.trim()}`);
-  const T = await run(paths.sshdBinary, ['-T', '-f', paths.sshdConfig]);
+  const T = await deps.run(paths.sshdBinary, ['-T', '-f', paths.sshdConfig]);
   if (T.code !== 0) throw new SshdCheckError(`sshd -T failed: ${T.stderr.trim()}`);
   const eff = parseSshdT(T.stdout);
   const cmd = eff.get(AKC) ?? 'none';
@@ -527,7 +532,7 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
     await checkSshd(
       paths,
       { command: agentCommandLine(paths.binPath, paths.configPath), user: agentUser },
-      sys.run,
+      sys,
     );
   } catch (e) {
     await rollback();
@@ -622,7 +627,7 @@ export async function uninstall(paths: InstallPaths, sys: SysDeps, dryRun: boole
   if (dryRun) sys.out(`would check with ${paths.sshdBinary} -t and -T, then reload sshd`);
   else {
     try {
-      await checkSshd(paths, { absentCommand: paths.binPath }, sys.run);
+      await checkSshd(paths, { absentCommand: paths.binPath }, sys);
     } catch (e) {
       for (const u of undo.reverse()) await writeKeeping(sys, u.path, u.text, 0o644).catch(() => {});
       sys.out(`FAIL: ${(e as Error).message}; sshd files put back, nothing else changed`);

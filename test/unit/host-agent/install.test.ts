@@ -22,6 +22,7 @@ import {
   uninstall,
 } from '../../../host-agent/install.js';
 import { globToRegExp, securePathProblems } from '../../../host-agent/secure-path.js';
+import { privsepNote } from '../../../host-agent/sshd-runtime.js';
 
 const paths = defaultPaths('/');
 const DROP = '/etc/ssh/sshd_config.d/60-iam-authorized-keys.conf';
@@ -296,6 +297,9 @@ describe('install executor', () => {
       },
       mkdirp: async () => {},
       ensurePrivateDir: async () => true,
+      createRuntimeDir: async () => {
+        throw new Error('not expected');
+      },
       removeTree: async (p) => {
         calls.push(`rm -r ${p}`);
       },
@@ -375,13 +379,18 @@ describe('realSystemFs.ensurePrivateDir (real file system, as root)', () => {
 function fakeHost(
   initial: Record<string, { text: string; mode: number; gid?: number }>,
   fail: string[] = [],
+  /** sshd has never run: its privilege-separation dir is missing until created. */
+  opts2: { privsepMissing?: boolean } = {},
 ) {
   const files = new Map(Object.entries(initial).map(([p, f]) => [p, { uid: 0, gid: 0, ...f }]));
   const log: string[] = [];
+  const dirs = new Set<string>(opts2.privsepMissing ? [] : ['/run/sshd']);
   const run: ProcessRunner = async (cmd, args) => {
     const line = [cmd, ...args].join(' ');
     log.push(line);
     if (fail.some((f) => line.startsWith(f))) return { code: 1, stdout: '', stderr: 'failed' };
+    if (cmd === paths.sshdBinary && !dirs.has('/run/sshd'))
+      return { code: 255, stdout: '', stderr: 'Missing privilege separation directory: /run/sshd\r\n' };
     // sshd -T: our command is in force while our drop-in exists.
     const effective = files.has(DROP)
       ? `authorizedkeyscommand ${agentCommandLine(paths.binPath, paths.configPath)}\nauthorizedkeyscommanduser iam-authorized-keys\n`
@@ -402,6 +411,10 @@ function fakeHost(
     },
     mkdirp: async () => {},
     ensurePrivateDir: async () => false,
+    createRuntimeDir: async (p) => {
+      log.push(`mkdir ${p}`);
+      dirs.add(p);
+    },
     removeTree: async (p) => {
       log.push(`rm -r ${p}`);
     },
@@ -421,7 +434,7 @@ function fakeHost(
       return { uid: 0, mode: 0o40755, isDirectory: () => true, isFile: () => false };
     },
   };
-  return { files, log, sys, fail };
+  return { files, log, sys, fail, dirs };
 }
 
 describe('install and uninstall keep sshd files as they were (mode, owner) and uninstall in a safe order', () => {
@@ -504,6 +517,52 @@ describe('install and uninstall keep sshd files as they were (mode, owner) and u
     expect(await uninstall(paths, h.sys, false)).toBe(1);
     expect(new Map([...h.files].map(([p, f]) => [p, f.text]))).toEqual(before);
     expect(h.files.get(EIC)).toMatchObject({ mode: 0o600, gid: 42 });
+  });
+
+  it('on a host where sshd never ran: creates its privilege-separation dir once, says so, installs and uninstalls', async () => {
+    const h = fakeHost(
+      {
+        '/etc/ssh/sshd_config': { text: INCLUDE, mode: 0o644 },
+        [paths.configPath]: { text: CONFIG, mode: 0o644 },
+      },
+      [],
+      { privsepMissing: true },
+    );
+    const out: string[] = [];
+    expect((await install(opts, { ...h.sys, out: (l) => out.push(l) }, false)).code).toBe(0);
+    expect(h.log.filter((l) => l.startsWith('mkdir'))).toEqual(['mkdir /run/sshd']);
+    expect(out).toContain(privsepNote('/run/sshd'));
+    expect(out.at(-1)).toMatch(/reloaded sshd/);
+    h.dirs.clear(); // a reboot empties /run
+    out.length = 0;
+    expect(await uninstall(paths, { ...h.sys, out: (l) => out.push(l) }, false)).toBe(0);
+    expect(out).toContain(privsepNote('/run/sshd'));
+    expect(h.files.has(DROP)).toBe(false);
+  });
+
+  it('a privilege-separation dir that cannot be created fails the check and rolls back', async () => {
+    const h = fakeHost(
+      {
+        '/etc/ssh/sshd_config': { text: INCLUDE, mode: 0o644 },
+        [paths.configPath]: { text: CONFIG, mode: 0o644 },
+      },
+      [],
+      { privsepMissing: true },
+    );
+    const out: string[] = [];
+    const sys: SysDeps = {
+      ...h.sys,
+      out: (l) => out.push(l),
+      createRuntimeDir: async () => {
+        throw new Error('/run is read-only');
+      },
+    };
+    expect((await install(opts, sys, false)).code).toBe(1);
+    expect(out.at(-1)).toMatch(
+      /FAIL: sshd -t rejected the configuration: Missing privilege separation directory: \/run\/sshd \(creating \/run\/sshd failed: \/run is read-only\); every change was rolled back/,
+    );
+    expect(h.files.has(DROP)).toBe(false);
+    expect(h.files.has(paths.binPath)).toBe(false);
   });
 
   it('records what install wrote', async () => {
