@@ -3,9 +3,9 @@ import { MAX_OBJECT_BYTES } from './cache.js';
 import type { AgentConfig } from './config.js';
 import { createCredentialProvider, readFileOrUndefined } from './credentials.js';
 import { FetchError } from './errors.js';
+import type { Fetcher, FetchResult } from './fetcher.js';
 import { type HttpClient, request } from './http.js';
 import { EMPTY_SHA256, encodeKeyPath, signRequest } from './sigv4.js';
-import type { Fetcher, FetchResult } from './store.js';
 
 export interface S3FetchDeps {
   readonly env: NodeJS.ProcessEnv;

@@ -4,6 +4,7 @@
 import { type CacheEntry, checkPrivateDir, fileCache, freshness, type ObjectCache } from './cache.js';
 import type { AgentConfig } from './config.js';
 import { errorMessage, ObjectTooLargeError, StoreUnavailableError } from './errors.js';
+import type { Fetcher, FetchResult } from './fetcher.js';
 
 export type ReadResult =
   | {
@@ -23,13 +24,6 @@ export interface ReadOptions {
 export interface Store {
   /** Throws StoreUnavailableError when neither S3 nor an acceptable cache entry can answer, ObjectTooLargeError for an oversized object. */
   read(key: string, opts?: ReadOptions): Promise<ReadResult>;
-}
-
-export type FetchResult = { status: 200; body: Buffer; etag?: string } | { status: 304 } | { status: 404 };
-
-/** GETs one object key of the configured bucket. Throws on anything but 200/304/404. */
-export interface Fetcher {
-  get(key: string, opts: { etag?: string; signal?: AbortSignal }): Promise<FetchResult>;
 }
 
 export interface StoreDeps {

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { cacheFileName } from '../../../host-agent/cache.js';
 import { type AgentConfig, parseConfig } from '../../../host-agent/config.js';
 import { FetchError, ObjectTooLargeError, StoreUnavailableError } from '../../../host-agent/errors.js';
-import { createStore, type Fetcher, type FetchResult } from '../../../host-agent/store.js';
+import type { Fetcher, FetchResult } from '../../../host-agent/fetcher.js';
+import { createStore } from '../../../host-agent/store.js';
 
 const KEY = 'users/alice/authorized_keys';
 
