@@ -2,7 +2,7 @@
 import { DEFAULT_CONFIG_PATH } from './config.js';
 import { UsageError } from './errors.js';
 
-/** Duplicated from admin.ts on purpose: importing admin.ts would load admin code at every login. */
+/** Duplicated from admin/main.ts on purpose: importing it would load admin code at every login. */
 export const ADMIN_COMMANDS = ['install', 'uninstall', 'doctor', 'sync-users', 'refresh-principals'] as const;
 
 export const USAGE =

@@ -34,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd.kind === 'admin') {
-    const { runAdmin } = await import('./admin.js');
+    const { runAdmin } = await import('./admin/main.js');
     return runAdmin(cmd.command, cmd.args);
   }
 

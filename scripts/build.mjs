@@ -54,7 +54,7 @@ const common = {
 async function adminAsString() {
   const r = await build({
     ...common,
-    entryPoints: ['host-agent/admin.ts'],
+    entryPoints: ['host-agent/admin/main.ts'],
     write: false,
     outfile: 'admin.js',
     plugins: [lazyCrypto],
@@ -66,7 +66,7 @@ function adminBoundary(adminSource) {
   return {
     name: 'admin-string-boundary',
     setup(b) {
-      b.onResolve({ filter: /^\.\/admin\.js$/ }, (a) =>
+      b.onResolve({ filter: /^\.\/admin\/main\.js$/ }, (a) =>
         a.importer.endsWith('host-agent/main.ts') ? { path: 'admin', namespace: 'admin-string' } : undefined,
       );
       b.onLoad({ filter: /.*/, namespace: 'admin-string' }, () => ({
@@ -92,6 +92,8 @@ const targets = [
     entry: 'host-agent/main.ts',
     out: 'dist/iam-authorized-keys',
     plugins: [lazyCrypto, adminBoundary(await adminAsString())],
+    // The login path: admin code may reach it only as the string above, never as modules.
+    mustNotContain: 'host-agent/admin/',
   },
   { entry: 'cli/main.ts', out: 'dist/iam-ssh-keys', plugins: [] },
 ];
@@ -101,13 +103,19 @@ mkdirSync('dist', { recursive: true });
 // extensionless, so pin dist/ to CommonJS (on a host there is no package.json above them).
 writeFileSync('dist/package.json', '{ "type": "commonjs" }\n');
 for (const t of targets) {
-  await build({
+  const r = await build({
     ...common,
     entryPoints: [t.entry],
     outfile: t.out,
     banner: { js: '#!/usr/bin/env node' },
     plugins: t.plugins,
+    write: false,
+    metafile: true,
   });
+  const inputs = Object.keys(r.metafile.inputs);
+  const leaked = t.mustNotContain ? inputs.filter((p) => p.startsWith(t.mustNotContain)) : [];
+  if (leaked.length > 0) throw new Error(`${t.out} must not bundle ${leaked.join(', ')}`);
+  writeFileSync(t.out, r.outputFiles[0].contents);
   chmodSync(t.out, 0o755);
   console.log(`${t.out}  ${(statSync(t.out).size / 1024).toFixed(1)} KiB`);
 }

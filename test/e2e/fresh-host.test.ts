@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileS
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { privsepNote } from '../../host-agent/sshd-runtime.js';
+import { privsepNote } from '../../host-agent/admin/sshd-runtime.js';
 import { removeDir, removeLocalUser, requireSshd, SSHD, writeHostKey } from '../helpers/sshd.js';
 import { buildAgent, RUN_TAG } from './fixtures.js';
 

@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fingerprintOfBlob } from '../../contract/keys.js';
-import { realRunner } from '../../host-agent/admin-sys.js';
+import { realRunner } from '../../host-agent/admin/sys.js';
 import { freePort } from './moto.js';
 
 export const SSHD = process.env.SSHD_PATH ?? '/usr/sbin/sshd';

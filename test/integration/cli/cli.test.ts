@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { AddUserToGroupCommand, CreateGroupCommand, CreateUserCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { realRunner } from '../../../host-agent/admin-sys.js';
+import { realRunner } from '../../../host-agent/admin/sys.js';
 import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { makeKey } from '../../helpers/keys.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';

@@ -17,7 +17,7 @@ import {
   unlink,
 } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
-import { cacheDirPathProblem, globToRegExp, type StatLike, securePathProblems } from './secure-path.js';
+import { cacheDirPathProblem, globToRegExp, type StatLike, securePathProblems } from '../secure-path.js';
 
 export interface RunResult {
   readonly code: number;

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { IndexUser, PublishedIndex } from '../../../contract/index.js';
-import type { ProcessRunner } from '../../../host-agent/admin-sys.js';
+import type { IndexUser, PublishedIndex } from '../../../../contract/index.js';
 import {
   ALL_USERS,
   actionCommand,
@@ -15,7 +14,8 @@ import {
   renderSudoers,
   SudoersInvalidError,
   type SyncSettings,
-} from '../../../host-agent/sync-users.js';
+} from '../../../../host-agent/admin/sync-users.js';
+import type { ProcessRunner } from '../../../../host-agent/admin/sys.js';
 
 function user(localName: string | null, uid: number, groups: string[]): IndexUser {
   return { localName, uid, groups, keys: [] };

@@ -1,10 +1,10 @@
 // sync-users: keeps local accounts in line with the IAM users in index.json
 // (like aws-ec2-ssh's import_users.sh, but it reads only the bucket, never IAM).
 // planSync is pure; applySync runs the plan through an injected process runner.
-import type { IndexUser, PublishedIndex } from '../contract/index.js';
-import { indexKey, isValidLocalName, parseIndex } from '../contract/index.js';
-import { type ProcessRunner, runChecked } from './admin-sys.js';
-import { indexAge } from './index-age.js';
+import type { IndexUser, PublishedIndex } from '../../contract/index.js';
+import { indexKey, isValidLocalName, parseIndex } from '../../contract/index.js';
+import { indexAge } from '../index-age.js';
+import { type ProcessRunner, runChecked } from './sys.js';
 
 export const DEFAULT_MARKER_GROUP = 'iam-synced-users';
 /** login.defs' usual UID_MIN: an index never gets to create accounts among system users. */

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { acquireLock, LockedError, realLockDeps } from '../../../host-agent/lock.js';
+import { acquireLock, LockedError, realLockDeps } from '../../../../host-agent/admin/lock.js';
 
 describe('acquireLock (real file system)', () => {
   let dir: string;

@@ -7,8 +7,8 @@ import {
   evaluateSshdT,
   formatCheck,
   shebangInterpreter,
-} from '../../../host-agent/doctor.js';
-import { heartbeatLimitSeconds } from '../../../host-agent/index-age.js';
+} from '../../../../host-agent/admin/doctor.js';
+import { heartbeatLimitSeconds } from '../../../../host-agent/index-age.js';
 
 const NOW = Date.parse('2024-05-01T12:00:00Z');
 

@@ -1,7 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProcessRunner } from '../../../host-agent/admin-sys.js';
-import { type HttpClient, request } from '../../../host-agent/http.js';
 import {
   defaultParameterName,
   PrincipalsSourceError,
@@ -11,7 +9,9 @@ import {
   replaceUsers,
   ssmEndpoint,
   systemAccounts,
-} from '../../../host-agent/principals-source.js';
+} from '../../../../host-agent/admin/principals-source.js';
+import type { ProcessRunner } from '../../../../host-agent/admin/sys.js';
+import { type HttpClient, request } from '../../../../host-agent/http.js';
 
 describe('parsePrincipalsValue', () => {
   it.each([

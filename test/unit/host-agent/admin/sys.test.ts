@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { realRunner, realSystemFs } from '../../../host-agent/admin-sys.js';
+import { realRunner, realSystemFs } from '../../../../host-agent/admin/sys.js';
 
 describe('realSystemFs.listMatches (real directory, the glob install uses)', () => {
   const fsys = realSystemFs(realRunner);

@@ -2,7 +2,6 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ProcessRunner, realRunner, realSystemFs } from '../../../host-agent/admin-sys.js';
 import {
   agentCommandLine,
   DISABLED_MARK,
@@ -20,9 +19,10 @@ import {
   type SysDeps,
   sha256,
   uninstall,
-} from '../../../host-agent/install.js';
-import { globToRegExp, securePathProblems } from '../../../host-agent/secure-path.js';
-import { privsepNote } from '../../../host-agent/sshd-runtime.js';
+} from '../../../../host-agent/admin/install.js';
+import { privsepNote } from '../../../../host-agent/admin/sshd-runtime.js';
+import { type ProcessRunner, realRunner, realSystemFs } from '../../../../host-agent/admin/sys.js';
+import { globToRegExp, securePathProblems } from '../../../../host-agent/secure-path.js';
 
 const paths = defaultPaths('/');
 const DROP = '/etc/ssh/sshd_config.d/60-iam-authorized-keys.conf';

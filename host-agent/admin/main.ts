@@ -1,19 +1,19 @@
 // Admin commands of the host agent (install, uninstall, doctor, sync-users,
-// refresh-principals). main.ts imports this lazily so a login never loads it.
+// refresh-principals). host-agent/main.ts imports this lazily so a login never loads it.
 // This file only wires config, clients, the clock, the file system and the
 // process runner into the modules that do the work.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { lookupUser, realRunner, realSystemFs, splitCommand, writeFileAtomic } from './admin-sys.js';
-import { ADMIN_COMMANDS } from './args.js';
-import { startSyslogAuditor } from './audit.js';
-import { DEFAULT_CONFIG_PATH, loadConfig } from './config.js';
-import { baseCredentials, createCredentialProvider, readFileOrUndefined } from './credentials.js';
+import { ADMIN_COMMANDS } from '../args.js';
+import { startSyslogAuditor } from '../audit.js';
+import { DEFAULT_CONFIG_PATH, loadConfig } from '../config.js';
+import { baseCredentials, createCredentialProvider, readFileOrUndefined } from '../credentials.js';
+import { UsageError } from '../errors.js';
+import { request } from '../http.js';
+import { createStore } from '../store.js';
 import { formatCheck, runDoctor } from './doctor.js';
-import { UsageError } from './errors.js';
-import { request } from './http.js';
 import {
   DEFAULT_AGENT_USER,
   defaultPaths,
@@ -25,8 +25,8 @@ import {
 } from './install.js';
 import { acquireLock } from './lock.js';
 import { type Source as PrincipalsSource, refreshPrincipals } from './principals-source.js';
-import { createStore } from './store.js';
 import { DEFAULT_SUDOERS_PATH, runSyncUsers, type SyncUsersDeps } from './sync-users.js';
+import { lookupUser, realRunner, realSystemFs, splitCommand, writeFileAtomic } from './sys.js';
 
 // One list and one UsageError, shared with the login path's argument parser.
 export { ADMIN_COMMANDS, UsageError };
@@ -321,7 +321,7 @@ async function doctorCommand(args: string[]): Promise<number> {
       return (await provider()).accessKeyId;
     },
     async readObject(config, key) {
-      const { createS3Fetcher } = await import('./s3-fetch.js');
+      const { createS3Fetcher } = await import('../s3-fetch.js');
       const res = await createS3Fetcher(config, { env: process.env, warn: quiet, now: Date.now }).get(
         key,
         {},

@@ -9,9 +9,9 @@ import {
   parsePrincipalsFrom,
   runAdmin,
   sudoersDeps,
-} from '../../../host-agent/admin.js';
-import { ADMIN_COMMANDS as LOGIN_ADMIN_COMMANDS } from '../../../host-agent/args.js';
-import { UsageError } from '../../../host-agent/errors.js';
+} from '../../../../host-agent/admin/main.js';
+import { ADMIN_COMMANDS as LOGIN_ADMIN_COMMANDS } from '../../../../host-agent/args.js';
+import { UsageError } from '../../../../host-agent/errors.js';
 
 describe('runAdmin dispatch', () => {
   let stderr: string[] = [];

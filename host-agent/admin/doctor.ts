@@ -1,12 +1,12 @@
 // doctor: one line per check (ok / FAIL + why), non-zero exit if any fails.
 // Each check is a pure evaluation of facts gathered through injected deps.
-import { indexKey, parseIndex } from '../contract/index.js';
-import type { ProcessRunner } from './admin-sys.js';
-import { type AgentConfig, DEFAULT_CONFIG_PATH } from './config.js';
-import { indexAge } from './index-age.js';
+import { indexKey, parseIndex } from '../../contract/index.js';
+import { type AgentConfig, DEFAULT_CONFIG_PATH } from '../config.js';
+import { indexAge } from '../index-age.js';
+import { privateDirProblem, type StatLike, securePathProblems } from '../secure-path.js';
 import { agentCommandLine, parseSshdT } from './install.js';
-import { privateDirProblem, type StatLike, securePathProblems } from './secure-path.js';
 import { runSshd } from './sshd-runtime.js';
+import type { ProcessRunner } from './sys.js';
 
 export interface CheckResult {
   readonly name: string;

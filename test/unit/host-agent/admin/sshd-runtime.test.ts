@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ProcessRunner, realRunner, realSystemFs } from '../../../host-agent/admin-sys.js';
-import { missingPrivsepDir, privsepNote, runSshd } from '../../../host-agent/sshd-runtime.js';
+import { missingPrivsepDir, privsepNote, runSshd } from '../../../../host-agent/admin/sshd-runtime.js';
+import { type ProcessRunner, realRunner, realSystemFs } from '../../../../host-agent/admin/sys.js';
 
 describe('missingPrivsepDir', () => {
   it.each([

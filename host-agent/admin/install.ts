@@ -4,10 +4,10 @@
 // checks sshd's view of the result and rolls back when it is not what we want.
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { CommandFailedError, type FileOwner, type ProcessRunner } from './admin-sys.js';
-import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, parseConfig } from './config.js';
-import { cacheDirPathProblem, globToRegExp, type StatLike, securePathProblems } from './secure-path.js';
+import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, parseConfig } from '../config.js';
+import { cacheDirPathProblem, globToRegExp, type StatLike, securePathProblems } from '../secure-path.js';
 import { runSshd, type SshdRunDeps } from './sshd-runtime.js';
+import { CommandFailedError, type FileOwner, type ProcessRunner } from './sys.js';
 
 export const DEFAULT_AGENT_USER = 'iam-authorized-keys';
 export const DROP_IN_NAME = '60-iam-authorized-keys.conf';

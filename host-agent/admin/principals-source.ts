@@ -3,14 +3,14 @@
 // instance tag). It is read here, at install/refresh time, never per login,
 // and written into the config's "users" atomically after the whole new config
 // has been validated. Any failure leaves the config exactly as it was.
-import { parsePrincipal } from '../contract/layout.js';
-import { isValidLocalName } from '../contract/names.js';
-import { lookupUser, type ProcessRunner } from './admin-sys.js';
-import { type AgentConfig, parseConfig } from './config.js';
-import { imdsSession } from './credentials.js';
-import { FetchError } from './errors.js';
-import type { HttpClient } from './http.js';
-import { type Credentials, postSigned, serviceEndpoint } from './sigv4.js';
+import { parsePrincipal } from '../../contract/layout.js';
+import { isValidLocalName } from '../../contract/names.js';
+import { type AgentConfig, parseConfig } from '../config.js';
+import { imdsSession } from '../credentials.js';
+import { FetchError } from '../errors.js';
+import type { HttpClient } from '../http.js';
+import { type Credentials, postSigned, serviceEndpoint } from '../sigv4.js';
+import { lookupUser, type ProcessRunner } from './sys.js';
 
 export class PrincipalsSourceError extends Error {
   override name = 'PrincipalsSourceError';

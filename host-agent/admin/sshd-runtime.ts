@@ -4,7 +4,7 @@
 // service unit creates it when sshd starts (RuntimeDirectory=sshd, mode 0755;
 // the SysV script does the same). install, uninstall and doctor create it the
 // same way and say so, instead of failing on a configuration that is fine.
-import type { ProcessRunner, RunResult } from './admin-sys.js';
+import type { ProcessRunner, RunResult } from './sys.js';
 
 const MISSING_PRIVSEP = /Missing privilege separation directory: (\/[^\s'"]+)/;
 

@@ -1,0 +1,116 @@
+// What the folders promise (DESIGN.md, Recommended layout): host-agent/ is the
+// login path and reaches host-agent/admin/ only through main.ts's one lazy
+// import; no import circle anywhere in the sources.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, posix, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SOURCE_DIRS = ['contract', 'lambda', 'lib', 'host-agent', 'cli'];
+const ADMIN = 'host-agent/admin/';
+/** The one way from the login path into admin/ (scripts/build.mjs embeds admin/ there as a string). */
+const LAZY_ADMIN = { importer: 'host-agent/main.ts', specifier: './admin/main.js' };
+
+function sourceFiles(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+      const p = posix.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (p.endsWith('.ts')) out.push(p);
+    }
+  };
+  for (const d of SOURCE_DIRS) walk(d);
+  return out.sort();
+}
+
+const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
+
+/** Relative imports of a file (static, type-only, re-exports and dynamic import()), as repo paths of .ts files. */
+function relativeImports(file: string): { specifier: string; target: string }[] {
+  return ts
+    .preProcessFile(read(file), true, true)
+    .importedFiles.map((i) => i.fileName)
+    .filter((s) => s.startsWith('.'))
+    .map((specifier) => ({
+      specifier,
+      target: posix.normalize(posix.join(posix.dirname(file), specifier.replace(/\.js$/, '.ts'))),
+    }));
+}
+
+/** Every circle in the import graph, each as the path that closes it. */
+function circles(files: readonly string[]): string[] {
+  const edges = new Map(files.map((f) => [f, relativeImports(f).map((i) => i.target)]));
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const found: string[] = [];
+  const visit = (f: string) => {
+    state.set(f, 'open');
+    stack.push(f);
+    for (const next of edges.get(f) ?? []) {
+      if (state.get(next) === 'open') found.push([...stack.slice(stack.indexOf(next)), next].join(' -> '));
+      else if (!state.has(next)) visit(next);
+    }
+    stack.pop();
+    state.set(f, 'done');
+  };
+  for (const f of files) if (!state.has(f)) visit(f);
+  return found;
+}
+
+describe('host-agent/: the login path never reaches host-agent/admin/', () => {
+  it('the bundle of host-agent/main.ts holds no admin module; the lazy admin import is its only way there', async () => {
+    let lazyImports = 0;
+    const r = await build({
+      absWorkingDir: ROOT,
+      entryPoints: ['host-agent/main.ts'],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+      plugins: [
+        {
+          name: 'lazy-admin-external',
+          setup(b) {
+            b.onResolve({ filter: /.*/ }, (a) => {
+              const importer = relative(ROOT, a.importer).split('\\').join('/');
+              if (importer !== LAZY_ADMIN.importer || a.path !== LAZY_ADMIN.specifier) return undefined;
+              lazyImports++;
+              return { path: a.path, external: true };
+            });
+          },
+        },
+      ],
+    });
+    const inputs = Object.keys(r.metafile.inputs);
+    expect(lazyImports).toBe(1);
+    expect(inputs.filter((p) => p.startsWith(ADMIN))).toEqual([]);
+    // The graph was walked through the lazy S3 fetcher too.
+    expect(inputs).toEqual(expect.arrayContaining(['host-agent/store.ts', 'host-agent/s3-fetch.ts']));
+  });
+
+  it('no file outside admin/ names admin/ (type-only imports included), but main.ts, lazily', () => {
+    const loginFiles = sourceFiles().filter((f) => f.startsWith('host-agent/') && !f.startsWith(ADMIN));
+    const intoAdmin = loginFiles.flatMap((f) =>
+      relativeImports(f)
+        .filter((i) => i.target.startsWith(ADMIN))
+        .map((i) => `${f}: ${i.specifier}`),
+    );
+    expect(intoAdmin).toEqual([`${LAZY_ADMIN.importer}: ${LAZY_ADMIN.specifier}`]);
+    // Only as import(): a static import would load admin code at every login.
+    const main = read(LAZY_ADMIN.importer);
+    expect(main).toContain(`await import('${LAZY_ADMIN.specifier}')`);
+    expect(main).not.toMatch(/from '\.\/admin\//);
+  });
+});
+
+describe('sources (contract, lambda, lib, host-agent, cli)', () => {
+  it('have no import circle (type-only and lazy imports count)', () => {
+    expect(circles(sourceFiles())).toEqual([]);
+  });
+});
