@@ -26,7 +26,7 @@ import { dirname, join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { groupKey } from '../contract/layout.js';
 import { renderLine } from '../contract/line.js';
-import { rewriteShebang } from '../host-agent/admin/install.js';
+import { rewriteShebang } from '../host-agent/admin/install/plan.js';
 import { startSyslogSink } from '../test/e2e/fixtures.js';
 import { makeKey } from '../test/helpers/keys.js';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/helpers/moto.js';

@@ -4,7 +4,7 @@ import { indexKey, parseIndex } from '../../contract/index.js';
 import { type AgentConfig, DEFAULT_CONFIG_PATH } from '../config.js';
 import { indexAge } from '../index-age.js';
 import { privateDirProblem, type StatLike, securePathProblems } from '../secure-path.js';
-import { agentCommandLine, parseSshdT } from './install.js';
+import { agentCommandLine, parseSshdT } from './install/sshd-config.js';
 import { runSshd } from './sshd-runtime.js';
 import type { ProcessRunner } from './sys.js';
 

@@ -14,18 +14,19 @@ import { UsageError } from '../errors.js';
 import { request } from '../http.js';
 import { createStore } from '../store.js';
 import { formatCheck, runDoctor } from './doctor.js';
+import { install } from './install/apply.js';
 import {
   DEFAULT_AGENT_USER,
   defaultPaths,
   type InstallPaths,
   type InstallState,
-  install,
   type SysDeps,
-  uninstall,
-} from './install.js';
+} from './install/plan.js';
+import { uninstall } from './install/uninstall.js';
 import { acquireLock } from './lock.js';
 import { type Source as PrincipalsSource, refreshPrincipals } from './principals-source.js';
-import { DEFAULT_SUDOERS_PATH, runSyncUsers, type SyncUsersDeps } from './sync-users.js';
+import { runSyncUsers, type SyncUsersDeps } from './sync-users/run.js';
+import { DEFAULT_SUDOERS_PATH } from './sync-users/sudoers.js';
 import { lookupUser, realRunner, realSystemFs, splitCommand, writeFileAtomic } from './sys.js';
 
 // One list and one UsageError, shared with the login path's argument parser.

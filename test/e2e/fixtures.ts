@@ -12,7 +12,7 @@ import {
   UploadSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { rewriteShebang } from '../../host-agent/admin/install.js';
+import { rewriteShebang } from '../../host-agent/admin/install/plan.js';
 import { type Moto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
 
 const run = promisify(execFile);

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DISABLED_MARK } from '../../host-agent/admin/install.js';
+import { DISABLED_MARK } from '../../host-agent/admin/install/plan.js';
 import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
 import {
   type ClientKey,

@@ -1,6 +1,6 @@
 // What the folders promise (DESIGN.md, Recommended layout): host-agent/ is the
 // login path and reaches host-agent/admin/ only through main.ts's one lazy
-// import; no import circle anywhere in the sources.
+// import; no import circle anywhere in the sources; no source file over 500 lines.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ const SOURCE_DIRS = ['contract', 'lambda', 'lib', 'host-agent', 'cli'];
 const ADMIN = 'host-agent/admin/';
 /** The one way from the login path into admin/ (scripts/build.mjs embeds admin/ there as a string). */
 const LAZY_ADMIN = { importer: 'host-agent/main.ts', specifier: './admin/main.js' };
+const MAX_LINES = 500;
 
 function sourceFiles(): string[] {
   const out: string[] = [];
@@ -112,5 +113,13 @@ describe('host-agent/: the login path never reaches host-agent/admin/', () => {
 describe('sources (contract, lambda, lib, host-agent, cli)', () => {
   it('have no import circle (type-only and lazy imports count)', () => {
     expect(circles(sourceFiles())).toEqual([]);
+  });
+
+  it(`have no file over ${MAX_LINES} lines`, () => {
+    const long = sourceFiles()
+      .map((f) => ({ f, lines: read(f).split('\n').length - 1 }))
+      .filter((x) => x.lines > MAX_LINES)
+      .map((x) => `${x.f}: ${x.lines} lines`);
+    expect(long).toEqual([]);
   });
 });

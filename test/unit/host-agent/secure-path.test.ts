@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { privateDirProblem, type StatLike } from '../../../host-agent/secure-path.js';
+import { privateDirProblem, type StatLike, securePathProblems } from '../../../host-agent/secure-path.js';
 
 const st = (uid: number, mode: number, dir = true): StatLike => ({
   uid,
@@ -24,5 +24,38 @@ describe('privateDirProblem', () => {
       want ? expect(got).toMatch(want) : expect(got).toBeUndefined();
     check(privateDirProblem('/c', s, 7), strict);
     check(privateDirProblem('/c', s, 7, { allowReadable: true }), login);
+  });
+});
+
+describe('securePathProblems', () => {
+  const tree: Record<string, { uid: number; mode: number }> = {
+    '/': { uid: 0, mode: 0o755 },
+    '/usr': { uid: 0, mode: 0o755 },
+    '/usr/bin': { uid: 0, mode: 0o755 },
+    '/usr/bin/ok': { uid: 0, mode: 0o755 },
+    '/tmp': { uid: 0, mode: 0o1777 },
+    '/tmp/x': { uid: 0, mode: 0o755 },
+    '/home': { uid: 0, mode: 0o755 },
+    '/home/u': { uid: 1000, mode: 0o755 },
+    '/home/u/node': { uid: 1000, mode: 0o775 },
+  };
+  const stat = (p: string) => {
+    const t = tree[p];
+    return t && { ...t, isDirectory: () => true, isFile: () => false };
+  };
+  it.each([
+    ['/usr/bin/ok', []],
+    ['/tmp/x', ['/tmp is group- or world-writable (mode 1777)']],
+    [
+      '/home/u/node',
+      [
+        '/home/u/node is owned by uid 1000, not root',
+        '/home/u/node is group- or world-writable (mode 775)',
+        '/home/u is owned by uid 1000, not root',
+      ],
+    ],
+    ['/usr/bin/missing', ['/usr/bin/missing does not exist']],
+  ])('%s', (path, expected) => {
+    expect(securePathProblems(path, stat)).toEqual(expected);
   });
 });

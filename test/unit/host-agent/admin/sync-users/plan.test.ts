@@ -1,21 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { IndexUser, PublishedIndex } from '../../../../contract/index.js';
+import type { IndexUser, PublishedIndex } from '../../../../../contract/index.js';
 import {
   ALL_USERS,
-  actionCommand,
-  applySync,
-  existingSudoUsers,
   type GroupEntry,
-  installSudoers,
   type PasswdEntry,
   parseGroup,
   parsePasswd,
   planSync,
-  renderSudoers,
-  SudoersInvalidError,
   type SyncSettings,
-} from '../../../../host-agent/admin/sync-users.js';
-import type { ProcessRunner } from '../../../../host-agent/admin/sys.js';
+} from '../../../../../host-agent/admin/sync-users/plan.js';
 
 function user(localName: string | null, uid: number, groups: string[]): IndexUser {
   return { localName, uid, groups, keys: [] };
@@ -257,43 +250,6 @@ describe('planSync', () => {
   }
 });
 
-describe('actionCommand', () => {
-  it('creates users with a "*" password field (key login works with UsePAM no) and the index uid', () => {
-    const [cmd, args] = actionCommand(
-      { kind: 'create-user', user: 'a', uid: 3001, iamUser: 'A', groups: ['x', 'y'] },
-      '/bin/sh',
-    );
-    expect(cmd).toBe('useradd');
-    expect(args).toEqual([
-      '-m',
-      '-u',
-      '3001',
-      '-U',
-      '-s',
-      '/bin/sh',
-      '-p',
-      '*',
-      '-c',
-      'IAM user A',
-      '-G',
-      'x,y',
-      'a',
-    ]);
-  });
-  it.each([
-    [{ kind: 'create-group', group: 'g' } as const, ['groupadd', ['g']]],
-    [
-      { kind: 'add-to-groups', user: 'u', groups: ['a', 'b'] } as const,
-      ['usermod', ['-a', '-G', 'a,b', 'u']],
-    ],
-    [{ kind: 'remove-from-group', user: 'u', group: 'g' } as const, ['gpasswd', ['-d', 'u', 'g']]],
-    [{ kind: 'remove-user', user: 'u', removeHome: false } as const, ['userdel', ['u']]],
-    [{ kind: 'remove-user', user: 'u', removeHome: true } as const, ['userdel', ['-r', 'u']]],
-  ])('%o', (a, expected) => {
-    expect(actionCommand(a, '/bin/sh')).toEqual(expected);
-  });
-});
-
 describe('parsers', () => {
   it('parsePasswd and parseGroup read getent output and skip junk', () => {
     expect(parsePasswd('root:x:0:0:root:/root:/bin/bash\nbad line\na:x:1:2::/h:/bin/sh\n')).toEqual([
@@ -304,104 +260,5 @@ describe('parsers', () => {
       { name: 'g', gid: 5, members: ['a', 'b'] },
       { name: 'h', gid: 6, members: [] },
     ]);
-  });
-  it('renderSudoers names users by uid, so a user called ALL (or an alias-like name) grants only itself', () => {
-    expect(
-      renderSudoers([
-        { name: 'ALL', uid: 20001 },
-        { name: 'b', uid: 20002 },
-      ]),
-    ).toBe(
-      '# Managed by iam-authorized-keys sync-users: rewritten on every run.\n# uids: 20001=ALL 20002=b\n#20001 ALL=(ALL) NOPASSWD:ALL\n#20002 ALL=(ALL) NOPASSWD:ALL\n',
-    );
-  });
-  it('existingSudoUsers drops accounts that were not created (or have another uid)', () => {
-    const passwd = [{ name: 'a', uid: 20001, gid: 20001, home: '/home/a', shell: '/bin/sh' }];
-    expect(
-      existingSudoUsers(
-        [
-          { name: 'a', uid: 20001 },
-          { name: 'b', uid: 20002 },
-          { name: 'a2', uid: 20001 },
-        ],
-        passwd,
-      ),
-    ).toEqual([{ name: 'a', uid: 20001 }]);
-  });
-  it('renderSudoers with nobody is only the header', () => {
-    expect(renderSudoers([])).toBe('# Managed by iam-authorized-keys sync-users: rewritten on every run.\n');
-  });
-});
-
-describe('applySync', () => {
-  it('runs each action, reports failures and skips users whose group could not be created', async () => {
-    const calls: string[] = [];
-    const run: ProcessRunner = async (cmd, args) => {
-      calls.push([cmd, ...args].join(' '));
-      return cmd === 'groupadd'
-        ? { code: 9, stdout: '', stderr: 'groupadd: boom' }
-        : { code: 0, stdout: '', stderr: '' };
-    };
-    const res = await applySync(
-      {
-        actions: [
-          { kind: 'create-group', group: 'g' },
-          { kind: 'create-user', user: 'a', uid: 1, iamUser: 'A', groups: ['g'] },
-          { kind: 'remove-user', user: 'b', removeHome: false },
-        ],
-        sudoUsers: [],
-        problems: [],
-      },
-      { run, shell: '/bin/sh', log: () => {} },
-    );
-    expect(calls).toEqual(['groupadd g', 'userdel b']);
-    expect(res.done).toBe(1);
-    expect(res.failed[0]).toMatch(/create group g: groupadd g failed: groupadd: boom/);
-    expect(res.failed[1]).toMatch(/create user a .*skipped/);
-  });
-});
-
-describe('installSudoers', () => {
-  function deps(existing: string | undefined, visudoCode: number) {
-    const ops: string[] = [];
-    return {
-      ops,
-      deps: {
-        run: (async (cmd, args) => {
-          ops.push(`run ${cmd} ${args.join(' ')}`);
-          return { code: visudoCode, stdout: '', stderr: visudoCode ? 'parse error' : '' };
-        }) as ProcessRunner,
-        visudo: 'visudo',
-        readFile: async () => existing,
-        writeTemp: async (p: string) => {
-          ops.push(`write ${p}`);
-        },
-        rename: async (a: string, b: string) => {
-          ops.push(`rename ${a} ${b}`);
-        },
-        remove: async (p: string) => {
-          ops.push(`remove ${p}`);
-        },
-      },
-    };
-  }
-  it('validates with visudo -cf before renaming into place', async () => {
-    const d = deps('old', 0);
-    expect(await installSudoers('/s/iam', 'new', d.deps)).toBe(true);
-    expect(d.ops).toEqual([
-      'write /s/iam.iam-tmp',
-      'run visudo -cf /s/iam.iam-tmp',
-      'rename /s/iam.iam-tmp /s/iam',
-    ]);
-  });
-  it('leaves the old file when visudo rejects the new one', async () => {
-    const d = deps('old', 1);
-    await expect(installSudoers('/s/iam', 'new', d.deps)).rejects.toBeInstanceOf(SudoersInvalidError);
-    expect(d.ops).toEqual(['write /s/iam.iam-tmp', 'run visudo -cf /s/iam.iam-tmp', 'remove /s/iam.iam-tmp']);
-  });
-  it('does nothing when the content is unchanged', async () => {
-    const d = deps('same', 0);
-    expect(await installSudoers('/s/iam', 'same', d.deps)).toBe(false);
-    expect(d.ops).toEqual([]);
   });
 });

@@ -1,0 +1,190 @@
+// install's executor: applies a plan through SysDeps, checks sshd's view of the
+// result (sshd -t, sshd -T) and rolls every change back when it is not what we
+// want, then reloads sshd. uninstall checks and reloads the same way.
+import { dirname } from 'node:path';
+import { securePathProblems } from '../../secure-path.js';
+import { runSshd, type SshdRunDeps } from '../sshd-runtime.js';
+import { CommandFailedError, type ProcessRunner } from '../sys.js';
+import {
+  describeStep,
+  type FileRecord,
+  type InstallOptions,
+  type InstallPaths,
+  type InstallPlan,
+  InstallRefusedError,
+  type InstallState,
+  observe,
+  planInstall,
+  type SysDeps,
+  sha256,
+} from './plan.js';
+import { AKC, AKC_USER, agentCommandLine, parseSshdT } from './sshd-config.js';
+
+export class SshdCheckError extends Error {
+  override name = 'SshdCheckError';
+}
+
+/** `sshd -t` then `sshd -T`: the config is valid and sshd would run our command as our user. */
+export async function checkSshd(
+  paths: InstallPaths,
+  expect: { command: string; user: string } | { absentCommand: string },
+  deps: SshdRunDeps & { readonly out: (line: string) => void },
+): Promise<void> {
+  // A host where sshd never ran lacks its privilege-separation dir: created here as its service unit would.
+  const { result: t, note } = await runSshd(paths.sshdBinary, ['-t', '-f', paths.sshdConfig], deps);
+  if (note) deps.out(note);
+  if (t.code !== 0) throw new SshdCheckError(`sshd -t rejected the configuration: ${t.stderr.trim()}`);
+  const T = await deps.run(paths.sshdBinary, ['-T', '-f', paths.sshdConfig]);
+  if (T.code !== 0) throw new SshdCheckError(`sshd -T failed: ${T.stderr.trim()}`);
+  const eff = parseSshdT(T.stdout);
+  const cmd = eff.get(AKC) ?? 'none';
+  if ('command' in expect) {
+    const user = eff.get(AKC_USER);
+    if (cmd !== expect.command || user !== expect.user) {
+      throw new SshdCheckError(
+        `sshd would run "${cmd}" as ${user ?? '(nobody)'}, not "${expect.command}" as ${expect.user} (a setting read earlier wins?)`,
+      );
+    }
+  } else if (cmd.startsWith(expect.absentCommand)) {
+    throw new SshdCheckError(`sshd still runs ${cmd}`);
+  }
+}
+
+/** Reloads sshd with paths.reloadCommand; a failure is said (FAIL line) and returned as false, never thrown. */
+export async function reload(
+  paths: InstallPaths,
+  run: ProcessRunner,
+  out: (l: string) => void,
+): Promise<boolean> {
+  if (!paths.reloadCommand) {
+    out('not reloading sshd (--no-reload): the change applies to sshd started after this');
+    return true;
+  }
+  const [cmd, ...args] = paths.reloadCommand;
+  if (!cmd) return true;
+  const r = await run(cmd, args);
+  if (r.code !== 0) {
+    out(
+      `FAIL: reloading sshd (${paths.reloadCommand.join(' ')}) failed: ${r.stderr.trim()}; reload it yourself`,
+    );
+    return false;
+  }
+  out(`reloaded sshd (${paths.reloadCommand.join(' ')})`);
+  return true;
+}
+
+export interface InstallResult {
+  readonly code: number;
+  readonly plan: InstallPlan;
+}
+
+/**
+ * Applies an install plan. File changes are journaled; when the sshd check
+ * fails every file goes back to its previous bytes (and a user or cache dir
+ * created by this run is removed), so a bad install never leaves sshd broken.
+ */
+export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolean): Promise<InstallResult> {
+  const { paths, agentUser } = opts;
+  const obs = await observe(paths, agentUser, sys);
+  const plan = planInstall(obs, opts);
+  for (const n of plan.notes) sys.out(n);
+  if (dryRun) {
+    for (const s of plan.steps) sys.out(`would ${describeStep(s)}`);
+    sys.out(`would check with ${paths.sshdBinary} -t and -T, then reload sshd`);
+    return { code: 0, plan };
+  }
+
+  const prev = obs.state;
+  const records = new Map<string, FileRecord>((prev?.files ?? []).map((f) => [f.path, f]));
+  const journal: { path: string; before: string | undefined }[] = [];
+  let createdUser = false;
+  let createdCacheDir = false;
+  const rollback = async () => {
+    for (const j of journal.reverse()) {
+      if (j.before === undefined) await sys.remove(j.path).catch(() => {});
+      else if (j.path === paths.binPath) await sys.writeAtomic(j.path, j.before, 0o755).catch(() => {});
+      else await writeKeeping(sys, j.path, j.before, 0o644).catch(() => {});
+    }
+    if (createdCacheDir) await sys.removeTree(plan.cacheDir).catch(() => {});
+    if (createdUser) await sys.run('userdel', [agentUser]).catch(() => {});
+  };
+
+  try {
+    for (const s of plan.steps) {
+      if (s.kind === 'create-user') {
+        const r = await sys.run('useradd', [
+          '--system',
+          '--user-group',
+          '--no-create-home',
+          '--home-dir',
+          '/nonexistent',
+          '--shell',
+          opts.nologin,
+          s.user,
+        ]);
+        if (r.code !== 0) throw new CommandFailedError(`useradd ${s.user}`, r);
+        createdUser = true;
+      } else if (s.kind === 'mkdir-private') {
+        createdCacheDir = await sys.ensurePrivateDir(s.path, s.owner);
+      } else {
+        const before = s.path === plan.dropInPath ? obs.dropInText : await sys.readText(s.path);
+        await sys.mkdirp(dirname(s.path), 0o755);
+        // The binary is always root 0755 (sshd's rule); sshd files and the config keep their mode and owner.
+        if (s.path === paths.binPath) await sys.writeAtomic(s.path, s.content, s.mode);
+        else await writeKeeping(sys, s.path, s.content, s.mode);
+        journal.push({ path: s.path, before });
+        const old = records.get(s.path);
+        const disabling = s.what.startsWith('comment out');
+        records.set(s.path, {
+          path: s.path,
+          // The first install's original is what uninstall must restore.
+          original: old ? old.original : before === undefined ? null : Buffer.from(before).toString('base64'),
+          written: sha256(s.content),
+          how: disabling ? 'disable' : (old?.how ?? 'replace'),
+        });
+      }
+      sys.out(describeStep(s));
+    }
+    // sshd refuses to run a command it could not trust; the interpreter gets the same test.
+    const unsafe = [
+      ...securePathProblems(paths.binPath, sys.stat),
+      ...securePathProblems(opts.nodePath, sys.stat),
+    ];
+    if (unsafe.length > 0) throw new InstallRefusedError(`unsafe path: ${unsafe.join('; ')}`);
+    await checkSshd(
+      paths,
+      { command: agentCommandLine(paths.binPath, paths.configPath), user: agentUser },
+      sys,
+    );
+  } catch (e) {
+    await rollback();
+    sys.out(`FAIL: ${(e as Error).message}; every change was rolled back`);
+    return { code: 1, plan };
+  }
+
+  const state: InstallState = {
+    version: 1,
+    agentUser,
+    createdUser: createdUser || (prev?.createdUser ?? false),
+    cacheDir: plan.cacheDir,
+    createdCacheDir: createdCacheDir || (prev?.createdCacheDir ?? false),
+    files: [...records.values()],
+    ...((prev?.chainAdded ?? plan.chain) ? { chainAdded: prev?.chainAdded ?? plan.chain } : {}),
+  };
+  await sys.mkdirp(dirname(paths.stateFile), 0o755);
+  await sys.writeAtomic(paths.stateFile, `${JSON.stringify(state, null, 2)}\n`, 0o600);
+  sys.out(`sshd configuration checked (sshd -t, sshd -T): AuthorizedKeysCommand is ${paths.binPath}`);
+  const reloaded = await reload(paths, sys.run, sys.out);
+  return { code: reloaded ? 0 : 1, plan };
+}
+
+/**
+ * Rewrites a file keeping its current mode and owner (a CIS-hardened 0600
+ * sshd_config stays 0600); a new file gets `defaultMode`, owned by root.
+ */
+export async function writeKeeping(sys: SysDeps, path: string, content: string, defaultMode: number) {
+  const st = sys.stat(path);
+  if (st?.isFile()) {
+    await sys.writeAtomic(path, content, st.mode & 0o7777, { uid: st.uid, gid: st.gid ?? 0 });
+  } else await sys.writeAtomic(path, content, defaultMode);
+}

@@ -1,0 +1,325 @@
+// install's plan: what install changes, decided by the pure planInstall from
+// what observe read through SysDeps (the system functions install and
+// uninstall are given), and the state file it leaves for uninstall.
+import { createHash } from 'node:crypto';
+import { dirname, isAbsolute, join } from 'node:path';
+import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, parseConfig } from '../../config.js';
+import { cacheDirPathProblem, globToRegExp, type StatLike } from '../../secure-path.js';
+import type { FileOwner, ProcessRunner } from '../sys.js';
+import {
+  AKC,
+  AKC_USER,
+  type Directive,
+  flattenConfig,
+  includePatterns,
+  parseSshdConfig,
+  renderDropIn,
+} from './sshd-config.js';
+
+export const DEFAULT_AGENT_USER = 'iam-authorized-keys';
+export const DROP_IN_NAME = '60-iam-authorized-keys.conf';
+/** Prefix of the lines install comments out in other sshd files; uninstall strips it. */
+export const DISABLED_MARK = '#iam-authorized-keys-disabled# ';
+
+export interface InstallPaths {
+  readonly binPath: string;
+  readonly configPath: string;
+  readonly sshdConfig: string;
+  readonly dropInDir: string;
+  readonly stateFile: string;
+  readonly sshdBinary: string;
+  /** null: do not reload sshd. */
+  readonly reloadCommand: readonly string[] | null;
+}
+
+/** Standard locations, optionally below a root directory (tests, image builds). */
+export function defaultPaths(root = '/'): InstallPaths {
+  const r = (p: string) => (root === '/' ? p : join(root, p));
+  return {
+    binPath: r('/usr/local/bin/iam-authorized-keys'),
+    configPath: r(DEFAULT_CONFIG_PATH),
+    sshdConfig: r('/etc/ssh/sshd_config'),
+    dropInDir: r('/etc/ssh/sshd_config.d'),
+    stateFile: r('/var/lib/iam-authorized-keys/install.json'),
+    sshdBinary: '/usr/sbin/sshd',
+    // Debian, Ubuntu, Amazon Linux and RHEL all answer to sshd.service (Debian via an alias).
+    reloadCommand: ['systemctl', 'reload', 'sshd'],
+  };
+}
+
+export class InstallRefusedError extends Error {
+  override name = 'InstallRefusedError';
+}
+
+// ---------------------------------------------------------------- observation and plan
+
+export interface Observed {
+  readonly sshdConfigText: string;
+  /** Directives in sshd's reading order, our drop-in included at the place sshd would read it. */
+  readonly directives: readonly Directive[];
+  /** Current text of files that directives came from. */
+  readonly fileTexts: ReadonlyMap<string, string>;
+  readonly agentConfigText: string | undefined;
+  readonly agentUserExists: boolean;
+  readonly cacheDirExists: boolean;
+  readonly binaryText: string | undefined;
+  readonly dropInText: string | undefined;
+  readonly state: InstallState | undefined;
+}
+
+export interface InstallOptions {
+  readonly paths: InstallPaths;
+  readonly agentUser: string;
+  /** The agent file to install (its shebang is rewritten to nodePath). */
+  readonly source: Buffer;
+  readonly nodePath: string;
+  readonly nologin: string;
+}
+
+export type Step =
+  | { readonly kind: 'create-user'; readonly user: string }
+  | {
+      readonly kind: 'write-file';
+      readonly path: string;
+      readonly content: string;
+      readonly mode: number;
+      /** Why (shown by --dry-run). */
+      readonly what: string;
+    }
+  | { readonly kind: 'mkdir-private'; readonly path: string; readonly owner: string };
+
+export interface InstallPlan {
+  readonly steps: readonly Step[];
+  readonly dropInPath: string;
+  readonly chain: readonly string[] | undefined;
+  readonly notes: readonly string[];
+  readonly cacheDir: string;
+}
+
+/** Replaces the first line's interpreter: sshd runs the command with PATH=/usr/bin:/bin:/usr/sbin:/sbin, where node may not be. */
+export function rewriteShebang(source: Buffer, nodePath: string): string {
+  const text = source.toString('utf8');
+  if (!isAbsolute(nodePath) || /\s/.test(nodePath)) {
+    throw new InstallRefusedError(`node path ${JSON.stringify(nodePath)} must be absolute, without blanks`);
+  }
+  const body = text.startsWith('#!') ? text.slice(text.indexOf('\n') + 1) : text;
+  return `#!${nodePath}\n${body}`;
+}
+
+/** The cache dir the config names, or undefined when the config does not parse (planInstall then refuses). */
+function cacheDirOf(configText: string | undefined, source: string): string | undefined {
+  if (configText === undefined) return undefined;
+  try {
+    return parseConfig(configText, source).cache.dir;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Decides what install changes. Refuses (InstallRefusedError) when sshd would
+ * never read the drop-in, the agent config is missing or invalid (the login
+ * path's parseConfig decides), or its cache.dir is not a dedicated directory.
+ */
+export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
+  const { paths, agentUser } = opts;
+  const dropInPath = join(paths.dropInDir, DROP_IN_NAME);
+  const notes: string[] = [];
+  const firstOurs = obs.directives.findIndex((d) => d.path === dropInPath);
+  if (firstOurs < 0) {
+    throw new InstallRefusedError(
+      `${paths.sshdConfig} has no "Include ${paths.dropInDir}/*.conf" outside a Match block, so sshd would ignore ${dropInPath}; add that line at the top of ${paths.sshdConfig} and run install again`,
+    );
+  }
+  if (obs.agentConfigText === undefined) {
+    throw new InstallRefusedError(
+      `${paths.configPath} does not exist: write the agent config first (bucket, region, users...), then run install`,
+    );
+  }
+  let parsed: AgentConfig;
+  try {
+    parsed = parseConfig(obs.agentConfigText, paths.configPath);
+  } catch (cause) {
+    throw new InstallRefusedError((cause as Error).message, { cause });
+  }
+  const cacheDir = parsed.cache.dir;
+  const dirProblem = cacheDirPathProblem(cacheDir);
+  if (dirProblem) {
+    throw new InstallRefusedError(
+      `${paths.configPath}: cache.dir ${cacheDir} ${dirProblem}: use a dedicated directory such as ${DEFAULT_CACHE_DIR}`,
+    );
+  }
+  // The raw object is what gets written back (only "chain" is added), so defaults are not spelled out.
+  const config = JSON.parse(obs.agentConfigText) as Record<string, unknown>;
+
+  // An AuthorizedKeysCommand already in force (e.g. EC2 Instance Connect's) is chained, not lost.
+  const others = obs.directives.filter((d) => d.path !== dropInPath);
+  const existing = others.find((d) => d.keyword === AKC);
+  let chain: string[] | undefined;
+  if (
+    existing &&
+    existing.value.toLowerCase() !== 'none' &&
+    !existing.value.startsWith(`${paths.binPath} `)
+  ) {
+    chain = existing.value.split(/\s+/);
+    const current = JSON.stringify(config.chain);
+    if (config.chain !== undefined && current !== JSON.stringify(chain)) {
+      throw new InstallRefusedError(
+        `${paths.configPath} already chains ${current}, and sshd runs ${JSON.stringify(existing.value)}: resolve by hand`,
+      );
+    }
+    const user = others.find((d) => d.keyword === AKC_USER)?.value;
+    notes.push(
+      `chaining the existing AuthorizedKeysCommand "${existing.value}"${user ? ` (was run as ${user})` : ''}: the agent runs it as ${agentUser} and merges its output`,
+    );
+  }
+
+  const steps: Step[] = [];
+  if (!obs.agentUserExists) steps.push({ kind: 'create-user', user: agentUser });
+
+  const binary = rewriteShebang(opts.source, opts.nodePath);
+  if (obs.binaryText !== binary) {
+    steps.push({
+      kind: 'write-file',
+      path: paths.binPath,
+      content: binary,
+      mode: 0o755,
+      what: 'agent binary',
+    });
+  }
+  steps.push({ kind: 'mkdir-private', path: cacheDir, owner: agentUser });
+
+  if (chain && config.chain === undefined) {
+    const next = `${JSON.stringify({ ...config, chain }, null, 2)}\n`;
+    steps.push({
+      kind: 'write-file',
+      path: paths.configPath,
+      content: next,
+      mode: 0o644,
+      what: 'agent config (chain)',
+    });
+  }
+
+  // sshd uses the first value it reads: settings read before our drop-in are commented out.
+  const before = obs.directives
+    .slice(0, firstOurs)
+    .filter((d) => d.keyword === AKC || d.keyword === AKC_USER);
+  const byFile = new Map<string, Set<number>>();
+  for (const d of before) byFile.set(d.path, (byFile.get(d.path) ?? new Set()).add(d.line));
+  for (const [path, lineSet] of byFile) {
+    const text = obs.fileTexts.get(path) ?? '';
+    const lines = text.split('\n').map((l, i) => (lineSet.has(i) ? `${DISABLED_MARK}${l}` : l));
+    steps.push({
+      kind: 'write-file',
+      path,
+      content: lines.join('\n'),
+      mode: 0o644,
+      what: `comment out ${lineSet.size} AuthorizedKeysCommand line(s) read before ${DROP_IN_NAME}`,
+    });
+  }
+
+  const dropIn = renderDropIn(paths.binPath, paths.configPath, agentUser);
+  if (obs.dropInText !== dropIn) {
+    steps.push({ kind: 'write-file', path: dropInPath, content: dropIn, mode: 0o644, what: 'sshd drop-in' });
+  }
+  return { steps, dropInPath, chain, notes, cacheDir };
+}
+
+export function describeStep(s: Step): string {
+  switch (s.kind) {
+    case 'create-user':
+      return `create system user ${s.user} (no shell, no home)`;
+    case 'mkdir-private':
+      return `ensure ${s.path} exists, owned by ${s.owner}, mode 0700`;
+    case 'write-file':
+      return `write ${s.path} (${s.what}, mode ${s.mode.toString(8).padStart(4, '0')})`;
+  }
+}
+
+// ---------------------------------------------------------------- state
+
+export interface FileRecord {
+  readonly path: string;
+  /** Content before the first install (base64), null when the file did not exist. */
+  readonly original: string | null;
+  /** sha256 of what install wrote: uninstall leaves a file changed since. */
+  readonly written: string;
+  /** 'replace': restore original; 'disable': strip DISABLED_MARK from lines. */
+  readonly how: 'replace' | 'disable';
+}
+
+export interface InstallState {
+  readonly version: 1;
+  readonly agentUser: string;
+  readonly createdUser: boolean;
+  readonly cacheDir: string;
+  readonly createdCacheDir: boolean;
+  readonly files: readonly FileRecord[];
+  /** The chain install added to the agent config, removed again on uninstall. */
+  readonly chainAdded?: readonly string[];
+}
+
+export const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+
+// ---------------------------------------------------------------- system
+
+/** What install and uninstall do to the system (files, users, processes), injected. */
+export interface SysDeps {
+  readonly run: ProcessRunner;
+  readonly readText: (path: string) => Promise<string | undefined>;
+  /** Temp file + rename; owner root unless given. */
+  readonly writeAtomic: (path: string, content: string, mode: number, owner?: FileOwner) => Promise<void>;
+  readonly remove: (path: string) => Promise<void>;
+  readonly mkdirp: (path: string, mode: number) => Promise<void>;
+  /** Creates or fixes a private directory: owner, mode 0700. Returns whether it was created. */
+  readonly ensurePrivateDir: (path: string, owner: string) => Promise<boolean>;
+  readonly removeTree: (path: string) => Promise<void>;
+  readonly listMatches: (pattern: string) => Promise<string[]>;
+  readonly userExists: (user: string) => Promise<boolean>;
+  readonly dirExists: (path: string) => Promise<boolean>;
+  readonly stat: (path: string) => StatLike | undefined;
+  /** sshd's privilege-separation dir, when sshd never ran here (see sshd-runtime.ts). */
+  readonly createRuntimeDir: (path: string) => Promise<void>;
+  readonly out: (line: string) => void;
+}
+
+/** Reads everything planInstall needs. */
+export async function observe(paths: InstallPaths, agentUser: string, sys: SysDeps): Promise<Observed> {
+  const sshdConfigText = await sys.readText(paths.sshdConfig);
+  if (sshdConfigText === undefined) throw new InstallRefusedError(`${paths.sshdConfig} does not exist`);
+  const dropInPath = join(paths.dropInDir, DROP_IN_NAME);
+  const fileTexts = new Map<string, string>([[paths.sshdConfig, sshdConfigText]]);
+  const matches = new Map<string, string[]>();
+  for (const pattern of includePatterns(
+    parseSshdConfig(paths.sshdConfig, sshdConfigText),
+    dirname(paths.sshdConfig),
+  )) {
+    const found = new Set(await sys.listMatches(pattern));
+    // Our drop-in counts where sshd would read it, whether or not it exists yet.
+    if (globToRegExp(pattern).test(dropInPath)) found.add(dropInPath);
+    const sorted = [...found].sort();
+    matches.set(pattern, sorted);
+    for (const p of sorted) {
+      const t =
+        p === dropInPath ? renderDropIn(paths.binPath, paths.configPath, agentUser) : await sys.readText(p);
+      fileTexts.set(p, t ?? '');
+    }
+  }
+  const directives = flattenConfig(paths.sshdConfig, sshdConfigText, fileTexts, (p) => matches.get(p) ?? []);
+  const agentConfigText = await sys.readText(paths.configPath);
+  const stateText = await sys.readText(paths.stateFile);
+  return {
+    sshdConfigText,
+    directives,
+    fileTexts,
+    agentConfigText,
+    agentUserExists: await sys.userExists(agentUser),
+    cacheDirExists: await (async () => {
+      const dir = cacheDirOf(agentConfigText, paths.configPath);
+      return dir !== undefined && (await sys.dirExists(dir));
+    })(),
+    binaryText: await sys.readText(paths.binPath),
+    dropInText: await sys.readText(dropInPath),
+    state: stateText ? (JSON.parse(stateText) as InstallState) : undefined,
+  };
+}

@@ -1,0 +1,112 @@
+// uninstall: reverses install from its state file; sshd's files first, the
+// binary only once a reloaded sshd no longer runs it.
+import { CommandFailedError } from '../sys.js';
+import { checkSshd, reload, writeKeeping } from './apply.js';
+import {
+  DISABLED_MARK,
+  type FileRecord,
+  type InstallPaths,
+  type InstallState,
+  type SysDeps,
+  sha256,
+} from './plan.js';
+
+/** Strips DISABLED_MARK from the lines install commented out. */
+export function reenableLines(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => (l.startsWith(DISABLED_MARK) ? l.slice(DISABLED_MARK.length) : l))
+    .join('\n');
+}
+
+/**
+ * Reverses install from its state file: files go back to what was there
+ * (a file changed since install is left in place, with a warning), the chain
+ * install added leaves the config, the cache dir and system user install
+ * created are removed (a cache dir owned by a deleted uid would belong to the
+ * next account given that uid).
+ */
+export async function uninstall(paths: InstallPaths, sys: SysDeps, dryRun: boolean): Promise<number> {
+  const stateText = await sys.readText(paths.stateFile);
+  if (!stateText) {
+    sys.out(`FAIL: ${paths.stateFile} not found: nothing was installed here (or it was installed by hand)`);
+    return 1;
+  }
+  const state = JSON.parse(stateText) as InstallState;
+  const act = async (what: string, f: () => Promise<void>) => {
+    sys.out(dryRun ? `would ${what}` : what);
+    if (!dryRun) await f();
+  };
+  const undo: { path: string; text: string }[] = [];
+  /** Puts one recorded file back; `journal` collects what the sshd check may have to undo. */
+  const revert = async (f: FileRecord, journal: { path: string; text: string }[] | undefined) => {
+    const current = await sys.readText(f.path);
+    const defaultMode = f.path === paths.binPath ? 0o755 : 0o644;
+    if (f.how === 'disable') {
+      if (current === undefined) return;
+      await act(`re-enable the AuthorizedKeysCommand lines in ${f.path}`, async () => {
+        journal?.push({ path: f.path, text: current });
+        await writeKeeping(sys, f.path, reenableLines(current), defaultMode);
+      });
+    } else if (current !== undefined && sha256(current) !== f.written) {
+      sys.out(`WARN: ${f.path} changed since install: left in place`);
+    } else if (f.original === null) {
+      if (current !== undefined)
+        await act(`remove ${f.path}`, async () => {
+          journal?.push({ path: f.path, text: current });
+          await sys.remove(f.path);
+        });
+    } else {
+      const original = Buffer.from(f.original, 'base64').toString('utf8');
+      await act(`restore the previous ${f.path}`, async () => {
+        if (current !== undefined) journal?.push({ path: f.path, text: current });
+        await writeKeeping(sys, f.path, original, defaultMode);
+      });
+    }
+  };
+
+  // 1. sshd's files first, so sshd stops naming the agent while the binary is still there.
+  const sshdFiles = state.files.filter((f) => f.path !== paths.binPath && f.path !== paths.configPath);
+  for (const f of sshdFiles) await revert(f, undo);
+  if (dryRun) sys.out(`would check with ${paths.sshdBinary} -t and -T, then reload sshd`);
+  else {
+    try {
+      await checkSshd(paths, { absentCommand: paths.binPath }, sys);
+    } catch (e) {
+      for (const u of undo.reverse()) await writeKeeping(sys, u.path, u.text, 0o644).catch(() => {});
+      sys.out(`FAIL: ${(e as Error).message}; sshd files put back, nothing else changed`);
+      return 1;
+    }
+    // 2. A running sshd still uses the old config until reloaded: keep the binary it runs until then.
+    if (!(await reload(paths, sys.run, sys.out))) {
+      sys.out(
+        `FAIL: sshd files are restored but sshd was not reloaded: ${paths.binPath}, the cache dir, the user and ${paths.stateFile} are kept; reload sshd, then run uninstall again`,
+      );
+      return 1;
+    }
+  }
+
+  // 3. Only now the binary and the rest.
+  for (const f of state.files.filter((f) => f.path === paths.binPath)) await revert(f, undefined);
+  if (state.chainAdded) {
+    const text = await sys.readText(paths.configPath);
+    if (text) {
+      const cfg = JSON.parse(text) as Record<string, unknown>;
+      if (JSON.stringify(cfg.chain) === JSON.stringify(state.chainAdded)) {
+        delete cfg.chain;
+        await act(`remove the chain install added from ${paths.configPath}`, () =>
+          writeKeeping(sys, paths.configPath, `${JSON.stringify(cfg, null, 2)}\n`, 0o644),
+        );
+      }
+    }
+  }
+  if (state.createdCacheDir) await act(`remove ${state.cacheDir}`, () => sys.removeTree(state.cacheDir));
+  if (state.createdUser) {
+    await act(`remove system user ${state.agentUser}`, async () => {
+      const r = await sys.run('userdel', [state.agentUser]);
+      if (r.code !== 0) throw new CommandFailedError(`userdel ${state.agentUser}`, r);
+    });
+  }
+  await act(`remove ${paths.stateFile}`, () => sys.remove(paths.stateFile));
+  return 0;
+}

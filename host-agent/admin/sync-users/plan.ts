@@ -1,0 +1,251 @@
+// sync-users: keeps local accounts in line with the IAM users in index.json
+// (like aws-ec2-ssh's import_users.sh, but it reads only the bucket, never IAM).
+// This is its plan: pure, from the index and getent's passwd and group output.
+import type { IndexUser, PublishedIndex } from '../../../contract/index.js';
+import { isValidLocalName } from '../../../contract/index.js';
+
+export const DEFAULT_MARKER_GROUP = 'iam-synced-users';
+/** login.defs' usual UID_MIN: an index never gets to create accounts among system users. */
+export const MIN_SYNC_UID = 1000;
+/** The sudoers value granting sudo to every synced user (as in aws-ec2-ssh). */
+export const ALL_USERS = '##ALL##';
+
+export interface PasswdEntry {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+  readonly shell: string;
+}
+
+export interface GroupEntry {
+  readonly name: string;
+  readonly gid: number;
+  readonly members: readonly string[];
+}
+
+export interface SyncSettings {
+  /** IAM groups whose members get accounts; empty: every IAM user. */
+  readonly allowGroups: readonly string[];
+  readonly markerGroup: string;
+  readonly localGroups: readonly string[];
+  readonly groupMap: Readonly<Record<string, string>>;
+  readonly sudoGroups: readonly string[] | typeof ALL_USERS;
+  readonly removeHome: boolean;
+}
+
+export interface Freshness {
+  /** False when index.json is older than maxStaleSeconds or came from a stale cache. */
+  readonly fresh: boolean;
+  readonly reason?: string;
+}
+
+export type SyncAction =
+  | { readonly kind: 'create-group'; readonly group: string }
+  | {
+      readonly kind: 'create-user';
+      readonly user: string;
+      readonly uid: number;
+      readonly iamUser: string;
+      readonly groups: readonly string[];
+    }
+  | { readonly kind: 'add-to-groups'; readonly user: string; readonly groups: readonly string[] }
+  | { readonly kind: 'remove-from-group'; readonly user: string; readonly group: string }
+  | { readonly kind: 'remove-user'; readonly user: string; readonly removeHome: boolean };
+
+export interface SyncPlan {
+  readonly actions: readonly SyncAction[];
+  /** Accounts that should have sudo, by name; the sudoers drop-in names them by uid. */
+  readonly sudoUsers: readonly SudoUser[];
+  /** Per-user problems: the user is skipped, the rest of the sync goes on. */
+  readonly problems: readonly string[];
+  /** Managed accounts that would be removed but were kept, and why. */
+  readonly refusedRemovals?: { readonly users: readonly string[]; readonly reason: string };
+}
+
+export interface PlanOptions {
+  readonly freshness: Freshness;
+  /** Lets a fresh index remove more than half the managed accounts (an operator's explicit choice). */
+  readonly allowMassRemoval?: boolean;
+}
+
+function wantsAccount(user: IndexUser, allowGroups: readonly string[]): boolean {
+  return allowGroups.length === 0 || user.groups.some((g) => allowGroups.includes(g));
+}
+
+export interface SudoUser {
+  readonly name: string;
+  readonly uid: number;
+}
+
+function wantsSudo(user: IndexUser, sudoGroups: SyncSettings['sudoGroups']): boolean {
+  return sudoGroups === ALL_USERS || user.groups.some((g) => sudoGroups.includes(g));
+}
+
+const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
+
+/**
+ * How many managed accounts one run may remove without --allow-mass-removal:
+ * half of them, but at least 2, so a host with one or two IAM accounts can
+ * still offboard them from cron.
+ */
+export function massRemovalLimit(managed: number): number {
+  return Math.max(2, Math.floor(managed / 2));
+}
+
+/**
+ * Computes what to change. Accounts outside the marker group are never
+ * touched; deletions are refused when the index is not fresh or when they
+ * would remove more than massRemovalLimit of the managed accounts (aws-ec2-ssh deleted
+ * everyone when IAM throttled it).
+ */
+export function planSync(
+  index: PublishedIndex,
+  passwd: readonly PasswdEntry[],
+  groups: readonly GroupEntry[],
+  settings: SyncSettings,
+  opts: PlanOptions,
+): SyncPlan {
+  const byName = new Map(passwd.map((p) => [p.name, p]));
+  const byUid = new Map<number, PasswdEntry>();
+  for (const p of passwd) if (!byUid.has(p.uid)) byUid.set(p.uid, p);
+  const groupByName = new Map(groups.map((g) => [g.name, g]));
+  const marker = groupByName.get(settings.markerGroup);
+  const managed = new Set((marker?.members ?? []).filter((m) => byName.has(m)));
+  const memberOf = (user: string, group: string, primaryGid?: number) => {
+    const g = groupByName.get(group);
+    return !!g && (g.members.includes(user) || g.gid === primaryGid);
+  };
+  const managedGroups = new Set([...settings.localGroups, ...Object.values(settings.groupMap)]);
+
+  const problems: string[] = [];
+  const groupActions: SyncAction[] = [];
+  const userActions: SyncAction[] = [];
+  const desired = new Set<string>();
+  const sudoUsers: SudoUser[] = [];
+  const groupsNeeded = new Set<string>();
+
+  for (const iamUser of Object.keys(index.users).sort()) {
+    const u = index.users[iamUser] as IndexUser;
+    if (!wantsAccount(u, settings.allowGroups)) continue;
+    const local = u.localName;
+    if (local === null || !isValidLocalName(local)) {
+      problems.push(`IAM user ${iamUser}: no usable local name (${u.localNameProblem ?? 'none published'})`);
+      continue;
+    }
+    if (desired.has(local)) {
+      problems.push(`IAM user ${iamUser}: local name ${local} is claimed twice; skipped`);
+      continue;
+    }
+    desired.add(local);
+    const want = sorted([
+      settings.markerGroup,
+      ...settings.localGroups,
+      ...u.groups.flatMap((g) => (settings.groupMap[g] ? [settings.groupMap[g] as string] : [])),
+    ]);
+    const existing = byName.get(local);
+    if (existing && !managed.has(local)) {
+      problems.push(
+        `local account ${local} (IAM user ${iamUser}) exists but is not in group ${settings.markerGroup}: left alone`,
+      );
+      continue;
+    }
+    if (existing) {
+      if (existing.uid !== u.uid) {
+        problems.push(
+          `managed account ${local} has uid ${existing.uid}, index says ${u.uid}: uid left as is`,
+        );
+      }
+      const add = want.filter((g) => !memberOf(local, g, existing.gid));
+      if (add.length > 0) userActions.push({ kind: 'add-to-groups', user: local, groups: add });
+      for (const g of sorted(managedGroups)) {
+        if (!want.includes(g) && groupByName.get(g)?.members.includes(local)) {
+          userActions.push({ kind: 'remove-from-group', user: local, group: g });
+        }
+      }
+      for (const g of add) groupsNeeded.add(g);
+    } else {
+      if (u.uid < MIN_SYNC_UID) {
+        problems.push(
+          `IAM user ${iamUser}: uid ${u.uid} is in the system range (< ${MIN_SYNC_UID}); ${local} not created`,
+        );
+        desired.delete(local);
+        continue;
+      }
+      const holder = byUid.get(u.uid);
+      if (holder) {
+        problems.push(
+          `IAM user ${iamUser}: uid ${u.uid} is already used by local account ${holder.name}; ${local} not created`,
+        );
+        desired.delete(local);
+        continue;
+      }
+      if (groupByName.has(local)) {
+        problems.push(`IAM user ${iamUser}: a group named ${local} already exists; ${local} not created`);
+        desired.delete(local);
+        continue;
+      }
+      userActions.push({ kind: 'create-user', user: local, uid: u.uid, iamUser, groups: want });
+      for (const g of want) groupsNeeded.add(g);
+    }
+    if (wantsSudo(u, settings.sudoGroups)) sudoUsers.push({ name: local, uid: existing?.uid ?? u.uid });
+  }
+
+  for (const g of sorted(groupsNeeded)) {
+    if (!groupByName.has(g)) groupActions.push({ kind: 'create-group', group: g });
+  }
+
+  const toRemove = sorted([...managed].filter((m) => !desired.has(m)));
+  let refusedRemovals: SyncPlan['refusedRemovals'];
+  const removeActions: SyncAction[] = [];
+  if (toRemove.length > 0) {
+    if (!opts.freshness.fresh) {
+      refusedRemovals = {
+        users: toRemove,
+        reason: `index.json is not fresh (${opts.freshness.reason ?? 'too old'}): no account is removed`,
+      };
+    } else if (toRemove.length > massRemovalLimit(managed.size) && !opts.allowMassRemoval) {
+      refusedRemovals = {
+        users: toRemove,
+        reason: `would remove ${toRemove.length} of ${managed.size} managed accounts (more than ${massRemovalLimit(managed.size)}): refused; rerun with --allow-mass-removal if intended`,
+      };
+    } else {
+      for (const user of toRemove)
+        removeActions.push({ kind: 'remove-user', user, removeHome: settings.removeHome });
+    }
+  }
+
+  return {
+    actions: [...groupActions, ...userActions, ...removeActions],
+    sudoUsers: [...sudoUsers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    problems,
+    ...(refusedRemovals ? { refusedRemovals } : {}),
+  };
+}
+
+/** Reads `getent passwd` output, skipping lines that do not parse. */
+export function parsePasswd(text: string): PasswdEntry[] {
+  const out: PasswdEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f.length < 7) continue;
+    const uid = Number(f[2]);
+    const gid = Number(f[3]);
+    if (!Number.isInteger(uid) || !Number.isInteger(gid)) continue;
+    out.push({ name: f[0] as string, uid, gid, home: f[5] as string, shell: f[6] as string });
+  }
+  return out;
+}
+
+/** Reads `getent group` output, skipping lines that do not parse. */
+export function parseGroup(text: string): GroupEntry[] {
+  const out: GroupEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f.length < 4) continue;
+    const gid = Number(f[2]);
+    if (!Number.isInteger(gid)) continue;
+    out.push({ name: f[0] as string, gid, members: (f[3] as string).split(',').filter(Boolean) });
+  }
+  return out;
+}

@@ -1,0 +1,129 @@
+// sync-users end to end: index.json through the store, local accounts through
+// getent, then plan, apply and the sudoers drop-in. Returns the exit code.
+import { indexKey, type PublishedIndex, parseIndex } from '../../../contract/index.js';
+import { indexAge } from '../../index-age.js';
+import { type ProcessRunner, runChecked } from '../sys.js';
+import { applySync, describeAction } from './apply.js';
+import { ALL_USERS, type Freshness, parseGroup, parsePasswd, planSync, type SyncSettings } from './plan.js';
+import { existingSudoUsers, installSudoers, renderSudoers, type SudoersDeps } from './sudoers.js';
+
+/** What runSyncUsers needs from the agent's config (a subset of AgentConfig). */
+export interface SyncUsersConfigView {
+  readonly prefix: string;
+  readonly iamUsers?: { readonly allowGroups: readonly string[] };
+  readonly cache: { readonly maxStaleSeconds: number };
+  readonly syncUsers?: Omit<SyncSettings, 'allowGroups'>;
+}
+
+export interface IndexReader {
+  read(
+    key: string,
+  ): Promise<
+    { found: true; body: Buffer; source: 's3' | 'cache' | 'stale' } | { found: false; source: string }
+  >;
+}
+
+export interface SyncUsersDeps {
+  readonly config: SyncUsersConfigView;
+  readonly store: IndexReader;
+  readonly run: ProcessRunner;
+  readonly now: () => number;
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+  readonly sudoers: Omit<SudoersDeps, 'run'> & { readonly path: string };
+  readonly shell: string;
+  readonly dryRun: boolean;
+  readonly allowMassRemoval: boolean;
+}
+
+/**
+ * sync-users end to end: read index.json (via the store), read local
+ * accounts (getent), plan, apply. Returns the exit code: 0 when everything
+ * planned was done, 1 when something failed or removals were refused.
+ */
+export async function runSyncUsers(deps: SyncUsersDeps): Promise<number> {
+  const { config, err, out } = deps;
+  if (!config.syncUsers) {
+    err('sync-users: the config has no "syncUsers" setting; nothing to do');
+    return 1;
+  }
+  if (!config.iamUsers) {
+    err('sync-users: the config has no "iamUsers" setting (it selects which IAM users get accounts)');
+    return 1;
+  }
+  const key = indexKey(config.prefix);
+  let index: PublishedIndex;
+  let source: string;
+  try {
+    const r = await deps.store.read(key);
+    if (!r.found) {
+      err(`sync-users: ${key} not found in the bucket; nothing changed`);
+      return 1;
+    }
+    index = parseIndex(r.body.toString('utf8'));
+    source = r.source;
+  } catch (e) {
+    err(`sync-users: cannot read ${key}: ${(e as Error).message}; nothing changed`);
+    return 1;
+  }
+  const age = indexAge(index.generatedAt, deps.now(), config.cache.maxStaleSeconds);
+  const freshness: Freshness =
+    source === 'stale'
+      ? { fresh: false, reason: 'S3 is unreachable, read from the stale cache' }
+      : age.stale
+        ? {
+            fresh: false,
+            reason: `generated ${age.ageSeconds}s ago, more than the ${age.limitSeconds}s limit`,
+          }
+        : age.future
+          ? { fresh: false, reason: `generated ${-age.ageSeconds}s in the future (clock skew?)` }
+          : { fresh: true };
+
+  const [pw, gr] = await Promise.all([
+    runChecked(deps.run, 'getent', ['passwd']),
+    runChecked(deps.run, 'getent', ['group']),
+  ]);
+  const settings: SyncSettings = { ...config.syncUsers, allowGroups: config.iamUsers.allowGroups };
+  const plan = planSync(index, parsePasswd(pw.stdout), parseGroup(gr.stdout), settings, {
+    freshness,
+    allowMassRemoval: deps.allowMassRemoval,
+  });
+  for (const p of plan.problems) err(`sync-users: ${p}`);
+  if (plan.refusedRemovals) {
+    err(`sync-users: kept ${plan.refusedRemovals.users.join(', ')}: ${plan.refusedRemovals.reason}`);
+  }
+  const sudoOn = settings.sudoGroups === ALL_USERS || settings.sudoGroups.length > 0;
+  if (deps.dryRun) {
+    for (const a of plan.actions) out(`would ${describeAction(a)}`);
+    if (sudoOn) {
+      out(
+        `would write ${deps.sudoers.path} for: ${plan.sudoUsers.map((u) => u.name).join(', ') || '(nobody)'}`,
+      );
+    }
+    return plan.refusedRemovals ? 1 : 0;
+  }
+  const res = await applySync(plan, { run: deps.run, shell: deps.shell, log: out });
+  const failed = [...res.failed];
+  try {
+    if (sudoOn) {
+      // Only accounts that exist now, with the uid we planned: never sudo for a failed creation.
+      const after = parsePasswd((await runChecked(deps.run, 'getent', ['passwd'])).stdout);
+      const sudoUsers = existingSudoUsers(plan.sudoUsers, after);
+      if (
+        await installSudoers(deps.sudoers.path, renderSudoers(sudoUsers), { ...deps.sudoers, run: deps.run })
+      ) {
+        out(`wrote ${deps.sudoers.path} (${sudoUsers.length} users)`);
+      }
+    } else if ((await deps.sudoers.readFile(deps.sudoers.path)) !== undefined) {
+      await deps.sudoers.remove(deps.sudoers.path);
+      out(`removed ${deps.sudoers.path} (sudoGroups is empty)`);
+    }
+  } catch (e) {
+    failed.push(`sudoers: ${(e as Error).message}`);
+  }
+  for (const f of failed) err(`sync-users: FAILED ${f}`);
+  out(
+    `sync-users: ${res.done} changes, ${failed.length} failures, ${plan.problems.length} skipped, ${plan.refusedRemovals?.users.length ?? 0} removals refused`,
+  );
+  return failed.length > 0 || plan.refusedRemovals ? 1 : 0;
+}

@@ -1,0 +1,202 @@
+// The publisher function of SshKeyPublisher: its log group, its role (the IAM
+// reads it makes, object access under the prefix only), the function itself,
+// and what runs it: a schedule and, optionally, IAM change events.
+import { fileURLToPath } from 'node:url';
+import { Annotations, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import { acknowledgeWildcardResource } from '../nag.js';
+import { listPrefixCondition, objectsArn } from '../s3-access.js';
+
+export const PUBLISHER_SERVICE_NAME = 'iam-ssh-keys-publisher';
+export const METRICS_NAMESPACE = 'IamSshKeys';
+export const PUBLISH_SUCCEEDED_METRIC = 'PublishSucceeded';
+/** Warning id, to acknowledge with Annotations.of(scope).acknowledgeWarning(id, reason). */
+export const EVENT_REGION_WARNING = 'iam-ssh-keys:eventDrivenRegion';
+
+/** IAM reads the publisher makes, and nothing else. */
+export const PUBLISHER_IAM_ACTIONS = {
+  account: ['iam:GetAccountAuthorizationDetails'],
+  users: ['iam:GetSSHPublicKey', 'iam:ListSSHPublicKeys'],
+} as const;
+
+/** IAM API calls that change what the bucket should hold (CloudTrail event names). */
+export const IAM_CHANGE_EVENTS = [
+  'UploadSSHPublicKey',
+  'UpdateSSHPublicKey',
+  'DeleteSSHPublicKey',
+  'CreateUser',
+  'DeleteUser',
+  'UpdateUser',
+  'AddUserToGroup',
+  'RemoveUserFromGroup',
+  'CreateGroup',
+  'DeleteGroup',
+  'UpdateGroup',
+] as const;
+
+const DEFAULT_ENTRY = fileURLToPath(new URL('../../lambda/handler.ts', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface PublisherFunctionProps {
+  readonly bucket: s3.IBucket;
+  readonly keyPrefix: string;
+  readonly scheduleMinutes: number;
+  readonly logRetention?: logs.RetentionDays | undefined;
+  readonly maxDeleteShare?: number | undefined;
+  readonly uidBase?: number | undefined;
+  readonly memorySize?: number | undefined;
+  readonly timeout?: Duration | undefined;
+  readonly entry?: string | undefined;
+}
+
+/** The function, with its role and log group. */
+export function publisherFunction(
+  scope: Construct,
+  props: PublisherFunctionProps,
+): { function: nodejs.NodejsFunction; role: iam.Role } {
+  const stack = Stack.of(scope);
+  const { bucket, keyPrefix, scheduleMinutes } = props;
+  const logGroup = new logs.LogGroup(scope, 'LogGroup', {
+    retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  const role = new iam.Role(scope, 'Role', {
+    assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+    description: 'iam-ssh-keys publisher: reads IAM SSH keys, writes them under the bucket prefix',
+  });
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'Logs',
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [logGroup.logGroupArn],
+    }),
+  );
+  const accountWide = new iam.PolicyStatement({
+    sid: 'ReadIamAccount',
+    actions: [...PUBLISHER_IAM_ACTIONS.account],
+    resources: ['*'],
+  });
+  const userArns = `arn:${stack.partition}:iam::${stack.account}:user/*`;
+  role.addToPolicy(accountWide);
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'ReadIamSshKeys',
+      actions: [...PUBLISHER_IAM_ACTIONS.users],
+      resources: [userArns],
+    }),
+  );
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'ListKeyObjects',
+      actions: ['s3:ListBucket'],
+      resources: [bucket.bucketArn],
+      conditions: listPrefixCondition(keyPrefix),
+    }),
+  );
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'WriteKeyObjects',
+      actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+      resources: [objectsArn(bucket.bucketArn, keyPrefix)],
+    }),
+  );
+  const policy = role.node.findChild('DefaultPolicy');
+  acknowledgeWildcardResource(
+    policy,
+    '*',
+    'iam:GetAccountAuthorizationDetails supports no resource-level permissions: it reads the whole account.',
+  );
+  acknowledgeWildcardResource(
+    policy,
+    userArns,
+    "The publisher reads every IAM user's SSH keys, which is its job; read actions only.",
+  );
+  acknowledgeWildcardResource(
+    policy,
+    objectsArn(bucket.bucketArn, keyPrefix),
+    'Object access is limited to the key prefix; the object names are IAM user and group names.',
+  );
+
+  const fn = new nodejs.NodejsFunction(scope, 'Function', {
+    description: 'iam-ssh-keys publisher: IAM SSH public keys -> authorized_keys objects in S3',
+    entry: props.entry ?? DEFAULT_ENTRY,
+    handler: 'handler',
+    projectRoot: REPO_ROOT,
+    depsLockFilePath: `${REPO_ROOT}package-lock.json`,
+    runtime: lambda.Runtime.NODEJS_24_X,
+    architecture: lambda.Architecture.ARM_64,
+    memorySize: props.memorySize ?? 1024,
+    timeout: props.timeout ?? Duration.minutes(15),
+    // One run at a time: two runs would race on index.json and UID allocation.
+    reservedConcurrentExecutions: 1,
+    // The next scheduled run supersedes a failed or long-queued one.
+    retryAttempts: 0,
+    maxEventAge: Duration.minutes(Math.min(Math.max(scheduleMinutes, 1), 360)),
+    role,
+    logGroup,
+    environment: {
+      BUCKET: bucket.bucketName,
+      KEY_PREFIX: keyPrefix,
+      MAX_DELETE_SHARE: String(props.maxDeleteShare ?? 0.5),
+      ALLOW_MASS_DELETE: 'false',
+      UID_BASE: String(props.uidBase ?? 20000),
+      POWERTOOLS_SERVICE_NAME: PUBLISHER_SERVICE_NAME,
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+      NODE_OPTIONS: '--enable-source-maps',
+    },
+    bundling: {
+      forceDockerBundling: false,
+      format: nodejs.OutputFormat.CJS,
+      target: 'node24',
+      minify: true,
+      sourceMap: true,
+      sourcesContent: false,
+      // Bundle SDK v3 and Powertools: the function runs the versions it was tested with.
+      externalModules: [],
+    },
+  });
+  return { function: fn, role };
+}
+
+/** The schedule rule, and the IAM change rule when eventDriven (with a warning where its events never arrive). */
+export function publisherTriggers(
+  scope: Construct,
+  fn: lambda.IFunction,
+  props: { readonly scheduleMinutes: number; readonly eventDriven: boolean },
+): { scheduleRule: events.Rule; iamChangeRule: events.Rule | undefined } {
+  const scheduleRule = new events.Rule(scope, 'Schedule', {
+    description: 'iam-ssh-keys: publish SSH keys on a schedule',
+    schedule: events.Schedule.rate(Duration.minutes(props.scheduleMinutes)),
+    targets: [new targets.LambdaFunction(fn)],
+  });
+  if (!props.eventDriven) return { scheduleRule, iamChangeRule: undefined };
+  const iamChangeRule = new events.Rule(scope, 'IamChanges', {
+    description: 'iam-ssh-keys: publish after IAM user, group or SSH key changes (CloudTrail)',
+    eventPattern: {
+      source: ['aws.iam'],
+      detailType: ['AWS API Call via CloudTrail'],
+      detail: { eventSource: ['iam.amazonaws.com'], eventName: [...IAM_CHANGE_EVENTS] },
+    },
+    targets: [new targets.LambdaFunction(fn)],
+  });
+  const region = Stack.of(scope).region;
+  if (Token.isUnresolved(region)) {
+    Annotations.of(scope).addWarningV2(
+      EVENT_REGION_WARNING,
+      'eventDriven: IAM change events reach EventBridge only in us-east-1, and only with a CloudTrail trail. Deploy this stack in us-east-1 for them; elsewhere only the schedule runs the publisher.',
+    );
+  } else if (region !== 'us-east-1') {
+    Annotations.of(scope).addWarningV2(
+      EVENT_REGION_WARNING,
+      `eventDriven: IAM change events reach EventBridge only in us-east-1, not ${region}: the IamChanges rule will never fire here; only the schedule runs the publisher.`,
+    );
+  }
+  return { scheduleRule, iamChangeRule };
+}

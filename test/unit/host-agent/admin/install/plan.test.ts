@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DISABLED_MARK,
+  InstallRefusedError,
+  type Observed,
+  planInstall,
+  rewriteShebang,
+} from '../../../../../host-agent/admin/install/plan.js';
+import { flattenConfig, renderDropIn } from '../../../../../host-agent/admin/install/sshd-config.js';
+import { reenableLines } from '../../../../../host-agent/admin/install/uninstall.js';
+import { globToRegExp } from '../../../../../host-agent/secure-path.js';
+import { AGENT, CONFIG, DROP, EIC, INCLUDE, opts, paths } from './fixtures.js';
+
+function observed(files: Record<string, string>, over: Partial<Observed> = {}): Observed {
+  const main = files['/etc/ssh/sshd_config'] ?? '';
+  const dropIns = Object.keys(files)
+    .filter((f) => f.startsWith('/etc/ssh/sshd_config.d/'))
+    .concat(DROP)
+    .sort();
+  const texts = new Map(Object.entries(files));
+  texts.set(DROP, renderDropIn(paths.binPath, paths.configPath, 'iam-authorized-keys'));
+  const directives = flattenConfig('/etc/ssh/sshd_config', main, texts, (pat) =>
+    dropIns.filter((f) => globToRegExp(pat).test(f)),
+  );
+  return {
+    sshdConfigText: main,
+    directives,
+    fileTexts: texts,
+    agentConfigText: CONFIG,
+    agentUserExists: false,
+    cacheDirExists: false,
+    binaryText: undefined,
+    dropInText: undefined,
+    state: undefined,
+    ...over,
+  };
+}
+
+describe('planInstall', () => {
+  const kinds = (o: Observed) =>
+    planInstall(o, opts).steps.map((s) =>
+      s.kind === 'write-file' ? `write ${s.path}` : `${s.kind} ${'user' in s ? s.user : s.path}`,
+    );
+
+  it('refuses when sshd_config has no Include covering the drop-in', () => {
+    expect(() => planInstall(observed({ '/etc/ssh/sshd_config': 'Port 22\n' }), opts)).toThrow(
+      /has no "Include \/etc\/ssh\/sshd_config.d\/\*.conf"/,
+    );
+  });
+
+  it('refuses an Include that only applies inside a Match block', () => {
+    expect(() => planInstall(observed({ '/etc/ssh/sshd_config': `Match User x\n${INCLUDE}` }), opts)).toThrow(
+      InstallRefusedError,
+    );
+  });
+
+  it('refuses without an agent config', () => {
+    expect(() =>
+      planInstall(observed({ '/etc/ssh/sshd_config': INCLUDE }, { agentConfigText: undefined }), opts),
+    ).toThrow(/write the agent config first/);
+  });
+
+  it('fresh install: user, binary, cache dir, drop-in; no chain', () => {
+    const o = observed({ '/etc/ssh/sshd_config': INCLUDE });
+    expect(kinds(o)).toEqual([
+      'create-user iam-authorized-keys',
+      'write /usr/local/bin/iam-authorized-keys',
+      'mkdir-private /var/cache/iam-authorized-keys',
+      `write ${DROP}`,
+    ]);
+    expect(planInstall(o, opts).chain).toBeUndefined();
+  });
+
+  it('chains an existing command set after the Include (ours wins without editing the main file)', () => {
+    const o = observed({
+      '/etc/ssh/sshd_config': `${INCLUDE}AuthorizedKeysCommand /opt/aws/bin/eic_run_authorized_keys %u %f\nAuthorizedKeysCommandUser ec2-instance-connect\n`,
+    });
+    const plan = planInstall(o, opts);
+    expect(plan.chain).toEqual(['/opt/aws/bin/eic_run_authorized_keys', '%u', '%f']);
+    expect(plan.notes[0]).toMatch(/was run as ec2-instance-connect/);
+    const cfg = plan.steps.find((s) => s.kind === 'write-file' && s.path === paths.configPath);
+    expect(cfg && 'content' in cfg && JSON.parse(cfg.content).chain).toEqual(plan.chain);
+    expect(plan.steps.some((s) => s.kind === 'write-file' && s.path === '/etc/ssh/sshd_config')).toBe(false);
+  });
+
+  it('comments out a command read before our drop-in (an earlier drop-in)', () => {
+    const o = observed({
+      '/etc/ssh/sshd_config': INCLUDE,
+      [EIC]:
+        '# eic\nAuthorizedKeysCommand /opt/aws/bin/eic_run_authorized_keys %u %f\nAuthorizedKeysCommandUser ec2-instance-connect\n',
+    });
+    const step = planInstall(o, opts).steps.find((s) => s.kind === 'write-file' && s.path === EIC);
+    expect(step && 'content' in step && step.content).toBe(
+      `# eic\n${DISABLED_MARK}AuthorizedKeysCommand /opt/aws/bin/eic_run_authorized_keys %u %f\n${DISABLED_MARK}AuthorizedKeysCommandUser ec2-instance-connect\n`,
+    );
+    expect(reenableLines(step && 'content' in step ? step.content : '')).toBe(o.fileTexts.get(EIC));
+  });
+
+  it('refuses when the config already chains a different command', () => {
+    const o = observed(
+      { '/etc/ssh/sshd_config': `${INCLUDE}AuthorizedKeysCommand /other %u\n` },
+      { agentConfigText: '{"bucket":"bkt","region":"eu-west-1","chain":["/x"]}' },
+    );
+    expect(() => planInstall(o, opts)).toThrow(/already chains/);
+  });
+
+  it('re-install with everything in place only re-checks the cache dir', () => {
+    const o = observed(
+      { '/etc/ssh/sshd_config': INCLUDE },
+      {
+        agentUserExists: true,
+        binaryText: rewriteShebang(AGENT, '/usr/bin/node'),
+        dropInText: renderDropIn(paths.binPath, paths.configPath, 'iam-authorized-keys'),
+      },
+    );
+    expect(kinds(o)).toEqual(['mkdir-private /var/cache/iam-authorized-keys']);
+  });
+
+  it.each([
+    ['/', /fewer than 3 path components/],
+    ['/var/cache', /fewer than 3 path components/],
+    ['/var/cache/', /fewer than 3 path components/],
+    ['/var/cache/x/../..', /fewer than 3 path components/],
+    ['/usr/local/bin', /is a system directory/],
+    ['/etc/ssh/sshd_config.d/', /is a system directory/],
+    ['/proc/self/cwd', /is a system directory/],
+    ['var/cache/iak', /cache.dir must be an absolute path/],
+  ])('refuses cache.dir %j (install would chown it to the agent user)', (dir, why) => {
+    const o = observed(
+      { '/etc/ssh/sshd_config': INCLUDE },
+      { agentConfigText: JSON.stringify({ bucket: 'bkt', region: 'eu-west-1', cache: { dir } }) },
+    );
+    expect(() => planInstall(o, opts)).toThrow(InstallRefusedError);
+    expect(() => planInstall(o, opts)).toThrow(why);
+  });
+
+  it('validates the config with the login path parser (a typo is refused, not skipped)', () => {
+    const o = observed(
+      { '/etc/ssh/sshd_config': INCLUDE },
+      { agentConfigText: '{"bucket":"bkt","region":"eu-west-1","cach":{"dir":"/"}}' },
+    );
+    expect(() => planInstall(o, opts)).toThrow(/unknown setting "cach"/);
+  });
+
+  it('uses a valid dedicated cache.dir', () => {
+    const o = observed(
+      { '/etc/ssh/sshd_config': INCLUDE },
+      { agentConfigText: '{"bucket":"bkt","region":"eu-west-1","cache":{"dir":"/srv/iak/cache"}}' },
+    );
+    expect(planInstall(o, opts).cacheDir).toBe('/srv/iak/cache');
+  });
+
+  it('does not chain our own command', () => {
+    const o = observed({
+      '/etc/ssh/sshd_config': `${INCLUDE}AuthorizedKeysCommand ${paths.binPath} %u %f\n`,
+    });
+    expect(planInstall(o, opts).chain).toBeUndefined();
+  });
+});
+describe('rendering', () => {
+  it('rewriteShebang names the absolute node (sshd runs the command with a minimal PATH)', () => {
+    expect(rewriteShebang(AGENT, '/opt/node/bin/node')).toBe('#!/opt/node/bin/node\nconsole.log(1)\n');
+    expect(rewriteShebang(Buffer.from('x\n'), '/n')).toBe('#!/n\nx\n');
+    expect(() => rewriteShebang(AGENT, 'node')).toThrow(InstallRefusedError);
+  });
+});
