@@ -1,7 +1,21 @@
-// Bundles the two executables of the contract: dist/iam-authorized-keys (host
-// agent) and dist/iam-ssh-keys (operator CLI). One self-contained file each.
-import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+// Bundles the executables of the contract: dist/iam-authorized-keys (host
+// agent, for hosts with Node >= 20) and dist/iam-ssh-keys (operator CLI), one
+// self-contained file each; then compiles that same agent bundle into the
+// standalone executables dist/iam-authorized-keys-linux-{x64,arm64}, which need
+// nothing on the host (Bun runtimes from the npm registry, see runtimes.mjs).
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { build } from 'esbuild';
+import { RUNTIMES, runtimeBinary } from './runtimes.mjs';
 
 /**
  * The host agent is sshd's AuthorizedKeysCommand: its start-up is login
@@ -118,4 +132,66 @@ for (const t of targets) {
   writeFileSync(t.out, r.outputFiles[0].contents);
   chmodSync(t.out, 0o755);
   console.log(`${t.out}  ${(statSync(t.out).size / 1024).toFixed(1)} KiB`);
+}
+
+/**
+ * Standalone executables: the agent bundle above, compiled by `bun build
+ * --compile` for each target with that target's runtime (cross-compiling
+ * offline). Why Bun and not Node's single executable applications: README,
+ * "Standalone executables". Options:
+ * - --bytecode: the bundle is shipped pre-compiled (built here, covered by the
+ *   binary's checksum), which is most of the start-up gain;
+ * - --no-compile-autoload-dotenv / -bunfig: by default a compiled Bun program
+ *   reads `.env` and `bunfig.toml` from its working directory, so whoever could
+ *   write there would set the agent's AWS endpoint or credentials, or preload
+ *   code into it. Off; tests check both.
+ */
+const host = RUNTIMES.find((r) => r.cpu === process.arch);
+if (!host) throw new Error(`no Bun runtime for building on ${process.arch}: build on x64 or arm64`);
+
+function compileStandalone(r, input) {
+  const runtime = runtimeBinary(r);
+  if (!existsSync(runtime)) {
+    throw new Error(`${runtime} missing: run \`npm ci\` (its postinstall installs the Bun runtimes)`);
+  }
+  const out = `dist/iam-authorized-keys-${r.target}`;
+  // Written next to the target, then renamed: a reader never sees a partial executable.
+  const tmp = `${out}.tmp-${process.pid}`;
+  try {
+    execFileSync(
+      runtimeBinary(host),
+      [
+        'build',
+        input,
+        '--compile',
+        '--bytecode',
+        '--format=cjs',
+        '--no-compile-autoload-dotenv',
+        '--no-compile-autoload-bunfig',
+        `--target=${r.bunTarget}`,
+        `--compile-executable-path=${runtime}`,
+        `--outfile=${tmp}`,
+      ],
+      // Never a download: the runtime is given, and no install cache is looked at.
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, BUN_INSTALL_CACHE_DIR: '/nonexistent' },
+      },
+    );
+    chmodSync(tmp, 0o755);
+    renameSync(tmp, out);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  console.log(`${out}  ${(statSync(out).size / 2 ** 20).toFixed(1)} MiB`);
+}
+
+// Bun decides the module format by the extension: an extensionless input compiles to a program that does nothing.
+mkdirSync('.tmp', { recursive: true });
+const input = `.tmp/iam-authorized-keys-${process.pid}.cjs`;
+copyFileSync('dist/iam-authorized-keys', input);
+try {
+  for (const r of RUNTIMES) compileStandalone(r, input);
+} finally {
+  rmSync(input, { force: true });
 }

@@ -4,6 +4,7 @@ import { indexKey, parseIndex } from '../../contract/index.js';
 import { type AgentConfig, DEFAULT_CONFIG_PATH } from '../config.js';
 import { indexAge } from '../index-age.js';
 import { privateDirProblem, type StatLike, securePathProblems } from '../secure-path.js';
+import { isStandaloneExecutable } from './install/plan.js';
 import { agentCommandLine, parseSshdT } from './install/sshd-config.js';
 import { runSshd } from './sshd-runtime.js';
 import type { ProcessRunner } from './sys.js';
@@ -55,12 +56,29 @@ export function evaluateCacheDir(
   return ok('cache dir', `${dir} owned by uid ${st.uid}, mode 700`);
 }
 
+/** How the installed agent starts: a standalone executable, or a script and its interpreter. */
+export type Launcher =
+  | { readonly kind: 'standalone' }
+  | { readonly kind: 'script'; readonly interpreter?: string };
+
+/** From the first bytes of the installed file. */
+export function launcherOf(head: Buffer | undefined): Launcher {
+  if (head && isStandaloneExecutable(head)) return { kind: 'standalone' };
+  const interpreter = shebangInterpreter(head?.subarray(0, 256).toString('utf8'));
+  return interpreter ? { kind: 'script', interpreter } : { kind: 'script' };
+}
+
 export function evaluateBinary(
   binPath: string,
-  interpreter: string | undefined,
+  launcher: Launcher,
   stat: (p: string) => StatLike | undefined,
 ): CheckResult {
   const problems = securePathProblems(binPath, stat);
+  if (launcher.kind === 'standalone') {
+    if (problems.length > 0) return fail('binary', problems.join('; '));
+    return ok('binary', `${binPath} (standalone executable) is root-owned, not group/world-writable`);
+  }
+  const { interpreter } = launcher;
   if (interpreter) problems.push(...securePathProblems(interpreter, stat));
   else problems.push(`${binPath} has no #! interpreter line`);
   if (problems.length > 0) return fail('binary', problems.join('; '));
@@ -88,7 +106,7 @@ export interface DoctorDeps {
   /** sshd's privilege-separation dir on a host where sshd never ran (as its service unit would create it). */
   readonly createRuntimeDir: (path: string) => Promise<void>;
   readonly stat: (p: string) => (StatLike & { gid?: number }) | undefined;
-  readonly readText: (p: string) => Promise<string | undefined>;
+  readonly readBytes: (p: string) => Promise<Buffer | undefined>;
   readonly userUid: (user: string) => Promise<number | undefined>;
   readonly now: () => number;
   /** Writes one test line to the config's syslog socket through logger, as the agent user; rejects when it is not written. */
@@ -145,8 +163,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckResult[]> {
   if (T.code !== 0) results.push(fail('sshd', `sshd -T failed: ${T.stderr.trim() || `exit ${T.code}`}`));
   else results.push(evaluateSshdT(T.stdout, agentCommandLine(deps.binPath, deps.configPath), deps.agentUser));
 
-  const head = (await deps.readText(deps.binPath))?.slice(0, 256);
-  results.push(evaluateBinary(deps.binPath, shebangInterpreter(head), deps.stat));
+  results.push(evaluateBinary(deps.binPath, launcherOf(await deps.readBytes(deps.binPath)), deps.stat));
 
   if (config) {
     // The whole login path as sshd runs it: catches an unreadable config, missing interpreter, no credentials for that user.

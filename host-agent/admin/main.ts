@@ -17,9 +17,11 @@ import { formatCheck, runDoctor } from './doctor.js';
 import { install } from './install/apply.js';
 import {
   DEFAULT_AGENT_USER,
+  defaultBinPath,
   defaultPaths,
   type InstallPaths,
   type InstallState,
+  isCompiledProgram,
   type SysDeps,
 } from './install/plan.js';
 import { uninstall } from './install/uninstall.js';
@@ -149,13 +151,16 @@ type PathValues = {
 /** Every path can be overridden so tests (and image builds) work on a temp root. */
 function installPaths(v: PathValues): InstallPaths {
   const d = defaultPaths(v.root);
+  const standalone = isCompiledProgram(process.argv[1]);
+  // On the real root, a standalone executable in a program directory (a package's) is run where it is.
+  const bin = v.root === '/' ? defaultBinPath({ standalone, path: process.execPath }, d.binPath) : d.binPath;
   const abs = (name: string, p: string | undefined, def: string) => {
     if (p === undefined) return def;
     if (!p.startsWith('/')) throw new UsageError(`--${name} must be an absolute path`);
     return p;
   };
   return {
-    binPath: abs('bin', v.bin, d.binPath),
+    binPath: abs('bin', v.bin, bin),
     configPath: abs('config', v.config, d.configPath),
     sshdConfig: abs('sshd-config', v['sshd-config'], d.sshdConfig),
     dropInDir: abs('drop-in-dir', v['drop-in-dir'], d.dropInDir),
@@ -243,7 +248,9 @@ async function installCommand(args: string[]): Promise<number> {
   }
   if (!values['dry-run']) requireRoot('install');
   // The running file is the agent itself (dist/iam-authorized-keys) unless --source says otherwise.
-  const sourcePath = values.source ?? process.argv[1];
+  // The running program is the agent: the standalone executable itself, or the script node runs.
+  const sourcePath =
+    values.source ?? (isCompiledProgram(process.argv[1]) ? process.execPath : process.argv[1]);
   if (!sourcePath) throw new UsageError('cannot tell which file to install: pass --source FILE');
   const source = await readFile(sourcePath);
   const paths = installPaths(values);
@@ -332,7 +339,7 @@ async function doctorCommand(args: string[]): Promise<number> {
     run: realRunner,
     createRuntimeDir: fsys.createRuntimeDir,
     stat: fsys.stat,
-    readText: fsys.readText,
+    readBytes: fsys.readBytes,
     userUid: async (u) => (await lookupUser(realRunner, u))?.uid,
     now: Date.now,
     async auditCheck(config) {

@@ -124,8 +124,9 @@ export interface FileOwner {
 
 export interface SystemFs {
   readText(path: string): Promise<string | undefined>;
+  readBytes(path: string): Promise<Buffer | undefined>;
   /** Owner root unless given. */
-  writeAtomic(path: string, content: string, mode: number, owner?: FileOwner): Promise<void>;
+  writeAtomic(path: string, content: string | Buffer, mode: number, owner?: FileOwner): Promise<void>;
   remove(path: string): Promise<void>;
   mkdirp(path: string, mode: number): Promise<void>;
   ensurePrivateDir(path: string, owner: string): Promise<boolean>;
@@ -155,17 +156,21 @@ export async function lookupUser(
   return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
 }
 
+async function readBytesOrUndefined(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
 /** The real file system, for the admin commands (run as root). */
 export function realSystemFs(run: ProcessRunner): SystemFs {
   return {
-    async readText(path) {
-      try {
-        return await readFile(path, 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw e;
-      }
-    },
+    // Plain functions, no `this`: callers pass single methods around.
+    readText: async (path) => (await readBytesOrUndefined(path))?.toString('utf8'),
+    readBytes: readBytesOrUndefined,
     writeAtomic: (path, content, mode, owner) =>
       writeFileAtomic(path, content, { mode, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0 }),
     async remove(path) {

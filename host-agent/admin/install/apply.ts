@@ -73,6 +73,9 @@ export async function reload(
   return true;
 }
 
+/** Files at most this large keep their previous bytes in the state file for uninstall. */
+const MAX_ORIGINAL_BYTES = 1 << 20;
+
 export interface InstallResult {
   readonly code: number;
   readonly plan: InstallPlan;
@@ -96,7 +99,7 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
 
   const prev = obs.state;
   const records = new Map<string, FileRecord>((prev?.files ?? []).map((f) => [f.path, f]));
-  const journal: { path: string; before: string | undefined }[] = [];
+  const journal: { path: string; before: string | Buffer | undefined }[] = [];
   let createdUser = false;
   let createdCacheDir = false;
   const rollback = async () => {
@@ -127,7 +130,12 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
       } else if (s.kind === 'mkdir-private') {
         createdCacheDir = await sys.ensurePrivateDir(s.path, s.owner);
       } else {
-        const before = s.path === plan.dropInPath ? obs.dropInText : await sys.readText(s.path);
+        const before =
+          s.path === plan.dropInPath
+            ? obs.dropInText
+            : s.path === paths.binPath
+              ? obs.binary
+              : await sys.readText(s.path);
         await sys.mkdirp(dirname(s.path), 0o755);
         // The binary is always root 0755 (sshd's rule); sshd files and the config keep their mode and owner.
         if (s.path === paths.binPath) await sys.writeAtomic(s.path, s.content, s.mode);
@@ -135,20 +143,28 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
         journal.push({ path: s.path, before });
         const old = records.get(s.path);
         const disabling = s.what.startsWith('comment out');
+        // A large file already at the binary path (an earlier copy of the agent, 100 MB standalone) is
+        // not kept in the state file: uninstall removes what install wrote instead of restoring it.
+        const keep = before !== undefined && Buffer.byteLength(before) <= MAX_ORIGINAL_BYTES;
+        if (before !== undefined && !keep && !old) {
+          sys.out(
+            `replacing ${s.path} (${Buffer.byteLength(before)} bytes): uninstall will remove it, not restore it`,
+          );
+        }
         records.set(s.path, {
           path: s.path,
           // The first install's original is what uninstall must restore.
-          original: old ? old.original : before === undefined ? null : Buffer.from(before).toString('base64'),
+          original: old ? old.original : keep ? Buffer.from(before).toString('base64') : null,
           written: sha256(s.content),
           how: disabling ? 'disable' : (old?.how ?? 'replace'),
         });
       }
       sys.out(describeStep(s));
     }
-    // sshd refuses to run a command it could not trust; the interpreter gets the same test.
+    // sshd refuses to run a command it could not trust; a script's interpreter gets the same test.
     const unsafe = [
       ...securePathProblems(paths.binPath, sys.stat),
-      ...securePathProblems(opts.nodePath, sys.stat),
+      ...(plan.interpreter ? securePathProblems(plan.interpreter, sys.stat) : []),
     ];
     if (unsafe.length > 0) throw new InstallRefusedError(`unsafe path: ${unsafe.join('; ')}`);
     await checkSshd(
@@ -182,7 +198,12 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
  * Rewrites a file keeping its current mode and owner (a CIS-hardened 0600
  * sshd_config stays 0600); a new file gets `defaultMode`, owned by root.
  */
-export async function writeKeeping(sys: SysDeps, path: string, content: string, defaultMode: number) {
+export async function writeKeeping(
+  sys: SysDeps,
+  path: string,
+  content: string | Buffer,
+  defaultMode: number,
+) {
   const st = sys.stat(path);
   if (st?.isFile()) {
     await sys.writeAtomic(path, content, st.mode & 0o7777, { uid: st.uid, gid: st.gid ?? 0 });

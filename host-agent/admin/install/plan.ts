@@ -62,7 +62,8 @@ export interface Observed {
   readonly agentConfigText: string | undefined;
   readonly agentUserExists: boolean;
   readonly cacheDirExists: boolean;
-  readonly binaryText: string | undefined;
+  /** The bytes at the binary path now. */
+  readonly binary: Buffer | undefined;
   readonly dropInText: string | undefined;
   readonly state: InstallState | undefined;
 }
@@ -70,7 +71,7 @@ export interface Observed {
 export interface InstallOptions {
   readonly paths: InstallPaths;
   readonly agentUser: string;
-  /** The agent file to install (its shebang is rewritten to nodePath). */
+  /** The agent to install: a standalone executable (as it is) or the bundled script (shebang rewritten to nodePath). */
   readonly source: Buffer;
   readonly nodePath: string;
   readonly nologin: string;
@@ -81,7 +82,7 @@ export type Step =
   | {
       readonly kind: 'write-file';
       readonly path: string;
-      readonly content: string;
+      readonly content: string | Buffer;
       readonly mode: number;
       /** Why (shown by --dry-run). */
       readonly what: string;
@@ -94,6 +95,8 @@ export interface InstallPlan {
   readonly chain: readonly string[] | undefined;
   readonly notes: readonly string[];
   readonly cacheDir: string;
+  /** The node the installed script runs with (undefined: a standalone executable, no interpreter). */
+  readonly interpreter: string | undefined;
 }
 
 /** Replaces the first line's interpreter: sshd runs the command with PATH=/usr/bin:/bin:/usr/sbin:/sbin, where node may not be. */
@@ -104,6 +107,44 @@ export function rewriteShebang(source: Buffer, nodePath: string): string {
   }
   const body = text.startsWith('#!') ? text.slice(text.indexOf('\n') + 1) : text;
   return `#!${nodePath}\n${body}`;
+}
+
+/** ELF magic: a standalone executable (dist/iam-authorized-keys-linux-*), installed byte for byte. */
+export function isStandaloneExecutable(file: Buffer): boolean {
+  return file.length >= 4 && file[0] === 0x7f && file.toString('latin1', 1, 4) === 'ELF';
+}
+
+/** The bytes install writes: a standalone executable as it is; the script with its interpreter made absolute. */
+export function agentFileToInstall(
+  source: Buffer,
+  nodePath: string,
+): { readonly bytes: Buffer; readonly interpreter: string | undefined } {
+  if (isStandaloneExecutable(source)) return { bytes: source, interpreter: undefined };
+  return { bytes: Buffer.from(rewriteShebang(source, nodePath)), interpreter: nodePath };
+}
+
+/**
+ * Whether this process is a standalone executable: Bun serves a compiled
+ * program's own code from its embedded /$bunfs/ root, so argv[1] names it there.
+ */
+export function isCompiledProgram(argv1: string | undefined): boolean {
+  return argv1?.startsWith('/$bunfs/') === true;
+}
+
+/** Where packages and admins put programs: a standalone executable already there is run in place. */
+const PROGRAM_DIRS = ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/usr/local/sbin'];
+
+/**
+ * The binary path when --bin is not given: a standalone executable that is
+ * already in a program directory (the .deb/.rpm's /usr/bin/iam-authorized-keys)
+ * is what sshd runs, where it is, so a package upgrade is what runs at the next
+ * login; anything else (the script, a download elsewhere) is copied to `fallback`.
+ */
+export function defaultBinPath(
+  running: { readonly standalone: boolean; readonly path: string },
+  fallback: string,
+) {
+  return running.standalone && PROGRAM_DIRS.includes(dirname(running.path)) ? running.path : fallback;
 }
 
 /** The cache dir the config names, or undefined when the config does not parse (planInstall then refuses). */
@@ -177,8 +218,8 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
   const steps: Step[] = [];
   if (!obs.agentUserExists) steps.push({ kind: 'create-user', user: agentUser });
 
-  const binary = rewriteShebang(opts.source, opts.nodePath);
-  if (obs.binaryText !== binary) {
+  const { bytes: binary, interpreter } = agentFileToInstall(opts.source, opts.nodePath);
+  if (!obs.binary?.equals(binary)) {
     steps.push({
       kind: 'write-file',
       path: paths.binPath,
@@ -222,7 +263,7 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
   if (obs.dropInText !== dropIn) {
     steps.push({ kind: 'write-file', path: dropInPath, content: dropIn, mode: 0o644, what: 'sshd drop-in' });
   }
-  return { steps, dropInPath, chain, notes, cacheDir };
+  return { steps, dropInPath, chain, notes, cacheDir, interpreter };
 }
 
 export function describeStep(s: Step): string {
@@ -267,8 +308,14 @@ export const sha256 = (s: string | Buffer) => createHash('sha256').update(s).dig
 export interface SysDeps {
   readonly run: ProcessRunner;
   readonly readText: (path: string) => Promise<string | undefined>;
+  readonly readBytes: (path: string) => Promise<Buffer | undefined>;
   /** Temp file + rename; owner root unless given. */
-  readonly writeAtomic: (path: string, content: string, mode: number, owner?: FileOwner) => Promise<void>;
+  readonly writeAtomic: (
+    path: string,
+    content: string | Buffer,
+    mode: number,
+    owner?: FileOwner,
+  ) => Promise<void>;
   readonly remove: (path: string) => Promise<void>;
   readonly mkdirp: (path: string, mode: number) => Promise<void>;
   /** Creates or fixes a private directory: owner, mode 0700. Returns whether it was created. */
@@ -318,7 +365,7 @@ export async function observe(paths: InstallPaths, agentUser: string, sys: SysDe
       const dir = cacheDirOf(agentConfigText, paths.configPath);
       return dir !== undefined && (await sys.dirExists(dir));
     })(),
-    binaryText: await sys.readText(paths.binPath),
+    binary: await sys.readBytes(paths.binPath),
     dropInText: await sys.readText(dropInPath),
     state: stateText ? (JSON.parse(stateText) as InstallState) : undefined,
   };

@@ -37,16 +37,17 @@ export async function uninstall(paths: InstallPaths, sys: SysDeps, dryRun: boole
     sys.out(dryRun ? `would ${what}` : what);
     if (!dryRun) await f();
   };
-  const undo: { path: string; text: string }[] = [];
+  const undo: { path: string; text: string | Buffer }[] = [];
   /** Puts one recorded file back; `journal` collects what the sshd check may have to undo. */
-  const revert = async (f: FileRecord, journal: { path: string; text: string }[] | undefined) => {
-    const current = await sys.readText(f.path);
+  const revert = async (f: FileRecord, journal: { path: string; text: string | Buffer }[] | undefined) => {
+    // Bytes, not text: the binary may be a standalone executable (its hash is of its bytes).
+    const current = await sys.readBytes(f.path);
     const defaultMode = f.path === paths.binPath ? 0o755 : 0o644;
     if (f.how === 'disable') {
       if (current === undefined) return;
       await act(`re-enable the AuthorizedKeysCommand lines in ${f.path}`, async () => {
         journal?.push({ path: f.path, text: current });
-        await writeKeeping(sys, f.path, reenableLines(current), defaultMode);
+        await writeKeeping(sys, f.path, reenableLines(current.toString('utf8')), defaultMode);
       });
     } else if (current !== undefined && sha256(current) !== f.written) {
       sys.out(`WARN: ${f.path} changed since install: left in place`);
@@ -57,7 +58,7 @@ export async function uninstall(paths: InstallPaths, sys: SysDeps, dryRun: boole
           await sys.remove(f.path);
         });
     } else {
-      const original = Buffer.from(f.original, 'base64').toString('utf8');
+      const original = Buffer.from(f.original, 'base64');
       await act(`restore the previous ${f.path}`, async () => {
         if (current !== undefined) journal?.push({ path: f.path, text: current });
         await writeKeeping(sys, f.path, original, defaultMode);

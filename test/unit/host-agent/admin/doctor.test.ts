@@ -6,6 +6,7 @@ import {
   evaluateSelfTest,
   evaluateSshdT,
   formatCheck,
+  launcherOf,
   shebangInterpreter,
 } from '../../../../host-agent/admin/doctor.js';
 import { heartbeatLimitSeconds } from '../../../../host-agent/index-age.js';
@@ -75,12 +76,31 @@ describe('evaluateBinary', () => {
     p.startsWith('/home')
       ? { uid: 1000, mode: 0o755, isDirectory: () => true, isFile: () => false }
       : { uid: 0, mode: 0o755, isDirectory: () => true, isFile: () => false };
+  const script = (interpreter?: string) =>
+    interpreter ? ({ kind: 'script', interpreter } as const) : ({ kind: 'script' } as const);
   it('passes root-owned paths and fails a user-owned interpreter', () => {
-    expect(evaluateBinary('/usr/local/bin/x', '/usr/bin/node', stat).ok).toBe(true);
-    const r = evaluateBinary('/usr/local/bin/x', '/home/u/node', stat);
+    expect(evaluateBinary('/usr/local/bin/x', script('/usr/bin/node'), stat).ok).toBe(true);
+    const r = evaluateBinary('/usr/local/bin/x', script('/home/u/node'), stat);
     expect(r.ok).toBe(false);
     expect(r.detail).toMatch(/\/home\/u\/node is owned by uid 1000/);
-    expect(evaluateBinary('/usr/local/bin/x', undefined, stat).detail).toMatch(/no #! interpreter/);
+    expect(evaluateBinary('/usr/local/bin/x', script(), stat).detail).toMatch(/no #! interpreter/);
+  });
+  it('a standalone executable needs no interpreter; its own path is still checked', () => {
+    const r = evaluateBinary('/usr/bin/iam-authorized-keys', { kind: 'standalone' }, stat);
+    expect(r).toMatchObject({ ok: true, detail: expect.stringMatching(/standalone executable/) });
+    expect(evaluateBinary('/home/u/iak', { kind: 'standalone' }, stat)).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/\/home\/u\/iak is owned by uid 1000/),
+    });
+  });
+  it.each([
+    [Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]), { kind: 'standalone' }],
+    [Buffer.from('#!/usr/bin/node\nx'), { kind: 'script', interpreter: '/usr/bin/node' }],
+    [Buffer.from('\x7fELX'), { kind: 'script' }],
+    [Buffer.from('ELF'), { kind: 'script' }],
+    [undefined, { kind: 'script' }],
+  ])('launcherOf(%j) = %j', (head, expected) => {
+    expect(launcherOf(head)).toEqual(expected);
   });
   it.each([
     ['#!/usr/bin/node\nx', '/usr/bin/node'],

@@ -22,8 +22,12 @@ describe('install executor', () => {
       run,
       out: (l) => out.push(l),
       readText: async (p) => files.get(p),
+      readBytes: async (p) => {
+        const t = files.get(p);
+        return t === undefined ? undefined : Buffer.from(t);
+      },
       writeAtomic: async (p, c) => {
-        files.set(p, c);
+        files.set(p, c.toString());
       },
       remove: async (p) => {
         files.delete(p);

@@ -48,8 +48,15 @@ export function fakeHost(
     run,
     out: () => {},
     readText: async (p) => files.get(p)?.text,
-    writeAtomic: async (p, text, mode, owner) => {
+    readBytes: async (p) => {
+      const f = files.get(p);
+      return f ? Buffer.from(f.text, 'latin1') : undefined;
+    },
+    writeAtomic: async (p, content, mode, owner) => {
       log.push(`write ${p} ${mode.toString(8)} ${owner ? `${owner.uid}:${owner.gid}` : 'root'}`);
+      // Kept as latin1 text: every byte survives the round trip (a standalone executable too).
+      const text =
+        typeof content === 'string' ? Buffer.from(content).toString('latin1') : content.toString('latin1');
       files.set(p, { text, mode, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0 });
     },
     remove: async (p) => {

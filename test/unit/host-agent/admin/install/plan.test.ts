@@ -29,7 +29,7 @@ function observed(files: Record<string, string>, over: Partial<Observed> = {}): 
     agentConfigText: CONFIG,
     agentUserExists: false,
     cacheDirExists: false,
-    binaryText: undefined,
+    binary: undefined,
     dropInText: undefined,
     state: undefined,
     ...over,
@@ -79,7 +79,7 @@ describe('planInstall', () => {
     expect(plan.chain).toEqual(['/opt/aws/bin/eic_run_authorized_keys', '%u', '%f']);
     expect(plan.notes[0]).toMatch(/was run as ec2-instance-connect/);
     const cfg = plan.steps.find((s) => s.kind === 'write-file' && s.path === paths.configPath);
-    expect(cfg && 'content' in cfg && JSON.parse(cfg.content).chain).toEqual(plan.chain);
+    expect(cfg && 'content' in cfg && JSON.parse(cfg.content.toString()).chain).toEqual(plan.chain);
     expect(plan.steps.some((s) => s.kind === 'write-file' && s.path === '/etc/ssh/sshd_config')).toBe(false);
   });
 
@@ -93,7 +93,9 @@ describe('planInstall', () => {
     expect(step && 'content' in step && step.content).toBe(
       `# eic\n${DISABLED_MARK}AuthorizedKeysCommand /opt/aws/bin/eic_run_authorized_keys %u %f\n${DISABLED_MARK}AuthorizedKeysCommandUser ec2-instance-connect\n`,
     );
-    expect(reenableLines(step && 'content' in step ? step.content : '')).toBe(o.fileTexts.get(EIC));
+    expect(reenableLines(step && 'content' in step ? step.content.toString() : '')).toBe(
+      o.fileTexts.get(EIC),
+    );
   });
 
   it('refuses when the config already chains a different command', () => {
@@ -109,7 +111,7 @@ describe('planInstall', () => {
       { '/etc/ssh/sshd_config': INCLUDE },
       {
         agentUserExists: true,
-        binaryText: rewriteShebang(AGENT, '/usr/bin/node'),
+        binary: Buffer.from(rewriteShebang(AGENT, '/usr/bin/node')),
         dropInText: renderDropIn(paths.binPath, paths.configPath, 'iam-authorized-keys'),
       },
     );
