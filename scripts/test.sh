@@ -8,12 +8,18 @@ export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 have() { command -v "$1" >/dev/null 2>&1; }
 
 # Debian packages for the end-to-end tests: a real OpenSSH sshd and client, and
-# visudo (sudo) that sync-users validates sudoers drop-ins with.
+# visudo (sudo) that sync-users validates sudoers drop-ins with; qemu-user and an
+# arm64 libc to run the arm64 standalone executable; dpkg-deb and rpmbuild for
+# the OS packages.
 missing=()
 [ -x /usr/sbin/sshd ] || have sshd || missing+=(openssh-server)
 have ssh || missing+=(openssh-client)
 [ -x /usr/sbin/visudo ] || have visudo || missing+=(sudo)
 have logger || missing+=(bsdutils)
+[ -x /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
+[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
+have rpmbuild || missing+=(rpm)
+have dpkg-deb || missing+=(dpkg)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && have apt-get; then
     echo "test: installing ${missing[*]} for the end-to-end tests" >&2
@@ -37,11 +43,22 @@ npm run -s lint
 npm run -s typecheck
 npm run -s build
 mkdir -p .tmp
+rm -f .tmp/vitest*.json
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json=.tmp/vitest.json "$@" || status=$?
-# One plain closing line that any CI reader understands.
+# Second pass: the host agent's end-to-end and integration tests once more with
+# the standalone executable, on a "host" where node does not exist (see
+# test/helpers/agent-kind.ts). It takes the options given (--opt=value), not file filters.
+opts=()
+for a in "$@"; do [[ $a == -* ]] && opts+=("$a"); done
+IAK_E2E_AGENT=standalone npx vitest run --reporter=default --reporter=json \
+  --outputFile.json=.tmp/vitest-standalone.json "${opts[@]}" test/e2e/ test/integration/host-agent/ || status=$?
+# One plain closing line that any CI reader understands, over both passes.
 node -e '
-const r = require("./.tmp/vitest.json");
-console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+const fs = require("fs");
+const runs = [".tmp/vitest.json", ".tmp/vitest-standalone.json"].filter((f) => fs.existsSync(f)).map((f) => JSON.parse(fs.readFileSync(f, "utf8")));
+const sum = (k) => runs.reduce((n, r) => n + r[k], 0);
+console.log(`${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed, ${sum("numPendingTests") + sum("numTodoTests")} skipped`);
 ' || true
 exit "$status"
+

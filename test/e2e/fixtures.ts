@@ -1,7 +1,7 @@
 // Shared set-up for the end-to-end tests: the built agent and operator CLI (dist/),
 // IAM users and keys in moto, a syslog socket.
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-iam';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { rewriteShebang } from '../../host-agent/admin/install/plan.js';
+import { AGENT_KIND, STANDALONE_NAME, withoutNode } from '../helpers/agent-kind.js';
 import { type Moto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
 
 const run = promisify(execFile);
@@ -31,16 +32,40 @@ function distFile(name: string): string {
 
 /**
  * The built host agent, copied into dir (which must be a trusted, root-owned
- * directory) with the shebang naming this node, as `install` does: sshd runs
+ * directory): the standalone executable as it is (IAK_E2E_AGENT=standalone),
+ * or the script with the shebang naming this node, as `install` does: sshd runs
  * the command with a minimal PATH.
  */
 export async function buildAgent(dir: string): Promise<string> {
   const out = join(dir, 'iam-authorized-keys');
-  writeFileSync(out, rewriteShebang(readFileSync(distFile('iam-authorized-keys')), process.execPath), {
-    mode: 0o755,
-  });
+  if (AGENT_KIND === 'standalone') copyFileSync(distFile(STANDALONE_NAME), out);
+  else writeFileSync(out, rewriteShebang(readFileSync(distFile('iam-authorized-keys')), process.execPath));
   chmodSync(out, 0o755);
   return out;
+}
+
+/** The bytes `install` must put at the binary path for the agent buildAgent made. */
+export function expectedInstalledAgent(agent: string): Buffer {
+  return readFileSync(agent);
+}
+
+export interface AgentRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the agent (an admin command) as a test does by hand; with the standalone kind, where node does not exist. */
+export function runAgent(agent: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<AgentRun> {
+  const [cmd, argv] = withoutNode(agent, args);
+  return run(cmd, argv, env ? { env } : {}).then(
+    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({
+      code: e.code,
+      stdout: e.stdout,
+      stderr: e.stderr,
+    }),
+  );
 }
 
 /** The built operator CLI (dist/ holds a package.json that keeps it CommonJS inside the repo). */

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { privsepNote } from '../../host-agent/admin/sshd-runtime.js';
+import { withoutNode } from '../helpers/agent-kind.js';
 import { removeDir, removeLocalUser, requireSshd, SSHD, writeHostKey } from '../helpers/sshd.js';
 import { buildAgent, RUN_TAG } from './fixtures.js';
 
@@ -18,7 +19,9 @@ const AGENT_USER = `iake2e-fr-${RUN_TAG}`;
 const PRIVSEP = '/run/sshd';
 
 /** Runs a command with an empty /run of its own: sshd has never run on this "host". */
-function inFreshRun(cmd: string, args: string[]) {
+function inFreshRun(command: string, commandArgs: string[]) {
+  // With the standalone kind, also where node does not exist.
+  const [cmd, args] = withoutNode(command, commandArgs);
   return run(
     'unshare',
     [

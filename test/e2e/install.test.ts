@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DISABLED_MARK } from '../../host-agent/admin/install/plan.js';
+import { AGENT_KIND } from '../helpers/agent-kind.js';
 import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
 import {
   type ClientKey,
@@ -34,6 +35,7 @@ import {
   publish,
   putParameter,
   RUN_TAG,
+  runAgent,
   type SyslogSink,
   startSyslogSink,
 } from './fixtures.js';
@@ -70,16 +72,7 @@ describe('install and uninstall against a real sshd', () => {
     Object.fromEntries(tracked().map((f) => [f, existsSync(f) ? readFileSync(f, 'utf8') : null]));
   /** Runs the agent with a root-like PATH; `withAws` adds moto's endpoint and credentials (for SSM). */
   const agentCmd = (args: string[], withAws = false) =>
-    run(agent, args, {
-      env: { ...(withAws ? awsEnv(moto) : {}), PATH: '/usr/bin:/bin:/usr/sbin:/sbin' },
-    }).then(
-      (r) => ({ code: 0, ...r }),
-      (e: { code: number; stdout: string; stderr: string }) => ({
-        code: e.code,
-        stdout: e.stdout,
-        stderr: e.stderr,
-      }),
-    );
+    runAgent(agent, args, { ...(withAws ? awsEnv(moto) : {}), PATH: '/usr/bin:/bin:/usr/sbin:/sbin' });
   const common = () => [
     '--root',
     root,
@@ -264,7 +257,8 @@ describe('install and uninstall against a real sshd', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const bin = p('usr/local/bin/iam-authorized-keys');
-    expect(readFileSync(bin, 'utf8').split('\n')[0]).toBe(`#!${process.execPath}`);
+    if (AGENT_KIND === 'standalone') expect(readFileSync(bin).equals(readFileSync(agent))).toBe(true);
+    else expect(readFileSync(bin, 'utf8').split('\n')[0]).toBe(`#!${process.execPath}`);
     expect(statSync(bin).mode & 0o7777).toBe(0o755);
     const dropIn = readFileSync(p('etc/ssh/sshd_config.d/60-iam-authorized-keys.conf'), 'utf8');
     const cmd = `${bin} --config ${p('etc/iam-authorized-keys.json')} %u %f`;
@@ -303,10 +297,7 @@ describe('install and uninstall against a real sshd', () => {
   });
 
   it('doctor passes every check on the installed host', async () => {
-    const r = await run(agent, ['doctor', '--root', root, '--sshd', SSHD], { env: awsEnv(moto) }).then(
-      (x) => ({ code: 0, ...x }),
-      (e: { code: number; stdout: string; stderr: string }) => e,
-    );
+    const r = await runAgent(agent, ['doctor', '--root', root, '--sshd', SSHD], awsEnv(moto));
     const lines = r.stdout.trim().split('\n');
     expect(
       lines.map((l) => l.split(':')[0]),
@@ -378,11 +369,10 @@ describe('install and uninstall against a real sshd', () => {
   });
 
   it('doctor fails the sshd check once uninstalled', async () => {
-    const r = await run(agent, ['doctor', '--root', root, '--sshd', SSHD, '--agent-user', AGENT_USER], {
-      env: awsEnv(moto),
-    }).then(
-      (x) => ({ code: 0, ...x }),
-      (e: { code: number; stdout: string; stderr: string }) => e,
+    const r = await runAgent(
+      agent,
+      ['doctor', '--root', root, '--sshd', SSHD, '--agent-user', AGENT_USER],
+      awsEnv(moto),
     );
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(

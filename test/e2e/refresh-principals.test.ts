@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
 import { makeTrustedDir, removeDir } from '../helpers/sshd.js';
-import { awsEnv, buildAgent, putParameter as putParam } from './fixtures.js';
+import { awsEnv, buildAgent, putParameter as putParam, runAgent } from './fixtures.js';
 
 const run = promisify(execFile);
 
@@ -21,10 +21,7 @@ describe('refresh-principals from SSM (moto)', () => {
 
   const putParameter = (name: string, value: string) => putParam(moto, name, value);
   const refresh = (...args: string[]) =>
-    run(agent, ['refresh-principals', '--config', configPath, ...args], { env: awsEnv(moto) }).then(
-      (r) => ({ code: 0, ...r }),
-      (e: { code: number; stdout: string; stderr: string }) => e,
-    );
+    runAgent(agent, ['refresh-principals', '--config', configPath, ...args], awsEnv(moto));
 
   beforeAll(async () => {
     moto = await startMoto();

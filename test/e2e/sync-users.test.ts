@@ -28,6 +28,7 @@ import {
   createBucket,
   iamUserWithKey,
   RUN_TAG,
+  runAgent,
 } from './fixtures.js';
 
 const run = promisify(execFile);
@@ -99,15 +100,10 @@ describe('sync-users on this machine', () => {
     return JSON.parse(await (r.Body as { transformToString(): Promise<string> }).transformToString());
   };
   const sync = (...extra: string[]) =>
-    run(
+    runAgent(
       agent,
       ['sync-users', '--config', configPath, '--sudoers-file', sudoers, '--lock-file', lockFile, ...extra],
-      {
-        env: awsEnv(moto),
-      },
-    ).then(
-      (r) => ({ code: 0, ...r }),
-      (e: { code: number; stdout: string; stderr: string }) => e,
+      awsEnv(moto),
     );
 
   beforeAll(async () => {

@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fingerprintOfBlob } from '../../contract/keys.js';
 import { realRunner } from '../../host-agent/admin/sys.js';
+import { withoutNode } from './agent-kind.js';
 import { freePort } from './moto.js';
 
 export const SSHD = process.env.SSHD_PATH ?? '/usr/sbin/sshd';
@@ -153,7 +154,9 @@ export async function startSshd(o: SshdOptions): Promise<Sshd> {
   }
   // With a given config the port is passed on the command line (-o wins over the file).
   const args = ['-D', '-e', '-f', configPath, '-o', `Port=${port}`, '-o', `PidFile=${pidFile}`];
-  const child = spawn(SSHD, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // With the standalone agent kind, sshd (and so the agent it runs) starts where node does not exist.
+  const [cmd, argv] = withoutNode(SSHD, args);
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let logText = '';
   child.stderr?.on('data', (d: Buffer) => {
     logText += d.toString();

@@ -1,4 +1,5 @@
-// The BUILT agent (dist/iam-authorized-keys, built by test/global-setup.ts) as
+// The BUILT agent (dist/iam-authorized-keys, built by test/global-setup.ts; with
+// IAK_E2E_AGENT=standalone the standalone executable, on a host without node) as
 // a child process against a real moto_server: S3 over HTTP, STS AssumeRole,
 // the cache on disk, a real logger(1) writing to a unix datagram socket.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -12,6 +13,7 @@ import type { IndexUser } from '../../../contract/index-schema.js';
 import { groupKey, indexKey, userKey } from '../../../contract/layout.js';
 import { renderLine } from '../../../contract/line.js';
 import { decodeEntry, encodeEntry } from '../../../host-agent/cache.js';
+import { AGENT_KIND, STANDALONE_NAME, withoutNode } from '../../helpers/agent-kind.js';
 import { indexJson as makeIndexJson } from '../../helpers/index-fixture.js';
 import { makeKey } from '../../helpers/keys.js';
 import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
@@ -41,10 +43,11 @@ interface Result {
 }
 
 function runAgent(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  const [cmd, argv] = withoutNode(agent, args);
   return new Promise((resolve) => {
     execFile(
-      agent,
-      args,
+      cmd,
+      argv,
       {
         // What sshd gives an AuthorizedKeysCommand, plus the explicit AWS_* wrapper of DESIGN.md.
         env: {
@@ -141,7 +144,10 @@ beforeAll(async () => {
   writeFileSync(join(work, 'passwd'), PASSWD);
   // Run the bundle from outside the repo, as installed on a host.
   agent = join(work, 'iam-authorized-keys');
-  copyFileSync(join(ROOT, 'dist/iam-authorized-keys'), agent);
+  copyFileSync(
+    join(ROOT, 'dist', AGENT_KIND === 'standalone' ? STANDALONE_NAME : 'iam-authorized-keys'),
+    agent,
+  );
   statSync(agent);
 });
 
@@ -340,7 +346,7 @@ describe('cache', () => {
     expect(r.stderr).toMatch(/source cache/);
   });
 
-  it('a fresh hit loads neither node:crypto nor network code, with or without FINGERPRINT', async () => {
+  it('a fresh hit loads neither node:crypto nor network code, with or without FINGERPRINT (standalone: ignores NODE_OPTIONS)', async () => {
     // The hit path is every login's start-up: the cache keeps validated lines with their fingerprints.
     const { path } = writeConfig({ users: { u: ['users/alice'] } });
     expect((await runAgent(['--config', path, 'u'])).stdout).toBe(aliceLines);
@@ -355,6 +361,11 @@ describe('cache', () => {
     ] as const) {
       const r = await runAgent(['--config', path, ...args], { NODE_OPTIONS: `--require ${preload}` });
       expect(r.stdout).toBe(out);
+      if (AGENT_KIND === 'standalone') {
+        // Not node: NODE_OPTIONS (and so a --require of someone's code) means nothing to it.
+        expect(r.stderr).not.toMatch(/MODULES/);
+        continue;
+      }
       const modules = /MODULES (.*)/.exec(r.stderr)?.[1]?.split(',') ?? [];
       expect(modules).toContain('NativeModule fs');
       expect(modules.filter((m) => /crypto|http|tls/.test(m))).toEqual([]);

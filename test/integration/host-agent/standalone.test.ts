@@ -1,0 +1,159 @@
+// The standalone executables (dist/iam-authorized-keys-linux-{x64,arm64}, built
+// by test/global-setup.ts) against a real moto_server: the arm64 one under
+// qemu-user (Debian's qemu-user-static, arm64 libc from libc6-arm64-cross)
+// answers a cold fetch and a cache hit; the x64 one reads no `.env` or
+// `bunfig.toml` from its working directory (Bun's default for compiled programs).
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userKey } from '../../../contract/layout.js';
+import { renderLine } from '../../../contract/line.js';
+import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
+import { makeKey } from '../../helpers/keys.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
+
+const ROOT = new URL('../../..', import.meta.url).pathname;
+const X64 = join(ROOT, 'dist/iam-authorized-keys-linux-x64');
+const ARM64 = join(ROOT, 'dist/iam-authorized-keys-linux-arm64');
+const QEMU = '/usr/bin/qemu-aarch64-static';
+const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
+const BUCKET = 'standalone-keys';
+
+const alice = makeKey();
+const attacker = makeKey();
+const aliceLine = renderLine('alice', alice);
+
+let moto: Moto;
+let proxy: AwsProxy;
+let work: string;
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program with sshd's kind of environment plus the explicit AWS_* wrapper of DESIGN.md. */
+function runIn(cwd: string, cmd: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      cmd,
+      args,
+      {
+        cwd,
+        env: {
+          PATH: '/usr/bin:/bin',
+          HOME: work,
+          AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+          AWS_EC2_METADATA_DISABLED: 'true',
+          ...env,
+        },
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+function writeConfig(name: string, extra: Record<string, unknown> = {}): string {
+  const path = join(work, `${name}.json`);
+  writeFileSync(
+    path,
+    JSON.stringify({
+      bucket: BUCKET,
+      region: TEST_REGION,
+      users: { 'ec2-user': ['users/alice'] },
+      cache: { dir: join(work, `cache-${name}`), ttlSeconds: 300, maxStaleSeconds: 3600 },
+      ...extra,
+    }),
+  );
+  return path;
+}
+
+beforeAll(async () => {
+  moto = await startMoto();
+  proxy = await startAwsProxy(moto.endpoint);
+  work = mkdtempSync(join(tmpdir(), 'iak-standalone-'));
+  const s3 = new S3Client({
+    region: TEST_REGION,
+    endpoint: moto.endpoint,
+    forcePathStyle: true,
+    credentials: TEST_CREDENTIALS,
+  });
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: userKey('', 'alice'), Body: aliceLine }));
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await moto?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('arm64 standalone executable under qemu-user', () => {
+  beforeAll(() => {
+    // Never a skip: CI installs both (scripts/test.sh), and without them this build is untested.
+    if (!existsSync(QEMU) || !existsSync(join(ARM64_SYSROOT, 'lib/ld-linux-aarch64.so.1'))) {
+      throw new Error(
+        `${QEMU} or ${ARM64_SYSROOT} missing: apt-get install qemu-user-static libc6-arm64-cross (the arm64 binary is tested under qemu-user)`,
+      );
+    }
+  });
+
+  it('is an aarch64 executable', () => {
+    const elf = readFileSync(ARM64).subarray(0, 20);
+    // ELF magic, then e_machine (offset 18, little-endian) 183 = EM_AARCH64.
+    expect([elf.toString('latin1', 1, 4), elf.readUInt16LE(18)]).toEqual(['ELF', 183]);
+    expect(readFileSync(X64).readUInt16LE(18)).toBe(62); // EM_X86_64
+  });
+
+  it('answers a cold fetch from S3 (one GET), then a cache hit (no request)', async () => {
+    const config = writeConfig('arm64', { endpoint: proxy.endpoint });
+    const arm = (...args: string[]) =>
+      runIn(work, QEMU, ['-L', ARM64_SYSROOT, ARM64, '--config', config, ...args]);
+    proxy.clear();
+    const cold = await arm('ec2-user');
+    expect(cold).toMatchObject({ code: 0, stdout: aliceLine });
+    expect(proxy.count('s3', 'GetObject')).toBe(1);
+    proxy.clear();
+    const hit = await arm('ec2-user', alice.fingerprint);
+    expect(hit).toMatchObject({ code: 0, stdout: aliceLine });
+    expect(proxy.requests).toEqual([]);
+  });
+});
+
+describe('x64 standalone executable: its working directory cannot configure it', () => {
+  let evil: Server;
+  let evilUrl: string;
+  beforeAll(async () => {
+    // An "S3" that serves the attacker's key for any object.
+    evil = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(renderLine('alice', attacker));
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', () => r()));
+    const addr = evil.address();
+    evilUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  });
+  afterAll(() => new Promise<void>((r) => evil.close(() => r())));
+
+  it('ignores a .env (which would point it at another S3) and a bunfig.toml preload', async () => {
+    const cwd = mkdtempSync(join(work, 'cwd-'));
+    const marker = join(cwd, 'preloaded');
+    writeFileSync(join(cwd, '.env'), `AWS_ENDPOINT_URL_S3=${evilUrl}\n`);
+    writeFileSync(join(cwd, 'evil.js'), `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran');\n`);
+    writeFileSync(join(cwd, 'bunfig.toml'), 'preload = ["./evil.js"]\n');
+    const config = writeConfig('dotenv');
+    // AWS_ENDPOINT_URL (moto) loses to AWS_ENDPOINT_URL_S3: a .env read from cwd would win.
+    const r = await runIn(cwd, X64, ['--config', config, 'ec2-user'], { AWS_ENDPOINT_URL: moto.endpoint });
+    expect(r).toMatchObject({ code: 0, stdout: aliceLine });
+    expect(r.stdout).not.toContain(attacker.blob);
+    expect(existsSync(marker)).toBe(false);
+  });
+});
