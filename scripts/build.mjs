@@ -154,9 +154,13 @@ function compileStandalone(r, input) {
   if (!existsSync(runtime)) {
     throw new Error(`${runtime} missing: run \`npm ci\` (its postinstall installs the Bun runtimes)`);
   }
-  const out = `dist/iam-authorized-keys-${r.target}`;
-  // Written next to the target, then renamed: a reader never sees a partial executable.
-  const tmp = `${out}.tmp-${process.pid}`;
+  const name = `iam-authorized-keys-${r.target}`;
+  const out = `dist/${name}`;
+  // Built under its final name (Bun embeds the name: the same input gives the same bytes) in a
+  // directory of its own, then renamed into dist/: a reader never sees a partial executable.
+  const tmpDir = `.tmp/build-${process.pid}-${r.target}`;
+  const tmp = `${tmpDir}/${name}`;
+  mkdirSync(tmpDir, { recursive: true });
   try {
     execFileSync(
       runtimeBinary(host),
@@ -181,7 +185,7 @@ function compileStandalone(r, input) {
     chmodSync(tmp, 0o755);
     renameSync(tmp, out);
   } finally {
-    rmSync(tmp, { force: true });
+    rmSync(tmpDir, { recursive: true, force: true });
   }
   console.log(`${out}  ${(statSync(out).size / 2 ** 20).toFixed(1)} MiB`);
 }

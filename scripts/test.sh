@@ -20,6 +20,7 @@ have logger || missing+=(bsdutils)
 [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
 have rpmbuild || missing+=(rpm)
 have dpkg-deb || missing+=(dpkg)
+have systemd-analyze || missing+=(systemd)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && have apt-get; then
     echo "test: installing ${missing[*]} for the end-to-end tests" >&2

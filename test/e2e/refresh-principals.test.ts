@@ -1,16 +1,12 @@
 // End to end: the built agent's refresh-principals reads an SSM parameter from
 // moto over its own SigV4 client and rewrites the config's users atomically.
 // The parameter is written with boto3 (an independent client).
-import { execFile } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
 import { makeTrustedDir, removeDir } from '../helpers/sshd.js';
 import { awsEnv, buildAgent, putParameter as putParam, runAgent } from './fixtures.js';
-
-const run = promisify(execFile);
 
 describe('refresh-principals from SSM (moto)', () => {
   let moto: Moto;

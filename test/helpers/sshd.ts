@@ -55,6 +55,8 @@ export interface SshdOptions {
   readonly configPath?: string;
   /** AuthorizedKeysFile (default none: keys only from the command). */
   readonly authorizedKeysFile?: string;
+  /** `-o` options on sshd's command line (they win over the config file), e.g. 'UsePAM=no'. */
+  readonly options?: readonly string[];
 }
 
 export interface Sshd {
@@ -153,7 +155,17 @@ export async function startSshd(o: SshdOptions): Promise<Sshd> {
     );
   }
   // With a given config the port is passed on the command line (-o wins over the file).
-  const args = ['-D', '-e', '-f', configPath, '-o', `Port=${port}`, '-o', `PidFile=${pidFile}`];
+  const args = [
+    '-D',
+    '-e',
+    '-f',
+    configPath,
+    '-o',
+    `Port=${port}`,
+    '-o',
+    `PidFile=${pidFile}`,
+    ...(o.options ?? []).flatMap((x) => ['-o', x]),
+  ];
   // With the standalone agent kind, sshd (and so the agent it runs) starts where node does not exist.
   const [cmd, argv] = withoutNode(SSHD, args);
   const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });

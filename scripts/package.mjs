@@ -1,0 +1,175 @@
+// `npm run package`: .deb (amd64, arm64) and .rpm (x86_64, aarch64) of the
+// standalone host agent, with Debian's own tools (dpkg-deb; rpmbuild from
+// Debian's rpm package), offline. Each holds the binary, an example config,
+// the sync-users systemd units (not enabled), the man page and the maintainer
+// scripts in packaging/. Run `npm run build` first (it makes the binaries).
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const PKG = join(ROOT, 'packaging');
+const DIST = join(ROOT, 'dist');
+const NAME = 'iam-authorized-keys';
+const { version, description, license } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+const ARCHES = [
+  { bin: 'linux-x64', deb: 'amd64', rpm: 'x86_64' },
+  { bin: 'linux-arm64', deb: 'arm64', rpm: 'aarch64' },
+];
+/** Installed paths (the package owns them; /usr/local is the admin's, not a package's). */
+const FILES = [
+  { to: `usr/bin/${NAME}`, mode: 0o755 },
+  { to: `usr/share/doc/${NAME}/examples/${NAME}.json`, from: 'example-config.json', mode: 0o644 },
+  {
+    to: `usr/lib/systemd/system/${NAME}-sync-users.service`,
+    from: `systemd/${NAME}-sync-users.service`,
+    mode: 0o644,
+  },
+  {
+    to: `usr/lib/systemd/system/${NAME}-sync-users.timer`,
+    from: `systemd/${NAME}-sync-users.timer`,
+    mode: 0o644,
+  },
+  { to: `usr/share/man/man8/${NAME}.8.gz`, from: `${NAME}.8`, gzip: true, mode: 0o644 },
+];
+
+function need(tool, pkg) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+  } catch {
+    throw new Error(`${tool} not found: apt-get install ${pkg}`);
+  }
+}
+
+/** The file tree of one architecture, as it lands on the host. */
+function stage(dir, arch) {
+  const binary = join(DIST, `${NAME}-${arch.bin}`);
+  if (!existsSync(binary)) throw new Error(`${binary} missing: run \`npm run build\` first`);
+  for (const f of FILES) {
+    const to = join(dir, f.to);
+    mkdirSync(join(to, '..'), { recursive: true, mode: 0o755 });
+    const from = f.from ? join(PKG, f.from) : binary;
+    // The binary is copied as it is: stripping it would cut off the embedded program.
+    if (f.gzip) writeFileSync(to, gzipSync(readFileSync(from), { level: 9 }));
+    else copyFileSync(from, to);
+    chmodSync(to, f.mode);
+  }
+}
+
+function buildDeb(work, arch) {
+  const root = join(work, `deb-${arch.deb}`);
+  stage(root, arch);
+  const debian = join(root, 'DEBIAN');
+  mkdirSync(debian, { mode: 0o755 });
+  const installedKb = Math.ceil(FILES.reduce((n, f) => n + statSync(join(root, f.to)).size, 0) / 1024);
+  writeFileSync(
+    join(debian, 'control'),
+    [
+      `Package: ${NAME}`,
+      `Version: ${version}`,
+      `Architecture: ${arch.deb}`,
+      'Maintainer: iam-ssh-keys <security@iam-ssh-keys.invalid>',
+      `Installed-Size: ${installedKb}`,
+      'Section: admin',
+      'Priority: optional',
+      // No Node.js: the binary is standalone. Everything else it runs is in essential packages (coreutils, bsdutils, login, passwd).
+      'Recommends: openssh-server',
+      `Description: ${description.split(':')[0]}`,
+      ' Standalone sshd AuthorizedKeysCommand serving the SSH keys kept in AWS IAM,',
+      ' published to S3 by iam-ssh-keys, with a local cache; no IAM call at login.',
+      '',
+    ].join('\n'),
+  );
+  for (const s of ['postinst', 'prerm', 'postrm']) {
+    copyFileSync(join(PKG, 'debian', s), join(debian, s));
+    chmodSync(join(debian, s), 0o755);
+  }
+  const out = join(DIST, `${NAME}_${version}_${arch.deb}.deb`);
+  // gzip: every dpkg reads it (xz of 100 MB takes much longer for a few MB less).
+  execFileSync('dpkg-deb', ['--root-owner-group', '-Zgzip', '-z6', '--build', root, out], {
+    stdio: 'ignore',
+  });
+  return out;
+}
+
+function buildRpm(work, arch) {
+  const top = join(work, `rpm-${arch.rpm}`);
+  const buildroot = join(top, 'stage');
+  stage(buildroot, arch);
+  const script = (name) => readFileSync(join(PKG, 'rpm', name), 'utf8').trim();
+  const spec = [
+    `Name: ${NAME}`,
+    `Version: ${version}`,
+    'Release: 1',
+    `Summary: ${description.split(':')[0]}`,
+    `License: ${license}`,
+    // Nothing is compiled here, and the binary must not be stripped (it carries the program at its end).
+    'AutoReqProv: no',
+    '%global debug_package %{nil}',
+    '%global __os_install_post %{nil}',
+    '%global _build_id_links none',
+    '%description',
+    'Standalone sshd AuthorizedKeysCommand serving the SSH keys kept in AWS IAM,',
+    'published to S3 by iam-ssh-keys, with a local cache; no IAM call at login.',
+    '%install',
+    `cp -a ${buildroot}/. %{buildroot}/`,
+    '%files',
+    '%defattr(-,root,root,-)',
+    `%dir /usr/share/doc/${NAME}`,
+    `%dir /usr/share/doc/${NAME}/examples`,
+    ...FILES.map((f) => `%attr(${f.mode.toString(8).padStart(4, '0')},root,root) /${f.to}`),
+    '%post',
+    script('post'),
+    '%preun',
+    script('preun'),
+    '%postun',
+    script('postun'),
+    '',
+  ].join('\n');
+  const specFile = join(top, `${NAME}.spec`);
+  writeFileSync(specFile, spec);
+  execFileSync(
+    'rpmbuild',
+    [
+      '-bb',
+      '--target',
+      `${arch.rpm}-linux`,
+      '--define',
+      `_topdir ${top}`,
+      '--define',
+      `_rpmdir ${top}/out`,
+      specFile,
+    ],
+    { stdio: 'ignore' },
+  );
+  const built = join(top, 'out', arch.rpm, `${NAME}-${version}-1.${arch.rpm}.rpm`);
+  const out = join(DIST, `${NAME}-${version}-1.${arch.rpm}.rpm`);
+  copyFileSync(built, out);
+  return out;
+}
+
+need('dpkg-deb', 'dpkg');
+need('rpmbuild', 'rpm');
+const work = join(ROOT, '.tmp', 'package');
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+for (const arch of ARCHES) {
+  for (const make of [buildDeb, buildRpm]) {
+    const t0 = Date.now();
+    const out = make(work, arch);
+    console.log(
+      `${out.slice(ROOT.length)}  ${(statSync(out).size / 2 ** 20).toFixed(1)} MiB  ${Date.now() - t0} ms`,
+    );
+  }
+}
+rmSync(work, { recursive: true, force: true });

@@ -1,0 +1,282 @@
+// The OS packages of `npm run package`: the .deb installed for real with dpkg
+// on this machine (root, as CI runs), then `iam-authorized-keys install`, real
+// ssh logins through the packaged standalone binary, and `dpkg -r` / `-P`
+// putting sshd's configuration back byte for byte; the .rpm's contents,
+// requirements and scripts, and an install into a scratch rpm root.
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isStandaloneExecutable } from '../../host-agent/admin/install/plan.js';
+import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import {
+  type ClientKey,
+  createLocalUser,
+  makeClientKey,
+  makeTrustedDir,
+  removeDir,
+  removeLocalUser,
+  requireSshd,
+  type Sshd,
+  sshLogin,
+  startSshd,
+} from '../helpers/sshd.js';
+import {
+  buildCli,
+  createAgentUser,
+  createBucket,
+  iamUserWithKey,
+  publish,
+  RUN_TAG,
+  type SyslogSink,
+  startSyslogSink,
+} from './fixtures.js';
+
+const run = promisify(execFile);
+const ROOT = new URL('../..', import.meta.url).pathname;
+const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
+const DEB = join(
+  ROOT,
+  `dist/iam-authorized-keys_${VERSION}_${process.arch === 'arm64' ? 'arm64' : 'amd64'}.deb`,
+);
+const RPM = (arch: string) => join(ROOT, `dist/iam-authorized-keys-${VERSION}-1.${arch}.rpm`);
+const CONFIG = '/etc/iam-authorized-keys.json';
+const BIN = '/usr/bin/iam-authorized-keys';
+const AGENT_USER = 'iam-authorized-keys';
+const BUCKET = 'e2e-package-keys';
+const LOCAL = `iake2e-pk-${RUN_TAG}`;
+
+/** Every file under /etc/ssh, with its bytes: what dpkg -r must give back. */
+function snapshotSsh(): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out.set(p, readFileSync(p).toString('base64'));
+    }
+  };
+  walk('/etc/ssh');
+  return out;
+}
+
+const sh = (cmd: string, args: string[]) =>
+  run(cmd, args, { env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', DEBIAN_FRONTEND: 'noninteractive' } }).then(
+    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => e,
+  );
+
+/** dpkg-query's format field (a literal ${...} for dpkg, not for JavaScript). */
+const DPKG_STATUS = ['$', '{Status}'].join('');
+
+const dpkgInstalled = () =>
+  spawnSync('dpkg-query', ['-W', `-f=${DPKG_STATUS}`, 'iam-authorized-keys'], {
+    encoding: 'utf8',
+  }).stdout.includes('install ok installed');
+
+beforeAll(() => {
+  // Built once here (its figures are in the README); the binaries come from global setup's build.
+  const t0 = Date.now();
+  execFileSync(process.execPath, [join(ROOT, 'scripts/package.mjs')], { cwd: ROOT, stdio: 'ignore' });
+  console.log(`npm run package (packages only): ${Date.now() - t0} ms`);
+}, 180_000);
+
+describe('the .deb, installed for real', () => {
+  let moto: Moto;
+  let dir: string;
+  let sshd: Sshd | undefined;
+  let syslog: SyslogSink;
+  let alice: ClientKey;
+  let bob: ClientKey;
+  let before: Map<string, string>;
+
+  const writeAgentConfig = () =>
+    writeFileSync(
+      CONFIG,
+      `${JSON.stringify({
+        bucket: BUCKET,
+        region: TEST_REGION,
+        endpoint: moto.endpoint,
+        users: { [LOCAL]: ['users/alice'] },
+        syslogSocket: syslog.socket,
+      })}\n`,
+      { mode: 0o644 },
+    );
+
+  beforeAll(async () => {
+    requireSshd();
+    // This test owns the machine's real paths for a while: never over someone's real install.
+    if (dpkgInstalled() || existsSync(CONFIG)) {
+      throw new Error(`iam-authorized-keys is installed here (or ${CONFIG} exists): refusing to replace it`);
+    }
+    moto = await startMoto();
+    dir = makeTrustedDir('package');
+    const keys = join(dir, 'keys');
+    mkdirSync(keys, { mode: 0o700 });
+    alice = makeClientKey(keys, 'alice');
+    bob = makeClientKey(keys, 'bob');
+    await createBucket(moto, BUCKET);
+    await iamUserWithKey(moto, 'alice', alice.openssh, []);
+    await iamUserWithKey(moto, 'bob', bob.openssh, []);
+    await publish(await buildCli(), moto, BUCKET);
+    createLocalUser(LOCAL);
+    // The agent user with credentials for moto in its home (sshd gives the command no AWS_* variables);
+    // install keeps an existing user, and uninstall leaves a user it did not create.
+    await createAgentUser(AGENT_USER, join(dir, 'agent-home'));
+    syslog = await startSyslogSink(dir);
+    before = snapshotSsh();
+  });
+
+  afterAll(async () => {
+    await sshd?.stop();
+    if (dpkgInstalled()) await sh('dpkg', ['--purge', 'iam-authorized-keys']);
+    rmSync(CONFIG, { force: true });
+    syslog?.stop();
+    await moto?.stop();
+    removeLocalUser(LOCAL);
+    removeLocalUser(AGENT_USER);
+    if (dir) removeDir(dir);
+  });
+
+  it('declares no Node.js (or any) dependency and holds the standalone binary, units, man page, example', async () => {
+    const info = (await sh('dpkg-deb', ['-f', DEB])).stdout;
+    expect(info).not.toMatch(/^(Pre-)?Depends:/m);
+    expect(info).not.toMatch(/node/i);
+    const files = (await sh('dpkg-deb', ['-c', DEB])).stdout;
+    for (const f of [
+      './usr/bin/iam-authorized-keys',
+      './usr/lib/systemd/system/iam-authorized-keys-sync-users.service',
+      './usr/lib/systemd/system/iam-authorized-keys-sync-users.timer',
+      './usr/share/man/man8/iam-authorized-keys.8.gz',
+      './usr/share/doc/iam-authorized-keys/examples/iam-authorized-keys.json',
+    ])
+      expect(files).toContain(f);
+    expect(files).toMatch(/^-rwxr-xr-x root\/root .* \.\/usr\/bin\/iam-authorized-keys$/m);
+  });
+
+  it('dpkg -i without an agent config leaves sshd alone and says what to do', async () => {
+    const r = await sh('dpkg', ['-i', DEB]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/sshd is not configured yet\. Write \/etc\/iam-authorized-keys\.json/);
+    expect(snapshotSsh()).toEqual(before);
+    expect(isStandaloneExecutable(readFileSync(BIN))).toBe(true);
+    expect(statSync(BIN).mode & 0o7777).toBe(0o755);
+    // The units are valid as shipped (not enabled: no symlink in any .wants directory).
+    const v = await sh('systemd-analyze', [
+      'verify',
+      '--man=no',
+      '/usr/lib/systemd/system/iam-authorized-keys-sync-users.service',
+      '/usr/lib/systemd/system/iam-authorized-keys-sync-users.timer',
+    ]);
+    expect(v.stderr).toBe('');
+    expect(existsSync('/etc/systemd/system/timers.target.wants/iam-authorized-keys-sync-users.timer')).toBe(
+      false,
+    );
+  });
+
+  it('iam-authorized-keys install runs the packaged binary in place; real logins go through it', async () => {
+    writeAgentConfig();
+    const r = await sh(BIN, ['install', '--no-reload']);
+    expect(r.stderr).toBe('');
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).not.toMatch(/agent binary/); // nothing copied to /usr/local/bin
+    expect(existsSync('/usr/local/bin/iam-authorized-keys')).toBe(false);
+    expect(readFileSync('/etc/ssh/sshd_config.d/60-iam-authorized-keys.conf', 'utf8')).toContain(
+      `AuthorizedKeysCommand ${BIN} %u %f\n`,
+    );
+    sshd = await startSshd({
+      dir,
+      configPath: '/etc/ssh/sshd_config',
+      // The machine's own sshd_config (with our drop-in), on loopback, as the other e2e tests run sshd.
+      options: ['ListenAddress=127.0.0.1', 'UsePAM=no'],
+    });
+    expect((await sshLogin(sshd.port, LOCAL, alice)).code).toBe(0);
+    expect((await sshLogin(sshd.port, LOCAL, bob)).code).toBe(255);
+    expect(sshd.log()).toMatch(
+      new RegExp(`Accepted publickey for ${LOCAL} .* ED25519 ${alice.fingerprint.replace(/[+/]/g, '.')}`),
+    );
+    await sshd.stop();
+    sshd = undefined;
+  });
+
+  it('dpkg -r runs uninstall: sshd configuration back byte for byte; -P removes cache and state', async () => {
+    const r = await sh('dpkg', ['-r', 'iam-authorized-keys']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(snapshotSsh()).toEqual(before);
+    expect(existsSync(BIN)).toBe(false);
+    expect(existsSync('/var/lib/iam-authorized-keys/install.json')).toBe(false);
+    const p = await sh('dpkg', ['-P', 'iam-authorized-keys']);
+    expect(p.code, p.stderr).toBe(0);
+    expect(existsSync('/var/cache/iam-authorized-keys')).toBe(false);
+    expect(existsSync('/var/lib/iam-authorized-keys')).toBe(false);
+  });
+
+  it('with the config written first, dpkg -i configures sshd itself, and -P undoes it', async () => {
+    const r = await sh('dpkg', ['-i', DEB]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /sshd configuration checked \(sshd -t, sshd -T\): AuthorizedKeysCommand is \/usr\/bin\/iam-authorized-keys/,
+    );
+    expect(existsSync('/etc/ssh/sshd_config.d/60-iam-authorized-keys.conf')).toBe(true);
+    expect((await sh('dpkg', ['-P', 'iam-authorized-keys'])).code).toBe(0);
+    expect(snapshotSsh()).toEqual(before);
+  });
+});
+
+describe('the .rpm packages', () => {
+  it.each(['x86_64', 'aarch64'])('%s: contents, requirements (no node) and scripts', async (arch) => {
+    const files = (await sh('rpm', ['-qpl', RPM(arch)])).stdout.trim().split('\n');
+    expect(files).toEqual([
+      '/usr/bin/iam-authorized-keys',
+      '/usr/lib/systemd/system/iam-authorized-keys-sync-users.service',
+      '/usr/lib/systemd/system/iam-authorized-keys-sync-users.timer',
+      '/usr/share/doc/iam-authorized-keys',
+      '/usr/share/doc/iam-authorized-keys/examples',
+      '/usr/share/doc/iam-authorized-keys/examples/iam-authorized-keys.json',
+      '/usr/share/man/man8/iam-authorized-keys.8.gz',
+    ]);
+    const requires = (await sh('rpm', ['-qpR', RPM(arch)])).stdout;
+    expect(requires).not.toMatch(/node/i);
+    expect(requires.split('\n').filter((l) => l && !l.startsWith('rpmlib(') && l !== '/bin/sh')).toEqual([]);
+    expect((await sh('rpm', ['-qp', '--qf', '%{ARCH}', RPM(arch)])).stdout).toBe(arch);
+    const scripts = (await sh('rpm', ['-qp', '--scripts', RPM(arch)])).stdout;
+    expect(scripts).toMatch(/postinstall scriptlet[\s\S]*\/usr\/bin\/iam-authorized-keys install/);
+    expect(scripts).toMatch(
+      /preuninstall scriptlet[\s\S]*if \[ "\$1" -eq 0 \][\s\S]*iam-authorized-keys uninstall/,
+    );
+    expect(scripts).toMatch(
+      /postuninstall scriptlet[\s\S]*rm -rf \/var\/cache\/iam-authorized-keys \/var\/lib\/iam-authorized-keys/,
+    );
+  });
+
+  it('installs into a scratch rpm root and erases cleanly', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'iak-rpmroot-'));
+    try {
+      const rpm = (...args: string[]) => sh('rpm', ['--root', root, ...args]);
+      expect((await rpm('--initdb')).code).toBe(0);
+      // No scripts: they would configure this machine's sshd, not the scratch root's.
+      const i = await rpm('-i', '--nodeps', '--noscripts', '--ignorearch', RPM('x86_64'));
+      expect(i.code, i.stderr).toBe(0);
+      const bin = join(root, 'usr/bin/iam-authorized-keys');
+      expect(isStandaloneExecutable(readFileSync(bin))).toBe(true);
+      expect(statSync(bin).mode & 0o7777).toBe(0o755);
+      expect((await rpm('-V', '--nodeps', 'iam-authorized-keys')).stdout).toBe('');
+      expect((await rpm('-e', '--noscripts', 'iam-authorized-keys')).code).toBe(0);
+      expect(existsSync(bin)).toBe(false);
+      expect(existsSync(join(root, 'usr/share/doc/iam-authorized-keys'))).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
