@@ -191,11 +191,13 @@ function compileStandalone(r, input) {
 }
 
 // Bun decides the module format by the extension: an extensionless input compiles to a program that does nothing.
-mkdirSync('.tmp', { recursive: true });
-const input = `.tmp/iam-authorized-keys-${process.pid}.cjs`;
+// Its path is embedded too: a fixed one, so that the same sources give the same bytes.
+const inputDir = '.tmp/standalone-input';
+const input = `${inputDir}/iam-authorized-keys.cjs`;
+mkdirSync(inputDir, { recursive: true });
 copyFileSync('dist/iam-authorized-keys', input);
 try {
   for (const r of RUNTIMES) compileStandalone(r, input);
 } finally {
-  rmSync(input, { force: true });
+  rmSync(inputDir, { recursive: true, force: true });
 }
