@@ -1,11 +1,13 @@
-// Benchmark: a real ssh login through a real sshd, three ways:
+// Benchmark: a real ssh login through a real sshd, five ways:
 //   static  - AuthorizedKeysFile with the key (the baseline),
-//   hit     - the agent as AuthorizedKeysCommand, cache fresh (no network),
-//   miss    - the agent with ttlSeconds 0: every lookup signs and GETs from S3 (moto).
+//   hit     - the agent (script, node) as AuthorizedKeysCommand, cache fresh (no network),
+//   miss    - the same with ttlSeconds 0: every lookup signs and GETs from S3 (moto),
+//   sa-hit, sa-miss - the same with the standalone executable, sshd started where node
+//             does not exist (test/helpers/agent-kind.ts).
 // Prints the median and p90 of N sequential logins each, and the ratios.
 // Run as root: npx tsx bench/login.ts [N]   (default 20)
 import { spawnSync } from 'node:child_process';
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -18,6 +20,7 @@ import {
   publish,
   startSyslogSink,
 } from '../test/e2e/fixtures.js';
+import { STANDALONE_NAME } from '../test/helpers/agent-kind.js';
 import { startMoto, TEST_REGION } from '../test/helpers/moto.js';
 import {
   createLocalUser,
@@ -64,6 +67,9 @@ async function main() {
   try {
     const cli = await buildCli();
     const agent = await buildAgent(dir);
+    const standalone = join(dir, 'iam-authorized-keys-standalone');
+    copyFileSync(new URL(`../dist/${STANDALONE_NAME}`, import.meta.url).pathname, standalone);
+    chmodSync(standalone, 0o755);
     const syslog = await startSyslogSink(dir);
     const ids = await createAgentUser(AGENT_USER, join(dir, 'agent-home'));
     createLocalUser(LOCAL);
@@ -112,23 +118,39 @@ async function main() {
       authorizedKeysCommand: `${agent} --config ${config(0)} %u %f`,
       authorizedKeysCommandUser: AGENT_USER,
     });
+    const sSaHit = await mk('sa-hit', {
+      authorizedKeysCommand: `${standalone} --config ${config(3600)} %u %f`,
+      authorizedKeysCommandUser: AGENT_USER,
+      agentKind: 'standalone',
+    });
+    const sSaMiss = await mk('sa-miss', {
+      authorizedKeysCommand: `${standalone} --config ${config(0)} %u %f`,
+      authorizedKeysCommandUser: AGENT_USER,
+      agentKind: 'standalone',
+    });
 
-    // Interleave the three so drifting machine load affects each alike.
-    const res: Record<string, number[]> = { static: [], hit: [], miss: [] };
+    // Interleave the modes so drifting machine load affects each alike.
+    const byMode: Record<string, Sshd> = {
+      static: sStatic,
+      hit: sHit,
+      miss: sMiss,
+      'sa-hit': sSaHit,
+      'sa-miss': sSaMiss,
+    };
+    const res: Record<string, number[]> = Object.fromEntries(Object.keys(byMode).map((m) => [m, []]));
     const rounds = 4;
     const per = Math.ceil(N / rounds);
     for (let r = 0; r < rounds; r++) {
-      res.static?.push(...(await timeLogins(sStatic, key, per)));
-      res.hit?.push(...(await timeLogins(sHit, key, per)));
-      res.miss?.push(...(await timeLogins(sMiss, key, per)));
+      for (const [mode, s] of Object.entries(byMode)) res[mode]?.push(...(await timeLogins(s, key, per)));
     }
     // How often sshd runs the command per login (query + signature check), from the audit lines.
     const auditBefore = syslog.lines().length;
     await timeLogins(sHit, key, 4);
     const perLogin = (syslog.lines().length - auditBefore) / 5;
 
-    // The agent alone, as its own user, answering from the fresh cache.
-    const alone: number[] = [];
+    // The script agent alone, as its own user, answering from the fresh cache (the standalone
+    // one alone: bench/agent.ts).
+    const aloneScript: number[] = [];
     for (let i = 0; i < N; i++) {
       const t = performance.now();
       const r = spawnSync(agent, ['--config', config(3600), LOCAL, key.fingerprint], {
@@ -137,7 +159,7 @@ async function main() {
         env: { PATH: '/usr/bin:/bin', HOME: join(dir, 'agent-home') },
         encoding: 'utf8',
       });
-      alone.push(performance.now() - t);
+      aloneScript.push(performance.now() - t);
       if (r.status !== 0 || !r.stdout.includes(key.blob)) throw new Error(`agent run failed: ${r.stderr}`);
     }
 
@@ -152,9 +174,9 @@ async function main() {
         `${mode.padEnd(8)} ${s.median.toFixed(1).padStart(9)} ${s.p90.toFixed(1).padStart(8)} ${s.min.toFixed(1).padStart(8)}   ${(s.median / base).toFixed(2)}x`,
       );
     }
-    const a = stats(alone);
+    const a = stats(aloneScript);
     console.log(
-      `agent alone (cache hit, with fingerprint, incl. audit via logger): median ${a.median.toFixed(1)} ms, p90 ${a.p90.toFixed(1)} ms; sshd runs it ${perLogin.toFixed(1)}x per login`,
+      `agent alone (script, cache hit, with fingerprint, incl. audit via logger): median ${a.median.toFixed(1)} ms, p90 ${a.p90.toFixed(1)} ms; sshd runs it ${perLogin.toFixed(1)}x per login`,
     );
     console.log(
       `load average at the end: ${loadavg()

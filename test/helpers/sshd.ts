@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fingerprintOfBlob } from '../../contract/keys.js';
 import { realRunner } from '../../host-agent/admin/sys.js';
-import { withoutNode } from './agent-kind.js';
+import { type AgentKind, withoutNode } from './agent-kind.js';
 import { freePort } from './moto.js';
 
 export const SSHD = process.env.SSHD_PATH ?? '/usr/sbin/sshd';
@@ -57,6 +57,8 @@ export interface SshdOptions {
   readonly authorizedKeysFile?: string;
   /** `-o` options on sshd's command line (they win over the config file), e.g. 'UsePAM=no'. */
   readonly options?: readonly string[];
+  /** 'standalone': sshd (and the agent it runs) starts where node does not exist. @default AGENT_KIND */
+  readonly agentKind?: AgentKind;
 }
 
 export interface Sshd {
@@ -167,7 +169,7 @@ export async function startSshd(o: SshdOptions): Promise<Sshd> {
     ...(o.options ?? []).flatMap((x) => ['-o', x]),
   ];
   // With the standalone agent kind, sshd (and so the agent it runs) starts where node does not exist.
-  const [cmd, argv] = withoutNode(SSHD, args);
+  const [cmd, argv] = withoutNode(SSHD, args, o.agentKind);
   const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let logText = '';
   child.stderr?.on('data', (d: Buffer) => {
