@@ -9,10 +9,20 @@ export const USAGE =
   'usage: iam-authorized-keys [--config FILE] [--] USER [FINGERPRINT]\n' +
   `       iam-authorized-keys {${ADMIN_COMMANDS.join('|')}} [options]`;
 
+/** What --help adds to the usage lines (on stderr, like everything but keys). */
+export const HELP = [
+  'Prints the authorized_keys lines IAM grants local account USER (only the key FINGERPRINT, as sshd',
+  'passes %f, when given). sshd runs it as: AuthorizedKeysCommand <path> -- %u %f. Nothing but key',
+  'lines is ever written to stdout; diagnostics go to stderr. Exit 0: every line it should print was',
+  'printed (possibly none); non-zero: it could not decide safely and printed nothing.',
+  'Config: /etc/iam-authorized-keys.json (--config FILE). Manual: man iam-authorized-keys.',
+].join('\n');
+
 export type Command =
   | { kind: 'login'; configPath: string; user: string; fingerprint?: string }
   | { kind: 'admin'; command: string; args: string[] }
-  | { kind: 'help' };
+  /** `alone`: -h/--help was the only argument (a person asking), not a login-shaped call. */
+  | { kind: 'help'; alone: boolean };
 
 /**
  * Admin subcommands are recognised only as the first argument and not in
@@ -36,7 +46,7 @@ export function parseArgs(argv: readonly string[]): Command {
       positional.push(...argv.slice(i + 1));
       break;
     }
-    if (a === '-h' || a === '--help') return { kind: 'help' };
+    if (a === '-h' || a === '--help') return { kind: 'help', alone: argv.length === 1 };
     if (a === '--config') {
       const v = argv[++i];
       if (v === undefined || v === '') throw new UsageError('--config needs a file path');

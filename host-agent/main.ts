@@ -3,7 +3,7 @@
 // network and signing code (store.ts loads s3-fetch.ts on a miss only) and
 // admin commands behind a lazy import.
 import { readFileSync } from 'node:fs';
-import { parseArgs, USAGE } from './args.js';
+import { HELP, parseArgs, USAGE } from './args.js';
 import { startSyslogAuditor } from './audit.js';
 import { authorizedKeys, deriveObject, uidFromPasswd } from './authorized-keys.js';
 import { runChain, substituteChain } from './chain.js';
@@ -30,8 +30,10 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (cmd.kind === 'help') {
-    writeAllSync(1, `${USAGE}\n`);
-    return 0;
+    // Never stdout: sshd reads stdout as authorized_keys. A help request in a login's shape
+    // (`--config F -h`, `-h USER`) is an error sshd must see as one.
+    diag(`${USAGE}\n${HELP}`);
+    return cmd.alone ? 0 : 2;
   }
   if (cmd.kind === 'admin') {
     const { runAdmin } = await import('./admin/main.js');

@@ -91,7 +91,7 @@ try {
   run('iam-ssh-keys', ['publish', '--bucket', BUCKET]);
   run('iam-ssh-keys', ['status', '--bucket', BUCKET]);
 
-  step('The host agent, as sshd runs it (AuthorizedKeysCommand iam-authorized-keys %u %f)');
+  step('The host agent, as sshd runs it (AuthorizedKeysCommand iam-authorized-keys -- %u %f)');
   const cacheDir = join(work, 'cache');
   // A stand-in for /dev/log, so the audit lines can be shown.
   const syslogSocket = join(work, 'syslog.sock');

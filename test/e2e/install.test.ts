@@ -261,7 +261,7 @@ describe('install and uninstall against a real sshd', () => {
     else expect(readFileSync(bin, 'utf8').split('\n')[0]).toBe(`#!${process.execPath}`);
     expect(statSync(bin).mode & 0o7777).toBe(0o755);
     const dropIn = readFileSync(p('etc/ssh/sshd_config.d/60-iam-authorized-keys.conf'), 'utf8');
-    const cmd = `${bin} --config ${p('etc/iam-authorized-keys.json')} %u %f`;
+    const cmd = `${bin} --config ${p('etc/iam-authorized-keys.json')} -- %u %f`;
     expect(dropIn).toContain(`AuthorizedKeysCommand ${cmd}\nAuthorizedKeysCommandUser ${AGENT_USER}\n`);
     expect(dropIn).toContain('PermitUserEnvironment SSH_KEY_OWNER\n');
     expect(dropIn).not.toMatch(/PermitUserEnvironment yes/);

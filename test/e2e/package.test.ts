@@ -193,7 +193,7 @@ describe('the .deb, installed for real', () => {
     expect(r.stdout).not.toMatch(/agent binary/); // nothing copied to /usr/local/bin
     expect(existsSync('/usr/local/bin/iam-authorized-keys')).toBe(false);
     expect(readFileSync('/etc/ssh/sshd_config.d/60-iam-authorized-keys.conf', 'utf8')).toContain(
-      `AuthorizedKeysCommand ${BIN} %u %f\n`,
+      `AuthorizedKeysCommand ${BIN} -- %u %f\n`,
     );
     sshd = await startSshd({
       dir,

@@ -62,7 +62,8 @@ export const AKC_USER = 'authorizedkeyscommanduser';
 /** The AuthorizedKeysCommand value (as `sshd -T` prints it). */
 export function agentCommandLine(binPath: string, configPath: string): string {
   const cfg = configPath === DEFAULT_CONFIG_PATH ? '' : ` --config ${configPath}`;
-  return `${binPath}${cfg} %u %f`;
+  // `--`: nothing sshd substitutes (a local account name from NSS/LDAP) is ever read as an option.
+  return `${binPath}${cfg} -- %u %f`;
 }
 
 export function renderDropIn(binPath: string, configPath: string, agentUser: string): string {

@@ -25,7 +25,16 @@ describe('parseArgs', () => {
       ['sync-users', '--dry-run', '--config', '/x'],
       { kind: 'admin', command: 'sync-users', args: ['--dry-run', '--config', '/x'] },
     ],
-    ['help', ['--help'], { kind: 'help' }],
+    ['help alone', ['--help'], { kind: 'help', alone: true }],
+    ['-h alone', ['-h'], { kind: 'help', alone: true }],
+    ['-h in a login shape', ['--config', '/x.json', '-h'], { kind: 'help', alone: false }],
+    ['-h before a user', ['-h', 'alice'], { kind: 'help', alone: false }],
+    ['a user named -h after --', ['--', '-h', FP], login('-h', FP)],
+    [
+      'a user named --help after --',
+      ['--config', '/x.json', '--', '--help'],
+      login('--help', undefined, '/x.json'),
+    ],
   ];
   it.each(ok)('%s', (_n, argv, expected) => {
     expect(parseArgs(argv)).toEqual(expected);

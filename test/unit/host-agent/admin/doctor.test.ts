@@ -30,7 +30,7 @@ describe('evaluateIndexAge', () => {
 });
 
 describe('evaluateSshdT', () => {
-  const cmd = '/usr/local/bin/iam-authorized-keys %u %f';
+  const cmd = '/usr/local/bin/iam-authorized-keys -- %u %f';
   it.each([
     [
       `authorizedkeyscommand ${cmd}\nauthorizedkeyscommanduser iak\npermituserenvironment SSH_KEY_OWNER\n`,

@@ -47,9 +47,9 @@ describe('rendering', () => {
   it('the drop-in never says PermitUserEnvironment yes, and passes --config only when not the default', () => {
     const d = renderDropIn('/usr/local/bin/iam-authorized-keys', '/etc/iam-authorized-keys.json', 'u');
     expect(d).toMatch(/^PermitUserEnvironment SSH_KEY_OWNER$/m);
-    expect(d).toMatch(/^AuthorizedKeysCommand \/usr\/local\/bin\/iam-authorized-keys %u %f$/m);
+    expect(d).toMatch(/^AuthorizedKeysCommand \/usr\/local\/bin\/iam-authorized-keys -- %u %f$/m);
     expect(d).toMatch(/^ExposeAuthInfo yes$/m);
     expect(d).toMatch(/^LogLevel VERBOSE$/m);
-    expect(agentCommandLine('/b', '/c.json')).toBe('/b --config /c.json %u %f');
+    expect(agentCommandLine('/b', '/c.json')).toBe('/b --config /c.json -- %u %f');
   });
 });
