@@ -6,12 +6,29 @@ export class InvalidConfigError extends Error {
   override name = 'InvalidConfigError';
 }
 
-/** Where instances fetch the host agent from, and the checksum they require. */
+/** The architectures the standalone host agent is built for (`npm run build`). */
+export const AGENT_ARCHS = ['x64', 'arm64'] as const;
+export type AgentArch = (typeof AGENT_ARCHS)[number];
+
+/** The file name of an architecture's standalone executable, in dist/ and in the release folder. */
+export function agentFileName(arch: AgentArch): string {
+  return `iam-authorized-keys-linux-${arch}`;
+}
+
+/** Where instances fetch the host agent from, and the checksums they require. */
 export interface AgentSource {
-  /** `s3://bucket/key` of `dist/iam-authorized-keys`. */
+  /**
+   * `s3://bucket/folder/` (trailing slash) holding the standalone executables
+   * under their dist names, `iam-authorized-keys-linux-x64` and `-arm64`.
+   */
   readonly s3Uri: string;
-  /** Lower-case hex SHA-256 of that file; a mismatch stops the install. */
-  readonly sha256: string;
+  /** Lower-case hex SHA-256 per architecture; a missing one or a mismatch stops the install. */
+  readonly sha256: Readonly<Partial<Record<AgentArch, string>>>;
+  /**
+   * Region of the artifacts bucket, for the user data's curl download (which
+   * signs for one region). Undefined: the stack's region.
+   */
+  readonly region?: string;
 }
 
 export interface AppConfig {
@@ -48,6 +65,8 @@ const ROLE_NAME = /^[A-Za-z0-9+=,.@_-]{1,64}$/;
 // The object key ends up inside a shell script: allow only characters that need no quoting.
 const S3_KEY = /^[A-Za-z0-9._/-]{1,1024}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+// A commercial, GovCloud or China region name (us-east-1, us-gov-west-1, cn-north-1).
+const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
 // An IAM role or user ARN, optional path included (aws:PrincipalArn of a role
 // session is the role's ARN, path and all). No '*' or '?': ArnNotEquals reads
 // them as wildcards, and a wildcard would exempt more than the named principal.
@@ -89,7 +108,11 @@ export function parseAppConfig(get: ContextGetter): AppConfig {
       IAM_GROUP_NAME,
       'an IAM group name',
     ),
-    agent: parseAgentSource(optionalString(get, 'agentS3Uri'), optionalString(get, 'agentSha256')),
+    agent: parseAgentSource(
+      optionalString(get, 'agentS3Uri'),
+      optionalString(get, 'agentSha256'),
+      optionalString(get, 'agentRegion'),
+    ),
     reader:
       readerBucket === undefined
         ? undefined
@@ -183,37 +206,117 @@ export function parseBucketName(value: string | undefined, name: string): string
   return value;
 }
 
-export function parseS3Uri(uri: string): { readonly bucket: string; readonly key: string } {
-  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
+/**
+ * `s3://bucket/folder/` (or `s3://bucket/` for the bucket root): the release
+ * folder of the agent executables. Returns the folder as a key prefix ('' or
+ * ending in '/'). The characters allowed need no quoting in a shell script.
+ */
+export function parseS3Folder(uri: string): { readonly bucket: string; readonly prefix: string } {
+  const m = /^s3:\/\/([^/]+)\/(.*)$/.exec(uri);
   const bucket = m?.[1];
-  const key = m?.[2];
-  if (bucket === undefined || key === undefined) {
-    throw new InvalidConfigError(`agentS3Uri: expected s3://bucket/key, got ${JSON.stringify(uri)}`);
-  }
-  parseBucketName(bucket, 'agentS3Uri');
-  if (!S3_KEY.test(key) || key.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
+  const prefix = m?.[2];
+  if (bucket === undefined || prefix === undefined || (prefix !== '' && !prefix.endsWith('/'))) {
     throw new InvalidConfigError(
-      `agentS3Uri: object key ${JSON.stringify(key)} may use only letters, digits and ._-/ (no empty, . or .. segments)`,
+      `agentS3Uri: expected the release folder s3://bucket/path/ (ending in /), got ${JSON.stringify(uri)}`,
     );
   }
-  return { bucket, key };
+  parseBucketName(bucket, 'agentS3Uri');
+  const longest = Math.max(...AGENT_ARCHS.map((a) => agentFileName(a).length));
+  if (
+    prefix !== '' &&
+    (!S3_KEY.test(prefix) ||
+      prefix.length + longest > 1024 ||
+      prefix
+        .slice(0, -1)
+        .split('/')
+        .some((seg) => seg === '' || seg === '.' || seg === '..'))
+  ) {
+    throw new InvalidConfigError(
+      `agentS3Uri: folder ${JSON.stringify(prefix)} may use only letters, digits and ._-/ (no empty, . or .. segments)`,
+    );
+  }
+  return { bucket, prefix };
 }
 
-/** Both or neither: a URI without a checksum would install whatever is found there. */
+/**
+ * `x64:<sha256>,arm64:<sha256>`: one entry per architecture, at least one.
+ * Hex is lower-cased; unknown or repeated architectures are refused.
+ */
+export function parseAgentSha256(value: string): Partial<Record<AgentArch, string>> {
+  const usage = 'expected x64:<sha256>,arm64:<sha256> (sha256sum dist/iam-authorized-keys-linux-*)';
+  const out: Partial<Record<AgentArch, string>> = {};
+  const items = value
+    .split(',')
+    .map((i) => i.trim())
+    .filter((i) => i !== '');
+  if (items.length === 0) throw new InvalidConfigError(`agentSha256: ${usage}`);
+  for (const item of items) {
+    const colon = item.indexOf(':');
+    if (colon < 0) {
+      throw new InvalidConfigError(
+        `agentSha256: ${JSON.stringify(item.length > 16 ? `${item.slice(0, 16)}...` : item)} names no architecture: ${usage}`,
+      );
+    }
+    const arch = item.slice(0, colon).trim();
+    const sum = item
+      .slice(colon + 1)
+      .trim()
+      .toLowerCase();
+    if (!(AGENT_ARCHS as readonly string[]).includes(arch)) {
+      throw new InvalidConfigError(
+        `agentSha256: unknown architecture ${JSON.stringify(arch)} (known: ${AGENT_ARCHS.join(', ')})`,
+      );
+    }
+    const a = arch as AgentArch;
+    if (out[a] !== undefined) throw new InvalidConfigError(`agentSha256: ${a} is given twice`);
+    if (!SHA256_HEX.test(sum)) {
+      throw new InvalidConfigError(
+        `agentSha256: ${a}: expected 64 hex digits (sha256sum dist/${agentFileName(a)})`,
+      );
+    }
+    out[a] = sum;
+  }
+  return out;
+}
+
+/** Both or neither: a folder without checksums would install whatever is found there. */
 export function parseAgentSource(
   s3Uri: string | undefined,
   sha256: string | undefined,
+  region?: string,
 ): AgentSource | undefined {
-  if (s3Uri === undefined && sha256 === undefined) return undefined;
+  if (s3Uri === undefined && sha256 === undefined) {
+    if (region !== undefined) throw new InvalidConfigError('agentRegion: needs agentS3Uri and agentSha256');
+    return undefined;
+  }
   if (s3Uri === undefined || sha256 === undefined) {
     throw new InvalidConfigError('agentS3Uri and agentSha256 go together: set both or neither');
   }
-  parseS3Uri(s3Uri);
-  const sum = sha256.toLowerCase();
-  if (!SHA256_HEX.test(sum)) {
-    throw new InvalidConfigError('agentSha256: expected 64 hex digits (sha256sum dist/iam-authorized-keys)');
+  parseS3Folder(s3Uri);
+  const sums = parseAgentSha256(sha256);
+  const agentRegion = checked(region, 'agentRegion', REGION, 'an AWS region name (us-east-1)');
+  return agentRegion === undefined ? { s3Uri, sha256: sums } : { s3Uri, sha256: sums, region: agentRegion };
+}
+
+/**
+ * Checks an AgentSource built in code (not parsed from context): every value
+ * of it ends up inside the user-data script.
+ */
+export function validateAgentSource(agent: AgentSource): void {
+  parseS3Folder(agent.s3Uri);
+  const entries = Object.entries(agent.sha256);
+  if (entries.length === 0)
+    throw new InvalidConfigError('agent.sha256: expected a checksum for x64 or arm64');
+  for (const [arch, sum] of entries) {
+    if (!(AGENT_ARCHS as readonly string[]).includes(arch)) {
+      throw new InvalidConfigError(`agent.sha256: unknown architecture ${JSON.stringify(arch)}`);
+    }
+    if (typeof sum !== 'string' || !SHA256_HEX.test(sum)) {
+      throw new InvalidConfigError(`agent.sha256.${arch}: expected 64 lower-case hex digits`);
+    }
   }
-  return { s3Uri, sha256: sum };
+  if (agent.region !== undefined)
+    must(agent.region, 'agent.region', REGION, 'an AWS region name (us-east-1)');
 }
 
 /** A comma-separated string (CLI) or an array of strings (cdk.json); blanks dropped. */

@@ -2,7 +2,7 @@
 // (in the publishing account or in any reading account).
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { parseKeyPrefix, parseS3Uri } from './config.js';
+import { AGENT_ARCHS, agentFileName, parseKeyPrefix, parseS3Folder } from './config.js';
 import { acknowledgeWildcardResource } from './nag.js';
 import { bucketArnOf, objectsArn, readStatements } from './s3-access.js';
 
@@ -20,8 +20,10 @@ export interface SshKeyReaderPolicyProps {
    */
   readonly roleNames?: readonly string[];
   /**
-   * `s3://bucket/key` of the host agent artifact: adds GetObject on exactly
-   * that object, so instances can install the agent with the same role.
+   * `s3://bucket/folder/` holding the host agent's standalone executables:
+   * adds GetObject on exactly `<folder>iam-authorized-keys-linux-x64` and
+   * `<folder>iam-authorized-keys-linux-arm64` (no wildcard), so instances can
+   * install the agent with the same role.
    * @default - no artifact access
    */
   readonly agentS3Uri?: string;
@@ -41,12 +43,12 @@ export class SshKeyReaderPolicy extends Construct {
     const bucketArn = bucketArnOf(props.bucketName);
     const statements = readStatements({ bucketArn, prefix, sid: 'ReadSshKeys' });
     if (props.agentS3Uri) {
-      const { bucket, key } = parseS3Uri(props.agentS3Uri);
+      const { bucket, prefix: folder } = parseS3Folder(props.agentS3Uri);
       statements.push(
         new iam.PolicyStatement({
           sid: 'ReadHostAgent',
           actions: ['s3:GetObject'],
-          resources: [`${bucketArnOf(bucket)}/${key}`],
+          resources: AGENT_ARCHS.map((a) => `${bucketArnOf(bucket)}/${folder}${agentFileName(a)}`),
         }),
       );
     }

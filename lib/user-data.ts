@@ -1,15 +1,18 @@
-// The instance user-data snippet: install the host agent from a pinned artifact
-// and write its config. Pure: returns the script text (bucket and region may be
-// CDK tokens, resolved by CloudFormation).
+// The instance user-data snippet: install the host agent's standalone executable
+// for the instance's architecture from a pinned release folder, and write its
+// config. Needs no Node.js, npm or AWS CLI on the host: without the CLI it signs
+// the S3 request with curl and the instance role's IMDSv2 credentials. Pure:
+// returns the script text (bucket and regions may be CDK tokens, resolved by
+// CloudFormation).
 import { isValidLocalName, parsePrincipal } from '../contract/index.js';
-import { type AgentSource, InvalidConfigError } from './config.js';
+import { type AgentArch, type AgentSource, InvalidConfigError, validateAgentSource } from './config.js';
 
 export interface UserDataOptions {
   /** Bucket name (may be a token). */
   readonly bucket: string;
   /** Normalised key prefix ('' or 'p/'). */
   readonly prefix: string;
-  /** Bucket region (may be a token). */
+  /** Bucket region (may be a token); also the artifacts bucket's unless agent.region says otherwise. */
   readonly region: string;
   /** Local account -> principals, as in the host agent config. */
   readonly users: Readonly<Record<string, readonly string[]>>;
@@ -19,8 +22,13 @@ export interface UserDataOptions {
 
 export const CONFIG_PATH = '/etc/iam-authorized-keys.json';
 export const AGENT_PATH = '/usr/local/bin/iam-authorized-keys';
-export const AGENT_URI_PLACEHOLDER = 'REPLACE_WITH_S3_URI_OF_dist/iam-authorized-keys';
-export const AGENT_SHA256_PLACEHOLDER = 'REPLACE_WITH_SHA256_OF_dist/iam-authorized-keys';
+export const AGENT_URI_PLACEHOLDER = 'REPLACE_WITH_S3_FOLDER_OF_dist/iam-authorized-keys-linux-ARCH/';
+export const AGENT_SHA256_PLACEHOLDER: Readonly<Record<AgentArch, string>> = {
+  x64: 'REPLACE_WITH_SHA256_OF_dist/iam-authorized-keys-linux-x64',
+  arm64: 'REPLACE_WITH_SHA256_OF_dist/iam-authorized-keys-linux-arm64',
+};
+/** SHA-256 of an empty payload: the x-amz-content-sha256 S3 wants on a GET. */
+const EMPTY_PAYLOAD_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 /** The example shared-account mapping used when none is given. */
 export const DEFAULT_HOST_USERS: Readonly<Record<string, readonly string[]>> = {
@@ -44,34 +52,82 @@ export function validateHostUsers(users: Readonly<Record<string, readonly string
 
 export function renderUserData(o: UserDataOptions): string {
   validateHostUsers(o.users);
+  if (o.agent) validateAgentSource(o.agent);
   const config = JSON.stringify(
     { bucket: o.bucket, prefix: o.prefix, region: o.region, users: o.users },
     null,
     2,
   );
-  const uri = o.agent?.s3Uri ?? AGENT_URI_PLACEHOLDER;
-  const sha = o.agent?.sha256 ?? AGENT_SHA256_PLACEHOLDER;
+  const folder = o.agent?.s3Uri ?? AGENT_URI_PLACEHOLDER;
+  const x64 = o.agent?.sha256.x64 ?? AGENT_SHA256_PLACEHOLDER.x64;
+  const arm64 = o.agent?.sha256.arm64 ?? AGENT_SHA256_PLACEHOLDER.arm64;
+  const agentRegion = o.agent?.region ?? o.region;
   // Every value below is validated (or a token resolving to a bucket name or
   // region), and the config heredoc is quoted: nothing in it is expanded by bash.
   return `#!/bin/bash
-# iam-ssh-keys: install the host agent and point sshd at it (needs Node.js >= 20 and the AWS CLI).
+# iam-ssh-keys: install the host agent (a standalone executable) and point sshd at it.
+# Needs no Node.js, npm or AWS CLI: uses the AWS CLI when there is one, else curl (>= 7.86).
 set -euo pipefail
-AGENT_S3_URI='${uri}'
-AGENT_SHA256='${sha}'
-# Fail closed: without a pinned checksum, install nothing.
-if ! [[ "$AGENT_SHA256" =~ ^[0-9a-f]{64}$ && "$AGENT_S3_URI" == s3://* ]]; then
-  echo "iam-ssh-keys: set AGENT_S3_URI and AGENT_SHA256 (sha256sum dist/iam-authorized-keys)" >&2; exit 1
-fi
-node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-if [ "$node_major" -lt 20 ]; then
-  echo "iam-ssh-keys: the host agent needs Node.js >= 20 (found: $node_major)" >&2; exit 1
-fi
+AGENT_S3_FOLDER='${folder}'
+AGENT_SHA256_X64='${x64}'
+AGENT_SHA256_ARM64='${arm64}'
+AGENT_REGION='${agentRegion}'
+fail() { echo "iam-ssh-keys: $*" >&2; exit 1; }
+machine=$(uname -m)
+case "$machine" in
+  x86_64) arch=x64; sha=$AGENT_SHA256_X64 ;;
+  aarch64|arm64) arch=arm64; sha=$AGENT_SHA256_ARM64 ;;
+  *) fail "no host agent for this architecture ($machine): there are x86_64 and aarch64 builds only" ;;
+esac
+# Fail closed: without a release folder and a pinned checksum, install nothing.
+[[ "$AGENT_S3_FOLDER" == s3://*/ ]] \\
+  || fail "set AGENT_S3_FOLDER to the s3://bucket/folder/ holding dist/iam-authorized-keys-linux-*"
+[[ "$sha" =~ ^[0-9a-f]{64}$ ]] \\
+  || fail "no pinned SHA-256 for linux-$arch: set AGENT_SHA256_\${arch^^} (sha256sum dist/iam-authorized-keys-linux-$arch)"
+uri="\${AGENT_S3_FOLDER}iam-authorized-keys-linux-$arch"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-aws s3 cp --only-show-errors "$AGENT_S3_URI" "$tmp/agent"
+if command -v aws >/dev/null 2>&1; then
+  aws s3 cp --only-show-errors --region "$AGENT_REGION" "$uri" "$tmp/agent" \\
+    || fail "could not download $uri with the AWS CLI"
+else
+  # The instance role's credentials from IMDSv2, and curl's own SigV4 signing. S3 wants the
+  # x-amz-* headers signed, which curl does from 7.86 on (older ones sign host and date only).
+  # Secrets reach curl on stdin (-K -) from bash builtins: never in an argv that ps shows.
+  command -v curl >/dev/null 2>&1 || fail "needs the AWS CLI or curl (>= 7.86) to download the agent"
+  curl_version=$(curl --version 2>/dev/null | sed -n '1s/^curl \\([0-9][0-9]*\\.[0-9][0-9]*\\).*/\\1/p') \\
+    || curl_version=
+  if ! [[ "$curl_version" =~ ^([0-9]+)\\.([0-9]+)$ ]] \\
+    || (( BASH_REMATCH[1] < 7 || (BASH_REMATCH[1] == 7 && BASH_REMATCH[2] < 86) )); then
+    fail "curl \${curl_version:-of unknown version} cannot sign S3 requests (needs >= 7.86): install the AWS CLI first, or use the .deb/.rpm"
+  fi
+  imds=\${IAM_SSH_KEYS_IMDS:-http://169.254.169.254}
+  case "$AGENT_REGION" in cn-*) s3_domain=amazonaws.com.cn ;; *) s3_domain=amazonaws.com ;; esac
+  s3=\${IAM_SSH_KEYS_S3_ENDPOINT:-https://s3.$AGENT_REGION.$s3_domain}
+  imds_token=$(curl -sSf --retry 3 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$imds/latest/api/token") \\
+    || fail "no IMDSv2 token from $imds"
+  [[ "$imds_token" =~ ^[A-Za-z0-9_=+/-]+$ ]] || fail "unexpected IMDSv2 token from $imds"
+  role=$(printf 'header = "X-aws-ec2-metadata-token: %s"\\n' "$imds_token" \\
+    | curl -sSf --retry 3 -K - "$imds/latest/meta-data/iam/security-credentials/") \\
+    || fail "no instance role: attach an instance profile whose role has the reader policy"
+  role=\${role%%$'\\n'*}
+  [[ "$role" =~ ^[A-Za-z0-9+=,.@_-]{1,64}$ ]] || fail "unexpected role name from IMDS"
+  creds=$(printf 'header = "X-aws-ec2-metadata-token: %s"\\n' "$imds_token" \\
+    | curl -sSf --retry 3 -K - "$imds/latest/meta-data/iam/security-credentials/$role") \\
+    || fail "no credentials for role $role from IMDS"
+  field() { printf '%s' "$creds" | sed -n "s/.*\\"$1\\"[[:space:]]*:[[:space:]]*\\"\\([^\\"]*\\)\\".*/\\1/p"; }
+  key_id=$(field AccessKeyId); secret=$(field SecretAccessKey); session=$(field Token)
+  [[ "$key_id" =~ ^[A-Za-z0-9]+$ && "$secret" =~ ^[A-Za-z0-9+/=]+$ && "$session" =~ ^[A-Za-z0-9+/=]+$ ]] \\
+    || fail "unexpected credentials for role $role from IMDS"
+  rest=\${uri#s3://}
+  printf 'user = "%s:%s"\\nheader = "x-amz-security-token: %s"\\n' "$key_id" "$secret" "$session" \\
+    | curl -sSf --retry 3 -K - --aws-sigv4 "aws:amz:$AGENT_REGION:s3" \\
+      -H 'x-amz-content-sha256: ${EMPTY_PAYLOAD_SHA256}' -o "$tmp/agent" "$s3/$rest" \\
+    || fail "could not download $uri from $s3 (signed for $AGENT_REGION: the artifacts bucket's region)"
+fi
 # A replaced artifact fails here and is never installed.
-if ! echo "$AGENT_SHA256  $tmp/agent" | sha256sum --check --status; then
-  echo "iam-ssh-keys: checksum mismatch for $AGENT_S3_URI: not installing" >&2; exit 1
+if ! echo "$sha  $tmp/agent" | sha256sum --check --status; then
+  fail "checksum mismatch for $uri: not installing"
 fi
 cat > "$tmp/config.json" <<'IAM_SSH_KEYS_CONFIG'
 ${config}

@@ -3,6 +3,7 @@ import {
   DEFAULT_SCHEDULE_MINUTES,
   InvalidConfigError,
   parseAccountIds,
+  parseAgentSha256,
   parseAgentSource,
   parseAppConfig,
   parseBoolean,
@@ -11,11 +12,12 @@ import {
   parseKeyPrefix,
   parseList,
   parseReaderPrincipalArnPatterns,
-  parseS3Uri,
+  parseS3Folder,
   parseScheduleMinutes,
 } from '../../../lib/config.js';
 
 const SHA = 'a'.repeat(64);
+const SHA2 = 'b'.repeat(64);
 
 describe('parseAppConfig', () => {
   it('defaults: no readers, root prefix, every 15 minutes, event-driven, no reader stack', () => {
@@ -49,8 +51,9 @@ describe('parseAppConfig', () => {
       bucketName: 'company-ssh-keys',
       alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops-alarms',
       selfServiceGroupName: 'SshKeyUsers',
-      agentS3Uri: 's3://artifacts-bucket/iam-ssh-keys/v1/iam-authorized-keys',
-      agentSha256: SHA.toUpperCase(),
+      agentS3Uri: 's3://artifacts-bucket/iam-ssh-keys/v1/',
+      agentSha256: `x64:${SHA.toUpperCase()}, arm64:${SHA2}`,
+      agentRegion: 'eu-central-1',
       readerBucket: 'company-ssh-keys',
       readerRoleNames: 'web-instance,batch-instance',
     };
@@ -68,7 +71,11 @@ describe('parseAppConfig', () => {
       bucketName: 'company-ssh-keys',
       alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops-alarms',
       selfServiceGroupName: 'SshKeyUsers',
-      agent: { s3Uri: 's3://artifacts-bucket/iam-ssh-keys/v1/iam-authorized-keys', sha256: SHA },
+      agent: {
+        s3Uri: 's3://artifacts-bucket/iam-ssh-keys/v1/',
+        sha256: { x64: SHA, arm64: SHA2 },
+        region: 'eu-central-1',
+      },
       reader: { bucketName: 'company-ssh-keys', roleNames: ['web-instance', 'batch-instance'] },
     });
   });
@@ -104,6 +111,7 @@ describe('parseAppConfig', () => {
     ['alarmTopicArn', 'arn:aws:sqs:eu-west-1:123456789012:q'],
     ['selfServiceGroupName', 'has space'],
     ['agentS3Uri', 's3://b-1/key'],
+    ['agentRegion', 'eu-west-1'],
     ['readerBucket', 'x'],
   ])('rejects %s=%j with an error naming the setting', (name, value) => {
     expect(() => parseAppConfig((n) => (n === name ? value : undefined))).toThrow(
@@ -267,35 +275,101 @@ describe('parseBucketName', () => {
   );
 });
 
-describe('parseS3Uri / parseAgentSource', () => {
+describe('parseS3Folder', () => {
   it.each([
-    ['s3://artifacts/iam-authorized-keys', { bucket: 'artifacts', key: 'iam-authorized-keys' }],
-    ['s3://artifacts/a/b/v1.2.3/agent', { bucket: 'artifacts', key: 'a/b/v1.2.3/agent' }],
+    ['s3://artifacts/iam-ssh-keys/', { bucket: 'artifacts', prefix: 'iam-ssh-keys/' }],
+    ['s3://artifacts/a/b/v1.2.3/', { bucket: 'artifacts', prefix: 'a/b/v1.2.3/' }],
+    ['s3://artifacts/rel_1-0/', { bucket: 'artifacts', prefix: 'rel_1-0/' }],
+    ['s3://artifacts/', { bucket: 'artifacts', prefix: '' }],
   ])('%j', (uri, expected) => {
-    expect(parseS3Uri(uri)).toEqual(expected);
+    expect(parseS3Folder(uri)).toEqual(expected);
   });
-  // Each of these would need quoting (or worse) inside the user-data script.
-  it.each([
-    'https://artifacts/agent',
-    's3://artifacts/',
-    's3://artifacts',
-    "s3://artifacts/a'b",
-    's3://artifacts/a b',
-    's3://artifacts/$(reboot)',
-    's3://artifacts/a/../b',
-    's3://artifacts//b',
-    's3://Bad_Bucket/agent',
-  ])('rejects %j', (uri) => {
-    expect(() => parseS3Uri(uri)).toThrow(InvalidConfigError);
+  // A file instead of a folder, or anything that would need quoting (or worse) inside the user-data script.
+  it.each<[string, RegExp]>([
+    ['s3://artifacts/iam-authorized-keys', /release folder s3:\/\/bucket\/path\/ \(ending in \/\)/],
+    ['s3://artifacts', /release folder/],
+    ['https://artifacts/rel/', /release folder/],
+    ["s3://artifacts/a'b/", /only letters, digits and \._-\//],
+    ['s3://artifacts/a b/', /only letters/],
+    ['s3://artifacts/$(reboot)/', /only letters/],
+    ['s3://artifacts/a/../b/', /no empty, \. or \.\. segments/],
+    ['s3://artifacts/./', /segments/],
+    ['s3://artifacts//b/', /segments/],
+    ['s3://artifacts/a//', /segments/],
+    [`s3://artifacts/${'a/'.repeat(500)}`, /only letters/],
+    ['s3://Bad_Bucket/rel/', /not a valid S3 bucket name/],
+  ])('rejects %j', (uri, message) => {
+    expect(() => parseS3Folder(uri)).toThrow(InvalidConfigError);
+    expect(() => parseS3Folder(uri)).toThrow(message);
+  });
+});
+
+describe('parseAgentSha256', () => {
+  const A = 'a'.repeat(64);
+  const B = 'b'.repeat(64);
+  it.each<[string, Record<string, string>]>([
+    [`x64:${A},arm64:${B}`, { x64: A, arm64: B }],
+    [`arm64:${B},x64:${A}`, { x64: A, arm64: B }],
+    [`x64:${A}`, { x64: A }],
+    [`arm64:${B}`, { arm64: B }],
+    [` x64 : ${A.toUpperCase()} , arm64:${B}, `, { x64: A, arm64: B }],
+  ])('%j', (value, expected) => {
+    expect(parseAgentSha256(value)).toEqual(expected);
   });
 
-  it('needs both the URI and the checksum, or neither', () => {
+  it.each<[string, string, RegExp]>([
+    ['nothing', ' , ', /expected x64:<sha256>,arm64:<sha256>/],
+    ['a bare checksum (the old format)', A, /names no architecture: expected x64:<sha256>,arm64:<sha256>/],
+    ['an unknown architecture', `x86_64:${A}`, /unknown architecture "x86_64" \(known: x64, arm64\)/],
+    ['an upper-case architecture', `X64:${A}`, /unknown architecture "X64"/],
+    ['a duplicate', `x64:${A},x64:${B}`, /x64 is given twice/],
+    ['a short checksum', `x64:${'a'.repeat(63)}`, /x64: expected 64 hex digits/],
+    ['a long checksum', `arm64:${'a'.repeat(65)}`, /arm64: expected 64 hex digits.*linux-arm64/],
+    ['a non-hex checksum', `x64:${'g'.repeat(64)}`, /x64: expected 64 hex digits/],
+    ['an empty checksum', 'x64:', /x64: expected 64 hex digits/],
+  ])('rejects %s', (_label, value, message) => {
+    expect(() => parseAgentSha256(value)).toThrow(
+      expect.objectContaining({ name: 'InvalidConfigError', message: expect.stringMatching(message) }),
+    );
+    expect(() => parseAgentSha256(value)).toThrow(/^agentSha256: /);
+  });
+});
+
+describe('parseAgentSource', () => {
+  const FOLDER = 's3://artifacts/rel/1.0/';
+  it('needs both the folder and the checksums, or neither', () => {
     expect(parseAgentSource(undefined, undefined)).toBeUndefined();
-    expect(() => parseAgentSource('s3://artifacts/agent', undefined)).toThrow(/together/);
-    expect(() => parseAgentSource(undefined, SHA)).toThrow(/together/);
+    expect(() => parseAgentSource(FOLDER, undefined)).toThrow(/together/);
+    expect(() => parseAgentSource(undefined, `x64:${SHA}`)).toThrow(/together/);
   });
 
-  it.each(['abc', 'g'.repeat(64), 'a'.repeat(63), 'a'.repeat(65)])('rejects checksum %j', (sha) => {
-    expect(() => parseAgentSource('s3://artifacts/agent', sha)).toThrow(/agentSha256/);
+  it('returns the folder, the lower-cased checksums and the optional region', () => {
+    expect(parseAgentSource(FOLDER, `x64:${SHA.toUpperCase()}`)).toEqual({
+      s3Uri: FOLDER,
+      sha256: { x64: SHA },
+    });
+    expect(parseAgentSource(FOLDER, `arm64:${SHA}`, 'us-gov-west-1')).toEqual({
+      s3Uri: FOLDER,
+      sha256: { arm64: SHA },
+      region: 'us-gov-west-1',
+    });
+  });
+
+  it.each<[string, string | undefined, string | undefined, string | undefined, RegExp]>([
+    [
+      'a file URI',
+      's3://artifacts/agent',
+      `x64:${SHA}`,
+      undefined,
+      /agentS3Uri: expected the release folder/,
+    ],
+    ['the old checksum format', FOLDER, SHA, undefined, /agentSha256: .*names no architecture/],
+    ['a bad region', FOLDER, `x64:${SHA}`, 'EU-WEST-1', /agentRegion: "EU-WEST-1" is not valid/],
+    ['a region with a quote', FOLDER, `x64:${SHA}`, "eu-west-1'", /agentRegion/],
+    ['a region alone', undefined, undefined, 'eu-west-1', /agentRegion: needs agentS3Uri and agentSha256/],
+  ])('rejects %s', (_label, uri, sums, region, message) => {
+    expect(() => parseAgentSource(uri, sums, region)).toThrow(
+      expect.objectContaining({ name: 'InvalidConfigError', message: expect.stringMatching(message) }),
+    );
   });
 });

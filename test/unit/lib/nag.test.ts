@@ -19,8 +19,8 @@ const FULL = {
   breakGlassPrincipalArns: 'arn:aws:iam::123456789012:role/break-glass',
   keyPrefix: 'ssh/',
   alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:ops',
-  agentS3Uri: 's3://release-artifacts/iam-authorized-keys',
-  agentSha256: 'c'.repeat(64),
+  agentS3Uri: 's3://release-artifacts/iam-ssh-keys/1.0/',
+  agentSha256: `x64:${'c'.repeat(64)},arm64:${'e'.repeat(64)}`,
   readerBucket: 'company-ssh-keys',
   readerRoleNames: 'web-instance',
 };

@@ -59,10 +59,10 @@ describe('SshKeyReaderPolicy', () => {
     t.hasResourceProperties('AWS::IAM::ManagedPolicy', { Roles: ['web-instance', 'batch-instance'] });
   });
 
-  it('agentS3Uri adds GetObject on exactly that object', () => {
+  it('agentS3Uri (a release folder) adds GetObject on exactly its two executables, no wildcard', () => {
     const t = readerTemplate({
       bucketName: 'company-ssh-keys',
-      agentS3Uri: 's3://release-artifacts/iam-ssh-keys/1.0.0/iam-authorized-keys',
+      agentS3Uri: 's3://release-artifacts/iam-ssh-keys/1.0.0/',
     });
     t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
       PolicyDocument: {
@@ -71,8 +71,29 @@ describe('SshKeyReaderPolicy', () => {
             Sid: 'ReadHostAgent',
             Effect: 'Allow',
             Action: 's3:GetObject',
-            Resource: s3Arn('release-artifacts/iam-ssh-keys/1.0.0/iam-authorized-keys'),
+            // In the order of the app's @aws-cdk/aws-iam:minimizePolicies (sorted).
+            Resource: [
+              s3Arn('release-artifacts/iam-ssh-keys/1.0.0/iam-authorized-keys-linux-arm64'),
+              s3Arn('release-artifacts/iam-ssh-keys/1.0.0/iam-authorized-keys-linux-x64'),
+            ],
           },
+        ]),
+      },
+    });
+  });
+
+  it('a release folder at the bucket root', () => {
+    const t = readerTemplate({ bucketName: 'company-ssh-keys', agentS3Uri: 's3://release-artifacts/' });
+    t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'ReadHostAgent',
+            Resource: [
+              s3Arn('release-artifacts/iam-authorized-keys-linux-arm64'),
+              s3Arn('release-artifacts/iam-authorized-keys-linux-x64'),
+            ],
+          }),
         ]),
       },
     });
@@ -80,7 +101,13 @@ describe('SshKeyReaderPolicy', () => {
 
   it.each<[string, SshKeyReaderPolicyProps, RegExp]>([
     ['a wildcard prefix', { bucketName: 'b-1', keyPrefix: 'x*' }, /wildcards/],
-    ['an unsafe agent URI', { bucketName: 'b-1', agentS3Uri: 's3://b-2/$(id)' }, /agentS3Uri/],
+    ['an unsafe agent folder', { bucketName: 'b-1', agentS3Uri: 's3://b-2/$(id)/' }, /agentS3Uri/],
+    ['a wildcard agent folder', { bucketName: 'b-1', agentS3Uri: 's3://b-2/rel/*/' }, /agentS3Uri/],
+    [
+      'an agent file instead of a folder',
+      { bucketName: 'b-1', agentS3Uri: 's3://b-2/rel/iam-authorized-keys' },
+      /agentS3Uri: expected the release folder/,
+    ],
   ])('rejects %s', (_label, props, message) => {
     expect(() => new SshKeyReaderPolicy(stack(), 'R', props)).toThrow(message);
   });

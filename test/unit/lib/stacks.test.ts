@@ -87,7 +87,15 @@ describe('IamSshKeys stack (default context)', () => {
     });
     expect(text).toContain('/usr/local/bin/iam-authorized-keys install');
     // No agent source configured: placeholders, which the script refuses to run with.
-    expect(text).toContain("AGENT_SHA256='REPLACE_WITH_SHA256_OF_dist/iam-authorized-keys'");
+    expect(text).toContain(
+      "AGENT_S3_FOLDER='REPLACE_WITH_S3_FOLDER_OF_dist/iam-authorized-keys-linux-ARCH/'",
+    );
+    expect(text).toContain("AGENT_SHA256_X64='REPLACE_WITH_SHA256_OF_dist/iam-authorized-keys-linux-x64'");
+    expect(text).toContain(
+      "AGENT_SHA256_ARM64='REPLACE_WITH_SHA256_OF_dist/iam-authorized-keys-linux-arm64'",
+    );
+    // The artifact is fetched from the stack's region unless agentRegion says otherwise.
+    expect(text).toContain("AGENT_REGION='<AWS::Region>'");
   });
 
   it('no reader stack without readerBucket', () => {
@@ -97,6 +105,7 @@ describe('IamSshKeys stack (default context)', () => {
 
 describe('IamSshKeys stack (full context)', () => {
   const sha = 'b'.repeat(64);
+  const armSha = 'c'.repeat(64);
   const t = build({
     readerAccountIds: '111111111111,222222222222',
     readerOrgId: 'o-abcdef1234',
@@ -108,8 +117,9 @@ describe('IamSshKeys stack (full context)', () => {
     bucketName: 'company-ssh-keys',
     alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:ops',
     selfServiceGroupName: 'SshKeyUsers',
-    agentS3Uri: 's3://release-artifacts/iam-authorized-keys',
-    agentSha256: sha,
+    agentS3Uri: 's3://release-artifacts/iam-ssh-keys/1.0/',
+    agentSha256: `x64:${sha},arm64:${armSha}`,
+    agentRegion: 'eu-central-1',
     readerBucket: 'company-ssh-keys',
     readerRoleNames: 'web-instance',
   });
@@ -152,15 +162,35 @@ describe('IamSshKeys stack (full context)', () => {
       },
     });
     const text = joined((tpl.toJSON().Outputs as Record<string, { Value: unknown }>).InstanceUserData?.Value);
-    expect(text).toContain("AGENT_S3_URI='s3://release-artifacts/iam-authorized-keys'");
-    expect(text).toContain(`AGENT_SHA256='${sha}'`);
+    expect(text).toContain("AGENT_S3_FOLDER='s3://release-artifacts/iam-ssh-keys/1.0/'");
+    expect(text).toContain(`AGENT_SHA256_X64='${sha}'`);
+    expect(text).toContain(`AGENT_SHA256_ARM64='${armSha}'`);
+    expect(text).toContain("AGENT_REGION='eu-central-1'");
+    expect(text).toContain('"region": "<AWS::Region>"');
     expect(text).toContain('"prefix": "ssh/"');
   });
 
-  it('same-account reader policy includes the agent artifact', () => {
-    tpl.hasResourceProperties('AWS::IAM::ManagedPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'ReadHostAgent' })]) },
-    });
+  it('both reader policies may read the two agent executables of the release folder', () => {
+    // Sorted, as @aws-cdk/aws-iam:minimizePolicies leaves them.
+    const arns = ['arm64', 'x64'].map((a) => ({
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          `:s3:::release-artifacts/iam-ssh-keys/1.0/iam-authorized-keys-linux-${a}`,
+        ],
+      ],
+    }));
+    for (const tp of [tpl, template(t, READER_STACK)]) {
+      tp.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            { Sid: 'ReadHostAgent', Effect: 'Allow', Action: 's3:GetObject', Resource: arns },
+          ]),
+        },
+      });
+    }
   });
 
   it('adds the reader stack: a managed policy attached to the named roles, and its ARN as output', () => {
