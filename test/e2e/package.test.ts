@@ -56,6 +56,8 @@ const BIN = '/usr/bin/iam-authorized-keys';
 const AGENT_USER = 'iam-authorized-keys';
 const BUCKET = 'e2e-package-keys';
 const LOCAL = `iake2e-pk-${RUN_TAG}`;
+/** Says that the package and config on this machine are this test's (so a later run may clean them up). */
+const OWNER_MARK = '/var/lib/iak-e2e-package.owner';
 
 /** Every file under /etc/ssh, with its bytes: what dpkg -r must give back. */
 function snapshotSsh(): Map<string, string> {
@@ -116,10 +118,15 @@ describe('the .deb, installed for real', () => {
 
   beforeAll(async () => {
     requireSshd();
-    // This test owns the machine's real paths for a while: never over someone's real install.
-    if (dpkgInstalled() || existsSync(CONFIG)) {
+    // This test owns the machine's real paths for a while: never over someone's real install. What an
+    // earlier run of this test left behind (a run cut short) carries its marker and is cleaned up first.
+    if (existsSync(OWNER_MARK)) {
+      if (dpkgInstalled()) await sh('dpkg', ['--purge', 'iam-authorized-keys']);
+      rmSync(CONFIG, { force: true });
+    } else if (dpkgInstalled() || existsSync(CONFIG)) {
       throw new Error(`iam-authorized-keys is installed here (or ${CONFIG} exists): refusing to replace it`);
     }
+    writeFileSync(OWNER_MARK, `${process.pid}\n`);
     moto = await startMoto();
     dir = makeTrustedDir('package');
     const keys = join(dir, 'keys');
@@ -142,6 +149,7 @@ describe('the .deb, installed for real', () => {
     await sshd?.stop();
     if (dpkgInstalled()) await sh('dpkg', ['--purge', 'iam-authorized-keys']);
     rmSync(CONFIG, { force: true });
+    rmSync(OWNER_MARK, { force: true });
     syslog?.stop();
     await moto?.stop();
     removeLocalUser(LOCAL);
