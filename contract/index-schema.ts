@@ -3,7 +3,17 @@
 import { IAM_GROUP_NAME, IAM_USER_NAME } from './layout.js';
 import { isValidLocalName } from './names.js';
 
-export const INDEX_VERSION = 1;
+/**
+ * The version the publisher writes. 2: uids are keyed by IAM user id (`uids`,
+ * each user's `userId`), no longer by name; `retiredUids` holds the name-keyed
+ * uids of version 1 whose user was gone when the index was migrated.
+ */
+export const INDEX_VERSION = 2;
+/** Versions readers accept: hosts keep working while the publisher is upgraded. */
+export const READABLE_INDEX_VERSIONS: readonly number[] = [1, 2];
+
+/** An IAM user id (`AIDA...`): IAM's pattern `[\w]+` (IAM's are 16-128 long; shorter ones are accepted for test doubles). */
+export const IAM_USER_ID = /^\w{1,128}$/;
 
 export interface IndexKey {
   readonly id: string;
@@ -11,18 +21,27 @@ export interface IndexKey {
   readonly fingerprint: string;
 }
 
+export interface RejectedKey {
+  readonly id: string;
+  readonly reason: string;
+  /** Set when the key itself is valid (e.g. a copy of another user's key), absent when its body was refused. */
+  readonly fingerprint?: string;
+}
+
 export interface IndexUser {
+  /** The IAM user id: the person's identity (a rename keeps it, a re-created name gets a new one). Version 2 on. */
+  readonly userId?: string;
   /** Local user name on hosts, or null when the name cannot be used (too long, or two IAM users map to it). */
   readonly localName: string | null;
   /** Why localName is null. */
   readonly localNameProblem?: string;
-  /** Stable POSIX uid, allocated once per IAM user name and never reused for another name. */
+  /** Stable POSIX uid, allocated once per IAM user id (per name before version 2) and never reused. */
   readonly uid: number;
   readonly groups: readonly string[];
   /** Active, published keys in line order. */
   readonly keys: readonly IndexKey[];
   /** Active keys that were not published, with the reason. */
-  readonly rejectedKeys?: readonly { readonly id: string; readonly reason: string }[];
+  readonly rejectedKeys?: readonly RejectedKey[];
 }
 
 export interface PublishedIndex {
@@ -33,8 +52,13 @@ export interface PublishedIndex {
   readonly groups: Readonly<Record<string, { readonly members: readonly string[] }>>;
   /** Key id -> 'type base64' for every published key: a key id's body never changes, so known ids are never fetched again. */
   readonly keyBodies: Readonly<Record<string, string>>;
-  /** Every uid ever allocated, by IAM user name (deleted users included), so none is reused. */
+  /**
+   * Every uid ever allocated (deleted users included), so none is reused: by
+   * IAM user id from version 2, by IAM user name in version 1.
+   */
   readonly uids: Readonly<Record<string, number>>;
+  /** Version 2: uids allocated by name under version 1 to users gone before the migration; reserved forever. */
+  readonly retiredUids?: Readonly<Record<string, number>>;
   readonly nextUid: number;
 }
 
@@ -58,8 +82,9 @@ export function parseIndex(text: string): PublishedIndex {
     throw new IndexFormatError('index.json is not valid JSON', { cause });
   }
   if (!isRecord(v)) throw new IndexFormatError('index.json is not an object');
-  if (v.version !== INDEX_VERSION)
+  if (typeof v.version !== 'number' || !READABLE_INDEX_VERSIONS.includes(v.version))
     throw new IndexFormatError(`index.json has unsupported version ${String(v.version)}`);
+  const byUserId = v.version >= 2;
   if (typeof v.generatedAt !== 'string' || Number.isNaN(Date.parse(v.generatedAt))) {
     throw new IndexFormatError('index.json has no valid generatedAt');
   }
@@ -82,16 +107,27 @@ export function parseIndex(text: string): PublishedIndex {
       throw new IndexFormatError(`index.json: bad groups for ${name}`);
     }
     if (!Array.isArray(u.keys)) throw new IndexFormatError(`index.json: bad keys for ${name}`);
+    if (
+      (byUserId || u.userId !== undefined) &&
+      (typeof u.userId !== 'string' || !IAM_USER_ID.test(u.userId))
+    ) {
+      throw new IndexFormatError(`index.json: bad userId for ${name}`);
+    }
   }
   for (const [name, g] of Object.entries(groups)) {
     if (!IAM_GROUP_NAME.test(name) || !isRecord(g) || !Array.isArray(g.members)) {
       throw new IndexFormatError(`index.json: bad group entry ${name}`);
     }
   }
-  for (const [name, uid] of Object.entries(uids)) {
+  const retiredUids = v.retiredUids ?? {};
+  if (!isRecord(retiredUids) || (!byUserId && v.retiredUids !== undefined))
+    throw new IndexFormatError('index.json: bad retiredUids');
+  for (const [owner, uid] of [...Object.entries(uids), ...Object.entries(retiredUids)]) {
     if (typeof uid !== 'number' || !Number.isSafeInteger(uid))
-      throw new IndexFormatError(`index.json: bad uid for ${name}`);
+      throw new IndexFormatError(`index.json: bad uid for ${owner}`);
   }
+  if (byUserId && !Object.keys(uids).every((id) => IAM_USER_ID.test(id)))
+    throw new IndexFormatError('index.json: uids are not keyed by IAM user id');
   for (const body of Object.values(keyBodies)) {
     if (typeof body !== 'string') throw new IndexFormatError('index.json: bad key body');
   }

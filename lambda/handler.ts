@@ -23,7 +23,17 @@ export async function handler(
   try {
     const config = publishConfigFromEnv(process.env);
     const result = await publish(config, { ...clients, now: () => new Date() });
-    for (const p of result.problems) logger.warn('not published', { ...p });
+    for (const p of result.problems) {
+      if (p.sharedWith) {
+        const holder = p.firstHolder
+          ? `IAM user ${p.firstHolder}, who registered it first`
+          : `IAM users ${p.sharedWith.join(', ')} too (none registered it first)`;
+        logger.warn(
+          `key ${p.keyId} of IAM user ${p.user} is a copy of a public key of ${holder}: not published; this may be an impersonation attempt`,
+          { ...p },
+        );
+      } else logger.warn('not published', { ...p });
+    }
     for (const put of result.plan.puts) logger.debug('write', { key: put.key, change: put.change });
     for (const key of result.plan.deletes) logger.info('delete', { key });
     const iamCalls = { ...counts.calls };
@@ -38,6 +48,7 @@ export async function handler(
     metrics.addMetric('Users', MetricUnit.Count, result.summary.users);
     metrics.addMetric('Keys', MetricUnit.Count, result.summary.keys);
     metrics.addMetric('RejectedKeys', MetricUnit.Count, result.summary.rejectedKeys);
+    metrics.addMetric('CopiedKeysRefused', MetricUnit.Count, result.summary.copiedKeysRefused);
     metrics.addMetric('ObjectsWritten', MetricUnit.Count, result.summary.added + result.summary.changed + 1);
     metrics.addMetric('ObjectsDeleted', MetricUnit.Count, result.summary.deleted);
     metrics.addMetric('IamCalls', MetricUnit.Count, iamCallCount);

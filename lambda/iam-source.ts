@@ -11,10 +11,14 @@ import {
 export interface IamKey {
   readonly id: string;
   readonly status: 'Active' | 'Inactive';
+  /** IAM's UploadDate (ListSSHPublicKeys returns it: no extra call); decides who holds a copied key first. */
+  readonly uploadDate?: Date;
 }
 
 export interface IamUser {
   readonly name: string;
+  /** IAM's UserId (`AIDA...`): the person, across renames. */
+  readonly id: string;
   readonly groups: readonly string[];
   readonly keys: readonly IamKey[];
 }
@@ -77,15 +81,17 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
   const pagination = { client: iam, ...(opts.pageSize ? { pageSize: opts.pageSize } : {}) };
 
   const userGroups = new Map<string, string[]>();
+  const userIds = new Map<string, string>();
   const groups = new Set<string>();
   try {
     for await (const page of paginateGetAccountAuthorizationDetails(pagination, {
       Filter: ['User', 'Group'],
     })) {
       for (const u of page.UserDetailList ?? []) {
-        if (!u.UserName)
-          throw new IamReadError('GetAccountAuthorizationDetails returned a user without a name');
+        if (!u.UserName || !u.UserId)
+          throw new IamReadError('GetAccountAuthorizationDetails returned a user without a name or id');
         userGroups.set(u.UserName, [...(u.GroupList ?? [])]);
+        userIds.set(u.UserName, u.UserId);
       }
       for (const g of page.GroupDetailList ?? []) {
         if (!g.GroupName)
@@ -106,13 +112,17 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
           if (!k.SSHPublicKeyId || (k.Status !== 'Active' && k.Status !== 'Inactive')) {
             throw new IamReadError(`ListSSHPublicKeys returned a malformed key for ${name}`);
           }
-          keys.push({ id: k.SSHPublicKeyId, status: k.Status });
+          keys.push({
+            id: k.SSHPublicKeyId,
+            status: k.Status,
+            ...(k.UploadDate ? { uploadDate: k.UploadDate } : {}),
+          });
         }
       }
     } catch (e) {
       throw e instanceof IamReadError ? e : wrap(`ListSSHPublicKeys ${name}`, e);
     }
-    return { name, groups: userGroups.get(name) ?? [], keys };
+    return { name, id: userIds.get(name) as string, groups: userGroups.get(name) ?? [], keys };
   });
 
   const bodies = new Map<string, string>();

@@ -54,6 +54,8 @@ export interface PublishSummary {
   readonly groups: number;
   readonly keys: number;
   readonly rejectedKeys: number;
+  /** Of rejectedKeys: copies of a key another IAM user holds (see render's firstHolder). */
+  readonly copiedKeysRefused: number;
   readonly added: number;
   readonly changed: number;
   readonly deleted: number;
@@ -136,6 +138,7 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
       groups: Object.keys(rendered.index.groups).length,
       keys: rendered.keyCount,
       rejectedKeys: rendered.problems.filter((x) => x.keyId).length,
+      copiedKeysRefused: rendered.problems.filter((x) => x.sharedWith).length,
       added: p.puts.filter((x) => x.change === 'add').length,
       changed: p.puts.filter((x) => x.change === 'change').length,
       deleted: p.deletes.length,

@@ -10,10 +10,11 @@ import {
   type PublicKey,
   type PublishedIndex,
   parsePublicKeyText,
+  type RejectedKey,
   renderLine,
   userKey,
 } from '../contract/index.js';
-import type { IamSnapshot } from './iam-source.js';
+import type { IamSnapshot, IamUser } from './iam-source.js';
 
 export interface RenderOptions {
   readonly prefix: string;
@@ -26,6 +27,12 @@ export interface Problem {
   readonly user: string;
   readonly keyId?: string;
   readonly reason: string;
+  /** A refused copy of a key other IAM users registered too: its fingerprint... */
+  readonly fingerprint?: string;
+  /** ...the other users holding it (name order)... */
+  readonly sharedWith?: readonly string[];
+  /** ...and the one that keeps it (absent when the rule cannot decide and every copy is refused). */
+  readonly firstHolder?: string;
 }
 
 export interface Rendered {
@@ -37,24 +44,61 @@ export interface Rendered {
   readonly keyCount: number;
 }
 
+/** Every holder refused: same upload instant and the previous index published it for none (or several) of them. */
 export const DUPLICATE_KEY_REASON =
   'the same public key is registered to several IAM users (ambiguous owner)';
+
+export function copiedKeyReason(firstHolder: string): string {
+  return `the same public key belongs to IAM user ${firstHolder}, who registered it first: this later copy is not published`;
+}
 
 /** Plain code-unit order: locale-independent, so output never depends on the machine. */
 export function byCodeUnit(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Previous index's rejections by key id: bodies of rejected keys are not kept, their reason is. */
+/** One IAM user's claim on a public key: their earliest upload of it, and whether the previous index published it for them. */
+export interface KeyClaim {
+  readonly user: string;
+  readonly uploadDate?: Date;
+  readonly publishedBefore: boolean;
+}
+
+/**
+ * Who keeps a public key several IAM users registered (public keys are public:
+ * anyone may upload anyone's). The first holder: the earliest upload; a tie
+ * (same instant, or no dates) goes to the one the previous index already
+ * published it for. Undefined when that does not decide either: every copy is
+ * refused. One claim per user.
+ */
+export function firstHolder(claims: readonly KeyClaim[]): string | undefined {
+  const time = (c: KeyClaim) => {
+    const t = c.uploadDate?.getTime();
+    return t === undefined || Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
+  };
+  const earliest = claims.reduce((m, c) => Math.min(m, time(c)), Number.POSITIVE_INFINITY);
+  const tied = claims.filter((c) => time(c) === earliest);
+  if (tied.length === 1) return tied[0]?.user;
+  const published = tied.filter((c) => c.publishedBefore);
+  return published.length === 1 ? published[0]?.user : undefined;
+}
+
+/**
+ * Previous index's rejections of key bodies, by key id: those bodies are not
+ * kept (so not fetched again), their reason is. Keys refused as copies have
+ * their body in keyBodies and are not among them.
+ */
 function previousRejections(previous: PublishedIndex | undefined): Map<string, string> {
   const out = new Map<string, string>();
   for (const u of Object.values(previous?.users ?? {})) {
-    for (const r of u.rejectedKeys ?? []) if (r.reason !== DUPLICATE_KEY_REASON) out.set(r.id, r.reason);
+    for (const r of u.rejectedKeys ?? []) {
+      if (r.fingerprint === undefined && previous?.keyBodies[r.id] === undefined) out.set(r.id, r.reason);
+    }
   }
   return out;
 }
 
-/** Ids of Active keys whose bodies need not be fetched again: published ones and ones rejected for their body. */
+/** Ids of Active keys whose bodies need not be fetched again: known ones and ones rejected for their body. */
 export function knownKeyBodies(previous: PublishedIndex | undefined): {
   bodies: Map<string, string>;
   rejectedIds: Set<string>;
@@ -63,6 +107,28 @@ export function knownKeyBodies(previous: PublishedIndex | undefined): {
     bodies: new Map(Object.entries(previous?.keyBodies ?? {})),
     rejectedIds: new Set(previousRejections(previous).keys()),
   };
+}
+
+/**
+ * Uids by IAM user id, and uids reserved under a name. A version 1 index keyed
+ * them by name: each name still in IAM hands its uid to that user's id, the
+ * others stay reserved under their name so they are never handed out again.
+ */
+function carriedUids(
+  snapshot: IamSnapshot,
+  previous: PublishedIndex | undefined,
+): { uids: Record<string, number>; retired: Record<string, number> } {
+  const retired: Record<string, number> = { ...(previous?.retiredUids ?? {}) };
+  if (previous === undefined || previous.version >= 2)
+    return { uids: { ...(previous?.uids ?? {}) }, retired };
+  const idByName = new Map(snapshot.users.map((u) => [u.name, u.id]));
+  const uids: Record<string, number> = {};
+  for (const [name, uid] of Object.entries(previous.uids)) {
+    const id = idByName.get(name);
+    if (id !== undefined && uids[id] === undefined) uids[id] = uid;
+    else retired[name] = uid;
+  }
+  return { uids, retired };
 }
 
 export function render(
@@ -80,10 +146,22 @@ export function render(
     .filter((u) => IAM_USER_NAME.test(u.name))
     .sort((a, b) => byCodeUnit(a.name, b.name));
 
+  // A user's entry in the previous index: by user id from version 2 (it survives a rename and is
+  // not inherited by a re-created name), by name before.
+  const previousById = new Map<string, IndexUser>();
+  for (const e of Object.values(previous?.users ?? {})) if (e.userId) previousById.set(e.userId, e);
+  const previousEntry = (u: IamUser): IndexUser | undefined =>
+    previous === undefined
+      ? undefined
+      : previous.version >= 2
+        ? previousById.get(u.id)
+        : previous.users[u.name];
+
   // Parse every active key once.
   type Parsed = { id: string; key: PublicKey } | { id: string; reason: string };
   const parsedByUser = new Map<string, Parsed[]>();
-  const holders = new Map<string, Set<string>>(); // fingerprint -> users holding it
+  // fingerprint -> user name -> that user's earliest upload of it
+  const holders = new Map<string, Map<string, { uploadDate?: Date }>>();
   for (const u of users) {
     const parsed: Parsed[] = [];
     for (const k of [...u.keys].sort((a, b) => byCodeUnit(a.id, b.id))) {
@@ -99,43 +177,66 @@ export function render(
         continue;
       }
       parsed.push({ id: k.id, key: r.key });
-      const set = holders.get(r.key.fingerprint) ?? new Set<string>();
-      set.add(u.name);
-      holders.set(r.key.fingerprint, set);
+      const byUser = holders.get(r.key.fingerprint) ?? new Map<string, { uploadDate?: Date }>();
+      const seen = byUser.get(u.name)?.uploadDate;
+      const earlier = seen === undefined || (k.uploadDate !== undefined && k.uploadDate < seen);
+      byUser.set(u.name, earlier ? (k.uploadDate ? { uploadDate: k.uploadDate } : {}) : { uploadDate: seen });
+      holders.set(r.key.fingerprint, byUser);
     }
     parsedByUser.set(u.name, parsed);
+  }
+
+  // Keys several users registered: the first holder keeps theirs, later copies are refused.
+  const userByName = new Map(users.map((u) => [u.name, u]));
+  const keepers = new Map<string, string | undefined>();
+  for (const [fingerprint, byUser] of holders) {
+    if (byUser.size < 2) continue;
+    const claims = [...byUser].map(([user, { uploadDate }]) => {
+      const u = userByName.get(user) as IamUser;
+      return {
+        user,
+        ...(uploadDate ? { uploadDate } : {}),
+        publishedBefore: previousEntry(u)?.keys.some((k) => k.fingerprint === fingerprint) ?? false,
+      };
+    });
+    keepers.set(fingerprint, firstHolder(claims));
   }
 
   // Local names: refuse names that are unusable or that two IAM users would share. A name
   // that already belonged to one of them stays with it: creating IAM user `a+b` must not
   // take `a.plus.b`'s login (and, through sync-users, its account) away.
-  const localOwners = new Map<string, string[]>();
+  const localOwners = new Map<string, IamUser[]>();
   const localNames = new Map<string, { name: string | null; problem?: string }>();
   for (const u of users) {
     const r = iamToLocalName(u.name);
-    if (r.ok) localOwners.set(r.name, [...(localOwners.get(r.name) ?? []), u.name]);
+    if (r.ok) localOwners.set(r.name, [...(localOwners.get(r.name) ?? []), u]);
     else localNames.set(u.name, { name: null, problem: r.reason });
   }
   for (const [local, owners] of localOwners) {
-    const holders = owners.filter((o) => previous?.users[o]?.localName === local);
-    const keeper = owners.length === 1 ? owners[0] : holders.length === 1 ? holders[0] : undefined;
+    const had = owners.filter((o) => previousEntry(o)?.localName === local);
+    const keeper = owners.length === 1 ? owners[0] : had.length === 1 ? had[0] : undefined;
     for (const owner of owners) {
       localNames.set(
-        owner,
+        owner.name,
         owner === keeper
           ? { name: local }
           : keeper !== undefined
-            ? { name: null, problem: `local name ${local} already belongs to IAM user ${keeper}` }
-            : { name: null, problem: `local name ${local} is shared by IAM users ${owners.join(', ')}` },
+            ? { name: null, problem: `local name ${local} already belongs to IAM user ${keeper.name}` }
+            : {
+                name: null,
+                problem: `local name ${local} is shared by IAM users ${owners.map((o) => o.name).join(', ')}`,
+              },
       );
     }
   }
 
-  // Stable uids: a name keeps its uid forever, new names get fresh ones in name order.
-  const uids: Record<string, number> = { ...(previous?.uids ?? {}) };
+  // Stable uids, one per IAM user id: a rename keeps it, a re-created name gets a fresh one,
+  // and none is ever handed out twice. New users get theirs in name order.
+  const { uids, retired } = carriedUids(snapshot, previous);
   let nextUid = Math.max(previous?.nextUid ?? 0, opts.uidBase);
+  for (const uid of [...Object.values(uids), ...Object.values(retired)]) nextUid = Math.max(nextUid, uid + 1);
   for (const u of users) {
-    if (uids[u.name] === undefined) uids[u.name] = nextUid++;
+    if (uids[u.id] === undefined) uids[u.id] = nextUid++;
   }
 
   const objects = new Map<string, string>();
@@ -146,30 +247,44 @@ export function render(
   for (const u of users) {
     let text = '';
     const keys: { id: string; type: string; fingerprint: string }[] = [];
-    const rejectedKeys: { id: string; reason: string }[] = [];
+    const rejectedKeys: RejectedKey[] = [];
     for (const p of parsedByUser.get(u.name) ?? []) {
       if ('reason' in p) {
         rejectedKeys.push({ id: p.id, reason: p.reason });
+        problems.push({ user: u.name, keyId: p.id, reason: p.reason });
         continue;
       }
       keyBodies[p.id] = `${p.key.type} ${p.key.blob}`;
-      if ((holders.get(p.key.fingerprint)?.size ?? 0) > 1) {
-        rejectedKeys.push({ id: p.id, reason: DUPLICATE_KEY_REASON });
+      const { fingerprint } = p.key;
+      if (keepers.has(fingerprint) && keepers.get(fingerprint) !== u.name) {
+        const keeper = keepers.get(fingerprint);
+        const reason = keeper === undefined ? DUPLICATE_KEY_REASON : copiedKeyReason(keeper);
+        rejectedKeys.push({ id: p.id, fingerprint, reason });
+        problems.push({
+          user: u.name,
+          keyId: p.id,
+          reason,
+          fingerprint,
+          sharedWith: [...(holders.get(fingerprint)?.keys() ?? [])]
+            .filter((n) => n !== u.name)
+            .sort(byCodeUnit),
+          ...(keeper === undefined ? {} : { firstHolder: keeper }),
+        });
         continue;
       }
       text += renderLine(u.name, p.key);
       keys.push({ id: p.id, type: p.key.type, fingerprint: p.key.fingerprint });
       keyCount++;
     }
-    for (const r of rejectedKeys) problems.push({ user: u.name, keyId: r.id, reason: r.reason });
     const local = localNames.get(u.name) ?? { name: null, problem: 'no local name' };
     if (local.problem) problems.push({ user: u.name, reason: local.problem });
     linesByUser.set(u.name, text);
     objects.set(userKey(opts.prefix, u.name), text);
     indexUsers[u.name] = {
+      userId: u.id,
       localName: local.name,
       ...(local.problem ? { localNameProblem: local.problem } : {}),
-      uid: uids[u.name] as number,
+      uid: uids[u.id] as number,
       groups: [...u.groups].filter((g) => IAM_GROUP_NAME.test(g)).sort(byCodeUnit),
       keys,
       ...(rejectedKeys.length ? { rejectedKeys } : {}),
@@ -197,6 +312,7 @@ export function render(
       groups: indexGroups,
       keyBodies,
       uids,
+      ...(Object.keys(retired).length ? { retiredUids: retired } : {}),
       nextUid,
     },
     problems,

@@ -1,5 +1,6 @@
 // The Lambda handler, wired as in AWS (environment configuration, Powertools
 // logs and EMF metrics on stdout), against moto.
+import { DeleteSSHPublicKeyCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
@@ -67,6 +68,7 @@ describe('Lambda handler', () => {
     const emf = first.lines.find((l) => '_aws' in l) as Record<string, unknown> | undefined;
     expect(emf).toMatchObject({
       PublishSucceeded: 1,
+      CopiedKeysRefused: 0,
       Users: fixture.users.length,
       service: 'iam-ssh-keys-publisher',
     });
@@ -75,6 +77,33 @@ describe('Lambda handler', () => {
     const second = await invoke(handler, {});
     expect(second.result).toMatchObject({ added: 0, changed: 0, deleted: 0 });
     expect((second.result as { iamCalls: Record<string, number> }).iamCalls.GetSSHPublicKey).toBeUndefined();
+  });
+
+  it('refuses a copied public key with a WARN naming both users and a CopiedKeysRefused metric', async () => {
+    const { handler } = await import('../../../lambda/handler.js');
+    const holder = fixture.users.find((u) => u.keys.some((k) => k.status === 'Active'));
+    const copier = fixture.users.find((u) => u !== holder);
+    const key = holder?.keys.find((k) => k.status === 'Active');
+    if (!holder || !copier || !key) throw new Error('fixture has no user with an active key');
+    const { iam } = clientsFor(moto.endpoint);
+    const uploaded = await iam.send(
+      new UploadSSHPublicKeyCommand({ UserName: copier.name, SSHPublicKeyBody: key.key.openssh }),
+    );
+    const copyId = uploaded.SSHPublicKey?.SSHPublicKeyId;
+    try {
+      const r = await invoke(handler, {});
+      expect(r.result).toMatchObject({ copiedKeysRefused: 1 });
+      const warn = r.lines.find((l) => l.level === 'WARN' && String(l.message).includes('impersonation'));
+      expect(warn).toMatchObject({
+        message: `key ${copyId} of IAM user ${copier.name} is a copy of a public key of IAM user ${holder.name}, who registered it first: not published; this may be an impersonation attempt`,
+        user: copier.name,
+        firstHolder: holder.name,
+        fingerprint: key.key.fingerprint,
+      });
+      expect(r.lines.find((l) => '_aws' in l)).toMatchObject({ CopiedKeysRefused: 1, PublishSucceeded: 1 });
+    } finally {
+      await iam.send(new DeleteSSHPublicKeyCommand({ UserName: copier.name, SSHPublicKeyId: copyId }));
+    }
   });
 
   it('fails the invocation with a logged error and a PublishFailed metric when the configuration is wrong', async () => {

@@ -233,6 +233,18 @@ describe('iamUsers mode', () => {
     expect(r.reads.filter((k) => k === 'users/alice/authorized_keys')).toHaveLength(1);
   });
 
+  it('reads an index.json of version 1 (uids by name) as well as the current one', async () => {
+    const v1 = indexJson({ alice: { localName: 'alice', groups: ['Developers'] } }, '2024-06-01T11:59:00Z', {
+      version: 1,
+    });
+    expect(JSON.parse(v1).version).toBe(1);
+    expect(JSON.parse(idx).version).toBe(2);
+    for (const text of [v1, idx]) {
+      const r = await run(cfg({ iamUsers: { allowGroups: ['Developers'] } }), objects(text), 'alice');
+      expect(r).toMatchObject({ exitCode: 0, stdout: aliceLine });
+    }
+  });
+
   it('fails closed on a malformed index', async () => {
     const r = await run(cfg({ iamUsers: {} }), { 'index.json': '{"version":1}' }, 'alice');
     expect(r).toMatchObject({ exitCode: 1, stdout: '' });

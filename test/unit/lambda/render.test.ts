@@ -1,7 +1,15 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parseIndex, serializeIndex } from '../../../contract/index.js';
+import { INDEX_VERSION, type PublishedIndex, parseIndex, serializeIndex } from '../../../contract/index.js';
 import type { IamSnapshot, IamUser } from '../../../lambda/iam-source.js';
-import { DUPLICATE_KEY_REASON, knownKeyBodies, render } from '../../../lambda/render.js';
+import {
+  copiedKeyReason,
+  DUPLICATE_KEY_REASON,
+  firstHolder,
+  type KeyClaim,
+  knownKeyBodies,
+  render,
+} from '../../../lambda/render.js';
 import { makeKey } from '../../helpers/keys.js';
 
 const k1 = makeKey('ed25519');
@@ -10,8 +18,21 @@ const k3 = makeKey('ecdsa');
 const now = new Date('2026-01-02T03:04:05.000Z');
 const opts = { prefix: 'p/', uidBase: 5000, now };
 
-function snap(users: IamUser[], groups: string[], bodies: Record<string, string>): IamSnapshot {
-  return { users, groups, bodies: new Map(Object.entries(bodies)) };
+/** A stable fake IAM user id per name (IAM's are AIDA + 17 characters). */
+const idOf = (name: string) =>
+  `AIDA${createHash('sha256').update(name).digest('hex').slice(0, 17).toUpperCase()}`;
+
+/** Users without an explicit `id` get idOf(name). */
+function snap(
+  users: (Omit<IamUser, 'id'> & { id?: string })[],
+  groups: string[],
+  bodies: Record<string, string>,
+): IamSnapshot {
+  return {
+    users: users.map((u) => ({ ...u, id: u.id ?? idOf(u.name) })),
+    groups,
+    bodies: new Map(Object.entries(bodies)),
+  };
 }
 const line = (owner: string, k: { type: string; blob: string }) =>
   `environment="SSH_KEY_OWNER=${owner}" ${k.type} ${k.blob} ${owner}\n`;
@@ -126,7 +147,7 @@ describe('render', () => {
     expect(r.problems).toEqual([{ user: '..', reason: 'user name cannot be an object key' }]);
   });
 
-  it('refuses a key registered to several users: the owner would be ambiguous', () => {
+  it('refuses every copy when no upload date or previous index says who was first (ambiguous owner)', () => {
     const s = snap(
       [
         { name: 'alice', groups: [], keys: [{ id: 'A', status: 'Active' }] },
@@ -149,6 +170,193 @@ describe('render', () => {
       'alice',
       'mallory',
     ]);
+  });
+
+  describe('a public key registered to several IAM users: the first holder keeps it', () => {
+    const at = (iso: string) => new Date(iso);
+    const T1 = at('2025-01-01T00:00:00Z');
+    const T2 = at('2025-06-01T00:00:00Z');
+
+    it.each<[string, KeyClaim[], string | undefined]>([
+      ['one holder', [{ user: 'a', uploadDate: T2, publishedBefore: false }], 'a'],
+      [
+        'the earliest upload',
+        [
+          { user: 'a', uploadDate: T2, publishedBefore: false },
+          { user: 'b', uploadDate: T1, publishedBefore: false },
+        ],
+        'b',
+      ],
+      [
+        'the earliest upload, even against the previous index',
+        [
+          { user: 'a', uploadDate: T2, publishedBefore: true },
+          { user: 'b', uploadDate: T1, publishedBefore: false },
+        ],
+        'b',
+      ],
+      [
+        'a tie goes to the one already published',
+        [
+          { user: 'a', uploadDate: T1, publishedBefore: false },
+          { user: 'b', uploadDate: T1, publishedBefore: true },
+        ],
+        'b',
+      ],
+      [
+        'no dates: the one already published',
+        [
+          { user: 'a', publishedBefore: true },
+          { user: 'b', publishedBefore: false },
+        ],
+        'a',
+      ],
+      [
+        'a dated upload before an undated one',
+        [
+          { user: 'a', publishedBefore: true },
+          { user: 'b', uploadDate: T2, publishedBefore: false },
+        ],
+        'b',
+      ],
+      [
+        'three holders: the earliest of the tied ones that was published',
+        [
+          { user: 'a', uploadDate: T1, publishedBefore: false },
+          { user: 'b', uploadDate: T2, publishedBefore: true },
+          { user: 'c', uploadDate: T1, publishedBefore: true },
+        ],
+        'c',
+      ],
+      [
+        'a tie, neither published: nobody',
+        [
+          { user: 'a', uploadDate: T1, publishedBefore: false },
+          { user: 'b', uploadDate: T1, publishedBefore: false },
+        ],
+        undefined,
+      ],
+      [
+        'a tie, both published: nobody',
+        [
+          { user: 'a', uploadDate: T1, publishedBefore: true },
+          { user: 'b', uploadDate: T1, publishedBefore: true },
+        ],
+        undefined,
+      ],
+      [
+        'an invalid date counts as none',
+        [
+          { user: 'a', uploadDate: new Date(Number.NaN), publishedBefore: false },
+          { user: 'b', uploadDate: T2, publishedBefore: false },
+        ],
+        'b',
+      ],
+    ])('firstHolder: %s', (_n, claims, expected) => {
+      expect(firstHolder(claims)).toBe(expected);
+      expect(firstHolder([...claims].reverse())).toBe(expected);
+    });
+
+    // 'aaron' sorts before 'zoe': the rule must not depend on name order.
+    const copied = (first: Date, copy: Date) =>
+      snap(
+        [
+          { name: 'zoe', groups: ['g'], keys: [{ id: 'Z', status: 'Active', uploadDate: first }] },
+          {
+            name: 'aaron',
+            groups: ['g'],
+            keys: [
+              { id: 'A1', status: 'Active', uploadDate: copy },
+              { id: 'A2', status: 'Active', uploadDate: T1 },
+            ],
+          },
+        ],
+        ['g'],
+        { Z: k1.openssh, A1: `${k1.openssh} copied`, A2: k2.openssh },
+      );
+
+    it("publishes the first holder's line and refuses only the later copy, saying why in index.json", () => {
+      const r = render(copied(T1, T2), undefined, opts);
+      expect(r.objects.get('p/users/zoe/authorized_keys')).toBe(line('zoe', k1));
+      expect(r.objects.get('p/users/aaron/authorized_keys')).toBe(line('aaron', k2));
+      expect(r.objects.get('p/groups/g/authorized_keys')).toBe(line('aaron', k2) + line('zoe', k1));
+      expect(r.index.users.zoe?.keys.map((k) => k.id)).toEqual(['Z']);
+      expect(r.index.users.zoe?.rejectedKeys).toBeUndefined();
+      expect(r.index.users.aaron?.rejectedKeys).toEqual([
+        { id: 'A1', fingerprint: k1.fingerprint, reason: copiedKeyReason('zoe') },
+      ]);
+      expect(copiedKeyReason('zoe')).toMatch(/IAM user zoe, who registered it first/);
+      expect(r.problems).toEqual([
+        {
+          user: 'aaron',
+          keyId: 'A1',
+          fingerprint: k1.fingerprint,
+          reason: copiedKeyReason('zoe'),
+          sharedWith: ['zoe'],
+          firstHolder: 'zoe',
+        },
+      ]);
+      expect(r.keyCount).toBe(2);
+    });
+
+    it('the earlier upload wins whatever the names', () => {
+      const r = render(copied(T2, T1), undefined, opts);
+      expect(r.objects.get('p/users/zoe/authorized_keys')).toBe('');
+      expect(r.objects.get('p/users/aaron/authorized_keys')).toBe(line('aaron', k1) + line('aaron', k2));
+      expect(r.index.users.zoe?.rejectedKeys?.[0]?.reason).toBe(copiedKeyReason('aaron'));
+    });
+
+    it('a tie is broken by the previous index: whoever had it published keeps it', () => {
+      const alone = snap(
+        [{ name: 'zoe', groups: [], keys: [{ id: 'Z', status: 'Active', uploadDate: T1 }] }],
+        [],
+        { Z: k1.openssh },
+      );
+      const before = render(alone, undefined, opts);
+      const both = copied(T1, T1);
+      expect(render(both, undefined, opts).problems.map((p) => p.user)).toEqual(['aaron', 'zoe']); // undecided
+      const r = render(both, parseIndex(serializeIndex(before.index)), opts);
+      expect(r.objects.get('p/users/zoe/authorized_keys')).toBe(line('zoe', k1));
+      expect(r.index.users.aaron?.rejectedKeys?.[0]).toMatchObject({
+        id: 'A1',
+        reason: copiedKeyReason('zoe'),
+      });
+    });
+
+    it('the previous index follows the person, not the name: a renamed holder keeps the tie', () => {
+      const mine = { id: 'Z', status: 'Active' as const, uploadDate: T1 };
+      const before = render(
+        snap([{ name: 'zoe', id: 'AIDAZOE000000000001', groups: [], keys: [mine] }], [], { Z: k1.openssh }),
+        undefined,
+        opts,
+      );
+      const after = snap(
+        [
+          { name: 'zoe.new', id: 'AIDAZOE000000000001', groups: [], keys: [mine] },
+          {
+            name: 'zoe',
+            id: 'AIDAIMPOSTOR0000002',
+            groups: [],
+            keys: [{ id: 'I', status: 'Active', uploadDate: T1 }],
+          },
+        ],
+        [],
+        { Z: k1.openssh, I: k1.openssh },
+      );
+      const r = render(after, before.index, opts);
+      expect(r.objects.get('p/users/zoe.new/authorized_keys')).toBe(line('zoe.new', k1));
+      expect(r.objects.get('p/users/zoe/authorized_keys')).toBe('');
+    });
+
+    it('is deterministic, and a refused copy is neither fetched again nor re-decided', () => {
+      const r1 = render(copied(T1, T2), undefined, opts);
+      const known = knownKeyBodies(parseIndex(serializeIndex(r1.index)));
+      expect(known.bodies.get('A1')).toBe(k1.openssh);
+      expect(known.rejectedIds.has('A1')).toBe(false);
+      const r2 = render(copied(T1, T2), parseIndex(serializeIndex(r1.index)), opts);
+      expect(serializeIndex(r2.index)).toBe(serializeIndex(r1.index));
+      expect([...r2.objects]).toEqual([...r1.objects]);
+    });
   });
 
   it('withholds local names that are too long or shared by two IAM users', () => {
@@ -192,7 +400,7 @@ describe('render', () => {
     );
   });
 
-  it('allocates uids once and never reuses them', () => {
+  it('allocates uids once per IAM user id and never reuses them', () => {
     const s1 = snap(
       [
         { name: 'b', groups: [], keys: [] },
@@ -203,6 +411,8 @@ describe('render', () => {
     );
     const r1 = render(s1, undefined, opts);
     expect([r1.index.users.a?.uid, r1.index.users.b?.uid]).toEqual([5000, 5001]);
+    expect(r1.index.uids).toEqual({ [idOf('a')]: 5000, [idOf('b')]: 5001 });
+    expect(r1.index.users.a?.userId).toBe(idOf('a'));
     // 'a' leaves, 'c' arrives: c gets a fresh uid, not a's.
     const r2 = render(
       snap(
@@ -217,10 +427,90 @@ describe('render', () => {
       opts,
     );
     expect([r2.index.users.b?.uid, r2.index.users.c?.uid]).toEqual([5001, 5002]);
-    // 'a' returns: same uid as before.
-    const r3 = render(snap([{ name: 'a', groups: [], keys: [] }], [], {}), r2.index, opts);
-    expect(r3.index.users.a?.uid).toBe(5000);
-    expect(r3.index.nextUid).toBe(5003);
+    // A new IAM user named 'a' (a new user id) is a new person: a fresh uid, never a's.
+    const r3 = render(
+      snap([{ name: 'a', id: 'AIDANEWPERSONWITHNAMEA', groups: [], keys: [] }], [], {}),
+      r2.index,
+      opts,
+    );
+    expect(r3.index.users.a?.uid).toBe(5003);
+    expect(r3.index.uids[idOf('a')]).toBe(5000);
+    expect(r3.index.nextUid).toBe(5004);
+  });
+
+  it('a renamed IAM user (same user id) keeps its uid, its local name follows the new name', () => {
+    const r1 = render(
+      snap([{ name: 'alice', id: 'AIDAALICE0000000001', groups: ['g'], keys: [] }], ['g'], {}),
+      undefined,
+      opts,
+    );
+    const r2 = render(
+      snap([{ name: 'alice.smith', id: 'AIDAALICE0000000001', groups: ['g'], keys: [] }], ['g'], {}),
+      r1.index,
+      opts,
+    );
+    expect(r2.index.users['alice.smith']).toMatchObject({
+      userId: 'AIDAALICE0000000001',
+      uid: 5000,
+      localName: 'alice.smith',
+    });
+    expect(r2.index.users.alice).toBeUndefined();
+    expect(r2.index.nextUid).toBe(5001);
+  });
+
+  describe('migration from a version 1 index (uids keyed by name)', () => {
+    const v1: PublishedIndex = {
+      version: 1,
+      generatedAt: '2025-12-01T00:00:00.000Z',
+      users: {
+        alice: { localName: 'alice', uid: 20000, groups: [], keys: [] },
+        bob: { localName: 'bob', uid: 20001, groups: [], keys: [] },
+      },
+      groups: {},
+      keyBodies: {},
+      uids: { alice: 20000, bob: 20001, carol: 20002 }, // carol left before the migration
+      nextUid: 20003,
+    };
+    const users = [
+      { name: 'alice', id: 'AIDAALICE0000000001', groups: [], keys: [] },
+      { name: 'bob', id: 'AIDABOB000000000002', groups: [], keys: [] },
+      { name: 'dave', id: 'AIDADAVE00000000003', groups: [], keys: [] },
+    ];
+
+    it('keeps every uid: present names move to their user id, absent ones stay reserved by name', () => {
+      const r = render(snap(users, [], {}), parseIndex(serializeIndex(v1)), opts);
+      expect(r.index.version).toBe(INDEX_VERSION);
+      expect(INDEX_VERSION).toBe(2);
+      expect(r.index.users.alice).toMatchObject({ uid: 20000, userId: 'AIDAALICE0000000001' });
+      expect(r.index.users.bob).toMatchObject({ uid: 20001, userId: 'AIDABOB000000000002' });
+      expect(r.index.users.dave?.uid).toBe(20003);
+      expect(r.index.uids).toEqual({
+        AIDAALICE0000000001: 20000,
+        AIDABOB000000000002: 20001,
+        AIDADAVE00000000003: 20003,
+      });
+      expect(r.index.retiredUids).toEqual({ carol: 20002 });
+      expect(r.index.nextUid).toBe(20004);
+      expect(parseIndex(serializeIndex(r.index))).toEqual(r.index);
+    });
+
+    it('a later run is byte-identical, and a returning name never gets its reserved uid', () => {
+      const r1 = render(snap(users, [], {}), v1, opts);
+      const r2 = render(snap(users, [], {}), parseIndex(serializeIndex(r1.index)), opts);
+      expect(serializeIndex(r2.index)).toBe(serializeIndex(r1.index));
+      const r3 = render(
+        snap([...users, { name: 'carol', id: 'AIDACAROL0000000004', groups: [], keys: [] }], [], {}),
+        r2.index,
+        opts,
+      );
+      expect(r3.index.users.carol?.uid).toBe(20004);
+      expect(r3.index.retiredUids).toEqual({ carol: 20002 });
+    });
+
+    it('never hands out a uid below one already allocated, even with a low nextUid', () => {
+      const r = render(snap(users, [], {}), { ...v1, nextUid: 1 }, opts);
+      expect(r.index.users.dave?.uid).toBe(20003);
+    });
   });
 
   it('produces an index that parses and records published key bodies by id', () => {
