@@ -5,7 +5,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { RemoveUserFromGroupCommand } from '@aws-sdk/client-iam';
+import { RemoveUserFromGroupCommand, UpdateUserCommand } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
 import {
@@ -34,7 +34,7 @@ import {
 const run = promisify(execFile);
 const BUCKET = 'e2e-sync-keys';
 const P = `e2es${RUN_TAG}`;
-const USERS = [`${P}-alice`, `${P}-bob`, `${P}-carol`, `${P}-dave`];
+const USERS = [`${P}-alice`, `${P}-bob`, `${P}-carol`, `${P}-dave`, `${P}-erin`, `${P}-erin2`];
 const SYNCED = `iake2e-synced-${RUN_TAG}`;
 const STAFF = `iake2e-staff-${RUN_TAG}`;
 const WHEEL = `iake2e-wheel-${RUN_TAG}`;
@@ -186,10 +186,8 @@ describe('sync-users on this machine', () => {
     }
   });
 
-  it('a created account logs in with its IAM key through sshd (iamUsers mode)', async () => {
-    const ids = await createAgentUser(AGENT_USER, join(dir, 'agent-home'));
-    mkdirSync(join(dir, 'cache'), { mode: 0o700 });
-    chownSync(join(dir, 'cache'), ids.uid, ids.gid);
+  /** Logs in through a real sshd running the agent in iamUsers mode (the agent user exists from the first login test on). */
+  const sshAs = async (user: string, key: ClientKey, command: string) => {
     let sshd: Sshd | undefined;
     try {
       sshd = await startSshd({
@@ -197,12 +195,19 @@ describe('sync-users on this machine', () => {
         authorizedKeysCommand: `${agent} --config ${configPath} %u %f`,
         authorizedKeysCommandUser: AGENT_USER,
       });
-      const r = await sshLogin(sshd.port, `${P}-alice`, alice, 'id -un');
-      expect(r.stderr).toBe('');
-      expect(r.stdout.trim()).toBe(`${P}-alice`);
+      return await sshLogin(sshd.port, user, key, command);
     } finally {
       await sshd?.stop();
     }
+  };
+
+  it('a created account logs in with its IAM key through sshd (iamUsers mode)', async () => {
+    const ids = await createAgentUser(AGENT_USER, join(dir, 'agent-home'));
+    mkdirSync(join(dir, 'cache'), { mode: 0o700 });
+    chownSync(join(dir, 'cache'), ids.uid, ids.gid);
+    const r = await sshAs(`${P}-alice`, alice, 'id -un');
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe(`${P}-alice`);
   });
 
   it('removes a managed account whose IAM user left the allowed group, with its home', async () => {
@@ -239,5 +244,40 @@ describe('sync-users on this machine', () => {
     expect(passwd(`${P}-alice`)).toBeUndefined();
     expect(readFileSync(sudoers, 'utf8')).not.toMatch(/alice/);
     expect(passwd(`${P}-dave`)).toBeDefined();
+  });
+
+  it('follows an IAM rename: the account is renamed (usermod -l), keeps its uid and home files, logs in under the new name', async () => {
+    const erin = makeClientKey(join(dir, 'keys'), 'erin');
+    await iamUserWithKey(moto, `${P}-erin`, erin.openssh, [`${P}-Devs`]);
+    await publish();
+    expect((await sync()).code).toBe(0);
+    const before = passwd(`${P}-erin`);
+    const [uid, gid, home] = [Number(before?.[2]), Number(before?.[3]), before?.[5] as string];
+    expect(uid).toBe((await readIndex()).users[`${P}-erin`]?.uid);
+    writeFileSync(join(home, 'notes.txt'), 'mine\n');
+    chownSync(join(home, 'notes.txt'), uid, gid);
+
+    await clients(moto).iam.send(new UpdateUserCommand({ UserName: `${P}-erin`, NewUserName: `${P}-erin2` }));
+    await publish();
+    expect((await readIndex()).users[`${P}-erin2`]?.uid).toBe(uid);
+    const r = await sync();
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`rename user ${P}-erin to ${P}-erin2 .*uid ${uid}`));
+    expect(r.stdout).toMatch(new RegExp(`rename group ${P}-erin to ${P}-erin2`));
+    expect(r.stdout).not.toMatch(/remove user|create user/);
+
+    expect(passwd(`${P}-erin`)).toBeUndefined();
+    const after = passwd(`${P}-erin2`);
+    const newHome = join(home, '..', `${P}-erin2`);
+    expect(after?.slice(2, 6)).toEqual([String(uid), String(gid), `IAM user ${P}-erin2`, newHome]);
+    expect(existsSync(home)).toBe(false);
+    expect(readFileSync(join(newHome, 'notes.txt'), 'utf8')).toBe('mine\n');
+    expect(statSync(join(newHome, 'notes.txt')).uid).toBe(uid);
+    expect(groupsOf(`${P}-erin2`)).toEqual([`${P}-erin2`, STAFF, SYNCED].sort());
+    expect((await sync()).stdout).toMatch(/sync-users: 0 changes, 0 failures/);
+
+    const login = await sshAs(`${P}-erin2`, erin, 'id -un; id -u; cat notes.txt');
+    expect(login.stderr).toBe('');
+    expect(login.stdout).toBe(`${P}-erin2\n${uid}\nmine\n`);
   });
 });

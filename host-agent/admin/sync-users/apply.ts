@@ -10,6 +10,10 @@ export function describeAction(a: SyncAction): string {
       return `create group ${a.group}`;
     case 'create-user':
       return `create user ${a.user} (IAM ${a.iamUser}, uid ${a.uid}, groups ${a.groups.join(',')})`;
+    case 'rename-user':
+      return `rename user ${a.user} to ${a.newName} (IAM ${a.iamUser} renamed, uid ${a.uid}${a.home ? `, home to ${a.home}` : ''})`;
+    case 'rename-group':
+      return `rename group ${a.group} to ${a.newName}`;
     case 'add-to-groups':
       return `add ${a.user} to ${a.groups.join(',')}`;
     case 'remove-from-group':
@@ -45,6 +49,13 @@ export function actionCommand(a: SyncAction, shell: string): [string, string[]] 
           a.user,
         ],
       ];
+    case 'rename-user':
+      return [
+        'usermod',
+        ['-l', a.newName, ...(a.home ? ['-d', a.home, '-m'] : []), '-c', `IAM user ${a.iamUser}`, a.user],
+      ];
+    case 'rename-group':
+      return ['groupmod', ['-n', a.newName, a.group]];
     case 'add-to-groups':
       return ['usermod', ['-a', '-G', a.groups.join(','), a.user]];
     case 'remove-from-group':
@@ -65,17 +76,28 @@ export interface ApplyResult {
   readonly failed: readonly string[];
 }
 
-/** Runs each action; a failure is reported and the next action still runs (they are independent per user). */
+/**
+ * Runs each action; a failure is reported and the next action still runs (they
+ * are independent per user), except what depends on it: a user whose group
+ * could not be created, and everything after a failed rename that needs the
+ * new name (or the old name free).
+ */
 export async function applySync(plan: SyncPlan, deps: ApplyDeps): Promise<ApplyResult> {
   let done = 0;
   const failed: string[] = [];
   const failedGroups = new Set<string>();
+  /** New and old names of renames that failed. */
+  const failedRenames = new Set<string>();
   for (const a of plan.actions) {
     if (
       (a.kind === 'create-user' || a.kind === 'add-to-groups') &&
       a.groups.some((g) => failedGroups.has(g))
     ) {
       failed.push(`${describeAction(a)}: skipped, a group could not be created`);
+      continue;
+    }
+    if (a.kind !== 'create-group' && a.kind !== 'rename-user' && failedRenames.has(a.user)) {
+      failed.push(`${describeAction(a)}: skipped, the rename of that account failed`);
       continue;
     }
     const [cmd, args] = actionCommand(a, deps.shell);
@@ -85,6 +107,10 @@ export async function applySync(plan: SyncPlan, deps: ApplyDeps): Promise<ApplyR
       deps.log(describeAction(a));
     } catch (e) {
       if (a.kind === 'create-group') failedGroups.add(a.group);
+      if (a.kind === 'rename-user') {
+        failedRenames.add(a.user);
+        failedRenames.add(a.newName);
+      }
       failed.push(`${describeAction(a)}: ${(e as Error).message}`);
     }
   }

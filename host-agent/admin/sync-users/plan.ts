@@ -49,6 +49,24 @@ export type SyncAction =
       readonly iamUser: string;
       readonly groups: readonly string[];
     }
+  | {
+      /** The IAM user was renamed (same user id, so same uid): the account follows, home and files included. */
+      readonly kind: 'rename-user';
+      readonly user: string;
+      readonly newName: string;
+      readonly uid: number;
+      readonly iamUser: string;
+      /** The new home when the old one was named after the account (moved there); absent: left where it is. */
+      readonly home?: string;
+    }
+  | {
+      /** The renamed account's primary group, created with its name (useradd -U). */
+      readonly kind: 'rename-group';
+      readonly group: string;
+      readonly newName: string;
+      /** The account it belongs to, by its new name. */
+      readonly user: string;
+    }
   | { readonly kind: 'add-to-groups'; readonly user: string; readonly groups: readonly string[] }
   | { readonly kind: 'remove-from-group'; readonly user: string; readonly group: string }
   | { readonly kind: 'remove-user'; readonly user: string; readonly removeHome: boolean };
@@ -93,6 +111,95 @@ export function massRemovalLimit(managed: number): number {
   return Math.max(2, Math.floor(managed / 2));
 }
 
+interface Rename {
+  readonly from: PasswdEntry;
+  readonly to: string;
+  readonly home: string;
+  /** The primary group to rename along (named after the account, its gid), if any. */
+  readonly group?: string;
+  readonly actions: readonly SyncAction[];
+}
+
+/**
+ * Renamed IAM users: a managed account that holds the uid an IAM user now has
+ * under another local name is that person's account (uids are per IAM user
+ * id and never reused), so it is renamed (home and primary group along)
+ * rather than removed while a new one is created. Not when an account or a
+ * group already has the new name: then it is reported and left as is.
+ */
+function planRenames(
+  entries: readonly { iamUser: string; u: IndexUser; local: string }[],
+  passwd: readonly PasswdEntry[],
+  groups: readonly GroupEntry[],
+  markerGroup: string,
+): { renames: Rename[]; blocked: Map<string, string> } {
+  const names = new Set(passwd.map((p) => p.name));
+  const byUid = new Map<number, PasswdEntry>();
+  for (const p of passwd) if (!byUid.has(p.uid)) byUid.set(p.uid, p);
+  const groupByName = new Map(groups.map((g) => [g.name, g]));
+  const managed = new Set(groupByName.get(markerGroup)?.members ?? []);
+  const renames: Rename[] = [];
+  const blocked = new Map<string, string>();
+  const taken = new Set<string>();
+  for (const { iamUser, u, local } of entries) {
+    const from = byUid.get(u.uid);
+    if (names.has(local) || u.uid < MIN_SYNC_UID || !from || from.name === local) continue;
+    if (!managed.has(from.name) || taken.has(from.name)) continue;
+    if (groupByName.has(local)) {
+      blocked.set(
+        iamUser,
+        `IAM user ${iamUser}: managed account ${from.name} has its uid ${u.uid} (renamed in IAM), but a group named ${local} already exists; not renamed`,
+      );
+      continue;
+    }
+    taken.add(from.name);
+    const slash = from.home.lastIndexOf('/');
+    const movesHome = slash >= 0 && from.home.slice(slash + 1) === from.name;
+    const home = movesHome ? `${from.home.slice(0, slash)}/${local}` : from.home;
+    const primary = groupByName.get(from.name);
+    const group = primary && primary.gid === from.gid ? from.name : undefined;
+    renames.push({
+      from,
+      to: local,
+      home,
+      ...(group ? { group } : {}),
+      actions: [
+        {
+          kind: 'rename-user',
+          user: from.name,
+          newName: local,
+          uid: u.uid,
+          iamUser,
+          ...(movesHome ? { home } : {}),
+        },
+        ...(group ? [{ kind: 'rename-group' as const, group, newName: local, user: local }] : []),
+      ],
+    });
+  }
+  return { renames, blocked };
+}
+
+/** Accounts and groups as they will be after the renames (usermod -l renames the user in member lists too). */
+function applyRenames(
+  renames: readonly Rename[],
+  passwd: readonly PasswdEntry[],
+  groups: readonly GroupEntry[],
+): { passwd: PasswdEntry[]; groups: GroupEntry[] } {
+  const users = new Map(renames.map((r) => [r.from.name, r]));
+  const groupNames = new Map(renames.flatMap((r) => (r.group ? [[r.group, r.to] as const] : [])));
+  return {
+    passwd: passwd.map((p) => {
+      const r = users.get(p.name);
+      return r ? { ...p, name: r.to, home: r.home } : p;
+    }),
+    groups: groups.map((g) => ({
+      ...g,
+      name: groupNames.get(g.name) ?? g.name,
+      members: g.members.map((m) => users.get(m)?.to ?? m),
+    })),
+  };
+}
+
 /**
  * Computes what to change. Accounts outside the marker group are never
  * touched; deletions are refused when the index is not fresh or when they
@@ -106,25 +213,11 @@ export function planSync(
   settings: SyncSettings,
   opts: PlanOptions,
 ): SyncPlan {
-  const byName = new Map(passwd.map((p) => [p.name, p]));
-  const byUid = new Map<number, PasswdEntry>();
-  for (const p of passwd) if (!byUid.has(p.uid)) byUid.set(p.uid, p);
-  const groupByName = new Map(groups.map((g) => [g.name, g]));
-  const marker = groupByName.get(settings.markerGroup);
-  const managed = new Set((marker?.members ?? []).filter((m) => byName.has(m)));
-  const memberOf = (user: string, group: string, primaryGid?: number) => {
-    const g = groupByName.get(group);
-    return !!g && (g.members.includes(user) || g.gid === primaryGid);
-  };
-  const managedGroups = new Set([...settings.localGroups, ...Object.values(settings.groupMap)]);
-
   const problems: string[] = [];
-  const groupActions: SyncAction[] = [];
-  const userActions: SyncAction[] = [];
-  const desired = new Set<string>();
-  const sudoUsers: SudoUser[] = [];
-  const groupsNeeded = new Set<string>();
 
+  // The IAM users that should have an account, by local name.
+  const entries: { iamUser: string; u: IndexUser; local: string }[] = [];
+  const claimed = new Set<string>();
   for (const iamUser of Object.keys(index.users).sort()) {
     const u = index.users[iamUser] as IndexUser;
     if (!wantsAccount(u, settings.allowGroups)) continue;
@@ -133,10 +226,36 @@ export function planSync(
       problems.push(`IAM user ${iamUser}: no usable local name (${u.localNameProblem ?? 'none published'})`);
       continue;
     }
-    if (desired.has(local)) {
+    if (claimed.has(local)) {
       problems.push(`IAM user ${iamUser}: local name ${local} is claimed twice; skipped`);
       continue;
     }
+    claimed.add(local);
+    entries.push({ iamUser, u, local });
+  }
+
+  const renamed = planRenames(entries, passwd, groups, settings.markerGroup);
+  // From here on, accounts and groups as they will be once the renames are done.
+  const view = applyRenames(renamed.renames, passwd, groups);
+  const byName = new Map(view.passwd.map((p) => [p.name, p]));
+  const byUid = new Map<number, PasswdEntry>();
+  for (const p of view.passwd) if (!byUid.has(p.uid)) byUid.set(p.uid, p);
+  const groupByName = new Map(view.groups.map((g) => [g.name, g]));
+  const marker = groupByName.get(settings.markerGroup);
+  const managed = new Set((marker?.members ?? []).filter((m) => byName.has(m)));
+  const memberOf = (user: string, group: string, primaryGid?: number) => {
+    const g = groupByName.get(group);
+    return !!g && (g.members.includes(user) || g.gid === primaryGid);
+  };
+  const managedGroups = new Set([...settings.localGroups, ...Object.values(settings.groupMap)]);
+
+  const groupActions: SyncAction[] = [];
+  const userActions: SyncAction[] = renamed.renames.flatMap((r) => r.actions);
+  const desired = new Set<string>();
+  const sudoUsers: SudoUser[] = [];
+  const groupsNeeded = new Set<string>();
+
+  for (const { iamUser, u, local } of entries) {
     desired.add(local);
     const want = sorted([
       settings.markerGroup,
@@ -175,7 +294,8 @@ export function planSync(
       const holder = byUid.get(u.uid);
       if (holder) {
         problems.push(
-          `IAM user ${iamUser}: uid ${u.uid} is already used by local account ${holder.name}; ${local} not created`,
+          renamed.blocked.get(iamUser) ??
+            `IAM user ${iamUser}: uid ${u.uid} is already used by local account ${holder.name}; ${local} not created`,
         );
         desired.delete(local);
         continue;
@@ -195,7 +315,12 @@ export function planSync(
     if (!groupByName.has(g)) groupActions.push({ kind: 'create-group', group: g });
   }
 
-  const toRemove = sorted([...managed].filter((m) => !desired.has(m)));
+  // An account holding the uid of an IAM user that should have one is that person's: never removed
+  // (e.g. a rename that could not be done yet).
+  const heldUids = new Set(entries.map((e) => e.u.uid));
+  const toRemove = sorted(
+    [...managed].filter((m) => !desired.has(m) && !heldUids.has(byName.get(m)?.uid ?? -1)),
+  );
   let refusedRemovals: SyncPlan['refusedRemovals'];
   const removeActions: SyncAction[] = [];
   if (toRemove.length > 0) {

@@ -210,6 +210,84 @@ describe('planSync', () => {
       actions: [],
       problems: [/a group named g already exists/],
     },
+    {
+      name: 'renames the account of a renamed IAM user (same uid): home and primary group along, nothing removed',
+      users: { 'alice.new': user('alice.new', 3001, ['Devs', 'Admins']) },
+      passwd: [root, pw('alice', 3001), pw('bob', 3002)],
+      groups: [
+        gr('iam-synced-users', 900, ['alice', 'bob']),
+        gr('staff', 50, ['alice', 'bob']),
+        gr('wheel', 10),
+        gr('alice', 3001),
+      ],
+      actions: [
+        'rename-user alice alice.new 3001 /home/alice.new',
+        'rename-group alice alice.new',
+        'add-to-groups alice.new wheel',
+        'remove-user bob',
+      ],
+      sudo: ['alice.new'],
+    },
+    {
+      name: 'a rename frees the old name for a new IAM user of that name, who gets a new account and uid',
+      users: {
+        alice: user('alice', 3009, ['Devs']),
+        'alice.new': user('alice.new', 3001, ['Devs']),
+      },
+      passwd: [root, pw('alice', 3001)],
+      groups: [gr('iam-synced-users', 900, ['alice']), gr('staff', 50, ['alice']), gr('alice', 3001)],
+      actions: [
+        'rename-user alice alice.new 3001 /home/alice.new',
+        'rename-group alice alice.new',
+        'create-user alice 3009 iam-synced-users,staff',
+      ],
+    },
+    {
+      name: 'a rename leaves a home not named after the account, and a primary group of another name',
+      users: { 'carl.b': user('carl.b', 3003, ['Devs']) },
+      passwd: [root, { ...pw('carl', 3003), home: '/srv/work', gid: 100 }],
+      groups: [gr('iam-synced-users', 900, ['carl']), gr('staff', 50, ['carl']), gr('users', 100)],
+      actions: ['rename-user carl carl.b 3003'],
+    },
+    {
+      name: 'renames although the index is stale (nothing is removed)',
+      users: { 'alice.new': user('alice.new', 3001, ['Devs']) },
+      passwd: [root, pw('alice', 3001)],
+      groups: [gr('iam-synced-users', 900, ['alice']), gr('staff', 50, ['alice']), gr('alice', 3001)],
+      opts: { freshness: { fresh: false, reason: 'old' } },
+      actions: ['rename-user alice alice.new 3001 /home/alice.new', 'rename-group alice alice.new'],
+    },
+    {
+      name: 'a group with the new name blocks the rename; the account is kept, not removed',
+      users: { 'alice.new': user('alice.new', 3001, ['Devs']) },
+      passwd: [root, pw('alice', 3001)],
+      groups: [
+        gr('iam-synced-users', 900, ['alice']),
+        gr('staff', 50, ['alice']),
+        gr('alice', 3001),
+        gr('alice.new', 4000),
+      ],
+      actions: [],
+      problems: [
+        /managed account alice has its uid 3001 \(renamed in IAM\), but a group named alice.new already exists; not renamed/,
+      ],
+    },
+    {
+      name: 'an account that already has the new name blocks the rename; the old one is kept',
+      users: { 'alice.new': user('alice.new', 3001, ['Devs']) },
+      passwd: [root, pw('alice', 3001), pw('alice.new', 1500)],
+      groups: [gr('iam-synced-users', 900, ['alice']), gr('staff', 50, ['alice'])],
+      actions: [],
+      problems: [/local account alice.new .*not in group iam-synced-users: left alone/],
+    },
+    {
+      name: 'an unmanaged account holding the uid is never renamed',
+      users: { 'alice.new': user('alice.new', 3001, ['Devs']) },
+      passwd: [root, pw('alice', 3001)],
+      groups: [gr('iam-synced-users', 900), gr('staff', 50)],
+      actions: [],
+      problems: [/uid 3001 is already used by local account alice; alice.new not created/],
+    },
   ];
 
   const show = (a: ReturnType<typeof planSync>['actions'][number]) => {
@@ -218,6 +296,10 @@ describe('planSync', () => {
         return `create-group ${a.group}`;
       case 'create-user':
         return `create-user ${a.user} ${a.uid} ${a.groups.join(',')}`;
+      case 'rename-user':
+        return `rename-user ${a.user} ${a.newName} ${a.uid}${a.home ? ` ${a.home}` : ''}`;
+      case 'rename-group':
+        return `rename-group ${a.group} ${a.newName}`;
       case 'add-to-groups':
         return `add-to-groups ${a.user} ${a.groups.join(',')}`;
       case 'remove-from-group':
