@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The fault and fuzz suite has its own run (vitest.reliability.config.ts, `npm run test:reliability`).
+    exclude: [...configDefaults.exclude, 'test/reliability/**'],
     globalSetup: ['test/global-setup.ts'],
     // Integration and e2e tests start real servers (moto_server, sshd): give them room.
     testTimeout: 60_000,
