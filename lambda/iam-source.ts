@@ -45,7 +45,12 @@ export interface ReadIamOptions {
   readonly pageSize?: number;
 }
 
-/** Runs fn over items with at most `limit` in flight; rejects on the first failure. */
+/**
+ * Runs fn over items with at most `limit` in flight. After the first failure
+ * no new item starts, and it rejects with that failure only once the calls in
+ * flight have settled: a failed run must not go on writing after it reported
+ * the failure (in the Lambda, such writes could land during the next run).
+ */
 export async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
@@ -65,7 +70,11 @@ export async function mapLimit<T, R>(
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
+  const settled = await Promise.allSettled(
+    Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker),
+  );
+  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (rejected) throw rejected.reason;
   return out;
 }
 

@@ -123,6 +123,13 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
   if (keyLoss) throw new PublishRefusedError(keyLoss);
 
   if (!config.dryRun) {
+    // The very first run into an empty bucket writes index.json first too: if it is cut short, the
+    // next run finds index.json (with the uids it allocated) and completes it, instead of refusing
+    // as for a lost index. Hosts had nothing before, and a principal whose object is not there yet
+    // is unknown to them (no keys), so the early index grants nothing.
+    if (indexProblem && principalObjects.length === 0 && p.puts.length > 0) {
+      await putText(deps.s3, bucket, indexKey(prefix), serializeIndex(rendered.index));
+    }
     await mapLimit(p.puts, config.concurrency, (put) => putText(deps.s3, bucket, put.key, put.body));
     await mapLimit(p.deletes, config.concurrency, (key) => deleteKey(deps.s3, bucket, key));
     // Last: the heartbeat says "a complete run finished".
