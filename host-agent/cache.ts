@@ -16,6 +16,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { fileLocks, type ObjectLocks } from './fetch-lock.js';
 import { privateDirProblem } from './secure-path.js';
 
 /** Largest object the agent accepts from S3 or from its cache. */
@@ -265,6 +266,10 @@ export interface ObjectCache {
   /** undefined when absent; a string reason when present but unusable. */
   read(key: string): CacheEntry | string | undefined;
   write(entry: CacheEntry): void;
+  /** Identity of the entry's file (inode, mtime, size), undefined when absent: changes with every write. */
+  stamp?(key: string): string | undefined;
+  /** Per-entry lock files for single flight (fetch-lock.ts); absent: every miss fetches. */
+  readonly locks?: ObjectLocks;
 }
 
 /** File-backed object cache in a directory already checked by checkPrivateDir. */
@@ -278,5 +283,14 @@ export function fileCache(dir: string, uid: number): ObjectCache {
     write(entry) {
       writePrivateFile(dir, cacheFileName(entry.key), encodeEntry(entry));
     },
+    stamp(key) {
+      try {
+        const st = lstatSync(join(dir, cacheFileName(key)));
+        return `${st.ino}:${st.mtimeMs}:${st.size}`;
+      } catch {
+        return undefined;
+      }
+    },
+    locks: fileLocks(dir, uid),
   };
 }

@@ -67,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     config,
     { user, ...(fingerprint !== undefined ? { fingerprint } : {}) },
     {
-      store: createStore(config, { warn: diag, derive: deriveObject }),
+      store: createStore(config, { warn: diag, derive: deriveObject, deadlineAt }),
       now: Date.now,
       signal,
       sshdPid: process.ppid,

@@ -9,6 +9,8 @@ echo "== publisher (bench/publish.ts: users keysPerUser groups)"
 npx tsx bench/publish.ts "${BENCH_USERS:-1000}" 2 50
 echo "== host agent start-up (bench/agent.ts)"
 npx tsx bench/agent.ts
+echo "== login storm: 100 concurrent invocations on a cold cache (bench/storm.ts)"
+npx tsx bench/storm.ts
 if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/sshd ]; then
   echo "== ssh login (bench/login.ts)"
   npx tsx bench/login.ts 20

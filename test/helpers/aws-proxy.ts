@@ -22,6 +22,8 @@ export interface ProxyOptions {
   readonly iamPageSize?: number;
   /** Return a response instead of forwarding (fault injection). */
   readonly fault?: (req: RecordedRequest, n: number) => FaultResponse | undefined;
+  /** Milliseconds to hold a request before answering it (a slow or stuck server); asked before `fault`. */
+  readonly delay?: (req: RecordedRequest, n: number) => number | undefined;
 }
 
 export interface AwsProxy {
@@ -147,7 +149,20 @@ export function startAwsProxy(target: string, options: ProxyOptions = {}): Promi
       const body = await readBody(req);
       const info = classify(req.method ?? 'GET', req.url ?? '/', req.headers, body);
       requests.push(info);
-      const fault = state.options.fault?.(info, n++);
+      const seq = n++;
+      const wait = state.options.delay?.(info, seq);
+      if (wait) {
+        // A client that gives up (its deadline) ends the wait: nothing is forwarded for it.
+        const gone = await new Promise<boolean>((resolve) => {
+          const t = setTimeout(() => resolve(false), wait);
+          res.on('close', () => {
+            clearTimeout(t);
+            resolve(true);
+          });
+        });
+        if (gone) return;
+      }
+      const fault = state.options.fault?.(info, seq);
       if (fault) {
         res.writeHead(fault.status, fault.headers ?? {});
         res.end(fault.body);

@@ -2,8 +2,17 @@
 // IAK_E2E_AGENT=standalone the standalone executable, on a host without node) as
 // a child process against a real moto_server: S3 over HTTP, STS AssumeRole,
 // the cache on disk, a real logger(1) writing to a unix datagram socket.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,8 +21,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { IndexUser } from '../../../contract/index-schema.js';
 import { groupKey, indexKey, userKey } from '../../../contract/layout.js';
 import { renderLine } from '../../../contract/line.js';
-import { decodeEntry, encodeEntry } from '../../../host-agent/cache.js';
+import { cacheFileName, decodeEntry, encodeEntry } from '../../../host-agent/cache.js';
+import { lockFileName } from '../../../host-agent/fetch-lock.js';
 import { AGENT_KIND, STANDALONE_NAME, withoutNode } from '../../helpers/agent-kind.js';
+import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { indexJson as makeIndexJson } from '../../helpers/index-fixture.js';
 import { makeKey } from '../../helpers/keys.js';
 import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
@@ -556,5 +567,161 @@ describe('command line and config errors', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(message);
+  });
+});
+
+describe('login storm: single flight through the cache dir', () => {
+  // sshd runs the agent once per offered key, up to MaxStartups at a time. Every S3 GET goes
+  // through the recording proxy, held 200 ms so that the invocations overlap as they do on EC2.
+  let proxy: AwsProxy;
+  const S3_DELAY_MS = 200;
+  const PRINCIPALS = ['groups/Admins', 'users/alice', 'users/carol'];
+  const OBJECTS = [groupKey(PREFIX, 'Admins'), userKey(PREFIX, 'alice'), userKey(PREFIX, 'carol')];
+  const EXPECTED = renderLine('alice', alice) + bobLine + renderLine('alice', alice2) + carolLine;
+  // A generous deadline where GETs are counted exactly: on a loaded 2-CPU machine, 100 starting
+  // processes can starve the holder of CPU for seconds, and this process, which runs the proxy,
+  // spends seconds spawning them (the holder's GET waits for that); a holder past its patience
+  // (half the deadline) is taken over, one more GET. What is tested is the single flight, not the
+  // timing (bench/storm.ts measures that with the default deadline and the proxy in its own process).
+  const ROOMY = { deadlineMs: 10_000 };
+
+  beforeAll(async () => {
+    proxy = await startAwsProxy(moto.endpoint);
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+  beforeEach(() => {
+    proxy.clear();
+    proxy.options = { delay: (r) => (r.action === 'GetObject' ? S3_DELAY_MS : undefined) };
+  });
+
+  const viaProxy = () => ({ AWS_ENDPOINT_URL_S3: proxy.endpoint });
+  const storm = (n: number, args: string[], env: Record<string, string> = viaProxy()) =>
+    Promise.all(Array.from({ length: n }, () => runAgent(args, env)));
+  /** S3 GetObject requests per object key. */
+  const getsPerObject = () => {
+    const counts: Record<string, number> = Object.fromEntries(OBJECTS.map((k) => [k, 0]));
+    for (const r of proxy.requests.filter((q) => q.action === 'GetObject')) {
+      const key = decodeURIComponent(r.path.split('?')[0] as string).replace(`/${BUCKET}/`, '');
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
+    return counts;
+  };
+  /** Lock files and set-aside locks left in the cache dir (none, once everyone has exited). */
+  const leftovers = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('l-') || f.endsWith('.old'));
+  const lockPath = (dir: string, key: string) => join(dir, lockFileName(cacheFileName(key)));
+  /** Lines that exit 0 must print exactly; anything else must be exit 1 with nothing on stdout. */
+  const tally = (results: Result[], expected: string) => {
+    const wrong = results.filter(
+      (r) => !(r.code === 0 && r.stdout === expected) && !(r.code === 1 && r.stdout === ''),
+    );
+    expect(wrong).toEqual([]);
+    return { ok: results.filter((r) => r.code === 0).length, failed: results.filter((r) => r.code === 1) };
+  };
+
+  it('100 concurrent invocations on a cold cache GET each object once, and all print the right lines', async () => {
+    const { path, cacheDir } = writeConfig({ users: { u: PRINCIPALS }, ...ROOMY });
+    const results = await storm(100, ['--config', path, 'u']);
+    for (const r of results) expect(r).toMatchObject({ code: 0, stdout: EXPECTED });
+    expect(getsPerObject()).toEqual(Object.fromEntries(OBJECTS.map((k) => [k, 1])));
+    expect(leftovers(cacheDir)).toEqual([]);
+  });
+
+  it('an expired cache is revalidated once, and every invocation prints the new content', async () => {
+    const { path, cacheDir } = writeConfig({ users: { u: PRINCIPALS }, ...ROOMY });
+    expect((await runAgent(['--config', path, 'u'], viaProxy())).stdout).toBe(EXPECTED);
+    ageCache(cacheDir, 301); // past ttlSeconds (300): stale copies everywhere
+    await put(userKey(PREFIX, 'carol'), ''); // carol's key removed
+    proxy.clear();
+    const results = await storm(50, ['--config', path, 'u']);
+    // Nobody answers from the stale copy while the fresh one is being fetched: carol's key is gone for all.
+    const fresh = renderLine('alice', alice) + bobLine + renderLine('alice', alice2);
+    for (const r of results) expect(r).toMatchObject({ code: 0, stdout: fresh });
+    expect(getsPerObject()).toEqual(Object.fromEntries(OBJECTS.map((k) => [k, 1])));
+  });
+
+  it('takes over locks left by a dead process, a stuck one (too old) and a planted symlink, following nothing', async () => {
+    const { path, cacheDir } = writeConfig({ users: { u: PRINCIPALS }, ...ROOMY });
+    mkdirSync(cacheDir, { mode: 0o700 });
+    const dead = spawnSync('true').pid as number; // exited: its pid is free
+    const [admins, aliceKey, carolKey] = OBJECTS as [string, string, string];
+    writeFileSync(lockPath(cacheDir, admins), `${dead} ${Date.now()}\n`, { mode: 0o600 });
+    writeFileSync(lockPath(cacheDir, aliceKey), `${process.pid} ${Date.now() - 60_000}\n`, { mode: 0o600 });
+    const victim = join(work, 'victim');
+    writeFileSync(victim, 'untouched\n');
+    symlinkSync(victim, lockPath(cacheDir, carolKey));
+    const results = await storm(30, ['--config', path, 'u']);
+    for (const r of results) expect(r).toMatchObject({ code: 0, stdout: EXPECTED });
+    // 1 in the usual case; 2 if a taker sets aside the lock another has just created and a
+    // third locks the path before it is linked back (fetch-lock.ts, takeOver).
+    for (const n of Object.values(getsPerObject())) expect(n).toBeLessThanOrEqual(2);
+    expect(leftovers(cacheDir)).toEqual([]);
+    expect(readFileSync(victim, 'utf8')).toBe('untouched\n');
+  });
+
+  it('a holder whose GET hangs past its deadline: the lock is taken over and every invocation answers right', async () => {
+    // The first GET of alice's object never answers. Default deadline (3 s): patience 1.5 s.
+    const { path, cacheDir } = writeConfig({ users: { u: PRINCIPALS } });
+    let first = true;
+    proxy.options = {
+      delay: (r) => {
+        if (r.action !== 'GetObject') return undefined;
+        if (r.path.includes('/users/alice/') && first) {
+          first = false;
+          return 60_000;
+        }
+        return S3_DELAY_MS;
+      },
+    };
+    const results = await storm(20, ['--config', path, 'u']);
+    // The stuck holder itself fails its GET at its deadline, then finds the taker's entry.
+    for (const r of results) expect(r).toMatchObject({ code: 0, stdout: EXPECTED });
+    expect(getsPerObject()[userKey(PREFIX, 'alice')]).toBeGreaterThanOrEqual(2);
+    expect(leftovers(cacheDir)).toEqual([]);
+  });
+
+  it('S3 hanging for everyone: nobody waits past its deadline; no cache fails closed, a stale copy answers', async () => {
+    const { path, cacheDir } = writeConfig({ users: { u: PRINCIPALS }, deadlineMs: 1000 });
+    proxy.options = { delay: (r) => (r.action === 'GetObject' ? 60_000 : undefined) };
+    const cold = await storm(20, ['--config', path, 'u']);
+    for (const r of cold) {
+      expect(r).toMatchObject({ code: 1, stdout: '' });
+      // Failed by its own deadline, not killed by the hard stop 1.5 s later.
+      expect(r.stderr).toMatch(/cannot decide/);
+      expect(r.stderr).not.toMatch(/exceeded: no answer/);
+    }
+    proxy.options = {};
+    expect((await runAgent(['--config', path, 'u'], viaProxy())).stdout).toBe(EXPECTED);
+    ageCache(cacheDir, 301);
+    proxy.options = { delay: (r) => (r.action === 'GetObject' ? 60_000 : undefined) };
+    const stale = await storm(20, ['--config', path, 'u']);
+    for (const r of stale) {
+      expect(r).toMatchObject({ code: 0, stdout: EXPECTED });
+      expect(r.stderr).toMatch(/serving the cached copy from 30\ds ago/);
+    }
+    expect(leftovers(cacheDir)).toEqual([]);
+  });
+
+  it('a holder whose GET fails releases the lock: the waiters fetch themselves, nobody prints a wrong line', async () => {
+    const { path, cacheDir } = writeConfig({ users: { u: PRINCIPALS }, ...ROOMY });
+    let first = true;
+    proxy.options = {
+      ...proxy.options,
+      fault: (r) => {
+        if (r.action !== 'GetObject' || !r.path.includes('/users/alice/') || !first) return undefined;
+        first = false;
+        return { status: 500, body: '<Error><Code>InternalError</Code></Error>' };
+      },
+    };
+    const results = await storm(20, ['--config', path, 'u']);
+    const { ok, failed } = tally(results, EXPECTED);
+    // The holder fails closed as it did without the lock (no copy, S3 error), unless an entry
+    // written meanwhile answers it; everyone else prints the right lines.
+    expect(failed.length).toBeLessThanOrEqual(1);
+    for (const f of failed) expect(f.stderr).toMatch(/answered 500 InternalError/);
+    expect(ok).toBeGreaterThanOrEqual(19);
+    expect(getsPerObject()[userKey(PREFIX, 'alice')]).toBeGreaterThanOrEqual(2);
+    expect(leftovers(cacheDir)).toEqual([]);
   });
 });

@@ -1,19 +1,39 @@
 // Store states with a scripted fetcher (the S3 side is exercised for real in
 // test/integration/host-agent) and a real cache directory.
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cacheFileName } from '../../../host-agent/cache.js';
+import { type CacheEntry, cacheFileName, fileCache } from '../../../host-agent/cache.js';
 import { type AgentConfig, parseConfig } from '../../../host-agent/config.js';
 import { FetchError, ObjectTooLargeError, StoreUnavailableError } from '../../../host-agent/errors.js';
+import { lockFileName } from '../../../host-agent/fetch-lock.js';
 import type { Fetcher, FetchResult } from '../../../host-agent/fetcher.js';
 import { createStore } from '../../../host-agent/store.js';
 
 const KEY = 'users/alice/authorized_keys';
 
 function setup(
-  opts: { ttl?: number; maxStale?: number; derive?: (key: string, body: Buffer) => unknown } = {},
+  opts: {
+    ttl?: number;
+    maxStale?: number;
+    derive?: (key: string, body: Buffer) => unknown;
+    deadlineMs?: number;
+    /** Single flight: what happens while a waiter sleeps (the clock advances by the sleep). */
+    onSleep?: (ms: number) => void;
+    alive?: (pid: number) => boolean;
+  } = {},
 ) {
   const dir = join(mkdtempSync(join(tmpdir(), 'iak-store-')), 'cache');
   const config: AgentConfig = parseConfig(
@@ -21,6 +41,7 @@ function setup(
       bucket: 'bkt',
       region: 'us-east-1',
       cache: { dir, ttlSeconds: opts.ttl ?? 30, maxStaleSeconds: opts.maxStale ?? 3600 },
+      ...(opts.deadlineMs ? { deadlineMs: opts.deadlineMs } : {}),
     }),
     'test',
   );
@@ -28,9 +49,12 @@ function setup(
   const calls: { key: string; etag?: string }[] = [];
   const answers: (FetchResult | Error)[] = [];
   const warnings: string[] = [];
+  const sleeps: number[] = [];
+  const during: (() => void)[] = [];
   const fetcher: Fetcher = {
     async get(key, o) {
       calls.push({ key, ...(o.etag ? { etag: o.etag } : {}) });
+      for (const f of during.splice(0)) f();
       const a = answers.shift();
       if (!a) throw new Error('unexpected fetch');
       if (a instanceof Error) throw a;
@@ -42,6 +66,12 @@ function setup(
     fetcher: async () => fetcher,
     warn: (m) => warnings.push(m),
     ...(opts.derive ? { derive: opts.derive } : {}),
+    sleep: async (ms) => {
+      sleeps.push(ms);
+      clock += ms;
+      opts.onSleep?.(ms);
+    },
+    pidAlive: opts.alive ?? (() => true),
   });
   return {
     dir,
@@ -49,6 +79,10 @@ function setup(
     calls,
     answers,
     warnings,
+    sleeps,
+    /** Run once inside the next fetch (to look at the lock while it is held). */
+    during,
+    now: () => clock,
     advance: (s: number) => {
       clock += s * 1000;
     },
@@ -201,5 +235,212 @@ describe('createStore', () => {
     await t.store.read(KEY);
     t.advance(-3600);
     await expect(t.store.read(KEY)).rejects.toThrow(StoreUnavailableError);
+  });
+});
+
+describe('createStore: single flight (lock files in the cache dir)', () => {
+  const lockPath = (dir: string) => join(dir, lockFileName(cacheFileName(KEY)));
+  /** Another invocation's lock: pid 2000 (alive unless the test says otherwise), taken at `at`. */
+  const plantLock = (dir: string, at: number, pid = 2000) => {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(lockPath(dir), `${pid} ${at}\n`, { mode: 0o600 });
+  };
+  /** What that invocation does when its fetch ends: the entry (if any), the end line, the unlink. */
+  const finishLock = (dir: string, end: 'done' | 'failed', entry?: CacheEntry) => {
+    if (entry) fileCache(dir, process.getuid?.() ?? 0).write(entry);
+    appendFileSync(lockPath(dir), `${end}\n`);
+    unlinkSync(lockPath(dir));
+  };
+
+  it('the fetcher holds the lock (0600, pid and time) during its GET and removes it after', async () => {
+    const t = setup();
+    let during = '';
+    t.during.push(() => {
+      during = `${readFileSync(lockPath(t.dir), 'utf8')} ${(statSync(lockPath(t.dir)).mode & 0o777).toString(8)}`;
+    });
+    t.answers.push({ status: 200, body: body('one\n') });
+    expect(await t.store.read(KEY)).toMatchObject({ source: 's3' });
+    expect(during).toBe(`${process.pid} ${t.now()}\n 600`);
+    expect(readdirSync(t.dir)).toEqual([cacheFileName(KEY)]);
+  });
+
+  it('a fresh hit never looks at the lock (a live one does not delay it)', async () => {
+    const t = setup();
+    t.answers.push({ status: 200, body: body('one\n') });
+    await t.store.read(KEY);
+    plantLock(t.dir, t.now());
+    expect(await t.store.read(KEY)).toMatchObject({ source: 'cache' });
+    expect(t.sleeps).toEqual([]);
+  });
+
+  it('waits for a live holder and answers from the entry it writes, without fetching', async () => {
+    let t: ReturnType<typeof setup> | undefined;
+    t = setup({
+      onSleep: () => {
+        if (t && t.sleeps.length === 3)
+          finishLock(t.dir, 'done', { key: KEY, found: true, fetchedAt: t.now(), body: body('theirs\n') });
+      },
+    });
+    plantLock(t.dir, t.now());
+    expect(await t.store.read(KEY)).toMatchObject({ source: 'cache', body: body('theirs\n') });
+    expect(t.calls).toEqual([]);
+    expect(t.sleeps).toEqual([10, 10, 10]);
+  });
+
+  it('with a stale copy, also waits for the fresh one (no stale answer while S3 is answering)', async () => {
+    let t: ReturnType<typeof setup> | undefined;
+    t = setup({
+      deadlineMs: 60_000, // one store (one invocation) across the 31 s this test skips
+      onSleep: () => {
+        if (t) finishLock(t.dir, 'done', { key: KEY, found: true, fetchedAt: t.now(), body: body('new\n') });
+      },
+    });
+    t.answers.push({ status: 200, body: body('old\n') });
+    await t.store.read(KEY);
+    t.advance(31);
+    plantLock(t.dir, t.now());
+    expect(await t.store.read(KEY)).toMatchObject({ source: 'cache', body: body('new\n') });
+    expect(t.calls).toHaveLength(1);
+  });
+
+  it('a holder that failed: the waiter fetches itself (and fails closed or serves stale as without the lock)', async () => {
+    let t: ReturnType<typeof setup> | undefined;
+    t = setup({ onSleep: () => t && finishLock(t.dir, 'failed') });
+    plantLock(t.dir, t.now());
+    t.answers.push(new FetchError('503 SlowDown'));
+    await expect(t.store.read(KEY)).rejects.toThrow(/cannot read .*503 SlowDown/);
+    expect(t.calls).toHaveLength(1);
+    expect(existsSync(lockPath(t.dir))).toBe(false); // its own lock, taken after, is gone too
+  });
+
+  it('takes over at once the lock of a dead holder, fetches, and leaves no lock', async () => {
+    const t = setup({ alive: (pid) => pid !== 2000 });
+    plantLock(t.dir, t.now());
+    t.answers.push({ status: 200, body: body('one\n') });
+    expect(await t.store.read(KEY)).toMatchObject({ source: 's3' });
+    expect(t.sleeps).toEqual([]);
+    expect(readdirSync(t.dir)).toEqual([cacheFileName(KEY)]);
+    expect(t.warnings).toEqual([
+      'users/alice/authorized_keys: took over the lock of pid 2000 (that process is gone): fetching it here',
+    ]);
+  });
+
+  it('takes over a live holder past its patience (half the deadline), then fetches', async () => {
+    const t = setup({ deadlineMs: 3000 });
+    plantLock(t.dir, t.now());
+    t.answers.push({ status: 200, body: body('one\n') });
+    expect(await t.store.read(KEY)).toMatchObject({ source: 's3' });
+    const waited = t.sleeps.reduce((a, b) => a + b, 0);
+    expect(waited).toBeGreaterThan(1500); // 1500 ms of patience, seen at the next look
+    expect(waited).toBeLessThanOrEqual(1600);
+    expect(t.warnings).toEqual([
+      `users/alice/authorized_keys: took over the lock of pid 2000 (held for ${waited} ms): fetching it here`,
+    ]);
+  });
+
+  it.each([
+    ['no copy: fails closed', false],
+    ['a stale copy: serves it', true],
+  ])(
+    'waits until its deadline, never fetching meanwhile; then as when S3 does not answer (%s)',
+    async (_, withCopy) => {
+      // Each holder it waits for is replaced by a new one (a takeover) before its patience runs out.
+      let t: ReturnType<typeof setup> | undefined;
+      let planted = 0;
+      let holder = 3000;
+      t = setup({
+        deadlineMs: 3000,
+        onSleep: () => {
+          if (!t || t.now() - planted < 1400) return;
+          unlinkSync(lockPath(t.dir));
+          planted = t.now();
+          plantLock(t.dir, planted, ++holder);
+        },
+      });
+      if (withCopy) {
+        mkdirSync(t.dir, { mode: 0o700 });
+        fileCache(t.dir, process.getuid?.() ?? 0).write({
+          key: KEY,
+          found: true,
+          fetchedAt: t.now() - 60_000,
+          body: body('old\n'),
+        });
+      }
+      planted = t.now();
+      plantLock(t.dir, planted);
+      if (withCopy) {
+        expect(await t.store.read(KEY)).toMatchObject({ source: 'stale', body: body('old\n') });
+        expect(t.warnings).toEqual([
+          'users/alice/authorized_keys: pid 3002 was still fetching it at the deadline: serving the cached copy from 63s ago',
+        ]);
+      } else {
+        await expect(t.store.read(KEY)).rejects.toThrow(
+          new StoreUnavailableError(
+            'cannot read users/alice/authorized_keys: pid 3002 was still fetching it at the deadline',
+          ),
+        );
+      }
+      expect(t.sleeps.reduce((a, b) => a + b, 0)).toBe(3000); // to the deadline, not past it
+      expect(t.calls).toEqual([]);
+      expect(existsSync(lockPath(t.dir))).toBe(true); // the other holder's, left alone
+    },
+  );
+
+  it('answers as soon as anyone writes a fresh entry, even while the lock it watches is still held', async () => {
+    // A slow holder whose lock was taken over finishes first: its entry counts.
+    let t: ReturnType<typeof setup> | undefined;
+    t = setup({
+      onSleep: () => {
+        if (t?.sleeps.length === 4)
+          fileCache(t.dir, process.getuid?.() ?? 0).write({
+            key: KEY,
+            found: true,
+            fetchedAt: t.now(),
+            body: body('slow holder\n'),
+          });
+      },
+    });
+    plantLock(t.dir, t.now());
+    expect(await t.store.read(KEY)).toMatchObject({ source: 'cache', body: body('slow holder\n') });
+    expect(t.sleeps).toHaveLength(4);
+    expect(t.calls).toEqual([]);
+    expect(existsSync(lockPath(t.dir))).toBe(true); // the holder's: not ours to remove
+  });
+
+  it('a fetch that fails after its lock was taken over answers from the taker’s entry', async () => {
+    const t = setup();
+    t.during.push(() =>
+      fileCache(t.dir, process.getuid?.() ?? 0).write({
+        key: KEY,
+        found: true,
+        fetchedAt: t.now(),
+        body: body('taker\n'),
+      }),
+    );
+    t.answers.push(new FetchError('deadline reached'));
+    expect(await t.store.read(KEY)).toMatchObject({ source: 'cache', body: body('taker\n') });
+  });
+
+  it('two reads of one key in one process fetch once', async () => {
+    const t = setup();
+    t.answers.push({ status: 200, body: body('one\n') });
+    const [a, b] = await Promise.all([t.store.read(KEY), t.store.read(KEY)]);
+    expect([a.source, b.source].sort()).toEqual(['cache', 's3']);
+    expect(t.calls).toHaveLength(1);
+  });
+
+  it('a directory planted where the lock goes is moved aside, and the read goes on', async () => {
+    const t = setup({ alive: () => false });
+    mkdirSync(join(lockPath(t.dir), 'x'), { recursive: true });
+    t.answers.push({ status: 200, body: body('one\n') });
+    expect(await t.store.read(KEY)).toMatchObject({ source: 's3', body: body('one\n') });
+  });
+
+  it('with ttlSeconds 0 there is no cache and no lock', async () => {
+    const t = setup({ ttl: 0 });
+    t.during.push(() => expect(existsSync(t.dir)).toBe(false));
+    t.answers.push({ status: 200, body: body('one\n') });
+    await t.store.read(KEY);
+    expect(existsSync(t.dir)).toBe(false);
   });
 });
