@@ -54,10 +54,13 @@ opts=()
 for a in "$@"; do [[ $a == -* ]] && opts+=("$a"); done
 IAK_E2E_AGENT=standalone npx vitest run --reporter=default --reporter=json \
   --outputFile.json=.tmp/vitest-standalone.json "${opts[@]}" test/e2e/ test/integration/host-agent/ || status=$?
-# One plain closing line that any CI reader understands, over both passes.
+# Third: the fault and fuzz suite (npm run test:reliability), which prints its figures.
+bash scripts/test-reliability.sh --reporter=default --reporter=json --outputFile.json=.tmp/vitest-reliability.json \
+  --standalone-json=.tmp/vitest-reliability-standalone.json "${opts[@]}" || status=$?
+# One plain closing line that any CI reader understands, over every pass.
 node -e '
 const fs = require("fs");
-const runs = [".tmp/vitest.json", ".tmp/vitest-standalone.json"].filter((f) => fs.existsSync(f)).map((f) => JSON.parse(fs.readFileSync(f, "utf8")));
+const runs = [".tmp/vitest.json", ".tmp/vitest-standalone.json", ".tmp/vitest-reliability.json", ".tmp/vitest-reliability-standalone.json"].filter((f) => fs.existsSync(f)).map((f) => JSON.parse(fs.readFileSync(f, "utf8")));
 const sum = (k) => runs.reduce((n, r) => n + r[k], 0);
 console.log(`${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed, ${sum("numPendingTests") + sum("numTodoTests")} skipped`);
 ' || true
