@@ -57,8 +57,12 @@ export interface AgentRun {
 
 /** Runs the agent (an admin command) as a test does by hand; with the standalone kind, where node does not exist. */
 export function runAgent(agent: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<AgentRun> {
-  const [cmd, argv] = withoutNode(agent, args);
-  return run(cmd, argv, env ? { env } : {}).then(
+  return runCommand(...withoutNode(agent, args), env);
+}
+
+/** Runs a program; resolves with its exit code and output whatever the code. */
+export function runCommand(cmd: string, argv: readonly string[], env?: NodeJS.ProcessEnv): Promise<AgentRun> {
+  return run(cmd, [...argv], env ? { env } : {}).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e: { code: number; stdout: string; stderr: string }) => ({
       code: e.code,

@@ -4,17 +4,14 @@
 // unit creates. Every command here runs in a private mount namespace whose
 // /run is a new, empty tmpfs: that host, whatever this machine's /run holds
 // (other test files' sshd create /run/sshd) and in any file order.
-import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { privsepNote } from '../../host-agent/admin/sshd-runtime.js';
 import { withoutNode } from '../helpers/agent-kind.js';
 import { removeDir, removeLocalUser, requireSshd, SSHD, writeHostKey } from '../helpers/sshd.js';
-import { buildAgent, RUN_TAG } from './fixtures.js';
+import { buildAgent, RUN_TAG, runCommand } from './fixtures.js';
 
-const run = promisify(execFile);
 const AGENT_USER = `iake2e-fr-${RUN_TAG}`;
 const PRIVSEP = '/run/sshd';
 
@@ -22,7 +19,7 @@ const PRIVSEP = '/run/sshd';
 function inFreshRun(command: string, commandArgs: string[]) {
   // With the standalone kind, also where node does not exist.
   const [cmd, args] = withoutNode(command, commandArgs);
-  return run(
+  return runCommand(
     'unshare',
     [
       '--mount',
@@ -36,14 +33,7 @@ function inFreshRun(command: string, commandArgs: string[]) {
       cmd,
       ...args,
     ],
-    { env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' } },
-  ).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({
-      code: e.code,
-      stdout: e.stdout,
-      stderr: e.stderr,
-    }),
+    { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' },
   );
 }
 
