@@ -70,7 +70,11 @@ export async function uninstall(paths: InstallPaths, sys: SysDeps, dryRun: boole
   const sshdFiles = state.files.filter((f) => f.path !== paths.binPath && f.path !== paths.configPath);
   for (const f of sshdFiles) await revert(f, undo);
   if (dryRun) sys.out(`would check with ${paths.sshdBinary} -t and -T, then reload sshd`);
-  else {
+  else if (!sys.stat(paths.sshdBinary)) {
+    // sshd was removed since install (openssh-server first, then this package): no sshd runs the
+    // agent, so there is nothing to check or reload, and refusing would make the agent unremovable.
+    sys.out(`${paths.sshdBinary} is not installed: nothing to check or reload`);
+  } else {
     try {
       await checkSshd(paths, { absentCommand: paths.binPath }, sys);
     } catch (e) {

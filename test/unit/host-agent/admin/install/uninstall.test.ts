@@ -84,3 +84,26 @@ describe('uninstall keeps sshd files as they were (mode, owner) and goes in a sa
     expect(h.files.has(DROP)).toBe(false);
   });
 });
+
+describe('uninstall when sshd itself is gone', () => {
+  it('restores the files and finishes without checking or reloading sshd', async () => {
+    const h = await installedHost();
+    const log: string[] = [];
+    const out: string[] = [];
+    const sys = {
+      ...h.sys,
+      run: (async (cmd, args) => {
+        log.push([cmd, ...args].join(' '));
+        return { code: 127, stdout: '', stderr: `spawn ${cmd} ENOENT` };
+      }) as ProcessRunner,
+      stat: (p: string) => (p === paths.sshdBinary ? undefined : h.sys.stat(p)),
+      out: (l: string) => out.push(l),
+    };
+    expect(await uninstall(paths, sys, false)).toBe(0);
+    expect(log.filter((l) => l.startsWith(paths.sshdBinary) || l.startsWith('systemctl'))).toEqual([]);
+    expect(out).toContain(`${paths.sshdBinary} is not installed: nothing to check or reload`);
+    expect(h.files.get(EIC)?.text).toBe(EIC_TEXT);
+    expect(h.files.has(DROP)).toBe(false);
+    expect(h.files.has(paths.binPath)).toBe(false);
+  });
+});
