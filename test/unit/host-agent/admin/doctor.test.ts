@@ -7,8 +7,10 @@ import {
   evaluateSshdT,
   formatCheck,
   launcherOf,
+  runDoctor,
   shebangInterpreter,
 } from '../../../../host-agent/admin/doctor.js';
+import { parseConfig } from '../../../../host-agent/config.js';
 import { heartbeatLimitSeconds } from '../../../../host-agent/index-age.js';
 
 const NOW = Date.parse('2024-05-01T12:00:00Z');
@@ -129,5 +131,36 @@ describe('evaluateSelfTest', () => {
     [{ code: 126, stdout: '', stderr: '' }, false, 'as the agent user, "ops" failed: exit 126'],
   ])('%o', (r, ok, detail) => {
     expect(evaluateSelfTest('ops', r)).toEqual({ name: 'self-test', ok, detail });
+  });
+});
+
+describe('runDoctor', () => {
+  const config = parseConfig(
+    JSON.stringify({ bucket: 'keys-bucket', region: 'eu-west-1', users: { ops: ['groups/Admins'] } }),
+    '/etc/iam-authorized-keys.json',
+  );
+  const root = { uid: 0, mode: 0o40755, isDirectory: () => true, isFile: () => false };
+  const deps = {
+    configPath: '/etc/iam-authorized-keys.json',
+    binPath: '/usr/bin/iam-authorized-keys',
+    sshdBinary: '/usr/sbin/sshd',
+    sshdConfig: '/etc/ssh/sshd_config',
+    agentUser: 'iam-authorized-keys',
+    loadConfig: () => config,
+    credentials: async () => 'AKIAIOSFODNN7EXAMPLE',
+    readObject: async () => undefined,
+    run: async () => ({ code: 0, stdout: '', stderr: '' }),
+    createRuntimeDir: async () => {},
+    stat: () => root,
+    readBytes: async () => Buffer.from([0x7f, 0x45, 0x4c, 0x46]),
+    userUid: async () => 999,
+    now: () => NOW,
+    auditCheck: async () => {},
+    runAsAgent: async () => ({ code: 0, stdout: '', stderr: '' }),
+  };
+  it('shows only the last 4 characters of the access key id', async () => {
+    const lines = (await runDoctor(deps)).map(formatCheck);
+    expect(lines).toContain('ok   credentials: resolved (access key …MPLE)');
+    expect(lines.join('\n')).not.toContain('AKIAIOSFODNN7');
   });
 });
