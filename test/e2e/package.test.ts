@@ -120,11 +120,30 @@ describe('the .deb, installed for real', () => {
     requireSshd();
     // This test owns the machine's real paths for a while: never over someone's real install. What an
     // earlier run of this test left behind (a run cut short) carries its marker and is cleaned up first.
+    if (existsSync('/run/systemd/system')) {
+      // The package's scripts would reload this machine's running sshd with the test's configuration.
+      throw new Error(
+        'test/e2e/package.test.ts installs the .deb for real: run it on a throwaway machine without a running systemd (as CI does)',
+      );
+    }
     if (existsSync(OWNER_MARK)) {
       if (dpkgInstalled()) await sh('dpkg', ['--purge', 'iam-authorized-keys']);
       rmSync(CONFIG, { force: true });
-    } else if (dpkgInstalled() || existsSync(CONFIG)) {
-      throw new Error(`iam-authorized-keys is installed here (or ${CONFIG} exists): refusing to replace it`);
+    } else {
+      const found = [
+        dpkgInstalled() ? 'the iam-authorized-keys package' : '',
+        ...[
+          CONFIG,
+          '/var/lib/iam-authorized-keys/install.json',
+          '/etc/ssh/sshd_config.d/60-iam-authorized-keys.conf',
+        ].filter((f) => existsSync(f)),
+        spawnSync('getent', ['passwd', AGENT_USER]).status === 0 ? `the user ${AGENT_USER}` : '',
+      ].filter(Boolean);
+      if (found.length > 0) {
+        throw new Error(
+          `iam-authorized-keys is installed here (${found.join(', ')}): refusing to replace it`,
+        );
+      }
     }
     writeFileSync(OWNER_MARK, `${process.pid}\n`);
     moto = await startMoto();

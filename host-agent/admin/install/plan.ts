@@ -43,7 +43,9 @@ export function defaultPaths(root = '/'): InstallPaths {
     stateFile: r('/var/lib/iam-authorized-keys/install.json'),
     sshdBinary: '/usr/sbin/sshd',
     // Debian, Ubuntu, Amazon Linux and RHEL all answer to sshd.service (Debian via an alias).
-    reloadCommand: ['systemctl', 'reload', 'sshd'],
+    // try-reload-or-restart: a stopped or socket-activated sshd (Ubuntu >= 22.10) is not a failure; it
+    // reads the new configuration when it next starts.
+    reloadCommand: ['systemctl', 'try-reload-or-restart', 'sshd'],
   };
 }
 

@@ -31,7 +31,7 @@ describe('uninstall keeps sshd files as they were (mode, owner) and goes in a sa
       `rm ${DROP}`,
       `${paths.sshdBinary} -t -f ${paths.sshdConfig}`,
       `${paths.sshdBinary} -T -f ${paths.sshdConfig}`,
-      'systemctl reload sshd',
+      'systemctl try-reload-or-restart sshd',
       `rm ${paths.binPath}`,
       `write ${paths.configPath}`,
       `rm ${paths.stateFile}`,
@@ -42,7 +42,7 @@ describe('uninstall keeps sshd files as they were (mode, owner) and goes in a sa
   });
 
   it('a failed reload keeps the binary and the state file (sshd still runs the command until reloaded)', async () => {
-    const h = await installedHost(['systemctl reload']);
+    const h = await installedHost(['systemctl try-reload-or-restart']);
     expect(await uninstall(paths, h.sys, false)).toBe(1);
     expect(h.files.has(DROP)).toBe(false);
     expect(h.files.get(EIC)?.text).toBe(EIC_TEXT);
