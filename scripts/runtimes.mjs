@@ -5,7 +5,12 @@ import { join } from 'node:path';
 const ROOT = new URL('..', import.meta.url).pathname;
 
 export const RUNTIMES = [
-  { target: 'linux-x64', cpu: 'x64', bunTarget: 'bun-linux-x64-baseline', pkg: '@oven/bun-linux-x64-baseline' },
+  {
+    target: 'linux-x64',
+    cpu: 'x64',
+    bunTarget: 'bun-linux-x64-baseline',
+    pkg: '@oven/bun-linux-x64-baseline',
+  },
   { target: 'linux-arm64', cpu: 'arm64', bunTarget: 'bun-linux-arm64', pkg: '@oven/bun-linux-aarch64' },
 ];
 
