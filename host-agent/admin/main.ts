@@ -15,9 +15,9 @@ import { request } from '../http.js';
 import { createStore } from '../store.js';
 import { formatCheck, runDoctor } from './doctor.js';
 import { install } from './install/apply.js';
+import { chooseDefaults } from './install/defaults.js';
 import {
   DEFAULT_AGENT_USER,
-  defaultBinPath,
   defaultPaths,
   type InstallPaths,
   type InstallState,
@@ -132,7 +132,8 @@ const pathOptions = {
   'state-file': { type: 'string' },
   'reload-command': { type: 'string' },
   'no-reload': { type: 'boolean', default: false },
-  'agent-user': { type: 'string', default: DEFAULT_AGENT_USER },
+  // No default here: chooseDefaults tells an explicit --agent-user from the recorded one and the default.
+  'agent-user': { type: 'string' },
   'dry-run': { type: 'boolean', default: false },
 } as const;
 
@@ -146,22 +147,44 @@ type PathValues = {
   'state-file'?: string;
   'reload-command'?: string;
   'no-reload': boolean;
+  'agent-user'?: string;
 };
 
-/** Every path can be overridden so tests (and image builds) work on a temp root. */
-function installPaths(v: PathValues): InstallPaths {
+/**
+ * Every path can be overridden so tests (and image builds) work on a temp root.
+ * Without --bin, --config or --agent-user, what the last install recorded in its
+ * state file is used (chooseDefaults).
+ */
+async function installPaths(
+  v: PathValues,
+  command: 'install' | 'uninstall' | 'doctor',
+): Promise<{ paths: InstallPaths; agentUser: string }> {
   const d = defaultPaths(v.root);
-  const standalone = isCompiledProgram(process.argv[1]);
-  // On the real root, a standalone executable in a program directory (a package's) is run where it is.
-  const bin = v.root === '/' ? defaultBinPath({ standalone, path: process.execPath }, d.binPath) : d.binPath;
   const abs = (name: string, p: string | undefined, def: string) => {
     if (p === undefined) return def;
     if (!p.startsWith('/')) throw new UsageError(`--${name} must be an absolute path`);
     return p;
   };
-  return {
-    binPath: abs('bin', v.bin, bin),
-    configPath: abs('config', v.config, d.configPath),
+  const stateFile = abs('state-file', v['state-file'], d.stateFile);
+  const stateText = await realSystemFs(realRunner).readText(stateFile);
+  const state = stateText ? (JSON.parse(stateText) as InstallState) : undefined;
+  const chosen = chooseDefaults(
+    command,
+    { bin: v.bin, config: v.config, agentUser: v['agent-user'] },
+    state,
+    {
+      bin: d.binPath,
+      config: d.configPath,
+      agentUser: DEFAULT_AGENT_USER,
+      // On the real root, a standalone executable in a program directory (a package's) is run where it is.
+      ...(v.root === '/'
+        ? { running: { standalone: isCompiledProgram(process.argv[1]), path: process.execPath } }
+        : {}),
+    },
+  );
+  const paths = {
+    binPath: abs('bin', chosen.bin, chosen.bin),
+    configPath: abs('config', chosen.config, chosen.config),
     sshdConfig: abs('sshd-config', v['sshd-config'], d.sshdConfig),
     dropInDir: abs('drop-in-dir', v['drop-in-dir'], d.dropInDir),
     stateFile: abs('state-file', v['state-file'], d.stateFile),
@@ -172,6 +195,7 @@ function installPaths(v: PathValues): InstallPaths {
         ? splitCommand(v['reload-command'])
         : d.reloadCommand,
   };
+  return { paths, agentUser: chosen.agentUser };
 }
 
 function sysDeps(): SysDeps {
@@ -253,7 +277,7 @@ async function installCommand(args: string[]): Promise<number> {
     values.source ?? (isCompiledProgram(process.argv[1]) ? process.execPath : process.argv[1]);
   if (!sourcePath) throw new UsageError('cannot tell which file to install: pass --source FILE');
   const source = await readFile(sourcePath);
-  const paths = installPaths(values);
+  const { paths, agentUser } = await installPaths(values, 'install');
   let restoreConfig: (() => Promise<void>) | undefined;
   if (principals) {
     // Resolved once here (and by refresh-principals later), never per login; a failure stops install before any change.
@@ -285,7 +309,7 @@ async function installCommand(args: string[]): Promise<number> {
   let code: number;
   try {
     ({ code } = await install(
-      { paths, agentUser: values['agent-user'], source, nodePath: values.node, nologin },
+      { paths, agentUser, source, nodePath: values.node, nologin },
       sysDeps(),
       values['dry-run'],
     ));
@@ -300,19 +324,14 @@ async function installCommand(args: string[]): Promise<number> {
 async function uninstallCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: pathOptions, strict: true, allowPositionals: false });
   if (!values['dry-run']) requireRoot('uninstall');
-  return uninstall(installPaths(values), sysDeps(), values['dry-run']);
+  return uninstall((await installPaths(values, 'uninstall')).paths, sysDeps(), values['dry-run']);
 }
 
 async function doctorCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: pathOptions, strict: true, allowPositionals: false });
-  const paths = installPaths(values);
+  // The user, binary and config install recorded win over the defaults.
+  const { paths, agentUser } = await installPaths(values, 'doctor');
   const fsys = realSystemFs(realRunner);
-  // The user install recorded wins over the default name.
-  const stateText = await fsys.readText(paths.stateFile);
-  const state = stateText ? (JSON.parse(stateText) as InstallState) : undefined;
-  const agentUser = args.includes('--agent-user')
-    ? values['agent-user']
-    : (state?.agentUser ?? values['agent-user']);
   const quiet = () => {};
   const results = await runDoctor({
     configPath: paths.configPath,

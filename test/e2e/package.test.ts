@@ -129,6 +129,7 @@ describe('the .deb, installed for real', () => {
     if (existsSync(OWNER_MARK)) {
       if (dpkgInstalled()) await sh('dpkg', ['--purge', 'iam-authorized-keys']);
       rmSync(CONFIG, { force: true });
+      rmSync('/var/lib/iam-authorized-keys', { recursive: true, force: true });
     } else {
       const found = [
         dpkgInstalled() ? 'the iam-authorized-keys package' : '',
@@ -258,6 +259,48 @@ describe('the .deb, installed for real', () => {
     expect(existsSync('/etc/ssh/sshd_config.d/60-iam-authorized-keys.conf')).toBe(true);
     expect((await sh('dpkg', ['-P', 'iam-authorized-keys'])).code).toBe(0);
     expect(snapshotSsh()).toEqual(before);
+  });
+});
+
+describe('the .deb and an install it did not make', () => {
+  const STATE = '/var/lib/iam-authorized-keys/install.json';
+  beforeAll(() => {
+    // Runs after the suite above; the same marker says these leftovers are a test's.
+    writeFileSync(OWNER_MARK, `${process.pid}\n`);
+  });
+  afterAll(async () => {
+    if (dpkgInstalled()) await sh('dpkg', ['--purge', 'iam-authorized-keys']);
+    rmSync('/var/lib/iam-authorized-keys', { recursive: true, force: true });
+    rmSync(OWNER_MARK, { force: true });
+  });
+
+  it('dpkg -r and -P leave an install of another copy of the agent (state, cache) as it is', async () => {
+    rmSync(CONFIG, { force: true });
+    expect((await sh('dpkg', ['-i', DEB])).code).toBe(0);
+    // What `install` run from a copy in /usr/local/bin records (sshd runs that copy, not the package's).
+    const foreign = `${JSON.stringify(
+      {
+        version: 1,
+        agentUser: 'ops-keys',
+        createdUser: false,
+        cacheDir: '/var/cache/iam-authorized-keys',
+        createdCacheDir: false,
+        files: [],
+        binPath: '/usr/local/bin/iam-authorized-keys',
+        configPath: CONFIG,
+      },
+      null,
+      2,
+    )}\n`;
+    mkdirSync('/var/lib/iam-authorized-keys', { recursive: true, mode: 0o755 });
+    writeFileSync(STATE, foreign, { mode: 0o600 });
+    const r = await sh('dpkg', ['-r', 'iam-authorized-keys']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/records an install of another copy of the agent: left as it is/);
+    const p = await sh('dpkg', ['-P', 'iam-authorized-keys']);
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stderr).toMatch(/install\.json remains \(another install\): not purging/);
+    expect(readFileSync(STATE, 'utf8')).toBe(foreign);
   });
 });
 

@@ -186,6 +186,8 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
     createdCacheDir: createdCacheDir || (prev?.createdCacheDir ?? false),
     files: [...records.values()],
     ...((prev?.chainAdded ?? plan.chain) ? { chainAdded: prev?.chainAdded ?? plan.chain } : {}),
+    binPath: paths.binPath,
+    configPath: paths.configPath,
   };
   await sys.mkdirp(dirname(paths.stateFile), 0o755);
   await sys.writeAtomic(paths.stateFile, `${JSON.stringify(state, null, 2)}\n`, 0o600);

@@ -300,6 +300,9 @@ export interface InstallState {
   readonly files: readonly FileRecord[];
   /** The chain install added to the agent config, removed again on uninstall. */
   readonly chainAdded?: readonly string[];
+  /** The binary sshd runs and the config it reads (absent in states written before they were recorded). */
+  readonly binPath?: string;
+  readonly configPath?: string;
 }
 
 export const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
