@@ -29,6 +29,21 @@ export function securePathProblems(path: string, stat: (p: string) => StatLike |
   }
 }
 
+/**
+ * sshd checks where the command's path really leads (realpath, then every
+ * parent): the same test for a symlinked path's target. Empty when the path is
+ * not a symlink or cannot be resolved (securePathProblems reports that).
+ */
+export function resolvedPathProblems(
+  path: string,
+  stat: (p: string) => StatLike | undefined,
+  realpath: ((p: string) => string | undefined) | undefined,
+): string[] {
+  const real = realpath?.(path);
+  if (!real || real === path) return [];
+  return securePathProblems(real, stat).map((p) => `${path} resolves to ${real}: ${p}`);
+}
+
 /** glob(3) subset sshd's Include uses: '*', '?' within one path component. */
 export function globToRegExp(pattern: string): RegExp {
   const re = pattern

@@ -3,7 +3,12 @@
 import { indexKey, parseIndex } from '../../contract/index.js';
 import { type AgentConfig, DEFAULT_CONFIG_PATH } from '../config.js';
 import { indexAge } from '../index-age.js';
-import { privateDirProblem, type StatLike, securePathProblems } from '../secure-path.js';
+import {
+  privateDirProblem,
+  resolvedPathProblems,
+  type StatLike,
+  securePathProblems,
+} from '../secure-path.js';
 import { isStandaloneExecutable } from './install/plan.js';
 import { agentCommandLine, parseSshdT } from './install/sshd-config.js';
 import { runSshd } from './sshd-runtime.js';
@@ -72,8 +77,9 @@ export function evaluateBinary(
   binPath: string,
   launcher: Launcher,
   stat: (p: string) => StatLike | undefined,
+  realpath?: (p: string) => string | undefined,
 ): CheckResult {
-  const problems = securePathProblems(binPath, stat);
+  const problems = [...securePathProblems(binPath, stat), ...resolvedPathProblems(binPath, stat, realpath)];
   if (launcher.kind === 'standalone') {
     if (problems.length > 0) return fail('binary', problems.join('; '));
     return ok('binary', `${binPath} (standalone executable) is root-owned, not group/world-writable`);
@@ -106,6 +112,8 @@ export interface DoctorDeps {
   /** sshd's privilege-separation dir on a host where sshd never ran (as its service unit would create it). */
   readonly createRuntimeDir: (path: string) => Promise<void>;
   readonly stat: (p: string) => (StatLike & { gid?: number }) | undefined;
+  /** Symlinks resolved (sshd checks the real path); optional for fakes without links. */
+  readonly realpath?: (p: string) => string | undefined;
   readonly readBytes: (p: string) => Promise<Buffer | undefined>;
   readonly userUid: (user: string) => Promise<number | undefined>;
   readonly now: () => number;
@@ -163,7 +171,9 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckResult[]> {
   if (T.code !== 0) results.push(fail('sshd', `sshd -T failed: ${T.stderr.trim() || `exit ${T.code}`}`));
   else results.push(evaluateSshdT(T.stdout, agentCommandLine(deps.binPath, deps.configPath), deps.agentUser));
 
-  results.push(evaluateBinary(deps.binPath, launcherOf(await deps.readBytes(deps.binPath)), deps.stat));
+  results.push(
+    evaluateBinary(deps.binPath, launcherOf(await deps.readBytes(deps.binPath)), deps.stat, deps.realpath),
+  );
 
   if (config) {
     // The whole login path as sshd runs it: catches an unreadable config, missing interpreter, no credentials for that user.

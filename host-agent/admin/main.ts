@@ -358,6 +358,7 @@ async function doctorCommand(args: string[]): Promise<number> {
     run: realRunner,
     createRuntimeDir: fsys.createRuntimeDir,
     stat: fsys.stat,
+    realpath: fsys.realpath,
     readBytes: fsys.readBytes,
     userUid: async (u) => (await lookupUser(realRunner, u))?.uid,
     now: Date.now,

@@ -2,7 +2,7 @@
 // writes. Logic modules take these as parameters so tests can swap them.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import {
   chmod,
   chown,
@@ -135,6 +135,8 @@ export interface SystemFs {
   userExists(user: string): Promise<boolean>;
   dirExists(path: string): Promise<boolean>;
   stat(path: string): StatLike | undefined;
+  /** Where a path really leads (symlinks resolved), or undefined when it does not exist. */
+  realpath(path: string): string | undefined;
   /** One directory, root-owned, mode 0755, under a parent only root can write (sshd's privsep dir). */
   createRuntimeDir(path: string): Promise<void>;
 }
@@ -236,6 +238,13 @@ export function realSystemFs(run: ProcessRunner): SystemFs {
     stat(path) {
       try {
         return statSync(path);
+      } catch {
+        return undefined;
+      }
+    },
+    realpath(path) {
+      try {
+        return realpathSync(path);
       } catch {
         return undefined;
       }

@@ -2,7 +2,7 @@
 // result (sshd -t, sshd -T) and rolls every change back when it is not what we
 // want, then reloads sshd. uninstall checks and reloads the same way.
 import { dirname } from 'node:path';
-import { securePathProblems } from '../../secure-path.js';
+import { resolvedPathProblems, securePathProblems } from '../../secure-path.js';
 import { runSshd, type SshdRunDeps } from '../sshd-runtime.js';
 import { CommandFailedError, type ProcessRunner } from '../sys.js';
 import {
@@ -164,6 +164,7 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
     // sshd refuses to run a command it could not trust; a script's interpreter gets the same test.
     const unsafe = [
       ...securePathProblems(paths.binPath, sys.stat),
+      ...resolvedPathProblems(paths.binPath, sys.stat, sys.realpath),
       ...(plan.interpreter ? securePathProblems(plan.interpreter, sys.stat) : []),
     ];
     if (unsafe.length > 0) throw new InstallRefusedError(`unsafe path: ${unsafe.join('; ')}`);

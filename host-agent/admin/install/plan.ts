@@ -330,6 +330,8 @@ export interface SysDeps {
   readonly userExists: (user: string) => Promise<boolean>;
   readonly dirExists: (path: string) => Promise<boolean>;
   readonly stat: (path: string) => StatLike | undefined;
+  /** Symlinks resolved; optional so that fakes without links need not say so. */
+  readonly realpath?: (path: string) => string | undefined;
   /** sshd's privilege-separation dir, when sshd never ran here (see sshd-runtime.ts). */
   readonly createRuntimeDir: (path: string) => Promise<void>;
   readonly out: (line: string) => void;

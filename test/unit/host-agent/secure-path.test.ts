@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { privateDirProblem, type StatLike, securePathProblems } from '../../../host-agent/secure-path.js';
+import {
+  privateDirProblem,
+  resolvedPathProblems,
+  type StatLike,
+  securePathProblems,
+} from '../../../host-agent/secure-path.js';
 
 const st = (uid: number, mode: number, dir = true): StatLike => ({
   uid,
@@ -57,5 +62,26 @@ describe('securePathProblems', () => {
     ['/usr/bin/missing', ['/usr/bin/missing does not exist']],
   ])('%s', (path, expected) => {
     expect(securePathProblems(path, stat)).toEqual(expected);
+  });
+});
+
+describe('resolvedPathProblems (sshd checks where a symlinked command really leads)', () => {
+  const stat = (p: string) =>
+    p === '/opt/x'
+      ? { uid: 0, mode: 0o40775, isDirectory: () => true, isFile: () => false }
+      : { uid: 0, mode: 0o40755, isDirectory: () => true, isFile: () => false };
+  const realpath = (p: string) => (p === '/usr/local/bin/iak' ? '/opt/x/iak' : p);
+  it.each([
+    [
+      'a symlink into a group-writable dir',
+      '/usr/local/bin/iak',
+      ['/usr/local/bin/iak resolves to /opt/x/iak: /opt/x is group- or world-writable (mode 775)'],
+    ],
+    ['a plain path', '/usr/bin/iak', []],
+  ])('%s', (_n, path, expected) => {
+    expect(resolvedPathProblems(path, stat, realpath)).toEqual(expected);
+  });
+  it('without a realpath function (fakes), nothing more is checked', () => {
+    expect(resolvedPathProblems('/usr/local/bin/iak', stat, undefined)).toEqual([]);
   });
 });

@@ -87,6 +87,14 @@ describe('evaluateBinary', () => {
     expect(r.detail).toMatch(/\/home\/u\/node is owned by uid 1000/);
     expect(evaluateBinary('/usr/local/bin/x', script(), stat).detail).toMatch(/no #! interpreter/);
   });
+  it('a symlinked binary is checked where it really leads, as sshd does', () => {
+    const realpath = (p: string) => (p === '/usr/local/bin/x' ? '/home/u/x' : p);
+    const r = evaluateBinary('/usr/local/bin/x', { kind: 'standalone' }, stat, realpath);
+    expect(r).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/resolves to \/home\/u\/x: \/home\/u\/x is owned by uid 1000/),
+    });
+  });
   it('a standalone executable needs no interpreter; its own path is still checked', () => {
     const r = evaluateBinary('/usr/bin/iam-authorized-keys', { kind: 'standalone' }, stat);
     expect(r).toMatchObject({ ok: true, detail: expect.stringMatching(/standalone executable/) });

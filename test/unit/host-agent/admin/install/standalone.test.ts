@@ -10,7 +10,7 @@ import {
   isStandaloneExecutable,
 } from '../../../../../host-agent/admin/install/plan.js';
 import { uninstall } from '../../../../../host-agent/admin/install/uninstall.js';
-import { eicHost, opts, paths } from './fixtures.js';
+import { DROP, eicHost, opts, paths } from './fixtures.js';
 
 /** An ELF header and bytes that are not UTF-8: any text decoding on the way would change them. */
 const ELF = Buffer.concat([
@@ -87,5 +87,24 @@ describe('install and uninstall of a standalone executable', () => {
     expect(out.at(-1)).toMatch(/unsafe path: \/home\/u\/node is owned by uid 1000/);
     // The same interpreter does not matter to a standalone executable.
     expect((await install({ ...opts, source: ELF, nodePath: '/home/u/node' }, sys, false)).code).toBe(0);
+  });
+
+  it('refuses a binary path that is a symlink into a directory sshd would not trust, and rolls back', async () => {
+    const h = eicHost();
+    // The same bytes are already there, through a link: install writes nothing at that path.
+    h.files.set(paths.binPath, { text: ELF.toString('latin1'), mode: 0o755, uid: 0, gid: 0 });
+    const out: string[] = [];
+    const sys = {
+      ...h.sys,
+      out: (l: string) => out.push(l),
+      realpath: (p: string) => (p === paths.binPath ? '/home/u/iak' : p),
+      stat: (p: string) =>
+        p === '/home/u'
+          ? { uid: 1000, mode: 0o40755, isDirectory: () => true, isFile: () => false }
+          : h.sys.stat(p),
+    };
+    expect((await install({ ...opts, source: ELF }, sys, false)).code).toBe(1);
+    expect(out.at(-1)).toMatch(/resolves to \/home\/u\/iak: \/home\/u is owned by uid 1000.*rolled back/);
+    expect(h.files.has(DROP)).toBe(false);
   });
 });
