@@ -1,11 +1,19 @@
 // SDK clients for the publisher (Lambda and CLI): adaptive retries for IAM
-// throttling, path-style S3 when an endpoint override points at an emulator.
+// throttling, path-style S3 when an endpoint override points at an emulator,
+// and timeouts on every request: without them a connection that never answers
+// holds a run until the Lambda's own timeout (or a CLI run forever).
 import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
 
 export interface ClientOptions {
   readonly region?: string;
   readonly env?: Record<string, string | undefined>;
+  /** Per attempt: no response data for this long fails the attempt (it is retried). @default 30000 */
+  readonly requestTimeoutMs?: number;
+  /** Per attempt: a TCP/TLS connection not set up by then fails the attempt. @default 5000 */
+  readonly connectionTimeoutMs?: number;
+  /** @default 10 (adaptive retry mode: throttling slows the client down instead of failing the run) */
+  readonly maxAttempts?: number;
 }
 
 export function createClients(opts: ClientOptions = {}): { iam: IAMClient; s3: S3Client } {
@@ -14,7 +22,13 @@ export function createClients(opts: ClientOptions = {}): { iam: IAMClient; s3: S
   const common = {
     ...(region ? { region } : {}),
     retryMode: 'adaptive',
-    maxAttempts: 10,
+    maxAttempts: opts.maxAttempts ?? 10,
+    requestHandler: {
+      requestTimeout: opts.requestTimeoutMs ?? 30_000,
+      connectionTimeout: opts.connectionTimeoutMs ?? 5_000,
+      // Newer handlers only warn at requestTimeout unless told to fail the attempt.
+      throwOnRequestTimeout: true,
+    },
   } as const;
   // IAM is a global service: any region signs correctly; default one so a bare shell works.
   const iam = new IAMClient({ ...common, region: region ?? 'us-east-1' });
