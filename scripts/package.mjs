@@ -66,6 +66,19 @@ function stage(dir, arch) {
   }
 }
 
+/**
+ * One maintainer script, for either package manager: the shared definitions
+ * (packaging/scripts/common.sh), then `body` (packaging/scripts/<body>.sh) when
+ * `condition` holds (each manager says "install", "upgrade" or "remove" its own
+ * way), then `after` (a shell command run in every case).
+ */
+function maintainerScript(condition, body, after = '') {
+  const part = (name) => readFileSync(join(PKG, 'scripts', `${name}.sh`), 'utf8').trim();
+  return [part('common'), `if ${condition}; then`, part(body), 'fi', after, 'exit 0', '']
+    .filter(Boolean)
+    .join('\n');
+}
+
 function buildDeb(work, arch) {
   const root = join(work, `deb-${arch.deb}`);
   stage(root, arch);
@@ -90,9 +103,14 @@ function buildDeb(work, arch) {
       '',
     ].join('\n'),
   );
-  for (const s of ['postinst', 'prerm', 'postrm']) {
-    copyFileSync(join(PKG, 'debian', s), join(debian, s));
-    chmodSync(join(debian, s), 0o755);
+  const scripts = {
+    postinst: maintainerScript('[ "$1" = configure ]', 'configure'),
+    prerm: maintainerScript('[ "$1" = remove ] || [ "$1" = deconfigure ]', 'remove'),
+    postrm: maintainerScript('[ "$1" = purge ]', 'purge', 'daemon_reload'),
+  };
+  for (const [name, body] of Object.entries(scripts)) {
+    writeFileSync(join(debian, name), `#!/bin/sh\nset -e\n${body}`);
+    chmodSync(join(debian, name), 0o755);
   }
   const out = join(DIST, `${NAME}_${version}_${arch.deb}.deb`);
   // gzip: every dpkg reads it (xz of 100 MB takes much longer for a few MB less).
@@ -106,7 +124,11 @@ function buildRpm(work, arch) {
   const top = join(work, `rpm-${arch.rpm}`);
   const buildroot = join(top, 'stage');
   stage(buildroot, arch);
-  const script = (name) => readFileSync(join(PKG, 'rpm', name), 'utf8').trim();
+  // rpmbuild expands macros in scriptlets: a literal % must be %%.
+  const script = (...a) =>
+    maintainerScript(...a)
+      .trim()
+      .replaceAll('%', '%%');
   const spec = [
     `Name: ${NAME}`,
     `Version: ${version}`,
@@ -128,12 +150,13 @@ function buildRpm(work, arch) {
     `%dir /usr/share/doc/${NAME}`,
     `%dir /usr/share/doc/${NAME}/examples`,
     ...FILES.map((f) => `%attr(${f.mode.toString(8).padStart(4, '0')},root,root) /${f.to}`),
+    // %post runs on install and on upgrade; %preun and %postun with $1 = 0 only on erase.
     '%post',
-    script('post'),
+    script('true', 'configure'),
     '%preun',
-    script('preun'),
+    script('[ "$1" -eq 0 ]', 'remove'),
     '%postun',
-    script('postun'),
+    script('[ "$1" -eq 0 ]', 'purge', 'daemon_reload'),
     '',
   ].join('\n');
   const specFile = join(top, `${NAME}.spec`);

@@ -44,11 +44,6 @@ export async function buildAgent(dir: string): Promise<string> {
   return out;
 }
 
-/** The bytes `install` must put at the binary path for the agent buildAgent made. */
-export function expectedInstalledAgent(agent: string): Buffer {
-  return readFileSync(agent);
-}
-
 export interface AgentRun {
   readonly code: number;
   readonly stdout: string;

@@ -321,9 +321,10 @@ describe('the .rpm packages', () => {
     expect(requires.split('\n').filter((l) => l && !l.startsWith('rpmlib(') && l !== '/bin/sh')).toEqual([]);
     expect((await sh('rpm', ['-qp', '--qf', '%{ARCH}', RPM(arch)])).stdout).toBe(arch);
     const scripts = (await sh('rpm', ['-qp', '--scripts', RPM(arch)])).stdout;
-    expect(scripts).toMatch(/postinstall scriptlet[\s\S]*\/usr\/bin\/iam-authorized-keys install/);
+    expect(scripts).toMatch(/BIN=\/usr\/bin\/iam-authorized-keys\n/);
+    expect(scripts).toMatch(/postinstall scriptlet[\s\S]*"\$BIN" install --no-reload/);
     expect(scripts).toMatch(
-      /preuninstall scriptlet[\s\S]*if \[ "\$1" -eq 0 \][\s\S]*iam-authorized-keys uninstall/,
+      /preuninstall scriptlet[\s\S]*if \[ "\$1" -eq 0 \]; then[\s\S]*"\$BIN" uninstall --no-reload/,
     );
     expect(scripts).toMatch(
       /postuninstall scriptlet[\s\S]*rm -rf \/var\/cache\/iam-authorized-keys \/var\/lib\/iam-authorized-keys/,
