@@ -44,21 +44,28 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const KNOWN_KEYS = new Set([
-  'bucket',
-  'prefix',
-  'region',
-  'endpoint',
-  'users',
-  'iamUsers',
-  'cache',
-  'roleArn',
-  'deadlineMs',
-  'chain',
-  'syncUsers',
-  'syslogSocket',
-  'passwdFile',
-]);
+/** Every key the parser accepts, by level (docs/host-agent.md's table is checked against these). */
+export const CONFIG_KEYS = {
+  top: [
+    'bucket',
+    'prefix',
+    'region',
+    'endpoint',
+    'users',
+    'iamUsers',
+    'cache',
+    'roleArn',
+    'deadlineMs',
+    'chain',
+    'syncUsers',
+    'syslogSocket',
+    'passwdFile',
+  ],
+  cache: ['dir', 'ttlSeconds', 'maxStaleSeconds'],
+  iamUsers: ['allowGroups'],
+  syncUsers: ['markerGroup', 'localGroups', 'groupMap', 'sudoGroups', 'removeHome'],
+} as const;
+const KNOWN_KEYS: ReadonlySet<string> = new Set(CONFIG_KEYS.top);
 // S3 bucket naming rules (the subset that matters for a safe URL).
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const REGION = /^[a-z]{2}(-[a-z0-9]+){1,4}$/;
@@ -174,7 +181,8 @@ export function parseConfig(text: string, source: string): AgentConfig {
     if (!isObj(raw.iamUsers)) bad('iamUsers must be an object like {"allowGroups": []}');
     const iu = raw.iamUsers as Obj;
     for (const k of Object.keys(iu))
-      if (k !== 'allowGroups') bad(`iamUsers: unknown setting ${JSON.stringify(k)}`);
+      if (!(CONFIG_KEYS.iamUsers as readonly string[]).includes(k))
+        bad(`iamUsers: unknown setting ${JSON.stringify(k)}`);
     config.iamUsers = {
       allowGroups:
         iu.allowGroups === undefined
@@ -192,7 +200,7 @@ export function parseConfig(text: string, source: string): AgentConfig {
     if (!isObj(raw.cache)) bad('cache must be an object');
     const c = raw.cache as Obj;
     for (const k of Object.keys(c)) {
-      if (!['dir', 'ttlSeconds', 'maxStaleSeconds'].includes(k))
+      if (!(CONFIG_KEYS.cache as readonly string[]).includes(k))
         bad(`cache: unknown setting ${JSON.stringify(k)}`);
     }
     const dir = c.dir === undefined ? DEFAULT_CACHE_DIR : str(c.dir, 'cache.dir');
@@ -269,7 +277,7 @@ function parseSyncUsers(
 ): SyncUsersConfig {
   if (!isObj(v)) return bad('syncUsers must be an object');
   for (const k of Object.keys(v)) {
-    if (!['markerGroup', 'localGroups', 'groupMap', 'sudoGroups', 'removeHome'].includes(k)) {
+    if (!(CONFIG_KEYS.syncUsers as readonly string[]).includes(k)) {
       bad(`syncUsers: unknown setting ${JSON.stringify(k)}`);
     }
   }

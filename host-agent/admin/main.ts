@@ -8,7 +8,7 @@ import { readFile, rename, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ADMIN_COMMANDS } from '../args.js';
 import { startSyslogAuditor } from '../audit.js';
-import { DEFAULT_CONFIG_PATH, loadConfig } from '../config.js';
+import { loadConfig } from '../config.js';
 import { baseCredentials, createCredentialProvider, readFileOrUndefined } from '../credentials.js';
 import { UsageError } from '../errors.js';
 import { request } from '../http.js';
@@ -26,13 +26,19 @@ import {
 } from './install/plan.js';
 import { uninstall } from './install/uninstall.js';
 import { acquireLock } from './lock.js';
+import {
+  DEFAULT_SYNC_LOCK,
+  INSTALL_OPTIONS,
+  PATH_OPTIONS,
+  REFRESH_PRINCIPALS_OPTIONS,
+  SYNC_USERS_OPTIONS,
+} from './options.js';
 import { type Source as PrincipalsSource, refreshPrincipals } from './principals-source.js';
 import { runSyncUsers, type SyncUsersDeps } from './sync-users/run.js';
-import { DEFAULT_SUDOERS_PATH } from './sync-users/sudoers.js';
 import { lookupUser, realRunner, realSystemFs, splitCommand, writeFileAtomic } from './sys.js';
 
 // One list and one UsageError, shared with the login path's argument parser.
-export { ADMIN_COMMANDS, UsageError };
+export { ADMIN_COMMANDS, DEFAULT_SYNC_LOCK, UsageError };
 export type AdminCommand = (typeof ADMIN_COMMANDS)[number];
 
 export function isAdminCommand(command: string): command is AdminCommand {
@@ -57,23 +63,8 @@ function requireRoot(command: string): void {
 
 const SETPRIV = '/usr/bin/setpriv';
 
-/** In /run: root-only (nobody else can create the name first), emptied at boot. */
-export const DEFAULT_SYNC_LOCK = '/run/iam-authorized-keys-sync-users.lock';
-
 async function syncUsersCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      config: { type: 'string', default: DEFAULT_CONFIG_PATH },
-      'dry-run': { type: 'boolean', default: false },
-      'allow-mass-removal': { type: 'boolean', default: false },
-      'sudoers-file': { type: 'string', default: DEFAULT_SUDOERS_PATH },
-      'lock-file': { type: 'string', default: DEFAULT_SYNC_LOCK },
-      visudo: { type: 'string', default: 'visudo' },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
+  const { values } = parseArgs({ args, options: SYNC_USERS_OPTIONS, strict: true, allowPositionals: false });
   const dryRun = values['dry-run'];
   if (!dryRun) requireRoot('sync-users');
   const config = loadConfig(values.config);
@@ -121,21 +112,6 @@ export function sudoersDeps(path: string, visudo: string): SyncUsersDeps['sudoer
     remove: unlink,
   };
 }
-
-const pathOptions = {
-  root: { type: 'string', default: '/' },
-  bin: { type: 'string' },
-  config: { type: 'string' },
-  sshd: { type: 'string' },
-  'sshd-config': { type: 'string' },
-  'drop-in-dir': { type: 'string' },
-  'state-file': { type: 'string' },
-  'reload-command': { type: 'string' },
-  'no-reload': { type: 'boolean', default: false },
-  // No default here: chooseDefaults tells an explicit --agent-user from the recorded one and the default.
-  'agent-user': { type: 'string' },
-  'dry-run': { type: 'boolean', default: false },
-} as const;
 
 type PathValues = {
   root: string;
@@ -252,19 +228,7 @@ function refreshPrincipalsInto(
 }
 
 async function installCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ...pathOptions,
-      source: { type: 'string' },
-      node: { type: 'string', default: process.execPath },
-      'principals-from': { type: 'string' },
-      'local-user': { type: 'string' },
-      'allow-system-accounts': { type: 'boolean', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
+  const { values } = parseArgs({ args, options: INSTALL_OPTIONS, strict: true, allowPositionals: false });
   const principals =
     values['principals-from'] !== undefined ? parsePrincipalsFrom(values['principals-from']) : undefined;
   if (!principals && (values['local-user'] !== undefined || values['allow-system-accounts'])) {
@@ -322,13 +286,13 @@ async function installCommand(args: string[]): Promise<number> {
 }
 
 async function uninstallCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: pathOptions, strict: true, allowPositionals: false });
+  const { values } = parseArgs({ args, options: PATH_OPTIONS, strict: true, allowPositionals: false });
   if (!values['dry-run']) requireRoot('uninstall');
   return uninstall((await installPaths(values, 'uninstall')).paths, sysDeps(), values['dry-run']);
 }
 
 async function doctorCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: pathOptions, strict: true, allowPositionals: false });
+  const { values } = parseArgs({ args, options: PATH_OPTIONS, strict: true, allowPositionals: false });
   // The user, binary and config install recorded win over the defaults.
   const { paths, agentUser } = await installPaths(values, 'doctor');
   const fsys = realSystemFs(realRunner);
@@ -400,14 +364,7 @@ async function doctorCommand(args: string[]): Promise<number> {
 async function refreshPrincipalsCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: {
-      config: { type: 'string', default: DEFAULT_CONFIG_PATH },
-      parameter: { type: 'string' },
-      tag: { type: 'string' },
-      'local-user': { type: 'string' },
-      'allow-system-accounts': { type: 'boolean', default: false },
-      'dry-run': { type: 'boolean', default: false },
-    },
+    options: REFRESH_PRINCIPALS_OPTIONS,
     strict: true,
     allowPositionals: false,
   });
