@@ -137,8 +137,8 @@ for (const t of targets) {
 /**
  * Standalone executables: the agent bundle above, compiled by `bun build
  * --compile` for each target with that target's runtime (cross-compiling
- * offline). Why Bun and not Node's single executable applications: README,
- * "Standalone executables". Options:
+ * offline). Why Bun and not Node's single executable applications:
+ * docs/host-agent-binary.md. Options:
  * - --bytecode: the bundle is shipped pre-compiled (built here, covered by the
  *   binary's checksum), which is most of the start-up gain;
  * - --no-compile-autoload-dotenv / -bunfig: by default a compiled Bun program

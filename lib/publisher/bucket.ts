@@ -44,7 +44,7 @@ export function keysBucket(
   if (props.bucket) {
     Annotations.of(scope).addWarningV2(
       EXISTING_BUCKET_WARNING,
-      'Publishing to an existing bucket: its owner must add the read, deny-writes and TLS statements to its bucket policy (see README, deploy).',
+      'Publishing to an existing bucket: its owner must add the read, deny-writes and TLS statements to its bucket policy (see docs/deploy.md).',
     );
     return { bucket: props.bucket, accessLogsBucket: undefined };
   }
