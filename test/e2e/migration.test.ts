@@ -221,10 +221,23 @@ describe('migration from aws-ec2-ssh and from an S3-publisher script', () => {
     expect((await sync()).stdout).toMatch(/sync-users: 0 changes, 0 failures/);
   });
 
-  it("an adopted account keeps aws-ec2-ssh's uid: iamUsers mode refuses it; the old command chained next to ours still lets it in", async () => {
-    // A stand-in for aws-ec2-ssh's authorized_keys_command.sh (which asks IAM): prints ann's key for ann.
+  it("an adopted account keeps aws-ec2-ssh's uid: iamUsers mode refuses it; the old command chained next to ours (with %u) still lets it in", async () => {
+    // A stand-in for aws-ec2-ssh's authorized_keys_command.sh (which asks IAM): like it, exit 1 without a user
+    // argument (sshd passes the user when the command line has no tokens; our chain passes only what it lists).
     const old = join(dir, 'old-authorized-keys-command');
-    writeFileSync(old, `#!/bin/sh\n[ "$1" = "${ANN}" ] && echo '${ann.openssh}'\nexit 0\n`, { mode: 0o755 });
+    writeFileSync(
+      old,
+      `#!/bin/sh\n[ -z "$1" ] && exit 1\n[ "$1" = "${ANN}" ] && echo '${ann.openssh}'\nexit 0\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    // As install chains a bare `AuthorizedKeysCommand /opt/authorized_keys_command.sh` line: no user argument.
+    writeConfig({ chain: [old] });
+    const bare = await login(ANN, ann, 'id -un');
+    expect(bare.code).not.toBe(0);
+    expect(bare.stderr).toMatch(/Permission denied/);
+
     writeConfig({ chain: [old, '%u'] });
     const side = await login(ANN, ann, 'id -un');
     expect(side.stderr).toBe('');
