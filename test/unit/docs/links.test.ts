@@ -1,0 +1,75 @@
+// Every relative link of README.md and docs/*.md leads to a file that exists,
+// and every #anchor to a heading of that file. The only targets allowed to be
+// missing are the pages README lists under "Pages added in parallel" (written
+// on other branches; once merged they exist and are checked like the rest).
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+const FILES = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join('docs', f)),
+];
+
+/** GitHub's heading anchor: lower case, punctuation dropped, spaces to dashes. */
+function anchorOf(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\- _]/gu, '')
+    .replace(/ /g, '-');
+}
+
+const withoutCode = (md: string) => md.replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
+
+function headings(file: string): Set<string> {
+  const md = withoutCode(readFileSync(join(ROOT, file), 'utf8'));
+  return new Set(
+    [...md.matchAll(/^#{1,6} (.*)$/gm)].map((m) => anchorOf((m[1] as string).replace(/`/g, ''))),
+  );
+}
+
+function pendingPages(): Set<string> {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('Pages added in parallel');
+  if (start < 0) return new Set();
+  const end = readme.indexOf('\n\n', start);
+  const block = readme.slice(start, end < 0 ? undefined : end);
+  return new Set([...block.matchAll(/\]\(([^)#]+)\)/g)].map((m) => normalize(m[1] as string)));
+}
+
+describe('links in README.md and docs/*.md', () => {
+  it.each([
+    ['Shortest path to a working deploy', 'shortest-path-to-a-working-deploy'],
+    ['Key prefix: 403, not 404', 'key-prefix-403-not-404'],
+    ['Host agent: `iam-authorized-keys`', 'host-agent-iam-authorized-keys'],
+    ['Login storms: single flight', 'login-storms-single-flight'],
+  ])('anchor of %s', (heading, anchor) => {
+    expect(anchorOf(heading.replace(/`/g, ''))).toBe(anchor);
+  });
+
+  it('every relative link resolves, anchors included', () => {
+    const pending = pendingPages();
+    const problems: string[] = [];
+    for (const file of FILES) {
+      const md = readFileSync(join(ROOT, file), 'utf8').replace(/```[\s\S]*?```/g, '');
+      for (const m of md.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const link = m[1] as string;
+        if (/^[a-z]+:/.test(link)) continue; // http:, https:, mailto:
+        const [path, anchor] = link.split('#') as [string, string | undefined];
+        const target = path === '' ? file : normalize(join(dirname(file), path));
+        if (!existsSync(join(ROOT, target))) {
+          if (!pending.has(target)) problems.push(`${file}: ${link}: no such file`);
+          continue;
+        }
+        if (anchor && target.endsWith('.md') && !headings(target).has(anchor)) {
+          problems.push(`${file}: ${link}: no heading with that anchor in ${target}`);
+        }
+      }
+    }
+    expect(problems.join('\n')).toBe('');
+  });
+});
