@@ -88,7 +88,7 @@ const dpkgInstalled = () =>
   }).stdout.includes('install ok installed');
 
 beforeAll(() => {
-  // Built once here (its figures are in the README); the binaries come from global setup's build.
+  // Built once here (its figures are in docs/host-agent-binary.md); the binaries come from global setup's build.
   const t0 = Date.now();
   execFileSync(process.execPath, [join(ROOT, 'scripts/package.mjs')], { cwd: ROOT, stdio: 'ignore' });
   console.log(`npm run package (packages only): ${Date.now() - t0} ms`);

@@ -31,9 +31,10 @@ const ALLOWED: Record<string, string> = {
   usermod: 'test/e2e/migration.test.ts renumbers an adopted account (usermod -u)',
   groupadd: "test/e2e/migration.test.ts creates aws-ec2-ssh's marker group",
   sha256sum: 'test/e2e/user-data.test.ts: the rendered user data checks the pinned SHA-256 the same way',
-  cat: 'the package user-data snippet writes the config with a here-document (test/e2e/package.test.ts installs the packages)',
-  chmod: 'the package user-data snippet (test/e2e/package.test.ts checks the config mode the postinst needs)',
-  'apt-get': 'test/e2e/package.test.ts installs the .deb the same way (dpkg/apt)',
+  cat: 'the package user-data snippet writes the config first: test/e2e/package.test.ts ("with the config written first, dpkg -i configures sshd itself")',
+  chmod: 'the same snippet (test/e2e/package.test.ts writes the config before installing the package)',
+  'apt-get':
+    'installs the .deb from a repository; test/e2e/package.test.ts installs the same .deb with dpkg -i (the same maintainer scripts run)',
   set: 'shell builtin of the user-data snippet',
   install:
     'coreutils install: the rendered user data installs the agent this way (test/e2e/user-data.test.ts)',
