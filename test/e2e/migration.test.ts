@@ -232,7 +232,7 @@ describe('migration from aws-ec2-ssh and from an S3-publisher script', () => {
         mode: 0o755,
       },
     );
-    // As install chains a bare `AuthorizedKeysCommand /opt/authorized_keys_command.sh` line: no user argument.
+    // A hand-written chain of the bare command (install adds %u to such a line, see plan.test.ts): no user argument.
     writeConfig({ chain: [old] });
     const bare = await login(ANN, ann, 'id -un');
     expect(bare.code).not.toBe(0);

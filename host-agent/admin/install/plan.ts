@@ -205,6 +205,10 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
     !existing.value.startsWith(`${paths.binPath} `)
   ) {
     chain = existing.value.split(/\s+/);
+    // sshd passes the user name to a command line without arguments (aws-ec2-ssh's form); the agent
+    // passes a chained command exactly what it lists, so list %u or that command runs without a user.
+    const bare = chain.length === 1;
+    if (bare) chain.push('%u');
     const current = JSON.stringify(config.chain);
     if (config.chain !== undefined && current !== JSON.stringify(chain)) {
       throw new InstallRefusedError(
@@ -213,7 +217,7 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
     }
     const user = others.find((d) => d.keyword === AKC_USER)?.value;
     notes.push(
-      `chaining the existing AuthorizedKeysCommand "${existing.value}"${user ? ` (was run as ${user})` : ''}: the agent runs it as ${agentUser} and merges its output`,
+      `chaining the existing AuthorizedKeysCommand "${existing.value}"${user ? ` (was run as ${user})` : ''}${bare ? ' with %u (sshd gave a command without arguments the user name)' : ''}: the agent runs it as ${agentUser} and merges its output`,
     );
   }
 

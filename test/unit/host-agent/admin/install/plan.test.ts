@@ -98,6 +98,18 @@ describe('planInstall', () => {
     );
   });
 
+  it.each([
+    ['/opt/authorized_keys_command.sh', ['/opt/authorized_keys_command.sh', '%u'], /with %u/],
+    ['/opt/authorized_keys_command.sh %u', ['/opt/authorized_keys_command.sh', '%u'], /^(?!.*with %u)/],
+    ['/opt/x %f', ['/opt/x', '%f'], /^(?!.*with %u)/],
+  ])('chains %j as sshd runs it: %j', (line, chain, note) => {
+    // sshd gives a command line without arguments the user name (aws-ec2-ssh relies on it).
+    const o = observed({ '/etc/ssh/sshd_config': `${INCLUDE}AuthorizedKeysCommand ${line}\n` });
+    const plan = planInstall(o, opts);
+    expect(plan.chain).toEqual(chain);
+    expect(plan.notes[0]).toMatch(note);
+  });
+
   it('refuses when the config already chains a different command', () => {
     const o = observed(
       { '/etc/ssh/sshd_config': `${INCLUDE}AuthorizedKeysCommand /other %u\n` },
