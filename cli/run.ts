@@ -8,15 +8,14 @@ import {
   UploadSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { normalizePrefix, parseIndex, parsePublicKeyText } from '../contract/index.js';
-import { readIndexText } from '../lambda/bucket.js';
+import { normalizePrefix, parsePublicKeyText } from '../contract/index.js';
 import { countCalls } from '../lambda/call-counter.js';
 import { createClients } from '../lambda/clients.js';
 import { DEFAULT_PUBLISH_CONFIG, publish } from '../lambda/publish.js';
 import { type Command, parseArgs, splitGlobalOptions, USAGE, UsageError } from './args.js';
 import { runCredentials } from './credentials/command.js';
 import { credentialSetup } from './credentials/setup.js';
-import { statusReport } from './status.js';
+import { runStatus } from './status-run.js';
 
 export class CliError extends Error {
   override name = 'CliError';
@@ -125,15 +124,7 @@ export async function run(
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  if (c.cmd === 'status') {
-    const text = await readIndexText(clients.s3, c.bucket, prefix);
-    if (text === undefined)
-      throw new CliError(`s3://${c.bucket}/${prefix}index.json does not exist: nothing was published yet`);
-    const report = statusReport(parseIndex(text), new Date(), c.maxAge);
-    if (c.json) out(JSON.stringify(report.data, null, 2));
-    else for (const l of report.lines) out(l);
-    return report.ok ? 0 : 1;
-  }
+  if (c.cmd === 'status') return runStatus(c, clients.s3, prefix, out);
   const counts = countCalls(clients.iam);
   const result = await publish(
     {
