@@ -306,6 +306,37 @@ describe('mfa_serial on long-term keys (no role)', () => {
   });
 });
 
+describe('no profile: environment credentials', () => {
+  const envKeys = {
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+  };
+  it('long-term keys are never printed: a GetSessionToken session of them instead', async () => {
+    const r = await noTty(['credentials', '--json'], envKeys);
+    expect(r.code).toBe(0);
+    expect(sts('GetSessionToken')).toBe(1);
+    const v = JSON.parse(r.stdout);
+    expect(v.SecretAccessKey).not.toBe(TEST_CREDENTIALS.secretAccessKey);
+    expect(v.SessionToken).toMatch(/\w/);
+    expect(r.stderr).toMatch(/^credentials for profile \(environment\) expire at/);
+  });
+  it('--role-arn assumes the role with them, without MFA', async () => {
+    const r = await noTty(['credentials', '--role-arn', `arn:aws:iam::${ACCOUNT}:role/creds-env`], envKeys);
+    expect(r.code).toBe(0);
+    expect(proxy.requests.map((q) => `${q.action}:${q.accessKeyId}`)).toEqual([
+      `AssumeRole:${TEST_CREDENTIALS.accessKeyId}`,
+    ]);
+  });
+  it('an --profile that does not exist is named', async () => {
+    const r = await noTty(['keys', 'list', '--profile', 'nope'], envKeys);
+    expect(r).toMatchObject({ code: 1, stdout: '' });
+    expect(r.stderr).toBe(
+      'iam-ssh-keys: profile nope does not exist in ~/.aws/config or ~/.aws/credentials\n',
+    );
+    expect(proxy.requests).toHaveLength(0);
+  });
+});
+
 describe('other tools', () => {
   it('credential_process: the SDK runs `credentials --json` and gets the cached session', async () => {
     await noTty(['credentials', '--profile', 'admin', '--mfa-code', '123456']);
