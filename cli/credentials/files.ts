@@ -103,6 +103,21 @@ export function openTerminal(): Terminal | undefined {
   };
 }
 
+/** The first line of stdin: stops at the newline, so a code typed on a terminal needs no Ctrl-D. */
 export function readStdin(): string {
-  return readFileSync(0, 'utf8');
+  const buf = Buffer.alloc(64);
+  let text = '';
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20); // a non-blocking pipe: wait, retry
+      continue;
+    }
+    if (n === 0) return text;
+    text += buf.toString('utf8', 0, n);
+    if (text.includes('\n') || text.length > 1024) return text;
+  }
 }

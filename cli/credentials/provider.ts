@@ -32,6 +32,8 @@ export interface ProviderDeps {
   readonly sts: (credentials: Credentials) => STSClient;
   /** Credentials of a base the SDK resolves itself (SSO, process, IMDS, the default chain). */
   readonly external: (base: Exclude<Base, { kind: 'static' }>) => Promise<Credentials>;
+  /** A line for stderr: a session that could not be cached still serves this command. */
+  readonly warn: (line: string) => void;
 }
 
 function stepLabel(s: Step): string {
@@ -97,7 +99,13 @@ export async function obtain(plan: Plan, deps: ProviderDeps): Promise<Credential
   if (!creds) creds = plan.base.kind === 'static' ? plan.base.credentials : await deps.external(plan.base);
   for (let i = start; i < plan.steps.length; i++) {
     const session = await call(plan.steps[i] as Step, creds, deps);
-    deps.cache.write(keys[i] as string, renderCacheFile(session));
+    try {
+      deps.cache.write(keys[i] as string, renderCacheFile(session));
+    } catch (e) {
+      deps.warn(
+        `could not cache the session of ${stepLabel(plan.steps[i] as Step)}: ${(e as Error).message}`,
+      );
+    }
     creds = session;
   }
   return creds;

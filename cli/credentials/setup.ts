@@ -87,6 +87,7 @@ export function credentialSetup(
         requestHandler: { requestTimeout: 30_000, connectionTimeout: 5_000, throwOnRequestTimeout: true },
       }),
     external: (base) => external(base, env, stsRegion),
+    warn: (line) => process.stderr.write(`iam-ssh-keys: ${line}\n`),
   };
   const base = { deps, profiles, ...(region ? { region } : {}) };
   if (!chosen || !p) return base;

@@ -242,6 +242,19 @@ describe('role profile with source_profile and mfa_serial', () => {
     expect(() => readdirSync(cacheDir())).toThrow(/ENOENT/);
   });
 
+  it('a session that cannot be cached still serves the command, with a warning', async () => {
+    mkdirSync(join(home, '.aws', 'cli'), { recursive: true });
+    writeFileSync(cacheDir(), 'not a directory');
+    const r = await noTty(['credentials', '--profile', 'admin', '--mfa-code', '-'], {}, '123456\n');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^export AWS_ACCESS_KEY_ID=/);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^iam-ssh-keys: could not cache the session of AssumeRole ${ADMIN_ROLE} \\(profile admin\\): .*\\n`,
+      ),
+    );
+  });
+
   it('a chained role (source_profile is a role profile) prompts once and caches both sessions', async () => {
     const r = await onTty([CLI, 'credentials', '--profile', 'readonly'], '314159');
     expect(r.prompted).toBe(true);
