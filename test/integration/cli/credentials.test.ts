@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateUserCommand } from '@aws-sdk/client-iam';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { shellQuote } from '../../../cli/credentials/command.js';
 import { type AwsProxy, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
@@ -138,7 +139,9 @@ beforeAll(async () => {
   mkdirSync(join(home, '.aws'));
   writeFileSync(join(home, '.aws', 'config'), CONFIG);
   writeFileSync(join(home, '.aws', 'credentials'), CREDENTIALS, { mode: 0o600 });
-  await clientsFor(moto.endpoint).iam.send(new CreateUserCommand({ UserName: 'creds-alice' }));
+  const { iam, s3 } = clientsFor(moto.endpoint);
+  await iam.send(new CreateUserCommand({ UserName: 'creds-alice' }));
+  await s3.send(new CreateBucketCommand({ Bucket: 'creds-keys' }));
 });
 
 afterAll(async () => {
@@ -177,6 +180,20 @@ describe('role profile with source_profile and mfa_serial', () => {
     expect(proxy.requests.filter((q) => q.service === 'iam').map((q) => q.accessKeyId)).toEqual([
       cached.AccessKeyId,
     ]);
+  });
+
+  it('publish (IAM and S3 clients) asks once and signs every call with the one session', async () => {
+    const r = await onTty(
+      [CLI, 'publish', '--bucket', 'creds-keys', '--dry-run', '--profile', 'admin'],
+      '112233',
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout.match(/MFA code for/g)).toHaveLength(1);
+    expect(sts('AssumeRole')).toBe(1);
+    const signers = new Set(proxy.requests.filter((q) => q.service !== 'sts').map((q) => q.accessKeyId));
+    const cached = JSON.parse(readFileSync(cacheFile(ADMIN_CACHE_KEY), 'utf8')).Credentials;
+    expect([...signers]).toEqual([cached.AccessKeyId]);
+    expect(proxy.count('s3')).toBeGreaterThan(0);
   });
 
   it('AWS_PROFILE works like --profile', async () => {
