@@ -13,8 +13,45 @@ export const USAGE = `usage:
   iam-ssh-keys keys activate   [--user IAM_USER] KEY_ID
   iam-ssh-keys keys deactivate [--user IAM_USER] KEY_ID
   iam-ssh-keys keys delete     [--user IAM_USER] KEY_ID
-Credentials and region come from the standard AWS chain (AWS_PROFILE, environment, ...);
+  iam-ssh-keys credentials [--role-arn ARN] [--duration SECONDS] [--json]
+Every command takes --profile NAME, --region REGION and --mfa-code CODE|- (- reads it from stdin;
+or set IAM_SSH_KEYS_MFA_CODE). Credentials come from the standard AWS chain (AWS_PROFILE,
+environment, ...); profiles with role_arn/source_profile/mfa_serial prompt for the MFA code on the
+terminal and share the AWS CLI's session cache (~/.aws/cli/cache).
 AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_IAM / AWS_ENDPOINT_URL_S3 point it at an emulator.`;
+
+/** Options every command accepts: where credentials and region come from. */
+export interface GlobalOptions {
+  readonly profile?: string;
+  readonly region?: string;
+  readonly mfaCode?: string;
+}
+
+const GLOBAL_OPTIONS: Readonly<Record<string, keyof GlobalOptions>> = {
+  '--profile': 'profile',
+  '--region': 'region',
+  '--mfa-code': 'mfaCode',
+};
+
+/** Takes the global options out of argv, wherever they stand; the rest goes to parseArgs. */
+export function splitGlobalOptions(argv: readonly string[]): { global: GlobalOptions; rest: string[] } {
+  const global: Record<string, string> = {};
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const eq = a.indexOf('=');
+    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
+    const key = GLOBAL_OPTIONS[name];
+    if (key === undefined) {
+      rest.push(a);
+      continue;
+    }
+    const value = name !== a ? a.slice(eq + 1) : argv[++i];
+    if (value === undefined || value === '') throw new UsageError(`${name} needs a value`);
+    global[key] = value;
+  }
+  return { global, rest };
+}
 
 export type Command =
   | { readonly cmd: 'help' }
@@ -36,6 +73,12 @@ export type Command =
       readonly maxAge: number;
       readonly json: boolean;
     }
+  | {
+      readonly cmd: 'credentials';
+      readonly roleArn?: string;
+      readonly durationSeconds?: number;
+      readonly json: boolean;
+    }
   | { readonly cmd: 'keys'; readonly action: 'list'; readonly user?: string }
   | { readonly cmd: 'keys'; readonly action: 'upload'; readonly user?: string; readonly file: string }
   | {
@@ -46,7 +89,16 @@ export type Command =
     };
 
 const FLAGS = new Set(['--dry-run', '--allow-mass-delete', '--allow-index-reset', '--json']);
-const OPTIONS = new Set(['--bucket', '--prefix', '--max-delete-share', '--uid-base', '--max-age', '--user']);
+const OPTIONS = new Set([
+  '--bucket',
+  '--prefix',
+  '--max-delete-share',
+  '--uid-base',
+  '--max-age',
+  '--user',
+  '--role-arn',
+  '--duration',
+]);
 
 interface Parsed {
   flags: Set<string>;
@@ -121,6 +173,24 @@ export function parseArgs(argv: readonly string[]): Command {
       allowIndexReset: p.flags.has('--allow-index-reset'),
       ...(maxDeleteShare !== undefined ? { maxDeleteShare } : {}),
       ...(uidBase !== undefined ? { uidBase } : {}),
+      json: p.flags.has('--json'),
+    };
+  }
+  if (cmd === 'credentials') {
+    const p = split(rest);
+    if (p.positional.length) throw new UsageError(`unexpected argument ${p.positional[0]}`);
+    only(p, ['--role-arn', '--duration', '--json'], cmd);
+    const roleArn = p.options.get('--role-arn');
+    const durationSeconds = number(p, '--duration');
+    if (
+      durationSeconds !== undefined &&
+      (!Number.isInteger(durationSeconds) || durationSeconds < 900 || durationSeconds > 43200)
+    )
+      throw new UsageError('--duration must be a whole number of seconds, 900 to 43200');
+    return {
+      cmd,
+      ...(roleArn !== undefined ? { roleArn } : {}),
+      ...(durationSeconds !== undefined ? { durationSeconds } : {}),
       json: p.flags.has('--json'),
     };
   }

@@ -8,13 +8,14 @@ import {
   UploadSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { normalizePrefix, parseIndex, parsePublicKeyText } from '../contract/index.js';
-import { readIndexText } from '../lambda/bucket.js';
+import { normalizePrefix, parsePublicKeyText } from '../contract/index.js';
 import { countCalls } from '../lambda/call-counter.js';
 import { createClients } from '../lambda/clients.js';
 import { DEFAULT_PUBLISH_CONFIG, publish } from '../lambda/publish.js';
-import { type Command, parseArgs, USAGE, UsageError } from './args.js';
-import { statusReport } from './status.js';
+import { type Command, parseArgs, splitGlobalOptions, USAGE, UsageError } from './args.js';
+import { runCredentials } from './credentials/command.js';
+import { credentialSetup } from './credentials/setup.js';
+import { runStatus } from './status-run.js';
 
 export class CliError extends Error {
   override name = 'CliError';
@@ -27,7 +28,7 @@ export function describeError(e: unknown): string {
   const err = e as { name?: string; message?: string };
   const name = err?.name ?? '';
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(err?.message ?? '')) {
-    return 'no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run on a host with a role';
+    return 'no AWS credentials found: pass --profile NAME or set AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run on a host with a role';
   }
   if (/^(AccessDenied|AccessDeniedException|Forbidden|UnauthorizedOperation)$/.test(name)) {
     return `access denied: ${err.message ?? name}`;
@@ -89,30 +90,41 @@ async function runKeys(
   return 0;
 }
 
-export async function run(argv: readonly string[], out: Out, env = process.env): Promise<number> {
-  const c = parseArgs(argv);
+export async function run(
+  argv: readonly string[],
+  out: Out,
+  env = process.env,
+  err: Out = (l) => process.stderr.write(`${l}\n`),
+): Promise<number> {
+  const { global, rest } = splitGlobalOptions(argv);
+  const c = parseArgs(rest);
   if (c.cmd === 'help') {
     out(USAGE);
     return 0;
   }
-  const clients = createClients({ env });
-  if (c.cmd === 'keys')
-    return runKeys(c, clients.iam, new STSClient({ region: clients.iam.config.region }), out);
+  const auth = credentialSetup(global, env);
+  if (c.cmd === 'credentials') return runCredentials(c, auth, env, out, err);
+  const clients = createClients({
+    env,
+    ...(auth.region ? { region: auth.region } : {}),
+    ...(auth.credentials ? { credentials: auth.credentials } : {}),
+    ...(auth.profile ? { profile: auth.profile } : {}),
+  });
+  if (c.cmd === 'keys') {
+    const sts = new STSClient({
+      region: clients.iam.config.region,
+      ...(auth.credentials ? { credentials: auth.credentials } : {}),
+      ...(auth.profile ? { profile: auth.profile } : {}),
+    });
+    return runKeys(c, clients.iam, sts, out);
+  }
   let prefix: string;
   try {
     prefix = normalizePrefix(c.prefix);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  if (c.cmd === 'status') {
-    const text = await readIndexText(clients.s3, c.bucket, prefix);
-    if (text === undefined)
-      throw new CliError(`s3://${c.bucket}/${prefix}index.json does not exist: nothing was published yet`);
-    const report = statusReport(parseIndex(text), new Date(), c.maxAge);
-    if (c.json) out(JSON.stringify(report.data, null, 2));
-    else for (const l of report.lines) out(l);
-    return report.ok ? 0 : 1;
-  }
+  if (c.cmd === 'status') return runStatus(c, clients.s3, prefix, out);
   const counts = countCalls(clients.iam);
   const result = await publish(
     {

@@ -4,6 +4,7 @@
 // holds a run until the Lambda's own timeout (or a CLI run forever).
 import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 
 export interface ClientOptions {
   readonly region?: string;
@@ -14,6 +15,10 @@ export interface ClientOptions {
   readonly connectionTimeoutMs?: number;
   /** @default 10 (adaptive retry mode: throttling slows the client down instead of failing the run) */
   readonly maxAttempts?: number;
+  /** @default the SDK's default chain */
+  readonly credentials?: AwsCredentialIdentityProvider;
+  /** The profile the SDK's chain reads (the CLI's --profile). @default AWS_PROFILE, else `default` */
+  readonly profile?: string;
 }
 
 export function createClients(opts: ClientOptions = {}): { iam: IAMClient; s3: S3Client } {
@@ -21,6 +26,8 @@ export function createClients(opts: ClientOptions = {}): { iam: IAMClient; s3: S
   const region = opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   const common = {
     ...(region ? { region } : {}),
+    ...(opts.credentials ? { credentials: opts.credentials } : {}),
+    ...(opts.profile ? { profile: opts.profile } : {}),
     retryMode: 'adaptive',
     maxAttempts: opts.maxAttempts ?? 10,
     requestHandler: {

@@ -30,8 +30,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "test: missing ${missing[*]} and not root: the end-to-end tests will fail without them" >&2
   fi
 fi
-# moto_server (IAM/S3/STS emulator) and cfn-lint, from PyPI where absent.
-for tool in moto_server:moto[server] cfn-lint:cfn-lint; do
+# moto_server (IAM/S3/STS emulator), cfn-lint and the AWS CLI (the credential cache is shared with it), from PyPI where absent.
+for tool in moto_server:moto[server] cfn-lint:cfn-lint aws:awscli; do
   bin=${tool%%:*}; pkg=${tool#*:}
   if ! have "$bin"; then
     echo "test: installing $pkg" >&2

@@ -9,6 +9,8 @@ export interface RecordedRequest {
   readonly action: string;
   readonly method: string;
   readonly path: string;
+  /** The access key id that signed the request ('' when unsigned). */
+  readonly accessKeyId?: string;
 }
 
 export interface FaultResponse {
@@ -147,7 +149,11 @@ export function startAwsProxy(target: string, options: ProxyOptions = {}): Promi
   const server: Server = createServer(async (req, res) => {
     try {
       const body = await readBody(req);
-      const info = classify(req.method ?? 'GET', req.url ?? '/', req.headers, body);
+      const signer = /Credential=([^/]+)\//.exec(String(req.headers.authorization ?? ''))?.[1] ?? '';
+      const info = {
+        ...classify(req.method ?? 'GET', req.url ?? '/', req.headers, body),
+        accessKeyId: signer,
+      };
       requests.push(info);
       const seq = n++;
       const wait = state.options.delay?.(info, seq);

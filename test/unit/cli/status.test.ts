@@ -1,0 +1,150 @@
+import { describe, expect, it } from 'vitest';
+import {
+  firstImportReport,
+  humanAge,
+  parseProgress,
+  STATUS_EXIT,
+  statusReport,
+} from '../../../cli/status.js';
+import { parseIndex } from '../../../contract/index.js';
+import { indexJson } from '../../helpers/index-fixture.js';
+import { makeKey } from '../../helpers/keys.js';
+
+const rsa2048 = makeKey('rsa', 2048);
+const rsa3072 = makeKey('rsa', 3072);
+const ed = makeKey('ed25519');
+const AT = '2026-01-01T00:00:00.000Z';
+const at = (s: number) => new Date(Date.parse(AT) + s * 1000);
+const key = (id: string, k: typeof ed, extra: object = {}) => ({
+  id,
+  type: k.type,
+  fingerprint: k.fingerprint,
+  ...extra,
+});
+
+const index = parseIndex(
+  indexJson(
+    {
+      alice: { localName: 'alice', keys: [key('K1', rsa2048), key('K2', ed)] },
+      bob: { localName: 'bob', keys: [key('K3', rsa3072), key('K4', rsa2048, { tagKey: 'ssh-key:old' })] },
+      carol: {
+        localName: 'carol',
+        rejectedKeys: [
+          { id: 'K5', fingerprint: ed.fingerprint, reason: 'the same public key belongs to IAM user alice' },
+          { id: 'K6', reason: 'unsupported key type "ssh-dss"', tagKey: 'ssh-key:dsa' } as never,
+        ],
+      },
+      'a-very-long-name-that-is-over-32-chars': { localNameProblem: 'longer than 32 characters' },
+    },
+    AT,
+  ).replace(
+    '"keyBodies": {}',
+    `"keyBodies": ${JSON.stringify({ K1: rsa2048.openssh, K2: ed.openssh, K3: rsa3072.openssh, K4: rsa2048.openssh })}`,
+  ),
+);
+
+describe('statusReport', () => {
+  it('shows what an operator checks first', () => {
+    const r = statusReport(index, at(125), 3600);
+    expect(r.lines).toEqual([
+      `last publish: ${AT} (2 min 5 s ago)`,
+      'users: 4  groups: 0  keys: 4  rejected keys: 2',
+      'rejected key K6 of carol (tag ssh-key:dsa): unsupported key type "ssh-dss"',
+      `rejected key K5 of carol (copied key ${ed.fingerprint}): the same public key belongs to IAM user alice`,
+      'users without keys (2): a-very-long-name-that-is-over-32-chars, carol',
+      `RSA key under 3072 bits: K1 of alice: 2048 bits (${rsa2048.fingerprint})`,
+      `RSA key under 3072 bits: K4 of bob (tag ssh-key:old): 2048 bits (${rsa2048.fingerprint})`,
+      'no local name for a-very-long-name-that-is-over-32-chars: longer than 32 characters',
+    ]);
+    expect(r).toMatchObject({ ok: true, exitCode: 0, ageSeconds: 125 });
+    expect(r.data).toMatchObject({
+      state: 'ok',
+      stale: false,
+      users: 4,
+      keys: 4,
+      usersWithoutKeys: ['a-very-long-name-that-is-over-32-chars', 'carol'],
+      weakRsaKeys: [
+        { user: 'alice', id: 'K1', bits: 2048 },
+        { user: 'bob', id: 'K4', bits: 2048, tagKey: 'ssh-key:old' },
+      ],
+      copiedKeyRefusals: [{ user: 'carol', id: 'K5', fingerprint: ed.fingerprint }],
+      progress: null,
+    });
+  });
+
+  it.each([
+    [3600, 3600, 0, ''],
+    [3601, 3600, STATUS_EXIT.stale, ' STALE: older than 1 h (--max-age 3600)'],
+    [90000, 86400, STATUS_EXIT.stale, ' STALE: older than 1 d (--max-age 86400)'],
+  ])('age %i s, --max-age %i: exit %i', (age, max, exitCode, suffix) => {
+    const r = statusReport(index, at(age), max);
+    expect(r.exitCode).toBe(exitCode);
+    expect(r.lines[0]).toBe(`last publish: ${AT} (${humanAge(age)} ago)${suffix}`);
+    expect(r.data.stale).toBe(exitCode !== 0);
+  });
+
+  it('says a resumed run is in progress', () => {
+    const p = {
+      startedAt: AT,
+      savedAt: at(60).toISOString(),
+      usersTotal: 900,
+      usersRead: 300,
+      keyBodiesFetched: 12,
+    };
+    const r = statusReport(index, at(100), 3600, p);
+    expect(r.lines[1]).toBe(
+      `a resumed publisher run is in progress: started ${AT}, 300/900 users read, 12 key bodies fetched, progress saved 40 s ago`,
+    );
+    expect(r.data.progress).toEqual({ ...p, savedSecondsAgo: 40 });
+  });
+});
+
+describe('firstImportReport', () => {
+  it('no index yet, progress saved: first import in progress, exit 3', () => {
+    const r = firstImportReport(
+      { startedAt: AT, savedAt: at(30).toISOString(), usersRead: 5 },
+      at(90),
+      's3://b/index.json',
+    );
+    expect(r.exitCode).toBe(3);
+    expect(r.lines[0]).toBe(
+      `no s3://b/index.json yet: first import in progress (started ${AT}, 5 users read, progress saved 1 min ago)`,
+    );
+    expect(r.data).toMatchObject({
+      state: 'first-import-in-progress',
+      progress: { usersRead: 5, savedSecondsAgo: 60 },
+    });
+  });
+});
+
+describe('parseProgress', () => {
+  const good = { kind: 'iam-ssh-keys-progress', version: 1, startedAt: AT, savedAt: AT };
+  it.each([
+    [JSON.stringify(good), { startedAt: AT, savedAt: AT }],
+    [
+      JSON.stringify({ ...good, usersTotal: 3, usersRead: 2, keyBodiesFetched: 1, extra: 'x' }),
+      { startedAt: AT, savedAt: AT, usersTotal: 3, usersRead: 2, keyBodiesFetched: 1 },
+    ],
+    [JSON.stringify({ ...good, usersRead: -1, usersTotal: 'many' }), { startedAt: AT, savedAt: AT }],
+    [undefined, undefined],
+    ['{', undefined],
+    ['[]', undefined],
+    ['null', undefined],
+    [JSON.stringify({ ...good, kind: 'other' }), undefined],
+    [JSON.stringify({ ...good, version: 2 }), undefined],
+    [JSON.stringify({ ...good, savedAt: 'yesterday' }), undefined],
+  ])('%s', (text, want) => expect(parseProgress(text)).toEqual(want));
+});
+
+describe('humanAge', () => {
+  it.each([
+    [0, '0 s'],
+    [59, '59 s'],
+    [60, '1 min'],
+    [75, '1 min 15 s'],
+    [3600, '1 h'],
+    [7300, '2 h 1 min'],
+    [86400, '1 d'],
+    [200000, '2 d 7 h'],
+  ])('%i', (s, want) => expect(humanAge(s)).toBe(want));
+});
