@@ -5,7 +5,11 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UsageError as CliUsageError, parseArgs as cliParseArgs } from '../../../cli/args.js';
+import {
+  UsageError as CliUsageError,
+  parseArgs as cliParseArgs,
+  splitGlobalOptions,
+} from '../../../cli/args.js';
 import { parsePrincipalsFrom } from '../../../host-agent/admin/main.js';
 import { type ADMIN_OPTIONS, parseAdminOptions } from '../../../host-agent/admin/options.js';
 import { parseArgs as agentParseArgs } from '../../../host-agent/args.js';
@@ -84,7 +88,8 @@ function problem(cmd: ShellCommand): string | undefined {
   switch (name) {
     case 'iam-ssh-keys':
       try {
-        cliParseArgs(args);
+        // As cli/run.ts: global options (--profile, --region, --mfa-code) anywhere, then the command.
+        cliParseArgs(splitGlobalOptions(args).rest);
         return undefined;
       } catch (e) {
         if (e instanceof CliUsageError) return `iam-ssh-keys refuses it: ${e.message}`;
@@ -120,6 +125,13 @@ function problem(cmd: ShellCommand): string | undefined {
       if (args[0] !== 'run') return 'only `vitest run` is checked';
       const missing = args.slice(1).filter((a) => !a.startsWith('-') && !existsSync(join(ROOT, a)));
       return missing.length > 0 ? `no test path ${missing.join(', ')}` : undefined;
+    }
+    case 'eval': {
+      // eval "$(iam-ssh-keys credentials ...)": check the command whose output is evaluated.
+      const inner = /^\$\((.*)\)$/s.exec(args.join(' '))?.[1];
+      return inner === undefined
+        ? 'eval is checked only as eval "$(COMMAND)"'
+        : problem({ ...cmd, argv: shellWords(inner) });
     }
     default:
       return name in ALLOWED
