@@ -16,6 +16,7 @@ interface Account {
 interface Group {
   readonly name: string;
   readonly gid: number;
+  readonly members: readonly string[];
 }
 
 export type RenumberAction =
@@ -67,11 +68,36 @@ export function isOwnHome(home: string, user: string): boolean {
 }
 
 /**
+ * Why the account's primary group cannot take the new number, or undefined.
+ * useradd --user-group's private group: named after the account, its primary
+ * group, nobody else's. Its gid is often not the uid (users and groups are
+ * numbered apart), so that is not required.
+ */
+function privateGroupProblem(i: RenumberInput): string | undefined {
+  const { account: a, target } = i;
+  const primary = i.groups.find((g) => g.name === a.name && g.gid === a.gid);
+  if (!primary) return `primary gid ${a.gid} is not a group named ${a.name}`;
+  if (
+    primary.members.some((m) => m !== a.name) ||
+    i.passwd.some((p) => p.gid === a.gid && p.name !== a.name)
+  ) {
+    return `group ${a.name} (gid ${a.gid}) has other members`;
+  }
+  const holder =
+    i.groups.find((g) => g.gid === target && g.name !== a.name)?.name ??
+    i.passwd.find((p) => p.gid === target && p.name !== a.name)?.name;
+  if (holder !== undefined) return `gid ${target} is used by ${holder}`;
+  // Its files would keep the old gid: only a home of its own is re-grouped.
+  if (!isOwnHome(a.home, a.name)) return `home ${a.home} is not named after the account`;
+  return undefined;
+}
+
+/**
  * What renumbering one account takes, or why it is refused: never root or a
  * system uid (from or to), never onto a uid another account has or this run
- * gives. The private group follows when its gid is the old uid (as
- * useradd --user-group made it), the new gid is free and the home is named
- * after the account (its files are re-grouped); otherwise it keeps
+ * gives. Its private group (as useradd --user-group made it) takes the same
+ * number as gid when that gid is free and the home is named after the account
+ * (its files are re-grouped); otherwise it keeps
  * its gid (logins only look at the uid) and the action says why. Running
  * processes are usermod's check (it refuses), so apply reports them.
  */
@@ -86,18 +112,8 @@ export function planRenumber(i: RenumberInput): RenumberPlan {
   if (holder) return refuse(`uid ${target} is used by local account ${holder.name}`);
   if (i.claimedUids.has(target)) return refuse(`uid ${target} goes to another account in this run`);
 
-  const primary = i.groups.find((g) => g.name === a.name && g.gid === a.gid);
-  let groupKept: string | undefined;
-  if (!primary || a.gid !== a.uid) {
-    groupKept = `primary gid ${a.gid} is not a private group of gid ${a.uid}`;
-  } else {
-    const gidHolder =
-      i.groups.find((g) => g.gid === target && g.name !== a.name)?.name ??
-      i.passwd.find((p) => p.gid === target && p.name !== a.name)?.name;
-    if (gidHolder !== undefined) groupKept = `gid ${target} is used by ${gidHolder}`;
-    // Its files would keep the old gid: only a home of its own is re-grouped.
-    else if (!isOwnHome(a.home, a.name)) groupKept = `home ${a.home} is not named after the account`;
-  }
+  const groupKept = a.gid === target ? undefined : privateGroupProblem(i);
+  const moveGroup = a.gid !== target && groupKept === undefined;
   const actions: RenumberAction[] = [
     {
       kind: 'renumber-user',
@@ -109,7 +125,7 @@ export function planRenumber(i: RenumberInput): RenumberPlan {
       ...(groupKept ? { groupKept } : {}),
     },
   ];
-  if (!groupKept) {
+  if (moveGroup) {
     actions.push(
       { kind: 'renumber-group', group: a.name, user: a.name, fromGid: a.gid, toGid: target },
       { kind: 'regroup-home', user: a.name, home: a.home, fromGid: a.gid, toGid: target },

@@ -101,14 +101,14 @@ export async function runSyncUsers(deps: SyncUsersDeps): Promise<number> {
   const sudoOn = settings.sudoGroups === ALL_USERS || settings.sudoGroups.length > 0;
   if (deps.dryRun) {
     for (const a of plan.actions) out(`would ${describeAction(a)}`);
-    const planned = plan.actions.filter((a) => a.kind === 'renumber-user').length;
-    if (planned > 0)
-      out(`sync-users --dry-run: would renumber ${planned} account${planned === 1 ? '' : 's'}`);
     if (sudoOn) {
       out(
         `would write ${deps.sudoers.path} for: ${plan.sudoUsers.map((u) => u.name).join(', ') || '(nobody)'}`,
       );
     }
+    const planned = plan.actions.filter((a) => a.kind === 'renumber-user').length;
+    if (planned > 0)
+      out(`sync-users --dry-run: would renumber ${planned} account${planned === 1 ? '' : 's'}`);
     return plan.refusedRemovals ? 1 : 0;
   }
   const res = await applySync(plan, { run: deps.run, shell: deps.shell, log: out });
