@@ -17,6 +17,8 @@ export interface SyncUsersConfig {
   groupMap: Record<string, string>;
   sudoGroups: string[] | '##ALL##';
   removeHome: boolean;
+  /** Give managed accounts whose uid is not the published one that uid (usermod -u). */
+  renumber: boolean;
 }
 
 export interface AgentConfig {
@@ -63,7 +65,7 @@ export const CONFIG_KEYS = {
   ],
   cache: ['dir', 'ttlSeconds', 'maxStaleSeconds'],
   iamUsers: ['allowGroups'],
-  syncUsers: ['markerGroup', 'localGroups', 'groupMap', 'sudoGroups', 'removeHome'],
+  syncUsers: ['markerGroup', 'localGroups', 'groupMap', 'sudoGroups', 'removeHome', 'renumber'],
 } as const;
 const KNOWN_KEYS: ReadonlySet<string> = new Set(CONFIG_KEYS.top);
 // S3 bucket naming rules (the subset that matters for a safe URL).
@@ -313,12 +315,15 @@ function parseSyncUsers(
   }
   if (v.removeHome !== undefined && typeof v.removeHome !== 'boolean')
     bad('syncUsers.removeHome must be true or false');
+  if (v.renumber !== undefined && typeof v.renumber !== 'boolean')
+    bad('syncUsers.renumber must be true or false');
   return {
     markerGroup: markerGroup as string,
     localGroups,
     groupMap,
     sudoGroups,
     removeHome: v.removeHome === true,
+    renumber: v.renumber === true,
   };
 }
 

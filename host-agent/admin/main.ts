@@ -79,7 +79,7 @@ async function syncUsersCommand(args: string[]): Promise<number> {
 
 function syncUsersWith(
   config: ReturnType<typeof loadConfig>,
-  values: { 'allow-mass-removal': boolean; 'sudoers-file': string; visudo: string },
+  values: { 'allow-mass-removal': boolean; renumber: boolean; 'sudoers-file': string; visudo: string },
   dryRun: boolean,
 ): Promise<number> {
   return runSyncUsers({
@@ -93,6 +93,7 @@ function syncUsersWith(
     shell: existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh',
     dryRun,
     allowMassRemoval: values['allow-mass-removal'],
+    renumber: values.renumber,
     sudoers: sudoersDeps(values['sudoers-file'], values.visudo),
   });
 }

@@ -11,6 +11,7 @@ export const SYNC_USERS_OPTIONS = {
   config: { type: 'string', default: DEFAULT_CONFIG_PATH },
   'dry-run': { type: 'boolean', default: false },
   'allow-mass-removal': { type: 'boolean', default: false },
+  renumber: { type: 'boolean', default: false },
   'sudoers-file': { type: 'string', default: DEFAULT_SUDOERS_PATH },
   'lock-file': { type: 'string', default: DEFAULT_SYNC_LOCK },
   visudo: { type: 'string', default: 'visudo' },

@@ -1,5 +1,5 @@
 // sync-users' executor: runs each planned action (groupadd, useradd, usermod,
-// gpasswd, userdel) through an injected process runner.
+// groupmod, gpasswd, userdel, chown) through an injected process runner.
 import { type ProcessRunner, runChecked } from '../sys.js';
 import type { SyncAction, SyncPlan } from './plan.js';
 
@@ -20,6 +20,12 @@ export function describeAction(a: SyncAction): string {
       return `remove ${a.user} from ${a.group}`;
     case 'remove-user':
       return `remove user ${a.user}${a.removeHome ? ' and its home' : ''}`;
+    case 'renumber-user':
+      return `renumber user ${a.user} from uid ${a.fromUid} to ${a.toUid} (IAM ${a.iamUser}; files outside ${a.home} keep uid ${a.fromUid}${a.groupKept ? `; group keeps its gid: ${a.groupKept}` : ''})`;
+    case 'renumber-group':
+      return `renumber group ${a.group} from gid ${a.fromGid} to ${a.toGid}`;
+    case 'regroup-home':
+      return `give files of gid ${a.fromGid} in ${a.home} gid ${a.toGid}`;
   }
 }
 
@@ -62,6 +68,13 @@ export function actionCommand(a: SyncAction, shell: string): [string, string[]] 
       return ['gpasswd', ['-d', a.user, a.group]];
     case 'remove-user':
       return ['userdel', a.removeHome ? ['-r', a.user] : [a.user]];
+    case 'renumber-user':
+      return ['usermod', ['-u', String(a.toUid), a.user]];
+    case 'renumber-group':
+      return ['groupmod', ['-g', String(a.toGid), a.group]];
+    case 'regroup-home':
+      // Only files of the old gid; -R without -L never follows a symlink, -h changes the link itself.
+      return ['chown', ['-R', '-h', `--from=:${a.fromGid}`, `:${a.toGid}`, '--', a.home]];
   }
 }
 
@@ -73,14 +86,17 @@ export interface ApplyDeps {
 
 export interface ApplyResult {
   readonly done: number;
+  /** Accounts given their published uid. */
+  readonly renumbered: number;
   readonly failed: readonly string[];
 }
 
 /**
  * Runs each action; a failure is reported and the next action still runs (they
  * are independent per user), except what depends on it: a user whose group
- * could not be created, and everything after a failed rename that needs the
- * new name (or the old name free).
+ * could not be created, everything after a failed rename that needs the
+ * new name (or the old name free), and the group steps of a renumbering whose
+ * usermod failed (e.g. the user has processes: the next run tries again).
  */
 export async function applySync(plan: SyncPlan, deps: ApplyDeps): Promise<ApplyResult> {
   let done = 0;
@@ -88,6 +104,9 @@ export async function applySync(plan: SyncPlan, deps: ApplyDeps): Promise<ApplyR
   const failedGroups = new Set<string>();
   /** New and old names of renames that failed. */
   const failedRenames = new Set<string>();
+  /** Accounts whose renumbering (or its group step) failed. */
+  const failedRenumbers = new Set<string>();
+  let renumbered = 0;
   for (const a of plan.actions) {
     if (
       (a.kind === 'create-user' || a.kind === 'add-to-groups') &&
@@ -100,19 +119,26 @@ export async function applySync(plan: SyncPlan, deps: ApplyDeps): Promise<ApplyR
       failed.push(`${describeAction(a)}: skipped, the rename of that account failed`);
       continue;
     }
+    if ((a.kind === 'renumber-group' || a.kind === 'regroup-home') && failedRenumbers.has(a.user)) {
+      failed.push(`${describeAction(a)}: skipped, a previous step of that renumbering failed`);
+      continue;
+    }
     const [cmd, args] = actionCommand(a, deps.shell);
     try {
       await runChecked(deps.run, cmd, args);
       done++;
+      if (a.kind === 'renumber-user') renumbered++;
       deps.log(describeAction(a));
     } catch (e) {
+      if (a.kind === 'renumber-user' || a.kind === 'renumber-group') failedRenumbers.add(a.user);
       if (a.kind === 'create-group') failedGroups.add(a.group);
       if (a.kind === 'rename-user') {
         failedRenames.add(a.user);
         failedRenames.add(a.newName);
       }
-      failed.push(`${describeAction(a)}: ${(e as Error).message}`);
+      const next = a.kind === 'renumber-user' ? '; the next run tries again' : '';
+      failed.push(`${describeAction(a)}: ${(e as Error).message}${next}`);
     }
   }
-  return { done, failed };
+  return { done, renumbered, failed };
 }

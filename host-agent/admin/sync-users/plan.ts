@@ -3,10 +3,10 @@
 // This is its plan: pure, from the index and getent's passwd and group output.
 import type { IndexUser, PublishedIndex } from '../../../contract/index.js';
 import { isValidLocalName } from '../../../contract/index.js';
+import { MIN_SYNC_UID, planRenumber, type RenumberAction } from './renumber.js';
 
+export { MIN_SYNC_UID };
 export const DEFAULT_MARKER_GROUP = 'iam-synced-users';
-/** login.defs' usual UID_MIN: an index never gets to create accounts among system users. */
-export const MIN_SYNC_UID = 1000;
 /** The sudoers value granting sudo to every synced user (as in aws-ec2-ssh). */
 export const ALL_USERS = '##ALL##';
 
@@ -32,6 +32,8 @@ export interface SyncSettings {
   readonly groupMap: Readonly<Record<string, string>>;
   readonly sudoGroups: readonly string[] | typeof ALL_USERS;
   readonly removeHome: boolean;
+  /** Gives managed accounts whose uid is not the published one that uid (renumber.ts). */
+  readonly renumber?: boolean;
 }
 
 export interface Freshness {
@@ -69,7 +71,8 @@ export type SyncAction =
     }
   | { readonly kind: 'add-to-groups'; readonly user: string; readonly groups: readonly string[] }
   | { readonly kind: 'remove-from-group'; readonly user: string; readonly group: string }
-  | { readonly kind: 'remove-user'; readonly user: string; readonly removeHome: boolean };
+  | { readonly kind: 'remove-user'; readonly user: string; readonly removeHome: boolean }
+  | RenumberAction;
 
 export interface SyncPlan {
   readonly actions: readonly SyncAction[];
@@ -94,6 +97,8 @@ function wantsAccount(user: IndexUser, allowGroups: readonly string[]): boolean 
 export interface SudoUser {
   readonly name: string;
   readonly uid: number;
+  /** The uid before this run's renumbering: the line names it if the renumbering failed. */
+  readonly previousUid?: number;
 }
 
 function wantsSudo(user: IndexUser, sudoGroups: SyncSettings['sudoGroups']): boolean {
@@ -254,6 +259,8 @@ export function planSync(
   const desired = new Set<string>();
   const sudoUsers: SudoUser[] = [];
   const groupsNeeded = new Set<string>();
+  /** uids this run gives accounts (creations and renumberings). */
+  const claimedUids = new Set<number>();
 
   for (const { iamUser, u, local } of entries) {
     desired.add(local);
@@ -269,11 +276,27 @@ export function planSync(
       );
       continue;
     }
+    let previousUid: number | undefined;
     if (existing) {
-      if (existing.uid !== u.uid) {
+      if (existing.uid !== u.uid && !settings.renumber) {
         problems.push(
-          `managed account ${local} has uid ${existing.uid}, index says ${u.uid}: uid left as is`,
+          `managed account ${local} has uid ${existing.uid}, index says ${u.uid}: uid left as is (sync-users --renumber changes it)`,
         );
+      } else if (existing.uid !== u.uid) {
+        const r = planRenumber({
+          account: existing,
+          iamUser,
+          target: u.uid,
+          passwd: view.passwd,
+          groups: view.groups,
+          claimedUids,
+        });
+        if ('problem' in r) problems.push(r.problem);
+        else {
+          userActions.push(...r.actions);
+          claimedUids.add(u.uid);
+          previousUid = existing.uid;
+        }
       }
       const add = want.filter((g) => !memberOf(local, g, existing.gid));
       if (add.length > 0) userActions.push({ kind: 'add-to-groups', user: local, groups: add });
@@ -292,10 +315,12 @@ export function planSync(
         continue;
       }
       const holder = byUid.get(u.uid);
-      if (holder) {
+      if (holder || claimedUids.has(u.uid)) {
+        const by = holder
+          ? `is already used by local account ${holder.name}`
+          : 'goes to another account in this run';
         problems.push(
-          renamed.blocked.get(iamUser) ??
-            `IAM user ${iamUser}: uid ${u.uid} is already used by local account ${holder.name}; ${local} not created`,
+          renamed.blocked.get(iamUser) ?? `IAM user ${iamUser}: uid ${u.uid} ${by}; ${local} not created`,
         );
         desired.delete(local);
         continue;
@@ -306,9 +331,13 @@ export function planSync(
         continue;
       }
       userActions.push({ kind: 'create-user', user: local, uid: u.uid, iamUser, groups: want });
+      claimedUids.add(u.uid);
       for (const g of want) groupsNeeded.add(g);
     }
-    if (wantsSudo(u, settings.sudoGroups)) sudoUsers.push({ name: local, uid: existing?.uid ?? u.uid });
+    if (wantsSudo(u, settings.sudoGroups)) {
+      const uid = previousUid !== undefined ? u.uid : (existing?.uid ?? u.uid);
+      sudoUsers.push({ name: local, uid, ...(previousUid !== undefined ? { previousUid } : {}) });
+    }
   }
 
   for (const g of sorted(groupsNeeded)) {

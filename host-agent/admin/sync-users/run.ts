@@ -34,6 +34,8 @@ export interface SyncUsersDeps {
   readonly shell: string;
   readonly dryRun: boolean;
   readonly allowMassRemoval: boolean;
+  /** --renumber: renumber for this run even when the config's syncUsers.renumber is false. */
+  readonly renumber?: boolean;
 }
 
 /**
@@ -83,7 +85,11 @@ export async function runSyncUsers(deps: SyncUsersDeps): Promise<number> {
     runChecked(deps.run, 'getent', ['passwd']),
     runChecked(deps.run, 'getent', ['group']),
   ]);
-  const settings: SyncSettings = { ...config.syncUsers, allowGroups: config.iamUsers.allowGroups };
+  const settings: SyncSettings = {
+    ...config.syncUsers,
+    allowGroups: config.iamUsers.allowGroups,
+    renumber: config.syncUsers.renumber === true || deps.renumber === true,
+  };
   const plan = planSync(index, parsePasswd(pw.stdout), parseGroup(gr.stdout), settings, {
     freshness,
     allowMassRemoval: deps.allowMassRemoval,
@@ -100,6 +106,9 @@ export async function runSyncUsers(deps: SyncUsersDeps): Promise<number> {
         `would write ${deps.sudoers.path} for: ${plan.sudoUsers.map((u) => u.name).join(', ') || '(nobody)'}`,
       );
     }
+    const planned = plan.actions.filter((a) => a.kind === 'renumber-user').length;
+    if (planned > 0)
+      out(`sync-users --dry-run: would renumber ${planned} account${planned === 1 ? '' : 's'}`);
     return plan.refusedRemovals ? 1 : 0;
   }
   const res = await applySync(plan, { run: deps.run, shell: deps.shell, log: out });
@@ -123,7 +132,7 @@ export async function runSyncUsers(deps: SyncUsersDeps): Promise<number> {
   }
   for (const f of failed) err(`sync-users: FAILED ${f}`);
   out(
-    `sync-users: ${res.done} changes, ${failed.length} failures, ${plan.problems.length} skipped, ${plan.refusedRemovals?.users.length ?? 0} removals refused`,
+    `sync-users: ${res.done} changes, ${failed.length} failures, ${plan.problems.length} skipped, ${plan.refusedRemovals?.users.length ?? 0} removals refused, ${res.renumbered} renumbered`,
   );
   return failed.length > 0 || plan.refusedRemovals ? 1 : 0;
 }

@@ -16,9 +16,19 @@ export function renderSudoers(users: readonly SudoUser[]): string {
   return `# Managed by iam-authorized-keys sync-users: rewritten on every run.\n${names}${lines.join('\n')}${lines.length ? '\n' : ''}`;
 }
 
-/** Keeps the sudo users whose account really exists with that uid (creation may have failed). */
+/**
+ * Keeps the sudo users whose account really exists with that uid (creation may
+ * have failed); a renumbering that failed keeps the line of the previous uid.
+ */
 export function existingSudoUsers(users: readonly SudoUser[], passwd: readonly PasswdEntry[]): SudoUser[] {
-  return users.filter((u) => passwd.some((p) => p.name === u.name && p.uid === u.uid));
+  const has = (name: string, uid: number | undefined) => passwd.some((p) => p.name === name && p.uid === uid);
+  return users.flatMap((u) =>
+    has(u.name, u.uid)
+      ? [{ name: u.name, uid: u.uid }]
+      : has(u.name, u.previousUid)
+        ? [{ name: u.name, uid: u.previousUid as number }]
+        : [],
+  );
 }
 
 export class SudoersInvalidError extends Error {

@@ -68,6 +68,7 @@ describe('parseConfig', () => {
       groupMap: { Admins: 'wheel' },
       sudoGroups: '##ALL##',
       removeHome: false,
+      renumber: false,
     });
   });
 
@@ -143,6 +144,11 @@ describe('parseConfig', () => {
       'bad removeHome',
       JSON.stringify({ ...base, syncUsers: { removeHome: 'yes' } }),
       /removeHome must be true/,
+    ],
+    [
+      'bad renumber',
+      JSON.stringify({ ...base, syncUsers: { renumber: 'yes' } }),
+      /syncUsers.renumber must be true or false/,
     ],
     [
       'bad syslogSocket',

@@ -53,6 +53,25 @@ describe('actionCommand', () => {
     ],
     [{ kind: 'remove-user', user: 'u', removeHome: false } as const, ['userdel', ['u']]],
     [{ kind: 'remove-user', user: 'u', removeHome: true } as const, ['userdel', ['-r', 'u']]],
+    [
+      {
+        kind: 'renumber-user',
+        user: 'u',
+        iamUser: 'U',
+        fromUid: 1001,
+        toUid: 20017,
+        home: '/home/u',
+      } as const,
+      ['usermod', ['-u', '20017', 'u']],
+    ],
+    [
+      { kind: 'renumber-group', group: 'u', user: 'u', fromGid: 1001, toGid: 20017 } as const,
+      ['groupmod', ['-g', '20017', 'u']],
+    ],
+    [
+      { kind: 'regroup-home', user: 'u', home: '/home/u', fromGid: 1001, toGid: 20017 } as const,
+      ['chown', ['-R', '-h', '--from=:1001', ':20017', '--', '/home/u']],
+    ],
   ])('%o', (a, expected) => {
     expect(actionCommand(a, '/bin/sh')).toEqual(expected);
   });
@@ -114,5 +133,72 @@ describe('applySync', () => {
     expect(res.failed).toHaveLength(4);
     expect(res.failed[0]).toMatch(/rename user old to new .*currently used by process 42/);
     for (const f of res.failed.slice(1)) expect(f).toMatch(/skipped, the rename of that account failed/);
+  });
+});
+
+describe('applySync: renumbering', () => {
+  const renumbering = (user: string, from: number, to: number) =>
+    [
+      { kind: 'renumber-user', user, iamUser: user, fromUid: from, toUid: to, home: `/home/${user}` },
+      { kind: 'renumber-group', group: user, user, fromGid: from, toGid: to },
+      { kind: 'regroup-home', user, home: `/home/${user}`, fromGid: from, toGid: to },
+    ] as const;
+
+  it('a user with running processes (usermod refuses) is reported, its group left, the others renumbered and counted', async () => {
+    const calls: string[] = [];
+    const run: ProcessRunner = async (cmd, args) => {
+      calls.push([cmd, ...args].join(' '));
+      return cmd === 'usermod' && args[0] === '-u' && args.includes('busy')
+        ? { code: 8, stdout: '', stderr: 'usermod: user busy is currently used by process 4242\n' }
+        : { code: 0, stdout: '', stderr: '' };
+    };
+    const logged: string[] = [];
+    const res = await applySync(
+      {
+        actions: [
+          ...renumbering('busy', 1001, 20017),
+          { kind: 'add-to-groups', user: 'busy', groups: ['wheel'] },
+          ...renumbering('idle', 1002, 20018),
+        ],
+        sudoUsers: [],
+        problems: [],
+      },
+      { run, shell: '/bin/sh', log: (l) => logged.push(l) },
+    );
+    expect(calls).toEqual([
+      'usermod -u 20017 busy',
+      'usermod -a -G wheel busy',
+      'usermod -u 20018 idle',
+      'groupmod -g 20018 idle',
+      'chown -R -h --from=:1002 :20018 -- /home/idle',
+    ]);
+    expect(res).toMatchObject({ done: 4, renumbered: 1 });
+    expect(res.failed).toEqual([
+      'renumber user busy from uid 1001 to 20017 (IAM busy; files outside /home/busy keep uid 1001): usermod -u 20017 busy failed: usermod: user busy is currently used by process 4242; the next run tries again',
+      'renumber group busy from gid 1001 to 20017: skipped, a previous step of that renumbering failed',
+      'give files of gid 1001 in /home/busy gid 20017: skipped, a previous step of that renumbering failed',
+    ]);
+    expect(logged).toContain(
+      'renumber user idle from uid 1002 to 20018 (IAM idle; files outside /home/idle keep uid 1002)',
+    );
+  });
+
+  it('a failed groupmod leaves the home files alone; the uid change stands and counts', async () => {
+    const calls: string[] = [];
+    const run: ProcessRunner = async (cmd, args) => {
+      calls.push([cmd, ...args].join(' '));
+      return cmd === 'groupmod'
+        ? { code: 4, stdout: '', stderr: 'groupmod: GID 20017 already exists\n' }
+        : { code: 0, stdout: '', stderr: '' };
+    };
+    const res = await applySync(
+      { actions: [...renumbering('ann', 1001, 20017)], sudoUsers: [], problems: [] },
+      { run, shell: '/bin/sh', log: () => {} },
+    );
+    expect(calls).toEqual(['usermod -u 20017 ann', 'groupmod -g 20017 ann']);
+    expect(res).toMatchObject({ done: 1, renumbered: 1 });
+    expect(res.failed).toHaveLength(2);
+    expect(res.failed[0]).toMatch(/renumber group ann .*GID 20017 already exists$/);
+    expect(res.failed[1]).toMatch(/skipped, a previous step of that renumbering failed/);
   });
 });

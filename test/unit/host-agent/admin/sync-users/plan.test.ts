@@ -56,6 +56,8 @@ describe('planSync', () => {
     opts?: Parameters<typeof planSync>[4];
     actions: string[];
     sudo?: string[];
+    /** Sudo lines as name:uid[:previous uid]. */
+    sudoUids?: string[];
     problems?: RegExp[];
     refused?: { users: string[]; reason: RegExp };
   }[] = [
@@ -288,6 +290,166 @@ describe('planSync', () => {
       actions: [],
       problems: [/uid 3001 is already used by local account alice; alice.new not created/],
     },
+    // Renumbering (syncUsers.renumber / --renumber): aws-ec2-ssh's accounts, made by useradd --user-group.
+    {
+      name: 'without renumber, a managed account with another uid is adopted as is and named',
+      users: { ann: user('ann', 20017, ['Devs']) },
+      passwd: [root, pw('ann', 1001)],
+      groups: [gr('iam-synced-users', 900, ['ann']), gr('staff', 50, ['ann']), gr('ann', 1001)],
+      actions: [],
+      problems: [
+        /^managed account ann has uid 1001, index says 20017: uid left as is \(sync-users --renumber changes it\)$/,
+      ],
+    },
+    {
+      name: 'renumber: the account gets its published uid, its private group the same gid, its home files that gid',
+      users: { ann: user('ann', 20017, ['Devs', 'Admins']) },
+      settings: { renumber: true },
+      passwd: [root, pw('ann', 1001)],
+      groups: [
+        gr('iam-synced-users', 900, ['ann']),
+        gr('staff', 50, ['ann']),
+        gr('wheel', 10, ['ann']),
+        gr('ann', 1001),
+      ],
+      actions: [
+        'renumber-user ann 1001 20017',
+        'renumber-group ann 1001 20017',
+        'regroup-home ann /home/ann 1001 20017',
+      ],
+      sudoUids: ['ann:20017:1001'],
+    },
+    {
+      name: 'renumber: a target uid used by another account (even unmanaged) is refused; nothing else changes',
+      users: { ann: user('ann', 20017, ['Devs']) },
+      settings: { renumber: true },
+      passwd: [root, pw('ann', 1001), pw('web', 20017)],
+      groups: [gr('iam-synced-users', 900, ['ann']), gr('staff', 50, ['ann']), gr('ann', 1001)],
+      actions: [],
+      problems: [
+        /^managed account ann has uid 1001, index says 20017: not renumbered, uid 20017 is used by local account web$/,
+      ],
+    },
+    {
+      name: 'renumber: never an account with uid 0, nor one in the system range',
+      users: { ann: user('ann', 20017, ['Devs']), sys: user('sys', 20018, ['Devs']) },
+      settings: { renumber: true },
+      passwd: [root, { ...pw('ann', 0), gid: 0 }, pw('sys', 999)],
+      groups: [gr('iam-synced-users', 900, ['ann', 'sys']), gr('staff', 50, ['ann', 'sys'])],
+      actions: [],
+      problems: [
+        /ann has uid 0, index says 20017: not renumbered, uid 0 is root or a system uid \(< 1000\)/,
+        /sys has uid 999, index says 20018: not renumbered, uid 999 is root or a system uid/,
+      ],
+    },
+    {
+      name: 'renumber: never to a published uid in the system range',
+      users: { ann: user('ann', 500, ['Devs']) },
+      settings: { renumber: true },
+      passwd: [root, pw('ann', 1001)],
+      groups: [gr('iam-synced-users', 900, ['ann']), gr('staff', 50, ['ann']), gr('ann', 1001)],
+      actions: [],
+      problems: [/not renumbered, uid 500 is in the system range \(< 1000\)/],
+    },
+    {
+      name: 'renumber: an account outside the marker group is never renumbered',
+      users: { ann: user('ann', 20017, ['Devs']) },
+      settings: { renumber: true },
+      passwd: [root, pw('ann', 1001)],
+      groups: [gr('iam-synced-users', 900), gr('staff', 50, ['ann']), gr('ann', 1001)],
+      actions: [],
+      problems: [
+        /local account ann \(IAM user ann\) exists but is not in group iam-synced-users: left alone/,
+      ],
+    },
+    {
+      name: 'renumber: the private group keeps its gid when the new gid is taken (the uid still changes)',
+      users: { ann: user('ann', 20017, ['Devs']) },
+      settings: { renumber: true },
+      passwd: [root, pw('ann', 1001)],
+      groups: [
+        gr('iam-synced-users', 900, ['ann']),
+        gr('staff', 50, ['ann']),
+        gr('ann', 1001),
+        gr('builders', 20017),
+      ],
+      actions: ['renumber-user ann 1001 20017 group-kept: gid 20017 is used by builders'],
+    },
+    {
+      name: 'renumber: a primary group not named after the account keeps its gid',
+      users: { ann: user('ann', 20017, ['Devs']) },
+      settings: { renumber: true },
+      passwd: [root, { ...pw('ann', 1001), gid: 100 }],
+      groups: [gr('iam-synced-users', 900, ['ann']), gr('staff', 50, ['ann']), gr('users', 100)],
+      actions: ['renumber-user ann 1001 20017 group-kept: primary gid 100 is not a group named ann'],
+    },
+    {
+      name: 'renumber: a private group whose gid is not the uid (useradd numbers groups apart) still follows',
+      users: { ann: user('ann', 20017, ['Devs']) },
+      settings: { renumber: true },
+      passwd: [root, { ...pw('ann', 1002), gid: 1003 }],
+      groups: [gr('iam-synced-users', 1001, ['ann']), gr('staff', 50, ['ann']), gr('ann', 1003)],
+      actions: [
+        'renumber-user ann 1002 20017',
+        'renumber-group ann 1003 20017',
+        'regroup-home ann /home/ann 1003 20017',
+      ],
+    },
+    {
+      name: 'renumber: a primary group shared with another account (as member or primary) keeps its gid',
+      users: { ann: user('ann', 20017, ['Devs']), bob: user('bob', 20018, ['Devs']) },
+      settings: { renumber: true },
+      passwd: [root, pw('ann', 1001), { ...pw('bob', 1002), gid: 1001 }],
+      groups: [gr('iam-synced-users', 900, ['ann', 'bob']), gr('staff', 50, ['ann', 'bob']), gr('ann', 1001)],
+      actions: [
+        'renumber-user ann 1001 20017 group-kept: group ann (gid 1001) has other members',
+        'renumber-user bob 1002 20018 group-kept: primary gid 1001 is not a group named bob',
+      ],
+    },
+    {
+      name: 'renumber: a private group already on the published number is left as it is',
+      users: { ann: user('ann', 20017, ['Devs']) },
+      settings: { renumber: true },
+      passwd: [root, { ...pw('ann', 1001), gid: 20017 }],
+      groups: [gr('iam-synced-users', 900, ['ann']), gr('staff', 50, ['ann']), gr('ann', 20017)],
+      actions: ['renumber-user ann 1001 20017'],
+    },
+    {
+      name: 'renumber: a home not named after the account keeps the group (its files are not re-grouped)',
+      users: { ann: user('ann', 20017, ['Devs']) },
+      settings: { renumber: true },
+      passwd: [root, { ...pw('ann', 1001), home: '/' }],
+      groups: [gr('iam-synced-users', 900, ['ann']), gr('staff', 50, ['ann']), gr('ann', 1001)],
+      actions: ['renumber-user ann 1001 20017 group-kept: home / is not named after the account'],
+    },
+    {
+      name: 'renumber: two IAM users published with one uid (a broken index): the second is refused',
+      users: { ann: user('ann', 20017, ['Devs']), bob: user('bob', 20017, ['Devs']) },
+      settings: { renumber: true },
+      passwd: [root, pw('ann', 1001), pw('bob', 1002)],
+      groups: [
+        gr('iam-synced-users', 900, ['ann', 'bob']),
+        gr('staff', 50, ['ann', 'bob']),
+        gr('ann', 1001),
+        gr('bob', 1002),
+      ],
+      actions: [
+        'renumber-user ann 1001 20017',
+        'renumber-group ann 1001 20017',
+        'regroup-home ann /home/ann 1001 20017',
+      ],
+      problems: [
+        /bob has uid 1002, index says 20017: not renumbered, uid 20017 goes to another account in this run/,
+      ],
+    },
+    {
+      name: 'renumber: an account already on its published uid is left alone (steady state)',
+      users: { ann: user('ann', 20017, ['Devs']) },
+      settings: { renumber: true },
+      passwd: [root, pw('ann', 20017)],
+      groups: [gr('iam-synced-users', 900, ['ann']), gr('staff', 50, ['ann']), gr('ann', 20017)],
+      actions: [],
+    },
   ];
 
   const show = (a: ReturnType<typeof planSync>['actions'][number]) => {
@@ -306,6 +468,12 @@ describe('planSync', () => {
         return `remove-from-group ${a.user} ${a.group}`;
       case 'remove-user':
         return `remove-user ${a.user}${a.removeHome ? ' home' : ''}`;
+      case 'renumber-user':
+        return `renumber-user ${a.user} ${a.fromUid} ${a.toUid}${a.groupKept ? ` group-kept: ${a.groupKept}` : ''}`;
+      case 'renumber-group':
+        return `renumber-group ${a.group} ${a.fromGid} ${a.toGid}`;
+      case 'regroup-home':
+        return `regroup-home ${a.user} ${a.home} ${a.fromGid} ${a.toGid}`;
     }
   };
 
@@ -320,6 +488,11 @@ describe('planSync', () => {
       );
       expect(plan.actions.map(show)).toEqual(c.actions);
       if (c.sudo) expect(plan.sudoUsers.map((u) => u.name)).toEqual(c.sudo);
+      if (c.sudoUids) {
+        expect(
+          plan.sudoUsers.map((u) => [u.name, u.uid, ...(u.previousUid ? [u.previousUid] : [])].join(':')),
+        ).toEqual(c.sudoUids);
+      }
       expect(plan.problems).toHaveLength(c.problems?.length ?? 0);
       for (const [i, p] of (c.problems ?? []).entries()) expect(plan.problems[i]).toMatch(p);
       if (c.refused) {

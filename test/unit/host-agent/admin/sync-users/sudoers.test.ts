@@ -31,6 +31,25 @@ describe('renderSudoers and existingSudoUsers', () => {
       ),
     ).toEqual([{ name: 'a', uid: 20001 }]);
   });
+  it('existingSudoUsers: a renumbered account gets its new uid; one whose renumbering failed keeps its old uid', () => {
+    const passwd = [
+      { name: 'done', uid: 20001, gid: 20001, home: '/home/done', shell: '/bin/sh' },
+      { name: 'busy', uid: 1002, gid: 1002, home: '/home/busy', shell: '/bin/sh' },
+    ];
+    expect(
+      existingSudoUsers(
+        [
+          { name: 'done', uid: 20001, previousUid: 1001 },
+          { name: 'busy', uid: 20002, previousUid: 1002 },
+          { name: 'gone', uid: 20003, previousUid: 1003 },
+        ],
+        passwd,
+      ),
+    ).toEqual([
+      { name: 'done', uid: 20001 },
+      { name: 'busy', uid: 1002 },
+    ]);
+  });
   it('renderSudoers with nobody is only the header', () => {
     expect(renderSudoers([])).toBe('# Managed by iam-authorized-keys sync-users: rewritten on every run.\n');
   });
