@@ -7,12 +7,16 @@ export class UsageError extends Error {
 export const USAGE = `usage:
   iam-ssh-keys publish --bucket NAME [--prefix P] [--dry-run] [--allow-mass-delete]
                        [--max-delete-share 0..1] [--allow-index-reset] [--uid-base N] [--json]
+                       [--tag-key-prefix P]
   iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--json]
   iam-ssh-keys keys list       [--user IAM_USER]
-  iam-ssh-keys keys upload     [--user IAM_USER] FILE
+  iam-ssh-keys keys upload     [--user IAM_USER] [--label NAME] FILE
   iam-ssh-keys keys activate   [--user IAM_USER] KEY_ID
   iam-ssh-keys keys deactivate [--user IAM_USER] KEY_ID
-  iam-ssh-keys keys delete     [--user IAM_USER] KEY_ID
+  iam-ssh-keys keys delete     [--user IAM_USER] KEY_ID | tag:TAG_KEY
+ssh-rsa keys go to IAM's SSH key store; ed25519, ECDSA and FIDO (sk-*) keys to a user tag
+<tag key prefix><label> (--label, default: the key comment). keys commands take
+[--tag-key-prefix P] too; the prefix defaults to $TAG_KEY_PREFIX, else ssh-key:.
 Credentials and region come from the standard AWS chain (AWS_PROFILE, environment, ...);
 AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_IAM / AWS_ENDPOINT_URL_S3 point it at an emulator.`;
 
@@ -28,6 +32,7 @@ export type Command =
       readonly maxDeleteShare?: number;
       readonly uidBase?: number;
       readonly json: boolean;
+      readonly tagKeyPrefix?: string;
     }
   | {
       readonly cmd: 'status';
@@ -36,17 +41,36 @@ export type Command =
       readonly maxAge: number;
       readonly json: boolean;
     }
-  | { readonly cmd: 'keys'; readonly action: 'list'; readonly user?: string }
-  | { readonly cmd: 'keys'; readonly action: 'upload'; readonly user?: string; readonly file: string }
+  | { readonly cmd: 'keys'; readonly action: 'list'; readonly user?: string; readonly tagKeyPrefix?: string }
+  | {
+      readonly cmd: 'keys';
+      readonly action: 'upload';
+      readonly user?: string;
+      readonly tagKeyPrefix?: string;
+      /** The tag key is the prefix + this (keys other than ssh-rsa). */
+      readonly label?: string;
+      readonly file: string;
+    }
   | {
       readonly cmd: 'keys';
       readonly action: 'activate' | 'deactivate' | 'delete';
       readonly user?: string;
+      readonly tagKeyPrefix?: string;
+      /** A key-store id (`APKA...`), or `tag:<tag key>` (a bare tag key with the prefix too). */
       readonly keyId: string;
     };
 
 const FLAGS = new Set(['--dry-run', '--allow-mass-delete', '--allow-index-reset', '--json']);
-const OPTIONS = new Set(['--bucket', '--prefix', '--max-delete-share', '--uid-base', '--max-age', '--user']);
+const OPTIONS = new Set([
+  '--bucket',
+  '--prefix',
+  '--max-delete-share',
+  '--uid-base',
+  '--max-age',
+  '--user',
+  '--label',
+  '--tag-key-prefix',
+]);
 
 interface Parsed {
   flags: Set<string>;
@@ -106,7 +130,8 @@ export function parseArgs(argv: readonly string[]): Command {
         json: p.flags.has('--json'),
       };
     }
-    only(p, ['--bucket', '--prefix', '--max-delete-share', '--uid-base', ...FLAGS], cmd);
+    only(p, ['--bucket', '--prefix', '--max-delete-share', '--uid-base', '--tag-key-prefix', ...FLAGS], cmd);
+    const tagKeyPrefix = p.options.get('--tag-key-prefix');
     const maxDeleteShare = number(p, '--max-delete-share');
     if (maxDeleteShare !== undefined && (maxDeleteShare < 0 || maxDeleteShare > 1)) {
       throw new UsageError('--max-delete-share must be between 0 and 1');
@@ -122,14 +147,24 @@ export function parseArgs(argv: readonly string[]): Command {
       ...(maxDeleteShare !== undefined ? { maxDeleteShare } : {}),
       ...(uidBase !== undefined ? { uidBase } : {}),
       json: p.flags.has('--json'),
+      ...(tagKeyPrefix !== undefined ? { tagKeyPrefix } : {}),
     };
   }
   if (cmd === 'keys') {
     const [action, ...more] = rest;
     const p = split(more);
-    only(p, ['--user'], `keys ${action ?? ''}`.trim());
+    only(
+      p,
+      ['--user', '--tag-key-prefix', ...(action === 'upload' ? ['--label'] : [])],
+      `keys ${action ?? ''}`.trim(),
+    );
     const user = p.options.get('--user');
-    const u = user !== undefined ? { user } : {};
+    const tagKeyPrefix = p.options.get('--tag-key-prefix');
+    const label = p.options.get('--label');
+    const u = {
+      ...(user !== undefined ? { user } : {}),
+      ...(tagKeyPrefix !== undefined ? { tagKeyPrefix } : {}),
+    };
     if (action === 'list') {
       if (p.positional.length) throw new UsageError(`unexpected argument ${p.positional[0]}`);
       return { cmd, action, ...u };
@@ -139,7 +174,9 @@ export function parseArgs(argv: readonly string[]): Command {
         throw new UsageError(`keys ${action} needs exactly one ${action === 'upload' ? 'FILE' : 'KEY_ID'}`);
       }
       const arg = p.positional[0] as string;
-      return action === 'upload' ? { cmd, action, ...u, file: arg } : { cmd, action, ...u, keyId: arg };
+      return action === 'upload'
+        ? { cmd, action, ...u, ...(label !== undefined ? { label } : {}), file: arg }
+        : { cmd, action, ...u, keyId: arg };
     }
     throw new UsageError(
       `unknown keys action ${JSON.stringify(action ?? '')}: use list, upload, activate, deactivate or delete`,

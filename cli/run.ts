@@ -1,19 +1,12 @@
 // Operator CLI: argv -> command; wires SDK clients, clock and output into the shared core.
-import { readFileSync } from 'node:fs';
-import {
-  DeleteSSHPublicKeyCommand,
-  type IAMClient,
-  ListSSHPublicKeysCommand,
-  UpdateSSHPublicKeyCommand,
-  UploadSSHPublicKeyCommand,
-} from '@aws-sdk/client-iam';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { normalizePrefix, parseIndex, parsePublicKeyText } from '../contract/index.js';
+import { STSClient } from '@aws-sdk/client-sts';
+import { normalizePrefix, parseIndex, parseTagKeyPrefix } from '../contract/index.js';
 import { readIndexText } from '../lambda/bucket.js';
 import { countCalls } from '../lambda/call-counter.js';
 import { createClients } from '../lambda/clients.js';
 import { DEFAULT_PUBLISH_CONFIG, publish } from '../lambda/publish.js';
-import { type Command, parseArgs, USAGE, UsageError } from './args.js';
+import { parseArgs, USAGE, UsageError } from './args.js';
+import { runKeys } from './keys.js';
 import { statusReport } from './status.js';
 
 export class CliError extends Error {
@@ -37,56 +30,13 @@ export function describeError(e: unknown): string {
   return err?.message || String(e);
 }
 
-async function currentUser(sts: STSClient): Promise<string> {
-  const id = await sts.send(new GetCallerIdentityCommand({}));
-  const m = /:user\/(?:.*\/)?([^/]+)$/.exec(id.Arn ?? '');
-  if (!m?.[1]) throw new CliError(`the caller ${id.Arn ?? '?'} is not an IAM user: pass --user NAME`);
-  return m[1];
-}
-
-async function runKeys(
-  c: Extract<Command, { cmd: 'keys' }>,
-  iam: IAMClient,
-  sts: STSClient,
-  out: Out,
-): Promise<number> {
-  const user = c.user ?? (await currentUser(sts));
-  if (c.action === 'list') {
-    const res = await iam.send(new ListSSHPublicKeysCommand({ UserName: user }));
-    let marker = res.IsTruncated ? res.Marker : undefined;
-    const keys = [...(res.SSHPublicKeys ?? [])];
-    while (marker) {
-      const page = await iam.send(new ListSSHPublicKeysCommand({ UserName: user, Marker: marker }));
-      keys.push(...(page.SSHPublicKeys ?? []));
-      marker = page.IsTruncated ? page.Marker : undefined;
-    }
-    if (keys.length === 0) out(`${user} has no SSH public keys`);
-    for (const k of keys) out(`${k.SSHPublicKeyId}\t${k.Status}\t${k.UploadDate?.toISOString() ?? ''}`);
-    return 0;
+/** --tag-key-prefix, else $TAG_KEY_PREFIX (as the Lambda), else ssh-key:. */
+function tagKeyPrefixOf(option: string | undefined, env: Record<string, string | undefined>): string {
+  try {
+    return parseTagKeyPrefix(option ?? env.TAG_KEY_PREFIX);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
-  if (c.action === 'upload') {
-    const text = readFileSync(c.file, 'utf8');
-    // Validate first: IAM would accept keys that our hosts will refuse to serve.
-    const parsed = parsePublicKeyText(text);
-    if (!parsed.ok) throw new CliError(`${c.file}: ${parsed.reason}`);
-    const res = await iam.send(
-      new UploadSSHPublicKeyCommand({
-        UserName: user,
-        SSHPublicKeyBody: `${parsed.key.type} ${parsed.key.blob}`,
-      }),
-    );
-    out(`uploaded ${res.SSHPublicKey?.SSHPublicKeyId ?? '?'} (${parsed.key.fingerprint}) for ${user}`);
-    return 0;
-  }
-  if (c.action === 'delete') {
-    await iam.send(new DeleteSSHPublicKeyCommand({ UserName: user, SSHPublicKeyId: c.keyId }));
-    out(`deleted ${c.keyId} of ${user}`);
-    return 0;
-  }
-  const Status = c.action === 'activate' ? 'Active' : 'Inactive';
-  await iam.send(new UpdateSSHPublicKeyCommand({ UserName: user, SSHPublicKeyId: c.keyId, Status }));
-  out(`${c.keyId} of ${user} is now ${Status}`);
-  return 0;
 }
 
 export async function run(argv: readonly string[], out: Out, env = process.env): Promise<number> {
@@ -96,8 +46,10 @@ export async function run(argv: readonly string[], out: Out, env = process.env):
     return 0;
   }
   const clients = createClients({ env });
-  if (c.cmd === 'keys')
-    return runKeys(c, clients.iam, new STSClient({ region: clients.iam.config.region }), out);
+  if (c.cmd === 'keys') {
+    const sts = new STSClient({ region: clients.iam.config.region });
+    return runKeys(c, { iam: clients.iam, sts, tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env) }, out);
+  }
   let prefix: string;
   try {
     prefix = normalizePrefix(c.prefix);
@@ -124,6 +76,7 @@ export async function run(argv: readonly string[], out: Out, env = process.env):
       allowIndexReset: c.allowIndexReset,
       ...(c.maxDeleteShare !== undefined ? { maxDeleteShare: c.maxDeleteShare } : {}),
       ...(c.uidBase !== undefined ? { uidBase: c.uidBase } : {}),
+      tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env),
     },
     { ...clients, now: () => new Date() },
   );

@@ -36,6 +36,27 @@ describe('parseArgs', () => {
       { cmd: 'keys', action: 'upload', user: 'bob', file: 'k.pub' },
     ],
     [['keys', 'deactivate', 'APKA1'], { cmd: 'keys', action: 'deactivate', keyId: 'APKA1' }],
+    [
+      ['keys', 'upload', '--label', 'yubikey', '--tag-key-prefix=corp:', 'k.pub'],
+      { cmd: 'keys', action: 'upload', label: 'yubikey', tagKeyPrefix: 'corp:', file: 'k.pub' },
+    ],
+    [
+      ['keys', 'delete', 'tag:ssh-key:laptop'],
+      { cmd: 'keys', action: 'delete', keyId: 'tag:ssh-key:laptop' },
+    ],
+    [['keys', 'list', '--tag-key-prefix', 'corp:'], { cmd: 'keys', action: 'list', tagKeyPrefix: 'corp:' }],
+    [
+      ['publish', '--bucket', 'b', '--tag-key-prefix', 'corp:'],
+      {
+        cmd: 'publish',
+        bucket: 'b',
+        dryRun: false,
+        allowMassDelete: false,
+        allowIndexReset: false,
+        json: false,
+        tagKeyPrefix: 'corp:',
+      },
+    ],
     [[], { cmd: 'help' }],
   ])('%j', (argv, want) => expect(parseArgs(argv)).toEqual(want));
 
@@ -47,6 +68,9 @@ describe('parseArgs', () => {
     [['status', '--bucket', 'b', '--dry-run'], /--dry-run does not apply to status/],
     [['keys', 'upload'], /exactly one FILE/],
     [['keys', 'rotate'], /unknown keys action/],
+    [['keys', 'list', '--label', 'x'], /--label does not apply to keys list/],
+    [['keys', 'delete', '--label', 'x', 'APKA1'], /--label does not apply to keys delete/],
+    [['status', '--bucket', 'b', '--tag-key-prefix', 'x'], /--tag-key-prefix does not apply to status/],
     [['deploy'], /unknown command/],
   ])('refuses %j', (argv, reason) => expect(() => parseArgs(argv)).toThrow(reason));
 });
@@ -97,7 +121,9 @@ describe('publishConfigFromEnv', () => {
       maxDeleteShare: 0.5,
       allowMassDelete: false,
       uidBase: 20000,
+      tagKeyPrefix: 'ssh-key:',
     });
+    expect(publishConfigFromEnv({ BUCKET: 'b', TAG_KEY_PREFIX: 'corp/ssh:' }).tagKeyPrefix).toBe('corp/ssh:');
   });
   it.each([
     [{}, /BUCKET is not set/],
@@ -105,5 +131,7 @@ describe('publishConfigFromEnv', () => {
     [{ BUCKET: 'b', MAX_DELETE_SHARE: '1.5' }, /MAX_DELETE_SHARE/],
     [{ BUCKET: 'b', UID_BASE: '10' }, /UID_BASE/],
     [{ BUCKET: 'b', KEY_PREFIX: '../x' }, /invalid key prefix/],
+    [{ BUCKET: 'b', TAG_KEY_PREFIX: 'ssh-*' }, /TAG_KEY_PREFIX: invalid tag key prefix/],
+    [{ BUCKET: 'b', TAG_KEY_PREFIX: 'aws:ssh' }, /TAG_KEY_PREFIX: .*IAM reserves aws:/],
   ])('refuses %j', (env, reason) => expect(() => publishConfigFromEnv(env)).toThrow(reason));
 });
