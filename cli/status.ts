@@ -12,6 +12,8 @@ export function statusReport(index: PublishedIndex, now: Date, maxAgeSeconds: nu
   const ageSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(index.generatedAt)) / 1000));
   const users = Object.entries(index.users);
   const keys = users.reduce((n, [, u]) => n + u.keys.length, 0);
+  // Keys from user tags (DESIGN.md "Keys from IAM user tags"): ids `tag:<tag key>`.
+  const tagKeys = users.reduce((n, [, u]) => n + u.keys.filter((k) => k.tagKey !== undefined).length, 0);
   const rejected = users.flatMap(([name, u]) => (u.rejectedKeys ?? []).map((r) => ({ user: name, ...r })));
   const noLocal = users
     .filter(([, u]) => u.localName === null)
@@ -19,7 +21,7 @@ export function statusReport(index: PublishedIndex, now: Date, maxAgeSeconds: nu
   const ok = ageSeconds <= maxAgeSeconds;
   const lines = [
     `last publish: ${index.generatedAt} (${ageSeconds} s ago)${ok ? '' : ` STALE: older than ${maxAgeSeconds} s`}`,
-    `users: ${users.length}  groups: ${Object.keys(index.groups).length}  keys: ${keys}  rejected keys: ${rejected.length}`,
+    `users: ${users.length}  groups: ${Object.keys(index.groups).length}  keys: ${keys}  rejected keys: ${rejected.length}  keys from tags: ${tagKeys}`,
     ...rejected.map((r) => `rejected key ${r.id} of ${r.user}: ${r.reason}`),
     ...noLocal.map((r) => `no local name for ${r.user}: ${r.reason}`),
   ];
@@ -34,6 +36,7 @@ export function statusReport(index: PublishedIndex, now: Date, maxAgeSeconds: nu
       users: users.length,
       groups: Object.keys(index.groups).length,
       keys,
+      tagKeys,
       rejectedKeys: rejected,
       usersWithoutLocalName: noLocal,
     },

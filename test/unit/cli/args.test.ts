@@ -84,7 +84,10 @@ describe('statusReport', () => {
         localName: 'a',
         uid: 1,
         groups: [],
-        keys: [{ id: 'K', type: 'ssh-ed25519', fingerprint: 'SHA256:x' }],
+        keys: [
+          { id: 'K', type: 'ssh-ed25519', fingerprint: 'SHA256:x' },
+          { id: 'tag:ssh-key:pc', tagKey: 'ssh-key:pc', type: 'ssh-ed25519', fingerprint: 'SHA256:y' },
+        ],
       },
       'long@x': {
         localName: null,
@@ -92,7 +95,10 @@ describe('statusReport', () => {
         uid: 2,
         groups: [],
         keys: [],
-        rejectedKeys: [{ id: 'R', reason: 'bad' }],
+        rejectedKeys: [
+          { id: 'R', reason: 'bad' },
+          { id: 'tag:ssh-key:old', tagKey: 'ssh-key:old', reason: 'tag value longer than IAM allows' },
+        ],
       },
     },
     groups: {},
@@ -107,8 +113,12 @@ describe('statusReport', () => {
     const r = statusReport(index, new Date(Date.parse(index.generatedAt) + age * 1000), max);
     expect(r.ok).toBe(ok);
     expect(r.ageSeconds).toBe(age);
-    expect(r.lines.join('\n')).toMatch(/users: 2 {2}groups: 0 {2}keys: 1 {2}rejected keys: 1/);
+    expect(r.lines.join('\n')).toMatch(
+      /users: 2 {2}groups: 0 {2}keys: 2 {2}rejected keys: 2 {2}keys from tags: 1/,
+    );
     expect(r.lines).toContain('rejected key R of long@x: bad');
+    expect(r.lines).toContain('rejected key tag:ssh-key:old of long@x: tag value longer than IAM allows');
+    expect(r.data).toMatchObject({ keys: 2, tagKeys: 1 });
     expect(r.lines).toContain('no local name for long@x: too long');
   });
 });
