@@ -7,13 +7,17 @@ export class UsageError extends Error {
 export const USAGE = `usage:
   iam-ssh-keys publish --bucket NAME [--prefix P] [--dry-run] [--allow-mass-delete]
                        [--max-delete-share 0..1] [--allow-index-reset] [--uid-base N] [--json]
+                       [--tag-key-prefix P]
   iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--json]
   iam-ssh-keys keys list       [--user IAM_USER]
-  iam-ssh-keys keys upload     [--user IAM_USER] FILE
+  iam-ssh-keys keys upload     [--user IAM_USER] [--label NAME] FILE
   iam-ssh-keys keys activate   [--user IAM_USER] KEY_ID
   iam-ssh-keys keys deactivate [--user IAM_USER] KEY_ID
-  iam-ssh-keys keys delete     [--user IAM_USER] KEY_ID
+  iam-ssh-keys keys delete     [--user IAM_USER] KEY_ID | tag:TAG_KEY
   iam-ssh-keys credentials [--role-arn ARN] [--duration SECONDS] [--json]
+ssh-rsa keys go to IAM's SSH key store; ed25519, ECDSA and FIDO (sk-*) keys to a user tag
+<tag key prefix><label> (--label, default: the key comment). keys commands take
+[--tag-key-prefix P] too; the prefix defaults to $TAG_KEY_PREFIX, else ssh-key:.
 Every command takes --profile NAME, --region REGION and --mfa-code CODE|- (- reads it from stdin;
 or set IAM_SSH_KEYS_MFA_CODE). Credentials come from the standard AWS chain (AWS_PROFILE,
 environment, ...); profiles with role_arn/source_profile/mfa_serial prompt for the MFA code on the
@@ -65,6 +69,7 @@ export type Command =
       readonly maxDeleteShare?: number;
       readonly uidBase?: number;
       readonly json: boolean;
+      readonly tagKeyPrefix?: string;
     }
   | {
       readonly cmd: 'status';
@@ -79,12 +84,22 @@ export type Command =
       readonly durationSeconds?: number;
       readonly json: boolean;
     }
-  | { readonly cmd: 'keys'; readonly action: 'list'; readonly user?: string }
-  | { readonly cmd: 'keys'; readonly action: 'upload'; readonly user?: string; readonly file: string }
+  | { readonly cmd: 'keys'; readonly action: 'list'; readonly user?: string; readonly tagKeyPrefix?: string }
+  | {
+      readonly cmd: 'keys';
+      readonly action: 'upload';
+      readonly user?: string;
+      readonly tagKeyPrefix?: string;
+      /** The tag key is the prefix + this (keys other than ssh-rsa). */
+      readonly label?: string;
+      readonly file: string;
+    }
   | {
       readonly cmd: 'keys';
       readonly action: 'activate' | 'deactivate' | 'delete';
       readonly user?: string;
+      readonly tagKeyPrefix?: string;
+      /** A key-store id (`APKA...`), or `tag:<tag key>` (a bare tag key with the prefix too). */
       readonly keyId: string;
     };
 
@@ -98,6 +113,8 @@ const OPTIONS = new Set([
   '--user',
   '--role-arn',
   '--duration',
+  '--label',
+  '--tag-key-prefix',
 ]);
 
 interface Parsed {
@@ -158,7 +175,8 @@ export function parseArgs(argv: readonly string[]): Command {
         json: p.flags.has('--json'),
       };
     }
-    only(p, ['--bucket', '--prefix', '--max-delete-share', '--uid-base', ...FLAGS], cmd);
+    only(p, ['--bucket', '--prefix', '--max-delete-share', '--uid-base', '--tag-key-prefix', ...FLAGS], cmd);
+    const tagKeyPrefix = p.options.get('--tag-key-prefix');
     const maxDeleteShare = number(p, '--max-delete-share');
     if (maxDeleteShare !== undefined && (maxDeleteShare < 0 || maxDeleteShare > 1)) {
       throw new UsageError('--max-delete-share must be between 0 and 1');
@@ -174,6 +192,7 @@ export function parseArgs(argv: readonly string[]): Command {
       ...(maxDeleteShare !== undefined ? { maxDeleteShare } : {}),
       ...(uidBase !== undefined ? { uidBase } : {}),
       json: p.flags.has('--json'),
+      ...(tagKeyPrefix !== undefined ? { tagKeyPrefix } : {}),
     };
   }
   if (cmd === 'credentials') {
@@ -197,9 +216,18 @@ export function parseArgs(argv: readonly string[]): Command {
   if (cmd === 'keys') {
     const [action, ...more] = rest;
     const p = split(more);
-    only(p, ['--user'], `keys ${action ?? ''}`.trim());
+    only(
+      p,
+      ['--user', '--tag-key-prefix', ...(action === 'upload' ? ['--label'] : [])],
+      `keys ${action ?? ''}`.trim(),
+    );
     const user = p.options.get('--user');
-    const u = user !== undefined ? { user } : {};
+    const tagKeyPrefix = p.options.get('--tag-key-prefix');
+    const label = p.options.get('--label');
+    const u = {
+      ...(user !== undefined ? { user } : {}),
+      ...(tagKeyPrefix !== undefined ? { tagKeyPrefix } : {}),
+    };
     if (action === 'list') {
       if (p.positional.length) throw new UsageError(`unexpected argument ${p.positional[0]}`);
       return { cmd, action, ...u };
@@ -209,7 +237,9 @@ export function parseArgs(argv: readonly string[]): Command {
         throw new UsageError(`keys ${action} needs exactly one ${action === 'upload' ? 'FILE' : 'KEY_ID'}`);
       }
       const arg = p.positional[0] as string;
-      return action === 'upload' ? { cmd, action, ...u, file: arg } : { cmd, action, ...u, keyId: arg };
+      return action === 'upload'
+        ? { cmd, action, ...u, ...(label !== undefined ? { label } : {}), file: arg }
+        : { cmd, action, ...u, keyId: arg };
     }
     throw new UsageError(
       `unknown keys action ${JSON.stringify(action ?? '')}: use list, upload, activate, deactivate or delete`,

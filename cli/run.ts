@@ -1,20 +1,13 @@
 // Operator CLI: argv -> command; wires SDK clients, clock and output into the shared core.
-import { readFileSync } from 'node:fs';
-import {
-  DeleteSSHPublicKeyCommand,
-  type IAMClient,
-  ListSSHPublicKeysCommand,
-  UpdateSSHPublicKeyCommand,
-  UploadSSHPublicKeyCommand,
-} from '@aws-sdk/client-iam';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { normalizePrefix, parsePublicKeyText } from '../contract/index.js';
+import { STSClient } from '@aws-sdk/client-sts';
+import { normalizePrefix, parseTagKeyPrefix } from '../contract/index.js';
 import { countCalls } from '../lambda/call-counter.js';
 import { createClients } from '../lambda/clients.js';
 import { DEFAULT_PUBLISH_CONFIG, publish } from '../lambda/publish.js';
-import { type Command, parseArgs, splitGlobalOptions, USAGE, UsageError } from './args.js';
+import { parseArgs, splitGlobalOptions, USAGE, UsageError } from './args.js';
 import { runCredentials } from './credentials/command.js';
 import { credentialSetup } from './credentials/setup.js';
+import { runKeys } from './keys.js';
 import { runStatus } from './status-run.js';
 
 export class CliError extends Error {
@@ -38,56 +31,13 @@ export function describeError(e: unknown): string {
   return err?.message || String(e);
 }
 
-async function currentUser(sts: STSClient): Promise<string> {
-  const id = await sts.send(new GetCallerIdentityCommand({}));
-  const m = /:user\/(?:.*\/)?([^/]+)$/.exec(id.Arn ?? '');
-  if (!m?.[1]) throw new CliError(`the caller ${id.Arn ?? '?'} is not an IAM user: pass --user NAME`);
-  return m[1];
-}
-
-async function runKeys(
-  c: Extract<Command, { cmd: 'keys' }>,
-  iam: IAMClient,
-  sts: STSClient,
-  out: Out,
-): Promise<number> {
-  const user = c.user ?? (await currentUser(sts));
-  if (c.action === 'list') {
-    const res = await iam.send(new ListSSHPublicKeysCommand({ UserName: user }));
-    let marker = res.IsTruncated ? res.Marker : undefined;
-    const keys = [...(res.SSHPublicKeys ?? [])];
-    while (marker) {
-      const page = await iam.send(new ListSSHPublicKeysCommand({ UserName: user, Marker: marker }));
-      keys.push(...(page.SSHPublicKeys ?? []));
-      marker = page.IsTruncated ? page.Marker : undefined;
-    }
-    if (keys.length === 0) out(`${user} has no SSH public keys`);
-    for (const k of keys) out(`${k.SSHPublicKeyId}\t${k.Status}\t${k.UploadDate?.toISOString() ?? ''}`);
-    return 0;
+/** --tag-key-prefix, else $TAG_KEY_PREFIX (as the Lambda), else ssh-key:. */
+function tagKeyPrefixOf(option: string | undefined, env: Record<string, string | undefined>): string {
+  try {
+    return parseTagKeyPrefix(option ?? env.TAG_KEY_PREFIX);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
-  if (c.action === 'upload') {
-    const text = readFileSync(c.file, 'utf8');
-    // Validate first: IAM would accept keys that our hosts will refuse to serve.
-    const parsed = parsePublicKeyText(text);
-    if (!parsed.ok) throw new CliError(`${c.file}: ${parsed.reason}`);
-    const res = await iam.send(
-      new UploadSSHPublicKeyCommand({
-        UserName: user,
-        SSHPublicKeyBody: `${parsed.key.type} ${parsed.key.blob}`,
-      }),
-    );
-    out(`uploaded ${res.SSHPublicKey?.SSHPublicKeyId ?? '?'} (${parsed.key.fingerprint}) for ${user}`);
-    return 0;
-  }
-  if (c.action === 'delete') {
-    await iam.send(new DeleteSSHPublicKeyCommand({ UserName: user, SSHPublicKeyId: c.keyId }));
-    out(`deleted ${c.keyId} of ${user}`);
-    return 0;
-  }
-  const Status = c.action === 'activate' ? 'Active' : 'Inactive';
-  await iam.send(new UpdateSSHPublicKeyCommand({ UserName: user, SSHPublicKeyId: c.keyId, Status }));
-  out(`${c.keyId} of ${user} is now ${Status}`);
-  return 0;
 }
 
 export async function run(
@@ -116,7 +66,7 @@ export async function run(
       ...(auth.credentials ? { credentials: auth.credentials } : {}),
       ...(auth.profile ? { profile: auth.profile } : {}),
     });
-    return runKeys(c, clients.iam, sts, out);
+    return runKeys(c, { iam: clients.iam, sts, tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env) }, out);
   }
   let prefix: string;
   try {
@@ -136,6 +86,7 @@ export async function run(
       allowIndexReset: c.allowIndexReset,
       ...(c.maxDeleteShare !== undefined ? { maxDeleteShare: c.maxDeleteShare } : {}),
       ...(c.uidBase !== undefined ? { uidBase: c.uidBase } : {}),
+      tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env),
     },
     { ...clients, now: () => new Date() },
   );

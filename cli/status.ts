@@ -102,7 +102,11 @@ const tagOf = (k: object): string | undefined => {
   const t = (k as { tagKey?: unknown }).tagKey;
   return typeof t === 'string' ? t : undefined;
 };
-const tagNote = (k: object) => (tagOf(k) ? ` (tag ${tagOf(k)})` : '');
+/** Named only when the id does not already say it (ids of tag keys are `tag:<tag key>`). */
+const tagNote = (k: { id: string }) => {
+  const t = tagOf(k);
+  return t !== undefined && k.id !== `tag:${t}` ? ` (tag ${t})` : '';
+};
 
 /** Shows at most `max` names, then how many more. */
 function listed(names: readonly string[], max = 20): string {
@@ -120,6 +124,8 @@ export function statusReport(
   const ageSeconds = secondsSince(index.generatedAt, now);
   const users = Object.entries(index.users);
   const keys = users.reduce((n, [, u]) => n + u.keys.length, 0);
+  // Keys from user tags (DESIGN.md "Keys from IAM user tags"): ids `tag:<tag key>`.
+  const tagKeys = users.reduce((n, [, u]) => n + u.keys.filter((k) => k.tagKey !== undefined).length, 0);
   const rejected = users.flatMap(([name, u]) =>
     (u.rejectedKeys ?? []).map((r) => ({
       user: name,
@@ -159,7 +165,7 @@ export function statusReport(
   const lines = [
     `last publish: ${index.generatedAt} (${humanAge(ageSeconds)} ago)${ok ? '' : ` STALE: older than ${humanAge(maxAgeSeconds)} (--max-age ${maxAgeSeconds})`}`,
     ...(progress ? [`a resumed publisher run is in progress: ${progressLine(progress, now)}`] : []),
-    `users: ${users.length}  groups: ${Object.keys(index.groups).length}  keys: ${keys}  rejected keys: ${rejected.length}`,
+    `users: ${users.length}  groups: ${Object.keys(index.groups).length}  keys: ${keys}  rejected keys: ${rejected.length}  keys from tags: ${tagKeys}`,
     ...refusedBodies.map((r) => `rejected key ${r.id} of ${r.user}${tagNote(r)}: ${r.reason}`),
     ...copied.map(
       (r) => `rejected key ${r.id} of ${r.user}${tagNote(r)} (copied key ${r.fingerprint}): ${r.reason}`,
@@ -185,6 +191,7 @@ export function statusReport(
       users: users.length,
       groups: Object.keys(index.groups).length,
       keys,
+      tagKeys,
       rejectedKeys: rejected,
       copiedKeyRefusals: copied,
       usersWithoutKeys: withoutKeys,

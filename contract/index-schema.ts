@@ -2,6 +2,7 @@
 // iamUsers-mode directory (DESIGN.md "Bucket layout").
 import { IAM_GROUP_NAME, IAM_USER_NAME } from './layout.js';
 import { isValidLocalName } from './names.js';
+import { IAM_TAG_KEY, tagKeyId } from './tags.js';
 
 /**
  * The version the publisher writes. 2: uids are keyed by IAM user id (`uids`,
@@ -16,14 +17,19 @@ export const READABLE_INDEX_VERSIONS: readonly number[] = [1, 2];
 export const IAM_USER_ID = /^\w{1,128}$/;
 
 export interface IndexKey {
+  /** IAM's SSH key id (`APKA...`), or `tag:<tag key>` for a key from a user tag. */
   readonly id: string;
   readonly type: string;
   readonly fingerprint: string;
+  /** The user tag that holds the key (then id is `tag:` + tagKey); absent for the key store. */
+  readonly tagKey?: string;
 }
 
 export interface RejectedKey {
   readonly id: string;
   readonly reason: string;
+  /** As in IndexKey: the user tag, for a refused tag key. */
+  readonly tagKey?: string;
   /** Set when the key itself is valid (e.g. a copy of another user's key), absent when its body was refused. */
   readonly fingerprint?: string;
 }
@@ -50,7 +56,11 @@ export interface PublishedIndex {
   readonly generatedAt: string;
   readonly users: Readonly<Record<string, IndexUser>>;
   readonly groups: Readonly<Record<string, { readonly members: readonly string[] }>>;
-  /** Key id -> 'type base64' for every published key: a key id's body never changes, so known ids are never fetched again. */
+  /**
+   * Key id -> 'type base64' for every valid key (refused copies included): a key-store id's body never
+   * changes, so known ids are never fetched again. Tag keys are under `tag:<IAM user id>:<tag key>`
+   * (a tag's value can change: they are a record, never a cache).
+   */
   readonly keyBodies: Readonly<Record<string, string>>;
   /**
    * Every uid ever allocated (deleted users included), so none is reused: by
@@ -68,6 +78,16 @@ export class IndexFormatError extends Error {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A key entry has a string id; one from a user tag (indexes written before tag keys have none)
+ * names its tag key, and its id is `tag:` + that key.
+ */
+function validKeyEntry(k: unknown): boolean {
+  if (!isRecord(k) || typeof k.id !== 'string') return false;
+  if (k.tagKey === undefined) return true;
+  return typeof k.tagKey === 'string' && IAM_TAG_KEY.test(k.tagKey) && k.id === tagKeyId(k.tagKey);
 }
 
 /**
@@ -106,7 +126,13 @@ export function parseIndex(text: string): PublishedIndex {
     if (!Array.isArray(u.groups) || !u.groups.every((g) => typeof g === 'string' && IAM_GROUP_NAME.test(g))) {
       throw new IndexFormatError(`index.json: bad groups for ${name}`);
     }
-    if (!Array.isArray(u.keys)) throw new IndexFormatError(`index.json: bad keys for ${name}`);
+    if (!Array.isArray(u.keys) || !u.keys.every(validKeyEntry))
+      throw new IndexFormatError(`index.json: bad keys for ${name}`);
+    if (
+      u.rejectedKeys !== undefined &&
+      (!Array.isArray(u.rejectedKeys) || !u.rejectedKeys.every(validKeyEntry))
+    )
+      throw new IndexFormatError(`index.json: bad rejectedKeys for ${name}`);
     if (
       (byUserId || u.userId !== undefined) &&
       (typeof u.userId !== 'string' || !IAM_USER_ID.test(u.userId))

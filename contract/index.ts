@@ -3,3 +3,4 @@ export * from './keys.js';
 export * from './layout.js';
 export * from './line.js';
 export * from './names.js';
+export * from './tags.js';

@@ -253,10 +253,18 @@ export async function authorizedKeys(
 
   let results: { principal: string; r: ReadResult }[];
   let tooLarge: string[] = [];
+  // iamUsers mode reads index.json anyway: the audit then names the key (its id, or tag:<tag key>).
+  let index: PublishedIndex | undefined;
   try {
     const settled = await Promise.allSettled([
       ...mapped.map(read),
-      ...(config.iamUsers ? [resolveIamUser(config, user, deps, diagnostics, read)] : []),
+      ...(config.iamUsers
+        ? [
+            resolveIamUser(config, user, deps, diagnostics, read, (i) => {
+              index = i;
+            }),
+          ]
+        : []),
     ]);
     results = [];
     for (const s of settled) {
@@ -295,6 +303,7 @@ export async function authorizedKeys(
   const audit: string[] = [];
   if (fp !== undefined) {
     for (const c of collected.values()) {
+      const keyId = index?.users[c.line.owner]?.keys.find((k) => k.fingerprint === fp)?.id;
       audit.push(
         auditMessage({
           user,
@@ -302,6 +311,7 @@ export async function authorizedKeys(
           owner: c.line.owner,
           principals: c.principals,
           sources: c.sources,
+          ...(keyId !== undefined ? { keyId } : {}),
           ...(deps.sshdPid !== undefined ? { sshdPid: deps.sshdPid } : {}),
         }),
       );
@@ -328,6 +338,7 @@ async function resolveIamUser(
   deps: AgentDeps,
   diagnostics: string[],
   read: (principal: string) => Promise<{ principal: string; r: ReadResult }>,
+  onIndex: (index: PublishedIndex) => void,
 ): Promise<{ principal: string; r: ReadResult }[]> {
   const allowGroups = config.iamUsers?.allowGroups ?? [];
   const r = await deps.store.read(indexKey(config.prefix), readOptions(deps.signal));
@@ -336,6 +347,7 @@ async function resolveIamUser(
     return [];
   }
   const index = parseIndex(r.body.toString('utf8'));
+  onIndex(index);
   // generatedAt is the publisher's heartbeat: a stopped publisher leaves deleted users' keys in place.
   const age = indexAge(index.generatedAt, deps.now(), config.cache.maxStaleSeconds);
   if (age.stale) {

@@ -1,5 +1,5 @@
 // Publisher settings from the environment (Lambda) — pure, so it is testable.
-import { normalizePrefix } from '../contract/index.js';
+import { normalizePrefix, parseTagKeyPrefix } from '../contract/index.js';
 import { DEFAULT_PUBLISH_CONFIG, type PublishConfig } from './publish.js';
 
 export class PublisherConfigError extends Error {
@@ -35,7 +35,7 @@ export function validUidBase(n: number): boolean {
   return Number.isInteger(n) && n >= 1000 && n < 2 ** 31;
 }
 
-/** BUCKET, KEY_PREFIX, MAX_DELETE_SHARE, ALLOW_MASS_DELETE, ALLOW_INDEX_RESET, UID_BASE, DRY_RUN. */
+/** BUCKET, KEY_PREFIX, MAX_DELETE_SHARE, ALLOW_MASS_DELETE, ALLOW_INDEX_RESET, UID_BASE, DRY_RUN, TAG_KEY_PREFIX. */
 export function publishConfigFromEnv(env: Record<string, string | undefined>): PublishConfig {
   const bucket = env.BUCKET;
   if (!bucket) throw new PublisherConfigError('BUCKET is not set');
@@ -44,6 +44,12 @@ export function publishConfigFromEnv(env: Record<string, string | undefined>): P
     prefix = normalizePrefix(env.KEY_PREFIX);
   } catch (e) {
     throw new PublisherConfigError((e as Error).message, { cause: e });
+  }
+  let tagKeyPrefix: string;
+  try {
+    tagKeyPrefix = parseTagKeyPrefix(env.TAG_KEY_PREFIX);
+  } catch (e) {
+    throw new PublisherConfigError(`TAG_KEY_PREFIX: ${(e as Error).message}`, { cause: e });
   }
   return {
     ...DEFAULT_PUBLISH_CONFIG,
@@ -54,5 +60,6 @@ export function publishConfigFromEnv(env: Record<string, string | undefined>): P
     allowIndexReset: bool(env, 'ALLOW_INDEX_RESET'),
     maxDeleteShare: num(env, 'MAX_DELETE_SHARE', DEFAULT_PUBLISH_CONFIG.maxDeleteShare, validShare),
     uidBase: num(env, 'UID_BASE', DEFAULT_PUBLISH_CONFIG.uidBase, validUidBase),
+    tagKeyPrefix,
   };
 }

@@ -15,12 +15,19 @@ export interface IamKey {
   readonly uploadDate?: Date;
 }
 
+export interface IamTag {
+  readonly key: string;
+  readonly value: string;
+}
+
 export interface IamUser {
   readonly name: string;
   /** IAM's UserId (`AIDA...`): the person, across renames. */
   readonly id: string;
   readonly groups: readonly string[];
   readonly keys: readonly IamKey[];
+  /** ALL the user's tags as IAM returned them (render picks the key tags by prefix). */
+  readonly tags: readonly IamTag[];
 }
 
 export interface IamSnapshot {
@@ -91,6 +98,7 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
 
   const userGroups = new Map<string, string[]>();
   const userIds = new Map<string, string>();
+  const userTags = new Map<string, IamTag[]>();
   const groups = new Set<string>();
   try {
     for await (const page of paginateGetAccountAuthorizationDetails(pagination, {
@@ -101,6 +109,16 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
           throw new IamReadError('GetAccountAuthorizationDetails returned a user without a name or id');
         userGroups.set(u.UserName, [...(u.GroupList ?? [])]);
         userIds.set(u.UserName, u.UserId);
+        // Tags come with the user details: keys from tags cost no extra IAM call.
+        const tags: IamTag[] = [];
+        for (const t of u.Tags ?? []) {
+          if (t.Key === undefined || t.Value === undefined)
+            throw new IamReadError(
+              `GetAccountAuthorizationDetails returned a malformed tag for ${u.UserName}`,
+            );
+          tags.push({ key: t.Key, value: t.Value });
+        }
+        userTags.set(u.UserName, tags);
       }
       for (const g of page.GroupDetailList ?? []) {
         if (!g.GroupName)
@@ -131,7 +149,13 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
     } catch (e) {
       throw e instanceof IamReadError ? e : wrap(`ListSSHPublicKeys ${name}`, e);
     }
-    return { name, id: userIds.get(name) as string, groups: userGroups.get(name) ?? [], keys };
+    return {
+      name,
+      id: userIds.get(name) as string,
+      groups: userGroups.get(name) ?? [],
+      keys,
+      tags: userTags.get(name) ?? [],
+    };
   });
 
   const bodies = new Map<string, string>();

@@ -32,6 +32,8 @@ export interface PublishConfig {
   readonly concurrency: number;
   /** List page size (tests). */
   readonly pageSize?: number;
+  /** User tags whose key starts with this hold public keys. @default 'ssh-key:' */
+  readonly tagKeyPrefix?: string;
 }
 
 export const DEFAULT_PUBLISH_CONFIG = {
@@ -110,7 +112,12 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
     concurrency: config.concurrency,
     ...(config.pageSize ? { pageSize: config.pageSize } : {}),
   });
-  const rendered = render(snapshot, previous, { prefix, uidBase: config.uidBase, now: started });
+  const rendered = render(snapshot, previous, {
+    prefix,
+    uidBase: config.uidBase,
+    now: started,
+    ...(config.tagKeyPrefix !== undefined ? { tagKeyPrefix: config.tagKeyPrefix } : {}),
+  });
   const planOptions = {
     prefix,
     maxDeleteShare: config.maxDeleteShare,

@@ -1,10 +1,12 @@
 // Pure: IAM snapshot (+ the previous index) -> the objects the bucket should
 // hold and the new index.json. Same input, same bytes.
 import {
+  DEFAULT_TAG_KEY_PREFIX,
   groupKey,
   IAM_GROUP_NAME,
   IAM_USER_NAME,
   INDEX_VERSION,
+  type IndexKey,
   type IndexUser,
   iamToLocalName,
   type PublicKey,
@@ -12,20 +14,27 @@ import {
   parsePublicKeyText,
   type RejectedKey,
   renderLine,
+  TAG_ID_PREFIX,
+  tagBodyId,
   userKey,
 } from '../contract/index.js';
 import type { IamSnapshot, IamUser } from './iam-source.js';
+import { tagKeysOf } from './tag-keys.js';
 
 export interface RenderOptions {
   readonly prefix: string;
   /** First uid handed out when the previous index has none. */
   readonly uidBase: number;
   readonly now: Date;
+  /** User tags whose key starts with this hold public keys. @default 'ssh-key:' */
+  readonly tagKeyPrefix?: string;
 }
 
 export interface Problem {
   readonly user: string;
   readonly keyId?: string;
+  /** The user tag holding the key, for a key from a tag (keyId is then `tag:` + tagKey). */
+  readonly tagKey?: string;
   readonly reason: string;
   /** A refused copy of a key other IAM users registered too: its fingerprint... */
   readonly fingerprint?: string;
@@ -57,7 +66,14 @@ export function byCodeUnit(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** One IAM user's claim on a public key: their earliest upload of it, and whether the previous index published it for them. */
+export function duplicateOwnKeyReason(publishedId: string): string {
+  return `the same public key as ${publishedId} of this user, which is published: listed once`;
+}
+
+/**
+ * One IAM user's claim on a public key: their earliest key-store upload of it (none when they hold
+ * it only in a tag, which has no date), and whether the previous index published it for them.
+ */
 export interface KeyClaim {
   readonly user: string;
   readonly uploadDate?: Date;
@@ -66,18 +82,22 @@ export interface KeyClaim {
 
 /**
  * Who keeps a public key several IAM users registered (public keys are public:
- * anyone may upload anyone's). The first holder: the earliest upload; a tie
- * (same instant, or no dates) goes to the one the previous index already
- * published it for. Undefined when that does not decide either: every copy is
- * refused. One claim per user.
+ * anyone may upload or tag anyone's). When every claim has an upload date: the
+ * earliest upload, a tie going to the one the previous index already published
+ * it for. When a claim has no date (a tag key, or no valid date), time cannot
+ * order it, so an earlier date proves nothing against it: only the previous
+ * index decides, and a tag copy never takes a key published for someone else,
+ * nor a key-store copy a tag key. Undefined when that does not decide either:
+ * every copy is refused. One claim per user.
  */
 export function firstHolder(claims: readonly KeyClaim[]): string | undefined {
   const time = (c: KeyClaim) => {
     const t = c.uploadDate?.getTime();
     return t === undefined || Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
   };
+  const undated = claims.some((c) => time(c) === Number.POSITIVE_INFINITY);
   const earliest = claims.reduce((m, c) => Math.min(m, time(c)), Number.POSITIVE_INFINITY);
-  const tied = claims.filter((c) => time(c) === earliest);
+  const tied = undated ? claims : claims.filter((c) => time(c) === earliest);
   if (tied.length === 1) return tied[0]?.user;
   const published = tied.filter((c) => c.publishedBefore);
   return published.length === 1 ? published[0]?.user : undefined;
@@ -92,6 +112,8 @@ function previousRejections(previous: PublishedIndex | undefined): Map<string, s
   const out = new Map<string, string>();
   for (const u of Object.values(previous?.users ?? {})) {
     for (const r of u.rejectedKeys ?? []) {
+      // A tag's value can change under the same tag key: its rejection is never carried.
+      if (r.tagKey !== undefined || r.id.startsWith(TAG_ID_PREFIX)) continue;
       if (r.fingerprint === undefined && previous?.keyBodies[r.id] === undefined) out.set(r.id, r.reason);
     }
   }
@@ -104,7 +126,10 @@ export function knownKeyBodies(previous: PublishedIndex | undefined): {
   rejectedIds: Set<string>;
 } {
   return {
-    bodies: new Map(Object.entries(previous?.keyBodies ?? {})),
+    // Key-store ids only: a tag's value can change under the same tag key.
+    bodies: new Map(
+      Object.entries(previous?.keyBodies ?? {}).filter(([id]) => !id.startsWith(TAG_ID_PREFIX)),
+    ),
     rejectedIds: new Set(previousRejections(previous).keys()),
   };
 }
@@ -157,8 +182,11 @@ export function render(
         ? previousById.get(u.id)
         : previous.users[u.name];
 
-  // Parse every active key once.
-  type Parsed = { id: string; key: PublicKey } | { id: string; reason: string };
+  // Parse every active key once: key-store keys in id order, then tag keys in tag key order.
+  const tagPrefix = opts.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX;
+  type Parsed =
+    | { id: string; tagKey?: string; key: PublicKey }
+    | { id: string; tagKey?: string; reason: string };
   const parsedByUser = new Map<string, Parsed[]>();
   // fingerprint -> user name -> that user's earliest upload of it
   const holders = new Map<string, Map<string, { uploadDate?: Date }>>();
@@ -182,6 +210,14 @@ export function render(
       const earlier = seen === undefined || (k.uploadDate !== undefined && k.uploadDate < seen);
       byUser.set(u.name, earlier ? (k.uploadDate ? { uploadDate: k.uploadDate } : {}) : { uploadDate: seen });
       holders.set(r.key.fingerprint, byUser);
+    }
+    for (const t of tagKeysOf(u, tagPrefix)) {
+      parsed.push(t);
+      if (!('key' in t)) continue;
+      const byUser = holders.get(t.key.fingerprint) ?? new Map<string, { uploadDate?: Date }>();
+      // Dateless: a key-store upload of the same key by this user dates their claim.
+      if (!byUser.has(u.name)) byUser.set(u.name, {});
+      holders.set(t.key.fingerprint, byUser);
     }
     parsedByUser.set(u.name, parsed);
   }
@@ -246,23 +282,34 @@ export function render(
   let keyCount = 0;
   for (const u of users) {
     let text = '';
-    const keys: { id: string; type: string; fingerprint: string }[] = [];
+    const keys: IndexKey[] = [];
     const rejectedKeys: RejectedKey[] = [];
+    // fingerprint -> id of this user's published line: a key in both stores (or two tags) is listed once.
+    const published = new Map<string, string>();
     for (const p of parsedByUser.get(u.name) ?? []) {
+      const tag = p.tagKey !== undefined ? { tagKey: p.tagKey } : {};
       if ('reason' in p) {
-        rejectedKeys.push({ id: p.id, reason: p.reason });
-        problems.push({ user: u.name, keyId: p.id, reason: p.reason });
+        rejectedKeys.push({ id: p.id, ...tag, reason: p.reason });
+        problems.push({ user: u.name, keyId: p.id, ...tag, reason: p.reason });
         continue;
       }
-      keyBodies[p.id] = `${p.key.type} ${p.key.blob}`;
+      keyBodies[p.tagKey !== undefined ? tagBodyId(u.id, p.tagKey) : p.id] = `${p.key.type} ${p.key.blob}`;
       const { fingerprint } = p.key;
+      const publishedAs = published.get(fingerprint);
+      if (publishedAs !== undefined) {
+        const reason = duplicateOwnKeyReason(publishedAs);
+        rejectedKeys.push({ id: p.id, ...tag, fingerprint, reason });
+        problems.push({ user: u.name, keyId: p.id, ...tag, reason, fingerprint });
+        continue;
+      }
       if (keepers.has(fingerprint) && keepers.get(fingerprint) !== u.name) {
         const keeper = keepers.get(fingerprint);
         const reason = keeper === undefined ? DUPLICATE_KEY_REASON : copiedKeyReason(keeper);
-        rejectedKeys.push({ id: p.id, fingerprint, reason });
+        rejectedKeys.push({ id: p.id, ...tag, fingerprint, reason });
         problems.push({
           user: u.name,
           keyId: p.id,
+          ...tag,
           reason,
           fingerprint,
           sharedWith: [...(holders.get(fingerprint)?.keys() ?? [])]
@@ -273,7 +320,8 @@ export function render(
         continue;
       }
       text += renderLine(u.name, p.key);
-      keys.push({ id: p.id, type: p.key.type, fingerprint: p.key.fingerprint });
+      published.set(fingerprint, p.id);
+      keys.push({ id: p.id, ...tag, type: p.key.type, fingerprint: p.key.fingerprint });
       keyCount++;
     }
     const local = localNames.get(u.name) ?? { name: null, problem: 'no local name' };

@@ -14,6 +14,7 @@ export function buildApp(app: App): void {
     readerPrincipalArnPatterns: config.readerPrincipalArnPatterns,
     breakGlassPrincipalArns: config.breakGlassPrincipalArns,
     keyPrefix: config.keyPrefix,
+    tagKeyPrefix: config.tagKeyPrefix,
     scheduleMinutes: config.scheduleMinutes,
     eventDriven: config.eventDriven,
     bucketName: config.bucketName,

@@ -1,6 +1,12 @@
 // CDK app settings: context values (strings from `-c name=value`, or typed values
 // from cdk.json) parsed into one typed, validated object. Pure: no CDK, no I/O.
-import { IAM_GROUP_NAME, InvalidPrefixError, normalizePrefix } from '../contract/index.js';
+import {
+  IAM_GROUP_NAME,
+  InvalidPrefixError,
+  InvalidTagKeyPrefixError,
+  normalizePrefix,
+  parseTagKeyPrefix,
+} from '../contract/index.js';
 
 export class InvalidConfigError extends Error {
   override name = 'InvalidConfigError';
@@ -39,6 +45,8 @@ export interface AppConfig {
   /** Role/user ARNs exempt from the bucket's deny of object writes (break-glass `iam-ssh-keys publish`). */
   readonly breakGlassPrincipalArns: readonly string[];
   readonly keyPrefix: string;
+  /** User tags whose key starts with this hold public keys (`-c tagKeyPrefix=...`). */
+  readonly tagKeyPrefix: string;
   readonly scheduleMinutes: number;
   readonly eventDriven: boolean;
   readonly bucketName: string | undefined;
@@ -93,6 +101,7 @@ export function parseAppConfig(get: ContextGetter): AppConfig {
     readerPrincipalArnPatterns: parseReaderPrincipalArnPatterns(get('readerPrincipalArnPatterns')),
     breakGlassPrincipalArns: parseBreakGlassPrincipalArns(get('breakGlassPrincipalArns')),
     keyPrefix: parseKeyPrefix(get('keyPrefix')),
+    tagKeyPrefix: parseTagKeyPrefixSetting(get('tagKeyPrefix')),
     scheduleMinutes: parseScheduleMinutes(get('scheduleMinutes')),
     eventDriven: parseBoolean(get('eventDriven'), 'eventDriven', true),
     bucketName: parseBucketName(optionalString(get, 'bucketName'), 'bucketName'),
@@ -178,6 +187,22 @@ export function parseKeyPrefix(value: unknown): string {
     );
   }
   return prefix;
+}
+
+/**
+ * The tag key prefix of keys in user tags (default `ssh-key:`): IAM tag key
+ * characters only, so never a policy wildcard, and not IAM's reserved `aws:`.
+ */
+export function parseTagKeyPrefixSetting(value: unknown): string {
+  if (value === undefined || value === null) return parseTagKeyPrefix(undefined);
+  if (typeof value !== 'string') throw new InvalidConfigError('tagKeyPrefix: expected a string');
+  try {
+    return parseTagKeyPrefix(value);
+  } catch (err) {
+    if (err instanceof InvalidTagKeyPrefixError)
+      throw new InvalidConfigError(`tagKeyPrefix: ${err.message}`, { cause: err });
+    throw err;
+  }
 }
 
 export function parseScheduleMinutes(value: unknown): number {

@@ -16,6 +16,7 @@ import {
   parseBreakGlassPrincipalArns,
   parseKeyPrefix,
   parseReaderPrincipalArnPatterns,
+  parseTagKeyPrefixSetting,
 } from './config.js';
 import { publisherAlarms } from './publisher/alarms.js';
 import { addKeysBucketPolicy, keysBucket } from './publisher/bucket.js';
@@ -75,6 +76,12 @@ export interface SshKeyPublisherProps {
    * @default '' (bucket root)
    */
   readonly keyPrefix?: string;
+  /**
+   * User tags whose key starts with this hold public keys (TAG_KEY_PREFIX):
+   * ed25519, ECDSA and FIDO (sk-*) keys beside IAM's SSH key store.
+   * @default 'ssh-key:'
+   */
+  readonly tagKeyPrefix?: string;
   /**
    * How often the publisher runs. Whole minutes, 1 minute to 1 day.
    * @default Duration.minutes(15)
@@ -156,6 +163,8 @@ export class SshKeyPublisher extends Construct {
   public readonly bucket: s3.IBucket;
   /** Normalised key prefix ('' or 'p/'). */
   public readonly keyPrefix: string;
+  /** The tag key prefix of keys in user tags. */
+  public readonly tagKeyPrefix: string;
   public readonly function: nodejs.NodejsFunction;
   public readonly role: iam.Role;
   public readonly scheduleRule: events.Rule;
@@ -173,6 +182,7 @@ export class SshKeyPublisher extends Construct {
     // whatever the app's feature flags say.
     this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
     this.keyPrefix = parseKeyPrefix(props.keyPrefix);
+    this.tagKeyPrefix = parseTagKeyPrefixSetting(props.tagKeyPrefix);
     const readerAccountIds = parseAccountIds(
       props.readerAccountIds ? [...props.readerAccountIds] : undefined,
     );
@@ -213,6 +223,7 @@ export class SshKeyPublisher extends Construct {
     const fn = publisherFunction(this, {
       bucket: this.bucket,
       keyPrefix: this.keyPrefix,
+      tagKeyPrefix: this.tagKeyPrefix,
       scheduleMinutes,
       logRetention: props.logRetention,
       maxDeleteShare: props.maxDeleteShare,

@@ -18,6 +18,11 @@ export interface IamSshKeysStackProps extends StackProps {
   readonly breakGlassPrincipalArns?: readonly string[];
   /** @default '' */
   readonly keyPrefix?: string;
+  /**
+   * User tags whose key starts with this hold public keys (publisher and self-service policy).
+   * @default 'ssh-key:'
+   */
+  readonly tagKeyPrefix?: string;
   /** @default 15 */
   readonly scheduleMinutes?: number;
   /** @default true */
@@ -47,6 +52,7 @@ export interface IamSshKeysStackProps extends StackProps {
     | 'readerPrincipalArnPatterns'
     | 'breakGlassPrincipalArns'
     | 'keyPrefix'
+    | 'tagKeyPrefix'
     | 'schedule'
     | 'eventDriven'
     | 'bucketName'
@@ -72,6 +78,7 @@ export class IamSshKeysStack extends Stack {
       readerPrincipalArnPatterns: props.readerPrincipalArnPatterns,
       breakGlassPrincipalArns: props.breakGlassPrincipalArns,
       keyPrefix: props.keyPrefix,
+      tagKeyPrefix: props.tagKeyPrefix,
       schedule: props.scheduleMinutes === undefined ? undefined : Duration.minutes(props.scheduleMinutes),
       eventDriven: props.eventDriven,
       bucketName: props.bucketName,
@@ -89,6 +96,7 @@ export class IamSshKeysStack extends Stack {
     });
     this.selfService = new SshKeySelfServicePolicy(this, 'SelfService', {
       groupName: props.selfServiceGroupName,
+      tagKeyPrefix: this.publisher.tagKeyPrefix,
     });
 
     new CfnOutput(this, 'BucketName', { description: 'The keys bucket', value: bucketName });

@@ -11,6 +11,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { DEFAULT_TAG_KEY_PREFIX } from '../../contract/index.js';
 import { acknowledgeWildcardResource } from '../nag.js';
 import { listPrefixCondition, objectsArn } from '../s3-access.js';
 
@@ -47,6 +48,8 @@ const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export interface PublisherFunctionProps {
   readonly bucket: s3.IBucket;
   readonly keyPrefix: string;
+  /** @default 'ssh-key:' */
+  readonly tagKeyPrefix?: string | undefined;
   readonly scheduleMinutes: number;
   readonly logRetention?: logs.RetentionDays | undefined;
   readonly maxDeleteShare?: number | undefined;
@@ -147,6 +150,7 @@ export function publisherFunction(
       MAX_DELETE_SHARE: String(props.maxDeleteShare ?? 0.5),
       ALLOW_MASS_DELETE: 'false',
       UID_BASE: String(props.uidBase ?? 20000),
+      TAG_KEY_PREFIX: props.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX,
       POWERTOOLS_SERVICE_NAME: PUBLISHER_SERVICE_NAME,
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       NODE_OPTIONS: '--enable-source-maps',

@@ -28,3 +28,40 @@ export function makeKey(kind: 'ed25519' | 'rsa' | 'ecdsa' = 'ed25519', bits = 20
     fingerprint: r.key.fingerprint,
   };
 }
+
+function sshString(b: Buffer | string): Buffer {
+  const body = typeof b === 'string' ? Buffer.from(b, 'latin1') : b;
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(body.length);
+  return Buffer.concat([len, body]);
+}
+
+/**
+ * A FIDO security-key public key (as `ssh-keygen -t ed25519-sk` / `ecdsa-sk`
+ * writes it) around a real curve point: the private half lives in an
+ * authenticator, so no test can log in with it, but its public text is exact.
+ */
+export function makeSkKey(kind: 'ed25519' | 'ecdsa' = 'ed25519', application = 'ssh:'): TestKey {
+  const inner = makeKey(kind);
+  const parts = [] as Buffer[];
+  const blob = Buffer.from(inner.blob, 'base64');
+  if (kind === 'ed25519') {
+    // ssh-ed25519 blob: string type, string pk(32)
+    const pk = blob.subarray(blob.length - 32);
+    parts.push(sshString('sk-ssh-ed25519@openssh.com'), sshString(pk));
+  } else {
+    const point = blob.subarray(blob.length - 65);
+    parts.push(sshString('sk-ecdsa-sha2-nistp256@openssh.com'), sshString('nistp256'), sshString(point));
+  }
+  parts.push(sshString(application));
+  const r = parsePublicKeyText(
+    `${kind === 'ed25519' ? 'sk-ssh-ed25519@openssh.com' : 'sk-ecdsa-sha2-nistp256@openssh.com'} ${Buffer.concat(parts).toString('base64')}`,
+  );
+  if (!r.ok) throw new Error(`sk test key failed: ${r.reason}`);
+  return {
+    openssh: `${r.key.type} ${r.key.blob}`,
+    type: r.key.type,
+    blob: r.key.blob,
+    fingerprint: r.key.fingerprint,
+  };
+}

@@ -460,6 +460,10 @@ function checkIndex(x: PublishedIndex): void {
       Array.isArray(u.groups) && u.groups.every((g) => typeof g === 'string' && IAM_GROUP_NAME.test(g)),
     ).toBe(true);
     expect(Array.isArray(u.keys)).toBe(true);
+    for (const k of [...u.keys, ...(u.rejectedKeys ?? [])]) {
+      expect(typeof k.id).toBe('string');
+      if (k.tagKey !== undefined) expect(k.id).toBe(`tag:${k.tagKey}`);
+    }
     if (x.version >= 2) expect(u.userId).toMatch(/^\w{1,128}$/);
   }
   for (const [name, g] of Object.entries(x.groups)) {
@@ -476,11 +480,20 @@ const indexUser: fc.Arbitrary<IndexUser> = fc.record({
   uid: fc.integer({ min: 1, max: 2 ** 31 }),
   groups: fc.array(iamGroupName, { maxLength: 3 }),
   keys: fc.array(
-    fc.record({
-      id: fc.stringMatching(/^APKA[A-Z0-9]{8}$/),
-      type: fc.constant('ssh-ed25519'),
-      fingerprint: fc.constant(KEYS[0]?.fingerprint ?? ''),
-    }),
+    fc.oneof(
+      fc.record({
+        id: fc.stringMatching(/^APKA[A-Z0-9]{8}$/),
+        type: fc.constant('ssh-ed25519'),
+        fingerprint: fc.constant(KEYS[0]?.fingerprint ?? ''),
+      }),
+      // A key from a user tag: id `tag:<tag key>`.
+      fc.stringMatching(/^ssh-key:[\p{L}\p{N} _.:/=+@-]{1,20}$/u).map((tagKey) => ({
+        id: `tag:${tagKey}`,
+        tagKey,
+        type: 'ssh-ed25519',
+        fingerprint: KEYS[0]?.fingerprint ?? '',
+      })),
+    ),
     {
       maxLength: 2,
     },

@@ -168,8 +168,10 @@ describe('role profile with source_profile and mfa_serial', () => {
     expect(statSync(cacheFile(ADMIN_CACHE_KEY)).mode & 0o777).toBe(0o600);
     const cached = JSON.parse(readFileSync(cacheFile(ADMIN_CACHE_KEY), 'utf8')).Credentials;
     // IAM was called with the assumed role's session, not the source profile's keys.
+    // (keys list reads both stores: ListSSHPublicKeys and ListUserTags.)
     const iamSigners = proxy.requests.filter((q) => q.service === 'iam').map((q) => q.accessKeyId);
-    expect(iamSigners).toEqual([cached.AccessKeyId]);
+    expect(iamSigners.length).toBeGreaterThan(0);
+    expect(new Set(iamSigners)).toEqual(new Set([cached.AccessKeyId]));
     expect(cached.AccessKeyId).not.toBe(TEST_CREDENTIALS.accessKeyId);
 
     // The next command within the session: no prompt, no STS call, even without a terminal.
@@ -177,9 +179,9 @@ describe('role profile with source_profile and mfa_serial', () => {
     const again = await noTty(['keys', 'list', '--user', 'creds-alice', '--profile', 'admin']);
     expect(again).toMatchObject({ code: 0, stderr: '' });
     expect(sts()).toBe(0);
-    expect(proxy.requests.filter((q) => q.service === 'iam').map((q) => q.accessKeyId)).toEqual([
-      cached.AccessKeyId,
-    ]);
+    const again2 = proxy.requests.filter((q) => q.service === 'iam').map((q) => q.accessKeyId);
+    expect(again2.length).toBeGreaterThan(0);
+    expect(new Set(again2)).toEqual(new Set([cached.AccessKeyId]));
   });
 
   it('publish (IAM and S3 clients) asks once and signs every call with the one session', async () => {
@@ -377,7 +379,9 @@ describe('other tools', () => {
       code: 0,
       stderr: expect.stringMatching(/^(credentials for profile admin.*\n)?$/),
     });
-    expect(proxy.requests.map((q) => `${q.service}:${q.accessKeyId}`)).toEqual([`iam:${admin.AccessKeyId}`]);
+    const signers = proxy.requests.map((q) => `${q.service}:${q.accessKeyId}`);
+    expect(signers.length).toBeGreaterThan(0);
+    expect(new Set(signers)).toEqual(new Set([`iam:${admin.AccessKeyId}`]));
   });
 });
 

@@ -72,7 +72,7 @@ describe('iam-ssh-keys status', () => {
     expect(r).toMatchObject({ code: 0, stderr: '' });
     const lines = r.stdout.split('\n');
     expect(lines[0]).toMatch(/^last publish: \S+Z \(\d+ s ago\)$/);
-    expect(lines).toContain('users: 4  groups: 0  keys: 2  rejected keys: 1');
+    expect(lines).toContain('users: 4  groups: 0  keys: 2  rejected keys: 1  keys from tags: 0');
     expect(r.stdout).toMatch(
       new RegExp(
         `rejected key APKA\\w+ of st-bob \\(copied key ${ed.fingerprint.replace(/[+/]/g, '\\$&')}\\): .*st-alice`,

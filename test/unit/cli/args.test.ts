@@ -36,6 +36,27 @@ describe('parseArgs', () => {
       { cmd: 'keys', action: 'upload', user: 'bob', file: 'k.pub' },
     ],
     [['keys', 'deactivate', 'APKA1'], { cmd: 'keys', action: 'deactivate', keyId: 'APKA1' }],
+    [
+      ['keys', 'upload', '--label', 'yubikey', '--tag-key-prefix=corp:', 'k.pub'],
+      { cmd: 'keys', action: 'upload', label: 'yubikey', tagKeyPrefix: 'corp:', file: 'k.pub' },
+    ],
+    [
+      ['keys', 'delete', 'tag:ssh-key:laptop'],
+      { cmd: 'keys', action: 'delete', keyId: 'tag:ssh-key:laptop' },
+    ],
+    [['keys', 'list', '--tag-key-prefix', 'corp:'], { cmd: 'keys', action: 'list', tagKeyPrefix: 'corp:' }],
+    [
+      ['publish', '--bucket', 'b', '--tag-key-prefix', 'corp:'],
+      {
+        cmd: 'publish',
+        bucket: 'b',
+        dryRun: false,
+        allowMassDelete: false,
+        allowIndexReset: false,
+        json: false,
+        tagKeyPrefix: 'corp:',
+      },
+    ],
     [[], { cmd: 'help' }],
   ])('%j', (argv, want) => expect(parseArgs(argv)).toEqual(want));
 
@@ -47,6 +68,9 @@ describe('parseArgs', () => {
     [['status', '--bucket', 'b', '--dry-run'], /--dry-run does not apply to status/],
     [['keys', 'upload'], /exactly one FILE/],
     [['keys', 'rotate'], /unknown keys action/],
+    [['keys', 'list', '--label', 'x'], /--label does not apply to keys list/],
+    [['keys', 'delete', '--label', 'x', 'APKA1'], /--label does not apply to keys delete/],
+    [['status', '--bucket', 'b', '--tag-key-prefix', 'x'], /--tag-key-prefix does not apply to status/],
     [['deploy'], /unknown command/],
   ])('refuses %j', (argv, reason) => expect(() => parseArgs(argv)).toThrow(reason));
 });
@@ -60,7 +84,10 @@ describe('statusReport', () => {
         localName: 'a',
         uid: 1,
         groups: [],
-        keys: [{ id: 'K', type: 'ssh-ed25519', fingerprint: 'SHA256:x' }],
+        keys: [
+          { id: 'K', type: 'ssh-ed25519', fingerprint: 'SHA256:x' },
+          { id: 'tag:ssh-key:pc', tagKey: 'ssh-key:pc', type: 'ssh-ed25519', fingerprint: 'SHA256:y' },
+        ],
       },
       'long@x': {
         localName: null,
@@ -68,7 +95,10 @@ describe('statusReport', () => {
         uid: 2,
         groups: [],
         keys: [],
-        rejectedKeys: [{ id: 'R', reason: 'bad' }],
+        rejectedKeys: [
+          { id: 'R', reason: 'bad' },
+          { id: 'tag:ssh-key:old', tagKey: 'ssh-key:old', reason: 'tag value longer than IAM allows' },
+        ],
       },
     },
     groups: {},
@@ -83,8 +113,12 @@ describe('statusReport', () => {
     const r = statusReport(index, new Date(Date.parse(index.generatedAt) + age * 1000), max);
     expect(r.ok).toBe(ok);
     expect(r.ageSeconds).toBe(age);
-    expect(r.lines.join('\n')).toMatch(/users: 2 {2}groups: 0 {2}keys: 1 {2}rejected keys: 1/);
+    expect(r.lines.join('\n')).toMatch(
+      /users: 2 {2}groups: 0 {2}keys: 2 {2}rejected keys: 2 {2}keys from tags: 1/,
+    );
     expect(r.lines).toContain('rejected key R of long@x: bad');
+    expect(r.lines).toContain('rejected key tag:ssh-key:old of long@x: tag value longer than IAM allows');
+    expect(r.data).toMatchObject({ keys: 2, tagKeys: 1 });
     expect(r.lines).toContain('no local name for long@x: too long');
   });
 });
@@ -97,7 +131,9 @@ describe('publishConfigFromEnv', () => {
       maxDeleteShare: 0.5,
       allowMassDelete: false,
       uidBase: 20000,
+      tagKeyPrefix: 'ssh-key:',
     });
+    expect(publishConfigFromEnv({ BUCKET: 'b', TAG_KEY_PREFIX: 'corp/ssh:' }).tagKeyPrefix).toBe('corp/ssh:');
   });
   it.each([
     [{}, /BUCKET is not set/],
@@ -105,5 +141,7 @@ describe('publishConfigFromEnv', () => {
     [{ BUCKET: 'b', MAX_DELETE_SHARE: '1.5' }, /MAX_DELETE_SHARE/],
     [{ BUCKET: 'b', UID_BASE: '10' }, /UID_BASE/],
     [{ BUCKET: 'b', KEY_PREFIX: '../x' }, /invalid key prefix/],
+    [{ BUCKET: 'b', TAG_KEY_PREFIX: 'ssh-*' }, /TAG_KEY_PREFIX: invalid tag key prefix/],
+    [{ BUCKET: 'b', TAG_KEY_PREFIX: 'aws:ssh' }, /TAG_KEY_PREFIX: .*IAM reserves aws:/],
   ])('refuses %j', (env, reason) => expect(() => publishConfigFromEnv(env)).toThrow(reason));
 });

@@ -26,12 +26,19 @@ const index = parseIndex(
   indexJson(
     {
       alice: { localName: 'alice', keys: [key('K1', rsa2048), key('K2', ed)] },
-      bob: { localName: 'bob', keys: [key('K3', rsa3072), key('K4', rsa2048, { tagKey: 'ssh-key:old' })] },
+      bob: {
+        localName: 'bob',
+        keys: [
+          key('K3', rsa3072),
+          key('K4', rsa2048),
+          key('tag:ssh-key:laptop', ed, { tagKey: 'ssh-key:laptop' }),
+        ],
+      },
       carol: {
         localName: 'carol',
         rejectedKeys: [
           { id: 'K5', fingerprint: ed.fingerprint, reason: 'the same public key belongs to IAM user alice' },
-          { id: 'K6', reason: 'unsupported key type "ssh-dss"', tagKey: 'ssh-key:dsa' } as never,
+          { id: 'tag:ssh-key:dsa', reason: 'unsupported key type "ssh-dss"', tagKey: 'ssh-key:dsa' } as never,
         ],
       },
       'a-very-long-name-that-is-over-32-chars': { localNameProblem: 'longer than 32 characters' },
@@ -48,12 +55,12 @@ describe('statusReport', () => {
     const r = statusReport(index, at(125), 3600);
     expect(r.lines).toEqual([
       `last publish: ${AT} (2 min 5 s ago)`,
-      'users: 4  groups: 0  keys: 4  rejected keys: 2',
-      'rejected key K6 of carol (tag ssh-key:dsa): unsupported key type "ssh-dss"',
+      'users: 4  groups: 0  keys: 5  rejected keys: 2  keys from tags: 1',
+      'rejected key tag:ssh-key:dsa of carol: unsupported key type "ssh-dss"',
       `rejected key K5 of carol (copied key ${ed.fingerprint}): the same public key belongs to IAM user alice`,
       'users without keys (2): a-very-long-name-that-is-over-32-chars, carol',
       `RSA key under 3072 bits: K1 of alice: 2048 bits (${rsa2048.fingerprint})`,
-      `RSA key under 3072 bits: K4 of bob (tag ssh-key:old): 2048 bits (${rsa2048.fingerprint})`,
+      `RSA key under 3072 bits: K4 of bob: 2048 bits (${rsa2048.fingerprint})`,
       'no local name for a-very-long-name-that-is-over-32-chars: longer than 32 characters',
     ]);
     expect(r).toMatchObject({ ok: true, exitCode: 0, ageSeconds: 125 });
@@ -61,11 +68,12 @@ describe('statusReport', () => {
       state: 'ok',
       stale: false,
       users: 4,
-      keys: 4,
+      keys: 5,
+      tagKeys: 1,
       usersWithoutKeys: ['a-very-long-name-that-is-over-32-chars', 'carol'],
       weakRsaKeys: [
         { user: 'alice', id: 'K1', bits: 2048 },
-        { user: 'bob', id: 'K4', bits: 2048, tagKey: 'ssh-key:old' },
+        { user: 'bob', id: 'K4', bits: 2048 },
       ],
       copiedKeyRefusals: [{ user: 'carol', id: 'K5', fingerprint: ed.fingerprint }],
       progress: null,

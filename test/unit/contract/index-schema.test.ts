@@ -25,7 +25,29 @@ const v1 = {
   nextUid: 20002,
 };
 
+function withKeys(keys: unknown[], rejectedKeys?: unknown): string {
+  return JSON.stringify({ ...good, users: { alice: { ...good.users.alice, keys, rejectedKeys } } });
+}
+
 describe('parseIndex', () => {
+  it('reads tag keys (published and refused) beside key-store keys, and indexes without them', () => {
+    const text = withKeys(
+      [
+        { id: 'APKA1', type: 'ssh-rsa', fingerprint: 'SHA256:a' },
+        {
+          id: 'tag:ssh-key:Ünï cödé',
+          tagKey: 'ssh-key:Ünï cödé',
+          type: 'ssh-ed25519',
+          fingerprint: 'SHA256:b',
+        },
+      ],
+      [{ id: 'tag:ssh-key:old', tagKey: 'ssh-key:old', reason: 'tag value longer than IAM allows' }],
+    );
+    expect(parseIndex(text).users.alice?.keys[1]?.tagKey).toBe('ssh-key:Ünï cödé');
+    expect(parseIndex(text).users.alice?.rejectedKeys?.[0]?.tagKey).toBe('ssh-key:old');
+    expect(parseIndex(withKeys([{ id: 'APKA1', type: 'ssh-rsa', fingerprint: 'SHA256:a' }]))).toBeTruthy();
+  });
+
   it('round-trips with sorted keys', () => {
     const text = serializeIndex(parseIndex(JSON.stringify(good)));
     expect(parseIndex(text)).toEqual(good);
@@ -72,6 +94,27 @@ describe('parseIndex', () => {
     ],
     ['bad retired uid', JSON.stringify({ ...good, retiredUids: { x: 'one' } }), /bad uid for x/],
     ['retiredUids in version 1', JSON.stringify({ ...v1, retiredUids: {} }), /bad retiredUids/],
+    [
+      'a key without an id',
+      withKeys([{ type: 'ssh-ed25519', fingerprint: 'SHA256:x' }]),
+      /bad keys for alice/,
+    ],
+    [
+      'a tag key whose id is not tag:<tag key>',
+      withKeys([{ id: 'tag:ssh-key:b', tagKey: 'ssh-key:a', type: 'ssh-ed25519', fingerprint: 'SHA256:x' }]),
+      /bad keys for alice/,
+    ],
+    [
+      'a tag key IAM could not have (#)',
+      withKeys([{ id: 'tag:ssh-key:#', tagKey: 'ssh-key:#', type: 'ssh-ed25519', fingerprint: 'SHA256:x' }]),
+      /bad keys for alice/,
+    ],
+    [
+      'a refused tag key with a mismatched id',
+      withKeys([], [{ id: 'APKA1', tagKey: 'ssh-key:a', reason: 'r' }]),
+      /bad rejectedKeys for alice/,
+    ],
+    ['rejectedKeys that is no list', withKeys([], 'none'), /bad rejectedKeys for alice/],
   ])('refuses %s', (_n, text, reason) => {
     expect(() => parseIndex(text)).toThrow(reason);
   });

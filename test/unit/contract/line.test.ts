@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseLine, parseObject, renderLine } from '../../../contract/line.js';
-import { makeKey } from '../../helpers/keys.js';
+import { makeKey, makeSkKey } from '../../helpers/keys.js';
 
 const key = makeKey('ed25519');
 const good = renderLine('bob+ops@example.com', key).slice(0, -1);
@@ -30,6 +30,16 @@ describe('renderLine / parseLine', () => {
     ['two spaces', good.replace(' ssh-', '  ssh-')],
   ])('refuses %s', (_n, line) => {
     expect(parseLine(line).ok).toBe(false);
+  });
+
+  // sshd's FIDO policy (touch, PIN) stays sshd's: no line may carry an option that relaxes it.
+  const skLine = renderLine('alice', makeSkKey('ed25519')).slice(0, -1);
+  it.each([
+    ['served as it is', skLine, true],
+    ['no-touch-required refused', skLine.replace('environment=', 'no-touch-required,environment='), false],
+    ['verify-required refused too (only sshd_config sets FIDO policy)', `verify-required,${skLine}`, false],
+  ])('an sk-* line: %s', (_n, line, ok) => {
+    expect(parseLine(line).ok).toBe(ok);
   });
 
   it('property: whatever parses re-renders to exactly the same line', () => {

@@ -15,7 +15,7 @@ import { type AgentConfig, parseConfig } from '../../../host-agent/config.js';
 import { ObjectTooLargeError, StoreUnavailableError } from '../../../host-agent/errors.js';
 import type { ReadResult, Store } from '../../../host-agent/store.js';
 import { indexJson } from '../../helpers/index-fixture.js';
-import { makeKey } from '../../helpers/keys.js';
+import { makeKey, makeSkKey } from '../../helpers/keys.js';
 
 const NOW = Date.parse('2024-06-01T12:00:00Z');
 const alice = makeKey();
@@ -208,6 +208,53 @@ describe('iamUsers mode', () => {
     const r = await run(cfg({ iamUsers: {} }), objects(idx), 'bob.plus.ops.at.example.com');
     expect(r.stdout).toBe(renderLine('bob+ops@example.com', bob));
     expect(r.reads).toEqual(['index.json', 'users/bob+ops@example.com/authorized_keys']);
+  });
+
+  it('audits the key by its index id: a tag key by tag:<tag key>, a key-store key by its id', async () => {
+    const tagged = index({
+      alice: {
+        localName: 'alice',
+        groups: ['Developers'],
+        keys: [
+          { id: 'APKA1', type: alice2.type, fingerprint: alice2.fingerprint },
+          {
+            id: 'tag:ssh-key:laptop',
+            tagKey: 'ssh-key:laptop',
+            type: alice.type,
+            fingerprint: alice.fingerprint,
+          },
+        ],
+      },
+    });
+    const o = { ...objects(tagged), 'users/alice/authorized_keys': alice2Line + aliceLine };
+    const viaTag = await run(cfg({ iamUsers: {} }), o, 'alice', alice.fingerprint);
+    expect(viaTag.stdout).toBe(aliceLine);
+    expect(viaTag.audit).toEqual([expect.stringMatching(/ key=tag:ssh-key:laptop$/)]);
+    const viaStore = await run(cfg({ iamUsers: {} }), o, 'alice', alice2.fingerprint);
+    expect(viaStore.audit).toEqual([expect.stringMatching(/ key=APKA1$/)]);
+    // The users map reads no index.json (one object per principal at login): no key= there.
+    const mapped = await run(cfg({ users: { ops: ['users/alice'] } }), o, 'ops', alice.fingerprint);
+    expect(mapped.audit).toEqual([expect.not.stringContaining('key=')]);
+    expect(mapped.reads).toEqual(['users/alice/authorized_keys']);
+  });
+
+  it('serves FIDO security keys (sk-*) like any other', async () => {
+    const skEd = makeSkKey('ed25519');
+    const skEc = makeSkKey('ecdsa');
+    const body = renderLine('alice', skEd) + renderLine('alice', skEc);
+    const r = await run(
+      cfg({ iamUsers: {} }),
+      { ...objects(idx), 'users/alice/authorized_keys': body },
+      'alice',
+    );
+    expect(r.stdout).toBe(body);
+    const one = await run(
+      cfg({ iamUsers: {} }),
+      { ...objects(idx), 'users/alice/authorized_keys': body },
+      'alice',
+      skEc.fingerprint,
+    );
+    expect(one.stdout).toBe(renderLine('alice', skEc));
   });
 
   it('gates by allowGroups', async () => {

@@ -22,14 +22,14 @@ const opts = { prefix: 'p/', uidBase: 5000, now };
 const idOf = (name: string) =>
   `AIDA${createHash('sha256').update(name).digest('hex').slice(0, 17).toUpperCase()}`;
 
-/** Users without an explicit `id` get idOf(name). */
+/** Users without an explicit `id` get idOf(name), without `tags` none. */
 function snap(
-  users: (Omit<IamUser, 'id'> & { id?: string })[],
+  users: (Omit<IamUser, 'id' | 'tags'> & { id?: string; tags?: IamUser['tags'] })[],
   groups: string[],
   bodies: Record<string, string>,
 ): IamSnapshot {
   return {
-    users: users.map((u) => ({ ...u, id: u.id ?? idOf(u.name) })),
+    users: users.map((u) => ({ ...u, id: u.id ?? idOf(u.name), tags: u.tags ?? [] })),
     groups,
     bodies: new Map(Object.entries(bodies)),
   };
@@ -212,12 +212,29 @@ describe('render', () => {
         'a',
       ],
       [
-        'a dated upload before an undated one',
+        'a dated upload proves nothing against an undated claim (a tag): the previous index decides',
         [
           { user: 'a', publishedBefore: true },
-          { user: 'b', uploadDate: T2, publishedBefore: false },
+          { user: 'b', uploadDate: T1, publishedBefore: false },
+        ],
+        'a',
+      ],
+      [
+        'an undated claim published before keeps it against an earlier dated one, and vice versa',
+        [
+          { user: 'a', publishedBefore: false },
+          { user: 'b', uploadDate: T2, publishedBefore: true },
+          { user: 'c', uploadDate: T1, publishedBefore: false },
         ],
         'b',
+      ],
+      [
+        'an undated claim, nobody published: nobody',
+        [
+          { user: 'a', publishedBefore: false },
+          { user: 'b', uploadDate: T1, publishedBefore: false },
+        ],
+        undefined,
       ],
       [
         'three holders: the earliest of the tied ones that was published',
@@ -245,10 +262,10 @@ describe('render', () => {
         undefined,
       ],
       [
-        'an invalid date counts as none',
+        'an invalid date counts as none: it cannot be ordered, the previous index decides',
         [
           { user: 'a', uploadDate: new Date(Number.NaN), publishedBefore: false },
-          { user: 'b', uploadDate: T2, publishedBefore: false },
+          { user: 'b', uploadDate: T2, publishedBefore: true },
         ],
         'b',
       ],

@@ -18,6 +18,7 @@ const FULL = {
   readerPrincipalArnPatterns: 'arn:aws:iam::*:role/*-instance',
   breakGlassPrincipalArns: 'arn:aws:iam::123456789012:role/break-glass',
   keyPrefix: 'ssh/',
+  tagKeyPrefix: 'corp/ssh:',
   alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:ops',
   agentS3Uri: 's3://release-artifacts/iam-ssh-keys/1.0/',
   agentSha256: `x64:${'c'.repeat(64)},arm64:${'e'.repeat(64)}`,

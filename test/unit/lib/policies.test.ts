@@ -114,48 +114,77 @@ describe('SshKeyReaderPolicy', () => {
 });
 
 describe('SshKeySelfServicePolicy', () => {
-  it('own SSH keys only (user/<aws:username>), only with MFA, attached to a group', () => {
+  const ownUser = {
+    'Fn::Join': [
+      '',
+      [
+        'arn:',
+        { Ref: 'AWS::Partition' },
+        ':iam::',
+        { Ref: 'AWS::AccountId' },
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable
+        ':user/${aws:username}',
+      ],
+    ],
+  };
+  const mfa = { Bool: { 'aws:MultiFactorAuthPresent': 'true' } };
+  const statements = (tagPrefix: string) => [
+    {
+      Sid: 'ManageOwnSshKeys',
+      Effect: 'Allow',
+      Action: [
+        'iam:DeleteSSHPublicKey',
+        'iam:GetSSHPublicKey',
+        'iam:ListSSHPublicKeys',
+        'iam:UpdateSSHPublicKey',
+        'iam:UploadSSHPublicKey',
+      ],
+      Resource: ownUser,
+      Condition: mfa,
+    },
+    { Sid: 'ListOwnTags', Effect: 'Allow', Action: 'iam:ListUserTags', Resource: ownUser, Condition: mfa },
+    {
+      Sid: 'ManageOwnSshKeyTags',
+      Effect: 'Allow',
+      Action: ['iam:TagUser', 'iam:UntagUser'],
+      Resource: ownUser,
+      Condition: {
+        ...mfa,
+        'ForAllValues:StringLike': { 'aws:TagKeys': [`${tagPrefix}*`] },
+        Null: { 'aws:TagKeys': 'false' },
+      },
+    },
+  ];
+
+  it('own SSH keys and own key tags only (user/<aws:username>), only with MFA, attached to a group', () => {
     const s = stack();
     const ss = new SshKeySelfServicePolicy(s, 'SelfService', { groupName: 'SshKeyUsers' });
     const t = Template.fromStack(s);
     t.hasResourceProperties('AWS::IAM::Group', { GroupName: 'SshKeyUsers' });
     t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
       Groups: [{ Ref: s.getLogicalId(ss.group.node.defaultChild as iam.CfnGroup) }],
-      PolicyDocument: {
-        Statement: [
-          {
-            Sid: 'ManageOwnSshKeys',
-            Effect: 'Allow',
-            Action: [
-              'iam:DeleteSSHPublicKey',
-              'iam:GetSSHPublicKey',
-              'iam:ListSSHPublicKeys',
-              'iam:UpdateSSHPublicKey',
-              'iam:UploadSSHPublicKey',
-            ],
-            Resource: {
-              'Fn::Join': [
-                '',
-                [
-                  'arn:',
-                  { Ref: 'AWS::Partition' },
-                  ':iam::',
-                  { Ref: 'AWS::AccountId' },
-                  // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable
-                  ':user/${aws:username}',
-                ],
-              ],
-            },
-            Condition: { Bool: { 'aws:MultiFactorAuthPresent': 'true' } },
-          },
-        ],
-      },
+      PolicyDocument: { Statement: statements('ssh-key:') },
     });
     expect(SELF_SERVICE_ACTIONS).toHaveLength(5);
     // Policies on groups, never on users.
     const [policy] = Object.values(t.findResources('AWS::IAM::ManagedPolicy'));
     expect(policy?.Properties.Users).toBeUndefined();
     t.resourceCountIs('AWS::IAM::User', 0);
+  });
+
+  it('limits tagging to the configured tag key prefix', () => {
+    const s = stack();
+    new SshKeySelfServicePolicy(s, 'SelfService', { tagKeyPrefix: 'corp/ssh:' });
+    Template.fromStack(s).hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      PolicyDocument: { Statement: statements('corp/ssh:') },
+    });
+  });
+
+  it.each([
+    ['a wildcard, which would widen aws:TagKeys', 'ssh-*'],
+    ["IAM's reserved aws: prefix", 'aws:'],
+  ])('refuses a tag key prefix with %s', (_n, tagKeyPrefix) => {
+    expect(() => new SshKeySelfServicePolicy(stack(), 'S', { tagKeyPrefix })).toThrow(/tagKeyPrefix/);
   });
 
   it('attaches to an existing group instead of creating one', () => {

@@ -225,6 +225,7 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
           MAX_DELETE_SHARE: '0.5',
           ALLOW_MASS_DELETE: 'false',
           UID_BASE: '20000',
+          TAG_KEY_PREFIX: 'ssh-key:',
           POWERTOOLS_SERVICE_NAME: 'iam-ssh-keys-publisher',
           POWERTOOLS_METRICS_NAMESPACE: 'IamSshKeys',
           NODE_OPTIONS: '--enable-source-maps',

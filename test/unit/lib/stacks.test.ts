@@ -112,6 +112,7 @@ describe('IamSshKeys stack (full context)', () => {
     readerPrincipalArnPatterns: 'arn:aws:iam::*:role/*-instance',
     breakGlassPrincipalArns: 'arn:aws:iam::123456789012:role/break-glass',
     keyPrefix: 'ssh',
+    tagKeyPrefix: 'corp/ssh:',
     scheduleMinutes: '10',
     eventDriven: 'false',
     bucketName: 'company-ssh-keys',
@@ -135,7 +136,18 @@ describe('IamSshKeys stack (full context)', () => {
       AlarmActions: ['arn:aws:sns:us-east-1:123456789012:ops'],
     });
     tpl.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ KEY_PREFIX: 'ssh/' }) },
+      Environment: { Variables: Match.objectLike({ KEY_PREFIX: 'ssh/', TAG_KEY_PREFIX: 'corp/ssh:' }) },
+    });
+    // The self-service policy follows the publisher's tag key prefix.
+    tpl.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'ManageOwnSshKeyTags',
+            Condition: Match.objectLike({ 'ForAllValues:StringLike': { 'aws:TagKeys': ['corp/ssh:*'] } }),
+          }),
+        ]),
+      },
     });
     tpl.hasResourceProperties('AWS::S3::BucketPolicy', {
       PolicyDocument: {
