@@ -21,6 +21,8 @@ export interface IamUser {
   readonly id: string;
   readonly groups: readonly string[];
   readonly keys: readonly IamKey[];
+  /** The user's IAM tags (keys may live in tags, DESIGN "Keys from IAM user tags"). */
+  readonly tags: readonly { readonly key: string; readonly value: string }[];
 }
 
 export interface IamSnapshot {
@@ -91,6 +93,7 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
 
   const userGroups = new Map<string, string[]>();
   const userIds = new Map<string, string>();
+  const userTags = new Map<string, { key: string; value: string }[]>();
   const groups = new Set<string>();
   try {
     for await (const page of paginateGetAccountAuthorizationDetails(pagination, {
@@ -101,6 +104,10 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
           throw new IamReadError('GetAccountAuthorizationDetails returned a user without a name or id');
         userGroups.set(u.UserName, [...(u.GroupList ?? [])]);
         userIds.set(u.UserName, u.UserId);
+        userTags.set(
+          u.UserName,
+          (u.Tags ?? []).map((t) => ({ key: t.Key ?? '', value: t.Value ?? '' })),
+        );
       }
       for (const g of page.GroupDetailList ?? []) {
         if (!g.GroupName)
@@ -131,7 +138,13 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
     } catch (e) {
       throw e instanceof IamReadError ? e : wrap(`ListSSHPublicKeys ${name}`, e);
     }
-    return { name, id: userIds.get(name) as string, groups: userGroups.get(name) ?? [], keys };
+    return {
+      name,
+      id: userIds.get(name) as string,
+      groups: userGroups.get(name) ?? [],
+      keys,
+      tags: userTags.get(name) ?? [],
+    };
   });
 
   const bodies = new Map<string, string>();

@@ -24,12 +24,12 @@ const idOf = (name: string) =>
 
 /** Users without an explicit `id` get idOf(name). */
 function snap(
-  users: (Omit<IamUser, 'id'> & { id?: string })[],
+  users: (Omit<IamUser, 'id' | 'tags'> & { id?: string; tags?: IamUser['tags'] })[],
   groups: string[],
   bodies: Record<string, string>,
 ): IamSnapshot {
   return {
-    users: users.map((u) => ({ ...u, id: u.id ?? idOf(u.name) })),
+    users: users.map((u) => ({ ...u, id: u.id ?? idOf(u.name), tags: u.tags ?? [] })),
     groups,
     bodies: new Map(Object.entries(bodies)),
   };
