@@ -61,7 +61,8 @@ export function targetsOf(event: unknown): EventPlan {
     return full(`not a CloudTrail API call (${String(event['detail-type'] ?? 'no detail-type')})`);
   const detail = event.detail;
   if (!isRecord(detail)) return full('event has no detail');
-  if (detail.eventSource !== 'iam.amazonaws.com') return full(`not an IAM event (${String(detail.eventSource)})`);
+  if (detail.eventSource !== 'iam.amazonaws.com')
+    return full(`not an IAM event (${String(detail.eventSource)})`);
   const eventName = typeof detail.eventName === 'string' ? detail.eventName : '';
   // A failed call changed nothing: CloudTrail records it with an errorCode.
   if (detail.errorCode !== undefined && detail.errorCode !== null)

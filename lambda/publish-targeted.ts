@@ -16,8 +16,8 @@ import { keyLossRefusal, plan } from './plan.js';
 import {
   type PublishConfig,
   type PublishDeps,
-  type PublishResult,
   PublishRefusedError,
+  type PublishResult,
   publish,
 } from './publish.js';
 import { knownKeyBodies, render } from './render.js';
@@ -65,7 +65,11 @@ export async function publishForEvents(
 
   // From here on exactly the steps of a full run (publish.ts), on the composed snapshot.
   const rendered = render(composed.snapshot, previous, { prefix, uidBase: config.uidBase, now: started });
-  const planOptions = { prefix, maxDeleteShare: config.maxDeleteShare, allowMassDelete: config.allowMassDelete };
+  const planOptions = {
+    prefix,
+    maxDeleteShare: config.maxDeleteShare,
+    allowMassDelete: config.allowMassDelete,
+  };
   const p = plan(rendered.objects, existing, planOptions);
   if (p.refusal) throw new PublishRefusedError(p.refusal);
   const previousKeys = Object.values(previous.users).reduce((n, u) => n + u.keys.length, 0);

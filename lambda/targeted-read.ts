@@ -96,7 +96,8 @@ export async function readUser(
   try {
     for await (const page of paginateListGroupsForUser({ client: iam }, { UserName: name })) {
       for (const g of page.Groups ?? []) {
-        if (!g.GroupName) throw new IamReadError(`ListGroupsForUser returned a group without a name for ${name}`);
+        if (!g.GroupName)
+          throw new IamReadError(`ListGroupsForUser returned a group without a name for ${name}`);
         groups.push(g.GroupName);
       }
     }
@@ -104,7 +105,11 @@ export async function readUser(
       for (const k of page.SSHPublicKeys ?? []) {
         if (!k.SSHPublicKeyId || (k.Status !== 'Active' && k.Status !== 'Inactive'))
           throw new IamReadError(`ListSSHPublicKeys returned a malformed key for ${name}`);
-        keys.push({ id: k.SSHPublicKeyId, status: k.Status, ...(k.UploadDate ? { uploadDate: k.UploadDate } : {}) });
+        keys.push({
+          id: k.SSHPublicKeyId,
+          status: k.Status,
+          ...(k.UploadDate ? { uploadDate: k.UploadDate } : {}),
+        });
       }
     }
   } catch (e) {
@@ -123,7 +128,8 @@ export async function readUser(
           new GetSSHPublicKeyCommand({ UserName: name, SSHPublicKeyId: k.id, Encoding: 'SSH' }),
         );
         const text = res.SSHPublicKey?.SSHPublicKeyBody;
-        if (text === undefined) throw new IamReadError(`GetSSHPublicKey returned no body for ${name} ${k.id}`);
+        if (text === undefined)
+          throw new IamReadError(`GetSSHPublicKey returned no body for ${name} ${k.id}`);
         bodies.set(k.id, text);
       } catch (e) {
         if (isGone(e)) continue; // deleted since the listing: its DeleteSSHPublicKey event follows
@@ -181,7 +187,8 @@ export async function targetedSnapshot(
     else s.groups.add(g);
     const set = new Set(members ?? []);
     for (const m of set) {
-      if (!s.users.has(m) && !touched.has(m)) return full(`group ${g} has member ${m}, unknown to index.json`);
+      if (!s.users.has(m) && !touched.has(m))
+        return full(`group ${g} has member ${m}, unknown to index.json`);
     }
     for (const [name, u] of s.users) {
       const others = u.groups.filter((x) => x !== g);
@@ -224,14 +231,18 @@ export async function targetedSnapshot(
       const f = parsed.key.fingerprint;
       const holder = others.get(f) ?? freshFingerprints.get(f);
       if (holder !== undefined && holder !== u.name)
-        return full(`a key of ${u.name} is also registered to ${holder} (copied-key rule needs upload dates)`);
+        return full(
+          `a key of ${u.name} is also registered to ${holder} (copied-key rule needs upload dates)`,
+        );
       freshFingerprints.set(f, u.name);
     }
   }
   for (const f of oldFingerprints) {
     const holder = others.get(f);
     if (holder !== undefined)
-      return full(`a key a touched user held is also registered to ${holder} (copied-key rule needs upload dates)`);
+      return full(
+        `a key a touched user held is also registered to ${holder} (copied-key rule needs upload dates)`,
+      );
   }
   return { kind: 'snapshot', snapshot: frozen(s) };
 }
