@@ -60,7 +60,7 @@ export async function publishForEvents(
   }
 
   const known = knownKeyBodies(previous);
-  const composed = await targetedSnapshot(deps.iam, previous, eventPlan.targets, known);
+  const composed = await targetedSnapshot(deps.iam, previous, eventPlan.targets, known, config.concurrency);
   if (composed.kind === 'full') return fullRun(composed.reason);
 
   // From here on exactly the steps of a full run (publish.ts), on the composed snapshot.

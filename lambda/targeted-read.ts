@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-iam';
 import { type PublishedIndex, parsePublicKeyText } from '../contract/index.js';
 import type { Targets } from './event-targets.js';
-import { type IamKey, IamReadError, type IamSnapshot, type IamUser } from './iam-source.js';
+import { type IamKey, IamReadError, type IamSnapshot, type IamUser, mapLimit } from './iam-source.js';
 
 /** A snapshot being edited: users by name. */
 export interface MutableSnapshot {
@@ -174,6 +174,7 @@ export async function targetedSnapshot(
   previous: PublishedIndex,
   targets: Targets,
   known: { readonly bodies: ReadonlyMap<string, string>; readonly rejectedIds: ReadonlySet<string> },
+  concurrency = 8,
 ): Promise<TargetedSnapshot> {
   const full = (reason: string): TargetedSnapshot => ({ kind: 'full', reason });
   const s = snapshotFromIndex(previous);
@@ -200,8 +201,7 @@ export async function targetedSnapshot(
   const oldFingerprints = new Set(targets.users.flatMap((n) => indexFingerprints(previous, n)));
   for (const n of targets.users) s.users.delete(n);
   const fresh: IamUser[] = [];
-  for (const n of targets.users) {
-    const r = await readUser(iam, n, known);
+  for (const r of await mapLimit(targets.users, concurrency, (n) => readUser(iam, n, known))) {
     if (!r) continue;
     for (const [id, body] of r.bodies) s.bodies.set(id, body);
     fresh.push(r.user);
