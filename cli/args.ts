@@ -7,6 +7,7 @@ export class UsageError extends Error {
 export const USAGE = `usage:
   iam-ssh-keys publish --bucket NAME [--prefix P] [--dry-run] [--allow-mass-delete]
                        [--max-delete-share 0..1] [--allow-index-reset] [--uid-base N] [--json]
+                       [--event FILE]   (apply one saved EventBridge IAM event, as the Lambda does)
   iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--json]
   iam-ssh-keys keys list       [--user IAM_USER]
   iam-ssh-keys keys upload     [--user IAM_USER] FILE
@@ -28,6 +29,8 @@ export type Command =
       readonly maxDeleteShare?: number;
       readonly uidBase?: number;
       readonly json: boolean;
+      /** A saved EventBridge event (JSON file) to apply in a targeted way. */
+      readonly event?: string;
     }
   | {
       readonly cmd: 'status';
@@ -46,7 +49,15 @@ export type Command =
     };
 
 const FLAGS = new Set(['--dry-run', '--allow-mass-delete', '--allow-index-reset', '--json']);
-const OPTIONS = new Set(['--bucket', '--prefix', '--max-delete-share', '--uid-base', '--max-age', '--user']);
+const OPTIONS = new Set([
+  '--bucket',
+  '--prefix',
+  '--max-delete-share',
+  '--uid-base',
+  '--max-age',
+  '--user',
+  '--event',
+]);
 
 interface Parsed {
   flags: Set<string>;
@@ -106,7 +117,8 @@ export function parseArgs(argv: readonly string[]): Command {
         json: p.flags.has('--json'),
       };
     }
-    only(p, ['--bucket', '--prefix', '--max-delete-share', '--uid-base', ...FLAGS], cmd);
+    only(p, ['--bucket', '--prefix', '--max-delete-share', '--uid-base', '--event', ...FLAGS], cmd);
+    const event = p.options.get('--event');
     const maxDeleteShare = number(p, '--max-delete-share');
     if (maxDeleteShare !== undefined && (maxDeleteShare < 0 || maxDeleteShare > 1)) {
       throw new UsageError('--max-delete-share must be between 0 and 1');
@@ -122,6 +134,7 @@ export function parseArgs(argv: readonly string[]): Command {
       ...(maxDeleteShare !== undefined ? { maxDeleteShare } : {}),
       ...(uidBase !== undefined ? { uidBase } : {}),
       json: p.flags.has('--json'),
+      ...(event !== undefined ? { event } : {}),
     };
   }
   if (cmd === 'keys') {

@@ -12,7 +12,9 @@ import { normalizePrefix, parseIndex, parsePublicKeyText } from '../contract/ind
 import { readIndexText } from '../lambda/bucket.js';
 import { countCalls } from '../lambda/call-counter.js';
 import { createClients } from '../lambda/clients.js';
-import { DEFAULT_PUBLISH_CONFIG, publish } from '../lambda/publish.js';
+import { targetsOf } from '../lambda/event-targets.js';
+import { DEFAULT_PUBLISH_CONFIG, type PublishResult, publish } from '../lambda/publish.js';
+import { publishForEvents } from '../lambda/publish-targeted.js';
 import { type Command, parseArgs, USAGE, UsageError } from './args.js';
 import { statusReport } from './status.js';
 
@@ -114,19 +116,42 @@ export async function run(argv: readonly string[], out: Out, env = process.env):
     return report.ok ? 0 : 1;
   }
   const counts = countCalls(clients.iam);
-  const result = await publish(
-    {
-      ...DEFAULT_PUBLISH_CONFIG,
-      bucket: c.bucket,
-      prefix,
-      dryRun: c.dryRun,
-      allowMassDelete: c.allowMassDelete,
-      allowIndexReset: c.allowIndexReset,
-      ...(c.maxDeleteShare !== undefined ? { maxDeleteShare: c.maxDeleteShare } : {}),
-      ...(c.uidBase !== undefined ? { uidBase: c.uidBase } : {}),
-    },
-    { ...clients, now: () => new Date() },
-  );
+  const config = {
+    ...DEFAULT_PUBLISH_CONFIG,
+    bucket: c.bucket,
+    prefix,
+    dryRun: c.dryRun,
+    allowMassDelete: c.allowMassDelete,
+    allowIndexReset: c.allowIndexReset,
+    ...(c.maxDeleteShare !== undefined ? { maxDeleteShare: c.maxDeleteShare } : {}),
+    ...(c.uidBase !== undefined ? { uidBase: c.uidBase } : {}),
+  };
+  const deps = { ...clients, now: () => new Date() };
+  let result: PublishResult;
+  if (c.event !== undefined) {
+    let event: unknown;
+    try {
+      event = JSON.parse(readFileSync(c.event, 'utf8'));
+    } catch (e) {
+      throw new CliError(`${c.event}: not a JSON event (${(e as Error).message})`);
+    }
+    const outcome = await publishForEvents(config, deps, targetsOf(event));
+    if (outcome.mode === 'none') {
+      out(
+        c.json
+          ? JSON.stringify({ mode: 'none', reason: outcome.reason })
+          : `nothing to do: ${outcome.reason}`,
+      );
+      return 0;
+    }
+    if (!c.json)
+      out(
+        outcome.mode === 'targeted'
+          ? `targeted run: re-read IAM users [${outcome.targets.users.join(', ')}] groups [${outcome.targets.groups.join(', ')}]`
+          : `full run: ${outcome.reason}`,
+      );
+    result = outcome.result;
+  } else result = await publish(config, deps);
   if (c.json) {
     out(
       JSON.stringify(
