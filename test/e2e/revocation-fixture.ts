@@ -4,7 +4,7 @@
 // -> the agent, at its default cache TTL, as a real sshd's AuthorizedKeysCommand
 // -> a real ssh login, polled until sshd refuses it.
 import { execFile } from 'node:child_process';
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -69,7 +69,7 @@ export interface RevocationRig {
   setAliceKey(status: 'Active' | 'Inactive'): Promise<{ output: string; ms: number }>;
   /** RemoveUserFromGroup / AddUserToGroup ev-bob ev-admins, then its event applied. */
   setBobMember(member: boolean): Promise<{ output: string; ms: number }>;
-  /** Logs in (filling the cache), applies the change, polls logins until refused. */
+  /** Empties the host cache, logs in (filling it), applies the change, polls logins until refused. */
   revoke(
     account: string,
     key: ClientKey,
@@ -193,6 +193,8 @@ export async function startRevocationRig(
           }),
         ),
       async revoke(account, key, change) {
+        // An empty cache, so this login fills it: the worst case, a full TTL of cached access.
+        for (const f of readdirSync(cacheDir)) rmSync(join(cacheDir, f), { force: true, recursive: true });
         const ok = await login(account, key);
         if (ok !== 0) throw new Error(`login as ${account} failed (${ok}) before the revocation`);
         const filled = performance.now();
