@@ -25,7 +25,10 @@ export const EVENT_REGION_WARNING = 'iam-ssh-keys:eventDrivenRegion';
 /** IAM reads the publisher makes, and nothing else. */
 export const PUBLISHER_IAM_ACTIONS = {
   account: ['iam:GetAccountAuthorizationDetails'],
-  users: ['iam:GetSSHPublicKey', 'iam:ListSSHPublicKeys'],
+  // GetUser and ListGroupsForUser: targeted runs re-read one user (lambda/targeted-read.ts).
+  users: ['iam:GetSSHPublicKey', 'iam:GetUser', 'iam:ListGroupsForUser', 'iam:ListSSHPublicKeys'],
+  // Targeted runs re-read one group's members.
+  groups: ['iam:GetGroup'],
 } as const;
 
 /** IAM API calls that change what the bucket should hold (CloudTrail event names). */
@@ -97,6 +100,14 @@ export function publisherFunction(
       resources: [userArns],
     }),
   );
+  const groupArns = `arn:${stack.partition}:iam::${stack.account}:group/*`;
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'ReadIamGroups',
+      actions: [...PUBLISHER_IAM_ACTIONS.groups],
+      resources: [groupArns],
+    }),
+  );
   role.addToPolicy(
     new iam.PolicyStatement({
       sid: 'ListKeyObjects',
@@ -122,6 +133,11 @@ export function publisherFunction(
     policy,
     userArns,
     "The publisher reads every IAM user's SSH keys, which is its job; read actions only.",
+  );
+  acknowledgeWildcardResource(
+    policy,
+    groupArns,
+    'Targeted runs re-read the members of the group an IAM event names, which can be any group; read action only.',
   );
   acknowledgeWildcardResource(
     policy,

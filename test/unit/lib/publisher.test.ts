@@ -262,7 +262,7 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
       Resource: '*',
     });
     expect(bySid.ReadIamSshKeys).toMatchObject({
-      Action: ['iam:GetSSHPublicKey', 'iam:ListSSHPublicKeys'],
+      Action: ['iam:GetSSHPublicKey', 'iam:GetUser', 'iam:ListGroupsForUser', 'iam:ListSSHPublicKeys'],
       Resource: {
         'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':user/*']],
       },
@@ -280,8 +280,25 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
       Action: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'],
       Resource: objectsArn(s, 'ssh/'),
     });
+    expect(bySid.ReadIamGroups).toMatchObject({
+      Action: 'iam:GetGroup',
+      Resource: {
+        'Fn::Join': [
+          '',
+          ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':group/*'],
+        ],
+      },
+    });
     expect(Object.keys(bySid).sort()).toEqual(
-      ['ListKeyObjects', 'Logs', 'ReadIamAccount', 'ReadIamSshKeys', 'WriteKeyObjects', 'undefined'].sort(),
+      [
+        'ListKeyObjects',
+        'Logs',
+        'ReadIamAccount',
+        'ReadIamGroups',
+        'ReadIamSshKeys',
+        'WriteKeyObjects',
+        'undefined',
+      ].sort(),
     );
     // The one statement without a Sid: the SQS event source's, consuming the event queue only.
     const queueArn = { 'Fn::GetAtt': [logicalIdOf(s.stack, s.publisher.eventQueue as Construct), 'Arn'] };
@@ -303,7 +320,10 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
     const actions = statements.flatMap(actionsOf);
     expect(actions.filter((a) => a.startsWith('iam:')).sort()).toEqual([
       'iam:GetAccountAuthorizationDetails',
+      'iam:GetGroup',
       'iam:GetSSHPublicKey',
+      'iam:GetUser',
+      'iam:ListGroupsForUser',
       'iam:ListSSHPublicKeys',
     ]);
     expect(actions.some((a) => a.includes('*'))).toBe(false);
