@@ -20,6 +20,7 @@ import {
 } from './config.js';
 import { publisherAlarms } from './publisher/alarms.js';
 import { addKeysBucketPolicy, keysBucket } from './publisher/bucket.js';
+import { DEFAULT_EVENT_BATCH_WINDOW_SECONDS } from './publisher/event-queue.js';
 import { publisherFunction, publisherTriggers } from './publisher/function.js';
 
 export { DENIED_OBJECT_WRITES, EXISTING_BUCKET_WARNING } from './publisher/bucket.js';
@@ -238,7 +239,7 @@ export class SshKeyPublisher extends Construct {
     this.function = fn.function;
 
     // --- Triggers ---
-    const batchWindow = props.eventBatchWindow ?? Duration.seconds(10);
+    const batchWindow = props.eventBatchWindow ?? Duration.seconds(DEFAULT_EVENT_BATCH_WINDOW_SECONDS);
     const windowSeconds = batchWindow.toMilliseconds() / 1000;
     if (!Number.isInteger(windowSeconds) || windowSeconds < 1 || windowSeconds > 300)
       throw new InvalidConfigError(`eventBatchWindow must be 1 to 300 whole seconds, got ${windowSeconds}`);

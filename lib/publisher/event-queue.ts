@@ -15,6 +15,8 @@ import type { Construct } from 'constructs';
 
 /** Largest batch one invocation gets; lambda/event-targets.ts MAX_BATCH_RECORDS accepts it. */
 export const EVENT_BATCH_SIZE = 100;
+/** How long the event source gathers events by default (SshKeyPublisherProps.eventBatchWindow). */
+export const DEFAULT_EVENT_BATCH_WINDOW_SECONDS = 10;
 /** Deliveries of a message before it goes to the dead-letter queue. */
 export const EVENT_MAX_RECEIVE_COUNT = 5;
 

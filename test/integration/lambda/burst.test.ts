@@ -1,5 +1,5 @@
-// A burst: 100 IAM changes in one minute, delivered as the SQS event source
-// would (batch size 100, 20 s batching window), through the real Lambda handler
+// A burst: 100 IAM changes in one minute, delivered as the deployed SQS event
+// source would (batch size 100, 10 s batching window), through the real Lambda handler
 // against moto. A handful of invocations apply them all (one fails and is
 // redelivered whole, as SQS does), and the bucket ends equal to a full run.
 import {
@@ -13,6 +13,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseIndex } from '../../../contract/index.js';
 import { DEFAULT_PUBLISH_CONFIG, publish } from '../../../lambda/publish.js';
+import { DEFAULT_EVENT_BATCH_WINDOW_SECONDS, EVENT_BATCH_SIZE } from '../../../lib/publisher/event-queue.js';
 import { type AwsProxy, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
 import { makeKey } from '../../helpers/keys.js';
@@ -129,7 +130,10 @@ describe('a burst of 100 IAM changes in one minute', () => {
     expect(Math.max(...changes.map((c) => c.at))).toBeLessThan(60);
     changes.sort((a, b) => a.at - b.at);
 
-    const batches = sqsBatches(changes, { batchSize: 100, batchWindowSeconds: 20 });
+    const batches = sqsBatches(changes, {
+      batchSize: EVENT_BATCH_SIZE,
+      batchWindowSeconds: DEFAULT_EVENT_BATCH_WINDOW_SECONDS,
+    });
     let applied = 0;
     const results: { mode: string; records: number; iamCalls: number }[] = [];
     for (const [n, batch] of batches.entries()) {
@@ -167,11 +171,11 @@ describe('a burst of 100 IAM changes in one minute', () => {
     proxy.options = {};
     console.log('burst invocations:', JSON.stringify(results));
 
-    expect(batches).toHaveLength(3);
+    expect(batches).toHaveLength(6);
     expect(batches.reduce((n, b) => n + b.Records.length, 0)).toBe(100);
-    expect(results.filter((r) => r.mode === 'targeted')).toHaveLength(3);
+    expect(results.filter((r) => r.mode === 'targeted')).toHaveLength(6);
     expect(results.filter((r) => r.mode.startsWith('failed'))).toHaveLength(1);
-    expect(results.length).toBeLessThanOrEqual(5);
+    expect(results.length).toBe(7);
 
     // Nothing lost: the bucket equals a full run over the final IAM state.
     const { s3 } = clientsFor(moto.endpoint);
@@ -183,4 +187,28 @@ describe('a burst of 100 IAM changes in one minute', () => {
     const group = (await state('a/'))['groups/ev-burst/authorized_keys'] as string;
     for (const [i, u] of users.entries()) expect(group.includes(`SSH_KEY_OWNER=${u}"`)).toBe(i % 2 === 0);
   }, 120_000);
+
+  it('the handler routes one EventBridge event (targeted), a failed call (no run) and the schedule (full)', async () => {
+    const { handler } = await import('../../../lambda/handler.js');
+    const { iam } = clientsFor(moto.endpoint);
+    await iam.send(
+      new UploadSSHPublicKeyCommand({ UserName: 'user01', SSHPublicKeyBody: makeKey().openssh }),
+    );
+    proxy.clear();
+    const one = await handler(
+      cloudTrailEvent('UploadSSHPublicKey', { userName: 'user01', sSHPublicKeyBody: '.' }),
+    );
+    expect(one).toMatchObject({
+      mode: 'targeted',
+      iamCalls: { GetUser: 1, ListGroupsForUser: 1, ListSSHPublicKeys: 1, GetSSHPublicKey: 1 },
+    });
+    proxy.clear();
+    const none = await handler(
+      cloudTrailEvent('DeleteUser', { userName: 'user01' }, { errorCode: 'DeleteConflictException' }),
+    );
+    expect(none).toEqual({ mode: 'none', reason: 'DeleteUser failed (DeleteConflictException)' });
+    expect(proxy.requests).toEqual([]);
+    const scheduled = await handler({ 'detail-type': 'Scheduled Event', source: 'aws.events' });
+    expect(scheduled).toMatchObject({ mode: 'full', added: 0, changed: 0, deleted: 0 });
+  });
 });
