@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { targetsOf } from '../../../lambda/event-targets.js';
 import { DEFAULT_PUBLISH_CONFIG, publish } from '../../../lambda/publish.js';
 import { publishForEvents, type TargetedOutcome } from '../../../lambda/publish-targeted.js';
-import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
+import { type AwsProxy, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
 import { makeKey } from '../../helpers/keys.js';
 import { type Moto, startMoto } from '../../helpers/moto.js';
@@ -235,6 +235,32 @@ describe('targeted runs equal full runs', () => {
     const r = await applyAndCompare(cloudTrailEvent('UpdateGroup', { groupName: 'ops', newPath: '/x/' }));
     expect(r.outcome).toMatchObject({ mode: 'full' });
     expect((r.outcome as { reason: string }).reason).toMatch(/ev-ghost, unknown to index.json/);
+  });
+
+  it('an IAM failure during a targeted run writes nothing', async () => {
+    await uploadKey(U);
+    const before = await under('a/');
+    proxy.options = {
+      fault: (r) =>
+        r.action === 'ListSSHPublicKeys' ? iamError('AccessDenied', 'injected', 403) : undefined,
+    };
+    try {
+      await expect(
+        publishForEvents(
+          cfg('a/'),
+          { ...viaProxy, now: () => new Date(clock + 1) },
+          targetsOf(cloudTrailEvent('UploadSSHPublicKey', { userName: U, sSHPublicKeyBody: '.' })),
+        ),
+      ).rejects.toThrow(/IAM read failed .*AccessDenied/);
+    } finally {
+      proxy.options = {};
+    }
+    expect(await under('a/')).toEqual(before);
+    // Delivered again, it applies.
+    const r = await applyAndCompare(
+      cloudTrailEvent('UploadSSHPublicKey', { userName: U, sSHPublicKeyBody: '.' }),
+    );
+    expect(r.outcome.mode).toBe('targeted');
   });
 
   it('a failed call reads and writes nothing', async () => {
