@@ -150,6 +150,8 @@ export async function run(argv: readonly string[], out: Out, env = process.env):
           ? `targeted run: re-read IAM users [${outcome.targets.users.join(', ')}] groups [${outcome.targets.groups.join(', ')}]`
           : `full run: ${outcome.reason}`,
       );
+    if (!c.json && outcome.mode === 'targeted')
+      for (const u of outcome.unconfirmed) out(`not confirmed by IAM yet: ${u}`);
     result = outcome.result;
   } else result = await publish(config, deps);
   if (c.json) {

@@ -7,6 +7,39 @@
 export interface Targets {
   readonly users: readonly string[];
   readonly groups: readonly string[];
+  /**
+   * What the fresh reads must show if IAM has caught up with the events (IAM is
+   * eventually consistent): a read that does not is retried briefly.
+   */
+  readonly expect?: readonly Expectation[];
+}
+
+/** One fact an IAM call established, checkable on the fresh reads of its user. */
+export type Expectation =
+  | { readonly user: string; readonly keyId: string; readonly status: 'Active' | 'Inactive' | 'deleted' }
+  | { readonly user: string; readonly group: string; readonly member: boolean }
+  | { readonly user: string; readonly exists: boolean };
+
+function expectationOf(
+  eventName: string,
+  params: Record<string, unknown>,
+  user: string | undefined,
+): Expectation[] {
+  if (user === undefined) return [];
+  const keyId = typeof params.sSHPublicKeyId === 'string' ? params.sSHPublicKeyId : undefined;
+  const group = name(params, 'groupName');
+  if (
+    eventName === 'UpdateSSHPublicKey' &&
+    keyId &&
+    (params.status === 'Active' || params.status === 'Inactive')
+  )
+    return [{ user, keyId, status: params.status }];
+  if (eventName === 'DeleteSSHPublicKey' && keyId) return [{ user, keyId, status: 'deleted' }];
+  if (eventName === 'AddUserToGroup' && group) return [{ user, group, member: true }];
+  if (eventName === 'RemoveUserFromGroup' && group) return [{ user, group, member: false }];
+  if (eventName === 'DeleteUser') return [{ user, exists: false }];
+  if (eventName === 'CreateUser') return [{ user, exists: true }];
+  return [];
 }
 
 export type EventPlan =
@@ -73,9 +106,14 @@ export function targetsOf(event: unknown): EventPlan {
   const targets = (users: (string | undefined)[], groups: (string | undefined)[]): EventPlan => {
     if ([...users, ...groups].some((x) => x === undefined))
       return full(`${eventName} without the names it should carry`);
+    const expect = expectationOf(eventName, params, user);
     return {
       kind: 'targets',
-      targets: { users: [...new Set(users as string[])], groups: [...new Set(groups as string[])] },
+      targets: {
+        users: [...new Set(users as string[])],
+        groups: [...new Set(groups as string[])],
+        ...(expect.length ? { expect } : {}),
+      },
     };
   };
   if (USER_EVENTS.has(eventName)) return targets([user], []);
@@ -103,16 +141,28 @@ export const MAX_TARGETS = 25;
 export function unionOf(plans: readonly EventPlan[], maxTargets = MAX_TARGETS): EventPlan {
   const users = new Set<string>();
   const groups = new Set<string>();
+  const eventsPerUser = new Map<string, number>();
+  const expect: Expectation[] = [];
   for (const p of plans) {
     if (p.kind === 'full') return p;
     if (p.kind === 'none') continue;
-    for (const u of p.targets.users) users.add(u);
+    for (const u of p.targets.users) {
+      users.add(u);
+      eventsPerUser.set(u, (eventsPerUser.get(u) ?? 0) + 1);
+    }
     for (const g of p.targets.groups) groups.add(g);
+    expect.push(...(p.targets.expect ?? []));
   }
   if (users.size + groups.size === 0) return { kind: 'none', reason: 'no event changed IAM' };
   if (users.size + groups.size > maxTargets)
     return full(`${users.size} users and ${groups.size} groups touched: more than ${maxTargets}`);
-  return { kind: 'targets', targets: { users: [...users], groups: [...groups] } };
+  // A batch does not tell which of two events about one user came last (and a later one may
+  // undo an earlier one): only a user's single event says what IAM must show now.
+  const kept = expect.filter((e) => eventsPerUser.get(e.user) === 1);
+  return {
+    kind: 'targets',
+    targets: { users: [...users], groups: [...groups], ...(kept.length ? { expect: kept } : {}) },
+  };
 }
 
 /** Up to this many SQS records one invocation applies in a targeted way. */

@@ -39,6 +39,13 @@ export async function handler(event: unknown): Promise<HandlerResult> {
       return { mode: 'none', reason: outcome.reason };
     }
     const { result } = outcome;
+    if (outcome.mode === 'targeted' && outcome.unconfirmed.length > 0)
+      logger.warn(
+        'IAM did not show what the events did yet; published what it showed (the schedule reconciles)',
+        {
+          unconfirmed: outcome.unconfirmed,
+        },
+      );
     for (const p of result.problems) {
       if (p.sharedWith) {
         const holder = p.firstHolder

@@ -21,11 +21,17 @@ import {
   publish,
 } from './publish.js';
 import { knownKeyBodies, render } from './render.js';
-import { targetedSnapshot } from './targeted-read.js';
+import { type TargetedReadOptions, targetedSnapshot } from './targeted-read.js';
 
 export type TargetedOutcome =
   /** Only the targets were re-read from IAM. */
-  | { readonly mode: 'targeted'; readonly targets: Targets; readonly result: PublishResult }
+  | {
+      readonly mode: 'targeted';
+      readonly targets: Targets;
+      readonly result: PublishResult;
+      /** What the events did that IAM still did not show after the retries (published as IAM said). */
+      readonly unconfirmed: readonly string[];
+    }
   /** A full run, and why. */
   | { readonly mode: 'full'; readonly reason: string; readonly result: PublishResult }
   /** Nothing changed in IAM (every event was a failed call): nothing read or written. */
@@ -35,6 +41,7 @@ export async function publishForEvents(
   config: PublishConfig,
   deps: PublishDeps,
   eventPlan: EventPlan,
+  readOptions: Omit<TargetedReadOptions, 'concurrency'> = {},
 ): Promise<TargetedOutcome> {
   if (eventPlan.kind === 'none') return { mode: 'none', reason: eventPlan.reason };
   const fullRun = async (reason: string): Promise<TargetedOutcome> => ({
@@ -60,7 +67,10 @@ export async function publishForEvents(
   }
 
   const known = knownKeyBodies(previous);
-  const composed = await targetedSnapshot(deps.iam, previous, eventPlan.targets, known, config.concurrency);
+  const composed = await targetedSnapshot(deps.iam, previous, eventPlan.targets, known, {
+    ...readOptions,
+    concurrency: config.concurrency,
+  });
   if (composed.kind === 'full') return fullRun(composed.reason);
 
   // From here on exactly the steps of a full run (publish.ts), on the composed snapshot.
@@ -83,6 +93,7 @@ export async function publishForEvents(
   return {
     mode: 'targeted',
     targets: eventPlan.targets,
+    unconfirmed: composed.unconfirmed,
     result: {
       plan: p,
       index: rendered.index,

@@ -12,7 +12,7 @@ import {
   paginateListSSHPublicKeys,
 } from '@aws-sdk/client-iam';
 import { type PublishedIndex, parsePublicKeyText } from '../contract/index.js';
-import type { Targets } from './event-targets.js';
+import type { Expectation, Targets } from './event-targets.js';
 import { type IamKey, IamReadError, type IamSnapshot, type IamUser, mapLimit } from './iam-source.js';
 
 /** A snapshot being edited: users by name. */
@@ -159,8 +159,50 @@ export async function readGroupMembers(iam: IAMClient, group: string): Promise<s
 }
 
 export type TargetedSnapshot =
-  | { readonly kind: 'snapshot'; readonly snapshot: IamSnapshot }
+  | {
+      readonly kind: 'snapshot';
+      readonly snapshot: IamSnapshot;
+      /** Expectations the reads still did not show after the retries (published as read). */
+      readonly unconfirmed: readonly string[];
+    }
   | { readonly kind: 'full'; readonly reason: string };
+
+/** The expectations (what the events did) that fresh reads of their users do not show. */
+export function unmetExpectations(
+  expect: readonly Expectation[],
+  users: ReadonlyMap<string, IamUser | undefined>,
+): string[] {
+  const out: string[] = [];
+  for (const e of expect) {
+    const u = users.get(e.user);
+    if ('keyId' in e) {
+      const key = u?.keys.find((k) => k.id === e.keyId);
+      const ok =
+        e.status === 'deleted'
+          ? key === undefined
+          : e.status === 'Active'
+            ? key?.status === 'Active'
+            : key?.status !== 'Active';
+      if (!ok) out.push(`key ${e.keyId} of ${e.user} is not ${e.status} yet`);
+    } else if ('group' in e) {
+      if ((u?.groups.includes(e.group) ?? false) !== e.member)
+        out.push(`${e.user} is ${e.member ? 'not yet' : 'still'} in ${e.group}`);
+    } else if ((u !== undefined) !== e.exists)
+      out.push(`${e.user} ${e.exists ? 'does not exist yet' : 'still exists'}`);
+  }
+  return out;
+}
+
+export interface TargetedReadOptions {
+  /** Parallel user reads. @default 8 */
+  readonly concurrency?: number;
+  /**
+   * Waits before re-reading when the reads do not show what the events did yet
+   * (IAM is eventually consistent). @default [1000, 2000, 4000]
+   */
+  readonly retryDelaysMs?: readonly number[];
+  readonly sleep?: (ms: number) => Promise<void>;
+}
 
 /**
  * The previous index with the targets re-read from IAM. Asks for a full run
@@ -174,16 +216,32 @@ export async function targetedSnapshot(
   previous: PublishedIndex,
   targets: Targets,
   known: { readonly bodies: ReadonlyMap<string, string>; readonly rejectedIds: ReadonlySet<string> },
-  concurrency = 8,
+  opts: TargetedReadOptions = {},
 ): Promise<TargetedSnapshot> {
   const full = (reason: string): TargetedSnapshot => ({ kind: 'full', reason });
   const s = snapshotFromIndex(previous);
   if (!s) return full(`index.json version ${previous.version} (or an entry) has no IAM user ids`);
   const touched = new Set(targets.users);
 
+  const read = async () => {
+    const groupMembers = new Map<string, string[] | undefined>();
+    for (const g of targets.groups) groupMembers.set(g, await readGroupMembers(iam, g));
+    const users = await mapLimit(targets.users, opts.concurrency ?? 8, (n) => readUser(iam, n, known));
+    return { groupMembers, users };
+  };
+  const unmet = (r: Awaited<ReturnType<typeof read>>) =>
+    unmetExpectations(targets.expect ?? [], new Map(targets.users.map((n, i) => [n, r.users[i]?.user])));
+  let reads = await read();
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
+  for (const delay of opts.retryDelaysMs ?? [1000, 2000, 4000]) {
+    if (unmet(reads).length === 0) break;
+    await sleep(delay);
+    reads = await read();
+  }
+  const unconfirmed = unmet(reads);
+
   // Groups first; a touched user's own fresh group list below is just as authoritative.
-  for (const g of targets.groups) {
-    const members = await readGroupMembers(iam, g);
+  for (const [g, members] of reads.groupMembers) {
     if (members === undefined) s.groups.delete(g);
     else s.groups.add(g);
     const set = new Set(members ?? []);
@@ -201,7 +259,7 @@ export async function targetedSnapshot(
   const oldFingerprints = new Set(targets.users.flatMap((n) => indexFingerprints(previous, n)));
   for (const n of targets.users) s.users.delete(n);
   const fresh: IamUser[] = [];
-  for (const r of await mapLimit(targets.users, concurrency, (n) => readUser(iam, n, known))) {
+  for (const r of reads.users) {
     if (!r) continue;
     for (const [id, body] of r.bodies) s.bodies.set(id, body);
     fresh.push(r.user);
@@ -244,5 +302,5 @@ export async function targetedSnapshot(
         `a key a touched user held is also registered to ${holder} (copied-key rule needs upload dates)`,
       );
   }
-  return { kind: 'snapshot', snapshot: frozen(s) };
+  return { kind: 'snapshot', snapshot: frozen(s), unconfirmed };
 }

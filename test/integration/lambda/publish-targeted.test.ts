@@ -263,6 +263,68 @@ describe('targeted runs equal full runs', () => {
     expect(r.outcome.mode).toBe('targeted');
   });
 
+  it('a stale IAM read (the key still Active) is read again until IAM shows the deactivation', async () => {
+    const key = makeKey();
+    const id = await uploadKey(U, key.openssh);
+    await applyAndCompare(cloudTrailEvent('UploadSSHPublicKey', { userName: U, sSHPublicKeyBody: '.' }));
+    expect((await under('a/'))[`users/${U}/authorized_keys`]).toContain(key.blob);
+    await direct.iam.send(
+      new UpdateSSHPublicKeyCommand({ UserName: U, SSHPublicKeyId: id, Status: 'Inactive' }),
+    );
+    // The first ListSSHPublicKeys answers as IAM might just after the change: still Active.
+    let stale = 1;
+    proxy.options = {
+      fault: (r) =>
+        r.action === 'ListSSHPublicKeys' && stale-- > 0
+          ? {
+              status: 200,
+              headers: { 'content-type': 'text/xml' },
+              body: `<ListSSHPublicKeysResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListSSHPublicKeysResult><SSHPublicKeys><member><UserName>${U}</UserName><SSHPublicKeyId>${id}</SSHPublicKeyId><Status>Active</Status><UploadDate>2026-11-30T00:00:00Z</UploadDate></member></SSHPublicKeys><IsTruncated>false</IsTruncated></ListSSHPublicKeysResult><ResponseMetadata><RequestId>stale</RequestId></ResponseMetadata></ListSSHPublicKeysResponse>`,
+            }
+          : undefined,
+    };
+    const waits: number[] = [];
+    clock += 60_000;
+    proxy.clear();
+    try {
+      const outcome = await publishForEvents(
+        cfg('a/'),
+        { ...viaProxy, now: () => new Date(clock) },
+        targetsOf(
+          cloudTrailEvent('UpdateSSHPublicKey', { userName: U, sSHPublicKeyId: id, status: 'Inactive' }),
+        ),
+        { sleep: async (ms) => void waits.push(ms) },
+      );
+      expect(outcome).toMatchObject({ mode: 'targeted', unconfirmed: [] });
+    } finally {
+      proxy.options = {};
+    }
+    expect(waits).toEqual([1000]);
+    expect(proxy.count('iam', 'ListSSHPublicKeys')).toBe(2);
+    await publish(cfg('b/'), { ...direct, now: () => new Date(clock) });
+    expect(await under('a/')).toEqual(await under('b/'));
+    expect((await under('a/'))[`users/${U}/authorized_keys`]).not.toContain(key.blob);
+  });
+
+  it('an event IAM never confirms (undone since) is published as IAM says after the retries', async () => {
+    const keys = await direct.iam.send(new ListSSHPublicKeysCommand({ UserName: U }));
+    const id = keys.SSHPublicKeys?.find((k) => k.Status === 'Inactive')?.SSHPublicKeyId as string;
+    expect(id).toBeDefined();
+    const waits: number[] = [];
+    clock += 60_000;
+    // The event says Active; IAM (really) says Inactive: a later event undid it.
+    const outcome = await publishForEvents(
+      cfg('a/'),
+      { ...viaProxy, now: () => new Date(clock) },
+      targetsOf(cloudTrailEvent('UpdateSSHPublicKey', { userName: U, sSHPublicKeyId: id, status: 'Active' })),
+      { retryDelaysMs: [5, 10], sleep: async (ms) => void waits.push(ms) },
+    );
+    expect(waits).toEqual([5, 10]);
+    expect(outcome).toMatchObject({ mode: 'targeted', unconfirmed: [`key ${id} of ${U} is not Active yet`] });
+    await publish(cfg('b/'), { ...direct, now: () => new Date(clock) });
+    expect(await under('a/')).toEqual(await under('b/'));
+  });
+
   it('a failed call reads and writes nothing', async () => {
     const r = await applyAndCompare(
       cloudTrailEvent('DeleteUser', { userName: 'user00' }, { errorCode: 'DeleteConflictException' }),

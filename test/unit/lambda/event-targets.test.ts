@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   type EventPlan,
+  type Expectation,
   MAX_BATCH_RECORDS,
   MAX_TARGETS,
   planForInvocation,
@@ -10,7 +11,10 @@ import {
 } from '../../../lambda/event-targets.js';
 import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
 
-const t = (users: string[], groups: string[]): EventPlan => ({ kind: 'targets', targets: { users, groups } });
+const t = (users: string[], groups: string[], expect?: Expectation[]): EventPlan => ({
+  kind: 'targets',
+  targets: { users, groups, ...(expect ? { expect } : {}) },
+});
 
 describe('targetsOf', () => {
   const cases: [string, Record<string, unknown>, EventPlan['kind'], EventPlan?][] = [
@@ -24,11 +28,21 @@ describe('targetsOf', () => {
       'UpdateSSHPublicKey',
       { userName: 'alice', sSHPublicKeyId: 'APKA1', status: 'Inactive' },
       'targets',
-      t(['alice'], []),
+      t(['alice'], [], [{ user: 'alice', keyId: 'APKA1', status: 'Inactive' }]),
     ],
-    ['DeleteSSHPublicKey', { userName: 'alice', sSHPublicKeyId: 'APKA1' }, 'targets', t(['alice'], [])],
-    ['CreateUser', { userName: 'bob+ops@example.com' }, 'targets', t(['bob+ops@example.com'], [])],
-    ['DeleteUser', { userName: 'alice' }, 'targets', t(['alice'], [])],
+    [
+      'DeleteSSHPublicKey',
+      { userName: 'alice', sSHPublicKeyId: 'APKA1' },
+      'targets',
+      t(['alice'], [], [{ user: 'alice', keyId: 'APKA1', status: 'deleted' }]),
+    ],
+    [
+      'CreateUser',
+      { userName: 'bob+ops@example.com' },
+      'targets',
+      t(['bob+ops@example.com'], [], [{ user: 'bob+ops@example.com', exists: true }]),
+    ],
+    ['DeleteUser', { userName: 'alice' }, 'targets', t(['alice'], [], [{ user: 'alice', exists: false }])],
     [
       'TagUser',
       { userName: 'alice', tags: [{ key: 'ssh-key:laptop', value: 'ssh-ed25519 AAAA' }] },
@@ -36,8 +50,18 @@ describe('targetsOf', () => {
       t(['alice'], []),
     ],
     ['UntagUser', { userName: 'alice', tagKeys: ['ssh-key:laptop'] }, 'targets', t(['alice'], [])],
-    ['AddUserToGroup', { groupName: 'Admins', userName: 'alice' }, 'targets', t(['alice'], ['Admins'])],
-    ['RemoveUserFromGroup', { groupName: 'Admins', userName: 'alice' }, 'targets', t(['alice'], ['Admins'])],
+    [
+      'AddUserToGroup',
+      { groupName: 'Admins', userName: 'alice' },
+      'targets',
+      t(['alice'], ['Admins'], [{ user: 'alice', group: 'Admins', member: true }]),
+    ],
+    [
+      'RemoveUserFromGroup',
+      { groupName: 'Admins', userName: 'alice' },
+      'targets',
+      t(['alice'], ['Admins'], [{ user: 'alice', group: 'Admins', member: false }]),
+    ],
     ['CreateGroup', { groupName: 'Admins', path: '/' }, 'targets', t([], ['Admins'])],
     ['DeleteGroup', { groupName: 'Admins' }, 'targets', t([], ['Admins'])],
     ['UpdateUser', { userName: 'alice', newUserName: 'alice2' }, 'targets', t(['alice', 'alice2'], [])],
@@ -92,7 +116,9 @@ describe('targetsOf', () => {
 
   it('reads the saved fixtures', () => {
     const ev = JSON.parse(readFileSync('test/fixtures/events/remove-user-from-group.json', 'utf8'));
-    expect(targetsOf(ev)).toEqual(t(['user02'], ['developers']));
+    expect(targetsOf(ev)).toEqual(
+      t(['user02'], ['developers'], [{ user: 'user02', group: 'developers', member: false }]),
+    );
   });
 });
 
@@ -122,7 +148,10 @@ describe('planForInvocation', () => {
   it('an SQS batch: the union of its events', () => {
     const a = JSON.stringify(cloudTrailEvent('DeleteSSHPublicKey', { userName: 'a', sSHPublicKeyId: 'K' }));
     const b = JSON.stringify(cloudTrailEvent('RemoveUserFromGroup', { userName: 'b', groupName: 'G' }));
-    expect(planForInvocation(sqs([a, b, a]))).toEqual(t(['a', 'b'], ['G']));
+    // a: two events (the batch cannot tell which came last), so only b's expectation is kept.
+    expect(planForInvocation(sqs([a, b, a]))).toEqual(
+      t(['a', 'b'], ['G'], [{ user: 'b', group: 'G', member: false }]),
+    );
   });
   it.each([
     ['a message that is not JSON', sqs(['{'])],
