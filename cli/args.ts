@@ -8,6 +8,7 @@ export const USAGE = `usage:
   iam-ssh-keys publish --bucket NAME [--prefix P] [--dry-run] [--allow-mass-delete]
                        [--max-delete-share 0..1] [--allow-index-reset] [--uid-base N] [--json]
                        [--tag-key-prefix P]
+                       [--event FILE]   (apply one saved EventBridge IAM event, as the Lambda does)
   iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--json]
   iam-ssh-keys keys list       [--user IAM_USER]
   iam-ssh-keys keys upload     [--user IAM_USER] [--label NAME] FILE
@@ -70,6 +71,8 @@ export type Command =
       readonly uidBase?: number;
       readonly json: boolean;
       readonly tagKeyPrefix?: string;
+      /** A saved EventBridge event (JSON file) to apply in a targeted way. */
+      readonly event?: string;
     }
   | {
       readonly cmd: 'status';
@@ -115,6 +118,7 @@ const OPTIONS = new Set([
   '--duration',
   '--label',
   '--tag-key-prefix',
+  '--event',
 ]);
 
 interface Parsed {
@@ -175,8 +179,13 @@ export function parseArgs(argv: readonly string[]): Command {
         json: p.flags.has('--json'),
       };
     }
-    only(p, ['--bucket', '--prefix', '--max-delete-share', '--uid-base', '--tag-key-prefix', ...FLAGS], cmd);
+    only(
+      p,
+      ['--bucket', '--prefix', '--max-delete-share', '--uid-base', '--tag-key-prefix', '--event', ...FLAGS],
+      cmd,
+    );
     const tagKeyPrefix = p.options.get('--tag-key-prefix');
+    const event = p.options.get('--event');
     const maxDeleteShare = number(p, '--max-delete-share');
     if (maxDeleteShare !== undefined && (maxDeleteShare < 0 || maxDeleteShare > 1)) {
       throw new UsageError('--max-delete-share must be between 0 and 1');
@@ -193,6 +202,7 @@ export function parseArgs(argv: readonly string[]): Command {
       ...(uidBase !== undefined ? { uidBase } : {}),
       json: p.flags.has('--json'),
       ...(tagKeyPrefix !== undefined ? { tagKeyPrefix } : {}),
+      ...(event !== undefined ? { event } : {}),
     };
   }
   if (cmd === 'credentials') {

@@ -1,9 +1,12 @@
 // Operator CLI: argv -> command; wires SDK clients, clock and output into the shared core.
+import { readFileSync } from 'node:fs';
 import { STSClient } from '@aws-sdk/client-sts';
 import { normalizePrefix, parseTagKeyPrefix } from '../contract/index.js';
 import { countCalls } from '../lambda/call-counter.js';
 import { createClients } from '../lambda/clients.js';
-import { DEFAULT_PUBLISH_CONFIG, publish } from '../lambda/publish.js';
+import { targetsOf } from '../lambda/event-targets.js';
+import { DEFAULT_PUBLISH_CONFIG, type PublishResult, publish } from '../lambda/publish.js';
+import { publishForEvents } from '../lambda/publish-targeted.js';
 import { parseArgs, splitGlobalOptions, USAGE, UsageError } from './args.js';
 import { runCredentials } from './credentials/command.js';
 import { credentialSetup } from './credentials/setup.js';
@@ -76,20 +79,45 @@ export async function run(
   }
   if (c.cmd === 'status') return runStatus(c, clients.s3, prefix, out);
   const counts = countCalls(clients.iam);
-  const result = await publish(
-    {
-      ...DEFAULT_PUBLISH_CONFIG,
-      bucket: c.bucket,
-      prefix,
-      dryRun: c.dryRun,
-      allowMassDelete: c.allowMassDelete,
-      allowIndexReset: c.allowIndexReset,
-      ...(c.maxDeleteShare !== undefined ? { maxDeleteShare: c.maxDeleteShare } : {}),
-      ...(c.uidBase !== undefined ? { uidBase: c.uidBase } : {}),
-      tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env),
-    },
-    { ...clients, now: () => new Date() },
-  );
+  const config = {
+    ...DEFAULT_PUBLISH_CONFIG,
+    bucket: c.bucket,
+    prefix,
+    dryRun: c.dryRun,
+    allowMassDelete: c.allowMassDelete,
+    allowIndexReset: c.allowIndexReset,
+    ...(c.maxDeleteShare !== undefined ? { maxDeleteShare: c.maxDeleteShare } : {}),
+    ...(c.uidBase !== undefined ? { uidBase: c.uidBase } : {}),
+    tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env),
+  };
+  const deps = { ...clients, now: () => new Date() };
+  let result: PublishResult;
+  if (c.event !== undefined) {
+    let event: unknown;
+    try {
+      event = JSON.parse(readFileSync(c.event, 'utf8'));
+    } catch (e) {
+      throw new CliError(`${c.event}: not a JSON event (${(e as Error).message})`);
+    }
+    const outcome = await publishForEvents(config, deps, targetsOf(event));
+    if (outcome.mode === 'none') {
+      out(
+        c.json
+          ? JSON.stringify({ mode: 'none', reason: outcome.reason })
+          : `nothing to do: ${outcome.reason}`,
+      );
+      return 0;
+    }
+    if (!c.json)
+      out(
+        outcome.mode === 'targeted'
+          ? `targeted run: re-read IAM users [${outcome.targets.users.join(', ')}] groups [${outcome.targets.groups.join(', ')}]`
+          : `full run: ${outcome.reason}`,
+      );
+    if (!c.json && outcome.mode === 'targeted')
+      for (const u of outcome.unconfirmed) out(`not confirmed by IAM yet: ${u}`);
+    result = outcome.result;
+  } else result = await publish(config, deps);
   if (c.json) {
     out(
       JSON.stringify(

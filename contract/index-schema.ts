@@ -59,7 +59,8 @@ export interface PublishedIndex {
   /**
    * Key id -> 'type base64' for every valid key (refused copies included): a key-store id's body never
    * changes, so known ids are never fetched again. Tag keys are under `tag:<IAM user id>:<tag key>`
-   * (a tag's value can change: they are a record, never a cache).
+   * (a tag's value can change: they are a record, never a cache), refused tags too, with their value as
+   * IAM holds it (a targeted run rebuilds untouched users' tags from this record).
    */
   readonly keyBodies: Readonly<Record<string, string>>;
   /**

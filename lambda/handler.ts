@@ -1,11 +1,17 @@
-// Lambda entry: wiring only. Runs on the schedule and on IAM change events;
-// the event's content does not matter, every run publishes the whole state.
+// Lambda entry: wiring only. The schedule (or a direct call) runs a full
+// publish; an IAM change event, alone or in an SQS batch, re-reads only the
+// users and groups it names (publish-targeted.ts), or falls back to a full run.
+// An SQS batch is all or nothing: one run applies the union of its events, so a
+// failure fails every record and SQS delivers them again (re-applying is
+// harmless: a run re-reads the current IAM state, the events only say where).
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { countCalls } from './call-counter.js';
 import { createClients } from './clients.js';
 import { publishConfigFromEnv } from './config.js';
-import { type PublishSummary, publish } from './publish.js';
+import { planForInvocation } from './event-targets.js';
+import type { PublishSummary } from './publish.js';
+import { publishForEvents } from './publish-targeted.js';
 
 const logger = new Logger({ serviceName: 'iam-ssh-keys-publisher' });
 const metrics = new Metrics({ namespace: 'IamSshKeys', serviceName: 'iam-ssh-keys-publisher' });
@@ -13,16 +19,33 @@ const metrics = new Metrics({ namespace: 'IamSshKeys', serviceName: 'iam-ssh-key
 const clients = createClients();
 const counts = countCalls(clients.iam);
 
-export async function handler(
-  event: unknown,
-): Promise<PublishSummary & { iamCalls: Record<string, number> }> {
-  const source =
-    (event as { source?: string; 'detail-type'?: string } | undefined)?.['detail-type'] ?? 'direct';
+export type HandlerResult =
+  | (PublishSummary & { mode: 'full' | 'targeted'; iamCalls: Record<string, number> })
+  | { mode: 'none'; reason: string };
+
+export async function handler(event: unknown): Promise<HandlerResult> {
+  const e = event as { 'detail-type'?: string; Records?: unknown[] } | undefined;
+  const source = Array.isArray(e?.Records)
+    ? `sqs (${e.Records.length} messages)`
+    : (e?.['detail-type'] ?? 'direct');
   for (const k of Object.keys(counts.calls)) delete counts.calls[k];
   for (const k of Object.keys(counts.attempts)) delete counts.attempts[k];
   try {
     const config = publishConfigFromEnv(process.env);
-    const result = await publish(config, { ...clients, now: () => new Date() });
+    const eventPlan = planForInvocation(event);
+    const outcome = await publishForEvents(config, { ...clients, now: () => new Date() }, eventPlan);
+    if (outcome.mode === 'none') {
+      logger.info('nothing to publish', { trigger: source, reason: outcome.reason });
+      return { mode: 'none', reason: outcome.reason };
+    }
+    const { result } = outcome;
+    if (outcome.mode === 'targeted' && outcome.unconfirmed.length > 0)
+      logger.warn(
+        'IAM did not show what the events did yet; published what it showed (the schedule reconciles)',
+        {
+          unconfirmed: outcome.unconfirmed,
+        },
+      );
     for (const p of result.problems) {
       if (p.sharedWith) {
         const holder = p.firstHolder
@@ -40,11 +63,14 @@ export async function handler(
     const iamCallCount = Object.values(iamCalls).reduce((a, b) => a + b, 0);
     logger.info('published', {
       trigger: source,
+      mode: outcome.mode,
+      ...(outcome.mode === 'full' ? { fullRunReason: outcome.reason } : { targets: outcome.targets }),
       ...result.summary,
       iamCalls,
       iamAttempts: { ...counts.attempts },
     });
     metrics.addMetric('PublishSucceeded', MetricUnit.Count, 1);
+    metrics.addMetric(outcome.mode === 'targeted' ? 'TargetedRuns' : 'FullRuns', MetricUnit.Count, 1);
     metrics.addMetric('Users', MetricUnit.Count, result.summary.users);
     metrics.addMetric('Keys', MetricUnit.Count, result.summary.keys);
     metrics.addMetric('RejectedKeys', MetricUnit.Count, result.summary.rejectedKeys);
@@ -53,7 +79,7 @@ export async function handler(
     metrics.addMetric('ObjectsDeleted', MetricUnit.Count, result.summary.deleted);
     metrics.addMetric('IamCalls', MetricUnit.Count, iamCallCount);
     metrics.addMetric('DurationMs', MetricUnit.Milliseconds, result.summary.durationMs);
-    return { ...result.summary, iamCalls };
+    return { ...result.summary, mode: outcome.mode, iamCalls };
   } catch (e) {
     logger.error('publish failed; index.json (the heartbeat) was not updated', e as Error);
     metrics.addMetric('PublishFailed', MetricUnit.Count, 1);

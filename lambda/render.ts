@@ -185,8 +185,8 @@ export function render(
   // Parse every active key once: key-store keys in id order, then tag keys in tag key order.
   const tagPrefix = opts.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX;
   type Parsed =
-    | { id: string; tagKey?: string; key: PublicKey }
-    | { id: string; tagKey?: string; reason: string };
+    | { id: string; tagKey?: string; value?: string; key: PublicKey }
+    | { id: string; tagKey?: string; value?: string; reason: string };
   const parsedByUser = new Map<string, Parsed[]>();
   // fingerprint -> user name -> that user's earliest upload of it
   const holders = new Map<string, Map<string, { uploadDate?: Date }>>();
@@ -289,6 +289,8 @@ export function render(
     for (const p of parsedByUser.get(u.name) ?? []) {
       const tag = p.tagKey !== undefined ? { tagKey: p.tagKey } : {};
       if ('reason' in p) {
+        // A refused tag's value is kept as IAM holds it: a targeted run restores untouched users' tags from here.
+        if (p.tagKey !== undefined && p.value !== undefined) keyBodies[tagBodyId(u.id, p.tagKey)] = p.value;
         rejectedKeys.push({ id: p.id, ...tag, reason: p.reason });
         problems.push({ user: u.name, keyId: p.id, ...tag, reason: p.reason });
         continue;

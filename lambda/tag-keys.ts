@@ -2,9 +2,10 @@
 import { type PublicKey, parseTagValue, tagKeyId } from '../contract/index.js';
 import type { IamUser } from './iam-source.js';
 
+/** `value`: the tag's value as IAM holds it (kept in index.json so a targeted run can restore the tag). */
 export type TagKey =
-  | { readonly id: string; readonly tagKey: string; readonly key: PublicKey }
-  | { readonly id: string; readonly tagKey: string; readonly reason: string };
+  | { readonly id: string; readonly tagKey: string; readonly value: string; readonly key: PublicKey }
+  | { readonly id: string; readonly tagKey: string; readonly value: string; readonly reason: string };
 
 /** Plain code-unit order, as render's. */
 function byCodeUnit(a: string, b: string): number {
@@ -22,6 +23,8 @@ export function tagKeysOf(user: Pick<IamUser, 'tags'>, prefix: string): TagKey[]
     .map((t) => {
       const r = parseTagValue(t.value);
       const id = tagKeyId(t.key);
-      return r.ok ? { id, tagKey: t.key, key: r.key } : { id, tagKey: t.key, reason: r.reason };
+      return r.ok
+        ? { id, tagKey: t.key, value: t.value, key: r.key }
+        : { id, tagKey: t.key, value: t.value, reason: r.reason };
     });
 }

@@ -49,6 +49,8 @@ export interface AppConfig {
   readonly tagKeyPrefix: string;
   readonly scheduleMinutes: number;
   readonly eventDriven: boolean;
+  /** Region of the publisher stack, when IAM events are to be forwarded there from us-east-1 (an extra stack). */
+  readonly forwardIamEventsTo: string | undefined;
   readonly bucketName: string | undefined;
   readonly alarmTopicArn: string | undefined;
   readonly selfServiceGroupName: string | undefined;
@@ -104,6 +106,12 @@ export function parseAppConfig(get: ContextGetter): AppConfig {
     tagKeyPrefix: parseTagKeyPrefixSetting(get('tagKeyPrefix')),
     scheduleMinutes: parseScheduleMinutes(get('scheduleMinutes')),
     eventDriven: parseBoolean(get('eventDriven'), 'eventDriven', true),
+    forwardIamEventsTo: checked(
+      optionalString(get, 'forwardIamEventsTo'),
+      'forwardIamEventsTo',
+      REGION,
+      'an AWS region name (eu-west-1)',
+    ),
     bucketName: parseBucketName(optionalString(get, 'bucketName'), 'bucketName'),
     alarmTopicArn: checked(
       optionalString(get, 'alarmTopicArn'),

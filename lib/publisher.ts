@@ -9,6 +9,7 @@ import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
   InvalidConfigError,
@@ -20,6 +21,7 @@ import {
 } from './config.js';
 import { publisherAlarms } from './publisher/alarms.js';
 import { addKeysBucketPolicy, keysBucket } from './publisher/bucket.js';
+import { DEFAULT_EVENT_BATCH_WINDOW_SECONDS } from './publisher/event-queue.js';
 import { publisherFunction, publisherTriggers } from './publisher/function.js';
 
 export { DENIED_OBJECT_WRITES, EXISTING_BUCKET_WARNING } from './publisher/bucket.js';
@@ -93,6 +95,13 @@ export interface SshKeyPublisherProps {
    * @default true
    */
   readonly eventDriven?: boolean;
+  /**
+   * How long the queue of IAM change events gathers events before invoking the
+   * publisher: a burst within the window becomes one run; a lone event waits
+   * this long. 1 to 300 seconds (SQS batches over 10 messages need a window).
+   * @default Duration.seconds(10)
+   */
+  readonly eventBatchWindow?: Duration;
   /**
    * Topic for alarm and OK notifications.
    * @default - alarms without actions
@@ -170,6 +179,11 @@ export class SshKeyPublisher extends Construct {
   public readonly scheduleRule: events.Rule;
   /** Present when eventDriven is on. */
   public readonly iamChangeRule: events.Rule | undefined;
+  /** IAM change events on their way to the function (present when eventDriven is on). */
+  public readonly eventQueue: sqs.Queue | undefined;
+  /** Events that failed EVENT_MAX_RECEIVE_COUNT times (present when eventDriven is on). */
+  public readonly eventDeadLetterQueue: sqs.Queue | undefined;
+  public readonly eventDeadLetterAlarm: cloudwatch.Alarm | undefined;
   public readonly errorsAlarm: cloudwatch.Alarm;
   public readonly throttlesAlarm: cloudwatch.Alarm;
   public readonly stalenessAlarm: cloudwatch.Alarm;
@@ -236,12 +250,22 @@ export class SshKeyPublisher extends Construct {
     this.function = fn.function;
 
     // --- Triggers ---
+    const batchWindow = props.eventBatchWindow ?? Duration.seconds(DEFAULT_EVENT_BATCH_WINDOW_SECONDS);
+    const windowSeconds = batchWindow.toMilliseconds() / 1000;
+    if (!Number.isInteger(windowSeconds) || windowSeconds < 1 || windowSeconds > 300)
+      throw new InvalidConfigError(`eventBatchWindow must be 1 to 300 whole seconds, got ${windowSeconds}`);
     const rules = publisherTriggers(this, this.function, {
       scheduleMinutes,
       eventDriven: props.eventDriven ?? true,
+      functionTimeout: props.timeout ?? Duration.minutes(15),
+      eventBatchWindow: batchWindow,
+      alarmTopic: props.alarmTopic,
     });
     this.scheduleRule = rules.scheduleRule;
     this.iamChangeRule = rules.iamChangeRule;
+    this.eventQueue = rules.eventQueue?.queue;
+    this.eventDeadLetterQueue = rules.eventQueue?.deadLetterQueue;
+    this.eventDeadLetterAlarm = rules.eventQueue?.deadLetterAlarm;
 
     // --- Bucket policy (only on a bucket this construct owns) ---
     if (!props.bucket) {

@@ -7,6 +7,8 @@ export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 node scripts/build.mjs
 echo "== publisher (bench/publish.ts: users keysPerUser groups)"
 npx tsx bench/publish.ts "${BENCH_USERS:-1000}" 2 50
+echo "== targeted event runs by account size (bench/event.ts: sizes keysPerUser groups)"
+npx tsx bench/event.ts "${BENCH_EVENT_SIZES:-100,1000}" 2 50
 echo "== host agent start-up (bench/agent.ts)"
 npx tsx bench/agent.ts
 echo "== login storm: 100 concurrent invocations on a cold cache (bench/storm.ts)"
@@ -14,6 +16,8 @@ npx tsx bench/storm.ts
 if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/sshd ]; then
   echo "== ssh login (bench/login.ts)"
   npx tsx bench/login.ts 20
+  echo "== revocation end to end (bench/revocation.ts)"
+  npx tsx bench/revocation.ts 2
 else
   echo "== ssh login: skipped (needs root and /usr/sbin/sshd)"
 fi

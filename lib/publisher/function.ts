@@ -10,10 +10,12 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { DEFAULT_TAG_KEY_PREFIX } from '../../contract/index.js';
 import { acknowledgeWildcardResource } from '../nag.js';
 import { listPrefixCondition, objectsArn } from '../s3-access.js';
+import { type EventQueue, eventQueue } from './event-queue.js';
 
 export const PUBLISHER_SERVICE_NAME = 'iam-ssh-keys-publisher';
 export const METRICS_NAMESPACE = 'IamSshKeys';
@@ -24,7 +26,10 @@ export const EVENT_REGION_WARNING = 'iam-ssh-keys:eventDrivenRegion';
 /** IAM reads the publisher makes, and nothing else. */
 export const PUBLISHER_IAM_ACTIONS = {
   account: ['iam:GetAccountAuthorizationDetails'],
-  users: ['iam:GetSSHPublicKey', 'iam:ListSSHPublicKeys'],
+  // GetUser and ListGroupsForUser: targeted runs re-read one user (lambda/targeted-read.ts).
+  users: ['iam:GetSSHPublicKey', 'iam:GetUser', 'iam:ListGroupsForUser', 'iam:ListSSHPublicKeys'],
+  // Targeted runs re-read one group's members.
+  groups: ['iam:GetGroup'],
 } as const;
 
 /** IAM API calls that change what the bucket should hold (CloudTrail event names). */
@@ -40,6 +45,9 @@ export const IAM_CHANGE_EVENTS = [
   'CreateGroup',
   'DeleteGroup',
   'UpdateGroup',
+  // Keys may live in tags (DESIGN "Keys from IAM user tags").
+  'TagUser',
+  'UntagUser',
 ] as const;
 
 const DEFAULT_ENTRY = fileURLToPath(new URL('../../lambda/handler.ts', import.meta.url));
@@ -95,6 +103,14 @@ export function publisherFunction(
       resources: [userArns],
     }),
   );
+  const groupArns = `arn:${stack.partition}:iam::${stack.account}:group/*`;
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'ReadIamGroups',
+      actions: [...PUBLISHER_IAM_ACTIONS.groups],
+      resources: [groupArns],
+    }),
+  );
   role.addToPolicy(
     new iam.PolicyStatement({
       sid: 'ListKeyObjects',
@@ -120,6 +136,11 @@ export function publisherFunction(
     policy,
     userArns,
     "The publisher reads every IAM user's SSH keys, which is its job; read actions only.",
+  );
+  acknowledgeWildcardResource(
+    policy,
+    groupArns,
+    'Targeted runs re-read the members of the group an IAM event names, which can be any group; read action only.',
   );
   acknowledgeWildcardResource(
     policy,
@@ -173,34 +194,45 @@ export function publisherFunction(
 export function publisherTriggers(
   scope: Construct,
   fn: lambda.IFunction,
-  props: { readonly scheduleMinutes: number; readonly eventDriven: boolean },
-): { scheduleRule: events.Rule; iamChangeRule: events.Rule | undefined } {
+  props: {
+    readonly scheduleMinutes: number;
+    readonly eventDriven: boolean;
+    readonly functionTimeout: Duration;
+    readonly eventBatchWindow: Duration;
+    readonly alarmTopic?: sns.ITopic | undefined;
+  },
+): { scheduleRule: events.Rule; iamChangeRule: events.Rule | undefined; eventQueue: EventQueue | undefined } {
   const scheduleRule = new events.Rule(scope, 'Schedule', {
     description: 'iam-ssh-keys: publish SSH keys on a schedule',
     schedule: events.Schedule.rate(Duration.minutes(props.scheduleMinutes)),
     targets: [new targets.LambdaFunction(fn)],
   });
-  if (!props.eventDriven) return { scheduleRule, iamChangeRule: undefined };
+  if (!props.eventDriven) return { scheduleRule, iamChangeRule: undefined, eventQueue: undefined };
+  const queue = eventQueue(scope, fn, {
+    functionTimeout: props.functionTimeout,
+    batchWindow: props.eventBatchWindow,
+    alarmTopic: props.alarmTopic,
+  });
   const iamChangeRule = new events.Rule(scope, 'IamChanges', {
-    description: 'iam-ssh-keys: publish after IAM user, group or SSH key changes (CloudTrail)',
+    description: 'iam-ssh-keys: queue IAM user, group or SSH key changes (CloudTrail) for the publisher',
     eventPattern: {
       source: ['aws.iam'],
       detailType: ['AWS API Call via CloudTrail'],
       detail: { eventSource: ['iam.amazonaws.com'], eventName: [...IAM_CHANGE_EVENTS] },
     },
-    targets: [new targets.LambdaFunction(fn)],
+    targets: [new targets.SqsQueue(queue.queue)],
   });
   const region = Stack.of(scope).region;
   if (Token.isUnresolved(region)) {
     Annotations.of(scope).addWarningV2(
       EVENT_REGION_WARNING,
-      'eventDriven: IAM change events reach EventBridge only in us-east-1, and only with a CloudTrail trail. Deploy this stack in us-east-1 for them; elsewhere only the schedule runs the publisher.',
+      'eventDriven: IAM change events reach EventBridge only in us-east-1, and only with a CloudTrail trail. Deploy this stack in us-east-1, or forward them from us-east-1 (IamEventsForwarderStack, -c forwardIamEventsTo=REGION); otherwise only the schedule runs the publisher.',
     );
   } else if (region !== 'us-east-1') {
     Annotations.of(scope).addWarningV2(
       EVENT_REGION_WARNING,
-      `eventDriven: IAM change events reach EventBridge only in us-east-1, not ${region}: the IamChanges rule will never fire here; only the schedule runs the publisher.`,
+      `eventDriven: IAM change events reach EventBridge only in us-east-1, not ${region}: the IamChanges rule fires here only for events forwarded from us-east-1 (IamEventsForwarderStack, -c forwardIamEventsTo=${region}); without it only the schedule runs the publisher.`,
     );
   }
-  return { scheduleRule, iamChangeRule };
+  return { scheduleRule, iamChangeRule, eventQueue: queue };
 }

@@ -29,6 +29,18 @@ describe('parseArgs', () => {
         json: false,
       },
     ],
+    [
+      ['publish', '--bucket', 'b', '--event', 'ev.json'],
+      {
+        cmd: 'publish',
+        bucket: 'b',
+        dryRun: false,
+        allowMassDelete: false,
+        allowIndexReset: false,
+        json: false,
+        event: 'ev.json',
+      },
+    ],
     [['status', '--bucket', 'b', '--max-age', '60'], { cmd: 'status', bucket: 'b', maxAge: 60, json: false }],
     [['keys', 'list'], { cmd: 'keys', action: 'list' }],
     [
@@ -66,6 +78,8 @@ describe('parseArgs', () => {
     [['publish', '--bucket', 'b', '--max-delete-share', '2'], /between 0 and 1/],
     [['publish', '--bucket', 'b', '--frobnicate'], /unknown option --frobnicate/],
     [['status', '--bucket', 'b', '--dry-run'], /--dry-run does not apply to status/],
+    [['status', '--bucket', 'b', '--event', 'e.json'], /--event does not apply to status/],
+    [['publish', '--bucket', 'b', '--event'], /--event needs a value/],
     [['keys', 'upload'], /exactly one FILE/],
     [['keys', 'rotate'], /unknown keys action/],
     [['keys', 'list', '--label', 'x'], /--label does not apply to keys list/],

@@ -13,7 +13,7 @@ import {
 import { parsePrincipalsFrom } from '../../../host-agent/admin/main.js';
 import { type ADMIN_OPTIONS, parseAdminOptions } from '../../../host-agent/admin/options.js';
 import { parseArgs as agentParseArgs } from '../../../host-agent/args.js';
-import { MAIN_STACK, READER_STACK } from '../../../lib/build-app.js';
+import { FORWARDER_STACK, MAIN_STACK, READER_STACK } from '../../../lib/build-app.js';
 import { parseAppConfig } from '../../../lib/config.js';
 import {
   type CodeBlock,
@@ -155,7 +155,7 @@ function cdkProblem(args: readonly string[]): string | undefined {
     else if (a.startsWith('-')) return `cdk option ${a} is not checked`;
     else if (sub === 'bootstrap') {
       if (!/^aws:\/\/\d{12}\/[a-z0-9-]+$/.test(a)) return `bootstrap target ${a} is not aws://ACCOUNT/REGION`;
-    } else if (a !== MAIN_STACK && a !== READER_STACK) return `no stack named ${a}`;
+    } else if (a !== MAIN_STACK && a !== READER_STACK && a !== FORWARDER_STACK) return `no stack named ${a}`;
   }
   const unknown = [...context.keys()].filter((k) => !CONTEXT_NAMES.has(k));
   if (unknown.length > 0) return `lib/config.ts reads no context setting ${unknown.join(', ')}`;

@@ -64,6 +64,7 @@ describe('tagKeysOf', () => {
     expect(t).toEqual({
       id: 'tag:ssh-key:x',
       tagKey: 'ssh-key:x',
+      value: k.openssh,
       key: expect.objectContaining({ fingerprint: k.fingerprint }),
     });
   });
@@ -78,7 +79,7 @@ describe('tagKeysOf', () => {
     ['an empty value', '', "tag value is not '<key type> <base64>'"],
   ])('refuses %s with a reason', (_n, value, reason) => {
     expect(tagKeysOf({ tags: [{ key: 'ssh-key:x', value }] }, 'ssh-key:')).toEqual([
-      { id: 'tag:ssh-key:x', tagKey: 'ssh-key:x', reason },
+      { id: 'tag:ssh-key:x', tagKey: 'ssh-key:x', value, reason },
     ]);
   });
 
@@ -177,7 +178,9 @@ describe('render with tag keys', () => {
         reason: 'tag value longer than IAM allows',
       },
     ]);
-    expect(Object.keys(r.index.keyBodies)).toEqual([]);
+    // Its value is recorded as IAM holds it, so a targeted run can restore the tag of an untouched user.
+    expect(Object.values(r.index.keyBodies)).toEqual([rsa.openssh]);
+    expect(Object.keys(r.index.keyBodies)).toEqual([`tag:${r.index.users.carol?.userId}:ssh-key:old`]);
   });
 
   it.each([

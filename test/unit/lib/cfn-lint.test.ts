@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildApp, MAIN_STACK, READER_STACK } from '../../../lib/build-app.js';
+import { buildApp, FORWARDER_STACK, MAIN_STACK, READER_STACK } from '../../../lib/build-app.js';
 import { type TestApp, testApp } from './cdk-helpers.js';
 
 const CI = process.env.CI === 'true';
@@ -60,8 +60,9 @@ describe.skipIf(!haveCfnLint && !CI)('cfn-lint', () => {
         agentSha256: `x64:${'d'.repeat(64)},arm64:${'e'.repeat(64)}`,
         readerBucket: 'company-ssh-keys',
         readerRoleNames: 'web-instance,batch-instance',
+        forwardIamEventsTo: 'eu-west-1',
       },
-      [MAIN_STACK, READER_STACK],
+      [MAIN_STACK, READER_STACK, FORWARDER_STACK],
     ],
   ])('%s: no errors, only accepted warnings', (_label, context, stacks) => {
     const t = testApp(context, { bundle: false });

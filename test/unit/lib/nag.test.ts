@@ -3,7 +3,7 @@ import { Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { buildApp, MAIN_STACK, READER_STACK } from '../../../lib/build-app.js';
+import { buildApp, FORWARDER_STACK, MAIN_STACK, READER_STACK } from '../../../lib/build-app.js';
 import { flattenCfn } from '../../../lib/nag.js';
 import { type TestApp, testApp } from './cdk-helpers.js';
 
@@ -24,6 +24,7 @@ const FULL = {
   agentSha256: `x64:${'c'.repeat(64)},arm64:${'e'.repeat(64)}`,
   readerBucket: 'company-ssh-keys',
   readerRoleNames: 'web-instance',
+  forwardIamEventsTo: 'eu-west-1',
 };
 
 function acknowledgements(root: IConstruct): { path: string; id: string; reason: string }[] {
@@ -42,7 +43,7 @@ function acknowledgements(root: IConstruct): { path: string; id: string; reason:
 
 describe.each([
   ['default context', {}, [MAIN_STACK]],
-  ['every setting, with the reader stack', FULL, [MAIN_STACK, READER_STACK]],
+  ['every setting, with the reader and forwarder stacks', FULL, [MAIN_STACK, READER_STACK, FORWARDER_STACK]],
 ])('cdk-nag AwsSolutions, %s', (_label, context, stackIds) => {
   const t = testApp(context, { bundle: false });
   apps.push(t);

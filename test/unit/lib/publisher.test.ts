@@ -6,7 +6,9 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_BATCH_RECORDS, TARGETED_EVENT_NAMES } from '../../../lambda/event-targets.js';
 import {
   DENIED_OBJECT_WRITES,
   IAM_CHANGE_EVENTS,
@@ -261,7 +263,7 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
       Resource: '*',
     });
     expect(bySid.ReadIamSshKeys).toMatchObject({
-      Action: ['iam:GetSSHPublicKey', 'iam:ListSSHPublicKeys'],
+      Action: ['iam:GetSSHPublicKey', 'iam:GetUser', 'iam:ListGroupsForUser', 'iam:ListSSHPublicKeys'],
       Resource: {
         'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':user/*']],
       },
@@ -279,9 +281,39 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
       Action: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'],
       Resource: objectsArn(s, 'ssh/'),
     });
+    expect(bySid.ReadIamGroups).toMatchObject({
+      Action: 'iam:GetGroup',
+      Resource: {
+        'Fn::Join': [
+          '',
+          ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':group/*'],
+        ],
+      },
+    });
     expect(Object.keys(bySid).sort()).toEqual(
-      ['ListKeyObjects', 'Logs', 'ReadIamAccount', 'ReadIamSshKeys', 'WriteKeyObjects'].sort(),
+      [
+        'ListKeyObjects',
+        'Logs',
+        'ReadIamAccount',
+        'ReadIamGroups',
+        'ReadIamSshKeys',
+        'WriteKeyObjects',
+        'undefined',
+      ].sort(),
     );
+    // The one statement without a Sid: the SQS event source's, consuming the event queue only.
+    const queueArn = { 'Fn::GetAtt': [logicalIdOf(s.stack, s.publisher.eventQueue as Construct), 'Arn'] };
+    expect(bySid.undefined).toEqual({
+      Effect: 'Allow',
+      Action: [
+        'sqs:ChangeMessageVisibility',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:ReceiveMessage',
+      ],
+      Resource: queueArn,
+    });
   });
 
   it('role: no IAM write, no wildcard action, no S3 access outside the prefix', () => {
@@ -289,7 +321,10 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
     const actions = statements.flatMap(actionsOf);
     expect(actions.filter((a) => a.startsWith('iam:')).sort()).toEqual([
       'iam:GetAccountAuthorizationDetails',
+      'iam:GetGroup',
       'iam:GetSSHPublicKey',
+      'iam:GetUser',
+      'iam:ListGroupsForUser',
       'iam:ListSSHPublicKeys',
     ]);
     expect(actions.some((a) => a.includes('*'))).toBe(false);
@@ -330,15 +365,15 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
     });
   });
 
-  it('event rule: the IAM API calls that change keys, users or groups, via CloudTrail', () => {
-    const fnId = logicalIdOf(s.stack, s.publisher.function);
+  it('event rule: the IAM API calls that change keys, users, groups or tags, via CloudTrail, into the event queue', () => {
+    const queueId = logicalIdOf(s.stack, s.publisher.eventQueue as Construct);
     s.template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
         source: ['aws.iam'],
         'detail-type': ['AWS API Call via CloudTrail'],
         detail: { eventSource: ['iam.amazonaws.com'], eventName: [...IAM_CHANGE_EVENTS] },
       },
-      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] } })],
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } })],
     });
     expect([...IAM_CHANGE_EVENTS].sort()).toEqual(
       [
@@ -353,10 +388,82 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
         'CreateGroup',
         'DeleteGroup',
         'UpdateGroup',
+        'TagUser',
+        'UntagUser',
       ].sort(),
     );
-    // Both rules may invoke the function.
-    s.template.resourceCountIs('AWS::Lambda::Permission', 2);
+    // Every name the rule sends is one the publisher applies in a targeted way.
+    for (const name of IAM_CHANGE_EVENTS) expect(TARGETED_EVENT_NAMES).toContain(name);
+    // Only the schedule invokes the function directly; events come through the queue.
+    s.template.resourceCountIs('AWS::Lambda::Permission', 1);
+  });
+
+  it('event queue: SSE, TLS only, visibility covers a run, dead letters after 5 deliveries, EventBridge may send only from its rule', () => {
+    const queueId = logicalIdOf(s.stack, s.publisher.eventQueue as Construct);
+    const dlqId = logicalIdOf(s.stack, s.publisher.eventDeadLetterQueue as Construct);
+    s.template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 15 * 60 + 10 + 60,
+      MessageRetentionPeriod: 86400,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: 5 },
+    });
+    s.template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 86400,
+    });
+    for (const id of [queueId, dlqId]) {
+      s.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: id }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 'sqs:*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
+        },
+      });
+    }
+    const ruleId = logicalIdOf(s.stack, s.publisher.iamChangeRule as Construct);
+    s.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queueId }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'events.amazonaws.com' },
+            Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+            Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ruleId, 'Arn'] } } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('event source: batches of up to 100 gathered for 10 s, all or nothing, at most 2 pollers', () => {
+    const fnId = logicalIdOf(s.stack, s.publisher.function);
+    const queueId = logicalIdOf(s.stack, s.publisher.eventQueue as Construct);
+    s.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: fnId },
+      EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 10,
+      ScalingConfig: { MaximumConcurrency: 2 },
+      FunctionResponseTypes: Match.absent(),
+    });
+    expect(100).toBeLessThanOrEqual(MAX_BATCH_RECORDS);
+  });
+
+  it('dead-letter alarm: any message set aside', () => {
+    const dlq = s.publisher.eventDeadLetterQueue as Construct;
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalIdOf(s.stack, dlq), 'QueueName'] } }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
   });
 
   it('warns at synth that IAM events arrive only in us-east-1 (environment-agnostic stack)', () => {
@@ -552,6 +659,8 @@ describe('SshKeyPublisher variants', () => {
     s.template.resourceCountIs('AWS::Events::Rule', 1);
     s.template.resourceCountIs('AWS::Lambda::Permission', 1);
     expect(s.publisher.iamChangeRule).toBeUndefined();
+    s.template.resourceCountIs('AWS::SQS::Queue', 0);
+    s.template.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
     Annotations.fromStack(s.stack).hasNoWarning('*', Match.stringLikeRegexp('us-east-1'));
   });
 
@@ -587,7 +696,7 @@ describe('SshKeyPublisher variants', () => {
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumEventAgeInSeconds: 300 });
     const topicRef = { Ref: logicalIdOf(stack, topic) };
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(3);
+    expect(alarms).toHaveLength(4); // errors, throttles, staleness, event dead letters
     for (const a of alarms) {
       expect(a.Properties.AlarmActions).toEqual([topicRef]);
       expect(a.Properties.OKActions).toEqual([topicRef]);
@@ -658,6 +767,21 @@ describe('SshKeyPublisher variants', () => {
       },
     });
     expect(template.toJSON().Resources[logsId].Properties.AccessControl).toBeUndefined();
+  });
+
+  it.each([
+    [Duration.seconds(0), /1 to 300 whole seconds, got 0/],
+    [Duration.seconds(301), /got 301/],
+    [Duration.millis(1500), /whole seconds/],
+  ])('rejects an event batch window of %s', (w, reason) => {
+    expect(() => synth({ eventBatchWindow: w })).toThrow(reason);
+  });
+
+  it('eventBatchWindow sets the gathering window', () => {
+    const s = synth({ eventBatchWindow: Duration.seconds(30) });
+    s.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      MaximumBatchingWindowInSeconds: 30,
+    });
   });
 
   it('rejects bucket and bucketName together', () => {

@@ -1,0 +1,121 @@
+// A run for an IAM change event (or a batch of them): re-read only what the
+// events name, then the same render, plan, guards and write order as a full run
+// (index.json last). Falls back to a full run whenever it cannot be sure the
+// result equals what a full run would publish.
+import {
+  IndexFormatError,
+  indexKey,
+  type PublishedIndex,
+  parseIndex,
+  serializeIndex,
+} from '../contract/index.js';
+import { deleteKey, listExisting, putText, readIndexText } from './bucket.js';
+import type { EventPlan, Targets } from './event-targets.js';
+import { mapLimit } from './iam-source.js';
+import { keyLossRefusal, plan } from './plan.js';
+import {
+  type PublishConfig,
+  type PublishDeps,
+  PublishRefusedError,
+  type PublishResult,
+  publish,
+} from './publish.js';
+import { knownKeyBodies, render } from './render.js';
+import { type TargetedReadOptions, targetedSnapshot } from './targeted-read.js';
+
+export type TargetedOutcome =
+  /** Only the targets were re-read from IAM. */
+  | {
+      readonly mode: 'targeted';
+      readonly targets: Targets;
+      readonly result: PublishResult;
+      /** What the events did that IAM still did not show after the retries (published as IAM said). */
+      readonly unconfirmed: readonly string[];
+    }
+  /** A full run, and why. */
+  | { readonly mode: 'full'; readonly reason: string; readonly result: PublishResult }
+  /** Nothing changed in IAM (every event was a failed call): nothing read or written. */
+  | { readonly mode: 'none'; readonly reason: string };
+
+export async function publishForEvents(
+  config: PublishConfig,
+  deps: PublishDeps,
+  eventPlan: EventPlan,
+  readOptions: Omit<TargetedReadOptions, 'concurrency'> = {},
+): Promise<TargetedOutcome> {
+  if (eventPlan.kind === 'none') return { mode: 'none', reason: eventPlan.reason };
+  const fullRun = async (reason: string): Promise<TargetedOutcome> => ({
+    mode: 'full',
+    reason,
+    result: await publish(config, deps),
+  });
+  if (eventPlan.kind === 'full') return fullRun(eventPlan.reason);
+
+  const started = deps.now();
+  const { bucket, prefix } = config;
+  const existing = await listExisting(deps.s3, bucket, prefix, config.pageSize);
+  if (!existing.some((o) => o.key === indexKey(prefix))) return fullRun('index.json is missing');
+  const text = await readIndexText(deps.s3, bucket, prefix);
+  if (text === undefined) return fullRun('index.json is missing');
+  let previous: PublishedIndex;
+  try {
+    previous = parseIndex(text);
+  } catch (e) {
+    if (!(e instanceof IndexFormatError)) throw e;
+    // The full run decides whether it may publish without a readable index.
+    return fullRun(`index.json is unreadable (${e.message})`);
+  }
+
+  const known = knownKeyBodies(previous);
+  const composed = await targetedSnapshot(deps.iam, previous, eventPlan.targets, known, {
+    ...readOptions,
+    concurrency: config.concurrency,
+  });
+  if (composed.kind === 'full') return fullRun(composed.reason);
+
+  // From here on exactly the steps of a full run (publish.ts), on the composed snapshot.
+  const rendered = render(composed.snapshot, previous, {
+    prefix,
+    uidBase: config.uidBase,
+    now: started,
+    ...(config.tagKeyPrefix !== undefined ? { tagKeyPrefix: config.tagKeyPrefix } : {}),
+  });
+  const planOptions = {
+    prefix,
+    maxDeleteShare: config.maxDeleteShare,
+    allowMassDelete: config.allowMassDelete,
+  };
+  const p = plan(rendered.objects, existing, planOptions);
+  if (p.refusal) throw new PublishRefusedError(p.refusal);
+  const previousKeys = Object.values(previous.users).reduce((n, u) => n + u.keys.length, 0);
+  const keyLoss = keyLossRefusal(previousKeys, rendered.keyCount, planOptions);
+  if (keyLoss) throw new PublishRefusedError(keyLoss);
+  if (!config.dryRun) {
+    await mapLimit(p.puts, config.concurrency, (put) => putText(deps.s3, bucket, put.key, put.body));
+    await mapLimit(p.deletes, config.concurrency, (key) => deleteKey(deps.s3, bucket, key));
+    await putText(deps.s3, bucket, indexKey(prefix), serializeIndex(rendered.index));
+  }
+  return {
+    mode: 'targeted',
+    targets: eventPlan.targets,
+    unconfirmed: composed.unconfirmed,
+    result: {
+      plan: p,
+      index: rendered.index,
+      problems: rendered.problems,
+      summary: {
+        users: Object.keys(rendered.index.users).length,
+        groups: Object.keys(rendered.index.groups).length,
+        keys: rendered.keyCount,
+        rejectedKeys: rendered.problems.filter((x) => x.keyId).length,
+        copiedKeysRefused: rendered.problems.filter((x) => x.sharedWith).length,
+        added: p.puts.filter((x) => x.change === 'add').length,
+        changed: p.puts.filter((x) => x.change === 'change').length,
+        deleted: p.deletes.length,
+        unchanged: p.unchanged.length,
+        dryRun: config.dryRun,
+        durationMs: deps.now().getTime() - started.getTime(),
+      },
+    },
+  };
+}
