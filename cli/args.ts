@@ -7,6 +7,7 @@ export class UsageError extends Error {
 export const USAGE = `usage:
   iam-ssh-keys publish --bucket NAME [--prefix P] [--dry-run] [--allow-mass-delete]
                        [--max-delete-share 0..1] [--allow-index-reset] [--uid-base N] [--json]
+                       [--time-budget SECONDS]  (stop in time, save progress; exit 3: run again)
   iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--json]
   iam-ssh-keys keys list       [--user IAM_USER]
   iam-ssh-keys keys upload     [--user IAM_USER] FILE
@@ -28,6 +29,8 @@ export type Command =
       readonly maxDeleteShare?: number;
       readonly uidBase?: number;
       readonly json: boolean;
+      /** Stop in time and save progress (exit 3) when IAM cannot be read completely within it. */
+      readonly timeBudget?: number;
     }
   | {
       readonly cmd: 'status';
@@ -46,7 +49,15 @@ export type Command =
     };
 
 const FLAGS = new Set(['--dry-run', '--allow-mass-delete', '--allow-index-reset', '--json']);
-const OPTIONS = new Set(['--bucket', '--prefix', '--max-delete-share', '--uid-base', '--max-age', '--user']);
+const OPTIONS = new Set([
+  '--bucket',
+  '--prefix',
+  '--max-delete-share',
+  '--uid-base',
+  '--max-age',
+  '--user',
+  '--time-budget',
+]);
 
 interface Parsed {
   flags: Set<string>;
@@ -106,12 +117,14 @@ export function parseArgs(argv: readonly string[]): Command {
         json: p.flags.has('--json'),
       };
     }
-    only(p, ['--bucket', '--prefix', '--max-delete-share', '--uid-base', ...FLAGS], cmd);
+    only(p, ['--bucket', '--prefix', '--max-delete-share', '--uid-base', '--time-budget', ...FLAGS], cmd);
     const maxDeleteShare = number(p, '--max-delete-share');
     if (maxDeleteShare !== undefined && (maxDeleteShare < 0 || maxDeleteShare > 1)) {
       throw new UsageError('--max-delete-share must be between 0 and 1');
     }
     const uidBase = number(p, '--uid-base');
+    const timeBudget = number(p, '--time-budget');
+    if (timeBudget !== undefined && timeBudget <= 0) throw new UsageError('--time-budget must be positive');
     return {
       cmd,
       bucket,
@@ -121,6 +134,7 @@ export function parseArgs(argv: readonly string[]): Command {
       allowIndexReset: p.flags.has('--allow-index-reset'),
       ...(maxDeleteShare !== undefined ? { maxDeleteShare } : {}),
       ...(uidBase !== undefined ? { uidBase } : {}),
+      ...(timeBudget !== undefined ? { timeBudget } : {}),
       json: p.flags.has('--json'),
     };
   }

@@ -12,9 +12,12 @@ import { normalizePrefix, parseIndex, parsePublicKeyText } from '../contract/ind
 import { readIndexText } from '../lambda/bucket.js';
 import { countCalls } from '../lambda/call-counter.js';
 import { createClients } from '../lambda/clients.js';
-import { DEFAULT_PUBLISH_CONFIG, publish } from '../lambda/publish.js';
+import { DEFAULT_PUBLISH_CONFIG, PublishIncompleteError, publish } from '../lambda/publish.js';
 import { type Command, parseArgs, USAGE, UsageError } from './args.js';
 import { statusReport } from './status.js';
+
+/** `publish --time-budget` ran out of time: progress saved, run again to continue. */
+export const EXIT_INCOMPLETE = 3;
 
 export class CliError extends Error {
   override name = 'CliError';
@@ -114,8 +117,11 @@ export async function run(argv: readonly string[], out: Out, env = process.env):
     return report.ok ? 0 : 1;
   }
   const counts = countCalls(clients.iam);
+  const now = () => new Date();
+  const deadline = c.timeBudget !== undefined ? { deadline: now().getTime() + c.timeBudget * 1000 } : {};
   const result = await publish(
     {
+      ...deadline,
       ...DEFAULT_PUBLISH_CONFIG,
       bucket: c.bucket,
       prefix,
@@ -125,8 +131,21 @@ export async function run(argv: readonly string[], out: Out, env = process.env):
       ...(c.maxDeleteShare !== undefined ? { maxDeleteShare: c.maxDeleteShare } : {}),
       ...(c.uidBase !== undefined ? { uidBase: c.uidBase } : {}),
     },
-    { ...clients, now: () => new Date() },
-  );
+    { ...clients, now },
+  ).catch((e: unknown) => {
+    if (!(e instanceof PublishIncompleteError)) throw e;
+    return e;
+  });
+  if (result instanceof PublishIncompleteError) {
+    if (c.json)
+      out(JSON.stringify({ complete: false, progress: result.progress, iamCalls: counts.calls }, null, 2));
+    else {
+      for (const w of result.warnings) out(`warning: ${w}`);
+      out(`${c.dryRun ? 'dry run, progress not saved: ' : ''}${result.message}`);
+    }
+    return EXIT_INCOMPLETE;
+  }
+  if (!c.json) for (const w of result.warnings ?? []) out(`warning: ${w}`);
   if (c.json) {
     out(
       JSON.stringify(

@@ -5,7 +5,8 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { countCalls } from './call-counter.js';
 import { createClients } from './clients.js';
 import { publishConfigFromEnv } from './config.js';
-import { type PublishSummary, publish } from './publish.js';
+import type { ProgressCounts } from './progress.js';
+import { PublishIncompleteError, type PublishSummary, publish } from './publish.js';
 
 const logger = new Logger({ serviceName: 'iam-ssh-keys-publisher' });
 const metrics = new Metrics({ namespace: 'IamSshKeys', serviceName: 'iam-ssh-keys-publisher' });
@@ -13,16 +14,27 @@ const metrics = new Metrics({ namespace: 'IamSshKeys', serviceName: 'iam-ssh-key
 const clients = createClients();
 const counts = countCalls(clients.iam);
 
+/** A run that stopped in time (see PublishIncompleteError): not a failure, the next run continues. */
+export interface IncompleteRun {
+  readonly complete: false;
+  readonly progress: ProgressCounts;
+  readonly iamCalls: Record<string, number>;
+}
+
 export async function handler(
   event: unknown,
-): Promise<PublishSummary & { iamCalls: Record<string, number> }> {
+  context?: { getRemainingTimeInMillis(): number },
+): Promise<(PublishSummary & { iamCalls: Record<string, number> }) | IncompleteRun> {
   const source =
     (event as { source?: string; 'detail-type'?: string } | undefined)?.['detail-type'] ?? 'direct';
   for (const k of Object.keys(counts.calls)) delete counts.calls[k];
   for (const k of Object.keys(counts.attempts)) delete counts.attempts[k];
   try {
     const config = publishConfigFromEnv(process.env);
-    const result = await publish(config, { ...clients, now: () => new Date() });
+    // The run stops in time before the Lambda's own timeout, and saves its progress.
+    const deadline = context ? { deadline: Date.now() + context.getRemainingTimeInMillis() } : {};
+    const result = await publish({ ...config, ...deadline }, { ...clients, now: () => new Date() });
+    for (const w of result.warnings ?? []) logger.warn(w);
     for (const p of result.problems) {
       if (p.sharedWith) {
         const holder = p.firstHolder
@@ -55,6 +67,21 @@ export async function handler(
     metrics.addMetric('DurationMs', MetricUnit.Milliseconds, result.summary.durationMs);
     return { ...result.summary, iamCalls };
   } catch (e) {
+    if (e instanceof PublishIncompleteError) {
+      const iamCalls = { ...counts.calls };
+      for (const w of e.warnings) logger.warn(w);
+      logger.info(e.message, { trigger: source, ...e.progress, advanced: e.advanced, iamCalls });
+      metrics.addMetric('PublishIncomplete', MetricUnit.Count, 1);
+      // The staleness alarm counts a run that advanced like a successful one (lib/publisher/alarms.ts).
+      metrics.addMetric('ImportProgressed', MetricUnit.Count, e.advanced ? 1 : 0);
+      metrics.addMetric('UsersRead', MetricUnit.Count, e.progress.usersRead);
+      metrics.addMetric(
+        'IamCalls',
+        MetricUnit.Count,
+        Object.values(iamCalls).reduce((a, b) => a + b, 0),
+      );
+      return { complete: false, progress: e.progress, iamCalls };
+    }
     logger.error('publish failed; index.json (the heartbeat) was not updated', e as Error);
     metrics.addMetric('PublishFailed', MetricUnit.Count, 1);
     throw e;
