@@ -135,6 +135,9 @@ function wrap(what: string, e: unknown): IamReadError {
   });
 }
 
+/** MaxItems of GetAccountAuthorizationDetails (IAM allows 1-1000; it may still return fewer). */
+export const GAAD_PAGE_SIZE = 1000;
+
 /** Not done because the deadline aborted it: the series continues it, it is not a failure. */
 function aborted(e: unknown, signal: AbortSignal | undefined): boolean {
   return Boolean(signal?.aborted) || (e as { name?: string }).name === 'AbortError';
@@ -143,6 +146,8 @@ function aborted(e: unknown, signal: AbortSignal | undefined): boolean {
 export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promise<IamSnapshot> {
   const concurrency = opts.concurrency ?? 8;
   const page = opts.pageSize ? { MaxItems: opts.pageSize } : {};
+  // IAM's largest page: 5,000 users are 5 GetAccountAuthorizationDetails calls, not 50.
+  const gaadPage = { MaxItems: opts.pageSize ?? GAAD_PAGE_SIZE };
   const signal = opts.signal;
   const send = { ...(signal ? { abortSignal: signal } : {}) };
   // Sticky: once out of time, no call starts again in this run.
@@ -164,7 +169,7 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
     do {
       if (stop()) throw incomplete(undefined, known);
       const res = await iam.send(
-        new GetAccountAuthorizationDetailsCommand({ Filter: ['User', 'Group'], ...page, Marker: marker }),
+        new GetAccountAuthorizationDetailsCommand({ Filter: ['User', 'Group'], ...gaadPage, Marker: marker }),
         send,
       );
       for (const u of res.UserDetailList ?? []) {

@@ -148,7 +148,7 @@ export interface ProgressCounts {
   readonly keyBodiesMissing: number;
 }
 
-export function progressCounts(p: ImportProgress): ProgressCounts {
+export function progressCounts(p: ProgressCounts): ProgressCounts {
   const { startedAt, savedAt, runs, firstImport, usersTotal, usersRead, keyBodiesFetched, keyBodiesMissing } =
     p;
   return { startedAt, savedAt, runs, firstImport, usersTotal, usersRead, keyBodiesFetched, keyBodiesMissing };
@@ -186,7 +186,8 @@ export function describeProgress(p: ProgressCounts, now: Date): ProgressDescript
     ],
     data: {
       state: p.firstImport ? 'first-import-in-progress' : 'publish-in-progress',
-      ...p,
+      // Counters only, even when handed the whole file (not its key lists and bodies).
+      ...progressCounts(p),
       savedSecondsAgo: savedAgo,
       startedSecondsAgo: startedAgo,
     },
