@@ -4,6 +4,7 @@
 // A run given a deadline that cannot read IAM completely in time saves its
 // progress (publisher/progress.json) and throws PublishIncompleteError: the
 // next run continues the series instead of starting over.
+import { setMaxListeners } from 'node:events';
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
@@ -160,6 +161,8 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
   const stops = config.deadline !== undefined ? stopTimes(started.getTime(), config.deadline) : undefined;
   // The hard stop runs on a real timer: it must fire even while every call hangs.
   const abort = new AbortController();
+  // Every call in flight (and its retries) listens on it: more than Node's default 10 is expected.
+  setMaxListeners(1000, abort.signal);
   const timer = stops
     ? setTimeout(() => abort.abort(), Math.max(0, stops.hardStopAt - started.getTime()))
     : undefined;
