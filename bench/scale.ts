@@ -12,7 +12,7 @@ import {
   CreateUserCommand,
   UploadSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { countCalls } from '../lambda/call-counter.js';
 import { createClients } from '../lambda/clients.js';
 import { mapLimit } from '../lambda/iam-source.js';
@@ -158,8 +158,26 @@ try {
   };
   const first = await phase('first import');
   const steady = await phase('steady run  ');
+  // What hosts download: index.json (iamUsers mode, sync-users) and the largest group object.
+  const sizes: Record<string, number> = {};
+  for await (const page of paginateListObjectsV2({ client: direct.s3 }, { Bucket: 'bench' })) {
+    for (const o of page.Contents ?? []) {
+      const kind = o.Key === 'index.json' ? 'index.json' : (o.Key?.split('/')[0] ?? '?');
+      sizes[kind] = Math.max(sizes[kind] ?? 0, o.Size ?? 0);
+    }
+  }
+  console.log(`largest objects (bytes): ${fmt(sizes)}`);
   console.log(
-    JSON.stringify({ users, keysPerUser, groups, rate: rate ?? null, budget: budget ?? null, first, steady }),
+    JSON.stringify({
+      users,
+      keysPerUser,
+      groups,
+      rate: rate ?? null,
+      budget: budget ?? null,
+      first,
+      steady,
+      sizes,
+    }),
   );
 } finally {
   await proxy.stop();
