@@ -9,6 +9,7 @@ export const USAGE = `usage:
                        [--max-delete-share 0..1] [--allow-index-reset] [--uid-base N] [--json]
                        [--tag-key-prefix P]
                        [--event FILE]   (apply one saved EventBridge IAM event, as the Lambda does)
+                       [--time-budget SECONDS]  (stop in time, save progress; exit 3: run again)
   iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--json]
   iam-ssh-keys keys list       [--user IAM_USER]
   iam-ssh-keys keys upload     [--user IAM_USER] [--label NAME] FILE
@@ -73,6 +74,8 @@ export type Command =
       readonly tagKeyPrefix?: string;
       /** A saved EventBridge event (JSON file) to apply in a targeted way. */
       readonly event?: string;
+      /** Stop in time and save progress (exit 3) when IAM cannot be read completely within it. */
+      readonly timeBudget?: number;
     }
   | {
       readonly cmd: 'status';
@@ -119,6 +122,7 @@ const OPTIONS = new Set([
   '--label',
   '--tag-key-prefix',
   '--event',
+  '--time-budget',
 ]);
 
 interface Parsed {
@@ -181,7 +185,16 @@ export function parseArgs(argv: readonly string[]): Command {
     }
     only(
       p,
-      ['--bucket', '--prefix', '--max-delete-share', '--uid-base', '--tag-key-prefix', '--event', ...FLAGS],
+      [
+        '--bucket',
+        '--prefix',
+        '--max-delete-share',
+        '--uid-base',
+        '--tag-key-prefix',
+        '--event',
+        '--time-budget',
+        ...FLAGS,
+      ],
       cmd,
     );
     const tagKeyPrefix = p.options.get('--tag-key-prefix');
@@ -191,6 +204,8 @@ export function parseArgs(argv: readonly string[]): Command {
       throw new UsageError('--max-delete-share must be between 0 and 1');
     }
     const uidBase = number(p, '--uid-base');
+    const timeBudget = number(p, '--time-budget');
+    if (timeBudget !== undefined && timeBudget <= 0) throw new UsageError('--time-budget must be positive');
     return {
       cmd,
       bucket,
@@ -200,6 +215,7 @@ export function parseArgs(argv: readonly string[]): Command {
       allowIndexReset: p.flags.has('--allow-index-reset'),
       ...(maxDeleteShare !== undefined ? { maxDeleteShare } : {}),
       ...(uidBase !== undefined ? { uidBase } : {}),
+      ...(timeBudget !== undefined ? { timeBudget } : {}),
       json: p.flags.has('--json'),
       ...(tagKeyPrefix !== undefined ? { tagKeyPrefix } : {}),
       ...(event !== undefined ? { event } : {}),

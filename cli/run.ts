@@ -5,13 +5,21 @@ import { normalizePrefix, parseTagKeyPrefix } from '../contract/index.js';
 import { countCalls } from '../lambda/call-counter.js';
 import { createClients } from '../lambda/clients.js';
 import { targetsOf } from '../lambda/event-targets.js';
-import { DEFAULT_PUBLISH_CONFIG, type PublishResult, publish } from '../lambda/publish.js';
+import {
+  DEFAULT_PUBLISH_CONFIG,
+  PublishIncompleteError,
+  type PublishResult,
+  publish,
+} from '../lambda/publish.js';
 import { publishForEvents } from '../lambda/publish-targeted.js';
 import { parseArgs, splitGlobalOptions, USAGE, UsageError } from './args.js';
 import { runCredentials } from './credentials/command.js';
 import { credentialSetup } from './credentials/setup.js';
 import { runKeys } from './keys.js';
 import { runStatus } from './status-run.js';
+
+/** `publish --time-budget` ran out of time: progress saved, run again to continue. */
+export const EXIT_INCOMPLETE = 3;
 
 export class CliError extends Error {
   override name = 'CliError';
@@ -79,7 +87,10 @@ export async function run(
   }
   if (c.cmd === 'status') return runStatus(c, clients.s3, prefix, out);
   const counts = countCalls(clients.iam);
+  const now = () => new Date();
+  const deadline = c.timeBudget !== undefined ? { deadline: now().getTime() + c.timeBudget * 1000 } : {};
   const config = {
+    ...deadline,
     ...DEFAULT_PUBLISH_CONFIG,
     bucket: c.bucket,
     prefix,
@@ -90,8 +101,12 @@ export async function run(
     ...(c.uidBase !== undefined ? { uidBase: c.uidBase } : {}),
     tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env),
   };
-  const deps = { ...clients, now: () => new Date() };
-  let result: PublishResult;
+  const deps = { ...clients, now };
+  let result: PublishResult | PublishIncompleteError;
+  const incomplete = (e: unknown) => {
+    if (!(e instanceof PublishIncompleteError)) throw e;
+    return e;
+  };
   if (c.event !== undefined) {
     let event: unknown;
     try {
@@ -99,25 +114,37 @@ export async function run(
     } catch (e) {
       throw new CliError(`${c.event}: not a JSON event (${(e as Error).message})`);
     }
-    const outcome = await publishForEvents(config, deps, targetsOf(event));
-    if (outcome.mode === 'none') {
+    const outcome = await publishForEvents(config, deps, targetsOf(event)).catch(incomplete);
+    if (outcome instanceof PublishIncompleteError) result = outcome;
+    else if (outcome.mode === 'none') {
       out(
         c.json
           ? JSON.stringify({ mode: 'none', reason: outcome.reason })
           : `nothing to do: ${outcome.reason}`,
       );
       return 0;
+    } else {
+      if (!c.json)
+        out(
+          outcome.mode === 'targeted'
+            ? `targeted run: re-read IAM users [${outcome.targets.users.join(', ')}] groups [${outcome.targets.groups.join(', ')}]`
+            : `full run: ${outcome.reason}`,
+        );
+      if (!c.json && outcome.mode === 'targeted')
+        for (const u of outcome.unconfirmed) out(`not confirmed by IAM yet: ${u}`);
+      result = outcome.result;
     }
-    if (!c.json)
-      out(
-        outcome.mode === 'targeted'
-          ? `targeted run: re-read IAM users [${outcome.targets.users.join(', ')}] groups [${outcome.targets.groups.join(', ')}]`
-          : `full run: ${outcome.reason}`,
-      );
-    if (!c.json && outcome.mode === 'targeted')
-      for (const u of outcome.unconfirmed) out(`not confirmed by IAM yet: ${u}`);
-    result = outcome.result;
-  } else result = await publish(config, deps);
+  } else result = await publish(config, deps).catch(incomplete);
+  if (result instanceof PublishIncompleteError) {
+    if (c.json)
+      out(JSON.stringify({ complete: false, progress: result.progress, iamCalls: counts.calls }, null, 2));
+    else {
+      for (const w of result.warnings) out(`warning: ${w}`);
+      out(`${c.dryRun ? 'dry run, progress not saved: ' : ''}${result.message}`);
+    }
+    return EXIT_INCOMPLETE;
+  }
+  if (!c.json) for (const w of result.warnings ?? []) out(`warning: ${w}`);
   if (c.json) {
     out(
       JSON.stringify(

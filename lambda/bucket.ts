@@ -52,12 +52,17 @@ export async function readIndexText(
   bucket: string,
   prefix: string,
 ): Promise<string | undefined> {
+  return readText(s3, bucket, indexKey(prefix));
+}
+
+/** An object's text, or undefined when there is none. */
+export async function readText(s3: S3Client, bucket: string, key: string): Promise<string | undefined> {
   try {
-    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: indexKey(prefix) }));
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return await (res.Body?.transformToString('utf8') ?? Promise.resolve(''));
   } catch (e) {
     if ((e as { name?: string }).name === 'NoSuchKey') return undefined;
-    throw wrap('GetObject index.json', bucket, e);
+    throw wrap(`GetObject ${key.split('/').pop()}`, bucket, e);
   }
 }
 

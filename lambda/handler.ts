@@ -4,13 +4,17 @@
 // An SQS batch is all or nothing: one run applies the union of its events, so a
 // failure fails every record and SQS delivers them again (re-applying is
 // harmless: a run re-reads the current IAM state, the events only say where).
+// A full run that runs out of time saves its progress and returns normally (the
+// next run continues it; see progress.ts): an SQS batch it served is then done,
+// as the full run that completes the import covers its events.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { countCalls } from './call-counter.js';
 import { createClients } from './clients.js';
 import { publishConfigFromEnv } from './config.js';
 import { planForInvocation } from './event-targets.js';
-import type { PublishSummary } from './publish.js';
+import type { ProgressCounts } from './progress.js';
+import { PublishIncompleteError, type PublishSummary } from './publish.js';
 import { publishForEvents } from './publish-targeted.js';
 
 const logger = new Logger({ serviceName: 'iam-ssh-keys-publisher' });
@@ -19,11 +23,22 @@ const metrics = new Metrics({ namespace: 'IamSshKeys', serviceName: 'iam-ssh-key
 const clients = createClients();
 const counts = countCalls(clients.iam);
 
+/** A run that stopped in time (see PublishIncompleteError): not a failure, the next run continues. */
+export interface IncompleteRun {
+  readonly complete: false;
+  readonly progress: ProgressCounts;
+  readonly iamCalls: Record<string, number>;
+}
+
 export type HandlerResult =
   | (PublishSummary & { mode: 'full' | 'targeted'; iamCalls: Record<string, number> })
-  | { mode: 'none'; reason: string };
+  | { mode: 'none'; reason: string }
+  | IncompleteRun;
 
-export async function handler(event: unknown): Promise<HandlerResult> {
+export async function handler(
+  event: unknown,
+  context?: { getRemainingTimeInMillis(): number },
+): Promise<HandlerResult> {
   const e = event as { 'detail-type'?: string; Records?: unknown[] } | undefined;
   const source = Array.isArray(e?.Records)
     ? `sqs (${e.Records.length} messages)`
@@ -33,12 +48,19 @@ export async function handler(event: unknown): Promise<HandlerResult> {
   try {
     const config = publishConfigFromEnv(process.env);
     const eventPlan = planForInvocation(event);
-    const outcome = await publishForEvents(config, { ...clients, now: () => new Date() }, eventPlan);
+    // A full run stops in time before the Lambda's own timeout, and saves its progress.
+    const deadline = context ? { deadline: Date.now() + context.getRemainingTimeInMillis() } : {};
+    const outcome = await publishForEvents(
+      { ...config, ...deadline },
+      { ...clients, now: () => new Date() },
+      eventPlan,
+    );
     if (outcome.mode === 'none') {
       logger.info('nothing to publish', { trigger: source, reason: outcome.reason });
       return { mode: 'none', reason: outcome.reason };
     }
     const { result } = outcome;
+    for (const w of result.warnings ?? []) logger.warn(w);
     if (outcome.mode === 'targeted' && outcome.unconfirmed.length > 0)
       logger.warn(
         'IAM did not show what the events did yet; published what it showed (the schedule reconciles)',
@@ -81,6 +103,21 @@ export async function handler(event: unknown): Promise<HandlerResult> {
     metrics.addMetric('DurationMs', MetricUnit.Milliseconds, result.summary.durationMs);
     return { ...result.summary, mode: outcome.mode, iamCalls };
   } catch (e) {
+    if (e instanceof PublishIncompleteError) {
+      const iamCalls = { ...counts.calls };
+      for (const w of e.warnings) logger.warn(w);
+      logger.info(e.message, { trigger: source, ...e.progress, advanced: e.advanced, iamCalls });
+      metrics.addMetric('PublishIncomplete', MetricUnit.Count, 1);
+      // The staleness alarm counts a run that advanced like a successful one (lib/publisher/alarms.ts).
+      metrics.addMetric('ImportProgressed', MetricUnit.Count, e.advanced ? 1 : 0);
+      metrics.addMetric('UsersRead', MetricUnit.Count, e.progress.usersRead);
+      metrics.addMetric(
+        'IamCalls',
+        MetricUnit.Count,
+        Object.values(iamCalls).reduce((a, b) => a + b, 0),
+      );
+      return { complete: false, progress: e.progress, iamCalls };
+    }
     logger.error('publish failed; index.json (the heartbeat) was not updated', e as Error);
     metrics.addMetric('PublishFailed', MetricUnit.Count, 1);
     throw e;

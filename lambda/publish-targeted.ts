@@ -13,6 +13,7 @@ import { deleteKey, listExisting, putText, readIndexText } from './bucket.js';
 import type { EventPlan, Targets } from './event-targets.js';
 import { mapLimit } from './iam-source.js';
 import { keyLossRefusal, plan } from './plan.js';
+import { progressKey } from './progress.js';
 import {
   type PublishConfig,
   type PublishDeps,
@@ -55,6 +56,10 @@ export async function publishForEvents(
   const { bucket, prefix } = config;
   const existing = await listExisting(deps.s3, bucket, prefix, config.pageSize);
   if (!existing.some((o) => o.key === indexKey(prefix))) return fullRun('index.json is missing');
+  // A run in progress (first import, or a run cut short) saved key lists the targeted change could
+  // contradict: the full run continues it and reads what it must afresh.
+  if (existing.some((o) => o.key === progressKey(prefix)))
+    return fullRun('a publisher run saved its progress (publisher/progress.json): the full run continues it');
   const text = await readIndexText(deps.s3, bucket, prefix);
   if (text === undefined) return fullRun('index.json is missing');
   let previous: PublishedIndex;

@@ -1,6 +1,10 @@
 // One publisher run, shared by the Lambda handler and `iam-ssh-keys publish`:
 // read the bucket, read IAM completely, render, plan, guard, then write.
 // Nothing is written or deleted unless every read succeeded and every guard passed.
+// A run given a deadline that cannot read IAM completely in time saves its
+// progress (publisher/progress.json) and throws PublishIncompleteError: the
+// next run continues the series instead of starting over.
+import { setMaxListeners } from 'node:events';
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
@@ -11,9 +15,18 @@ import {
   parseLayoutKey,
   serializeIndex,
 } from '../contract/index.js';
-import { deleteKey, listExisting, putText, readIndexText } from './bucket.js';
-import { mapLimit, readIam } from './iam-source.js';
+import { deleteKey, listExisting, putText, readIndexText, readText } from './bucket.js';
+import { DEFAULT_PROGRESS_MAX_AGE_MS, stopTimes } from './deadline.js';
+import { IamReadIncompleteError, mapLimit, readIam } from './iam-source.js';
 import { keyLossRefusal, type Plan, plan } from './plan.js';
+import {
+  nextProgress,
+  type ProgressCounts,
+  progressCounts,
+  progressKey,
+  resume,
+  serializeProgress,
+} from './progress.js';
 import { knownKeyBodies, type Problem, render } from './render.js';
 
 export interface PublishConfig {
@@ -34,6 +47,13 @@ export interface PublishConfig {
   readonly pageSize?: number;
   /** User tags whose key starts with this hold public keys. @default 'ssh-key:' */
   readonly tagKeyPrefix?: string;
+  /**
+   * The run must end by then (ms, deps.now's clock): it stops starting IAM calls in time and, if
+   * its read is not complete, saves its progress and throws PublishIncompleteError. @default none
+   */
+  readonly deadline?: number;
+  /** Saved key lists older than this are read again. @default 6 h */
+  readonly progressMaxAgeMs?: number;
 }
 
 export const DEFAULT_PUBLISH_CONFIG = {
@@ -71,10 +91,33 @@ export interface PublishResult {
   readonly index: PublishedIndex;
   readonly problems: readonly Problem[];
   readonly summary: PublishSummary;
+  /** About saved progress this run ignored or partly discarded. */
+  readonly warnings?: readonly string[];
 }
 
 export class PublishRefusedError extends Error {
   override name = 'PublishRefusedError';
+}
+
+/**
+ * The run stopped in time (its deadline) before IAM was read completely: it
+ * wrote no principal object, deleted nothing, left index.json alone and saved
+ * its progress (unless a dry run) for the next run. Not a failure of the
+ * publisher: a series of such runs ends in the bucket a single run produces.
+ */
+export class PublishIncompleteError extends Error {
+  override name = 'PublishIncompleteError';
+  constructor(
+    /** The saved progress' counters. */
+    readonly progress: ProgressCounts,
+    /** True when this run read more than the series had before it (a stuck series reads nothing new). */
+    readonly advanced: boolean,
+    readonly warnings: readonly string[],
+  ) {
+    super(
+      `${progress.firstImport ? 'first import' : 'publish'} in progress: ${progress.usersRead} of ${progress.usersTotal || '?'} users read, ${progress.keyBodiesFetched} key bodies fetched${progress.keyBodiesMissing ? `, ${progress.keyBodiesMissing} to go` : ''}; run again to continue`,
+    );
+  }
 }
 
 export async function publish(config: PublishConfig, deps: PublishDeps): Promise<PublishResult> {
@@ -105,13 +148,55 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
     );
   }
 
+  const pKey = progressKey(prefix);
+  const progressText = existing.some((o) => o.key === pKey)
+    ? await readText(deps.s3, bucket, pKey)
+    : undefined;
+  const resumed = resume(
+    progressText,
+    started.getTime(),
+    config.progressMaxAgeMs ?? DEFAULT_PROGRESS_MAX_AGE_MS,
+  );
+
   const known = knownKeyBodies(previous);
-  const snapshot = await readIam(deps.iam, {
-    knownBodies: known.bodies,
-    knownRejected: known.rejectedIds,
-    concurrency: config.concurrency,
-    ...(config.pageSize ? { pageSize: config.pageSize } : {}),
-  });
+  const knownBodies = new Map([...known.bodies, ...resumed.keyBodies]);
+  const stops = config.deadline !== undefined ? stopTimes(started.getTime(), config.deadline) : undefined;
+  // The hard stop runs on a real timer: it must fire even while every call hangs.
+  const abort = new AbortController();
+  // Every call in flight (and its retries) listens on it: more than Node's default 10 is expected.
+  setMaxListeners(1000, abort.signal);
+  const timer = stops
+    ? setTimeout(() => abort.abort(), Math.max(0, stops.hardStopAt - started.getTime()))
+    : undefined;
+  timer?.unref?.();
+  let snapshot: Awaited<ReturnType<typeof readIam>>;
+  try {
+    snapshot = await readIam(deps.iam, {
+      knownBodies,
+      knownRejected: known.rejectedIds,
+      knownKeyLists: resumed.keyLists,
+      concurrency: config.concurrency,
+      ...(config.pageSize ? { pageSize: config.pageSize } : {}),
+      ...(stops ? { shouldStop: () => deps.now().getTime() >= stops.softStopAt, signal: abort.signal } : {}),
+    });
+  } catch (e) {
+    if (!(e instanceof IamReadIncompleteError)) throw e;
+    const next = nextProgress({
+      resumed,
+      partial: e.partial,
+      knownBodies: known.bodies,
+      knownRejected: known.rejectedIds,
+      noIndex: previous === undefined,
+      started,
+      now: deps.now(),
+    });
+    if (!config.dryRun) await putText(deps.s3, bucket, pKey, serializeProgress(next));
+    const readSomething =
+      e.partial.fetched.size > 0 || [...e.partial.keyLists].some(([n, l]) => resumed.keyLists.get(n) !== l);
+    throw new PublishIncompleteError(progressCounts(next), readSomething, resumed.warnings);
+  } finally {
+    clearTimeout(timer);
+  }
   const rendered = render(snapshot, previous, {
     prefix,
     uidBase: config.uidBase,
@@ -141,12 +226,15 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
     await mapLimit(p.deletes, config.concurrency, (key) => deleteKey(deps.s3, bucket, key));
     // Last: the heartbeat says "a complete run finished".
     await putText(deps.s3, bucket, indexKey(prefix), serializeIndex(rendered.index));
+    // The series is done: the next run reads every key list afresh.
+    if (progressText !== undefined) await deleteKey(deps.s3, bucket, pKey);
   }
 
   return {
     plan: p,
     index: rendered.index,
     problems: rendered.problems,
+    ...(resumed.warnings.length ? { warnings: resumed.warnings } : {}),
     summary: {
       users: Object.keys(rendered.index.users).length,
       groups: Object.keys(rendered.index.groups).length,

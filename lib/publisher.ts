@@ -187,6 +187,8 @@ export class SshKeyPublisher extends Construct {
   public readonly errorsAlarm: cloudwatch.Alarm;
   public readonly throttlesAlarm: cloudwatch.Alarm;
   public readonly stalenessAlarm: cloudwatch.Alarm;
+  /** Informational: a first import (series of runs that stop in time) is in progress. */
+  public readonly importInProgressAlarm: cloudwatch.Alarm;
   /** Present when the construct created the keys bucket. */
   public readonly accessLogsBucket: s3.IBucket | undefined;
 
@@ -288,6 +290,7 @@ export class SshKeyPublisher extends Construct {
     this.errorsAlarm = alarms.errorsAlarm;
     this.throttlesAlarm = alarms.throttlesAlarm;
     this.stalenessAlarm = alarms.stalenessAlarm;
+    this.importInProgressAlarm = alarms.importInProgressAlarm;
   }
 }
 

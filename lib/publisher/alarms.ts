@@ -1,5 +1,6 @@
-// The alarms of SshKeyPublisher: a failed run, throttling that lasts, and no
-// successful publish for stalenessPeriods schedule periods; optionally notified.
+// The alarms of SshKeyPublisher: a failed run, throttling that lasts, no
+// successful publish and no import progress for stalenessPeriods schedule
+// periods, and (informational) a first import in progress; optionally notified.
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -7,6 +8,11 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { METRICS_NAMESPACE, PUBLISH_SUCCEEDED_METRIC, PUBLISHER_SERVICE_NAME } from './function.js';
+
+/** Emitted (1) by a run that stopped in time and saved progress (lambda/handler.ts). */
+export const PUBLISH_INCOMPLETE_METRIC = 'PublishIncomplete';
+/** Emitted by such a run: 1 when it read something new (users' key lists, key bodies), 0 when stuck. */
+export const IMPORT_PROGRESSED_METRIC = 'ImportProgressed';
 
 export interface PublisherAlarmsProps {
   readonly scheduleMinutes: number;
@@ -18,7 +24,12 @@ export function publisherAlarms(
   scope: Construct,
   fn: lambda.IFunction,
   props: PublisherAlarmsProps,
-): { errorsAlarm: cloudwatch.Alarm; throttlesAlarm: cloudwatch.Alarm; stalenessAlarm: cloudwatch.Alarm } {
+): {
+  errorsAlarm: cloudwatch.Alarm;
+  throttlesAlarm: cloudwatch.Alarm;
+  stalenessAlarm: cloudwatch.Alarm;
+  importInProgressAlarm: cloudwatch.Alarm;
+} {
   const { stalenessPeriods } = props;
   const period = Duration.minutes(props.scheduleMinutes);
   const errorsAlarm = new cloudwatch.Alarm(scope, 'ErrorsAlarm', {
@@ -39,14 +50,26 @@ export function publisherAlarms(
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
-  // Missing data is breaching: a publisher that never runs emits nothing.
-  const stalenessAlarm = new cloudwatch.Alarm(scope, 'StalenessAlarm', {
-    alarmDescription: `iam-ssh-keys publisher: no successful publish for ${stalenessPeriods} schedule periods`,
-    metric: new cloudwatch.Metric({
+  const metric = (metricName: string) =>
+    new cloudwatch.Metric({
       namespace: METRICS_NAMESPACE,
-      metricName: PUBLISH_SUCCEEDED_METRIC,
+      metricName,
       dimensionsMap: { service: PUBLISHER_SERVICE_NAME },
       statistic: 'Sum',
+      period,
+    });
+  // A run that advanced a first import (or a long publish) counts like a successful one: the
+  // import is healthy, only slow. A series that reads nothing new run after run still pages.
+  // Missing data is breaching: a publisher that never runs emits nothing.
+  const stalenessAlarm = new cloudwatch.Alarm(scope, 'StalenessAlarm', {
+    alarmDescription: `iam-ssh-keys publisher broken: no successful publish and no import progress for ${stalenessPeriods} schedule periods (hosts serve an aging index.json). A first import that advances does not count as broken: see the ImportInProgress alarm and iam-ssh-keys status.`,
+    metric: new cloudwatch.MathExpression({
+      expression: 'FILL(succeeded, 0) + FILL(progressed, 0)',
+      usingMetrics: {
+        succeeded: metric(PUBLISH_SUCCEEDED_METRIC),
+        progressed: metric(IMPORT_PROGRESSED_METRIC),
+      },
+      label: 'successful or advancing runs',
       period,
     }),
     threshold: 1,
@@ -55,12 +78,25 @@ export function publisherAlarms(
     comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
     treatMissingData: cloudwatch.TreatMissingData.BREACHING,
   });
+  // Informational: says "first import in progress" (ALARM) and "it finished" (OK) instead of a
+  // "publisher broken" page while runs stop in time and continue from publisher/progress.json.
+  const importInProgressAlarm = new cloudwatch.Alarm(scope, 'ImportInProgressAlarm', {
+    alarmDescription:
+      'iam-ssh-keys publisher: first import in progress (not a failure): runs stop before the Lambda timeout and continue from publisher/progress.json; users are published when the import completes. OK again once a run completes. If the staleness alarm fires too, the import is stuck.',
+    metric: metric(PUBLISH_INCOMPLETE_METRIC),
+    threshold: 1,
+    // 1 of 2: a period in which no run happened to end does not flap it to OK.
+    evaluationPeriods: 2,
+    datapointsToAlarm: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
   if (props.alarmTopic) {
     const action = new cwActions.SnsAction(props.alarmTopic);
-    for (const alarm of [errorsAlarm, throttlesAlarm, stalenessAlarm]) {
+    for (const alarm of [errorsAlarm, throttlesAlarm, stalenessAlarm, importInProgressAlarm]) {
       alarm.addAlarmAction(action);
       alarm.addOkAction(action);
     }
   }
-  return { errorsAlarm, throttlesAlarm, stalenessAlarm };
+  return { errorsAlarm, throttlesAlarm, stalenessAlarm, importInProgressAlarm };
 }

@@ -470,7 +470,7 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
     Annotations.fromStack(s.stack).hasWarning('/Test/Publisher', Match.stringLikeRegexp('only in us-east-1'));
   });
 
-  it('alarms: errors, throttles, and staleness on PublishSucceeded with missing data breaching', () => {
+  it('alarms: errors, throttles, staleness on PublishSucceeded + ImportProgressed with missing data breaching, import in progress', () => {
     const fnId = logicalIdOf(s.stack, s.publisher.function);
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'Errors',
@@ -488,17 +488,61 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
       EvaluationPeriods: 3,
       DatapointsToAlarm: 3,
     });
+    // Staleness: no successful run and no run that advanced an import, for 3 periods.
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'IamSshKeys',
-      MetricName: 'PublishSucceeded',
-      Dimensions: [{ Name: 'service', Value: 'iam-ssh-keys-publisher' }],
-      Statistic: 'Sum',
-      Period: 900,
+      AlarmDescription: Match.stringLikeRegexp(
+        'no successful publish and no import progress for 3 schedule periods',
+      ),
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Id: 'expr_1', Expression: 'FILL(succeeded, 0) + FILL(progressed, 0)' }),
+        Match.objectLike({
+          Id: 'succeeded',
+          ReturnData: false,
+          MetricStat: {
+            Metric: {
+              Namespace: 'IamSshKeys',
+              MetricName: 'PublishSucceeded',
+              Dimensions: [{ Name: 'service', Value: 'iam-ssh-keys-publisher' }],
+            },
+            Period: 900,
+            Stat: 'Sum',
+          },
+        }),
+        Match.objectLike({
+          Id: 'progressed',
+          ReturnData: false,
+          MetricStat: {
+            Metric: {
+              Namespace: 'IamSshKeys',
+              MetricName: 'ImportProgressed',
+              Dimensions: [{ Name: 'service', Value: 'iam-ssh-keys-publisher' }],
+            },
+            Period: 900,
+            Stat: 'Sum',
+          },
+        }),
+      ]),
       EvaluationPeriods: 3,
       DatapointsToAlarm: 3,
       Threshold: 1,
       ComparisonOperator: 'LessThanThreshold',
       TreatMissingData: 'breaching',
+    });
+    // Informational: "first import in progress" while runs stop in time and continue.
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: Match.stringLikeRegexp(
+        '^iam-ssh-keys publisher: first import in progress \\(not a failure\\)',
+      ),
+      Namespace: 'IamSshKeys',
+      MetricName: 'PublishIncomplete',
+      Dimensions: [{ Name: 'service', Value: 'iam-ssh-keys-publisher' }],
+      Statistic: 'Sum',
+      Period: 900,
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
     });
     // No topic: alarms without actions.
     for (const alarm of Object.values(s.template.findResources('AWS::CloudWatch::Alarm'))) {
@@ -689,14 +733,20 @@ describe('SshKeyPublisher variants', () => {
     const template = Template.fromStack(stack);
     template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'PublishSucceeded',
-      Period: 300,
+      Metrics: Match.arrayWith([
+        Match.objectLike({
+          MetricStat: Match.objectLike({
+            Metric: Match.objectLike({ MetricName: 'PublishSucceeded' }),
+            Period: 300,
+          }),
+        }),
+      ]),
       EvaluationPeriods: 4,
     });
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumEventAgeInSeconds: 300 });
     const topicRef = { Ref: logicalIdOf(stack, topic) };
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(4); // errors, throttles, staleness, event dead letters
+    expect(alarms).toHaveLength(5); // errors, throttles, staleness, event dead letters, import in progress
     for (const a of alarms) {
       expect(a.Properties.AlarmActions).toEqual([topicRef]);
       expect(a.Properties.OKActions).toEqual([topicRef]);

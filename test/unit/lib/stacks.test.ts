@@ -132,7 +132,11 @@ describe('IamSshKeys stack (full context)', () => {
     tpl.resourceCountIs('AWS::Events::Rule', 1);
     tpl.hasResourceProperties('AWS::IAM::Group', { GroupName: 'SshKeyUsers' });
     tpl.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'PublishSucceeded',
+      Metrics: Match.arrayWith([
+        Match.objectLike({
+          MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'PublishSucceeded' }) }),
+        }),
+      ]),
       AlarmActions: ['arn:aws:sns:us-east-1:123456789012:ops'],
     });
     tpl.hasResourceProperties('AWS::Lambda::Function', {

@@ -1,0 +1,124 @@
+// Runs with a deadline under faults that would otherwise hold them past it
+// (lambda/publish.ts with the product's SDK clients: adaptive retries, 10
+// attempts, 30 s per attempt): an IAM call that never answers, and IAM
+// throttling every call. The run must stop in time (or this file's test
+// timeout fails it), write no principal object, delete nothing, leave
+// index.json alone and save progress; once the fault is gone the series ends
+// in a clean run's bucket.
+import { CreateUserCommand, DeleteUserCommand, type IAMClient } from '@aws-sdk/client-iam';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClients } from '../../lambda/clients.js';
+import { parseProgress, progressKey } from '../../lambda/progress.js';
+import { DEFAULT_PUBLISH_CONFIG, PublishIncompleteError, publish } from '../../lambda/publish.js';
+import { type FaultProxy, queryError, startFaultProxy } from '../helpers/fault-proxy.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
+import {
+  bucketContents,
+  buildFixture,
+  clientsFor,
+  expectedObjects,
+  type Fixture,
+} from '../integration/lambda/fixture.js';
+
+const BUCKET = 'reliability-deadline';
+let moto: Moto;
+let proxy: FaultProxy;
+let direct: { iam: IAMClient; s3: S3Client };
+let fixture: Fixture;
+let caseN = 0;
+
+function productClients() {
+  process.env.AWS_ACCESS_KEY_ID = TEST_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = TEST_CREDENTIALS.secretAccessKey;
+  process.env.AWS_ENDPOINT_URL = proxy.endpoint;
+  return createClients({ env: { AWS_ENDPOINT_URL: proxy.endpoint, AWS_REGION: TEST_REGION } });
+}
+
+const run = (prefix: string, budgetMs?: number) =>
+  publish(
+    {
+      ...DEFAULT_PUBLISH_CONFIG,
+      bucket: BUCKET,
+      prefix,
+      ...(budgetMs !== undefined ? { deadline: Date.now() + budgetMs } : {}),
+    },
+    { ...productClients(), now: () => new Date() },
+  );
+
+beforeAll(async () => {
+  moto = await startMoto();
+  proxy = await startFaultProxy(moto.endpoint);
+  direct = clientsFor(moto.endpoint);
+  await direct.s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  fixture = await buildFixture(direct.iam);
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await moto?.stop();
+});
+
+/** Publishes `prefix`, then makes a change pending (a deleted user) so a complete run would delete. */
+async function published(prefix: string): Promise<Map<string, string>> {
+  await direct.iam.send(new CreateUserCommand({ UserName: `scale-tmp${caseN}` }));
+  await run(prefix);
+  await direct.iam.send(new DeleteUserCommand({ UserName: `scale-tmp${caseN}` }));
+  return bucketContents(direct.s3, BUCKET, prefix);
+}
+
+async function cutShort(prefix: string, before: Map<string, string>, budgetMs: number) {
+  proxy.clear();
+  const err = await run(prefix, budgetMs).catch((e: unknown) => e);
+  await proxy.settle();
+  const writes = proxy.requests.filter((r) => r.action === 'PutObject' || r.action === 'DeleteObject');
+  proxy.options = {};
+  expect(err).toBeInstanceOf(PublishIncompleteError);
+  // Its only write: progress.json. Nothing deleted, index.json (the heartbeat) untouched.
+  expect(writes.map((r) => `${r.action} ${r.key}`)).toEqual([`PutObject ${progressKey(prefix)}`]);
+  const after = await bucketContents(direct.s3, BUCKET, prefix);
+  const progress = parseProgress(after.get(progressKey(prefix)) ?? '');
+  after.delete(progressKey(prefix));
+  expect(after).toEqual(before);
+  return { err: err as PublishIncompleteError, progress };
+}
+
+async function finishes(prefix: string) {
+  await run(prefix);
+  const got = await bucketContents(direct.s3, BUCKET, prefix);
+  expect(got.has(progressKey(prefix))).toBe(false);
+  got.delete(`${prefix}index.json`);
+  expect(Object.fromEntries(got)).toEqual(Object.fromEntries(expectedObjects(fixture, prefix)));
+}
+
+describe('a run with a deadline, under faults', () => {
+  it('an IAM call that never answers is aborted at the deadline: progress saved, the series finishes', async () => {
+    const prefix = `hang${++caseN}/`;
+    const before = await published(prefix);
+    let lists = 0;
+    proxy.options = {
+      fault: (r) => (r.action === 'ListSSHPublicKeys' && ++lists === 10 ? { kind: 'hang' } : undefined),
+    };
+    // Without the abort this run would wait 30 s x 10 attempts for the hung call.
+    const { err, progress } = await cutShort(prefix, before, 4000);
+    expect(lists).toBeGreaterThanOrEqual(10);
+    expect(err.advanced).toBe(true);
+    expect(progress.usersRead).toBeGreaterThan(0);
+    expect(progress.usersRead).toBeLessThan(fixture.users.length + 1);
+    expect(progress.firstImport).toBe(false);
+    await finishes(prefix);
+  });
+
+  it('IAM throttling every call: the run stops in time, saves a progress that did not advance', async () => {
+    const prefix = `throttle${++caseN}/`;
+    const before = await published(prefix);
+    proxy.options = {
+      fault: (r) => (r.service === 'iam' ? queryError('Throttling', 'Rate exceeded') : undefined),
+    };
+    const { err, progress } = await cutShort(prefix, before, 3000);
+    // A series that reads nothing new is stuck: the staleness alarm must still page (ImportProgressed 0).
+    expect(err.advanced).toBe(false);
+    expect(progress).toMatchObject({ runs: 1, usersRead: 0, keyBodiesFetched: 0 });
+    await finishes(prefix);
+  });
+});
