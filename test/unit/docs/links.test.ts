@@ -1,7 +1,5 @@
 // Every relative link of README.md and docs/*.md leads to a file that exists,
-// and every #anchor to a heading of that file. The only targets allowed to be
-// missing are the pages README lists under "Pages added in parallel" (written
-// on other branches; once merged they exist and are checked like the rest).
+// and every #anchor to a heading of that file.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -32,15 +30,6 @@ function headings(file: string): Set<string> {
   );
 }
 
-function pendingPages(): Set<string> {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const start = readme.indexOf('Pages added in parallel');
-  if (start < 0) return new Set();
-  const end = readme.indexOf('\n\n', start);
-  const block = readme.slice(start, end < 0 ? undefined : end);
-  return new Set([...block.matchAll(/\]\(([^)#]+)\)/g)].map((m) => normalize(m[1] as string)));
-}
-
 describe('links in README.md and docs/*.md', () => {
   it.each([
     ['Shortest path to a working deploy', 'shortest-path-to-a-working-deploy'],
@@ -52,7 +41,6 @@ describe('links in README.md and docs/*.md', () => {
   });
 
   it('every relative link resolves, anchors included', () => {
-    const pending = pendingPages();
     const problems: string[] = [];
     for (const file of FILES) {
       const md = readFileSync(join(ROOT, file), 'utf8').replace(/```[\s\S]*?```/g, '');
@@ -62,7 +50,7 @@ describe('links in README.md and docs/*.md', () => {
         const [path, anchor] = link.split('#') as [string, string | undefined];
         const target = path === '' ? file : normalize(join(dirname(file), path));
         if (!existsSync(join(ROOT, target))) {
-          if (!pending.has(target)) problems.push(`${file}: ${link}: no such file`);
+          problems.push(`${file}: ${link}: no such file`);
           continue;
         }
         if (anchor && target.endsWith('.md') && !headings(target).has(anchor)) {
