@@ -63,12 +63,20 @@ describe('iam-ssh-keys publish --time-budget', () => {
     expect([...saved.keys()]).toEqual([progressKey('')]);
     expect(parseProgress(saved.get(progressKey('')) ?? '').runs).toBe(1);
 
+    // status reads the progress the publisher saved: first import in progress, not "nothing published".
+    const st = await cli(['status', '--bucket', 'budget']);
+    expect(st.code).toBe(3);
+    expect(st.stdout).toMatch(/first import in progress \(started \S+Z, \d+(\/\d+)? users read/);
+
     slow = false;
     const done = await cli(['publish', '--bucket', 'budget', '--time-budget', '600']);
     expect(done.code).toBe(0);
     expect(done.stdout).toMatch(/users 2, groups 0, keys 2/);
     const after = await bucketContents(s3, 'budget');
     expect(after.has(progressKey(''))).toBe(false);
+    const ok = await cli(['status', '--bucket', 'budget']);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).not.toMatch(/in progress/);
     expect(after.get('users/scale-ann/authorized_keys')).toMatch(
       /^environment="SSH_KEY_OWNER=scale-ann" ssh-ed25519 /,
     );
