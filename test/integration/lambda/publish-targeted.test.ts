@@ -22,7 +22,7 @@ import {
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { targetsOf } from '../../../lambda/event-targets.js';
-import { DEFAULT_PUBLISH_CONFIG, publish } from '../../../lambda/publish.js';
+import { DEFAULT_PUBLISH_CONFIG, PublishIncompleteError, publish } from '../../../lambda/publish.js';
 import { publishForEvents, type TargetedOutcome } from '../../../lambda/publish-targeted.js';
 import { type AwsProxy, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
@@ -254,6 +254,23 @@ describe('targeted runs equal full runs', () => {
     r = await applyAndCompare(cloudTrailEvent('UntagUser', { userName: U, tagKeys: ['ssh-key:yubikey'] }));
     expect(r.outcome.mode).toBe('targeted');
     expect((await under('a/'))[`users/${U}/authorized_keys`]).not.toContain(sk.blob);
+  });
+
+  it('while a run cut short has saved its progress, an event makes a full run that continues it', async () => {
+    // A run out of time before it read anything: it saves progress.json and publishes nothing.
+    const cut = await publish(
+      { ...cfg('a/'), deadline: clock },
+      { ...direct, now: () => new Date(clock) },
+    ).catch((e: Error) => e);
+    expect(cut).toBeInstanceOf(PublishIncompleteError);
+    expect(Object.keys(await under('a/'))).toContain('publisher/progress.json');
+    await uploadKey(U);
+    const r = await applyAndCompare(
+      cloudTrailEvent('UploadSSHPublicKey', { userName: U, sSHPublicKeyBody: '...' }),
+    );
+    expect(r.outcome).toMatchObject({ mode: 'full', reason: expect.stringMatching(/progress/) });
+    // The full run completed the series: progress.json is gone.
+    expect(Object.keys(await under('a/'))).not.toContain('publisher/progress.json');
   });
 
   it('a key copied from another user falls back to a full run (upload dates decide)', async () => {
