@@ -15,6 +15,7 @@ import {
   UploadSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { cloudTrailEvent } from '../test/helpers/cloudtrail.js';
 import { makeKey } from '../test/helpers/keys.js';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/helpers/moto.js';
 
@@ -153,14 +154,51 @@ try {
   console.log('# a hostile user name is refused before it touches S3, the cache or a log');
   run('iam-authorized-keys', ['--config', config, '../../etc/passwd']);
 
-  step("Deactivate alice's first key in IAM, publish, ask again (ttlSeconds 0 would skip the cache)");
+  step(
+    "Revocation: deactivate alice's first key in IAM; its CloudTrail event is applied the way the Lambda does (targeted: only alice and her groups are re-read); ask again (ttlSeconds 0 would skip the cache)",
+  );
   const aliceKey = keyIds.get('alice')?.[0] ?? '';
   await iam.send(
     new UpdateSSHPublicKeyCommand({ UserName: 'alice', SSHPublicKeyId: aliceKey, Status: 'Inactive' }),
   );
-  run('iam-ssh-keys', ['publish', '--bucket', BUCKET]);
+  const eventFile = join(work, 'update-key-event.json');
+  writeFileSync(
+    eventFile,
+    JSON.stringify(
+      cloudTrailEvent('UpdateSSHPublicKey', {
+        userName: 'alice',
+        sSHPublicKeyId: aliceKey,
+        status: 'Inactive',
+      }),
+    ),
+  );
+  run('iam-ssh-keys', ['publish', '--bucket', BUCKET, '--event', eventFile]);
   rmSync(cacheDir, { recursive: true, force: true });
   run('iam-authorized-keys', ['--config', config, 'ec2-user']);
+
+  step(
+    "An ed25519 key in an IAM user tag (IAM's key store takes RSA only): carol uploads one, its TagUser event is applied",
+  );
+  const tagKey = makeKey('ed25519');
+  const keyFile = join(work, 'carol-yubikey.pub');
+  writeFileSync(keyFile, `${tagKey.openssh} carol@yubikey\n`);
+  run('iam-ssh-keys', ['keys', 'upload', '--user', 'carol', keyFile]);
+  run('iam-ssh-keys', ['keys', 'list', '--user', 'carol']);
+  const tagEvent = join(work, 'tag-user-event.json');
+  writeFileSync(
+    tagEvent,
+    JSON.stringify(
+      cloudTrailEvent('TagUser', {
+        userName: 'carol',
+        tags: [{ key: 'ssh-key:carol-yubikey', value: '...' }],
+      }),
+    ),
+  );
+  run('iam-ssh-keys', ['publish', '--bucket', BUCKET, '--event', tagEvent]);
+  const carol = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'users/carol/authorized_keys' }));
+  console.log('\nusers/carol/authorized_keys:');
+  process.stdout.write((await carol.Body?.transformToString()) ?? '');
+  run('iam-ssh-keys', ['status', '--bucket', BUCKET]);
 
   step('S3 goes away: the agent answers from its cache (within maxStaleSeconds)');
   await moto.stop();
