@@ -239,6 +239,11 @@ export function planSync(
     entries.push({ iamUser, u, local });
   }
 
+  const publishedUids = new Set<number>([
+    ...Object.values(index.uids),
+    ...Object.values(index.retiredUids ?? {}),
+    ...Object.values(index.users).map((x) => x.uid),
+  ]);
   const renamed = planRenames(entries, passwd, groups, settings.markerGroup);
   // From here on, accounts and groups as they will be once the renames are done.
   const view = applyRenames(renamed.renames, passwd, groups);
@@ -290,6 +295,7 @@ export function planSync(
           passwd: view.passwd,
           groups: view.groups,
           claimedUids,
+          publishedUids,
         });
         if ('problem' in r) problems.push(r.problem);
         else {

@@ -60,6 +60,8 @@ export interface RenumberInput {
   readonly groups: readonly Group[];
   /** uids this run already gives other accounts (creations, earlier renumberings). */
   readonly claimedUids: ReadonlySet<number>;
+  /** Every uid index.json ever published (current users, deleted ones, retired): a person's, never renumbered. */
+  readonly publishedUids: ReadonlySet<number>;
 }
 
 /** A home of its own: absolute, named after the account (so a recursive re-group never walks a shared tree). */
@@ -94,8 +96,8 @@ function privateGroupProblem(i: RenumberInput): string | undefined {
 
 /**
  * What renumbering one account takes, or why it is refused: never root or a
- * system uid (from or to), never onto a uid another account has or this run
- * gives. Its private group (as useradd --user-group made it) takes the same
+ * system uid (from or to), never an account whose uid the index published (it
+ * is that person's), never onto a uid another account has or this run gives. Its private group (as useradd --user-group made it) takes the same
  * number as gid when that gid is free and the home is named after the account
  * (its files are re-grouped); otherwise it keeps
  * its gid (logins only look at the uid) and the action says why. Running
@@ -107,6 +109,13 @@ export function planRenumber(i: RenumberInput): RenumberPlan {
     problem: `managed account ${a.name} has uid ${a.uid}, index says ${target}: not renumbered, ${why}`,
   });
   if (a.uid < MIN_SYNC_UID) return refuse(`uid ${a.uid} is root or a system uid (< ${MIN_SYNC_UID})`);
+  // Only uids the publisher never handed out (aws-ec2-ssh's useradd ones) are renumbered. An account
+  // with a published uid belongs to that person: a deleted user whose name was taken again, or a rename
+  // that could not follow. Renumbering it would give their home and files to the new holder of the name.
+  if (i.publishedUids.has(a.uid))
+    return refuse(
+      `uid ${a.uid} was published for an IAM user (a deleted or renamed person's account, not one made before iam-ssh-keys): remove or rename it by hand`,
+    );
   if (target < MIN_SYNC_UID) return refuse(`uid ${target} is in the system range (< ${MIN_SYNC_UID})`);
   const holder = i.passwd.find((p) => p.uid === target && p.name !== a.name);
   if (holder) return refuse(`uid ${target} is used by local account ${holder.name}`);

@@ -60,6 +60,8 @@ describe('planSync', () => {
     sudoUids?: string[];
     problems?: RegExp[];
     refused?: { users: string[]; reason: RegExp };
+    /** index.json's uids (every uid ever published, by IAM user id). */
+    uids?: Record<string, number>;
   }[] = [
     {
       name: 'creates an allowed user with its uid, marker, local and mapped groups, creating missing groups',
@@ -331,6 +333,40 @@ describe('planSync', () => {
       ],
     },
     {
+      name: "renumber: never an account whose uid was published (a deleted person's, the name taken again)",
+      // IAM user alice (uid 20001) was deleted and a new alice created (uid 20002) before sync-users ran:
+      // the account and its files are the first person's, never handed to the second.
+      users: { alice: user('alice', 20002, ['Devs']) },
+      uids: { AIDAFIRSTALICE: 20001, AIDANEWALICE: 20002 },
+      settings: { renumber: true },
+      passwd: [root, pw('alice', 20001)],
+      groups: [gr('iam-synced-users', 900, ['alice']), gr('staff', 50, ['alice']), gr('alice', 20001)],
+      actions: [],
+      problems: [
+        /^managed account alice has uid 20001, index says 20002: not renumbered, uid 20001 was published for an IAM user/,
+      ],
+    },
+    {
+      name: "renumber: never an account a blocked rename left behind (another person's uid)",
+      // carol (uid 20003) was renamed to alice.new in IAM; a group alice.new blocks the rename, and a new
+      // a new IAM user alice exists: the local account alice holds carol's uid and is not given to her.
+      users: { 'alice.new': user('alice.new', 20003, ['Devs']), alice: user('alice', 20004, ['Devs']) },
+      uids: { AIDACAROL: 20003, AIDAALICE: 20004 },
+      settings: { renumber: true },
+      passwd: [root, pw('alice', 20003)],
+      groups: [
+        gr('iam-synced-users', 900, ['alice']),
+        gr('staff', 50, ['alice']),
+        gr('alice', 20003),
+        gr('alice.new', 4000),
+      ],
+      actions: [],
+      problems: [
+        /^managed account alice has uid 20003, index says 20004: not renumbered, uid 20003 was published/,
+        /managed account alice has its uid 20003 \(renamed in IAM\), but a group named alice.new already exists/,
+      ],
+    },
+    {
       name: 'renumber: never an account with uid 0, nor one in the system range',
       users: { ann: user('ann', 20017, ['Devs']), sys: user('sys', 20018, ['Devs']) },
       settings: { renumber: true },
@@ -480,7 +516,7 @@ describe('planSync', () => {
   for (const c of cases) {
     it(c.name, () => {
       const plan = planSync(
-        index(c.users),
+        { ...index(c.users), ...(c.uids ? { uids: c.uids } : {}) },
         c.passwd,
         c.groups,
         { ...settings, ...c.settings },
