@@ -5,8 +5,10 @@
 // failure fails every record and SQS delivers them again (re-applying is
 // harmless: a run re-reads the current IAM state, the events only say where).
 // A full run that runs out of time saves its progress and returns normally (the
-// next run continues it; see progress.ts): an SQS batch it served is then done,
-// as the full run that completes the import covers its events.
+// next run continues it; see progress.ts): an SQS batch it served is then done.
+// Before such a run, the saved key lists of the users the events name were
+// dropped (publish-targeted.ts), so the run that completes the series reads them
+// afresh; memberships and tags are read afresh by every run anyway.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { countCalls } from './call-counter.js';

@@ -9,11 +9,18 @@ import {
   parseIndex,
   serializeIndex,
 } from '../contract/index.js';
-import { deleteKey, listExisting, putText, readIndexText } from './bucket.js';
+import { deleteKey, listExisting, putText, readIndexText, readText } from './bucket.js';
 import type { EventPlan, Targets } from './event-targets.js';
 import { mapLimit } from './iam-source.js';
 import { keyLossRefusal, plan } from './plan.js';
-import { progressKey } from './progress.js';
+import {
+  type ImportProgress,
+  ProgressFormatError,
+  parseProgress,
+  progressKey,
+  serializeProgress,
+  withoutKeyLists,
+} from './progress.js';
 import {
   type PublishConfig,
   type PublishDeps,
@@ -38,6 +45,26 @@ export type TargetedOutcome =
   /** Nothing changed in IAM (every event was a failed call): nothing read or written. */
   | { readonly mode: 'none'; readonly reason: string };
 
+/** Drops the saved key lists of `users` from progress.json (a malformed one is left to the full run). */
+async function forgetKeyLists(
+  s3: PublishDeps['s3'],
+  bucket: string,
+  prefix: string,
+  users: readonly string[],
+): Promise<void> {
+  const text = await readText(s3, bucket, progressKey(prefix));
+  if (text === undefined || users.length === 0) return;
+  let saved: ImportProgress;
+  try {
+    saved = parseProgress(text);
+  } catch (e) {
+    if (e instanceof ProgressFormatError) return;
+    throw e;
+  }
+  if (!users.some((u) => saved.keyLists[u] !== undefined)) return;
+  await putText(s3, bucket, progressKey(prefix), serializeProgress(withoutKeyLists(saved, users)));
+}
+
 export async function publishForEvents(
   config: PublishConfig,
   deps: PublishDeps,
@@ -55,11 +82,14 @@ export async function publishForEvents(
   const started = deps.now();
   const { bucket, prefix } = config;
   const existing = await listExisting(deps.s3, bucket, prefix, config.pageSize);
-  if (!existing.some((o) => o.key === indexKey(prefix))) return fullRun('index.json is missing');
-  // A run in progress (first import, or a run cut short) saved key lists the targeted change could
-  // contradict: the full run continues it and reads what it must afresh.
-  if (existing.some((o) => o.key === progressKey(prefix)))
+  // A run in progress (first import, or a run cut short) saved key lists the events may have made
+  // stale: those of the users they name are dropped, so the full run that continues the series reads
+  // them again instead of publishing a list from before the change (a revoked key, say).
+  if (existing.some((o) => o.key === progressKey(prefix))) {
+    if (!config.dryRun) await forgetKeyLists(deps.s3, bucket, prefix, eventPlan.targets.users);
     return fullRun('a publisher run saved its progress (publisher/progress.json): the full run continues it');
+  }
+  if (!existing.some((o) => o.key === indexKey(prefix))) return fullRun('index.json is missing');
   const text = await readIndexText(deps.s3, bucket, prefix);
   if (text === undefined) return fullRun('index.json is missing');
   let previous: PublishedIndex;

@@ -22,6 +22,7 @@ import {
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { targetsOf } from '../../../lambda/event-targets.js';
+import { parseProgress, serializeProgress } from '../../../lambda/progress.js';
 import { DEFAULT_PUBLISH_CONFIG, PublishIncompleteError, publish } from '../../../lambda/publish.js';
 import { publishForEvents, type TargetedOutcome } from '../../../lambda/publish-targeted.js';
 import { type AwsProxy, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
@@ -271,6 +272,40 @@ describe('targeted runs equal full runs', () => {
     expect(r.outcome).toMatchObject({ mode: 'full', reason: expect.stringMatching(/progress/) });
     // The full run completed the series: progress.json is gone.
     expect(Object.keys(await under('a/'))).not.toContain('publisher/progress.json');
+  });
+
+  it("an event during a saved series drops that user's saved key list: a revoked key is not republished", async () => {
+    const id = await uploadKey(U);
+    await applyAndCompare(cloudTrailEvent('UploadSSHPublicKey', { userName: U, sSHPublicKeyBody: '...' }));
+    const userId = JSON.parse((await under('a/'))['index.json'] as string).users[U].userId;
+    // A run cut short saved U's key list while the key was Active...
+    await publish({ ...cfg('a/'), deadline: clock }, { ...direct, now: () => new Date(clock) }).catch(
+      (e: Error) => e,
+    );
+    const saved = parseProgress((await under('a/'))['publisher/progress.json'] as string);
+    const withList = {
+      ...saved,
+      keyLists: { ...saved.keyLists, [U]: { userId, keys: [{ id, status: 'Active' as const }] } },
+      usersRead: Object.keys(saved.keyLists).length + 1,
+    };
+    await direct.s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: 'a/publisher/progress.json',
+        Body: serializeProgress(withList),
+      }),
+    );
+    // ...then the key is deactivated: the full run that continues the series must list U again.
+    await direct.iam.send(
+      new UpdateSSHPublicKeyCommand({ UserName: U, SSHPublicKeyId: id, Status: 'Inactive' }),
+    );
+    const r = await applyAndCompare(
+      cloudTrailEvent('UpdateSSHPublicKey', { userName: U, sSHPublicKeyId: id, status: 'Inactive' }),
+    );
+    expect(r.outcome).toMatchObject({ mode: 'full', reason: expect.stringMatching(/progress/) });
+    expect(
+      JSON.parse((await under('a/'))['index.json'] as string).users[U].keys.map((k: { id: string }) => k.id),
+    ).not.toContain(id);
   });
 
   it('a key copied from another user falls back to a full run (upload dates decide)', async () => {
