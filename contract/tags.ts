@@ -22,13 +22,20 @@ export class InvalidTagKeyPrefixError extends Error {
 /**
  * Checks a tag key prefix: IAM tag key characters only (so no `*` or `?`, which
  * IAM policies read as wildcards in `aws:TagKeys`), at most 127 characters (a
- * label must still fit), and not `aws:` (IAM reserves it).
+ * label must still fit), ending in `:` or `/`, and not `aws:` (IAM reserves it).
  */
 export function parseTagKeyPrefix(value: string | undefined): string {
   if (value === undefined || value === '') return DEFAULT_TAG_KEY_PREFIX;
   if (value.length >= MAX_TAG_KEY_LENGTH || !IAM_TAG_KEY.test(value)) {
     throw new InvalidTagKeyPrefixError(
       `invalid tag key prefix ${JSON.stringify(value.slice(0, 140))}: use 1-127 letters, digits, spaces and _.:/=+-@`,
+    );
+  }
+  // The self-service policy lets members set any tag key matching `<prefix>*`: a prefix without a
+  // separator (`ssh`) would also match unrelated tags (`ssh-access-level`, an ABAC attribute, say).
+  if (!/[:/]$/.test(value)) {
+    throw new InvalidTagKeyPrefixError(
+      `invalid tag key prefix ${JSON.stringify(value)}: end it with : or / (e.g. ${JSON.stringify(`${value}:`)}), so that it matches no unrelated tag`,
     );
   }
   if (value.toLowerCase().startsWith('aws:')) {

@@ -156,6 +156,6 @@ describe('publishConfigFromEnv', () => {
     [{ BUCKET: 'b', UID_BASE: '10' }, /UID_BASE/],
     [{ BUCKET: 'b', KEY_PREFIX: '../x' }, /invalid key prefix/],
     [{ BUCKET: 'b', TAG_KEY_PREFIX: 'ssh-*' }, /TAG_KEY_PREFIX: invalid tag key prefix/],
-    [{ BUCKET: 'b', TAG_KEY_PREFIX: 'aws:ssh' }, /TAG_KEY_PREFIX: .*IAM reserves aws:/],
+    [{ BUCKET: 'b', TAG_KEY_PREFIX: 'aws:ssh:' }, /TAG_KEY_PREFIX: .*IAM reserves aws:/],
   ])('refuses %j', (env, reason) => expect(() => publishConfigFromEnv(env)).toThrow(reason));
 });

@@ -13,7 +13,7 @@ describe('parseTagKeyPrefix', () => {
     [undefined, 'ssh-key:'],
     ['', 'ssh-key:'],
     ['ssh-key:', 'ssh-key:'],
-    ['corp/ssh=key@', 'corp/ssh=key@'],
+    ['corp/ssh=key@/', 'corp/ssh=key@/'],
     ['clé ssh:', 'clé ssh:'],
   ])('accepts %j as %j', (value, expected) => {
     expect(parseTagKeyPrefix(value)).toBe(expected);
@@ -25,6 +25,8 @@ describe('parseTagKeyPrefix', () => {
     ["IAM's reserved aws:", 'aws:ssh:', /IAM reserves aws:/],
     ['aws: in capitals', 'AWS:ssh:', /IAM reserves aws:/],
     ['no room left for a label', 'k'.repeat(128), /invalid tag key prefix/],
+    ['no separator at the end (ssh would match ssh-access-level)', 'ssh', /end it with : or \//],
+    ['a separator other than : or /', 'ssh-key@', /end it with : or \//],
   ])('refuses %s', (_n, value, reason) => {
     expect(() => parseTagKeyPrefix(value)).toThrow(reason);
   });
