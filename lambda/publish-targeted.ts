@@ -2,17 +2,9 @@
 // events name, then the same render, plan, guards and write order as a full run
 // (index.json last). Falls back to a full run whenever it cannot be sure the
 // result equals what a full run would publish.
-import {
-  IndexFormatError,
-  indexKey,
-  type PublishedIndex,
-  parseIndex,
-  serializeIndex,
-} from '../contract/index.js';
-import { deleteKey, listExisting, putText, readIndexText, readText } from './bucket.js';
+import { IndexFormatError, indexKey, type PublishedIndex, parseIndex } from '../contract/index.js';
+import { listExisting, putText, readIndexText, readText } from './bucket.js';
 import type { EventPlan, Targets } from './event-targets.js';
-import { mapLimit } from './iam-source.js';
-import { keyLossRefusal, plan } from './plan.js';
 import {
   type ImportProgress,
   ProgressFormatError,
@@ -24,11 +16,11 @@ import {
 import {
   type PublishConfig,
   type PublishDeps,
-  PublishRefusedError,
   type PublishResult,
   publish,
+  renderAndWrite,
 } from './publish.js';
-import { knownKeyBodies, render } from './render.js';
+import { knownKeyBodies } from './render.js';
 import { type TargetedReadOptions, targetedSnapshot } from './targeted-read.js';
 
 export type TargetedOutcome =
@@ -109,48 +101,10 @@ export async function publishForEvents(
   if (composed.kind === 'full') return fullRun(composed.reason);
 
   // From here on exactly the steps of a full run (publish.ts), on the composed snapshot.
-  const rendered = render(composed.snapshot, previous, {
-    prefix,
-    uidBase: config.uidBase,
-    now: started,
-    ...(config.tagKeyPrefix !== undefined ? { tagKeyPrefix: config.tagKeyPrefix } : {}),
-  });
-  const planOptions = {
-    prefix,
-    maxDeleteShare: config.maxDeleteShare,
-    allowMassDelete: config.allowMassDelete,
-  };
-  const p = plan(rendered.objects, existing, planOptions);
-  if (p.refusal) throw new PublishRefusedError(p.refusal);
-  const previousKeys = Object.values(previous.users).reduce((n, u) => n + u.keys.length, 0);
-  const keyLoss = keyLossRefusal(previousKeys, rendered.keyCount, planOptions);
-  if (keyLoss) throw new PublishRefusedError(keyLoss);
-  if (!config.dryRun) {
-    await mapLimit(p.puts, config.concurrency, (put) => putText(deps.s3, bucket, put.key, put.body));
-    await mapLimit(p.deletes, config.concurrency, (key) => deleteKey(deps.s3, bucket, key));
-    await putText(deps.s3, bucket, indexKey(prefix), serializeIndex(rendered.index));
-  }
   return {
     mode: 'targeted',
     targets: eventPlan.targets,
     unconfirmed: composed.unconfirmed,
-    result: {
-      plan: p,
-      index: rendered.index,
-      problems: rendered.problems,
-      summary: {
-        users: Object.keys(rendered.index.users).length,
-        groups: Object.keys(rendered.index.groups).length,
-        keys: rendered.keyCount,
-        rejectedKeys: rendered.problems.filter((x) => x.keyId).length,
-        copiedKeysRefused: rendered.problems.filter((x) => x.sharedWith).length,
-        added: p.puts.filter((x) => x.change === 'add').length,
-        changed: p.puts.filter((x) => x.change === 'change').length,
-        deleted: p.deletes.length,
-        unchanged: p.unchanged.length,
-        dryRun: config.dryRun,
-        durationMs: deps.now().getTime() - started.getTime(),
-      },
-    },
+    result: await renderAndWrite(composed.snapshot, previous, existing, config, deps, started),
   };
 }

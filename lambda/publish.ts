@@ -17,8 +17,8 @@ import {
 } from '../contract/index.js';
 import { deleteKey, listExisting, putText, readIndexText, readText } from './bucket.js';
 import { DEFAULT_PROGRESS_MAX_AGE_MS, stopTimes } from './deadline.js';
-import { IamReadIncompleteError, mapLimit, readIam } from './iam-source.js';
-import { keyLossRefusal, type Plan, plan } from './plan.js';
+import { IamReadIncompleteError, type IamSnapshot, mapLimit, readIam } from './iam-source.js';
+import { type ExistingObject, keyLossRefusal, type Plan, plan } from './plan.js';
 import {
   nextProgress,
   type ProgressCounts,
@@ -197,6 +197,33 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
   } finally {
     clearTimeout(timer);
   }
+  const result = await renderAndWrite(snapshot, previous, existing, config, deps, started, {
+    // The very first run into an empty bucket writes index.json first too: if it is cut short, the
+    // next run finds index.json (with the uids it allocated) and completes it, instead of refusing
+    // as for a lost index. Hosts had nothing before, and a principal whose object is not there yet
+    // is unknown to them (no keys), so the early index grants nothing.
+    indexFirst: indexProblem !== undefined && principalObjects.length === 0,
+  });
+  // The series is done: the next run reads every key list afresh.
+  if (!config.dryRun && progressText !== undefined) await deleteKey(deps.s3, bucket, pKey);
+  return resumed.warnings.length ? { ...result, warnings: resumed.warnings } : result;
+}
+
+/**
+ * What every run does once its IAM snapshot is complete (a full run's, or a
+ * targeted run's composed one): render, plan, the guards, then the writes,
+ * principal objects first and index.json (the heartbeat) last.
+ */
+export async function renderAndWrite(
+  snapshot: IamSnapshot,
+  previous: PublishedIndex | undefined,
+  existing: readonly ExistingObject[],
+  config: PublishConfig,
+  deps: PublishDeps,
+  started: Date,
+  opts: { readonly indexFirst?: boolean } = {},
+): Promise<PublishResult> {
+  const { bucket, prefix } = config;
   const rendered = render(snapshot, previous, {
     prefix,
     uidBase: config.uidBase,
@@ -215,26 +242,18 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
   if (keyLoss) throw new PublishRefusedError(keyLoss);
 
   if (!config.dryRun) {
-    // The very first run into an empty bucket writes index.json first too: if it is cut short, the
-    // next run finds index.json (with the uids it allocated) and completes it, instead of refusing
-    // as for a lost index. Hosts had nothing before, and a principal whose object is not there yet
-    // is unknown to them (no keys), so the early index grants nothing.
-    if (indexProblem && principalObjects.length === 0 && p.puts.length > 0) {
-      await putText(deps.s3, bucket, indexKey(prefix), serializeIndex(rendered.index));
-    }
+    const index = serializeIndex(rendered.index);
+    if (opts.indexFirst && p.puts.length > 0) await putText(deps.s3, bucket, indexKey(prefix), index);
     await mapLimit(p.puts, config.concurrency, (put) => putText(deps.s3, bucket, put.key, put.body));
     await mapLimit(p.deletes, config.concurrency, (key) => deleteKey(deps.s3, bucket, key));
     // Last: the heartbeat says "a complete run finished".
-    await putText(deps.s3, bucket, indexKey(prefix), serializeIndex(rendered.index));
-    // The series is done: the next run reads every key list afresh.
-    if (progressText !== undefined) await deleteKey(deps.s3, bucket, pKey);
+    await putText(deps.s3, bucket, indexKey(prefix), index);
   }
 
   return {
     plan: p,
     index: rendered.index,
     problems: rendered.problems,
-    ...(resumed.warnings.length ? { warnings: resumed.warnings } : {}),
     summary: {
       users: Object.keys(rendered.index.users).length,
       groups: Object.keys(rendered.index.groups).length,
