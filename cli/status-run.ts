@@ -3,15 +3,11 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parseIndex } from '../contract/index.js';
 import { readIndexText } from '../lambda/bucket.js';
+import { progressKey } from '../lambda/progress.js';
 import { firstImportReport, parseProgress, type StatusReport, statusReport } from './status.js';
 
 export class StatusError extends Error {
   override name = 'StatusError';
-}
-
-/** Where a publisher run that saves its progress keeps it. */
-export function progressKey(prefix: string): string {
-  return `${prefix}publisher/progress.json`;
 }
 
 /** progress.json's text; undefined when absent. Not being allowed to read it is not an error of status. */

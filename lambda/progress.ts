@@ -20,9 +20,8 @@ export interface SavedKeyList {
   readonly keys: readonly IamKey[];
 }
 
-export interface ImportProgress {
-  readonly kind: typeof PROGRESS_KIND;
-  readonly version: typeof PROGRESS_VERSION;
+/** The counters: what logs, metrics and `status` show. */
+export interface ProgressCounts {
   /** ISO: when the series' first run started. */
   readonly startedAt: string;
   /** ISO: when this file was written. */
@@ -39,6 +38,11 @@ export interface ImportProgress {
   readonly keyBodiesFetched: number;
   /** Active keys in the saved lists whose body is neither saved nor in index.json yet. */
   readonly keyBodiesMissing: number;
+}
+
+export interface ImportProgress extends ProgressCounts {
+  readonly kind: typeof PROGRESS_KIND;
+  readonly version: typeof PROGRESS_VERSION;
   /** ISO: when the oldest saved key list was read; lists older than the reuse bound are discarded. */
   readonly keyListsSince: string;
   /** IAM user name -> its key list. */
@@ -134,18 +138,6 @@ export function parseProgress(text: string): ImportProgress {
 
 export function serializeProgress(p: ImportProgress): string {
   return `${JSON.stringify(p)}\n`;
-}
-
-/** The counters only: what logs, metrics and `status` show. */
-export interface ProgressCounts {
-  readonly startedAt: string;
-  readonly savedAt: string;
-  readonly runs: number;
-  readonly firstImport: boolean;
-  readonly usersTotal: number;
-  readonly usersRead: number;
-  readonly keyBodiesFetched: number;
-  readonly keyBodiesMissing: number;
 }
 
 export function progressCounts(p: ProgressCounts): ProgressCounts {
