@@ -1,6 +1,6 @@
 // Shared set-up for the end-to-end tests: the built agent and operator CLI (dist/),
 // IAM users and keys in moto, a syslog socket.
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -202,4 +202,21 @@ export async function startSyslogSink(dir: string): Promise<SyslogSink> {
       child.kill('SIGKILL');
     },
   };
+}
+
+/** A local account's passwd fields (name, x, uid, gid, gecos, home, shell), or undefined when there is none. */
+export function passwd(name: string): string[] | undefined {
+  const r = spawnSync('getent', ['passwd', name], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim().split(':') : undefined;
+}
+export const uidOf = (name: string) => Number(passwd(name)?.[2]);
+
+/**
+ * What aws-ec2-ssh's import_users.sh does for a new IAM user (its defaults: USERADD_ARGS, LOCAL_GROUPS=""):
+ * an account with whatever uid useradd picks, in its marker group.
+ */
+export async function importUsersSh(name: string, markerGroup: string): Promise<void> {
+  await run('useradd', ['--user-group', '--create-home', '--shell', '/bin/bash', name]);
+  await run('chown', ['-R', `${name}:${name}`, `/home/${name}`]);
+  await run('usermod', ['-a', '-G', markerGroup, name]);
 }

@@ -33,8 +33,11 @@ import {
   createAgentUser,
   createBucket,
   iamUserWithKey,
+  importUsersSh,
+  passwd,
   RUN_TAG,
   runAgent,
+  uidOf,
 } from './fixtures.js';
 
 const run = promisify(execFile);
@@ -55,19 +58,6 @@ const DEE = `${P}-dee`;
 const APP = `${P}-app`;
 const ACCOUNTS = [ANN, BEN, CID, DEE, APP];
 const UID_BASE = 64000 + (process.pid % 40) * 100;
-
-function passwd(name: string): string[] | undefined {
-  const r = spawnSync('getent', ['passwd', name], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim().split(':') : undefined;
-}
-const uidOf = (name: string) => Number(passwd(name)?.[2]);
-
-/** What import_users.sh does for a new IAM user (aws-ec2-ssh's defaults: USERADD_ARGS, LOCAL_GROUPS=""). */
-async function importUsersSh(name: string): Promise<void> {
-  await run('useradd', ['--user-group', '--create-home', '--shell', '/bin/bash', name]);
-  await run('chown', ['-R', `${name}:${name}`, `/home/${name}`]);
-  await run('usermod', ['-a', '-G', MARKER, name]);
-}
 
 describe('migration from aws-ec2-ssh and from an S3-publisher script', () => {
   let moto: Moto;
@@ -157,7 +147,7 @@ describe('migration from aws-ec2-ssh and from an S3-publisher script', () => {
 
     // The host as aws-ec2-ssh left it.
     await run('groupadd', [MARKER]);
-    for (const u of [ANN, BEN, CID, DEE]) await importUsersSh(u);
+    for (const u of [ANN, BEN, CID, DEE]) await importUsersSh(u, MARKER);
     writeFileSync(join('/home', ANN, 'notes.txt'), 'mine\n');
     chownSync(join('/home', ANN, 'notes.txt'), uidOf(ANN), uidOf(ANN));
     // The shared account, and the file the old per-host script wrote from groups/<Devs>/authorized_keys.

@@ -30,8 +30,11 @@ import {
   createAgentUser,
   createBucket,
   iamUserWithKey,
+  importUsersSh,
+  passwd,
   RUN_TAG,
   runAgent,
+  uidOf,
 } from './fixtures.js';
 
 const run = promisify(execFile);
@@ -52,23 +55,11 @@ const ACCOUNTS = [ANN, BEA, CY, SVC];
 // Offset 50: never one of the uids sync-users.test.ts (60000 + n*100) or migration.test.ts (64000 + n*100) publishes.
 const UID_BASE = 62050 + (process.pid % 40) * 100;
 
-function passwd(name: string): string[] | undefined {
-  const r = spawnSync('getent', ['passwd', name], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim().split(':') : undefined;
-}
-const uidOf = (name: string) => Number(passwd(name)?.[2]);
 const gidOf = (name: string) => Number(passwd(name)?.[3]);
 const owner = (path: string) => {
   const st = statSync(path);
   return [st.uid, st.gid];
 };
-
-/** What import_users.sh does for a new IAM user (aws-ec2-ssh's defaults: USERADD_ARGS, LOCAL_GROUPS=""). */
-async function importUsersSh(name: string): Promise<void> {
-  await run('useradd', ['--user-group', '--create-home', '--shell', '/bin/bash', name]);
-  await run('chown', ['-R', `${name}:${name}`, `/home/${name}`]);
-  await run('usermod', ['-a', '-G', MARKER, name]);
-}
 
 describe('sync-users --renumber: adopted aws-ec2-ssh accounts get their published uid', () => {
   let moto: Moto;
@@ -165,7 +156,7 @@ describe('sync-users --renumber: adopted aws-ec2-ssh accounts get their publishe
     // The host as aws-ec2-ssh left it, plus a service account that happens to hold cy's published uid.
     await run('groupadd', [MARKER]);
     for (const u of [ANN, BEA, CY]) {
-      await importUsersSh(u);
+      await importUsersSh(u, MARKER);
       old[u] = uidOf(u);
       oldGid[u] = gidOf(u);
     }

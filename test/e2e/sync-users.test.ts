@@ -27,6 +27,7 @@ import {
   createAgentUser,
   createBucket,
   iamUserWithKey,
+  passwd,
   RUN_TAG,
   runAgent,
 } from './fixtures.js';
@@ -43,10 +44,6 @@ const AGENT_USER = `iake2e-sa-${RUN_TAG}`;
 // Per run too: two runs' moto servers would hand out the same uids.
 const UID_BASE = 60000 + (process.pid % 40) * 100;
 
-function passwd(name: string): string[] | undefined {
-  const r = spawnSync('getent', ['passwd', name], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim().split(':') : undefined;
-}
 function groupsOf(name: string): string[] {
   return spawnSync('id', ['-nG', name], { encoding: 'utf8' }).stdout.trim().split(/\s+/).sort();
 }
