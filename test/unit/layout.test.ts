@@ -1,6 +1,7 @@
-// What the folders promise (DESIGN.md, Recommended layout): host-agent/ is the
-// login path and reaches host-agent/admin/ only through main.ts's one lazy
-// import; no import circle anywhere in the sources; no source file over 500 lines.
+// What the folders promise (docs/architecture.md, "Dependency rules"): each part
+// imports only the parts it may; host-agent/ is the login path and reaches
+// host-agent/admin/ only through main.ts's one lazy import; no import circle
+// anywhere in the sources; no source file over 500 lines.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,7 +111,28 @@ describe('host-agent/: the login path never reaches host-agent/admin/', () => {
   });
 });
 
+/** Which parts each part may import (besides itself); everything may import contract/. */
+const MAY_IMPORT: ReadonlyMap<string, readonly string[]> = new Map([
+  ['contract', []],
+  ['lambda', ['contract']],
+  ['lib', ['contract']],
+  ['host-agent', ['contract']],
+  // `iam-ssh-keys publish` and `status` run the publisher's own code.
+  ['cli', ['contract', 'lambda']],
+]);
+
 describe('sources (contract, lambda, lib, host-agent, cli)', () => {
+  it('import only the parts they may (contract/ imports none)', () => {
+    const crossings = sourceFiles().flatMap((f) => {
+      const part = f.split('/')[0] as string;
+      const allowed = [part, ...(MAY_IMPORT.get(part) ?? [])];
+      return relativeImports(f)
+        .filter((i) => !allowed.includes(i.target.split('/')[0] as string))
+        .map((i) => `${f}: ${i.specifier}`);
+    });
+    expect(crossings).toEqual([]);
+  });
+
   it('have no import circle (type-only and lazy imports count)', () => {
     expect(circles(sourceFiles())).toEqual([]);
   });

@@ -60,7 +60,7 @@ function runAgent(args: string[], env: Record<string, string> = {}): Promise<Res
       cmd,
       argv,
       {
-        // What sshd gives an AuthorizedKeysCommand, plus the explicit AWS_* wrapper of DESIGN.md.
+        // What sshd gives an AuthorizedKeysCommand, plus the explicit AWS_* wrapper of docs/host-agent.md.
         env: {
           PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
           HOME: work,
