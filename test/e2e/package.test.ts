@@ -403,10 +403,18 @@ describe('the .rpm packages', () => {
       }
     };
 
-    it.each([
+    interface ScriptletCase {
+      readonly name: string;
+      readonly tag: 'POSTIN' | 'POSTUN';
+      readonly arg: string;
+      readonly env: Record<string, string>;
+      readonly calls: readonly string[];
+      readonly stderr?: RegExp;
+    }
+    it.each<ScriptletCase>([
       {
         name: '%post, SELinux enabled: module in, binary then existing directories relabelled',
-        tag: 'POSTIN' as const,
+        tag: 'POSTIN',
         arg: '1',
         env: { SELINUX_ENABLED: '0' },
         calls: [
@@ -418,14 +426,14 @@ describe('the .rpm packages', () => {
       },
       {
         name: '%post, SELinux disabled: nothing',
-        tag: 'POSTIN' as const,
+        tag: 'POSTIN',
         arg: '1',
         env: { SELINUX_ENABLED: '1' },
         calls: ['selinuxenabled'],
       },
       {
         name: '%post, semodule -i fails: warned, nothing relabelled, the install goes on',
-        tag: 'POSTIN' as const,
+        tag: 'POSTIN',
         arg: '2',
         env: { SELINUX_ENABLED: '0', SEMODULE_I: '1' },
         calls: ['selinuxenabled', 'semodule -i <root>/usr/share/selinux/packages/iam_authorized_keys.pp'],
@@ -433,21 +441,21 @@ describe('the .rpm packages', () => {
       },
       {
         name: '%postun on erase: module removed',
-        tag: 'POSTUN' as const,
+        tag: 'POSTUN',
         arg: '0',
         env: { SELINUX_ENABLED: '0', SEMODULE_LIST: 'base iam_authorized_keys ssh' },
         calls: ['semodule -l', 'semodule -r iam_authorized_keys'],
       },
       {
         name: '%postun on erase, module not loaded: not removed',
-        tag: 'POSTUN' as const,
+        tag: 'POSTUN',
         arg: '0',
         env: { SELINUX_ENABLED: '0', SEMODULE_LIST: 'base iam_authorized_keys_old' },
         calls: ['semodule -l'],
       },
       {
         name: '%postun on upgrade: module kept',
-        tag: 'POSTUN' as const,
+        tag: 'POSTUN',
         arg: '1',
         env: { SELINUX_ENABLED: '0', SEMODULE_LIST: 'iam_authorized_keys' },
         calls: [],
