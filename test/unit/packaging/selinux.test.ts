@@ -54,7 +54,7 @@ const HOST_TYPES = [
   'port_t',
   'shadow_t',
 ];
-const HOST_ATTRIBUTES = ['domain', 'file_type', 'non_security_file_type', 'exec_type'];
+const HOST_ATTRIBUTES = ['domain', 'file_type', 'non_security_file_type', 'exec_type', 'entry_type'];
 
 /** A base policy module (policy.conf language): every kernel class with its permissions, the host types, MCS. */
 function basePolicyConf(): string {
@@ -132,7 +132,7 @@ const expand = (rules: readonly string[]) =>
 const EXPECTED = expand([
   // sshd_t runs the AuthorizedKeysCommand and transitions; systemd runs sync-users unconfined.
   'sshd_t iam_authorized_keys_exec_t:file { execute getattr map open read }',
-  'sshd_t iam_authorized_keys_t:process { transition }',
+  'sshd_t iam_authorized_keys_t:process { sigkill signal transition }',
   'init_t iam_authorized_keys_exec_t:file { execute getattr map open read }',
   'init_t unconfined_service_t:process { transition }',
   'unconfined_service_t iam_authorized_keys_exec_t:file { entrypoint execute getattr ioctl map open read }',
@@ -270,6 +270,26 @@ describe('the SELinux policy module', () => {
         .map((l) => l.split(' ')[1])
         .sort(),
     ).toEqual([AGENT, 'unconfined_service_t']);
+  });
+
+  it("the module's types carry the attributes the host policy's generic rules use (admins, restorecon, domains)", () => {
+    const attrs = (type: string) =>
+      (
+        /type \S+, ([^;]*);/.exec(
+          execFileSync('seinfo', [built.policy, '-t', type, '-x'], { encoding: 'utf8' }),
+        )?.[1] ?? ''
+      )
+        .split(', ')
+        .sort();
+    expect(attrs(AGENT)).toEqual(['domain']);
+    expect(attrs('iam_authorized_keys_exec_t')).toEqual([
+      'entry_type',
+      'exec_type',
+      'file_type',
+      'non_security_file_type',
+    ]);
+    expect(attrs('iam_authorized_keys_cache_t')).toEqual(['file_type', 'non_security_file_type']);
+    expect(attrs('iam_authorized_keys_var_lib_t')).toEqual(['file_type', 'non_security_file_type']);
   });
 
   it('labels the packaged binary, the cache and the install state dir at the paths the agent uses', () => {
