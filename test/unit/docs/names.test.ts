@@ -179,7 +179,7 @@ describe('metrics: what lambda/handler.ts emits', () => {
     // A CamelCase word in a code span: a metric, an alarm or the namespace on this page.
     const unknown = proseSpans('docs/operations.md', read('docs/operations.md'))
       .filter((s) => /^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*$/.test(s.text) && !known.has(s.text))
-      .map((s) => `${s.at}: ${s.text}`);
+      .map((s) => `${s.at}: \`${s.text}\` is no metric, alarm or namespace of the code`);
     expect(unknown).toEqual([]);
   });
 });
@@ -204,7 +204,7 @@ describe('alarms: the CloudWatch alarms of the synthesized app', () => {
     const ids = new Set(ALARMS.map((a) => a.id));
     const unknown = DOCS.flatMap((f) => proseSpans(f, read(f)))
       .filter((s) => /^[A-Z]\w*Alarm$/.test(s.text) && !ids.has(s.text))
-      .map((s) => `${s.at}: ${s.text}`);
+      .map((s) => `${s.at}: the synthesized app has no alarm ${s.text}`);
     expect(unknown).toEqual([]);
   });
 });
@@ -364,7 +364,10 @@ describe('CLI options: cli/args.ts', () => {
   });
 
   it('docs/cli.md "## Usage" shows exactly what `iam-ssh-keys help` prints', () => {
-    expect(fenced('docs/cli.md', '## Usage', 'text')).toEqual([CLI_USAGE]);
+    expect(
+      fenced('docs/cli.md', '## Usage', 'text'),
+      'docs/cli.md "## Usage" must hold one ```text block equal to cli/args.ts USAGE',
+    ).toEqual([CLI_USAGE]);
   });
 
   it('USAGE names every option the parser accepts, and no other', () => {
