@@ -475,7 +475,7 @@ function optionProblem(file: string, text: string): string | undefined {
   const words = text.split(/\s+/).filter((w) => w !== '');
   const { name, args } = program(words);
   const flagsIn = (ws: readonly string[]) =>
-    ws.flatMap((w) => /^--[a-z][a-z0-9-]*/.exec(w)?.[0] ?? []).map((f) => f.replace(/-+$/, ''));
+    ws.flatMap((w) => /^[[(]*(--[a-z][a-z0-9-]*)/.exec(w)?.[1] ?? []).map((f) => f.replace(/-+$/, ''));
   const bad = (flags: string[], ok: (f: string) => boolean, whose: string) => {
     const no = flags.filter((f) => !ok(f));
     return no.length > 0 ? `${whose} takes no ${no.join(', ')}` : undefined;
@@ -553,7 +553,33 @@ describe('options named in the prose of README.md and docs/*.md', () => {
     );
     expect(problems).toEqual([]);
   });
+
+  it('so is each option of a synopsis (a ```text line of our programs, `[...]` continuation lines joined)', () => {
+    const lines = DOCS.flatMap((f) =>
+      codeBlocks(f, read(f))
+        .filter((b) => b.lang === 'text')
+        .flatMap((b) => synopses(b.lines).map((l) => ({ ...l, at: `${f}:${b.line + l.index}`, f }))),
+    );
+    expect(lines.length).toBeGreaterThan(5);
+    const problems = lines.flatMap((l) => {
+      const p = optionProblem(l.f, l.text);
+      return p ? [`${l.at}: ${l.text}\n    ${p}`] : [];
+    });
+    expect(problems).toEqual([]);
+  });
 });
+
+/** The lines of a text block that run one of our programs, each with its `[...]` continuation lines. */
+function synopses(lines: readonly string[]): { text: string; index: number }[] {
+  const out: { text: string; index: number }[] = [];
+  lines.forEach((l, index) => {
+    const last = out[out.length - 1];
+    if (/^\s+\[/.test(l) && last) last.text += ` ${l.trim()}`;
+    else if (/^\s*(?:sudo\s+)?(?:\S*\/)?(iam-ssh-keys|iam-authorized-keys)\s/.test(l))
+      out.push({ text: l.trim(), index });
+  });
+  return out;
+}
 
 // ---- CDK context settings ----
 
