@@ -169,7 +169,7 @@ describe('metrics: what lambda/handler.ts emits', () => {
     expect(text).toContain(`\`service=${PUBLISHER_SERVICE_NAME}\``);
   });
 
-  it('docs/operations.md names no metric or alarm that does not exist', () => {
+  it('docs/operations.md names every metric, and none or no alarm that does not exist', () => {
     const known = new Set([
       ...EMITTED.keys(),
       ...ALARMS.map((a) => a.id),
@@ -181,6 +181,9 @@ describe('metrics: what lambda/handler.ts emits', () => {
       .filter((s) => /^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*$/.test(s.text) && !known.has(s.text))
       .map((s) => `${s.at}: \`${s.text}\` is no metric, alarm or namespace of the code`);
     expect(unknown).toEqual([]);
+    const named = new Set(proseSpans('docs/operations.md', read('docs/operations.md')).map((s) => s.text));
+    const unnamed = [...EMITTED].filter(([m]) => !named.has(m));
+    expect(unnamed.map(([m, at]) => `metric ${m} (${at}) is missing from docs/operations.md`)).toEqual([]);
   });
 });
 
