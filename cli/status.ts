@@ -1,5 +1,5 @@
 // Pure: index.json (+ the publisher's progress.json) + clock -> what `iam-ssh-keys status`
-// prints: what an operator checks first. Fetching is in status-fetch.ts.
+// prints: what an operator checks first. Fetching is in status-run.ts.
 import { type PublishedIndex, validateKey } from '../contract/index.js';
 
 /** RSA keys under this many bits are flagged (NIST SP 800-57: 2048-bit RSA is for use through 2030). */

@@ -1,7 +1,8 @@
 // Source comments name sections of docs/architecture.md in quotes: each named
-// section must exist there, so a newcomer following a comment finds it.
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, posix } from 'node:path';
+// section must exist there, so a newcomer following a comment finds it. The
+// same for the source files comments name.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -38,5 +39,44 @@ describe('docs/architecture.md', () => {
       /\bDESIGN(\.md)?\b/.test(readFileSync(join(ROOT, f), 'utf8')),
     );
     expect(outside).toEqual([]);
+  });
+});
+
+/** The .ts/.mjs files a comment line names (`status-run.ts`, `bench/agent.ts`). */
+function fileRefs(line: string): string[] {
+  const comment = /(?:\/\/|^\s*\*|^\s*#)(.*)$/.exec(line)?.[1];
+  return comment === undefined
+    ? []
+    : [...comment.matchAll(/(?<![\w./-])([\w./-]+\.(?:ts|mjs))\b/g)].map((m) => m[1] as string);
+}
+
+describe('files named in source comments', () => {
+  it.each([
+    ['// Fetching is in status-run.ts.', ['status-run.ts']],
+    [' * see bench/agent.ts and ../lib/x.mjs', ['bench/agent.ts', '../lib/x.mjs']],
+    ["const x = 'a.ts'; // none here", []],
+    ["const x = 'a.ts';", []],
+  ])('%s', (line, expected) => {
+    expect(fileRefs(line)).toEqual(expected);
+  });
+
+  it('exist: next to the file, from the repository root, or (a bare name) somewhere in it', () => {
+    const all = DIRS.flatMap(files);
+    const names = new Set(all.map((f) => basename(f)));
+    const missing = all.flatMap((f) =>
+      readFileSync(join(ROOT, f), 'utf8')
+        .split('\n')
+        .flatMap((l, i) =>
+          fileRefs(l)
+            .filter(
+              (r) =>
+                !existsSync(join(ROOT, posix.dirname(f), r)) &&
+                !existsSync(join(ROOT, r)) &&
+                !(r === basename(r) && names.has(r)),
+            )
+            .map((r) => `${f}:${i + 1}: ${r}`),
+        ),
+    );
+    expect(missing).toEqual([]);
   });
 });
