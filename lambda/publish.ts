@@ -54,6 +54,11 @@ export interface PublishConfig {
   readonly deadline?: number;
   /** Saved key lists older than this are read again. @default 6 h */
   readonly progressMaxAgeMs?: number;
+  /**
+   * Events start at most one full run per this many ms for users' copied keys
+   * (lambda/full-run-budget.ts); the schedule does the rest. @default 1 h
+   */
+  readonly eventFullRunIntervalMs?: number;
 }
 
 export const DEFAULT_PUBLISH_CONFIG = {
@@ -237,8 +242,7 @@ export async function renderAndWrite(
   };
   const p = plan(rendered.objects, existing, planOptions);
   if (p.refusal) throw new PublishRefusedError(p.refusal);
-  const previousKeys = Object.values(previous?.users ?? {}).reduce((n, u) => n + u.keys.length, 0);
-  const keyLoss = keyLossRefusal(previousKeys, rendered.keyCount, planOptions);
+  const keyLoss = keyLossRefusal(previous, rendered.index, planOptions);
   if (keyLoss) throw new PublishRefusedError(keyLoss);
 
   if (!config.dryRun) {
