@@ -17,7 +17,7 @@ import { publishConfigFromEnv } from './config.js';
 import { planForInvocation } from './event-targets.js';
 import type { ProgressCounts } from './progress.js';
 import { PublishIncompleteError, type PublishSummary } from './publish.js';
-import { publishForEvents } from './publish-targeted.js';
+import { publishForEvents, type TargetedOutcome } from './publish-targeted.js';
 
 const logger = new Logger({ serviceName: 'iam-ssh-keys-publisher' });
 const metrics = new Metrics({ namespace: 'IamSshKeys', serviceName: 'iam-ssh-keys-publisher' });
@@ -36,6 +36,27 @@ export type HandlerResult =
   | (PublishSummary & { mode: 'full' | 'targeted'; iamCalls: Record<string, number> })
   | { mode: 'none'; reason: string }
   | IncompleteRun;
+
+/**
+ * Who made the event path ask for a full run with their copied keys (IAM user
+ * and reason), and whether it ran or was deferred to the schedule: a
+ * self-service user repeating it shows up here, by name.
+ */
+function reportCopiedKeyFallbacks(outcome: TargetedOutcome): void {
+  if (outcome.mode === 'full' && outcome.causedBy?.length) {
+    for (const c of outcome.causedBy)
+      logger.warn('copied-key clash: full run', { iamUser: c.user, reason: c.reason });
+    metrics.addMetric('CopiedKeyFullRuns', MetricUnit.Count, 1);
+  }
+  if (outcome.mode === 'targeted' && outcome.deferred.length > 0) {
+    for (const c of outcome.deferred)
+      logger.warn(
+        "copied-key clash: full run deferred to the schedule (an event-started full run ran within the interval); only this user's removals were applied",
+        { iamUser: c.user, reason: c.reason },
+      );
+    metrics.addMetric('CopiedKeyFullRunsDeferred', MetricUnit.Count, 1);
+  }
+}
 
 export async function handler(
   event: unknown,
@@ -63,6 +84,7 @@ export async function handler(
     }
     const { result } = outcome;
     for (const w of result.warnings ?? []) logger.warn(w);
+    reportCopiedKeyFallbacks(outcome);
     if (outcome.mode === 'targeted' && outcome.unconfirmed.length > 0)
       logger.warn(
         'IAM did not show what the events did yet; published what it showed (the schedule reconciles)',
@@ -88,7 +110,9 @@ export async function handler(
     logger.info('published', {
       trigger: source,
       mode: outcome.mode,
-      ...(outcome.mode === 'full' ? { fullRunReason: outcome.reason } : { targets: outcome.targets }),
+      ...(outcome.mode === 'full'
+        ? { fullRunReason: outcome.reason }
+        : { targets: outcome.targets, deferred: outcome.deferred.map((d) => d.user) }),
       ...result.summary,
       iamCalls,
       iamAttempts: { ...counts.attempts },
