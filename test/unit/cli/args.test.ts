@@ -149,7 +149,9 @@ describe('publishConfigFromEnv', () => {
       eventFullRunIntervalMs: 3_600_000,
     });
     expect(publishConfigFromEnv({ BUCKET: 'b', TAG_KEY_PREFIX: 'corp/ssh:' }).tagKeyPrefix).toBe('corp/ssh:');
-    expect(publishConfigFromEnv({ BUCKET: 'b', EVENT_FULL_RUN_MINUTES: '15' }).eventFullRunIntervalMs).toBe(900_000);
+    expect(publishConfigFromEnv({ BUCKET: 'b', EVENT_FULL_RUN_MINUTES: '15' }).eventFullRunIntervalMs).toBe(
+      900_000,
+    );
   });
   it.each([
     [{}, /BUCKET is not set/],
