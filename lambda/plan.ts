@@ -95,11 +95,28 @@ export function plan(
  */
 export const KEY_LOSS_MIN_USERS = 3;
 
-/** Users of `previous` who had published keys and would have none: emptied lists, and users gone. */
+/**
+ * What the IAM events of a run say was revoked (CloudTrail: an admin or the user
+ * did it): key ids deleted or deactivated, users deleted. A loss they explain
+ * is a change, not a broken read.
+ */
+export interface Revocations {
+  readonly keyIds: readonly string[];
+  readonly users: readonly string[];
+}
+
+/**
+ * Users of `previous` who had published keys and would have none (emptied
+ * lists, and users gone), less those whose every lost key (or whose deletion)
+ * the events explain.
+ */
 export function usersLosingAllKeys(
   previous: PublishedIndex | undefined,
   next: PublishedIndex,
+  revoked?: Revocations,
 ): { readonly holders: number; readonly lost: readonly string[] } {
+  const revokedIds = new Set(revoked?.keyIds ?? []);
+  const deleted = new Set(revoked?.users ?? []);
   const nextById = new Map<string, number>();
   for (const e of Object.values(next.users)) if (e.userId) nextById.set(e.userId, e.keys.length);
   const nextByName = new Map(Object.entries(next.users).map(([n, e]) => [n, e.keys.length]));
@@ -110,7 +127,10 @@ export function usersLosingAllKeys(
     holders++;
     // By IAM user id (a rename is not a loss); a version 1 entry has only its name.
     const now = e.userId ? nextById.get(e.userId) : nextByName.get(name);
-    if (!now) lost.push(name);
+    if (now) continue;
+    const gone = e.userId ? !nextById.has(e.userId) : !nextByName.has(name);
+    if ((gone && deleted.has(name)) || e.keys.every((k) => revokedIds.has(k.id))) continue;
+    lost.push(name);
   }
   return { holders, lost: lost.sort(byCodeUnit) };
 }
@@ -122,15 +142,17 @@ export function usersLosingAllKeys(
  * who adds and then removes 30 keys of their own is one user, and can never
  * hold back anyone else's change (a revocation above all). Refuses only when at
  * least KEY_LOSS_MIN_USERS users lose every key and they are more than
- * maxDeleteShare of the users who had keys.
+ * maxDeleteShare of the users who had keys. An event run passes what its events
+ * revoked: a revocation CloudTrail recorded is never held back.
  */
 export function keyLossRefusal(
   previous: PublishedIndex | undefined,
   next: PublishedIndex,
   opts: PlanOptions,
+  revoked?: Revocations,
 ): string | undefined {
   if (opts.allowMassDelete) return undefined;
-  const { holders, lost } = usersLosingAllKeys(previous, next);
+  const { holders, lost } = usersLosingAllKeys(previous, next, revoked);
   if (lost.length < KEY_LOSS_MIN_USERS || lost.length / holders <= opts.maxDeleteShare) return undefined;
   const shown = lost.length > 5 ? `${lost.slice(0, 5).join(', ')}, ...` : lost.join(', ');
   return `refusing to publish: ${lost.length} of the ${holders} users with published keys would have none left (${Math.round(

@@ -134,7 +134,9 @@ export async function publishForEvents(
     targets: eventPlan.targets,
     unconfirmed: composed.unconfirmed,
     deferred: undecided,
-    result: await renderAndWrite(composed.snapshot, previous, existing, config, deps, started),
+    result: await renderAndWrite(composed.snapshot, previous, existing, config, deps, started, {
+      ...(eventPlan.targets.revoked ? { revoked: eventPlan.targets.revoked } : {}),
+    }),
   };
 }
 

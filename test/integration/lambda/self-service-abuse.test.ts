@@ -244,3 +244,32 @@ describe('finding 10: a refused copy does not buy her whole-account reads', () =
     expect(a.users).toEqual(b.users);
   });
 });
+
+describe('a revocation CloudTrail recorded is never held back by the key-loss guard', () => {
+  const leavers = Array.from({ length: 8 }, (_, i) => `leaver${i}`);
+
+  it('an admin removing the keys of most users in one batch: the event run applies it, a full run would refuse', async () => {
+    const ids = new Map<string, string>();
+    for (const name of leavers) {
+      await direct.iam.send(new CreateUserCommand({ UserName: name }));
+      ids.set(name, await upload(name));
+    }
+    for (const p of ['offboard-event/', 'offboard-full/']) await publish(cfg(p), { ...direct, now });
+    const holders = Object.values((await published('offboard-event/')).users).filter(
+      (u) => u.keys.length > 0,
+    );
+    // The leavers are more than half of the users with keys: without the events, this looks like a broken read.
+    expect(leavers.length / holders.length).toBeGreaterThan(0.5);
+    for (const name of leavers)
+      await direct.iam.send(new DeleteSSHPublicKeyCommand({ UserName: name, SSHPublicKeyId: ids.get(name) }));
+    await expect(publish(cfg('offboard-full/'), { ...direct, now })).rejects.toThrow(/8 of the \d+ users/);
+    const r = await events(
+      'offboard-event/',
+      ...leavers.map((name) =>
+        cloudTrailEvent('DeleteSSHPublicKey', { userName: name, sSHPublicKeyId: ids.get(name) }),
+      ),
+    );
+    expect(r.mode).toBe('targeted');
+    for (const name of leavers) expect(await userObject('offboard-event/', name)).toBe('');
+  });
+});

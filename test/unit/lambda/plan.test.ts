@@ -188,6 +188,28 @@ describe('keyLossRefusal', () => {
     expect(keyLossRefusal(undefined, idx({}), opts)).toBeUndefined();
   });
 
+  it('a revocation the events recorded is never held back', () => {
+    // Keys are named K<user><n>: u0's only key is Ku00.
+    const before = team(5);
+    const revokedAll = { keyIds: ['Ku00', 'Ku10', 'Ku20', 'Ku30'], users: [] };
+    const after = idx(emptied(before, 'u0', 'u1', 'u2', 'u3'));
+    expect(keyLossRefusal(idx(before), after, opts)).toMatch(/4 of the 5/);
+    expect(keyLossRefusal(idx(before), after, opts, revokedAll)).toBeUndefined();
+    // Only those the events explain are exempt: the rest still count.
+    expect(keyLossRefusal(idx(before), after, opts, { keyIds: ['Ku00'], users: [] })).toMatch(
+      /3 of the 5 .*u1, u2, u3/,
+    );
+    // Users two keys of whom vanished while the events revoked one each: that looks like a broken read.
+    const two = idx({ ...before, u0: 2, u1: 2, u2: 2, u3: 2 });
+    expect(keyLossRefusal(two, after, opts, revokedAll)).toMatch(/4 of the 5/);
+    // Deleted users (DeleteUser events) are explained too.
+    const gone = idx(without(before, 'u0', 'u1', 'u2', 'u3'));
+    expect(keyLossRefusal(idx(before), gone, opts)).toMatch(/4 of the 5/);
+    expect(
+      keyLossRefusal(idx(before), gone, opts, { keyIds: [], users: ['u0', 'u1', 'u2', 'u3'] }),
+    ).toBeUndefined();
+  });
+
   it('a version 1 index is matched by name', () => {
     expect(keyLossRefusal(idx(team(4), 1), idx(team(4)), opts)).toBeUndefined();
     expect(keyLossRefusal(idx(team(4), 1), idx(emptied(team(4), 'u0', 'u1', 'u2')), opts)).toMatch(
