@@ -3,6 +3,7 @@
 // This is its plan: pure, from the index and getent's passwd and group output.
 import type { IndexUser, PublishedIndex } from '../../../contract/index.js';
 import { isValidLocalName } from '../../../contract/index.js';
+import { isPrivilegedName } from './privileged.js';
 import { MIN_SYNC_UID, planRenumber, type RenumberAction } from './renumber.js';
 
 export { MIN_SYNC_UID };
@@ -106,6 +107,15 @@ function wantsSudo(user: IndexUser, sudoGroups: SyncSettings['sudoGroups']): boo
 }
 
 const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
+
+/**
+ * The local group the operator mapped an IAM group to. Own properties only: an
+ * IAM group named `constructor` or `__proto__` maps to nothing, not to what
+ * Object.prototype holds under that name.
+ */
+export function mappedGroup(groupMap: SyncSettings['groupMap'], iamGroup: string): string | undefined {
+  return Object.hasOwn(groupMap, iamGroup) ? groupMap[iamGroup] : undefined;
+}
 
 /**
  * How many managed accounts one run may remove without --allow-mass-removal:
@@ -223,8 +233,9 @@ export function planSync(
   // The IAM users that should have an account, by local name.
   const entries: { iamUser: string; u: IndexUser; local: string }[] = [];
   const claimed = new Set<string>();
-  for (const iamUser of Object.keys(index.users).sort()) {
-    const u = index.users[iamUser] as IndexUser;
+  /** Privileged names an IAM user asks for: never created, and an account of that name is never removed. */
+  const privileged = new Set<string>();
+  for (const [iamUser, u] of Object.entries(index.users).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (!wantsAccount(u, settings.allowGroups)) continue;
     const local = u.localName;
     if (local === null || !isValidLocalName(local)) {
@@ -236,6 +247,14 @@ export function planSync(
       continue;
     }
     claimed.add(local);
+    // Its private group would carry the name's privilege (useradd -U; a package adopts the group later).
+    if (isPrivilegedName(local)) {
+      privileged.add(local);
+      problems.push(
+        `IAM user ${iamUser}: local name ${local} is a privileged user or group name on common distributions; not created, not renamed, not removed`,
+      );
+      continue;
+    }
     entries.push({ iamUser, u, local });
   }
 
@@ -272,7 +291,7 @@ export function planSync(
     const want = sorted([
       settings.markerGroup,
       ...settings.localGroups,
-      ...u.groups.flatMap((g) => (settings.groupMap[g] ? [settings.groupMap[g] as string] : [])),
+      ...u.groups.flatMap((g) => mappedGroup(settings.groupMap, g) ?? []),
     ]);
     const existing = byName.get(local);
     if (existing && !managed.has(local)) {
@@ -354,7 +373,9 @@ export function planSync(
   // (e.g. a rename that could not be done yet).
   const heldUids = new Set(entries.map((e) => e.u.uid));
   const toRemove = sorted(
-    [...managed].filter((m) => !desired.has(m) && !heldUids.has(byName.get(m)?.uid ?? -1)),
+    [...managed].filter(
+      (m) => !desired.has(m) && !privileged.has(m) && !heldUids.has(byName.get(m)?.uid ?? -1),
+    ),
   );
   let refusedRemovals: SyncPlan['refusedRemovals'];
   const removeActions: SyncAction[] = [];
