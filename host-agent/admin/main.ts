@@ -274,7 +274,14 @@ async function installCommand(args: string[]): Promise<number> {
   let code: number;
   try {
     ({ code } = await install(
-      { paths, agentUser, source, nodePath: values.node, nologin },
+      {
+        paths,
+        agentUser,
+        source,
+        nodePath: values.node,
+        nologin,
+        agentUserSharedOk: values['agent-user-shared-ok'],
+      },
       sysDeps(),
       values['dry-run'],
     ));

@@ -178,6 +178,7 @@ export interface SystemFs {
   removeTree(path: string): Promise<void>;
   listMatches(pattern: string): Promise<string[]>;
   userExists(user: string): Promise<boolean>;
+  userUid(user: string): Promise<number | undefined>;
   dirExists(path: string): Promise<boolean>;
   stat(path: string): StatLike | undefined;
   /** Where a path really leads (symlinks resolved), or undefined when it does not exist. */
@@ -249,6 +250,7 @@ export function realSystemFs(run: ProcessRunner): SystemFs {
     async userExists(user) {
       return (await lookupUser(run, user)) !== undefined;
     },
+    userUid: async (user) => (await lookupUser(run, user))?.uid,
     async dirExists(path) {
       try {
         return (await lstat(path)).isDirectory();
