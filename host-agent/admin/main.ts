@@ -35,7 +35,15 @@ import {
 } from './options.js';
 import { type Source as PrincipalsSource, refreshPrincipals } from './principals-source.js';
 import { runSyncUsers, type SyncUsersDeps } from './sync-users/run.js';
-import { lookupUser, realRunner, realSystemFs, splitCommand, writeFileAtomic } from './sys.js';
+import {
+  findOwnedFile,
+  lookupUser,
+  processesOf,
+  realRunner,
+  realSystemFs,
+  splitCommand,
+  writeFileAtomic,
+} from './sys.js';
 
 // One list and one UsageError, shared with the login path's argument parser.
 export { ADMIN_COMMANDS, DEFAULT_SYNC_LOCK, UsageError };
@@ -333,6 +341,24 @@ async function doctorCommand(args: string[]): Promise<number> {
     realpath: fsys.realpath,
     readBytes: fsys.readBytes,
     userUid: async (u) => (await lookupUser(realRunner, u))?.uid,
+    async agentUserActivity(uid, cacheDir) {
+      const home = (await realRunner('getent', ['passwd', agentUser])).stdout.split(':')[5]?.trim();
+      // Its own home counts as its own, unless that is / or a top-level directory (which would hide too much).
+      const ownHome = home && home.split('/').filter(Boolean).length >= 2 ? [home] : [];
+      return {
+        processes: await processesOf(uid),
+        ownedFile: await findOwnedFile(realRunner, uid, [cacheDir, ...ownHome]),
+      };
+    },
+    sshdPrograms(config) {
+      const both = (p: string) => [p, fsys.realpath(p) ?? p];
+      return new Set([
+        ...both(paths.binPath),
+        ...(config.chain?.[0] ? both(config.chain[0]) : []),
+        // The audit's hand-off: timeout -s KILL 2 logger ...
+        ...['/usr/bin/timeout', '/bin/timeout', '/usr/bin/logger', '/bin/logger'].flatMap(both),
+      ]);
+    },
     now: Date.now,
     async auditCheck(config) {
       const ids = await lookupUser(realRunner, agentUser);

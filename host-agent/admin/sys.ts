@@ -10,6 +10,7 @@ import {
   open,
   readdir,
   readFile,
+  readlink,
   realpath,
   rename,
   rm,
@@ -351,4 +352,57 @@ export async function ensurePrivateDirAs(
     await fh.close();
   }
   return created;
+}
+
+/** Processes whose real or effective uid is `uid`, from /proc (exe resolved by the kernel, argv from cmdline). */
+export async function processesOf(
+  uid: number,
+  proc = '/proc',
+): Promise<{ pid: number; exe: string | undefined; argv: string[] }[]> {
+  const out: { pid: number; exe: string | undefined; argv: string[] }[] = [];
+  for (const entry of await readdir(proc)) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = await readFile(join(proc, entry, 'status'), 'utf8');
+      const m = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
+      if (!m || (Number(m[1]) !== uid && Number(m[2]) !== uid)) continue;
+      const argv = (await readFile(join(proc, entry, 'cmdline'), 'utf8')).split('\0').filter(Boolean);
+      const exe = await readlink(join(proc, entry, 'exe')).catch(() => undefined);
+      out.push({ pid: Number(entry), exe, argv });
+    } catch {
+      // The process ended while we read it.
+    }
+  }
+  return out;
+}
+
+/** Where services keep their state: searched (4 levels, one file system each) for the agent user's files. */
+const OWNED_FILE_ROOTS = ['/etc', '/home', '/opt', '/run', '/srv', '/tmp', '/var', '/dev/shm'];
+
+/**
+ * One file or directory `uid` owns under OWNED_FILE_ROOTS, outside `exclude`
+ * (the cache dir, its home), or undefined. Bounded (depth 4, no other file
+ * systems): a sign of a shared account, not a full inventory.
+ */
+export async function findOwnedFile(
+  run: ProcessRunner,
+  uid: number,
+  exclude: readonly string[],
+  roots: readonly string[] = OWNED_FILE_ROOTS,
+): Promise<string | undefined> {
+  const prune = exclude.flatMap((p, i) => [...(i > 0 ? ['-o'] : []), '-path', p]);
+  const existing = roots.filter((r) => statOrUndefined(r)?.isDirectory());
+  if (existing.length === 0) return undefined;
+  const r = await run('find', [
+    ...existing,
+    '-xdev',
+    '-maxdepth',
+    '4',
+    ...(prune.length > 0 ? ['(', ...prune, ')', '-prune', '-o'] : []),
+    '-user',
+    String(uid),
+    '-print',
+    '-quit',
+  ]);
+  return r.stdout.split('\n')[0] || undefined;
 }

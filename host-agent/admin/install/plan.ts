@@ -125,7 +125,8 @@ export function checkAgentUser(obs: Observed, opts: InstallOptions): { shared: b
   if (!obs.agentUserExists) return { shared: false };
   const st = obs.state;
   if (st?.agentUser === agentUser && st.createdUser && !st.agentUserSharedOk) return { shared: false };
-  if (opts.agentUserSharedOk || (st?.agentUser === agentUser && st.agentUserSharedOk)) return { shared: true };
+  if (opts.agentUserSharedOk || (st?.agentUser === agentUser && st.agentUserSharedOk))
+    return { shared: true };
   throw new InstallRefusedError(
     `agent user ${agentUser} already exists and install did not create it: the cache is trusted by its owner's uid, so every process running as ${agentUser} could forge the keys sshd is given. Use a dedicated account (omit --agent-user: install creates ${DEFAULT_AGENT_USER}), or pass --agent-user-shared-ok if ${agentUser} is used by nothing else`,
   );

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -14,6 +15,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ensurePrivateDirAs,
+  findOwnedFile,
+  processesOf,
   realRunner,
   realSystemFs,
   writeFileAtomic,
@@ -178,5 +181,40 @@ describe('writeFileAtomic (real file system, as root)', () => {
       /not writing .*state\.json: .*(not root|writable by group or others)/,
     );
     expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('what the agent user runs and owns (doctor), as root', () => {
+  let base: string;
+  beforeAll(() => {
+    base = mkdtempSync(join(tmpdir(), 'iak-own-'));
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  it('processesOf finds a process running as that uid, with its resolved exe and argv', async () => {
+    const child = spawn('/bin/sleep', ['30'], { uid: 65534, gid: 65534, stdio: 'ignore' });
+    try {
+      await new Promise((r) => child.once('spawn', r));
+      const found = (await processesOf(65534)).find((p) => p.pid === child.pid);
+      expect(found?.argv).toEqual(['/bin/sleep', '30']);
+      expect(found?.exe).toMatch(/\/sleep$/);
+      expect((await processesOf(0)).some((p) => p.pid === child.pid)).toBe(false);
+    } finally {
+      child.kill();
+    }
+  });
+
+  it('findOwnedFile finds a file of that uid, but not in the excluded dirs', async () => {
+    for (const d of ['cache', 'home', 'elsewhere']) mkdirSync(join(base, d));
+    for (const d of ['cache', 'home']) {
+      writeFileSync(join(base, d, 'f'), '');
+      chownSync(join(base, d, 'f'), 65534, 65534);
+    }
+    const roots = [base];
+    const exclude = [join(base, 'cache'), join(base, 'home')];
+    expect(await findOwnedFile(realRunner, 65534, exclude, roots)).toBeUndefined();
+    writeFileSync(join(base, 'elsewhere', 'data'), '');
+    chownSync(join(base, 'elsewhere', 'data'), 65534, 65534);
+    expect(await findOwnedFile(realRunner, 65534, exclude, roots)).toBe(join(base, 'elsewhere', 'data'));
   });
 });
