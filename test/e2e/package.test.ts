@@ -215,7 +215,8 @@ describe('the .deb, installed for real', () => {
 
   it('iam-authorized-keys install runs the packaged binary in place; real logins go through it', async () => {
     writeAgentConfig();
-    const r = await sh(BIN, ['install', '--no-reload']);
+    // The test made the agent user (credentials for moto in its home): install did not create it.
+    const r = await sh(BIN, ['install', '--no-reload', '--agent-user-shared-ok']);
     expect(r.stderr).toBe('');
     expect(r.code, r.stdout).toBe(0);
     expect(r.stdout).not.toMatch(/agent binary/); // nothing copied to /usr/local/bin
