@@ -13,7 +13,7 @@ import { baseCredentials, createCredentialProvider, readFileOrUndefined } from '
 import { UsageError } from '../errors.js';
 import { request } from '../http.js';
 import { createStore } from '../store.js';
-import { formatCheck, runDoctor } from './doctor.js';
+import { type DoctorDeps, formatCheck, runDoctor } from './doctor.js';
 import { install } from './install/apply.js';
 import { chooseDefaults } from './install/defaults.js';
 import {
@@ -307,6 +307,34 @@ async function uninstallCommand(args: string[]): Promise<number> {
   return uninstall((await installPaths(values, 'uninstall')).paths, sysDeps(), values['dry-run']);
 }
 
+/** doctor's view of the agent user: what runs as it and what it owns (/proc, find), and sshd's own commands. */
+function agentUserDeps(
+  agentUser: string,
+  binPath: string,
+  realpath: (p: string) => string | undefined,
+): Pick<DoctorDeps, 'agentUserActivity' | 'sshdPrograms'> {
+  return {
+    async agentUserActivity(uid, cacheDir) {
+      const home = (await realRunner('getent', ['passwd', agentUser])).stdout.split(':')[5]?.trim();
+      // Its own home counts as its own, unless that is / or a top-level directory (which would hide too much).
+      const ownHome = home && home.split('/').filter(Boolean).length >= 2 ? [home] : [];
+      return {
+        processes: await processesOf(uid),
+        ownedFile: await findOwnedFile(realRunner, uid, [cacheDir, ...ownHome]),
+      };
+    },
+    sshdPrograms(config) {
+      const both = (p: string) => [p, realpath(p) ?? p];
+      return new Set([
+        ...both(binPath),
+        ...(config.chain?.[0] ? both(config.chain[0]) : []),
+        // The audit's hand-off: timeout -s KILL 2 logger ...
+        ...['/usr/bin/timeout', '/bin/timeout', '/usr/bin/logger', '/bin/logger'].flatMap(both),
+      ]);
+    },
+  };
+}
+
 async function doctorCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: PATH_OPTIONS, strict: true, allowPositionals: false });
   // The user, binary and config install recorded win over the defaults.
@@ -341,24 +369,7 @@ async function doctorCommand(args: string[]): Promise<number> {
     realpath: fsys.realpath,
     readBytes: fsys.readBytes,
     userUid: async (u) => (await lookupUser(realRunner, u))?.uid,
-    async agentUserActivity(uid, cacheDir) {
-      const home = (await realRunner('getent', ['passwd', agentUser])).stdout.split(':')[5]?.trim();
-      // Its own home counts as its own, unless that is / or a top-level directory (which would hide too much).
-      const ownHome = home && home.split('/').filter(Boolean).length >= 2 ? [home] : [];
-      return {
-        processes: await processesOf(uid),
-        ownedFile: await findOwnedFile(realRunner, uid, [cacheDir, ...ownHome]),
-      };
-    },
-    sshdPrograms(config) {
-      const both = (p: string) => [p, fsys.realpath(p) ?? p];
-      return new Set([
-        ...both(paths.binPath),
-        ...(config.chain?.[0] ? both(config.chain[0]) : []),
-        // The audit's hand-off: timeout -s KILL 2 logger ...
-        ...['/usr/bin/timeout', '/bin/timeout', '/usr/bin/logger', '/bin/logger'].flatMap(both),
-      ]);
-    },
+    ...agentUserDeps(agentUser, paths.binPath, fsys.realpath),
     now: Date.now,
     async auditCheck(config) {
       const ids = await lookupUser(realRunner, agentUser);

@@ -216,27 +216,20 @@ function applyRenames(
 }
 
 /**
- * Computes what to change. Accounts outside the marker group are never
- * touched; deletions are refused when the index is not fresh or when they
- * would remove more than massRemovalLimit of the managed accounts (aws-ec2-ssh deleted
- * everyone when IAM throttled it).
+ * The IAM users that should have an account, by local name: allowed, with a
+ * usable local name claimed once, and not a privileged name (those are
+ * returned apart: never created, and an account of that name is never removed).
  */
-export function planSync(
+function selectEntries(
   index: PublishedIndex,
-  passwd: readonly PasswdEntry[],
-  groups: readonly GroupEntry[],
-  settings: SyncSettings,
-  opts: PlanOptions,
-): SyncPlan {
-  const problems: string[] = [];
-
-  // The IAM users that should have an account, by local name.
+  allowGroups: readonly string[],
+  problems: string[],
+): { entries: { iamUser: string; u: IndexUser; local: string }[]; privileged: Set<string> } {
   const entries: { iamUser: string; u: IndexUser; local: string }[] = [];
   const claimed = new Set<string>();
-  /** Privileged names an IAM user asks for: never created, and an account of that name is never removed. */
   const privileged = new Set<string>();
   for (const [iamUser, u] of Object.entries(index.users).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    if (!wantsAccount(u, settings.allowGroups)) continue;
+    if (!wantsAccount(u, allowGroups)) continue;
     const local = u.localName;
     if (local === null || !isValidLocalName(local)) {
       problems.push(`IAM user ${iamUser}: no usable local name (${u.localNameProblem ?? 'none published'})`);
@@ -257,6 +250,25 @@ export function planSync(
     }
     entries.push({ iamUser, u, local });
   }
+  return { entries, privileged };
+}
+
+/**
+ * Computes what to change. Accounts outside the marker group are never
+ * touched; deletions are refused when the index is not fresh or when they
+ * would remove more than massRemovalLimit of the managed accounts (aws-ec2-ssh deleted
+ * everyone when IAM throttled it).
+ */
+export function planSync(
+  index: PublishedIndex,
+  passwd: readonly PasswdEntry[],
+  groups: readonly GroupEntry[],
+  settings: SyncSettings,
+  opts: PlanOptions,
+): SyncPlan {
+  const problems: string[] = [];
+
+  const { entries, privileged } = selectEntries(index, settings.allowGroups, problems);
 
   const publishedUids = new Set<number>([
     ...Object.values(index.uids),
