@@ -124,7 +124,7 @@ export function statusReport(
   const ageSeconds = secondsSince(index.generatedAt, now);
   const users = Object.entries(index.users);
   const keys = users.reduce((n, [, u]) => n + u.keys.length, 0);
-  // Keys from user tags (DESIGN.md "Keys from IAM user tags"): ids `tag:<tag key>`.
+  // Keys from user tags (docs/architecture.md "Keys from IAM user tags"): ids `tag:<tag key>`.
   const tagKeys = users.reduce((n, [, u]) => n + u.keys.filter((k) => k.tagKey !== undefined).length, 0);
   const rejected = users.flatMap(([name, u]) =>
     (u.rejectedKeys ?? []).map((r) => ({

@@ -45,7 +45,7 @@ export const IAM_CHANGE_EVENTS = [
   'CreateGroup',
   'DeleteGroup',
   'UpdateGroup',
-  // Keys may live in tags (DESIGN "Keys from IAM user tags").
+  // Keys may live in tags (docs/architecture.md "Keys from IAM user tags").
   'TagUser',
   'UntagUser',
 ] as const;

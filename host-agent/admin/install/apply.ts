@@ -84,6 +84,29 @@ export interface InstallResult {
   readonly plan: InstallPlan;
 }
 
+/** The state file after a successful install, carrying over what earlier installs recorded. */
+function nextState(
+  prev: InstallState | undefined,
+  plan: InstallPlan,
+  run: { paths: InstallPaths; agentUser: string; createdUser: boolean; createdCacheDir: boolean },
+  files: FileRecord[],
+): InstallState {
+  const { paths, agentUser } = run;
+  return {
+    version: 1,
+    agentUser,
+    // The user an earlier install created counts only while it is still the agent user.
+    createdUser: run.createdUser || (prev?.agentUser === agentUser && prev.createdUser),
+    cacheDir: plan.cacheDir,
+    createdCacheDir: run.createdCacheDir || (prev?.createdCacheDir ?? false),
+    files,
+    ...((prev?.chainAdded ?? plan.chain) ? { chainAdded: prev?.chainAdded ?? plan.chain } : {}),
+    binPath: paths.binPath,
+    configPath: paths.configPath,
+    ...(plan.agentUserShared ? { agentUserSharedOk: true } : {}),
+  };
+}
+
 /**
  * Applies an install plan. File changes are journaled; when the sshd check
  * fails every file goes back to its previous bytes (and a user or cache dir
@@ -182,19 +205,9 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
     return { code: 1, plan };
   }
 
-  const state: InstallState = {
-    version: 1,
-    agentUser,
-    // The user an earlier install created counts only while it is still the agent user.
-    createdUser: createdUser || (prev?.agentUser === agentUser && prev.createdUser),
-    cacheDir: plan.cacheDir,
-    createdCacheDir: createdCacheDir || (prev?.createdCacheDir ?? false),
-    files: [...records.values()],
-    ...((prev?.chainAdded ?? plan.chain) ? { chainAdded: prev?.chainAdded ?? plan.chain } : {}),
-    binPath: paths.binPath,
-    configPath: paths.configPath,
-    ...(plan.agentUserShared ? { agentUserSharedOk: true } : {}),
-  };
+  const state = nextState(prev, plan, { paths, agentUser, createdUser, createdCacheDir }, [
+    ...records.values(),
+  ]);
   await sys.mkdirp(dirname(paths.stateFile), 0o755);
   await sys.writeAtomic(paths.stateFile, `${JSON.stringify(state, null, 2)}\n`, 0o600);
   sys.out(`sshd configuration checked (sshd -t, sshd -T): AuthorizedKeysCommand is ${paths.binPath}`);

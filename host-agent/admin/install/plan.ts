@@ -208,6 +208,35 @@ function cacheDirOf(configText: string | undefined, source: string): string | un
 }
 
 /**
+ * install's refusals that need the parsed config: audit settings read before
+ * the drop-in, the agent user (a note when an existing one is accepted), and
+ * the cache dir's path. Returns the cache dir and whether the user is shared.
+ */
+function checkBeforePlanning(
+  obs: Observed,
+  opts: InstallOptions,
+  parsed: AgentConfig,
+  notes: string[],
+): { cacheDir: string; agentUserShared: boolean } {
+  const { paths, agentUser } = opts;
+  checkEarlierAuditSettings(obs, join(paths.dropInDir, DROP_IN_NAME));
+  const { shared } = checkAgentUser(obs, opts);
+  if (shared) {
+    notes.push(
+      `agent user ${agentUser} was not created by install (--agent-user-shared-ok): every process running as ${agentUser} can forge the agent's cache; doctor checks for other processes and files`,
+    );
+  }
+  const cacheDir = parsed.cache.dir;
+  const dirProblem = cacheDirPathProblem(cacheDir);
+  if (dirProblem) {
+    throw new InstallRefusedError(
+      `${paths.configPath}: cache.dir ${cacheDir} ${dirProblem}: use a dedicated directory such as ${DEFAULT_CACHE_DIR}`,
+    );
+  }
+  return { cacheDir, agentUserShared: shared };
+}
+
+/**
  * Decides what install changes. Refuses (InstallRefusedError) when sshd would
  * never read the drop-in, the agent config is missing or invalid (the login
  * path's parseConfig decides), or its cache.dir is not a dedicated directory.
@@ -233,20 +262,7 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
   } catch (cause) {
     throw new InstallRefusedError((cause as Error).message, { cause });
   }
-  checkEarlierAuditSettings(obs, dropInPath);
-  const { shared: agentUserShared } = checkAgentUser(obs, opts);
-  if (agentUserShared) {
-    notes.push(
-      `agent user ${agentUser} was not created by install (--agent-user-shared-ok): every process running as ${agentUser} can forge the agent's cache; doctor checks for other processes and files`,
-    );
-  }
-  const cacheDir = parsed.cache.dir;
-  const dirProblem = cacheDirPathProblem(cacheDir);
-  if (dirProblem) {
-    throw new InstallRefusedError(
-      `${paths.configPath}: cache.dir ${cacheDir} ${dirProblem}: use a dedicated directory such as ${DEFAULT_CACHE_DIR}`,
-    );
-  }
+  const { cacheDir, agentUserShared } = checkBeforePlanning(obs, opts, parsed, notes);
   // The raw object is what gets written back (only "chain" is added), so defaults are not spelled out.
   const config = JSON.parse(obs.agentConfigText) as Record<string, unknown>;
 

@@ -1,0 +1,42 @@
+// Source comments name sections of docs/architecture.md in quotes: each named
+// section must exist there, so a newcomer following a comment finds it.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+const DIRS = ['contract', 'lambda', 'lib', 'host-agent', 'cli', 'test', 'bench', 'scripts'];
+
+function files(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
+    const p = posix.join(dir, e.name);
+    if (e.isDirectory()) return files(p);
+    return /\.(ts|mjs|sh)$/.test(p) ? [p] : [];
+  });
+}
+
+const headings = new Set(
+  [...readFileSync(join(ROOT, 'docs/architecture.md'), 'utf8').matchAll(/^#{2,4} (.*)$/gm)].map((m) =>
+    (m[1] as string).replace(/`/g, ''),
+  ),
+);
+
+describe('docs/architecture.md', () => {
+  it('has every section a source comment names', () => {
+    const refs = DIRS.flatMap(files).flatMap((f) =>
+      [...readFileSync(join(ROOT, f), 'utf8').matchAll(/docs\/architecture\.md,? "([^"]+)"/g)].map((m) => ({
+        f,
+        section: m[1] as string,
+      })),
+    );
+    expect(refs.length).toBeGreaterThan(5);
+    expect(refs.filter((r) => !headings.has(r.section)).map((r) => `${r.f}: "${r.section}"`)).toEqual([]);
+  });
+
+  it('is the one design reference: nothing points outside the repository', () => {
+    const outside = DIRS.flatMap(files).filter((f) =>
+      /\bDESIGN(\.md)?\b/.test(readFileSync(join(ROOT, f), 'utf8')),
+    );
+    expect(outside).toEqual([]);
+  });
+});
