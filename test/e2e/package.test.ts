@@ -215,7 +215,8 @@ describe('the .deb, installed for real', () => {
 
   it('iam-authorized-keys install runs the packaged binary in place; real logins go through it', async () => {
     writeAgentConfig();
-    const r = await sh(BIN, ['install', '--no-reload']);
+    // The test made the agent user (credentials for moto in its home): install did not create it.
+    const r = await sh(BIN, ['install', '--no-reload', '--agent-user-shared-ok']);
     expect(r.stderr).toBe('');
     expect(r.code, r.stdout).toBe(0);
     expect(r.stdout).not.toMatch(/agent binary/); // nothing copied to /usr/local/bin
@@ -250,7 +251,17 @@ describe('the .deb, installed for real', () => {
     expect(existsSync('/var/lib/iam-authorized-keys')).toBe(false);
   });
 
+  it('with the config written first and an agent user it did not create, dpkg -i leaves sshd alone and says why', async () => {
+    const r = await sh('dpkg', ['-i', DEB]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/agent user iam-authorized-keys already exists and install did not create it/);
+    expect(snapshotSsh()).toEqual(before);
+    expect((await sh('dpkg', ['-P', 'iam-authorized-keys'])).code).toBe(0);
+  });
+
   it('with the config written first, dpkg -i configures sshd itself, and -P undoes it', async () => {
+    // No agent user yet (as on a new host): install creates it, and -P removes it again.
+    removeLocalUser(AGENT_USER);
     const r = await sh('dpkg', ['-i', DEB]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
@@ -259,6 +270,7 @@ describe('the .deb, installed for real', () => {
     expect(existsSync('/etc/ssh/sshd_config.d/60-iam-authorized-keys.conf')).toBe(true);
     expect((await sh('dpkg', ['-P', 'iam-authorized-keys'])).code).toBe(0);
     expect(snapshotSsh()).toEqual(before);
+    expect(spawnSync('getent', ['passwd', AGENT_USER]).status).not.toBe(0);
   });
 });
 

@@ -35,7 +35,6 @@ const LONG_FUNCTIONS: ReadonlyMap<string, number> = new Map([
   ['host-agent/admin/install/uninstall.ts uninstall', 89],
   ['host-agent/admin/sync-users/plan.ts planSync', 171],
   ['host-agent/admin/sync-users/run.ts runSyncUsers', 93],
-  ['host-agent/admin/sys.ts realSystemFs', 98],
   ['host-agent/authorized-keys.ts authorizedKeys', 106],
   ['host-agent/config.ts parseConfig', 164],
   ['host-agent/fetch-lock.ts fileLocks', 134],
