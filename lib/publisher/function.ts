@@ -67,17 +67,14 @@ export interface PublisherFunctionProps {
   readonly entry?: string | undefined;
 }
 
-/** The function, with its role and log group. */
-export function publisherFunction(
+/** The function's role: the IAM reads it uses, object actions under the prefix, its own log group; nothing else. */
+function publisherRole(
   scope: Construct,
-  props: PublisherFunctionProps,
-): { function: nodejs.NodejsFunction; role: iam.Role } {
+  bucket: s3.IBucket,
+  keyPrefix: string,
+  logGroup: logs.ILogGroup,
+): iam.Role {
   const stack = Stack.of(scope);
-  const { bucket, keyPrefix, scheduleMinutes } = props;
-  const logGroup = new logs.LogGroup(scope, 'LogGroup', {
-    retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
-    removalPolicy: RemovalPolicy.RETAIN,
-  });
   const role = new iam.Role(scope, 'Role', {
     assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
     description: 'iam-ssh-keys publisher: reads IAM SSH keys, writes them under the bucket prefix',
@@ -147,6 +144,20 @@ export function publisherFunction(
     objectsArn(bucket.bucketArn, keyPrefix),
     'Object access is limited to the key prefix; the object names are IAM user and group names.',
   );
+  return role;
+}
+
+/** The function, with its role and log group. */
+export function publisherFunction(
+  scope: Construct,
+  props: PublisherFunctionProps,
+): { function: nodejs.NodejsFunction; role: iam.Role } {
+  const { bucket, keyPrefix, scheduleMinutes } = props;
+  const logGroup = new logs.LogGroup(scope, 'LogGroup', {
+    retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  const role = publisherRole(scope, bucket, keyPrefix, logGroup);
 
   const fn = new nodejs.NodejsFunction(scope, 'Function', {
     description: 'iam-ssh-keys publisher: IAM SSH public keys -> authorized_keys objects in S3',

@@ -73,10 +73,10 @@ const AUDITABLE_LOG_LEVELS = new Set(['INFO', 'VERBOSE', 'DEBUG', 'DEBUG1', 'DEB
  */
 export function auditSettingProblems(settings: ReadonlyMap<string, string>): string[] {
   const problems: string[] = [];
-  const env = settings.get(PERMIT_USER_ENV);
-  if (env !== undefined && env.toLowerCase() !== 'no' && env !== 'SSH_KEY_OWNER') {
+  const permit = settings.get(PERMIT_USER_ENV);
+  if (permit !== undefined && permit.toLowerCase() !== 'no' && permit !== 'SSH_KEY_OWNER') {
     problems.push(
-      `PermitUserEnvironment is ${env}: users could set other variables (LD_PRELOAD...) for their sessions; only SSH_KEY_OWNER (or no) is safe`,
+      `PermitUserEnvironment is ${permit}: users could set other variables (LD_PRELOAD...) for their sessions; only SSH_KEY_OWNER (or no) is safe`,
     );
   }
   const level = settings.get(LOG_LEVEL)?.toUpperCase();
