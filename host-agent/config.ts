@@ -3,6 +3,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { IAM_GROUP_NAME, InvalidPrefixError, normalizePrefix, parsePrincipal } from '../contract/layout.js';
 import { isValidLocalName } from '../contract/names.js';
+import { checkEndpoint } from './endpoint.js';
+import { EndpointError } from './errors.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/iam-authorized-keys.json';
 export const DEFAULT_CACHE_DIR = '/var/cache/iam-authorized-keys';
@@ -254,22 +256,12 @@ export function parseConfig(text: string, source: string): AgentConfig {
 }
 
 function parseEndpoint(text: string, bad: (m: string) => never): string {
-  let url: URL;
   try {
-    url = new URL(text);
-  } catch {
-    return bad(`endpoint ${JSON.stringify(text)} is not a URL`);
+    return checkEndpoint(text, 'endpoint');
+  } catch (e) {
+    if (e instanceof EndpointError) return bad(e.message);
+    throw e;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    bad('endpoint must be an http:// or https:// URL');
-  if (url.username || url.password || url.search || url.hash) {
-    bad('endpoint must not carry credentials, a query or a fragment');
-  }
-  // S3 answers are authenticated only by TLS: plain http would let anyone on the path inject keys.
-  if (url.protocol === 'http:' && !/^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(url.hostname)) {
-    bad('endpoint must be https:// (plain http:// only to a loopback address)');
-  }
-  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
 }
 
 function parseSyncUsers(

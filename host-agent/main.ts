@@ -8,7 +8,8 @@ import { startSyslogAuditor } from './audit.js';
 import { authorizedKeys, deriveObject, uidFromPasswd } from './authorized-keys.js';
 import { runChain, substituteChain } from './chain.js';
 import { ConfigError, loadConfig } from './config.js';
-import { errorMessage, UsageError } from './errors.js';
+import { checkEnvEndpoints } from './endpoint.js';
+import { EndpointError, errorMessage, UsageError } from './errors.js';
 import { writeAllSync } from './stdio.js';
 import { createStore } from './store.js';
 
@@ -43,8 +44,10 @@ async function main(argv: string[]): Promise<number> {
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig(cmd.configPath);
+    // The environment's endpoints obey the config endpoint's rule: refused up front, even on a cache hit.
+    checkEnvEndpoints(process.env);
   } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
+    if (!(e instanceof ConfigError) && !(e instanceof EndpointError)) throw e;
     diag(e.message);
     return 2;
   }

@@ -357,6 +357,25 @@ describe('cache', () => {
     expect(r.stderr).toMatch(/source cache/);
   });
 
+  it.each([
+    'AWS_ENDPOINT_URL_S3',
+    'AWS_ENDPOINT_URL',
+    'AWS_ENDPOINT_URL_STS',
+    'AWS_EC2_METADATA_SERVICE_ENDPOINT',
+  ])(
+    'an endpoint in %s that is plain http to a remote host: refused at start, even with a fresh cache',
+    async (name) => {
+      const { path } = writeConfig({ users: { u: ['users/alice'] } });
+      expect((await runAgent(['--config', path, 'u'])).stdout).toBe(aliceLines);
+      const r = await runAgent(['--config', path, 'u'], { [name]: 'http://s3.evil.example' });
+      expect(r).toEqual({
+        code: 2,
+        stdout: '',
+        stderr: expect.stringMatching(new RegExp(`^iam-authorized-keys: ${name} must be https://`)),
+      });
+    },
+  );
+
   it('a fresh hit loads neither node:crypto nor network code, with or without FINGERPRINT (standalone: ignores NODE_OPTIONS)', async () => {
     // The hit path is every login's start-up: the cache keeps validated lines with their fingerprints.
     const { path } = writeConfig({ users: { u: ['users/alice'] } });
