@@ -3,8 +3,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import { IAM_GROUP_NAME, InvalidPrefixError, normalizePrefix, parsePrincipal } from '../contract/layout.js';
 import { isValidLocalName } from '../contract/names.js';
+import { checkChainTokens, splitCommandLine } from './chain.js';
 import { checkEndpoint } from './endpoint.js';
-import { EndpointError } from './errors.js';
+import { ChainCommandError, EndpointError } from './errors.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/iam-authorized-keys.json';
 export const DEFAULT_CACHE_DIR = '/var/cache/iam-authorized-keys';
@@ -227,18 +228,7 @@ export function parseConfig(text: string, source: string): AgentConfig {
     config.roleArn = arn;
   }
 
-  if (raw.chain !== undefined) {
-    const argv =
-      typeof raw.chain === 'string'
-        ? [raw.chain]
-        : strList(raw.chain, 'chain', (s) => s !== '' && !s.includes('\0'), 'a non-empty string');
-    const cmd = argv[0];
-    // No shell and no PATH lookup: the command runs with the agent's privileges at every login.
-    if (cmd === undefined || !cmd.startsWith('/') || cmd.includes('\0')) {
-      bad('chain must be an absolute command path or an argv list starting with one');
-    }
-    config.chain = argv;
-  }
+  if (raw.chain !== undefined) config.chain = parseChain(raw.chain, bad, strList);
 
   if (raw.syncUsers !== undefined) config.syncUsers = parseSyncUsers(raw.syncUsers, bad, strList);
 
@@ -262,6 +252,34 @@ function parseEndpoint(text: string, bad: (m: string) => never): string {
     if (e instanceof EndpointError) return bad(e.message);
     throw e;
   }
+}
+
+/**
+ * `chain`: a command line, split as sshd splits AuthorizedKeysCommand, or an argv
+ * list. Its tokens must be ones the agent can fill (checkChainTokens).
+ */
+function parseChain(
+  v: unknown,
+  bad: (m: string) => never,
+  strList: (v: unknown, field: string, check: (s: string) => boolean, what: string) => string[],
+): string[] {
+  let argv: string[];
+  try {
+    argv =
+      typeof v === 'string'
+        ? splitCommandLine(v)
+        : strList(v, 'chain', (s) => s !== '' && !s.includes('\0'), 'a non-empty string');
+    checkChainTokens(argv);
+  } catch (e) {
+    if (e instanceof ChainCommandError) return bad(`chain: ${e.message}`);
+    throw e;
+  }
+  const cmd = argv[0];
+  // No shell and no PATH lookup: the command runs with the agent's privileges at every login.
+  if (cmd === undefined || !cmd.startsWith('/') || argv.some((a) => a.includes('\0'))) {
+    bad('chain must be an absolute command path or an argv list starting with one');
+  }
+  return argv;
 }
 
 function parseSyncUsers(

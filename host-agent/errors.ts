@@ -41,3 +41,8 @@ export function errorMessage(e: unknown): string {
 export class EndpointError extends Error {
   override name = 'EndpointError';
 }
+
+/** A chained command line sshd would not split, or a token the agent cannot give the chained command. */
+export class ChainCommandError extends Error {
+  override name = 'ChainCommandError';
+}

@@ -3,7 +3,9 @@
 // uninstall are given), and the state file it leaves for uninstall.
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join } from 'node:path';
+import { checkChainTokens, splitCommandLine } from '../../chain.js';
 import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, parseConfig } from '../../config.js';
+import { ChainCommandError } from '../../errors.js';
 import { cacheDirPathProblem, globToRegExp, type StatLike } from '../../secure-path.js';
 import type { FileOwner, ProcessRunner } from '../sys.js';
 import {
@@ -204,7 +206,16 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
     existing.value.toLowerCase() !== 'none' &&
     !existing.value.startsWith(`${paths.binPath} `)
   ) {
-    chain = existing.value.split(/\s+/);
+    // Split and checked as sshd does (quotes, escapes, tokens): the chain runs what sshd would have.
+    try {
+      chain = splitCommandLine(existing.value);
+      checkChainTokens(chain);
+    } catch (e) {
+      if (!(e instanceof ChainCommandError)) throw e;
+      throw new InstallRefusedError(
+        `cannot chain the existing AuthorizedKeysCommand ${JSON.stringify(existing.value)}: ${e.message}`,
+      );
+    }
     // sshd passes the user name to a command line without arguments (aws-ec2-ssh's form); the agent
     // passes a chained command exactly what it lists, so list %u or that command runs without a user.
     const bare = chain.length === 1;

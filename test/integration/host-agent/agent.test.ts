@@ -566,6 +566,25 @@ describe('chain', () => {
     expect(r.stdout).toBe(`${carolLine}chained-line user=u fp=${carol.fingerprint}\n`);
   });
 
+  it('a command-line chain is split as sshd splits it: quoted words stay whole, %f %u %% expand', async () => {
+    const script = join(work, 'chain-argv.sh');
+    writeFileSync(script, '#!/bin/sh\nprintf "chained-line"; printf " [%s]" "$@"; echo\n', { mode: 0o755 });
+    const { path } = writeConfig({
+      users: { u: ['users/carol'] },
+      chain: `${script} "for %u" --fp='%f' 100%% a\\ b`,
+    });
+    const r = await runAgent(['--config', path, 'u', carol.fingerprint]);
+    expect(r.stdout).toBe(`${carolLine}chained-line [for u] [--fp=${carol.fingerprint}] [100%] [a b]\n`);
+  });
+
+  it('a chain asking for a token sshd does not pass the agent (%k) is a config error: nothing printed', async () => {
+    const { path } = writeConfig({ users: { u: ['users/carol'] }, chain: ['/bin/echo', '%u', '%k'] });
+    const r = await runAgent(['--config', path, 'u', carol.fingerprint]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/chain argument 2: %k \(the key itself\) cannot be given to a chained command/);
+  });
+
   it('ignores a failing chained command and keeps our keys', async () => {
     const script = join(work, 'fail.sh');
     writeFileSync(script, '#!/bin/sh\necho should-not-appear; exit 1\n', { mode: 0o755 });
