@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { HELP, parseArgs, USAGE } from './args.js';
 import { startSyslogAuditor } from './audit.js';
 import { authorizedKeys, deriveObject, uidFromPasswd } from './authorized-keys.js';
+import { bunSwitchesSet } from './bun-env.js';
 import { runChain, substituteChain } from './chain.js';
 import { ConfigError, loadConfig } from './config.js';
 import { checkEnvEndpoints } from './endpoint.js';
@@ -22,6 +23,11 @@ const diag = (m: string) => {
 };
 
 async function main(argv: string[]): Promise<number> {
+  const switches = bunSwitchesSet(process.env);
+  if (switches.length > 0) {
+    diag(`refusing to run with Bun runtime switches in the environment: ${switches.join(', ')}`);
+    return 2;
+  }
   let cmd: ReturnType<typeof parseArgs>;
   try {
     cmd = parseArgs(argv);
