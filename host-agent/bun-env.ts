@@ -16,7 +16,8 @@ const BUN_SWITCHES = new Set([
 
 /** The Bun switches set in `env` (empty values count: Bun reads some by presence). */
 export function bunSwitchesSet(env: NodeJS.ProcessEnv): string[] {
-  return Object.keys(env)
-    .filter((k) => env[k] !== undefined && (BUN_SWITCHES.has(k) || k.startsWith('BUN_JSC_')))
+  return Object.entries(env)
+    .filter(([k, v]) => v !== undefined && (BUN_SWITCHES.has(k) || k.startsWith('BUN_JSC_')))
+    .map(([k]) => k)
     .sort();
 }

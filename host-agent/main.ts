@@ -8,9 +8,10 @@ import { startSyslogAuditor } from './audit.js';
 import { authorizedKeys, deriveObject, uidFromPasswd } from './authorized-keys.js';
 import { bunSwitchesSet } from './bun-env.js';
 import { runChain, substituteChain } from './chain.js';
-import { ConfigError, loadConfig } from './config.js';
+import { type AgentConfig, ConfigError, loadConfig } from './config.js';
 import { checkEnvEndpoints } from './endpoint.js';
 import { EndpointError, errorMessage, UsageError } from './errors.js';
+import { exitWhenSettled } from './exit.js';
 import { writeAllSync } from './stdio.js';
 import { createStore } from './store.js';
 
@@ -22,12 +23,26 @@ const diag = (m: string) => {
   }
 };
 
+function refuse(what: string): number {
+  diag(`refusing to run with ${what}`);
+  return 2;
+}
+
+/** The config, the environment's endpoints checked by its rule (up front, even for a cache hit); else the problem. */
+function checkedConfig(path: string): AgentConfig | string {
+  try {
+    const config = loadConfig(path);
+    checkEnvEndpoints(process.env);
+    return config;
+  } catch (e) {
+    if (!(e instanceof ConfigError) && !(e instanceof EndpointError)) throw e;
+    return e.message;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const switches = bunSwitchesSet(process.env);
-  if (switches.length > 0) {
-    diag(`refusing to run with Bun runtime switches in the environment: ${switches.join(', ')}`);
-    return 2;
-  }
+  if (switches.length > 0) return refuse(`Bun runtime switches in the environment: ${switches.join(', ')}`);
   let cmd: ReturnType<typeof parseArgs>;
   try {
     cmd = parseArgs(argv);
@@ -47,14 +62,9 @@ async function main(argv: string[]): Promise<number> {
     return runAdmin(cmd.command, cmd.args);
   }
 
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig(cmd.configPath);
-    // The environment's endpoints obey the config endpoint's rule: refused up front, even on a cache hit.
-    checkEnvEndpoints(process.env);
-  } catch (e) {
-    if (!(e instanceof ConfigError) && !(e instanceof EndpointError)) throw e;
-    diag(e.message);
+  const config = checkedConfig(cmd.configPath);
+  if (typeof config === 'string') {
+    diag(config);
     return 2;
   }
   // Last resort if something hangs past the deadline: exit with nothing printed.
@@ -112,13 +122,4 @@ async function main(argv: string[]): Promise<number> {
   return outcome.exitCode;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    // Exit now: a pending lookup (a broken resolver) must not keep sshd waiting after the answer.
-    process.exit(code);
-  },
-  (e: unknown) => {
-    diag(`internal error: ${errorMessage(e)}`);
-    process.exitCode = 1;
-  },
-);
+exitWhenSettled(main(process.argv.slice(2)), (code) => process.exit(code), diag);
