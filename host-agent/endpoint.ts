@@ -13,15 +13,6 @@ const IMDS_HOSTS = new Set(['169.254.169.254', '[fd00:ec2::254]']);
 
 export const DEFAULT_IMDS_ENDPOINT = 'http://169.254.169.254';
 
-/** Every environment variable naming an endpoint, and whether it is IMDS's. */
-export const ENV_ENDPOINTS: ReadonlyMap<string, 'aws' | 'imds'> = new Map([
-  ['AWS_ENDPOINT_URL', 'aws'],
-  ['AWS_ENDPOINT_URL_S3', 'aws'],
-  ['AWS_ENDPOINT_URL_STS', 'aws'],
-  ['AWS_ENDPOINT_URL_SSM', 'aws'],
-  ['AWS_EC2_METADATA_SERVICE_ENDPOINT', 'imds'],
-]);
-
 /**
  * Checks an endpoint URL; returns it normalised as `scheme://host[:port][/path]`
  * (no trailing slash). Throws EndpointError naming `source` otherwise.
@@ -52,14 +43,33 @@ export function checkEndpoint(text: string, source: string, kind: 'aws' | 'imds'
   return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
 }
 
-/** An endpoint from the environment (undefined or '' when unset), checked by the same rule. */
-export function envEndpoint(env: NodeJS.ProcessEnv, name: string): string | undefined {
+/** An endpoint from the environment (undefined when unset or ''), checked by the same rule. */
+export function envEndpoint(
+  env: NodeJS.ProcessEnv,
+  name:
+    | 'AWS_ENDPOINT_URL'
+    | 'AWS_ENDPOINT_URL_S3'
+    | 'AWS_ENDPOINT_URL_STS'
+    | 'AWS_ENDPOINT_URL_SSM'
+    | 'AWS_EC2_METADATA_SERVICE_ENDPOINT',
+): string | undefined {
   const v = env[name];
   if (v === undefined || v === '') return undefined;
-  return checkEndpoint(v, name, ENV_ENDPOINTS.get(name) ?? 'aws');
+  return checkEndpoint(v, name, name === 'AWS_EC2_METADATA_SERVICE_ENDPOINT' ? 'imds' : 'aws');
 }
+
+export type EndpointVariable = Parameters<typeof envEndpoint>[1];
+
+/** Every environment variable naming an endpoint. */
+export const ENDPOINT_VARIABLES: readonly EndpointVariable[] = [
+  'AWS_ENDPOINT_URL',
+  'AWS_ENDPOINT_URL_S3',
+  'AWS_ENDPOINT_URL_STS',
+  'AWS_ENDPOINT_URL_SSM',
+  'AWS_EC2_METADATA_SERVICE_ENDPOINT',
+];
 
 /** Checks every endpoint variable set in `env`: the agent refuses to start on the first bad one. */
 export function checkEnvEndpoints(env: NodeJS.ProcessEnv): void {
-  for (const name of ENV_ENDPOINTS.keys()) envEndpoint(env, name);
+  for (const name of ENDPOINT_VARIABLES) envEndpoint(env, name);
 }

@@ -103,7 +103,8 @@ export function signRequest(input: SignInput): Record<string, string> {
  */
 export function serviceEndpoint(env: NodeJS.ProcessEnv, service: 'sts' | 'ssm', region: string): URL {
   const override =
-    envEndpoint(env, `AWS_ENDPOINT_URL_${service.toUpperCase()}`) ?? envEndpoint(env, 'AWS_ENDPOINT_URL');
+    envEndpoint(env, service === 'sts' ? 'AWS_ENDPOINT_URL_STS' : 'AWS_ENDPOINT_URL_SSM') ??
+    envEndpoint(env, 'AWS_ENDPOINT_URL');
   if (override) return new URL(`${override}/`);
   return new URL(`https://${service}.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}/`);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { imdsSession, stsEndpoint } from '../../../host-agent/credentials.js';
-import { checkEndpoint, checkEnvEndpoints, ENV_ENDPOINTS } from '../../../host-agent/endpoint.js';
+import { checkEndpoint, checkEnvEndpoints, ENDPOINT_VARIABLES } from '../../../host-agent/endpoint.js';
 import { EndpointError } from '../../../host-agent/errors.js';
 import { request } from '../../../host-agent/http.js';
 import { objectUrl } from '../../../host-agent/s3-fetch.js';
@@ -46,7 +46,7 @@ describe('checkEndpoint: one rule for every endpoint', () => {
 });
 
 describe('every environment variable naming an endpoint obeys it', () => {
-  const names = [...ENV_ENDPOINTS.keys()];
+  const names = [...ENDPOINT_VARIABLES];
   it('covers S3, STS, SSM, the generic one and IMDS', () => {
     expect(names.sort()).toEqual([
       'AWS_EC2_METADATA_SERVICE_ENDPOINT',
