@@ -130,7 +130,8 @@ function previousRejections(previous: PublishedIndex | undefined): Map<string, s
     for (const r of u.rejectedKeys ?? []) {
       // A tag's value can change under the same tag key: its rejection is never carried.
       if (r.tagKey !== undefined || r.id.startsWith(TAG_ID_PREFIX)) continue;
-      if (r.fingerprint === undefined && previous?.keyBodies[r.id] === undefined) out.set(r.id, r.reason);
+      if (r.fingerprint === undefined && own(previous?.keyBodies, r.id) === undefined)
+        out.set(r.id, r.reason);
     }
   }
   return out;
