@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { INDEX_VERSION, type PublishedIndex, parseIndex, serializeIndex } from '../../../contract/index.js';
+import {
+  INDEX_VERSION,
+  own,
+  type PublishedIndex,
+  parseIndex,
+  serializeIndex,
+} from '../../../contract/index.js';
 import type { IamSnapshot, IamUser } from '../../../lambda/iam-source.js';
 import {
   copiedKeyReason,
@@ -594,5 +600,66 @@ describe('render', () => {
     expect(index.users.zed?.keys.map((k) => k.id)).toEqual(['K1', 'K2']);
     expect(index.groups.g2?.members).toEqual(['inactive', 'zed']);
     expect(r.keyCount).toBe(3);
+  });
+});
+
+describe('names that are Object.prototype properties (valid IAM user and group names)', () => {
+  const NAMES = ['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty'];
+  const keys = NAMES.map(() => makeKey());
+  const s = snap(
+    NAMES.map((name, i) => ({
+      name,
+      groups: [NAMES[(i + 1) % NAMES.length] as string, 'plain'],
+      keys: [{ id: `KP${i}`, status: 'Active' as const }],
+    })),
+    [...NAMES, 'plain'],
+    Object.fromEntries(keys.map((k, i) => [`KP${i}`, k.openssh])),
+  );
+  const again = (r: { index: PublishedIndex }) => parseIndex(serializeIndex(r.index));
+
+  it('render -> index.json -> parse keeps every user and group, and each object has its entry', () => {
+    const r = render(s, undefined, opts);
+    const index = again(r);
+    expect(Object.keys(index.users).sort()).toEqual([...NAMES].sort());
+    expect(Object.keys(index.groups).sort()).toEqual([...NAMES, 'plain'].sort());
+    for (const [i, name] of NAMES.entries()) {
+      expect(Object.hasOwn(index.users, name)).toBe(true);
+      expect(index.users[name]?.keys.map((k) => k.id)).toEqual([`KP${i}`]);
+      expect(r.objects.get(`p/users/${name}/authorized_keys`)).toBe(line(name, keys[i] as (typeof keys)[0]));
+      expect(index.groups[name]?.members).toEqual([NAMES[(i + NAMES.length - 1) % NAMES.length]]);
+    }
+    expect(index.groups.plain?.members).toEqual([...NAMES].sort());
+    expect(Object.keys(index.uids).length).toBe(NAMES.length);
+  });
+
+  it('the next run knows them as the same people: same bytes, no uid handed out twice', () => {
+    const r1 = render(s, undefined, opts);
+    const r2 = render(s, again(r1), opts);
+    expect(serializeIndex(r2.index)).toBe(serializeIndex(r1.index));
+    expect(new Set(Object.values(r2.index.uids)).size).toBe(NAMES.length);
+  });
+
+  it('a name absent from index.json reads as absent there, never as an inherited property', () => {
+    const index = again(render(snap([{ name: 'alice', groups: [], keys: [] }], [], {}), undefined, opts));
+    for (const name of NAMES) {
+      expect(index.users[name]).toBeUndefined();
+      expect(index.groups[name]).toBeUndefined();
+      expect(index.keyBodies[name]).toBeUndefined();
+    }
+  });
+
+  it('a version 1 index keyed by such names migrates every uid', () => {
+    // Written as text: a `__proto__` key in an object literal would set the prototype instead.
+    const v1 = parseIndex(
+      `{"version":1,"generatedAt":"2025-12-01T00:00:00.000Z","keyBodies":{},"groups":{},"nextUid":20002,
+        "users":{"__proto__":{"localName":"__proto__","uid":20000,"groups":[],"keys":[]}},
+        "uids":{"__proto__":20000,"constructor":20001}}`,
+    ); // constructor left before the migration
+    expect(Object.keys(v1.users)).toEqual(['__proto__']);
+    const r = render(snap([{ name: '__proto__', groups: [], keys: [] }], [], {}), v1, opts);
+    const index = again(r);
+    expect(own(index.users, '__proto__')?.uid).toBe(20000);
+    expect(Object.keys(index.retiredUids ?? {})).toEqual(['constructor']);
+    expect(index.nextUid).toBe(20002);
   });
 });
