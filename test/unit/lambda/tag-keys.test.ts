@@ -117,19 +117,22 @@ describe('render with tag keys', () => {
     );
     expect(userObject(r, 'alice')).toBe(line('alice', rsa) + line('alice', ed) + line('alice', skEd));
     expect(r.objects.get('groups/g/authorized_keys')).toBe(userObject(r, 'alice'));
+    const activeSince = now.toISOString(); // first seen Active by this run
     expect(r.index.users.alice?.keys).toEqual([
-      { id: 'APKA1', type: 'ssh-rsa', fingerprint: rsa.fingerprint },
+      { id: 'APKA1', type: 'ssh-rsa', fingerprint: rsa.fingerprint, activeSince },
       {
         id: 'tag:ssh-key:laptop',
         tagKey: 'ssh-key:laptop',
         type: 'ssh-ed25519',
         fingerprint: ed.fingerprint,
+        activeSince,
       },
       {
         id: 'tag:ssh-key:yubikey',
         tagKey: 'ssh-key:yubikey',
         type: 'sk-ssh-ed25519@openssh.com',
         fingerprint: skEd.fingerprint,
+        activeSince,
       },
     ]);
     expect(r.index.keyBodies).toEqual({
@@ -275,26 +278,36 @@ describe('render with tag keys', () => {
           id: 'tag:ssh-key:laptop',
           tagKey: 'ssh-key:laptop',
           fingerprint: ed.fingerprint,
+          activeSince: now.toISOString(),
           reason: DUPLICATE_KEY_REASON,
         },
       ]);
     });
 
-    it('the same user in both stores dates their claim by the key-store upload', () => {
-      const s = snap(
-        [
-          {
-            name: 'zoe',
-            keys: [{ id: 'APKAZ', status: 'Active', uploadDate: T1 }],
-            tags: [{ key: 'ssh-key:a', value: ed.openssh }],
-          },
-          { name: 'aaron', keys: [{ id: 'APKAA', status: 'Active', uploadDate: T2 }], tags: [] },
-        ],
-        { APKAZ: ed.openssh, APKAA: ed.openssh },
+    it("a user's claim dates from their earliest Active copy, key store or tag", () => {
+      const s = (zoeInStore: boolean) =>
+        snap(
+          [
+            {
+              name: 'zoe',
+              keys: zoeInStore ? [{ id: 'APKAZ', status: 'Active', uploadDate: T1 }] : [],
+              tags: [{ key: 'ssh-key:a', value: ed.openssh }],
+            },
+            { name: 'aaron', keys: [{ id: 'APKAA', status: 'Active', uploadDate: T2 }], tags: [] },
+          ],
+          { APKAZ: ed.openssh, APKAA: ed.openssh },
+        );
+      // Both first seen by the same run: a tie. zoe's later key-store copy does not move her claim.
+      const r1 = render(s(false), undefined, opts);
+      const r2 = render(s(true), parseIndex(serializeIndex(r1.index)), {
+        ...opts,
+        now: new Date(now.getTime() + 1),
+      });
+      expect(userObject(r2, 'zoe')).toBe('');
+      expect(userObject(r2, 'aaron')).toBe('');
+      expect(r2.problems.filter((p) => p.reason === DUPLICATE_KEY_REASON).map((p) => p.user)).toEqual(
+        ['zoe', 'zoe', 'aaron'].sort(),
       );
-      const r = render(s, undefined, opts);
-      expect(userObject(r, 'zoe')).toBe(line('zoe', ed));
-      expect(userObject(r, 'aaron')).toBe('');
     });
   });
 
