@@ -24,12 +24,6 @@ export interface IndexKey {
   readonly fingerprint: string;
   /** The user tag that holds the key (then id is `tag:` + tagKey); absent for the key store. */
   readonly tagKey?: string;
-  /**
-   * ISO time the publisher first saw this key Active for this user (this entry's user id and key
-   * id, and for a tag the same key in it): the date of the user's claim on a key other users hold
-   * too. Absent in indexes written before it was recorded.
-   */
-  readonly activeSince?: string;
 }
 
 export interface RejectedKey {
@@ -39,7 +33,12 @@ export interface RejectedKey {
   readonly tagKey?: string;
   /** Set when the key itself is valid (e.g. a copy of another user's key), absent when its body was refused. */
   readonly fingerprint?: string;
-  /** As in IndexKey, for a valid key (one with a fingerprint). */
+  /**
+   * On a refused valid key (a copy): the ISO time the publisher first saw it Active for this user
+   * (this entry's user id and key id; for a tag, the same key in it). It dates the user's claim,
+   * should the key's holder drop it (a published key needs no date: no claim takes it). Absent in
+   * indexes written before it was recorded.
+   */
   readonly activeSince?: string;
 }
 

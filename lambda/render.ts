@@ -74,8 +74,8 @@ export function duplicateOwnKeyReason(publishedId: string): string {
 
 /**
  * One IAM user's claim on a public key: since when the publisher has seen it Active for them (their
- * earliest such key, key store or tag; recorded in index.json as activeSince), and whether the
- * previous index published it for them. IAM's UploadDate plays no part: an Inactive key keeps it,
+ * earliest such key, key store or tag; recorded in index.json as a refused copy's activeSince), and
+ * whether the previous index published it for them. IAM's UploadDate plays no part: an Inactive key keeps it,
  * so a copy uploaded early and activated later would claim an age it never had.
  */
 export interface KeyClaim {
@@ -105,7 +105,8 @@ export function firstHolder(claims: readonly KeyClaim[]): string | undefined {
 
 /**
  * When the publisher first saw key `id` (with this fingerprint: a tag's value can change) Active
- * for this user: the previous index's record of it, else `now` (first seen by this run).
+ * for this user: the previous index's record of it, else `now` (first seen by this run). Only
+ * refused copies carry the record: a published key's date never decides anything.
  */
 export function activeSince(
   previous: IndexUser | undefined,
@@ -113,9 +114,7 @@ export function activeSince(
   fingerprint: string,
   now: Date,
 ): Date {
-  const e = [...(previous?.keys ?? []), ...(previous?.rejectedKeys ?? [])].find(
-    (k) => k.id === id && k.fingerprint === fingerprint,
-  );
+  const e = previous?.rejectedKeys?.find((k) => k.id === id && k.fingerprint === fingerprint);
   return e?.activeSince !== undefined ? new Date(e.activeSince) : now;
 }
 
@@ -342,7 +341,7 @@ export function render(
       }
       text += renderLine(u.name, p.key);
       published.set(fingerprint, p.id);
-      keys.push({ id: p.id, ...tag, type: p.key.type, fingerprint: p.key.fingerprint, ...since });
+      keys.push({ id: p.id, ...tag, type: p.key.type, fingerprint: p.key.fingerprint });
       keyCount++;
     }
     const local = localNames.get(u.name) ?? { name: null, problem: 'no local name' };
