@@ -118,6 +118,19 @@ export function activeSince(
   return e?.activeSince !== undefined ? new Date(e.activeSince) : now;
 }
 
+/** Records a user's claim on a fingerprint: their earliest one counts. */
+function addClaim(
+  holders: Map<string, Map<string, Date>>,
+  user: string,
+  fingerprint: string,
+  since: Date,
+): void {
+  const byUser = holders.get(fingerprint) ?? new Map<string, Date>();
+  const seen = byUser.get(user);
+  if (seen === undefined || since < seen) byUser.set(user, since);
+  holders.set(fingerprint, byUser);
+}
+
 /**
  * Previous index's rejections of key bodies, by key id: those bodies are not
  * kept (so not fetched again), their reason is. Keys refused as copies have
@@ -206,13 +219,8 @@ export function render(
   const parsedByUser = new Map<string, Parsed[]>();
   // fingerprint -> user name -> since when that user's claim on it stands (their earliest Active key)
   const holders = new Map<string, Map<string, Date>>();
-  const claim = (u: IamUser, id: string, fingerprint: string) => {
-    const since = activeSince(previousEntry(u), id, fingerprint, opts.now);
-    const byUser = holders.get(fingerprint) ?? new Map<string, Date>();
-    const seen = byUser.get(u.name);
-    if (seen === undefined || since < seen) byUser.set(u.name, since);
-    holders.set(fingerprint, byUser);
-  };
+  const claim = (u: IamUser, id: string, fingerprint: string) =>
+    addClaim(holders, u.name, fingerprint, activeSince(previousEntry(u), id, fingerprint, opts.now));
   for (const u of users) {
     const parsed: Parsed[] = [];
     for (const k of [...u.keys].sort((a, b) => byCodeUnit(a.id, b.id))) {
@@ -312,9 +320,7 @@ export function render(
       }
       keyBodies[p.tagKey !== undefined ? tagBodyId(u.id, p.tagKey) : p.id] = `${p.key.type} ${p.key.blob}`;
       const { fingerprint } = p.key;
-      const since = {
-        activeSince: activeSince(previousEntry(u), p.id, fingerprint, opts.now).toISOString(),
-      };
+      const since = { activeSince: activeSince(previousEntry(u), p.id, fingerprint, opts.now).toISOString() };
       const publishedAs = published.get(fingerprint);
       if (publishedAs !== undefined) {
         const reason = duplicateOwnKeyReason(publishedAs);
