@@ -369,7 +369,7 @@ export async function targetedSnapshot(
   // Groups' members are derived from users' lists in render: a touched user's fresh list
   // adds or removes them from any group, named by the event or not.
 
-  // Copied keys: a clash index.json has decided stays decided; one it has not needs upload dates.
+  // Copied keys: a clash index.json has decided stays decided; one it has not takes a full run.
   const prefix = opts.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX;
   const gone = targets.users.filter((n) => !fresh.some((u) => u.name === n));
   const undecided = undecidedCopies(previous, s, fresh, gone, prefix);
@@ -421,9 +421,8 @@ const sameIds = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | un
   (a?.size ?? 0) === (b?.size ?? 0) && [...(a ?? [])].every((x) => b?.has(x));
 
 /**
- * Who keeps a public key several users hold depends on upload dates, which the
- * index does not hold, so a touched user in such a clash asked for a full run.
- * But when their claims on it (key ids) are those index.json recorded, the
+ * Who keeps a public key several users hold: a touched user in such a clash
+ * asks for a full run (the targeted path does not re-decide clashes). But when their claims on it (key ids) are those index.json recorded, the
  * index's decision (who has it published, who has it refused) is the one a
  * full run would make again: render keeps it from the index. Only a touched
  * user whose claims on a shared key changed (or who was deleted) is undecided.
@@ -456,7 +455,7 @@ export function undecidedCopies(
       if (others.length === 0 || sameIds(before.get(f), after.get(f))) continue;
       out.push({
         user,
-        reason: `a key ${user} ${after.has(f) ? 'holds' : 'held'} is also registered to ${[...new Set(others)].sort().join(', ')}, and ${user}'s copies of it changed since index.json decided who keeps it (upload dates decide)`,
+        reason: `a key ${user} ${after.has(f) ? 'holds' : 'held'} is also registered to ${[...new Set(others)].sort().join(', ')}, and ${user}'s copies of it changed since index.json decided who keeps it (a full run decides)`,
       });
       return;
     }
