@@ -20,6 +20,8 @@ import { runStatus } from './status-run.js';
 
 /** `publish --time-budget` ran out of time: progress saved, run again to continue. */
 export const EXIT_INCOMPLETE = 3;
+/** `publish --time-budget` was too small for any progress (the line says by how much): a larger budget is needed. */
+export const EXIT_BUDGET_TOO_SMALL = 4;
 
 export class CliError extends Error {
   override name = 'CliError';
@@ -136,13 +138,21 @@ export async function run(
     }
   } else result = await publish(config, deps).catch(incomplete);
   if (result instanceof PublishIncompleteError) {
+    const stop = result.stop;
     if (c.json)
-      out(JSON.stringify({ complete: false, progress: result.progress, iamCalls: counts.calls }, null, 2));
+      out(
+        JSON.stringify(
+          { complete: false, progress: result.progress, iamCalls: counts.calls, ...(stop ? { stop } : {}) },
+          null,
+          2,
+        ),
+      );
     else {
       for (const w of result.warnings) out(`warning: ${w}`);
-      out(`${c.dryRun ? 'dry run, progress not saved: ' : ''}${result.message}`);
+      const unsaved = c.dryRun ? 'dry run, progress not saved: ' : stop?.saved === false ? 'progress NOT saved (no time left): ' : '';
+      (stop?.budgetTooSmall ? err : out)(`${unsaved}${result.message}`);
     }
-    return EXIT_INCOMPLETE;
+    return stop?.budgetTooSmall ? EXIT_BUDGET_TOO_SMALL : EXIT_INCOMPLETE;
   }
   if (!c.json) for (const w of result.warnings ?? []) out(`warning: ${w}`);
   if (c.json) {

@@ -16,7 +16,14 @@ import {
   serializeIndex,
 } from '../contract/index.js';
 import { deleteKey, listExisting, putText, readIndexText, readText } from './bucket.js';
-import { DEFAULT_PROGRESS_MAX_AGE_MS, stopTimes } from './deadline.js';
+import {
+  DEFAULT_PROGRESS_MAX_AGE_MS,
+  describeShortfall,
+  type Shortfall,
+  type StopTimes,
+  shortfall,
+  stopTimes,
+} from './deadline.js';
 import { IamReadIncompleteError, type IamSnapshot, mapLimit, readIam } from './iam-source.js';
 import { type ExistingObject, keyLossRefusal, type Plan, plan } from './plan.js';
 import {
@@ -28,6 +35,7 @@ import {
   serializeProgress,
 } from './progress.js';
 import { knownKeyBodies, type Problem, render } from './render.js';
+import type { RunBudget } from './retry.js';
 
 export interface PublishConfig {
   readonly bucket: string;
@@ -69,6 +77,8 @@ export interface PublishDeps {
   readonly iam: IAMClient;
   readonly s3: S3Client;
   readonly now: () => Date;
+  /** The clients' retry budget (createClients): with a deadline, no retry wait outlasts it. */
+  readonly budget?: RunBudget;
 }
 
 export interface PublishSummary {
@@ -99,6 +109,20 @@ export class PublishRefusedError extends Error {
   override name = 'PublishRefusedError';
 }
 
+/** How a run that stopped in time stopped: what the logs, the CLI and tests show. */
+export interface StopReport {
+  /** Where the read stood: the bucket reads, GetAccountAuthorizationDetails pages, key lists, key bodies. */
+  readonly phase: 'bucket' | 'account-details' | 'key-lists' | 'key-bodies';
+  /** IAM calls in flight at the hard stop, aborted (they count as not done). */
+  readonly abortedCalls: number;
+  /** Retry and rate-limiter waits the deadline ended (the SDK would have slept on). */
+  readonly cutWaits: number;
+  /** Whether publisher/progress.json was saved (false: a dry run, or the save did not fit before the deadline). */
+  readonly saved: boolean;
+  /** Set when the run read nothing new: the budget was too small for any progress, and by how much. */
+  readonly budgetTooSmall?: Shortfall;
+}
+
 /**
  * The run stopped in time (its deadline) before IAM was read completely: it
  * wrote no principal object, deleted nothing, left index.json alone and saved
@@ -113,9 +137,13 @@ export class PublishIncompleteError extends Error {
     /** True when this run read more than the series had before it (a stuck series reads nothing new). */
     readonly advanced: boolean,
     readonly warnings: readonly string[],
+    readonly stop?: StopReport,
   ) {
+    const found = progress.usersTotal ? '' : `, ${progress.usersFound} found so far`;
     super(
-      `${progress.firstImport ? 'first import' : 'publish'} in progress: ${progress.usersRead} of ${progress.usersTotal || '?'} users read, ${progress.keyBodiesFetched} key bodies fetched${progress.keyBodiesMissing ? `, ${progress.keyBodiesMissing} to go` : ''}; run again to continue`,
+      stop?.budgetTooSmall
+        ? describeShortfall(stop.budgetTooSmall)
+        : `${progress.firstImport ? 'first import' : 'publish'} in progress: ${progress.usersRead} of ${progress.usersTotal || '?'} users read${found}, ${progress.keyBodiesFetched} key bodies fetched${progress.keyBodiesMissing ? `, ${progress.keyBodiesMissing} to go` : ''}; run again to continue`,
     );
   }
 }
@@ -160,6 +188,7 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
 
   const known = knownKeyBodies(previous);
   const knownBodies = new Map([...known.bodies, ...resumed.keyBodies]);
+  const warnings = [...resumed.warnings];
   const stops = config.deadline !== undefined ? stopTimes(started.getTime(), config.deadline) : undefined;
   // The hard stop runs on a real timer: it must fire even while every call hangs.
   const abort = new AbortController();
@@ -169,12 +198,19 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
     ? setTimeout(() => abort.abort(), Math.max(0, stops.hardStopAt - started.getTime()))
     : undefined;
   timer?.unref?.();
+  // No retry backoff or rate-limiter wait outlasts the hard stop (the SDK's own would sleep on).
+  if (stops) deps.budget?.limit(stops.hardStopAt, abort.signal);
+  const iamStart = deps.now().getTime();
+  let abortedCalls = 0;
   let snapshot: Awaited<ReturnType<typeof readIam>>;
   try {
     snapshot = await readIam(deps.iam, {
       knownBodies,
       knownRejected: known.rejectedIds,
       knownKeyLists: resumed.keyLists,
+      ...(resumed.accountDetails ? { knownAccountDetails: resumed.accountDetails } : {}),
+      onWarning: (w) => warnings.push(w),
+      onAborted: () => abortedCalls++,
       concurrency: config.concurrency,
       ...(config.pageSize ? { pageSize: config.pageSize } : {}),
       ...(stops ? { shouldStop: () => deps.now().getTime() >= stops.softStopAt, signal: abort.signal } : {}),
@@ -190,12 +226,38 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
       started,
       now: deps.now(),
     });
-    if (!config.dryRun) await putText(deps.s3, bucket, pKey, serializeProgress(next));
+    const cutWaits = deps.budget?.cutWaits ?? 0;
+    const pastStopMs = deps.budget?.pastStopMs;
+    const saved = config.dryRun
+      ? false
+      : await saveProgress(deps, bucket, pKey, serializeProgress(next), config.deadline);
+    const p = e.partial;
     const readSomething =
-      e.partial.fetched.size > 0 || [...e.partial.keyLists].some(([n, l]) => resumed.keyLists.get(n) !== l);
-    throw new PublishIncompleteError(progressCounts(next), readSomething, resumed.warnings);
+      p.fetched.size > 0 ||
+      [...p.keyLists].some(([n, l]) => resumed.keyLists.get(n) !== l) ||
+      (p.accountDetails?.users.size ?? 0) + (p.accountDetails?.groups.length ?? 0) >
+        (resumed.accountDetails?.users.size ?? 0) + (resumed.accountDetails?.groups.length ?? 0) ||
+      (p.accountDetails?.complete === true && resumed.accountDetails?.complete !== true);
+    const phase = stopPhase(e, iamStart, stops);
+    const tooSmall =
+      !readSomething && stops
+        ? shortfall({
+            startMs: started.getTime(),
+            deadlineMs: config.deadline as number,
+            iamStartMs: iamStart,
+            pastStopMs,
+          })
+        : undefined;
+    throw new PublishIncompleteError(progressCounts(next), readSomething && saved, warnings, {
+      phase,
+      abortedCalls,
+      cutWaits,
+      saved,
+      ...(tooSmall ? { budgetTooSmall: tooSmall } : {}),
+    });
   } finally {
     clearTimeout(timer);
+    deps.budget?.clear();
   }
   const result = await renderAndWrite(snapshot, previous, existing, config, deps, started, {
     // The very first run into an empty bucket writes index.json first too: if it is cut short, the
@@ -206,7 +268,44 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
   });
   // The series is done: the next run reads every key list afresh.
   if (!config.dryRun && progressText !== undefined) await deleteKey(deps.s3, bucket, pKey);
-  return resumed.warnings.length ? { ...result, warnings: resumed.warnings } : result;
+  return warnings.length ? { ...result, warnings } : result;
+}
+
+function stopPhase(e: IamReadIncompleteError, iamStart: number, stops: StopTimes | undefined): StopReport['phase'] {
+  const d = e.partial.accountDetails;
+  if (!d?.complete) return stops && iamStart >= stops.softStopAt ? 'bucket' : 'account-details';
+  return e.partial.usersTotal !== undefined && e.partial.keyLists.size >= e.partial.usersTotal
+    ? 'key-bodies'
+    : 'key-lists';
+}
+
+/**
+ * The one write of a run out of time, which must land before the deadline: its
+ * retries wait no longer (the budget) and the deadline aborts it. False when it
+ * did not fit: the series then continues from the previous save.
+ */
+async function saveProgress(
+  deps: PublishDeps,
+  bucket: string,
+  key: string,
+  text: string,
+  deadline: number | undefined,
+): Promise<boolean> {
+  const end = new AbortController();
+  const ms = deadline !== undefined ? Math.max(0, deadline - deps.now().getTime()) : undefined;
+  const timer = ms !== undefined ? setTimeout(() => end.abort(), ms) : undefined;
+  timer?.unref?.();
+  if (deadline !== undefined) deps.budget?.limit(deadline, end.signal);
+  try {
+    await putText(deps.s3, bucket, key, text, end.signal);
+    return true;
+  } catch (e) {
+    if (end.signal.aborted) return false;
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    deps.budget?.clear();
+  }
 }
 
 /**

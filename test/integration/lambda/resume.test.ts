@@ -213,6 +213,7 @@ describe('saved progress', () => {
       firstImport: true,
       usersTotal: 0,
       usersRead: 1,
+      usersFound: 0,
       keyBodiesFetched: 0,
       keyBodiesMissing: 0,
       keyListsSince: since,

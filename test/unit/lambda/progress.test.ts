@@ -25,6 +25,7 @@ const valid: ImportProgress = {
   firstImport: true,
   usersTotal: 3,
   usersRead: 2,
+  usersFound: 0,
   keyBodiesFetched: 1,
   keyBodiesMissing: 1,
   keyListsSince: T0,
