@@ -8,7 +8,7 @@
 // it prints the wall time, the overrun past the deadline, the users and key
 // bodies it added, and how it stopped. Last, the CLI (`publish --time-budget`)
 // as a process: its exit time includes any SDK timer left behind.
-// Usage: npx tsx bench/budget.ts [USERS] [BUDGET_S] [--throttle SHARE] [--page N] [--cli-runs N]
+// Usage: npx tsx bench/budget.ts [USERS] [BUDGET_S] [--throttle SHARE] [--page N] [--runs N] [--cli-runs N]
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { CreateUserCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-iam';
@@ -33,6 +33,7 @@ const opt = (name: string, dflt: number) => {
 const share = opt('--throttle', 0.5);
 const page = opt('--page', 10);
 const cliRuns = opt('--cli-runs', 2);
+const maxRuns = opt('--runs', 60);
 const [users = 200, budgetS = 3] = args.map(Number);
 
 /** mulberry32: a seeded draw, so every bench run throttles the same requests. */
@@ -81,7 +82,7 @@ try {
   const rows: Record<string, unknown>[] = [];
   let prev = { found: 0, read: 0, bodies: 0 };
   let worstOver = Number.NEGATIVE_INFINITY;
-  for (let run = 1; run <= 60; run++) {
+  for (let run = 1; run <= maxRuns; run++) {
     const t0 = performance.now();
     const deadline = Date.now() + budgetS * 1000;
     let line: string;
@@ -101,7 +102,9 @@ try {
       const now = { found: p.usersFound ?? 0, read: p.usersRead, bodies: p.keyBodiesFetched };
       line =
         `+${now.found - prev.found} users found, +${now.read - prev.read} key lists, +${now.bodies - prev.bodies} bodies` +
-        (stop ? `; stopped in ${stop.phase}, ${stop.abortedCalls} calls aborted, ${stop.cutWaits} waits cut` : '') +
+        (stop
+          ? `; stopped in ${stop.phase}, ${stop.abortedCalls} calls aborted, ${stop.cutWaits} waits cut`
+          : '') +
         (e.message.startsWith('time budget too small') ? `; ${e.message}` : '');
       prev = now;
     }

@@ -149,7 +149,11 @@ export async function run(
       );
     else {
       for (const w of result.warnings) out(`warning: ${w}`);
-      const unsaved = c.dryRun ? 'dry run, progress not saved: ' : stop?.saved === false ? 'progress NOT saved (no time left): ' : '';
+      const unsaved = c.dryRun
+        ? 'dry run, progress not saved: '
+        : stop?.saved === false
+          ? 'progress NOT saved (no time left): '
+          : '';
       (stop?.budgetTooSmall ? err : out)(`${unsaved}${result.message}`);
     }
     return stop?.budgetTooSmall ? EXIT_BUDGET_TOO_SMALL : EXIT_INCOMPLETE;

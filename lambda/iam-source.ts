@@ -210,7 +210,8 @@ function addPage(d: DetailsState, res: GetAccountAuthorizationDetailsCommandOutp
     d.users.set(u.UserName, { userId: u.UserId, groups: [...(u.GroupList ?? [])], tags });
   }
   for (const g of res.GroupDetailList ?? []) {
-    if (!g.GroupName) throw new IamReadError('GetAccountAuthorizationDetails returned a group without a name');
+    if (!g.GroupName)
+      throw new IamReadError('GetAccountAuthorizationDetails returned a group without a name');
     d.groups.add(g.GroupName);
   }
 }

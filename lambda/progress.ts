@@ -113,7 +113,8 @@ export function bare<T>(): Record<string, T> {
 function parseTag(v: unknown, user: string): IamTag {
   if (!isRecord(v)) fail(`a tag of ${user} is not an object`);
   const { key, value } = v;
-  if (typeof key !== 'string' || key.length < 1 || key.length > 128) fail(`a tag of ${user} has no valid key`);
+  if (typeof key !== 'string' || key.length < 1 || key.length > 128)
+    fail(`a tag of ${user} has no valid key`);
   if (typeof value !== 'string' || value.length > 256) fail(`tag ${key} of ${user} has no valid value`);
   return { key, value };
 }
@@ -313,7 +314,12 @@ export function resume(text: string | undefined, nowMs: number, maxAgeMs: number
   let accountDetails: AccountDetails | undefined;
   if (saved && listsReusable(saved.readAt, nowMs, maxAgeMs)) {
     const { complete, marker, groups } = saved;
-    accountDetails = { complete, ...(marker ? { marker } : {}), groups, users: new Map(Object.entries(saved.users)) };
+    accountDetails = {
+      complete,
+      ...(marker ? { marker } : {}),
+      groups,
+      users: new Map(Object.entries(saved.users)),
+    };
   } else if (saved)
     warnings.push(
       `saved GetAccountAuthorizationDetails pages from ${saved.readAt} are older than ${minutes} min: reading them again`,
@@ -322,7 +328,13 @@ export function resume(text: string | undefined, nowMs: number, maxAgeMs: number
     warnings.push(
       `saved key lists from ${progress.keyListsSince} are older than ${minutes} min: reading them again (${keyBodies.size} saved key bodies kept)`,
     );
-    return { progress, keyLists: new Map(), keyBodies, ...(accountDetails ? { accountDetails } : {}), warnings };
+    return {
+      progress,
+      keyLists: new Map(),
+      keyBodies,
+      ...(accountDetails ? { accountDetails } : {}),
+      warnings,
+    };
   }
   const keyLists = new Map(Object.entries(progress.keyLists));
   return { progress, keyLists, keyBodies, ...(accountDetails ? { accountDetails } : {}), warnings };

@@ -271,7 +271,11 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
   return warnings.length ? { ...result, warnings } : result;
 }
 
-function stopPhase(e: IamReadIncompleteError, iamStart: number, stops: StopTimes | undefined): StopReport['phase'] {
+function stopPhase(
+  e: IamReadIncompleteError,
+  iamStart: number,
+  stops: StopTimes | undefined,
+): StopReport['phase'] {
   const d = e.partial.accountDetails;
   if (!d?.complete) return stops && iamStart >= stops.softStopAt ? 'bucket' : 'account-details';
   return e.partial.usersTotal !== undefined && e.partial.keyLists.size >= e.partial.usersTotal

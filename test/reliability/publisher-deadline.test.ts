@@ -141,7 +141,8 @@ describe('a run with a deadline, under faults', () => {
     const before = await published(prefix);
     const draw = seeded(9);
     proxy.options = {
-      fault: (r) => (r.service === 'iam' && draw() < 0.5 ? queryError('Throttling', 'Rate exceeded') : undefined),
+      fault: (r) =>
+        r.service === 'iam' && draw() < 0.5 ? queryError('Throttling', 'Rate exceeded') : undefined,
     };
     const timersBefore = timers();
     const { err, progress } = await cutShort(prefix, before, 3000);
@@ -152,7 +153,8 @@ describe('a run with a deadline, under faults', () => {
     // Before, the SDK's backoff and rate-limiter sleeps went on after the run (what kept the CLI alive).
     expect(timers()).toBeLessThanOrEqual(timersBefore);
     // Either it saved progress, or it said by how much its budget was too small: never silence.
-    if (err.advanced) expect(progress.usersRead + progress.usersFound + progress.keyBodiesFetched).toBeGreaterThan(0);
+    if (err.advanced)
+      expect(progress.usersRead + progress.usersFound + progress.keyBodiesFetched).toBeGreaterThan(0);
     else expect(err.stop?.budgetTooSmall).toBeDefined();
     await finishes(prefix);
   });
@@ -180,7 +182,9 @@ describe('a run with a deadline, under faults', () => {
     expect(err.stop?.budgetTooSmall?.budgetMs).toBeLessThanOrEqual(1000);
     // A throttled call's backoff would have passed the stop: the shortfall is at least what it missed by.
     expect(err.stop?.budgetTooSmall?.shortByMs).toBeGreaterThan(0);
-    expect(err.message).toMatch(/^time budget too small for any progress: of [\d.]+ s, .*short by at least [\d.]+ s \(a budget of [\d.]+ s or more\)$/);
+    expect(err.message).toMatch(
+      /^time budget too small for any progress: of [\d.]+ s, .*short by at least [\d.]+ s \(a budget of [\d.]+ s or more\)$/,
+    );
     await finishes(prefix);
   });
 });

@@ -90,6 +90,8 @@ describe('GetAccountAuthorizationDetails longer than a run', () => {
     for (const r of perRun) expect(r.found + r.lists + r.bodies).toBeGreaterThan(0);
     // No page was read twice: 20 pages of 10 over the whole series, plus at most the one each
     // run had in flight at its hard stop (aborted, so not done).
-    expect(proxy.count('iam', 'GetAccountAuthorizationDetails')).toBeLessThanOrEqual(USERS / 10 + perRun.length);
+    expect(proxy.count('iam', 'GetAccountAuthorizationDetails')).toBeLessThanOrEqual(
+      USERS / 10 + perRun.length,
+    );
   }, 180_000);
 });
