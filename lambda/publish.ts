@@ -283,6 +283,9 @@ function stopPhase(
     : 'key-lists';
 }
 
+/** The least time the progress PUT gets, even when the deadline leaves less (the "save margin"). */
+export const SAVE_MARGIN_MS = 1000;
+
 /**
  * The one write of a run out of time, which must land before the deadline: its
  * retries wait no longer (the budget) and the deadline aborts it. False when it
@@ -296,10 +299,11 @@ async function saveProgress(
   deadline: number | undefined,
 ): Promise<boolean> {
   const end = new AbortController();
-  const ms = deadline !== undefined ? Math.max(0, deadline - deps.now().getTime()) : undefined;
+  // A short budget's half-reserve can be less than one PUT takes: the save may run SAVE_MARGIN_MS past it.
+  const ms = deadline !== undefined ? Math.max(SAVE_MARGIN_MS, deadline - deps.now().getTime()) : undefined;
   const timer = ms !== undefined ? setTimeout(() => end.abort(), ms) : undefined;
   timer?.unref?.();
-  if (deadline !== undefined) deps.budget?.limit(deadline, end.signal);
+  if (ms !== undefined) deps.budget?.limit(deps.now().getTime() + ms, end.signal);
   try {
     await putText(deps.s3, bucket, key, text, end.signal);
     return true;
