@@ -1,5 +1,6 @@
 // `iam-ssh-keys publish --time-budget SECONDS` (the bundled CLI) against moto behind a proxy that
-// holds every IAM request 1 s: out of time it saves progress, prints one line and exits 3.
+// holds every IAM request 1 s: out of time it saves progress, prints one line and exits 3; with a
+// budget too small for any progress it says by how much and exits 4.
 
 import { join } from 'node:path';
 import { CreateUserCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-iam';
@@ -84,8 +85,23 @@ describe('iam-ssh-keys publish --time-budget', () => {
 
   it('--json: {complete: false, progress} and exit 3', async () => {
     slow = true;
-    const r = await cli(['publish', '--bucket', 'budget', '--prefix', 'j', '--time-budget', '1', '--json']);
+    const r = await cli(['publish', '--bucket', 'budget', '--prefix', 'j', '--time-budget', '2', '--json']);
     expect(r.code).toBe(3);
-    expect(JSON.parse(r.stdout)).toMatchObject({ complete: false, progress: { firstImport: true, runs: 1 } });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      complete: false,
+      progress: { firstImport: true, runs: 1 },
+      stop: { saved: true, phase: expect.any(String) },
+    });
+  });
+
+  it('a budget too small for any progress: the shortfall on stderr, exit 4', async () => {
+    slow = true;
+    // 1 s: IAM calls get 0.875 s before the hard stop, and each takes 1 s here.
+    const r = await cli(['publish', '--bucket', 'budget', '--prefix', 't', '--time-budget', '1']);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^time budget too small for any progress: of [\d.]+ s, .*no IAM call completed; /,
+    );
   });
 });
