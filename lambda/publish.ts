@@ -276,8 +276,9 @@ function stopPhase(
   iamStart: number,
   stops: StopTimes | undefined,
 ): StopReport['phase'] {
-  const d = e.partial.accountDetails;
-  if (!d?.complete) return stops && iamStart >= stops.softStopAt ? 'bucket' : 'account-details';
+  // The bucket reads used the time before the soft stop: no IAM call started.
+  if (stops && iamStart >= stops.softStopAt) return 'bucket';
+  if (!e.partial.accountDetails?.complete) return 'account-details';
   return e.partial.usersTotal !== undefined && e.partial.keyLists.size >= e.partial.usersTotal
     ? 'key-bodies'
     : 'key-lists';
