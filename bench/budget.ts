@@ -119,13 +119,13 @@ try {
   }
   console.log(`throttled IAM answers: ${throttled}; worst overrun: ${worstOver.toFixed(2)} s`);
 
-  // The CLI as a process (a fresh bucket prefix: a first import again). Its wall time includes
-  // start-up, so `help` is timed too.
+  // The CLI as a process (dist/iam-ssh-keys: `node scripts/build.mjs` first; a fresh bucket prefix,
+  // so a first import again). Its wall time includes start-up, so `help` is timed too.
   const exec = promisify(execFile);
   const env = { ...process.env, AWS_REGION: TEST_REGION };
   const timed = async (argv: string[]) => {
     const t0 = performance.now();
-    const r = await exec('npx', ['tsx', 'cli/main.ts', ...argv], { env }).then(
+    const r = await exec(process.execPath, ['dist/iam-ssh-keys', ...argv], { env }).then(
       (x) => ({ code: 0, out: x.stdout + x.stderr }),
       (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
     );
@@ -143,7 +143,9 @@ try {
       '--time-budget',
       String(budgetS),
     ]);
-    console.log(`cli run ${i}: exit ${r.code} after ${r.s.toFixed(2)} s: ${r.out.trim().split('\n').pop()}`);
+    console.log(
+      `cli run ${i}: exit ${r.code} after ${r.s.toFixed(2)} s: ${r.out.trim().split('\n').slice(-2).join(' | ')}`,
+    );
   }
   console.log(JSON.stringify({ users, budgetS, share, page, throttled, runs: rows }));
 } finally {

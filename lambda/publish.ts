@@ -197,7 +197,8 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
   const timer = stops
     ? setTimeout(() => abort.abort(), Math.max(0, stops.hardStopAt - started.getTime()))
     : undefined;
-  timer?.unref?.();
+  // Not unref'd: a wait past the stop holds no timer of its own, so this one must keep the
+  // process alive until it fires (unref'd, a CLI whose calls all waited exited 0 mid-run, silently).
   // No retry backoff or rate-limiter wait outlasts the hard stop (the SDK's own would sleep on).
   if (stops) deps.budget?.limit(stops.hardStopAt, abort.signal);
   const iamStart = deps.now().getTime();
@@ -303,7 +304,6 @@ async function saveProgress(
   // A short budget's half-reserve can be less than one PUT takes: the save may run SAVE_MARGIN_MS past it.
   const ms = deadline !== undefined ? Math.max(SAVE_MARGIN_MS, deadline - deps.now().getTime()) : undefined;
   const timer = ms !== undefined ? setTimeout(() => end.abort(), ms) : undefined;
-  timer?.unref?.();
   if (ms !== undefined) deps.budget?.limit(deps.now().getTime() + ms, end.signal);
   try {
     await putText(deps.s3, bucket, key, text, end.signal);

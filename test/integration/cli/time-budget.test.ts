@@ -8,7 +8,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { realRunner } from '../../../host-agent/admin/sys.js';
 import { parseProgress, progressKey } from '../../../lambda/progress.js';
-import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
+import { type AwsProxy, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { makeKey } from '../../helpers/keys.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
 import { bucketContents, clientsFor } from '../lambda/fixture.js';
@@ -92,6 +92,22 @@ describe('iam-ssh-keys publish --time-budget', () => {
       progress: { firstImport: true, runs: 1 },
       stop: { saved: true, phase: expect.any(String) },
     });
+  });
+
+  it('IAM throttling every call: every call waits past the stop, yet the process ends with exit 4, not a silent exit 0', async () => {
+    slow = false;
+    proxy.options = {
+      ...proxy.options,
+      fault: (r) => (r.service === 'iam' ? iamError('Throttling', 'Rate exceeded') : undefined),
+    };
+    try {
+      const r = await cli(['publish', '--bucket', 'budget', '--prefix', 'th', '--time-budget', '2']);
+      expect(r.stderr).toMatch(/^time budget too small for any progress: .*short by at least/);
+      expect(r.code).toBe(4);
+    } finally {
+      const { fault: _, ...rest } = proxy.options;
+      proxy.options = rest;
+    }
   });
 
   it('a budget too small for any progress: the shortfall on stderr, exit 4', async () => {
