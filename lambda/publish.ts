@@ -24,13 +24,21 @@ import {
   shortfall,
   stopTimes,
 } from './deadline.js';
-import { IamReadIncompleteError, type IamSnapshot, mapLimit, readIam } from './iam-source.js';
+import {
+  type AccountDetails,
+  IamReadIncompleteError,
+  type IamSnapshot,
+  mapLimit,
+  type PartialRead,
+  readIam,
+} from './iam-source.js';
 import { type ExistingObject, keyLossRefusal, type Plan, plan } from './plan.js';
 import {
   nextProgress,
   type ProgressCounts,
   progressCounts,
   progressKey,
+  type Resumed,
   resume,
   serializeProgress,
 } from './progress.js';
@@ -218,44 +226,16 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
     });
   } catch (e) {
     if (!(e instanceof IamReadIncompleteError)) throw e;
-    const next = nextProgress({
-      resumed,
-      partial: e.partial,
-      knownBodies: known.bodies,
-      knownRejected: known.rejectedIds,
-      noIndex: previous === undefined,
-      started,
-      now: deps.now(),
-    });
-    const cutWaits = deps.budget?.cutWaits ?? 0;
-    const pastStopMs = deps.budget?.pastStopMs;
-    const saved = config.dryRun
-      ? false
-      : await saveProgress(deps, bucket, pKey, serializeProgress(next), config.deadline);
-    const p = e.partial;
-    const readSomething =
-      p.fetched.size > 0 ||
-      [...p.keyLists].some(([n, l]) => resumed.keyLists.get(n) !== l) ||
-      (p.accountDetails?.users.size ?? 0) + (p.accountDetails?.groups.length ?? 0) >
-        (resumed.accountDetails?.users.size ?? 0) + (resumed.accountDetails?.groups.length ?? 0) ||
-      (p.accountDetails?.complete === true && resumed.accountDetails?.complete !== true);
-    const phase = stopPhase(e, iamStart, stops);
-    const tooSmall =
-      !readSomething && stops
-        ? shortfall({
-            startMs: started.getTime(),
-            deadlineMs: config.deadline as number,
-            iamStartMs: iamStart,
-            pastStopMs,
-          })
-        : undefined;
-    throw new PublishIncompleteError(progressCounts(next), readSomething && saved, warnings, {
-      phase,
+    const facts = {
+      iamStart,
       abortedCalls,
-      cutWaits,
-      saved,
-      ...(tooSmall ? { budgetTooSmall: tooSmall } : {}),
-    });
+      stops,
+      noIndex: previous === undefined,
+      known,
+      resumed,
+      warnings,
+    };
+    throw await stoppedInTime(e, config, deps, started, facts);
   } finally {
     clearTimeout(timer);
     deps.budget?.clear();
@@ -270,6 +250,74 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
   // The series is done: the next run reads every key list afresh.
   if (!config.dryRun && progressText !== undefined) await deleteKey(deps.s3, bucket, pKey);
   return warnings.length ? { ...result, warnings } : result;
+}
+
+interface StopFacts {
+  readonly iamStart: number;
+  readonly abortedCalls: number;
+  readonly stops: StopTimes | undefined;
+  readonly noIndex: boolean;
+  readonly known: ReturnType<typeof knownKeyBodies>;
+  readonly resumed: Resumed;
+  readonly warnings: readonly string[];
+}
+
+/** Pure: did this run read anything the series did not have (a page, a key list, a key body)? */
+function readAnythingNew(p: PartialRead, resumed: Resumed): boolean {
+  const size = (d: AccountDetails | undefined) => (d?.users.size ?? 0) + (d?.groups.length ?? 0);
+  return (
+    p.fetched.size > 0 ||
+    [...p.keyLists].some(([n, l]) => resumed.keyLists.get(n) !== l) ||
+    size(p.accountDetails) > size(resumed.accountDetails) ||
+    (p.accountDetails?.complete === true && resumed.accountDetails?.complete !== true)
+  );
+}
+
+/**
+ * A read cut short by the deadline: save what it got (progress.json, one PUT
+ * before the deadline) and say how it stopped; when it read nothing new, by
+ * how much its budget fell short.
+ */
+async function stoppedInTime(
+  e: IamReadIncompleteError,
+  config: PublishConfig,
+  deps: PublishDeps,
+  started: Date,
+  f: StopFacts,
+): Promise<PublishIncompleteError> {
+  const next = nextProgress({
+    resumed: f.resumed,
+    partial: e.partial,
+    knownBodies: f.known.bodies,
+    knownRejected: f.known.rejectedIds,
+    noIndex: f.noIndex,
+    started,
+    now: deps.now(),
+  });
+  // Read before the save resets the budget for its own waits.
+  const cutWaits = deps.budget?.cutWaits ?? 0;
+  const pastStopMs = deps.budget?.pastStopMs;
+  const key = progressKey(config.prefix);
+  const saved = config.dryRun
+    ? false
+    : await saveProgress(deps, config.bucket, key, serializeProgress(next), config.deadline);
+  const readSomething = readAnythingNew(e.partial, f.resumed);
+  const tooSmall =
+    !readSomething && f.stops && config.deadline !== undefined
+      ? shortfall({
+          startMs: started.getTime(),
+          deadlineMs: config.deadline,
+          iamStartMs: f.iamStart,
+          pastStopMs,
+        })
+      : undefined;
+  return new PublishIncompleteError(progressCounts(next), readSomething && saved, f.warnings, {
+    phase: stopPhase(e, f.iamStart, f.stops),
+    abortedCalls: f.abortedCalls,
+    cutWaits,
+    saved,
+    ...(tooSmall ? { budgetTooSmall: tooSmall } : {}),
+  });
 }
 
 function stopPhase(
