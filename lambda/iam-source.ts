@@ -178,6 +178,11 @@ function isAborted(e: unknown, signal: AbortSignal | undefined): boolean {
   return Boolean(signal?.aborted) || (e as { name?: string }).name === 'AbortError';
 }
 
+function isNoSuchEntity(e: unknown): boolean {
+  const name = (e as { name?: string }).name;
+  return name === 'NoSuchEntityException' || name === 'NoSuchEntity';
+}
+
 /** A page read mutates this; a stop or an abort hands what it holds to the next run. */
 interface DetailsState {
   users: Map<string, UserDetails>;
@@ -316,6 +321,9 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
 
   const names = [...userGroups.keys()];
   const lists = new Map<string, KnownKeyList>();
+  // Users named by pages an earlier run saved that IAM no longer has (deleted since).
+  const gone = new Set<string>();
+  const fromSavedPages = details.resumed;
   const listed = await mapLimitUntil(names, concurrency, stop, async (name): Promise<IamUser | undefined> => {
     const userId = userIds.get(name) as string;
     const base = { name, id: userId, groups: userGroups.get(name) ?? [], tags: userTags.get(name) ?? [] };
@@ -350,6 +358,12 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
     } catch (e) {
       if (e instanceof IamReadError) throw e;
       if (aborted(e)) return undefined;
+      // Without this, a user deleted during the series failed every run until its pages expired.
+      if (fromSavedPages && isNoSuchEntity(e)) {
+        gone.add(name);
+        opts.onWarning?.(`IAM user ${name} from saved pages no longer exists: not published`);
+        return undefined;
+      }
       throw wrap(`ListSSHPublicKeys ${name}`, e);
     }
     lists.set(name, { userId, keys });
@@ -357,6 +371,9 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
   });
   // Lists for users GetAccountAuthorizationDetails no longer returns are dropped.
   const users = listed.filter((u): u is IamUser => u !== undefined);
+  for (const name of gone) details.users.delete(name);
+  // A saved list naming a key IAM no longer has is stale: it is read again by the next run.
+  let staleList = false;
 
   const bodies = new Map<string, string>();
   const toFetch: { user: string; id: string }[] = [];
@@ -381,12 +398,21 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
     } catch (e) {
       if (e instanceof IamReadError) throw e;
       if (aborted(e)) return;
+      if (isNoSuchEntity(e) && known.get(user) === lists.get(user)) {
+        lists.delete(user);
+        staleList = true;
+        opts.onWarning?.(
+          `key ${id} in the saved key list of ${user} no longer exists: the list is read again`,
+        );
+        return;
+      }
       throw wrap(`GetSSHPublicKey ${user} ${id}`, e);
     }
   });
 
-  if (stopped || users.length < names.length || toFetch.some((k) => !bodies.has(k.id))) {
-    throw incomplete(names.length, lists);
+  const total = names.length - gone.size;
+  if (stopped || staleList || users.length < total || toFetch.some((k) => !bodies.has(k.id))) {
+    throw incomplete(total, lists);
   }
   return { users, groups: [...groups], bodies };
 }
