@@ -1,5 +1,5 @@
 // index.json: the publisher's record of a run, the hosts' heartbeat and the
-// iamUsers-mode directory (DESIGN.md "Bucket layout").
+// iamUsers-mode directory (docs/architecture.md "Bucket layout").
 import { IAM_GROUP_NAME, IAM_USER_NAME } from './layout.js';
 import { isValidLocalName } from './names.js';
 import { IAM_TAG_KEY, tagKeyId } from './tags.js';

@@ -178,6 +178,42 @@ function isAborted(e: unknown, signal: AbortSignal | undefined): boolean {
   return Boolean(signal?.aborted) || (e as { name?: string }).name === 'AbortError';
 }
 
+/** One user's ListSSHPublicKeys pages; undefined when out of time before the last. */
+async function listKeys(
+  iam: IAMClient,
+  name: string,
+  pageSize: number | undefined,
+  send: { abortSignal?: AbortSignal },
+  stop: () => boolean,
+): Promise<IamKey[] | undefined> {
+  const keys: IamKey[] = [];
+  let marker: string | undefined;
+  do {
+    const res = await iam.send(
+      new ListSSHPublicKeysCommand({
+        UserName: name,
+        ...(pageSize ? { MaxItems: pageSize } : {}),
+        Marker: marker,
+      }),
+      send,
+    );
+    for (const k of res.SSHPublicKeys ?? []) {
+      if (!k.SSHPublicKeyId || (k.Status !== 'Active' && k.Status !== 'Inactive')) {
+        throw new IamReadError(`ListSSHPublicKeys returned a malformed key for ${name}`);
+      }
+      keys.push({
+        id: k.SSHPublicKeyId,
+        status: k.Status,
+        ...(k.UploadDate ? { uploadDate: k.UploadDate } : {}),
+      });
+    }
+    marker = res.IsTruncated ? res.Marker : undefined;
+    // A second page is another call: it waits for the deadline check too.
+    if (marker && stop()) return undefined;
+  } while (marker);
+  return keys;
+}
+
 function isNoSuchEntity(e: unknown): boolean {
   const name = (e as { name?: string }).name;
   return name === 'NoSuchEntityException' || name === 'NoSuchEntity';
@@ -279,7 +315,6 @@ async function readAccountDetails(
 
 export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promise<IamSnapshot> {
   const concurrency = opts.concurrency ?? 8;
-  const page = opts.pageSize ? { MaxItems: opts.pageSize } : {};
   const signal = opts.signal;
   const send = { ...(signal ? { abortSignal: signal } : {}) };
   const aborted = (e: unknown) => {
@@ -333,28 +368,10 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
       lists.set(name, saved);
       return { ...base, keys: saved.keys };
     }
-    const keys: IamKey[] = [];
+    let keys: IamKey[] | undefined;
     try {
-      let marker: string | undefined;
-      do {
-        const res = await iam.send(
-          new ListSSHPublicKeysCommand({ UserName: name, ...page, Marker: marker }),
-          send,
-        );
-        for (const k of res.SSHPublicKeys ?? []) {
-          if (!k.SSHPublicKeyId || (k.Status !== 'Active' && k.Status !== 'Inactive')) {
-            throw new IamReadError(`ListSSHPublicKeys returned a malformed key for ${name}`);
-          }
-          keys.push({
-            id: k.SSHPublicKeyId,
-            status: k.Status,
-            ...(k.UploadDate ? { uploadDate: k.UploadDate } : {}),
-          });
-        }
-        marker = res.IsTruncated ? res.Marker : undefined;
-        // A second page is another call: it waits for the deadline check too.
-        if (marker && stop()) return undefined;
-      } while (marker);
+      keys = await listKeys(iam, name, opts.pageSize, send, stop);
+      if (keys === undefined) return undefined;
     } catch (e) {
       if (e instanceof IamReadError) throw e;
       if (aborted(e)) return undefined;

@@ -32,7 +32,7 @@ import {
   type PartialRead,
   readIam,
 } from './iam-source.js';
-import { type ExistingObject, keyLossRefusal, type Plan, plan } from './plan.js';
+import { type ExistingObject, keyLossRefusal, type Plan, plan, type Revocations } from './plan.js';
 import {
   nextProgress,
   type ProgressCounts,
@@ -70,6 +70,11 @@ export interface PublishConfig {
   readonly deadline?: number;
   /** Saved key lists older than this are read again. @default 6 h */
   readonly progressMaxAgeMs?: number;
+  /**
+   * Events start at most one full run per this many ms for users' copied keys
+   * (lambda/full-run-budget.ts); the schedule does the rest. @default 1 h
+   */
+  readonly eventFullRunIntervalMs?: number;
 }
 
 export const DEFAULT_PUBLISH_CONFIG = {
@@ -198,17 +203,7 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
   const knownBodies = new Map([...known.bodies, ...resumed.keyBodies]);
   const warnings = [...resumed.warnings];
   const stops = config.deadline !== undefined ? stopTimes(started.getTime(), config.deadline) : undefined;
-  // The hard stop runs on a real timer: it must fire even while every call hangs.
-  const abort = new AbortController();
-  // Every call in flight (and its retries) listens on it: more than Node's default 10 is expected.
-  setMaxListeners(1000, abort.signal);
-  const timer = stops
-    ? setTimeout(() => abort.abort(), Math.max(0, stops.hardStopAt - started.getTime()))
-    : undefined;
-  // Not unref'd: a wait past the stop holds no timer of its own, so this one must keep the
-  // process alive until it fires (unref'd, a CLI whose calls all waited exited 0 mid-run, silently).
-  // No retry backoff or rate-limiter wait outlasts the hard stop (the SDK's own would sleep on).
-  if (stops) deps.budget?.limit(stops.hardStopAt, abort.signal);
+  const { abort, timer } = hardStop(stops, started, deps);
   const iamStart = deps.now().getTime();
   let abortedCalls = 0;
   let snapshot: Awaited<ReturnType<typeof readIam>>;
@@ -250,6 +245,23 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
   // The series is done: the next run reads every key list afresh.
   if (!config.dryRun && progressText !== undefined) await deleteKey(deps.s3, bucket, pKey);
   return warnings.length ? { ...result, warnings } : result;
+}
+
+/**
+ * The hard stop runs on a real timer: it must fire even while every call hangs.
+ * Not unref'd: a wait past the stop holds no timer of its own, so this one must
+ * keep the process alive until it fires (unref'd, a CLI whose calls all waited
+ * exited 0 mid-run, silently). No retry backoff or rate-limiter wait outlasts it.
+ */
+function hardStop(stops: StopTimes | undefined, started: Date, deps: PublishDeps) {
+  const abort = new AbortController();
+  // Every call in flight (and its retries) listens on it: more than Node's default 10 is expected.
+  setMaxListeners(1000, abort.signal);
+  const timer = stops
+    ? setTimeout(() => abort.abort(), Math.max(0, stops.hardStopAt - started.getTime()))
+    : undefined;
+  if (stops) deps.budget?.limit(stops.hardStopAt, abort.signal);
+  return { abort, timer };
 }
 
 interface StopFacts {
@@ -377,7 +389,7 @@ export async function renderAndWrite(
   config: PublishConfig,
   deps: PublishDeps,
   started: Date,
-  opts: { readonly indexFirst?: boolean } = {},
+  opts: { readonly indexFirst?: boolean; readonly revoked?: Revocations } = {},
 ): Promise<PublishResult> {
   const { bucket, prefix } = config;
   const rendered = render(snapshot, previous, {
@@ -393,8 +405,7 @@ export async function renderAndWrite(
   };
   const p = plan(rendered.objects, existing, planOptions);
   if (p.refusal) throw new PublishRefusedError(p.refusal);
-  const previousKeys = Object.values(previous?.users ?? {}).reduce((n, u) => n + u.keys.length, 0);
-  const keyLoss = keyLossRefusal(previousKeys, rendered.keyCount, planOptions);
+  const keyLoss = keyLossRefusal(previous, rendered.index, planOptions, opts.revoked);
   if (keyLoss) throw new PublishRefusedError(keyLoss);
 
   if (!config.dryRun) {

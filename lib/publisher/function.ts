@@ -45,7 +45,7 @@ export const IAM_CHANGE_EVENTS = [
   'CreateGroup',
   'DeleteGroup',
   'UpdateGroup',
-  // Keys may live in tags (DESIGN "Keys from IAM user tags").
+  // Keys may live in tags (docs/architecture.md "Keys from IAM user tags").
   'TagUser',
   'UntagUser',
 ] as const;
@@ -67,17 +67,14 @@ export interface PublisherFunctionProps {
   readonly entry?: string | undefined;
 }
 
-/** The function, with its role and log group. */
-export function publisherFunction(
+/** The function's role: the IAM reads it uses, object actions under the prefix, its own log group; nothing else. */
+function publisherRole(
   scope: Construct,
-  props: PublisherFunctionProps,
-): { function: nodejs.NodejsFunction; role: iam.Role } {
+  bucket: s3.IBucket,
+  keyPrefix: string,
+  logGroup: logs.ILogGroup,
+): iam.Role {
   const stack = Stack.of(scope);
-  const { bucket, keyPrefix, scheduleMinutes } = props;
-  const logGroup = new logs.LogGroup(scope, 'LogGroup', {
-    retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
-    removalPolicy: RemovalPolicy.RETAIN,
-  });
   const role = new iam.Role(scope, 'Role', {
     assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
     description: 'iam-ssh-keys publisher: reads IAM SSH keys, writes them under the bucket prefix',
@@ -147,6 +144,20 @@ export function publisherFunction(
     objectsArn(bucket.bucketArn, keyPrefix),
     'Object access is limited to the key prefix; the object names are IAM user and group names.',
   );
+  return role;
+}
+
+/** The function, with its role and log group. */
+export function publisherFunction(
+  scope: Construct,
+  props: PublisherFunctionProps,
+): { function: nodejs.NodejsFunction; role: iam.Role } {
+  const { bucket, keyPrefix, scheduleMinutes } = props;
+  const logGroup = new logs.LogGroup(scope, 'LogGroup', {
+    retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  const role = publisherRole(scope, bucket, keyPrefix, logGroup);
 
   const fn = new nodejs.NodejsFunction(scope, 'Function', {
     description: 'iam-ssh-keys publisher: IAM SSH public keys -> authorized_keys objects in S3',
@@ -172,6 +183,8 @@ export function publisherFunction(
       ALLOW_MASS_DELETE: 'false',
       UID_BASE: String(props.uidBase ?? 20000),
       TAG_KEY_PREFIX: props.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX,
+      // Events start at most one full run per schedule period for users' copied keys.
+      EVENT_FULL_RUN_MINUTES: String(scheduleMinutes),
       POWERTOOLS_SERVICE_NAME: PUBLISHER_SERVICE_NAME,
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       NODE_OPTIONS: '--enable-source-maps',
