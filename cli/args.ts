@@ -10,7 +10,7 @@ export const USAGE = `usage:
                        [--max-delete-share 0..1] [--allow-index-reset] [--uid-base N] [--json]
                        [--tag-key-prefix P]
                        [--event FILE]   (apply one saved EventBridge IAM event, as the Lambda does)
-                       [--time-budget SECONDS]  (stop in time, save progress; exit 3: run again)
+                       [--time-budget SECONDS]  (stop in time, save progress; exit 3: run again, 4: too small)
   iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--json]
   iam-ssh-keys keys list       [--user IAM_USER]
   iam-ssh-keys keys upload     [--user IAM_USER] [--label NAME] FILE

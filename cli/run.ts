@@ -20,6 +20,8 @@ import { runStatus } from './status-run.js';
 
 /** `publish --time-budget` ran out of time: progress saved, run again to continue. */
 export const EXIT_INCOMPLETE = 3;
+/** `publish --time-budget` was too small for any progress (the line says by how much): a larger budget is needed. */
+export const EXIT_BUDGET_TOO_SMALL = 4;
 
 export class CliError extends Error {
   override name = 'CliError';
@@ -135,15 +137,7 @@ export async function run(
       result = outcome.result;
     }
   } else result = await publish(config, deps).catch(incomplete);
-  if (result instanceof PublishIncompleteError) {
-    if (c.json)
-      out(JSON.stringify({ complete: false, progress: result.progress, iamCalls: counts.calls }, null, 2));
-    else {
-      for (const w of result.warnings) out(`warning: ${w}`);
-      out(`${c.dryRun ? 'dry run, progress not saved: ' : ''}${result.message}`);
-    }
-    return EXIT_INCOMPLETE;
-  }
+  if (result instanceof PublishIncompleteError) return reportIncomplete(result, c, counts.calls, out, err);
   if (!c.json) for (const w of result.warnings ?? []) out(`warning: ${w}`);
   if (c.json) {
     out(
@@ -170,4 +164,33 @@ export async function run(
       `IAM calls: ${calls || 'none'}; ${s.durationMs} ms`,
   );
   return 0;
+}
+
+/** A run that stopped in time: its line (or JSON), exit 3; a budget too small for any progress: stderr, exit 4. */
+function reportIncomplete(
+  e: PublishIncompleteError,
+  c: { readonly json: boolean; readonly dryRun: boolean },
+  iamCalls: Record<string, number>,
+  out: Out,
+  err: Out,
+): number {
+  const stop = e.stop;
+  if (c.json)
+    out(
+      JSON.stringify(
+        { complete: false, progress: e.progress, iamCalls: iamCalls, ...(stop ? { stop } : {}) },
+        null,
+        2,
+      ),
+    );
+  else {
+    for (const w of e.warnings) out(`warning: ${w}`);
+    const unsaved = c.dryRun
+      ? 'dry run, progress not saved: '
+      : stop?.saved === false
+        ? 'progress NOT saved (no time left): '
+        : '';
+    (stop?.budgetTooSmall ? err : out)(`${unsaved}${e.message}`);
+  }
+  return stop?.budgetTooSmall ? EXIT_BUDGET_TOO_SMALL : EXIT_INCOMPLETE;
 }

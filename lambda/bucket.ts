@@ -66,7 +66,14 @@ export async function readText(s3: S3Client, bucket: string, key: string): Promi
   }
 }
 
-export async function putText(s3: S3Client, bucket: string, key: string, body: string): Promise<void> {
+/** `signal` aborts the PUT (a run's deadline: progress.json must be saved before it, or not at all). */
+export async function putText(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  body: string,
+  signal?: AbortSignal,
+): Promise<void> {
   try {
     await s3.send(
       new PutObjectCommand({
@@ -78,6 +85,7 @@ export async function putText(s3: S3Client, bucket: string, key: string, body: s
         ContentType: key.endsWith('.json') ? 'application/json' : 'text/plain; charset=utf-8',
         CacheControl: 'no-cache',
       }),
+      signal ? { abortSignal: signal } : {},
     );
   } catch (e) {
     throw wrap(`PutObject ${key}`, bucket, e);

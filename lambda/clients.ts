@@ -1,10 +1,13 @@
 // SDK clients for the publisher (Lambda and CLI): adaptive retries for IAM
 // throttling, path-style S3 when an endpoint override points at an emulator,
 // and timeouts on every request: without them a connection that never answers
-// holds a run until the Lambda's own timeout (or a CLI run forever).
+// holds a run until the Lambda's own timeout (or a CLI run forever). Retries
+// (retry.ts) are the SDK's adaptive mode with every wait ended by the run's
+// deadline (`budget`, which publish() sets for the run).
 import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { DeadlineRetryStrategy, RunBudget } from './retry.js';
 
 export interface ClientOptions {
   readonly region?: string;
@@ -21,15 +24,23 @@ export interface ClientOptions {
   readonly profile?: string;
 }
 
-export function createClients(opts: ClientOptions = {}): { iam: IAMClient; s3: S3Client } {
+export interface Clients {
+  readonly iam: IAMClient;
+  readonly s3: S3Client;
+  /** Shared by both clients' retry strategies: publish() limits their waits to the run's deadline. */
+  readonly budget: RunBudget;
+}
+
+export function createClients(opts: ClientOptions = {}): Clients {
   const env = opts.env ?? process.env;
+  const maxAttempts = opts.maxAttempts ?? 10;
+  const budget = new RunBudget();
   const region = opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   const common = {
     ...(region ? { region } : {}),
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
     ...(opts.profile ? { profile: opts.profile } : {}),
-    retryMode: 'adaptive',
-    maxAttempts: opts.maxAttempts ?? 10,
+    maxAttempts,
     requestHandler: {
       requestTimeout: opts.requestTimeoutMs ?? 30_000,
       connectionTimeout: opts.connectionTimeoutMs ?? 5_000,
@@ -38,10 +49,16 @@ export function createClients(opts: ClientOptions = {}): { iam: IAMClient; s3: S
     },
   } as const;
   // IAM is a global service: any region signs correctly; default one so a bare shell works.
-  const iam = new IAMClient({ ...common, region: region ?? 'us-east-1' });
+  // One strategy per client: each has its own rate limiter, as the SDK's adaptive mode does.
+  const iam = new IAMClient({
+    ...common,
+    region: region ?? 'us-east-1',
+    retryStrategy: new DeadlineRetryStrategy(maxAttempts, budget),
+  });
   const s3 = new S3Client({
     ...common,
+    retryStrategy: new DeadlineRetryStrategy(maxAttempts, budget),
     forcePathStyle: Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL),
   });
-  return { iam, s3 };
+  return { iam, s3, budget };
 }

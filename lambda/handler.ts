@@ -16,7 +16,7 @@ import { createClients } from './clients.js';
 import { publishConfigFromEnv } from './config.js';
 import { planForInvocation } from './event-targets.js';
 import type { ProgressCounts } from './progress.js';
-import { PublishIncompleteError, type PublishSummary } from './publish.js';
+import { PublishIncompleteError, type PublishSummary, type StopReport } from './publish.js';
 import { publishForEvents, type TargetedOutcome } from './publish-targeted.js';
 import type { Problem } from './render.js';
 
@@ -31,6 +31,8 @@ export interface IncompleteRun {
   readonly complete: false;
   readonly progress: ProgressCounts;
   readonly iamCalls: Record<string, number>;
+  /** How it stopped; `stop.budgetTooSmall` says the budget allowed no progress, and by how much. */
+  readonly stop?: StopReport;
 }
 
 export type HandlerResult =
@@ -143,7 +145,11 @@ export async function handler(
     if (e instanceof PublishIncompleteError) {
       const iamCalls = { ...counts.calls };
       for (const w of e.warnings) logger.warn(w);
-      logger.info(e.message, { trigger: source, ...e.progress, advanced: e.advanced, iamCalls });
+      const fields = { trigger: source, ...e.progress, advanced: e.advanced, iamCalls, stop: e.stop };
+      // A run that can save nothing is not "in progress": it says so, and by how much, at ERROR.
+      if (e.stop?.budgetTooSmall) logger.error(e.message, fields);
+      else logger.info(e.message, fields);
+      if (e.stop?.budgetTooSmall) metrics.addMetric('BudgetTooSmall', MetricUnit.Count, 1);
       metrics.addMetric('PublishIncomplete', MetricUnit.Count, 1);
       // The staleness alarm counts a run that advanced like a successful one (lib/publisher/alarms.ts).
       metrics.addMetric('ImportProgressed', MetricUnit.Count, e.advanced ? 1 : 0);
@@ -153,7 +159,7 @@ export async function handler(
         MetricUnit.Count,
         Object.values(iamCalls).reduce((a, b) => a + b, 0),
       );
-      return { complete: false, progress: e.progress, iamCalls };
+      return { complete: false, progress: e.progress, iamCalls, ...(e.stop ? { stop: e.stop } : {}) };
     }
     logger.error('publish failed; index.json (the heartbeat) was not updated', e as Error);
     metrics.addMetric('PublishFailed', MetricUnit.Count, 1);

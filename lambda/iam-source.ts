@@ -4,6 +4,7 @@
 // (shouldStop) throws IamReadIncompleteError with what it got done.
 import {
   GetAccountAuthorizationDetailsCommand,
+  type GetAccountAuthorizationDetailsCommandOutput,
   GetSSHPublicKeyCommand,
   type IAMClient,
   ListSSHPublicKeysCommand,
@@ -48,8 +49,29 @@ export interface KnownKeyList {
   readonly keys: readonly IamKey[];
 }
 
+/** One user as GetAccountAuthorizationDetails gives it. */
+export interface UserDetails {
+  readonly userId: string;
+  readonly groups: readonly string[];
+  readonly tags: readonly IamTag[];
+}
+
+/** GetAccountAuthorizationDetails pages read so far, and the Marker of the next one. */
+export interface AccountDetails {
+  readonly users: ReadonlyMap<string, UserDetails>;
+  readonly groups: readonly string[];
+  /** True once the last page was read. */
+  readonly complete: boolean;
+  /** The next page's Marker (while not complete; undefined before the first page). */
+  readonly marker?: string;
+}
+
 /** What a read cut short by its deadline got done: the next run of the series continues from it. */
 export interface PartialRead {
+  /** The GetAccountAuthorizationDetails pages read so far (saved ones included). */
+  readonly accountDetails?: AccountDetails;
+  /** True when those pages continue the saved ones (false: read from the first page in this run). */
+  readonly detailsResumed?: boolean;
   /** Users in GetAccountAuthorizationDetails, when that read completed (undefined if it did not). */
   readonly usersTotal: number | undefined;
   /** User name -> key list, for every user whose list is known (reused or read now). */
@@ -76,6 +98,12 @@ export interface ReadIamOptions {
   readonly knownRejected?: ReadonlySet<string>;
   /** Key lists read earlier in an unfinished series, by user name: reused when the user id still matches. */
   readonly knownKeyLists?: ReadonlyMap<string, KnownKeyList>;
+  /** GetAccountAuthorizationDetails pages read earlier in the series: the read continues at their Marker. */
+  readonly knownAccountDetails?: AccountDetails;
+  /** Told of every call the signal aborted (in flight at the hard stop). */
+  readonly onAborted?: () => void;
+  /** Told what the read did not take as it was (a saved Marker IAM refused). */
+  readonly onWarning?: (warning: string) => void;
   /** Parallel ListSSHPublicKeys / GetSSHPublicKey calls. @default 8 */
   readonly concurrency?: number;
   /** Page size for list calls (tests use small pages). @default undefined (IAM's default) */
@@ -146,17 +174,154 @@ function wrap(what: string, e: unknown): IamReadError {
 export const GAAD_PAGE_SIZE = 1000;
 
 /** Not done because the deadline aborted it: the series continues it, it is not a failure. */
-function aborted(e: unknown, signal: AbortSignal | undefined): boolean {
+function isAborted(e: unknown, signal: AbortSignal | undefined): boolean {
   return Boolean(signal?.aborted) || (e as { name?: string }).name === 'AbortError';
+}
+
+/** One user's ListSSHPublicKeys pages; undefined when out of time before the last. */
+async function listKeys(
+  iam: IAMClient,
+  name: string,
+  pageSize: number | undefined,
+  send: { abortSignal?: AbortSignal },
+  stop: () => boolean,
+): Promise<IamKey[] | undefined> {
+  const keys: IamKey[] = [];
+  let marker: string | undefined;
+  do {
+    const res = await iam.send(
+      new ListSSHPublicKeysCommand({
+        UserName: name,
+        ...(pageSize ? { MaxItems: pageSize } : {}),
+        Marker: marker,
+      }),
+      send,
+    );
+    for (const k of res.SSHPublicKeys ?? []) {
+      if (!k.SSHPublicKeyId || (k.Status !== 'Active' && k.Status !== 'Inactive')) {
+        throw new IamReadError(`ListSSHPublicKeys returned a malformed key for ${name}`);
+      }
+      keys.push({
+        id: k.SSHPublicKeyId,
+        status: k.Status,
+        ...(k.UploadDate ? { uploadDate: k.UploadDate } : {}),
+      });
+    }
+    marker = res.IsTruncated ? res.Marker : undefined;
+    // A second page is another call: it waits for the deadline check too.
+    if (marker && stop()) return undefined;
+  } while (marker);
+  return keys;
+}
+
+function isNoSuchEntity(e: unknown): boolean {
+  const name = (e as { name?: string }).name;
+  return name === 'NoSuchEntityException' || name === 'NoSuchEntity';
+}
+
+/** A page read mutates this; a stop or an abort hands what it holds to the next run. */
+interface DetailsState {
+  users: Map<string, UserDetails>;
+  groups: Set<string>;
+  marker: string | undefined;
+  complete: boolean;
+  resumed: boolean;
+}
+
+function detailsOf(d: DetailsState): AccountDetails {
+  return {
+    users: d.users,
+    groups: [...d.groups],
+    complete: d.complete,
+    ...(d.marker !== undefined ? { marker: d.marker } : {}),
+  };
+}
+
+function addPage(d: DetailsState, res: GetAccountAuthorizationDetailsCommandOutput): void {
+  for (const u of res.UserDetailList ?? []) {
+    if (!u.UserName || !u.UserId)
+      throw new IamReadError('GetAccountAuthorizationDetails returned a user without a name or id');
+    // Tags come with the user details: keys from tags cost no extra IAM call.
+    const tags: IamTag[] = [];
+    for (const t of u.Tags ?? []) {
+      if (t.Key === undefined || t.Value === undefined)
+        throw new IamReadError(`GetAccountAuthorizationDetails returned a malformed tag for ${u.UserName}`);
+      tags.push({ key: t.Key, value: t.Value });
+    }
+    d.users.set(u.UserName, { userId: u.UserId, groups: [...(u.GroupList ?? [])], tags });
+  }
+  for (const g of res.GroupDetailList ?? []) {
+    if (!g.GroupName)
+      throw new IamReadError('GetAccountAuthorizationDetails returned a group without a name');
+    d.groups.add(g.GroupName);
+  }
+}
+
+/**
+ * GetAccountAuthorizationDetails page by page, continuing at the saved Marker.
+ * Out of time, it throws IamReadIncompleteError with the pages read so far (the
+ * next run continues there). IAM does not say how long a Marker stays valid: a
+ * saved one it refuses starts the read over from the first page, once.
+ */
+async function readAccountDetails(
+  iam: IAMClient,
+  opts: ReadIamOptions,
+  stop: () => boolean,
+  incomplete: (d: DetailsState) => IamReadIncompleteError,
+): Promise<DetailsState> {
+  const known = opts.knownAccountDetails;
+  const d: DetailsState = {
+    users: new Map(known?.users ?? []),
+    groups: new Set(known?.groups ?? []),
+    marker: known?.marker,
+    complete: known?.complete ?? false,
+    resumed: known !== undefined,
+  };
+  const send = opts.signal ? { abortSignal: opts.signal } : {};
+  // IAM's largest page: 5,000 users are 5 GetAccountAuthorizationDetails calls, not 50.
+  const MaxItems = opts.pageSize ?? GAAD_PAGE_SIZE;
+  let savedMarker = d.marker !== undefined;
+  while (!d.complete) {
+    if (stop()) throw incomplete(d);
+    let res: GetAccountAuthorizationDetailsCommandOutput;
+    try {
+      res = await iam.send(
+        new GetAccountAuthorizationDetailsCommand({ Filter: ['User', 'Group'], MaxItems, Marker: d.marker }),
+        send,
+      );
+    } catch (e) {
+      if (isAborted(e, opts.signal)) {
+        opts.onAborted?.();
+        throw incomplete(d);
+      }
+      // Only a plain refusal (400, not throttling) of a saved Marker starts over; anything else fails the run.
+      const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+      const refused = err.$metadata?.httpStatusCode === 400 && !/throttl/i.test(err.name ?? '');
+      if (!savedMarker || !refused) throw wrap('GetAccountAuthorizationDetails', e);
+      opts.onWarning?.(
+        `IAM refused the saved GetAccountAuthorizationDetails Marker (${(e as Error).name}): reading its pages again from the first`,
+      );
+      Object.assign(d, { users: new Map(), groups: new Set(), marker: undefined, resumed: false });
+      savedMarker = false;
+      continue;
+    }
+    savedMarker = false;
+    addPage(d, res);
+    d.marker = res.IsTruncated ? res.Marker : undefined;
+    d.complete = d.marker === undefined;
+  }
+  return d;
 }
 
 export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promise<IamSnapshot> {
   const concurrency = opts.concurrency ?? 8;
-  const page = opts.pageSize ? { MaxItems: opts.pageSize } : {};
-  // IAM's largest page: 5,000 users are 5 GetAccountAuthorizationDetails calls, not 50.
-  const gaadPage = { MaxItems: opts.pageSize ?? GAAD_PAGE_SIZE };
   const signal = opts.signal;
   const send = { ...(signal ? { abortSignal: signal } : {}) };
+  const aborted = (e: unknown) => {
+    const yes = isAborted(e, signal);
+    if (yes) opts.onAborted?.();
+    return yes;
+  };
   // Sticky: once out of time, no call starts again in this run.
   let stopped = false;
   const stop = () => {
@@ -165,52 +330,35 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
   };
   const known = opts.knownKeyLists ?? new Map<string, KnownKeyList>();
   const fetched = new Map<string, string>();
+  let details: DetailsState | undefined;
   const incomplete = (usersTotal: number | undefined, lists: ReadonlyMap<string, KnownKeyList>) =>
-    new IamReadIncompleteError({ usersTotal, keyLists: lists, fetched });
+    new IamReadIncompleteError({
+      usersTotal,
+      keyLists: lists,
+      fetched,
+      ...(details ? { accountDetails: detailsOf(details) } : {}),
+      detailsResumed: details?.resumed ?? false,
+    });
 
-  const userGroups = new Map<string, string[]>();
+  details = await readAccountDetails(iam, opts, stop, (d) => {
+    details = d;
+    return incomplete(undefined, known);
+  });
+  const userGroups = new Map<string, readonly string[]>();
   const userIds = new Map<string, string>();
-  const userTags = new Map<string, IamTag[]>();
-  const groups = new Set<string>();
-  try {
-    let marker: string | undefined;
-    do {
-      if (stop()) throw incomplete(undefined, known);
-      const res = await iam.send(
-        new GetAccountAuthorizationDetailsCommand({ Filter: ['User', 'Group'], ...gaadPage, Marker: marker }),
-        send,
-      );
-      for (const u of res.UserDetailList ?? []) {
-        if (!u.UserName || !u.UserId)
-          throw new IamReadError('GetAccountAuthorizationDetails returned a user without a name or id');
-        userGroups.set(u.UserName, [...(u.GroupList ?? [])]);
-        userIds.set(u.UserName, u.UserId);
-        // Tags come with the user details: keys from tags cost no extra IAM call.
-        const tags: IamTag[] = [];
-        for (const t of u.Tags ?? []) {
-          if (t.Key === undefined || t.Value === undefined)
-            throw new IamReadError(
-              `GetAccountAuthorizationDetails returned a malformed tag for ${u.UserName}`,
-            );
-          tags.push({ key: t.Key, value: t.Value });
-        }
-        userTags.set(u.UserName, tags);
-      }
-      for (const g of res.GroupDetailList ?? []) {
-        if (!g.GroupName)
-          throw new IamReadError('GetAccountAuthorizationDetails returned a group without a name');
-        groups.add(g.GroupName);
-      }
-      marker = res.IsTruncated ? res.Marker : undefined;
-    } while (marker);
-  } catch (e) {
-    if (e instanceof IamReadError || e instanceof IamReadIncompleteError) throw e;
-    if (aborted(e, signal)) throw incomplete(undefined, known);
-    throw wrap('GetAccountAuthorizationDetails', e);
+  const userTags = new Map<string, readonly IamTag[]>();
+  for (const [name, u] of details.users) {
+    userGroups.set(name, u.groups);
+    userIds.set(name, u.userId);
+    userTags.set(name, u.tags);
   }
+  const groups = details.groups;
 
   const names = [...userGroups.keys()];
   const lists = new Map<string, KnownKeyList>();
+  // Users named by pages an earlier run saved that IAM no longer has (deleted since).
+  const gone = new Set<string>();
+  const fromSavedPages = details.resumed;
   const listed = await mapLimitUntil(names, concurrency, stop, async (name): Promise<IamUser | undefined> => {
     const userId = userIds.get(name) as string;
     const base = { name, id: userId, groups: userGroups.get(name) ?? [], tags: userTags.get(name) ?? [] };
@@ -220,31 +368,19 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
       lists.set(name, saved);
       return { ...base, keys: saved.keys };
     }
-    const keys: IamKey[] = [];
+    let keys: IamKey[] | undefined;
     try {
-      let marker: string | undefined;
-      do {
-        const res = await iam.send(
-          new ListSSHPublicKeysCommand({ UserName: name, ...page, Marker: marker }),
-          send,
-        );
-        for (const k of res.SSHPublicKeys ?? []) {
-          if (!k.SSHPublicKeyId || (k.Status !== 'Active' && k.Status !== 'Inactive')) {
-            throw new IamReadError(`ListSSHPublicKeys returned a malformed key for ${name}`);
-          }
-          keys.push({
-            id: k.SSHPublicKeyId,
-            status: k.Status,
-            ...(k.UploadDate ? { uploadDate: k.UploadDate } : {}),
-          });
-        }
-        marker = res.IsTruncated ? res.Marker : undefined;
-        // A second page is another call: it waits for the deadline check too.
-        if (marker && stop()) return undefined;
-      } while (marker);
+      keys = await listKeys(iam, name, opts.pageSize, send, stop);
+      if (keys === undefined) return undefined;
     } catch (e) {
       if (e instanceof IamReadError) throw e;
-      if (aborted(e, signal)) return undefined;
+      if (aborted(e)) return undefined;
+      // Without this, a user deleted during the series failed every run until its pages expired.
+      if (fromSavedPages && isNoSuchEntity(e)) {
+        gone.add(name);
+        opts.onWarning?.(`IAM user ${name} from saved pages no longer exists: not published`);
+        return undefined;
+      }
       throw wrap(`ListSSHPublicKeys ${name}`, e);
     }
     lists.set(name, { userId, keys });
@@ -252,6 +388,9 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
   });
   // Lists for users GetAccountAuthorizationDetails no longer returns are dropped.
   const users = listed.filter((u): u is IamUser => u !== undefined);
+  for (const name of gone) details.users.delete(name);
+  // A saved list naming a key IAM no longer has is stale: it is read again by the next run.
+  let staleList = false;
 
   const bodies = new Map<string, string>();
   const toFetch: { user: string; id: string }[] = [];
@@ -275,13 +414,22 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
       fetched.set(id, body);
     } catch (e) {
       if (e instanceof IamReadError) throw e;
-      if (aborted(e, signal)) return;
+      if (aborted(e)) return;
+      if (isNoSuchEntity(e) && known.get(user) === lists.get(user)) {
+        lists.delete(user);
+        staleList = true;
+        opts.onWarning?.(
+          `key ${id} in the saved key list of ${user} no longer exists: the list is read again`,
+        );
+        return;
+      }
       throw wrap(`GetSSHPublicKey ${user} ${id}`, e);
     }
   });
 
-  if (stopped || users.length < names.length || toFetch.some((k) => !bodies.has(k.id))) {
-    throw incomplete(names.length, lists);
+  const total = names.length - gone.size;
+  if (stopped || staleList || users.length < total || toFetch.some((k) => !bodies.has(k.id))) {
+    throw incomplete(total, lists);
   }
   return { users, groups: [...groups], bodies };
 }

@@ -4,7 +4,7 @@
 // a half-understood progress file is ignored, never acted on.
 import { nullRecord } from '../contract/index.js';
 import { listsReusable } from './deadline.js';
-import type { IamKey, PartialRead } from './iam-source.js';
+import type { AccountDetails, IamKey, IamTag, PartialRead, UserDetails } from './iam-source.js';
 
 export const PROGRESS_KIND = 'iam-ssh-keys-progress';
 export const PROGRESS_VERSION = 1;
@@ -21,6 +21,24 @@ export interface SavedKeyList {
   readonly keys: readonly IamKey[];
 }
 
+/**
+ * GetAccountAuthorizationDetails pages read so far in the series: the users,
+ * groups and memberships they gave, and the Marker of the next page. A run
+ * that spends its budget there continues from the Marker instead of starting
+ * over.
+ */
+export interface SavedAccountDetails {
+  /** ISO: when the first of these pages was read; older than the reuse bound, they are read again. */
+  readonly readAt: string;
+  /** True once the last page was read. */
+  readonly complete: boolean;
+  /** The next page's Marker (only while not complete). */
+  readonly marker?: string;
+  /** IAM user name -> user id, groups, tags. Null prototype: names never meet Object.prototype. */
+  readonly users: Readonly<Record<string, UserDetails>>;
+  readonly groups: readonly string[];
+}
+
 /** The counters: what logs, metrics and `status` show. */
 export interface ProgressCounts {
   /** ISO: when the series' first run started. */
@@ -35,6 +53,8 @@ export interface ProgressCounts {
   readonly usersTotal: number;
   /** Users whose key list is saved (below). */
   readonly usersRead: number;
+  /** Users in the saved GetAccountAuthorizationDetails pages (accountDetails; 0 when none are saved). */
+  readonly usersFound: number;
   /** Key bodies saved (below). */
   readonly keyBodiesFetched: number;
   /** Active keys in the saved lists whose body is neither saved nor in index.json yet. */
@@ -50,6 +70,8 @@ export interface ImportProgress extends ProgressCounts {
   readonly keyLists: Readonly<Record<string, SavedKeyList>>;
   /** Key id -> body as IAM returned it. A key id's body never changes: reusable forever. */
   readonly keyBodies: Readonly<Record<string, string>>;
+  /** GetAccountAuthorizationDetails pages read so far (absent: none kept). */
+  readonly accountDetails?: SavedAccountDetails;
 }
 
 export class ProgressFormatError extends Error {
@@ -78,6 +100,50 @@ function countField(o: Record<string, unknown>, name: string): number {
 
 const KEY_ID = /^\w{1,128}$/;
 const USER_ID = /^\w{1,128}$/;
+/** IAM's own name rules: a name that breaks them never came from IAM. */
+const USER_NAME = /^[\w+=,.@-]{1,64}$/;
+const GROUP_NAME = /^[\w+=,.@-]{1,128}$/;
+/** IAM's Marker: 1-320 characters of U+0020-U+00FF. */
+const MARKER = /^[\u0020-\u00FF]{1,320}$/;
+
+function parseTag(v: unknown, user: string): IamTag {
+  if (!isRecord(v)) fail(`a tag of ${user} is not an object`);
+  const { key, value } = v;
+  if (typeof key !== 'string' || key.length < 1 || key.length > 128)
+    fail(`a tag of ${user} has no valid key`);
+  if (typeof value !== 'string' || value.length > 256) fail(`tag ${key} of ${user} has no valid value`);
+  return { key, value };
+}
+
+function parseUserDetails(v: unknown, user: string): UserDetails {
+  if (!USER_NAME.test(user)) fail(`accountDetails: ${JSON.stringify(user)} is not an IAM user name`);
+  if (!isRecord(v) || typeof v.userId !== 'string' || !USER_ID.test(v.userId))
+    fail(`accountDetails: user ${user} has no valid userId`);
+  if (!Array.isArray(v.groups) || !v.groups.every((g) => typeof g === 'string' && GROUP_NAME.test(g)))
+    fail(`accountDetails: user ${user} has invalid groups`);
+  if (!Array.isArray(v.tags)) fail(`accountDetails: user ${user} has no tags array`);
+  return { userId: v.userId, groups: [...v.groups], tags: v.tags.map((t) => parseTag(t, user)) };
+}
+
+function parseAccountDetails(v: unknown): SavedAccountDetails {
+  if (!isRecord(v)) fail('accountDetails is not an object');
+  if (typeof v.complete !== 'boolean') fail('accountDetails.complete is not a boolean');
+  // A Marker only while pages remain: a complete read with one, or an incomplete one without, is corrupt.
+  if (v.complete ? v.marker !== undefined : typeof v.marker !== 'string' || !MARKER.test(v.marker))
+    fail('accountDetails.marker is invalid');
+  if (!isRecord(v.users)) fail('accountDetails.users is not an object');
+  if (!Array.isArray(v.groups) || !v.groups.every((g) => typeof g === 'string' && GROUP_NAME.test(g)))
+    fail('accountDetails.groups is invalid');
+  const users = nullRecord<UserDetails>();
+  for (const [name, u] of Object.entries(v.users)) users[name] = parseUserDetails(u, name);
+  return {
+    readAt: isoField(v, 'readAt'),
+    complete: v.complete,
+    ...(v.complete ? {} : { marker: v.marker as string }),
+    users,
+    groups: [...new Set(v.groups as string[])],
+  };
+}
 
 function parseKey(v: unknown, user: string): IamKey {
   if (!isRecord(v)) fail(`a key of ${user} is not an object`);
@@ -104,8 +170,9 @@ export function parseProgress(text: string): ImportProgress {
   if (typeof v.firstImport !== 'boolean') fail('firstImport is not a boolean');
   if (!isRecord(v.keyLists)) fail('keyLists is not an object');
   if (!isRecord(v.keyBodies)) fail('keyBodies is not an object');
-  const keyLists = nullRecord<SavedKeyList>(); // keyed by IAM user name: `__proto__` is one
+  const keyLists = nullRecord<SavedKeyList>();
   for (const [user, list] of Object.entries(v.keyLists)) {
+    if (!USER_NAME.test(user)) fail(`keyLists: ${JSON.stringify(user)} is not an IAM user name`);
     if (!isRecord(list) || typeof list.userId !== 'string' || !USER_ID.test(list.userId))
       fail(`the key list of ${user} has no valid userId`);
     if (!Array.isArray(list.keys)) fail(`the key list of ${user} has no keys array`);
@@ -116,6 +183,7 @@ export function parseProgress(text: string): ImportProgress {
     if (!KEY_ID.test(id) || typeof body !== 'string') fail(`key body ${id} is invalid`);
     keyBodies[id] = body;
   }
+  const accountDetails = v.accountDetails === undefined ? undefined : parseAccountDetails(v.accountDetails);
   const p: ImportProgress = {
     kind: PROGRESS_KIND,
     version: PROGRESS_VERSION,
@@ -125,15 +193,20 @@ export function parseProgress(text: string): ImportProgress {
     firstImport: v.firstImport,
     usersTotal: countField(v, 'usersTotal'),
     usersRead: countField(v, 'usersRead'),
+    // Absent in files written before account details were kept: then none are.
+    usersFound: v.usersFound === undefined && accountDetails === undefined ? 0 : countField(v, 'usersFound'),
     keyBodiesFetched: countField(v, 'keyBodiesFetched'),
     keyBodiesMissing: countField(v, 'keyBodiesMissing'),
     keyListsSince: isoField(v, 'keyListsSince'),
     keyLists,
     keyBodies,
+    ...(accountDetails ? { accountDetails } : {}),
   };
   // The counters are what status and alarms show: they must agree with the data.
   if (p.usersRead !== Object.keys(keyLists).length) fail('usersRead does not match keyLists');
   if (p.keyBodiesFetched !== Object.keys(keyBodies).length) fail('keyBodiesFetched does not match keyBodies');
+  if (p.usersFound !== Object.keys(accountDetails?.users ?? {}).length)
+    fail('usersFound does not match accountDetails');
   return p;
 }
 
@@ -142,9 +215,19 @@ export function serializeProgress(p: ImportProgress): string {
 }
 
 export function progressCounts(p: ProgressCounts): ProgressCounts {
-  const { startedAt, savedAt, runs, firstImport, usersTotal, usersRead, keyBodiesFetched, keyBodiesMissing } =
-    p;
-  return { startedAt, savedAt, runs, firstImport, usersTotal, usersRead, keyBodiesFetched, keyBodiesMissing };
+  const { startedAt, savedAt, runs, firstImport, usersTotal, usersRead, usersFound } = p;
+  const { keyBodiesFetched, keyBodiesMissing } = p;
+  return {
+    startedAt,
+    savedAt,
+    runs,
+    firstImport,
+    usersTotal,
+    usersRead,
+    usersFound,
+    keyBodiesFetched,
+    keyBodiesMissing,
+  };
 }
 
 function ago(seconds: number): string {
@@ -168,7 +251,9 @@ export function describeProgress(p: ProgressCounts, now: Date): ProgressDescript
   const savedAgo = secondsSince(p.savedAt);
   const startedAgo = secondsSince(p.startedAt);
   const what = p.firstImport ? 'first import in progress' : 'publish in progress (runs ran out of time)';
-  const total = p.usersTotal > 0 ? ` of ${p.usersTotal}` : '';
+  // Before GetAccountAuthorizationDetails completed, how many users its pages gave so far.
+  const total =
+    p.usersTotal > 0 ? ` of ${p.usersTotal}` : p.usersFound > 0 ? ` of ${p.usersFound} found so far` : '';
   const keys =
     p.keyBodiesMissing > 0
       ? `${p.keyBodiesFetched} key bodies fetched, ${p.keyBodiesMissing} to fetch for the users read`
@@ -193,6 +278,8 @@ export interface Resumed {
   readonly progress?: ImportProgress;
   readonly keyLists: ReadonlyMap<string, SavedKeyList>;
   readonly keyBodies: ReadonlyMap<string, string>;
+  /** GetAccountAuthorizationDetails pages read so far in the series, while fresh enough. */
+  readonly accountDetails?: AccountDetails;
   /** Why some or all of it was not taken over. */
   readonly warnings: readonly string[];
 }
@@ -216,17 +303,52 @@ export function resume(text: string | undefined, nowMs: number, maxAgeMs: number
     };
   }
   const keyBodies = new Map(Object.entries(progress.keyBodies));
+  const warnings: string[] = [];
+  const minutes = Math.round(maxAgeMs / 60_000);
+  const saved = progress.accountDetails;
+  // Pages go stale like lists: memberships and tags change, users come and go.
+  let accountDetails: AccountDetails | undefined;
+  if (saved && listsReusable(saved.readAt, nowMs, maxAgeMs)) {
+    const { complete, marker, groups } = saved;
+    accountDetails = {
+      complete,
+      ...(marker ? { marker } : {}),
+      groups,
+      users: new Map(Object.entries(saved.users)),
+    };
+  } else if (saved)
+    warnings.push(
+      `saved GetAccountAuthorizationDetails pages from ${saved.readAt} are older than ${minutes} min: reading them again`,
+    );
   if (!listsReusable(progress.keyListsSince, nowMs, maxAgeMs)) {
+    warnings.push(
+      `saved key lists from ${progress.keyListsSince} are older than ${minutes} min: reading them again (${keyBodies.size} saved key bodies kept)`,
+    );
     return {
       progress,
       keyLists: new Map(),
       keyBodies,
-      warnings: [
-        `saved key lists from ${progress.keyListsSince} are older than ${Math.round(maxAgeMs / 60_000)} min: reading them again (${keyBodies.size} saved key bodies kept)`,
-      ],
+      ...(accountDetails ? { accountDetails } : {}),
+      warnings,
     };
   }
-  return { progress, keyLists: new Map(Object.entries(progress.keyLists)), keyBodies, warnings: [] };
+  const keyLists = new Map(Object.entries(progress.keyLists));
+  return { progress, keyLists, keyBodies, ...(accountDetails ? { accountDetails } : {}), warnings };
+}
+
+const byName = <T>([a]: [string, T], [b]: [string, T]) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Pure: what a run read of GetAccountAuthorizationDetails, as saved (readAt: its first page's run). */
+function savedDetails(d: AccountDetails, readAt: string): SavedAccountDetails {
+  const users = nullRecord<UserDetails>();
+  for (const [name, u] of [...d.users].sort(byName)) users[name] = u;
+  return {
+    readAt,
+    complete: d.complete,
+    ...(!d.complete && d.marker !== undefined ? { marker: d.marker } : {}),
+    users,
+    groups: [...d.groups].sort(),
+  };
 }
 
 export interface NextProgressInput {
@@ -246,8 +368,7 @@ export interface NextProgressInput {
 export function nextProgress(i: NextProgressInput): ImportProgress {
   const prev = i.resumed.progress;
   const keyLists = nullRecord<SavedKeyList>();
-  for (const [name, list] of [...i.partial.keyLists].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    keyLists[name] = list;
+  for (const [name, list] of [...i.partial.keyLists].sort(byName)) keyLists[name] = list;
   const bodies = new Map(i.resumed.keyBodies);
   for (const [id, body] of i.partial.fetched) bodies.set(id, body);
   let missing = 0;
@@ -264,6 +385,12 @@ export function nextProgress(i: NextProgressInput): ImportProgress {
   }
   // Lists kept from earlier runs keep their age; lists all read now are as old as this run.
   const keptOld = prev !== undefined && i.resumed.keyLists.size > 0;
+  // Pages continued from earlier runs keep the time of the first; pages all read now are this run's.
+  const details = i.partial.accountDetails;
+  const detailsReadAt =
+    i.resumed.accountDetails && i.partial.detailsResumed && prev?.accountDetails
+      ? prev.accountDetails.readAt
+      : i.started.toISOString();
   return {
     kind: PROGRESS_KIND,
     version: PROGRESS_VERSION,
@@ -273,11 +400,15 @@ export function nextProgress(i: NextProgressInput): ImportProgress {
     firstImport: prev?.firstImport ?? i.noIndex,
     usersTotal: i.partial.usersTotal ?? prev?.usersTotal ?? 0,
     usersRead: Object.keys(keyLists).length,
+    usersFound: details?.users.size ?? 0,
     keyBodiesFetched: bodies.size,
     keyBodiesMissing: missing,
     keyListsSince: keptOld ? (prev?.keyListsSince as string) : i.started.toISOString(),
     keyLists,
-    keyBodies: Object.fromEntries([...bodies].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    keyBodies: Object.fromEntries([...bodies].sort(byName)),
+    ...(details && details.users.size + details.groups.length > 0
+      ? { accountDetails: savedDetails(details, detailsReadAt) }
+      : {}),
   };
 }
 
@@ -287,7 +418,10 @@ export function nextProgress(i: NextProgressInput): ImportProgress {
  * list from before the change.
  */
 export function withoutKeyLists(p: ImportProgress, users: readonly string[]): ImportProgress {
-  const keyLists = nullRecord(Object.entries(p.keyLists));
-  for (const u of users) delete keyLists[u];
-  return { ...p, keyLists, usersRead: Object.keys(keyLists).length };
+  const keyLists = nullRecord<SavedKeyList>();
+  const drop = new Set(users);
+  for (const [name, list] of Object.entries(p.keyLists)) if (!drop.has(name)) keyLists[name] = list;
+  // The saved pages hold memberships and tags the events may have changed: they are read again.
+  const { accountDetails: _, ...rest } = p;
+  return { ...rest, keyLists, usersRead: Object.keys(keyLists).length, usersFound: 0 };
 }

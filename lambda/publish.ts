@@ -16,18 +16,34 @@ import {
   serializeIndex,
 } from '../contract/index.js';
 import { deleteKey, listExisting, putText, readIndexText, readText } from './bucket.js';
-import { DEFAULT_PROGRESS_MAX_AGE_MS, stopTimes } from './deadline.js';
-import { IamReadIncompleteError, type IamSnapshot, mapLimit, readIam } from './iam-source.js';
+import {
+  DEFAULT_PROGRESS_MAX_AGE_MS,
+  describeShortfall,
+  type Shortfall,
+  type StopTimes,
+  shortfall,
+  stopTimes,
+} from './deadline.js';
+import {
+  type AccountDetails,
+  IamReadIncompleteError,
+  type IamSnapshot,
+  mapLimit,
+  type PartialRead,
+  readIam,
+} from './iam-source.js';
 import { type ExistingObject, keyLossRefusal, type Plan, plan, type Revocations } from './plan.js';
 import {
   nextProgress,
   type ProgressCounts,
   progressCounts,
   progressKey,
+  type Resumed,
   resume,
   serializeProgress,
 } from './progress.js';
 import { knownKeyBodies, type Problem, render } from './render.js';
+import type { RunBudget } from './retry.js';
 
 export interface PublishConfig {
   readonly bucket: string;
@@ -74,6 +90,8 @@ export interface PublishDeps {
   readonly iam: IAMClient;
   readonly s3: S3Client;
   readonly now: () => Date;
+  /** The clients' retry budget (createClients): with a deadline, no retry wait outlasts it. */
+  readonly budget?: RunBudget;
 }
 
 export interface PublishSummary {
@@ -104,6 +122,20 @@ export class PublishRefusedError extends Error {
   override name = 'PublishRefusedError';
 }
 
+/** How a run that stopped in time stopped: what the logs, the CLI and tests show. */
+export interface StopReport {
+  /** Where the read stood: the bucket reads, GetAccountAuthorizationDetails pages, key lists, key bodies. */
+  readonly phase: 'bucket' | 'account-details' | 'key-lists' | 'key-bodies';
+  /** IAM calls in flight at the hard stop, aborted (they count as not done). */
+  readonly abortedCalls: number;
+  /** Retry and rate-limiter waits the deadline ended (the SDK would have slept on). */
+  readonly cutWaits: number;
+  /** Whether publisher/progress.json was saved (false: a dry run, or the save did not fit before the deadline). */
+  readonly saved: boolean;
+  /** Set when the run read nothing new: the budget was too small for any progress, and by how much. */
+  readonly budgetTooSmall?: Shortfall;
+}
+
 /**
  * The run stopped in time (its deadline) before IAM was read completely: it
  * wrote no principal object, deleted nothing, left index.json alone and saved
@@ -118,9 +150,13 @@ export class PublishIncompleteError extends Error {
     /** True when this run read more than the series had before it (a stuck series reads nothing new). */
     readonly advanced: boolean,
     readonly warnings: readonly string[],
+    readonly stop?: StopReport,
   ) {
+    const found = progress.usersTotal ? '' : `, ${progress.usersFound} found so far`;
     super(
-      `${progress.firstImport ? 'first import' : 'publish'} in progress: ${progress.usersRead} of ${progress.usersTotal || '?'} users read, ${progress.keyBodiesFetched} key bodies fetched${progress.keyBodiesMissing ? `, ${progress.keyBodiesMissing} to go` : ''}; run again to continue`,
+      stop?.budgetTooSmall
+        ? describeShortfall(stop.budgetTooSmall)
+        : `${progress.firstImport ? 'first import' : 'publish'} in progress: ${progress.usersRead} of ${progress.usersTotal || '?'} users read${found}, ${progress.keyBodiesFetched} key bodies fetched${progress.keyBodiesMissing ? `, ${progress.keyBodiesMissing} to go` : ''}; run again to continue`,
     );
   }
 }
@@ -165,42 +201,39 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
 
   const known = knownKeyBodies(previous);
   const knownBodies = new Map([...known.bodies, ...resumed.keyBodies]);
+  const warnings = [...resumed.warnings];
   const stops = config.deadline !== undefined ? stopTimes(started.getTime(), config.deadline) : undefined;
-  // The hard stop runs on a real timer: it must fire even while every call hangs.
-  const abort = new AbortController();
-  // Every call in flight (and its retries) listens on it: more than Node's default 10 is expected.
-  setMaxListeners(1000, abort.signal);
-  const timer = stops
-    ? setTimeout(() => abort.abort(), Math.max(0, stops.hardStopAt - started.getTime()))
-    : undefined;
-  timer?.unref?.();
+  const { abort, timer } = hardStop(stops, started, deps);
+  const iamStart = deps.now().getTime();
+  let abortedCalls = 0;
   let snapshot: Awaited<ReturnType<typeof readIam>>;
   try {
     snapshot = await readIam(deps.iam, {
       knownBodies,
       knownRejected: known.rejectedIds,
       knownKeyLists: resumed.keyLists,
+      ...(resumed.accountDetails ? { knownAccountDetails: resumed.accountDetails } : {}),
+      onWarning: (w) => warnings.push(w),
+      onAborted: () => abortedCalls++,
       concurrency: config.concurrency,
       ...(config.pageSize ? { pageSize: config.pageSize } : {}),
       ...(stops ? { shouldStop: () => deps.now().getTime() >= stops.softStopAt, signal: abort.signal } : {}),
     });
   } catch (e) {
     if (!(e instanceof IamReadIncompleteError)) throw e;
-    const next = nextProgress({
-      resumed,
-      partial: e.partial,
-      knownBodies: known.bodies,
-      knownRejected: known.rejectedIds,
+    const facts = {
+      iamStart,
+      abortedCalls,
+      stops,
       noIndex: previous === undefined,
-      started,
-      now: deps.now(),
-    });
-    if (!config.dryRun) await putText(deps.s3, bucket, pKey, serializeProgress(next));
-    const readSomething =
-      e.partial.fetched.size > 0 || [...e.partial.keyLists].some(([n, l]) => resumed.keyLists.get(n) !== l);
-    throw new PublishIncompleteError(progressCounts(next), readSomething, resumed.warnings);
+      known,
+      resumed,
+      warnings,
+    };
+    throw await stoppedInTime(e, config, deps, started, facts);
   } finally {
     clearTimeout(timer);
+    deps.budget?.clear();
   }
   const result = await renderAndWrite(snapshot, previous, existing, config, deps, started, {
     // The very first run into an empty bucket writes index.json first too: if it is cut short, the
@@ -211,7 +244,137 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
   });
   // The series is done: the next run reads every key list afresh.
   if (!config.dryRun && progressText !== undefined) await deleteKey(deps.s3, bucket, pKey);
-  return resumed.warnings.length ? { ...result, warnings: resumed.warnings } : result;
+  return warnings.length ? { ...result, warnings } : result;
+}
+
+/**
+ * The hard stop runs on a real timer: it must fire even while every call hangs.
+ * Not unref'd: a wait past the stop holds no timer of its own, so this one must
+ * keep the process alive until it fires (unref'd, a CLI whose calls all waited
+ * exited 0 mid-run, silently). No retry backoff or rate-limiter wait outlasts it.
+ */
+function hardStop(stops: StopTimes | undefined, started: Date, deps: PublishDeps) {
+  const abort = new AbortController();
+  // Every call in flight (and its retries) listens on it: more than Node's default 10 is expected.
+  setMaxListeners(1000, abort.signal);
+  const timer = stops
+    ? setTimeout(() => abort.abort(), Math.max(0, stops.hardStopAt - started.getTime()))
+    : undefined;
+  if (stops) deps.budget?.limit(stops.hardStopAt, abort.signal);
+  return { abort, timer };
+}
+
+interface StopFacts {
+  readonly iamStart: number;
+  readonly abortedCalls: number;
+  readonly stops: StopTimes | undefined;
+  readonly noIndex: boolean;
+  readonly known: ReturnType<typeof knownKeyBodies>;
+  readonly resumed: Resumed;
+  readonly warnings: readonly string[];
+}
+
+/** Pure: did this run read anything the series did not have (a page, a key list, a key body)? */
+function readAnythingNew(p: PartialRead, resumed: Resumed): boolean {
+  const size = (d: AccountDetails | undefined) => (d?.users.size ?? 0) + (d?.groups.length ?? 0);
+  return (
+    p.fetched.size > 0 ||
+    [...p.keyLists].some(([n, l]) => resumed.keyLists.get(n) !== l) ||
+    size(p.accountDetails) > size(resumed.accountDetails) ||
+    (p.accountDetails?.complete === true && resumed.accountDetails?.complete !== true)
+  );
+}
+
+/**
+ * A read cut short by the deadline: save what it got (progress.json, one PUT
+ * before the deadline) and say how it stopped; when it read nothing new, by
+ * how much its budget fell short.
+ */
+async function stoppedInTime(
+  e: IamReadIncompleteError,
+  config: PublishConfig,
+  deps: PublishDeps,
+  started: Date,
+  f: StopFacts,
+): Promise<PublishIncompleteError> {
+  const next = nextProgress({
+    resumed: f.resumed,
+    partial: e.partial,
+    knownBodies: f.known.bodies,
+    knownRejected: f.known.rejectedIds,
+    noIndex: f.noIndex,
+    started,
+    now: deps.now(),
+  });
+  // Read before the save resets the budget for its own waits.
+  const cutWaits = deps.budget?.cutWaits ?? 0;
+  const pastStopMs = deps.budget?.pastStopMs;
+  const key = progressKey(config.prefix);
+  const saved = config.dryRun
+    ? false
+    : await saveProgress(deps, config.bucket, key, serializeProgress(next), config.deadline);
+  const readSomething = readAnythingNew(e.partial, f.resumed);
+  const tooSmall =
+    !readSomething && f.stops && config.deadline !== undefined
+      ? shortfall({
+          startMs: started.getTime(),
+          deadlineMs: config.deadline,
+          iamStartMs: f.iamStart,
+          pastStopMs,
+        })
+      : undefined;
+  return new PublishIncompleteError(progressCounts(next), readSomething && saved, f.warnings, {
+    phase: stopPhase(e, f.iamStart, f.stops),
+    abortedCalls: f.abortedCalls,
+    cutWaits,
+    saved,
+    ...(tooSmall ? { budgetTooSmall: tooSmall } : {}),
+  });
+}
+
+function stopPhase(
+  e: IamReadIncompleteError,
+  iamStart: number,
+  stops: StopTimes | undefined,
+): StopReport['phase'] {
+  // The bucket reads used the time before the soft stop: no IAM call started.
+  if (stops && iamStart >= stops.softStopAt) return 'bucket';
+  if (!e.partial.accountDetails?.complete) return 'account-details';
+  return e.partial.usersTotal !== undefined && e.partial.keyLists.size >= e.partial.usersTotal
+    ? 'key-bodies'
+    : 'key-lists';
+}
+
+/** The least time the progress PUT gets, even when the deadline leaves less (the "save margin"). */
+export const SAVE_MARGIN_MS = 1000;
+
+/**
+ * The one write of a run out of time, which must land before the deadline: its
+ * retries wait no longer (the budget) and the deadline aborts it. False when it
+ * did not fit: the series then continues from the previous save.
+ */
+async function saveProgress(
+  deps: PublishDeps,
+  bucket: string,
+  key: string,
+  text: string,
+  deadline: number | undefined,
+): Promise<boolean> {
+  const end = new AbortController();
+  // A short budget's half-reserve can be less than one PUT takes: the save may run SAVE_MARGIN_MS past it.
+  const ms = deadline !== undefined ? Math.max(SAVE_MARGIN_MS, deadline - deps.now().getTime()) : undefined;
+  const timer = ms !== undefined ? setTimeout(() => end.abort(), ms) : undefined;
+  if (ms !== undefined) deps.budget?.limit(deps.now().getTime() + ms, end.signal);
+  try {
+    await putText(deps.s3, bucket, key, text, end.signal);
+    return true;
+  } catch (e) {
+    if (end.signal.aborted) return false;
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    deps.budget?.clear();
+  }
 }
 
 /**

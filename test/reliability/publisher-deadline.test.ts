@@ -46,6 +46,20 @@ const run = (prefix: string, budgetMs?: number) =>
     { ...productClients(), now: () => new Date() },
   );
 
+/** mulberry32: the same requests are throttled on every test run. */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Timers alive in this process: an SDK backoff left sleeping after a run shows here. */
+const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
 beforeAll(async () => {
   moto = await startMoto();
   proxy = await startFaultProxy(moto.endpoint);
@@ -119,6 +133,58 @@ describe('a run with a deadline, under faults', () => {
     // A series that reads nothing new is stuck: the staleness alarm must still page (ImportProgressed 0).
     expect(err.advanced).toBe(false);
     expect(progress).toMatchObject({ runs: 1, usersRead: 0, keyBodiesFetched: 0 });
+    await finishes(prefix);
+  });
+
+  it('half of all IAM calls throttled, 3 s budget: the deadline ends the retry waits and aborts the calls, no SDK timer outlives the run', async () => {
+    const prefix = `half${++caseN}/`;
+    const before = await published(prefix);
+    const draw = seeded(9);
+    proxy.options = {
+      fault: (r) =>
+        r.service === 'iam' && draw() < 0.5 ? queryError('Throttling', 'Rate exceeded') : undefined,
+    };
+    const timersBefore = timers();
+    const { err, progress } = await cutShort(prefix, before, 3000);
+    // The run itself says how it stopped: by the deadline, with waits it cut and calls it aborted.
+    expect(err.stop).toMatchObject({ saved: true });
+    expect(err.stop?.cutWaits).toBeGreaterThan(0);
+    expect(err.stop?.abortedCalls).toBeGreaterThan(0);
+    // Before, the SDK's backoff and rate-limiter sleeps went on after the run (what kept the CLI alive).
+    expect(timers()).toBeLessThanOrEqual(timersBefore);
+    // Either it saved progress, or it said by how much its budget was too small: never silence.
+    if (err.advanced)
+      expect(progress.usersRead + progress.usersFound + progress.keyBodiesFetched).toBeGreaterThan(0);
+    else expect(err.stop?.budgetTooSmall).toBeDefined();
+    await finishes(prefix);
+  });
+
+  it('a budget too small for any progress says so, and by how much', async () => {
+    const prefix = `tiny${++caseN}/`;
+    const before = await published(prefix);
+    proxy.options = {
+      fault: (r) => (r.service === 'iam' ? queryError('Throttling', 'Rate exceeded') : undefined),
+    };
+    proxy.clear();
+    const err = (await run(prefix, 1000).catch((e: unknown) => e)) as PublishIncompleteError;
+    await proxy.settle();
+    proxy.options = {};
+    expect(err).toBeInstanceOf(PublishIncompleteError);
+    // Its one write, if its 125 ms save window sufficed: progress.json. Nothing published.
+    const writes = proxy.requests.filter((r) => r.action === 'PutObject' || r.action === 'DeleteObject');
+    expect(writes.map((r) => r.key)).toEqual(err.stop?.saved ? [progressKey(prefix)] : []);
+    const after = await bucketContents(direct.s3, BUCKET, prefix);
+    after.delete(progressKey(prefix));
+    expect(after).toEqual(before);
+    expect(err.advanced).toBe(false);
+    // The budget counts from the run's own start, a few ms after the caller set the deadline.
+    expect(err.stop?.budgetTooSmall?.budgetMs).toBeGreaterThan(900);
+    expect(err.stop?.budgetTooSmall?.budgetMs).toBeLessThanOrEqual(1000);
+    // A throttled call's backoff would have passed the stop: the shortfall is at least what it missed by.
+    expect(err.stop?.budgetTooSmall?.shortByMs).toBeGreaterThan(0);
+    expect(err.message).toMatch(
+      /^time budget too small for any progress: of [\d.]+ s, .*short by at least [\d.]+ s \(a budget of [\d.]+ s or more\)$/,
+    );
     await finishes(prefix);
   });
 });

@@ -1,5 +1,6 @@
 // `iam-ssh-keys publish --time-budget SECONDS` (the bundled CLI) against moto behind a proxy that
-// holds every IAM request 1 s: out of time it saves progress, prints one line and exits 3.
+// holds every IAM request 1 s: out of time it saves progress, prints one line and exits 3; with a
+// budget too small for any progress it says by how much and exits 4.
 
 import { join } from 'node:path';
 import { CreateUserCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-iam';
@@ -7,7 +8,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { realRunner } from '../../../host-agent/admin/sys.js';
 import { parseProgress, progressKey } from '../../../lambda/progress.js';
-import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
+import { type AwsProxy, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { makeKey } from '../../helpers/keys.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
 import { bucketContents, clientsFor } from '../lambda/fixture.js';
@@ -84,8 +85,39 @@ describe('iam-ssh-keys publish --time-budget', () => {
 
   it('--json: {complete: false, progress} and exit 3', async () => {
     slow = true;
-    const r = await cli(['publish', '--bucket', 'budget', '--prefix', 'j', '--time-budget', '1', '--json']);
+    const r = await cli(['publish', '--bucket', 'budget', '--prefix', 'j', '--time-budget', '2', '--json']);
     expect(r.code).toBe(3);
-    expect(JSON.parse(r.stdout)).toMatchObject({ complete: false, progress: { firstImport: true, runs: 1 } });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      complete: false,
+      progress: { firstImport: true, runs: 1 },
+      stop: { saved: true, phase: expect.any(String) },
+    });
+  });
+
+  it('IAM throttling every call: every call waits past the stop, yet the process ends with exit 4, not a silent exit 0', async () => {
+    slow = false;
+    proxy.options = {
+      ...proxy.options,
+      fault: (r) => (r.service === 'iam' ? iamError('Throttling', 'Rate exceeded') : undefined),
+    };
+    try {
+      const r = await cli(['publish', '--bucket', 'budget', '--prefix', 'th', '--time-budget', '2']);
+      expect(r.stderr).toMatch(/^time budget too small for any progress: .*short by at least/);
+      expect(r.code).toBe(4);
+    } finally {
+      const { fault: _, ...rest } = proxy.options;
+      proxy.options = rest;
+    }
+  });
+
+  it('a budget too small for any progress: the shortfall on stderr, exit 4', async () => {
+    slow = true;
+    // 1 s: IAM calls get 0.875 s before the hard stop, and each takes 1 s here.
+    const r = await cli(['publish', '--bucket', 'budget', '--prefix', 't', '--time-budget', '1']);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^time budget too small for any progress: of [\d.]+ s, .*no IAM call completed; /,
+    );
   });
 });

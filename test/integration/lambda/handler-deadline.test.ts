@@ -93,6 +93,12 @@ describe('Lambda handler with a deadline', () => {
     expect(r.lines.find((l) => '_aws' in l)).toMatchObject({
       [PUBLISH_INCOMPLETE_METRIC]: 1,
       [IMPORT_PROGRESSED_METRIC]: 0,
+      BudgetTooSmall: 1,
+    });
+    // Not silence: an ERROR line that says the budget was too small, and its result says by how much.
+    expect(r.result).toMatchObject({ stop: { phase: 'bucket', budgetTooSmall: { budgetMs: 0 } } });
+    expect(r.lines.find((l) => l.level === 'ERROR')).toMatchObject({
+      message: expect.stringMatching(/^time budget too small for any progress: /),
     });
   });
 

@@ -213,6 +213,7 @@ describe('saved progress', () => {
       firstImport: true,
       usersTotal: 0,
       usersRead: 1,
+      usersFound: 0,
       keyBodiesFetched: 0,
       keyBodiesMissing: 0,
       keyListsSince: since,
@@ -320,6 +321,34 @@ describe('saved progress', () => {
           SSHPublicKeyId: up.SSHPublicKey?.SSHPublicKeyId,
         }),
       );
+    }
+  });
+
+  it('a user deleted during the series, still named by the saved pages, is dropped with a warning, not a failure', async () => {
+    const bucket = await newBucket();
+    const r = runner(bucket);
+    await direct.iam.send(new CreateUserCommand({ UserName: 'zz-leaver' }));
+    let deleted = false;
+    try {
+      const first = await r.run({}, 5).catch((x: unknown) => x);
+      expect(first).toBeInstanceOf(PublishIncompleteError);
+      const saved = parseProgress(
+        (await bucketContents(direct.s3, bucket, PREFIX)).get(progressKey(PREFIX)) ?? '',
+      );
+      // The pages are complete and name zz-leaver; its key list was not read yet.
+      expect(saved.accountDetails?.complete).toBe(true);
+      expect(Object.hasOwn(saved.accountDetails?.users ?? {}, 'zz-leaver')).toBe(true);
+      expect(Object.hasOwn(saved.keyLists, 'zz-leaver')).toBe(false);
+      await direct.iam.send(new DeleteUserCommand({ UserName: 'zz-leaver' }));
+      deleted = true;
+      // Before, its ListSSHPublicKeys (NoSuchEntity) failed every run until the pages expired.
+      const result = await r.run();
+      expect(result.summary.users).toBe(fixture.users.length);
+      expect(result.warnings?.join(' ')).toMatch(/zz-leaver from saved pages no longer exists/);
+      const got = await bucketContents(direct.s3, bucket, PREFIX);
+      expect(got.has(`${PREFIX}users/zz-leaver/authorized_keys`)).toBe(false);
+    } finally {
+      if (!deleted) await direct.iam.send(new DeleteUserCommand({ UserName: 'zz-leaver' }));
     }
   });
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PROGRESS_MAX_AGE_MS, listsReusable, stopTimes } from '../../../lambda/deadline.js';
+import {
+  DEFAULT_PROGRESS_MAX_AGE_MS,
+  describeShortfall,
+  listsReusable,
+  shortfall,
+  stopTimes,
+} from '../../../lambda/deadline.js';
 
 describe('stopTimes', () => {
   it.each([
@@ -34,5 +40,20 @@ describe('listsReusable', () => {
     ['not a time', 'yesterday-ish', false],
   ])('%s -> %s', (_what, since, want) => {
     expect(listsReusable(since, now, DEFAULT_PROGRESS_MAX_AGE_MS)).toBe(want);
+  });
+});
+
+describe('shortfall', () => {
+  it.each([
+    // [what, deadline, iamStart, pastStop, neededMs, shortByMs]
+    ['the bucket reads used the time before the soft stop', 3000, 2400, undefined, 3200, 200],
+    ['a backoff missed the hard stop by 700 ms', 3000, 100, 700, 3800, 800],
+    ['a call that never answered: unknown', 3000, 100, undefined, 3000, undefined],
+    ['a long budget: the 60 s cap', 900_000, 1000, 10_000, 910_000, 10_000],
+  ])('%s', (_w, deadline, iamStart, pastStop, needed, shortBy) => {
+    const x = shortfall({ startMs: 0, deadlineMs: deadline, iamStartMs: iamStart, pastStopMs: pastStop });
+    expect(x.neededMs).toBe(needed);
+    expect(x.shortByMs).toBe(shortBy);
+    expect(describeShortfall(x)).toMatch(/^time budget too small for any progress: /);
   });
 });

@@ -25,6 +25,7 @@ const valid: ImportProgress = {
   firstImport: true,
   usersTotal: 3,
   usersRead: 2,
+  usersFound: 0,
   keyBodiesFetched: 1,
   keyBodiesMissing: 1,
   keyListsSince: T0,
@@ -250,5 +251,63 @@ describe('describeProgress', () => {
     expect(d.data.usersRead).toBe(2);
     expect(d.data).not.toHaveProperty('keyBodies');
     expect(d.data).not.toHaveProperty('keyLists');
+  });
+});
+
+describe('accountDetails (GetAccountAuthorizationDetails pages kept with their Marker)', () => {
+  const withDetails = (details: Record<string, unknown>, usersFound = 1) =>
+    JSON.stringify({ ...JSON.parse(serializeProgress(valid)), usersFound, accountDetails: details });
+  const ok = {
+    readAt: T0,
+    complete: false,
+    marker: 'page-10',
+    users: { alice: { userId: 'AIDAALICE', groups: ['admins'], tags: [{ key: 'ssh-key:1', value: 'x' }] } },
+    groups: ['admins'],
+  };
+
+  it('round-trips, and a user named __proto__ is an own entry like any other', () => {
+    const users = JSON.parse('{"__proto__": {"userId": "AIDAP", "groups": [], "tags": []}}');
+    const p = parseProgress(withDetails({ ...ok, users: { ...ok.users, ...users } }, 2));
+    expect(Object.keys(p.accountDetails?.users ?? {}).sort()).toEqual(['__proto__', 'alice']);
+    expect(parseProgress(serializeProgress(p))).toEqual(p);
+    const r = resume(serializeProgress(p), Date.parse(T1), 6 * 3600_000);
+    expect(r.accountDetails?.users.get('__proto__')).toEqual({ userId: 'AIDAP', groups: [], tags: [] });
+    expect(r.accountDetails?.marker).toBe('page-10');
+  });
+
+  it.each([
+    ['a user name IAM would refuse', { ...ok, users: { 'a/b': ok.users.alice } }, /not an IAM user name/],
+    ['a bad user id', { ...ok, users: { alice: { ...ok.users.alice, userId: 'x y' } } }, /userId/],
+    ['a group name IAM would refuse', { ...ok, groups: ['a b'] }, /groups/],
+    [
+      'a tag value over 256',
+      { ...ok, users: { alice: { ...ok.users.alice, tags: [{ key: 'k', value: 'v'.repeat(257) }] } } },
+      /tag/,
+    ],
+    ['incomplete without a Marker', { ...ok, marker: undefined }, /marker/],
+    ['complete with a Marker', { ...ok, complete: true }, /marker/],
+    ['a Marker with control characters', { ...ok, marker: 'a\nb' }, /marker/],
+    ['readAt not a time', { ...ok, readAt: 'soon' }, /readAt/],
+  ])('refuses %s', (_w, details, why) => {
+    expect(() => parseProgress(withDetails(details))).toThrow(why);
+  });
+
+  it('refuses a usersFound that does not match the saved users', () => {
+    expect(() => parseProgress(withDetails(ok, 5))).toThrow(/usersFound/);
+  });
+
+  it('pages older than the bound are read again, with a warning', () => {
+    const text = withDetails(ok);
+    const r = resume(text, Date.parse(T0) + 7 * 3600_000, 6 * 3600_000);
+    expect(r.accountDetails).toBeUndefined();
+    expect(r.warnings.join(' ')).toMatch(/GetAccountAuthorizationDetails pages .* older than 360 min/);
+  });
+
+  it('withoutKeyLists (an IAM event) drops the saved pages too: memberships and tags are read again', () => {
+    const p = parseProgress(withDetails(ok));
+    const q = withoutKeyLists(p, ['bob']);
+    expect(q.accountDetails).toBeUndefined();
+    expect(q.usersFound).toBe(0);
+    expect(parseProgress(serializeProgress(q))).toEqual(q);
   });
 });
