@@ -16,8 +16,11 @@ import { createClients } from './clients.js';
 import { publishConfigFromEnv } from './config.js';
 import { planForInvocation } from './event-targets.js';
 import type { ProgressCounts } from './progress.js';
-import { PublishIncompleteError, type PublishSummary } from './publish.js';
+import { ObjectsTooLargeError, PublishIncompleteError, type PublishSummary } from './publish.js';
 import { publishForEvents } from './publish-targeted.js';
+
+/** Objects a run refused because hosts could not read them (the alarm in lib/publisher/alarms.ts). */
+const OBJECTS_TOO_LARGE_METRIC = 'ObjectsTooLargeForHosts';
 
 const logger = new Logger({ serviceName: 'iam-ssh-keys-publisher' });
 const metrics = new Metrics({ namespace: 'IamSshKeys', serviceName: 'iam-ssh-keys-publisher' });
@@ -99,7 +102,10 @@ export async function handler(
     metrics.addMetric('Keys', MetricUnit.Count, result.summary.keys);
     metrics.addMetric('RejectedKeys', MetricUnit.Count, result.summary.rejectedKeys);
     metrics.addMetric('CopiedKeysRefused', MetricUnit.Count, result.summary.copiedKeysRefused);
-    metrics.addMetric('ObjectsWritten', MetricUnit.Count, result.summary.added + result.summary.changed + 1);
+    // + index.json and heartbeat.json, + directory.json when it changed.
+    const written = result.summary.added + result.summary.changed + 2 + (result.summary.directoryWritten ? 1 : 0);
+    metrics.addMetric('ObjectsWritten', MetricUnit.Count, written);
+    metrics.addMetric(OBJECTS_TOO_LARGE_METRIC, MetricUnit.Count, 0);
     metrics.addMetric('ObjectsDeleted', MetricUnit.Count, result.summary.deleted);
     metrics.addMetric('IamCalls', MetricUnit.Count, iamCallCount);
     metrics.addMetric('DurationMs', MetricUnit.Milliseconds, result.summary.durationMs);
@@ -120,7 +126,10 @@ export async function handler(
       );
       return { complete: false, progress: e.progress, iamCalls };
     }
-    logger.error('publish failed; index.json (the heartbeat) was not updated', e as Error);
+    if (e instanceof ObjectsTooLargeError) {
+      logger.error(e.message, { objects: e.objects, ...e.result.summary });
+      metrics.addMetric(OBJECTS_TOO_LARGE_METRIC, MetricUnit.Count, e.objects.length);
+    } else logger.error('publish failed; heartbeat.json was not updated', e as Error);
     metrics.addMetric('PublishFailed', MetricUnit.Count, 1);
     throw e;
   } finally {

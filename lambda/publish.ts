@@ -8,17 +8,21 @@ import { setMaxListeners } from 'node:events';
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
+  directoryKey,
+  heartbeatKey,
   IndexFormatError,
   indexKey,
+  MAX_HOST_OBJECT_BYTES,
   type PublishedIndex,
   parseIndex,
   parseLayoutKey,
   serializeIndex,
+  tooLargeForHosts,
 } from '../contract/index.js';
 import { deleteKey, listExisting, putText, readIndexText, readText } from './bucket.js';
 import { DEFAULT_PROGRESS_MAX_AGE_MS, stopTimes } from './deadline.js';
 import { IamReadIncompleteError, type IamSnapshot, mapLimit, readIam } from './iam-source.js';
-import { type ExistingObject, keyLossRefusal, type Plan, plan } from './plan.js';
+import { type ExistingObject, keyLossRefusal, md5Etag, type Plan, plan } from './plan.js';
 import {
   nextProgress,
   type ProgressCounts,
@@ -82,6 +86,8 @@ export interface PublishSummary {
   readonly changed: number;
   readonly deleted: number;
   readonly unchanged: number;
+  /** directory.json changed (written unless a dry run); otherwise only index.json and heartbeat.json were. */
+  readonly directoryWritten: boolean;
   readonly dryRun: boolean;
   readonly durationMs: number;
 }
@@ -97,6 +103,32 @@ export interface PublishResult {
 
 export class PublishRefusedError extends Error {
   override name = 'PublishRefusedError';
+}
+
+/** An object hosts read that the run did not write: over MAX_HOST_OBJECT_BYTES, hosts could not read it. */
+export interface TooLargeObject {
+  readonly key: string;
+  readonly bytes: number;
+}
+
+/**
+ * The run wrote everything else (and index.json, its state) but refused objects
+ * hosts could not read, deleting their previous versions so that they cannot go
+ * on granting what this run removed; heartbeat.json was not written, so hosts
+ * see the publisher as stale. A failed run: Lambda error, metric, alarm.
+ */
+export class ObjectsTooLargeError extends PublishRefusedError {
+  override name = 'ObjectsTooLargeError';
+  constructor(
+    readonly objects: readonly TooLargeObject[],
+    readonly result: PublishResult,
+  ) {
+    super(
+      `refused to write ${objects.length} object(s) over the hosts' ${MAX_HOST_OBJECT_BYTES}-byte limit (${objects
+        .map((o) => `${o.key}: ${o.bytes} bytes`)
+        .join(', ')}); their previous versions were deleted, everything else was published, heartbeat.json was not`,
+    );
+  }
 }
 
 /**
@@ -212,7 +244,8 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
 /**
  * What every run does once its IAM snapshot is complete (a full run's, or a
  * targeted run's composed one): render, plan, the guards, then the writes,
- * principal objects first and index.json (the heartbeat) last.
+ * principal objects first, then directory.json (when changed), index.json and
+ * heartbeat.json last.
  */
 export async function renderAndWrite(
   snapshot: IamSnapshot,
@@ -241,15 +274,43 @@ export async function renderAndWrite(
   const keyLoss = keyLossRefusal(previousKeys, rendered.keyCount, planOptions);
   if (keyLoss) throw new PublishRefusedError(keyLoss);
 
+  // Hosts cannot read an object over their limit: such an object is refused, never published.
+  const directoryChanged = !existing.some(
+    (o) => o.key === directoryKey(prefix) && o.etag === md5Etag(rendered.directory),
+  );
+  const tooLarge: TooLargeObject[] = [...p.puts, { key: directoryKey(prefix), body: rendered.directory }]
+    .filter((o) => tooLargeForHosts(o.body))
+    .map((o) => ({ key: o.key, bytes: Buffer.byteLength(o.body, 'utf8') }));
+  const refused = new Set(tooLarge.map((o) => o.key));
   if (!config.dryRun) {
     const index = serializeIndex(rendered.index);
     if (opts.indexFirst && p.puts.length > 0) await putText(deps.s3, bucket, indexKey(prefix), index);
-    await mapLimit(p.puts, config.concurrency, (put) => putText(deps.s3, bucket, put.key, put.body));
-    await mapLimit(p.deletes, config.concurrency, (key) => deleteKey(deps.s3, bucket, key));
-    // Last: the heartbeat says "a complete run finished".
+    const puts = p.puts.filter((put) => !refused.has(put.key));
+    if (directoryChanged && !refused.has(directoryKey(prefix)))
+      puts.push({ key: directoryKey(prefix), body: rendered.directory, change: 'change' });
+    await mapLimit(puts, config.concurrency, (put) => putText(deps.s3, bucket, put.key, put.body));
+    // A refused object's previous version could still grant what this run removed.
+    const stale = existing.filter((o) => refused.has(o.key)).map((o) => o.key);
+    await mapLimit([...p.deletes, ...stale], config.concurrency, (key) => deleteKey(deps.s3, bucket, key));
+    // The publisher's state, also the heartbeat of agents of the previous release.
     await putText(deps.s3, bucket, indexKey(prefix), index);
+    // Last: the heartbeat says "a complete run finished".
+    if (tooLarge.length === 0) await putText(deps.s3, bucket, heartbeatKey(prefix), rendered.heartbeat);
   }
 
+  const result = publishResult(p, rendered, config, deps, started, directoryChanged);
+  if (tooLarge.length > 0) throw new ObjectsTooLargeError(tooLarge, result);
+  return result;
+}
+
+function publishResult(
+  p: Plan,
+  rendered: ReturnType<typeof render>,
+  config: PublishConfig,
+  deps: PublishDeps,
+  started: Date,
+  directoryChanged: boolean,
+): PublishResult {
   return {
     plan: p,
     index: rendered.index,
@@ -264,6 +325,7 @@ export async function renderAndWrite(
       changed: p.puts.filter((x) => x.change === 'change').length,
       deleted: p.deletes.length,
       unchanged: p.unchanged.length,
+      directoryWritten: directoryChanged,
       dryRun: config.dryRun,
       durationMs: deps.now().getTime() - started.getTime(),
     },

@@ -2,6 +2,8 @@
 // hold and the new index.json. Same input, same bytes.
 import {
   DEFAULT_TAG_KEY_PREFIX,
+  DIRECTORY_VERSION,
+  type DirectoryUser,
   groupKey,
   IAM_GROUP_NAME,
   IAM_USER_NAME,
@@ -14,6 +16,8 @@ import {
   parsePublicKeyText,
   type RejectedKey,
   renderLine,
+  serializeDirectory,
+  serializeHeartbeat,
   TAG_ID_PREFIX,
   tagBodyId,
   userKey,
@@ -48,6 +52,10 @@ export interface Rendered {
   /** Object key -> body, for every user and group object (not index.json). */
   readonly objects: ReadonlyMap<string, string>;
   readonly index: PublishedIndex;
+  /** directory.json: what hosts need of every user (no keys, no timestamp: it changes only with the data). */
+  readonly directory: string;
+  /** heartbeat.json: the run's time, written by every complete run. */
+  readonly heartbeat: string;
   /** Active keys not published, and users without a usable local name. */
   readonly problems: readonly Problem[];
   readonly keyCount: number;
@@ -277,6 +285,8 @@ export function render(
 
   const objects = new Map<string, string>();
   const linesByUser = new Map<string, string>();
+  // A Map: an IAM user named `__proto__` or `toString` is plain data in the directory.
+  const directoryUsers = new Map<string, DirectoryUser>();
   const indexUsers: Record<string, IndexUser> = {};
   const keyBodies: Record<string, string> = {};
   let keyCount = 0;
@@ -339,6 +349,7 @@ export function render(
       keys,
       ...(rejectedKeys.length ? { rejectedKeys } : {}),
     };
+    directoryUsers.set(u.name, directoryUser(u, local, uids[u.id] as number));
   }
 
   const members = new Map<string, string[]>();
@@ -353,8 +364,12 @@ export function render(
     objects.set(groupKey(opts.prefix, g), m.map((name) => linesByUser.get(name) ?? '').join(''));
   }
 
+  const current = new Set([...directoryUsers.values()].map((d) => d.uid));
+  const reservedUids = [...Object.values(uids), ...Object.values(retired)].filter((n) => !current.has(n));
   return {
     objects,
+    directory: serializeDirectory({ version: DIRECTORY_VERSION, users: directoryUsers, reservedUids }),
+    heartbeat: serializeHeartbeat(opts.now.toISOString()),
     index: {
       version: INDEX_VERSION,
       generatedAt: opts.now.toISOString(),
@@ -367,5 +382,19 @@ export function render(
     },
     problems,
     keyCount,
+  };
+}
+
+function directoryUser(
+  u: IamUser,
+  local: { name: string | null; problem?: string },
+  uid: number,
+): DirectoryUser {
+  return {
+    userId: u.id,
+    localName: local.name,
+    ...(local.problem ? { localNameProblem: local.problem } : {}),
+    uid,
+    groups: [...u.groups].filter((g) => IAM_GROUP_NAME.test(g)).sort(byCodeUnit),
   };
 }
