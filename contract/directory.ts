@@ -81,12 +81,14 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 const isUid = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
 
 function parseUser(name: string, u: unknown): DirectoryUser {
-  const bad = (what: string) => new DirectoryFormatError(`directory.json: bad ${what} for ${JSON.stringify(name)}`);
+  const bad = (what: string) =>
+    new DirectoryFormatError(`directory.json: bad ${what} for ${JSON.stringify(name)}`);
   if (!IAM_USER_NAME.test(name) || !isRecord(u)) throw bad('entry');
   if (typeof u.userId !== 'string' || !USER_ID.test(u.userId)) throw bad('userId');
   if (u.localName !== null && (typeof u.localName !== 'string' || !isValidLocalName(u.localName)))
     throw bad('localName');
-  if (u.localNameProblem !== undefined && typeof u.localNameProblem !== 'string') throw bad('localNameProblem');
+  if (u.localNameProblem !== undefined && typeof u.localNameProblem !== 'string')
+    throw bad('localNameProblem');
   if (!isUid(u.uid)) throw bad('uid');
   if (!Array.isArray(u.groups) || !u.groups.every((g) => typeof g === 'string' && IAM_GROUP_NAME.test(g)))
     throw bad('groups');

@@ -349,12 +349,16 @@ async function heartbeatWarnings(config: AgentConfig, deps: AgentDeps): Promise<
     if (!r.found) return ['warning: heartbeat.json not found: cannot tell how current directory.json is'];
     generatedAt = parseHeartbeat(r.body.toString('utf8')).generatedAt;
   } catch (e) {
-    return [`warning: cannot read heartbeat.json (${errorMessage(e)}): cannot tell how current directory.json is`];
+    return [
+      `warning: cannot read heartbeat.json (${errorMessage(e)}): cannot tell how current directory.json is`,
+    ];
   }
   // A stopped publisher leaves deleted users' keys in place.
   const age = indexAge(generatedAt, deps.now(), config.cache.maxStaleSeconds);
   if (age.stale)
-    return [`warning: the publisher's last run was ${age.ageSeconds}s ago (publisher stopped?): keys may be outdated`];
+    return [
+      `warning: the publisher's last run was ${age.ageSeconds}s ago (publisher stopped?): keys may be outdated`,
+    ];
   if (age.future)
     return [`warning: heartbeat.json generatedAt is ${-age.ageSeconds}s in the future (clock skew?)`];
   return [];

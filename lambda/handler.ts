@@ -103,7 +103,8 @@ export async function handler(
     metrics.addMetric('RejectedKeys', MetricUnit.Count, result.summary.rejectedKeys);
     metrics.addMetric('CopiedKeysRefused', MetricUnit.Count, result.summary.copiedKeysRefused);
     // + index.json and heartbeat.json, + directory.json when it changed.
-    const written = result.summary.added + result.summary.changed + 2 + (result.summary.directoryWritten ? 1 : 0);
+    const written =
+      result.summary.added + result.summary.changed + 2 + (result.summary.directoryWritten ? 1 : 0);
     metrics.addMetric('ObjectsWritten', MetricUnit.Count, written);
     metrics.addMetric(OBJECTS_TOO_LARGE_METRIC, MetricUnit.Count, 0);
     metrics.addMetric('ObjectsDeleted', MetricUnit.Count, result.summary.deleted);

@@ -126,7 +126,9 @@ export class ObjectsTooLargeError extends PublishRefusedError {
     super(
       `refused to write ${objects.length} object(s) over the hosts' ${MAX_HOST_OBJECT_BYTES}-byte limit (${objects
         .map((o) => `${o.key}: ${o.bytes} bytes`)
-        .join(', ')}); their previous versions were deleted, everything else was published, heartbeat.json was not`,
+        .join(
+          ', ',
+        )}); their previous versions were deleted, everything else was published, heartbeat.json was not`,
     );
   }
 }

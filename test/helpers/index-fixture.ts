@@ -2,11 +2,7 @@
 // name, no groups and no keys; uids come from `uids` or count up from `firstUid`.
 // The current version (uids by IAM user id, each user's userId) unless `version: 1`
 // asks for what a version 1 publisher wrote (uids by name, no userId).
-import {
-  DIRECTORY_VERSION,
-  type DirectoryUser,
-  serializeDirectory,
-} from '../../contract/directory.js';
+import { DIRECTORY_VERSION, type DirectoryUser, serializeDirectory } from '../../contract/directory.js';
 import {
   INDEX_VERSION,
   type IndexUser,
@@ -66,7 +62,11 @@ export function directoryJson(
   for (const [n, u] of entries) {
     map.set(n, { userId: fakeUserId(n), localName: null, uid: uid++, groups: [], ...u });
   }
-  return serializeDirectory({ version: DIRECTORY_VERSION, users: map, reservedUids: opts.reservedUids ?? [] });
+  return serializeDirectory({
+    version: DIRECTORY_VERSION,
+    users: map,
+    reservedUids: opts.reservedUids ?? [],
+  });
 }
 
 export { serializeHeartbeat as heartbeatJson } from '../../contract/directory.js';

@@ -4,11 +4,13 @@
 // its cases/s, and fast-check prints the seed and the shrunk case of a failure).
 // Invariants: only valid lines are printed, no exception escapes but the
 // module's named error, no path leaves its directory.
+
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Directory, DirectoryUser } from '../../contract/directory.js';
 import {
   IndexFormatError,
   type IndexUser,
@@ -447,6 +449,15 @@ describe('(b) object bodies', () => {
 });
 
 // ---- (c) index.json -> parseIndex -------------------------------------------------------------
+
+/** The directory a publisher writes beside an index: what hosts read in iamUsers mode. */
+function directoryOf(index: PublishedIndex): Directory {
+  const users = new Map<string, DirectoryUser>();
+  for (const [n, u] of Object.entries(index.users)) {
+    users.set(n, { userId: u.userId ?? 'AIDA0', localName: u.localName, uid: u.uid, groups: u.groups });
+  }
+  return { version: 1, users, reservedUids: [] };
+}
 
 function checkIndex(x: PublishedIndex): void {
   expect([1, 2]).toContain(x.version);
@@ -1010,7 +1021,7 @@ describe('(f) IAM names <-> local names and layout keys', () => {
           nextUid: uid,
         };
         for (const localUid of [users[x]?.uid, users[y]?.uid]) {
-          const m = matchIamUser(index, lx.name, [], localUid);
+          const m = matchIamUser(directoryOf(index), lx.name, [], localUid);
           // never the wrong one: with both claiming the name, nobody; otherwise only the one whose entry agrees
           if (bothOk) expect(m.principals).toEqual([]);
           else expect(m.principals).toEqual(localUid === users[x]?.uid ? [`users/${x}`] : []);
@@ -1076,7 +1087,7 @@ describe('(f) IAM names <-> local names and layout keys', () => {
             uids: {},
             nextUid: 99,
           };
-          const m = matchIamUser(index, user, [], localUid);
+          const m = matchIamUser(directoryOf(index), user, [], localUid);
           expect(m.principals.length).toBeLessThanOrEqual(1);
           const p = m.principals[0];
           tally.hit(p === undefined ? 'nobody' : 'mapped');

@@ -60,8 +60,12 @@ async function heartbeatFreshness(deps: SyncUsersDeps): Promise<Freshness> {
   }
   const age = indexAge(generatedAt, deps.now(), deps.config.cache.maxStaleSeconds);
   if (age.stale)
-    return { fresh: false, reason: `generated ${age.ageSeconds}s ago, more than the ${age.limitSeconds}s limit` };
-  if (age.future) return { fresh: false, reason: `generated ${-age.ageSeconds}s in the future (clock skew?)` };
+    return {
+      fresh: false,
+      reason: `generated ${age.ageSeconds}s ago, more than the ${age.limitSeconds}s limit`,
+    };
+  if (age.future)
+    return { fresh: false, reason: `generated ${-age.ageSeconds}s in the future (clock skew?)` };
   return { fresh: true };
 }
 

@@ -228,7 +228,11 @@ describe('iamUsers mode', () => {
     const skEd = makeSkKey('ed25519');
     const skEc = makeSkKey('ecdsa');
     const body = renderLine('alice', skEd) + renderLine('alice', skEc);
-    const r = await run(cfg({ iamUsers: {} }), { ...objects(dir), 'users/alice/authorized_keys': body }, 'alice');
+    const r = await run(
+      cfg({ iamUsers: {} }),
+      { ...objects(dir), 'users/alice/authorized_keys': body },
+      'alice',
+    );
     expect(r.stdout).toBe(body);
     const one = await run(
       cfg({ iamUsers: {} }),
@@ -269,13 +273,20 @@ describe('iamUsers mode', () => {
   });
 
   it('fails closed (exit 1) when directory.json is missing: a publisher older than the agent', async () => {
-    const r = await run(cfg({ iamUsers: {} }), { 'heartbeat.json': heartbeatJson('2024-06-01T11:59:00Z') }, 'alice');
+    const r = await run(
+      cfg({ iamUsers: {} }),
+      { 'heartbeat.json': heartbeatJson('2024-06-01T11:59:00Z') },
+      'alice',
+    );
     expect(r).toMatchObject({ exitCode: 1, stdout: '' });
     expect(r.diagnostics.at(-1)).toMatch(/directory.json not found .*upgrade the publisher first/);
   });
 
   it.each([
-    ['over the size limit', new ObjectTooLargeError('object of 8388609 bytes is over the 8388608-byte limit')],
+    [
+      'over the size limit',
+      new ObjectTooLargeError('object of 8388609 bytes is over the 8388608-byte limit'),
+    ],
     ['unreadable (S3 down, no usable cache)', new StoreUnavailableError('cannot read directory.json: down')],
   ])('fails closed (exit 1, nothing printed, chain dropped) when directory.json is %s', async (_n, error) => {
     const config = cfg({ iamUsers: {}, users: { alice: ['users/alice'] } });
@@ -331,14 +342,20 @@ describe('iamUsers mode', () => {
       const key = makeKey();
       const line = renderLine(name, key);
       const config = cfg({ iamUsers: {}, users: { 'ec2-user': ['users/alice'] } });
-      const o: Objects = { ...published([[name, { localName: name }]]), [`users/${name}/authorized_keys`]: line };
+      const o: Objects = {
+        ...published([[name, { localName: name }]]),
+        [`users/${name}/authorized_keys`]: line,
+      };
       const r = await run(config, o, name);
       expect(r).toMatchObject({ exitCode: 0, stdout: line });
     },
   );
 
   it('a users map entry named __proto__ is that local user, not a prototype', async () => {
-    const config = parseConfig('{"bucket":"bkt","region":"us-east-1","users":{"__proto__":["users/alice"]}}', 't');
+    const config = parseConfig(
+      '{"bucket":"bkt","region":"us-east-1","users":{"__proto__":["users/alice"]}}',
+      't',
+    );
     const r = await run(config, { 'users/alice/authorized_keys': aliceLine }, '__proto__');
     expect(r).toMatchObject({ exitCode: 0, stdout: aliceLine });
     expect((await run(config, { 'users/alice/authorized_keys': aliceLine }, 'toString')).stdout).toBe('');
