@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { INDEX_VERSION, type PublishedIndex, parseIndex, serializeIndex } from '../../../contract/index.js';
+import {
+  INDEX_VERSION,
+  type PublishedIndex,
+  parseDirectory,
+  parseHeartbeat,
+  parseIndex,
+  serializeIndex,
+} from '../../../contract/index.js';
 import type { IamSnapshot, IamUser } from '../../../lambda/iam-source.js';
 import {
   copiedKeyReason,
@@ -538,5 +545,59 @@ describe('render', () => {
     expect(index.users.zed?.keys.map((k) => k.id)).toEqual(['K1', 'K2']);
     expect(index.groups.g2?.members).toEqual(['inactive', 'zed']);
     expect(r.keyCount).toBe(3);
+  });
+});
+
+describe('render: directory.json and heartbeat.json (what hosts read)', () => {
+  const users = snap(
+    [
+      { name: 'bob', groups: ['Ops'], keys: [{ id: 'K1', status: 'Active' }] },
+      { name: 'alice@x.com', groups: ['Devs', 'Admins'], keys: [{ id: 'K2', status: 'Active' }] },
+    ],
+    ['Ops', 'Devs', 'Admins'],
+    { K1: k1.openssh, K2: k2.openssh },
+  );
+
+  it('lists every user with user id, local name, uid and groups, and nothing about keys', () => {
+    const r = render(users, undefined, opts);
+    const d = parseDirectory(r.directory);
+    expect([...d.users]).toEqual([
+      [
+        'alice@x.com',
+        { userId: idOf('alice@x.com'), localName: 'alice.at.x.com', uid: 5000, groups: ['Admins', 'Devs'] },
+      ],
+      ['bob', { userId: idOf('bob'), localName: 'bob', uid: 5001, groups: ['Ops'] }],
+    ]);
+    expect(r.directory).not.toMatch(/K1|K2|SHA256|generatedAt/);
+    expect(parseHeartbeat(r.heartbeat).generatedAt).toBe(now.toISOString());
+  });
+
+  it('is byte-identical on a later run with the same IAM data (only the heartbeat changes)', () => {
+    const first = render(users, undefined, opts);
+    const later = render(users, first.index, { ...opts, now: new Date('2026-02-01T00:00:00Z') });
+    expect(later.directory).toBe(first.directory);
+    expect(later.heartbeat).not.toBe(first.heartbeat);
+  });
+
+  it("reserves a deleted user's uid (sync-users never hands it to another account)", () => {
+    const first = render(users, undefined, opts);
+    const without = snap(
+      [{ name: 'bob', groups: ['Ops'], keys: [{ id: 'K1', status: 'Active' }] }],
+      ['Ops'],
+      { K1: k1.openssh },
+    );
+    const d = parseDirectory(render(without, first.index, opts).directory);
+    expect([...d.users.keys()]).toEqual(['bob']);
+    expect(d.reservedUids).toEqual([5000]);
+  });
+
+  // Assigning o['__proto__'] on a plain object and JSON.stringify-ing it drops the user.
+  it.each(['__proto__', 'toString', 'constructor', 'valueOf'])('keeps an IAM user named %s', (name) => {
+    const s = snap([{ name, groups: ['Devs'], keys: [{ id: 'K1', status: 'Active' }] }], ['Devs'], {
+      K1: k1.openssh,
+    });
+    const d = parseDirectory(render(s, undefined, opts).directory);
+    expect([...d.users.keys()]).toEqual([name]);
+    expect(d.users.get(name)).toMatchObject({ localName: name, uid: 5000, groups: ['Devs'] });
   });
 });
