@@ -11,6 +11,8 @@ echo "== targeted event runs by account size (bench/event.ts: sizes keysPerUser 
 npx tsx bench/event.ts "${BENCH_EVENT_SIZES:-100,1000}" 2 50
 echo "== publisher scale, small (bench/scale.ts: users keys groups; IAM limited to 20 requests/s, runs of 10 s; docs/scale.md has the large sizes)"
 npx tsx bench/scale.ts 200 5 30 --rate 20 --budget 10
+echo "== what hosts read at 5,000 users: index.json vs directory.json (bench/directory.ts: users keysPerUser)"
+npx tsx bench/directory.ts "${BENCH_DIRECTORY_USERS:-5000}" 5
 echo "== host agent start-up (bench/agent.ts)"
 npx tsx bench/agent.ts
 echo "== login storm: 100 concurrent invocations on a cold cache (bench/storm.ts)"
