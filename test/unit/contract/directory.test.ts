@@ -11,7 +11,9 @@ import {
   serializeHeartbeat,
   tooLargeForHosts,
 } from '../../../contract/directory.js';
+import { MAX_BLOB_BASE64 } from '../../../contract/keys.js';
 import { parseLayoutKey } from '../../../contract/layout.js';
+import { MAX_LINE_LENGTH, renderLine } from '../../../contract/line.js';
 import { MAX_OBJECT_BYTES } from '../../../host-agent/cache.js';
 
 const u = (uid: number, extra: Partial<DirectoryUser> = {}): DirectoryUser => ({
@@ -140,4 +142,15 @@ describe('layout', () => {
     ['p/index.json', { type: 'index' }],
     ['p/users/directory.json', undefined],
   ])('parseLayoutKey(%j)', (key, want) => expect(parseLayoutKey('p/', key)).toEqual(want));
+});
+
+describe('limits the publisher and the agent share', () => {
+  it('the longest line the publisher can render is within the line length the agent reads', () => {
+    // Longest IAM user name, longest key type, the largest blob parsePublicKeyText accepts.
+    const line = renderLine('a'.repeat(64), {
+      type: 'sk-ecdsa-sha2-nistp256@openssh.com',
+      blob: 'A'.repeat(MAX_BLOB_BASE64),
+    });
+    expect(line.length).toBeLessThanOrEqual(MAX_LINE_LENGTH);
+  });
 });
