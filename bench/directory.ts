@@ -29,6 +29,7 @@ import {
   MAX_HOST_OBJECT_BYTES,
   parseDirectory,
   parseIndex,
+  serializeHeartbeat,
   serializeIndex,
   userKey,
 } from '../contract/index.js';
@@ -82,7 +83,8 @@ function timeMs(f: () => void, runs = RUNS): number {
 const snap = snapshot();
 const rendered = render(snap, undefined, { prefix: '', uidBase: 20000, now: new Date() });
 const index = serializeIndex(rendered.index);
-const { directory, heartbeat } = rendered;
+const { directory } = rendered;
+const heartbeat = serializeHeartbeat(rendered.index.generatedAt);
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 console.log(`${USERS} users x ${KEYS} RSA-2048 keys, 50 groups (email-style names)`);
 console.log(

@@ -33,7 +33,7 @@ export interface GlobalOptions {
   readonly mfaCode?: string;
 }
 
-const GLOBAL_OPTIONS: Readonly<Record<string, keyof GlobalOptions>> = {
+export const GLOBAL_OPTIONS: Readonly<Record<string, keyof GlobalOptions>> = {
   '--profile': 'profile',
   '--region': 'region',
   '--mfa-code': 'mfaCode',
@@ -109,8 +109,9 @@ export type Command =
       readonly keyId: string;
     };
 
-const FLAGS = new Set(['--dry-run', '--allow-mass-delete', '--allow-index-reset', '--json']);
-const OPTIONS = new Set([
+/** Options without a value, and (below) with one, of any command; which apply where is checked per command. */
+export const FLAGS = new Set(['--dry-run', '--allow-mass-delete', '--allow-index-reset', '--json']);
+export const OPTIONS = new Set([
   '--bucket',
   '--prefix',
   '--max-delete-share',

@@ -1,6 +1,6 @@
 // `iam-ssh-keys keys ...`: one's keys in both stores. ssh-rsa keys go to IAM's
 // SSH key store (which takes RSA and PEM only); every other type goes to a user
-// tag under the tag key prefix (DESIGN.md "Keys from IAM user tags").
+// tag under the tag key prefix (docs/architecture.md "Keys from IAM user tags").
 import { readFileSync } from 'node:fs';
 import {
   DeleteSSHPublicKeyCommand,

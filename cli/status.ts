@@ -1,5 +1,5 @@
 // Pure: index.json (+ the publisher's progress.json) + clock -> what `iam-ssh-keys status`
-// prints: what an operator checks first. Fetching is in status-fetch.ts.
+// prints: what an operator checks first. Fetching is in status-run.ts.
 import { type PublishedIndex, validateKey } from '../contract/index.js';
 
 /** RSA keys under this many bits are flagged (NIST SP 800-57: 2048-bit RSA is for use through 2030). */
@@ -124,7 +124,7 @@ export function statusReport(
   const ageSeconds = secondsSince(index.generatedAt, now);
   const users = Object.entries(index.users);
   const keys = users.reduce((n, [, u]) => n + u.keys.length, 0);
-  // Keys from user tags (DESIGN.md "Keys from IAM user tags"): ids `tag:<tag key>`.
+  // Keys from user tags (docs/architecture.md "Keys from IAM user tags"): ids `tag:<tag key>`.
   const tagKeys = users.reduce((n, [, u]) => n + u.keys.filter((k) => k.tagKey !== undefined).length, 0);
   const rejected = users.flatMap(([name, u]) =>
     (u.rejectedKeys ?? []).map((r) => ({

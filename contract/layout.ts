@@ -1,4 +1,4 @@
-// Bucket layout shared by the publisher and the host agent (DESIGN.md "Bucket layout").
+// Bucket layout shared by the publisher and the host agent (docs/architecture.md "Bucket layout").
 
 /**
  * IAM user names: 1-64 of [A-Za-z0-9+=,.@_-] (IAM's own rule), except '.' and

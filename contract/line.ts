@@ -1,4 +1,4 @@
-// The authorized_keys line format (DESIGN.md "Line format"), rendered by the
+// The authorized_keys line format (docs/architecture.md "Line format"), rendered by the
 // publisher and strictly re-parsed by the host agent.
 
 import { type KeyResult, type PublicKey, validateKey } from './keys.js';

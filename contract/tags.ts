@@ -1,4 +1,4 @@
-// Keys from IAM user tags (DESIGN.md "Keys from IAM user tags"): a user tag
+// Keys from IAM user tags (docs/architecture.md "Keys from IAM user tags"): a user tag
 // whose key starts with a prefix (default `ssh-key:`) holds one public key as
 // `<type> <base64>`. IAM's SSH key store takes ssh-rsa and PEM only; ed25519,
 // ECDSA and FIDO (sk-*) keys fit a tag value.

@@ -1,4 +1,4 @@
-// Host agent configuration (DESIGN.md "Host agent"): parsed strictly, so a typo
+// Host agent configuration (docs/architecture.md "Host agent"): parsed strictly, so a typo
 // is a clear error at the first login attempt instead of silently ignored.
 import { readFileSync, statSync } from 'node:fs';
 import { IAM_GROUP_NAME, InvalidPrefixError, normalizePrefix, parsePrincipal } from '../contract/layout.js';

@@ -1,5 +1,5 @@
 // Minimal HTTP(S) client on node:http/https (global fetch costs ~0.2 s and
-// ~50 MB more to load: measured, see bench/agent.mjs). Bounded body, abortable.
+// ~50 MB more to load: measured, see bench/agent.ts). Bounded body, abortable.
 import type http from 'node:http';
 import { FetchError, ObjectTooLargeError } from './errors.js';
 

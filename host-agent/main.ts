@@ -9,6 +9,7 @@ import { authorizedKeys, deriveObject, uidFromPasswd } from './authorized-keys.j
 import { runChain, substituteChain } from './chain.js';
 import { ConfigError, loadConfig } from './config.js';
 import { errorMessage, UsageError } from './errors.js';
+import { exitWhenSettled } from './exit.js';
 import { writeAllSync } from './stdio.js';
 import { createStore } from './store.js';
 
@@ -103,13 +104,4 @@ async function main(argv: string[]): Promise<number> {
   return outcome.exitCode;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    // Exit now: a pending lookup (a broken resolver) must not keep sshd waiting after the answer.
-    process.exit(code);
-  },
-  (e: unknown) => {
-    diag(`internal error: ${errorMessage(e)}`);
-    process.exitCode = 1;
-  },
-);
+exitWhenSettled(main(process.argv.slice(2)), (code) => process.exit(code), diag);

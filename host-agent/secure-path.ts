@@ -44,6 +44,35 @@ export function resolvedPathProblems(
   return securePathProblems(real, stat).map((p) => `${path} resolves to ${real}: ${p}`);
 }
 
+/**
+ * Whether only root can change which file a name in `dir` leads to: `dir` is
+ * root-owned and not writable by group or others, and so is every directory
+ * above it, except that one above may be world-writable with the sticky bit
+ * (/tmp: others cannot rename its root-owned entries). `dir` must be a real
+ * path (symlinks resolved): then no name on the way can be swapped for a
+ * symlink by anyone but root. Admin commands run as root write and chown
+ * below such a directory only. Returns one problem per offending directory.
+ */
+export function trustedDirProblems(dir: string, stat: (p: string) => StatLike | undefined): string[] {
+  const problems: string[] = [];
+  let p = dir;
+  for (let first = true; ; first = false) {
+    const st = stat(p);
+    if (!st) problems.push(`${p} does not exist`);
+    else if (!st.isDirectory()) problems.push(`${p} is not a directory`);
+    else {
+      const mode = (st.mode & 0o7777).toString(8);
+      if (st.uid !== 0) problems.push(`${p} is owned by uid ${st.uid}, not root`);
+      else if (st.mode & 0o022 && (first || !(st.mode & 0o1000))) {
+        problems.push(`${p} is writable by group or others (mode ${mode})`);
+      }
+    }
+    const parent = dirname(p);
+    if (parent === p) return problems;
+    p = parent;
+  }
+}
+
 /** glob(3) subset sshd's Include uses: '*', '?' within one path component. */
 export function globToRegExp(pattern: string): RegExp {
   const re = pattern

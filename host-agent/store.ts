@@ -1,4 +1,4 @@
-// Object store = cache + S3 with the staleness rules of DESIGN.md "Host agent":
+// Object store = cache + S3 with the staleness rules of docs/architecture.md "Host agent":
 // fresh cache -> no network; otherwise fetch (revalidating with the ETag); when
 // S3 fails, a stale entry within maxStaleSeconds answers; beyond that, fail closed.
 // A miss goes through single flight (fetch-lock.ts): concurrent invocations

@@ -35,7 +35,7 @@ export function validUidBase(n: number): boolean {
   return Number.isInteger(n) && n >= 1000 && n < 2 ** 31;
 }
 
-/** BUCKET, KEY_PREFIX, MAX_DELETE_SHARE, ALLOW_MASS_DELETE, ALLOW_INDEX_RESET, UID_BASE, DRY_RUN, TAG_KEY_PREFIX. */
+/** BUCKET, KEY_PREFIX, MAX_DELETE_SHARE, ALLOW_MASS_DELETE, ALLOW_INDEX_RESET, UID_BASE, DRY_RUN, TAG_KEY_PREFIX, EVENT_FULL_RUN_MINUTES. */
 export function publishConfigFromEnv(env: Record<string, string | undefined>): PublishConfig {
   const bucket = env.BUCKET;
   if (!bucket) throw new PublisherConfigError('BUCKET is not set');
@@ -61,5 +61,7 @@ export function publishConfigFromEnv(env: Record<string, string | undefined>): P
     maxDeleteShare: num(env, 'MAX_DELETE_SHARE', DEFAULT_PUBLISH_CONFIG.maxDeleteShare, validShare),
     uidBase: num(env, 'UID_BASE', DEFAULT_PUBLISH_CONFIG.uidBase, validUidBase),
     tagKeyPrefix,
+    eventFullRunIntervalMs:
+      num(env, 'EVENT_FULL_RUN_MINUTES', 60, (n) => Number.isInteger(n) && n >= 1 && n <= 1440) * 60_000,
   };
 }

@@ -2,6 +2,7 @@
 // -> the IAM users and groups whose published objects it may change. Anything
 // not understood asks for a full run: a targeted run is an optimisation, never a
 // reason to miss a change.
+import { tagKeyId } from '../contract/index.js';
 
 /** What to re-read from IAM: user and group names (an old and a new name for renames). */
 export interface Targets {
@@ -12,6 +13,28 @@ export interface Targets {
    * eventually consistent): a read that does not is retried briefly.
    */
   readonly expect?: readonly Expectation[];
+  /**
+   * What the events revoked, in any order: key ids deleted or deactivated (a tag key as
+   * `tag:<tag key>`) and users deleted. A key-loss guard does not count a loss they explain.
+   */
+  readonly revoked?: Revoked;
+}
+
+export interface Revoked {
+  readonly keyIds: readonly string[];
+  readonly users: readonly string[];
+}
+
+function revokedBy(
+  eventName: string,
+  params: Record<string, unknown>,
+  expect: readonly Expectation[],
+): Revoked | undefined {
+  const keyIds = expect.flatMap((e) => ('keyId' in e && e.status !== 'Active' ? [e.keyId] : []));
+  const users = expect.flatMap((e) => ('exists' in e && !e.exists ? [e.user] : []));
+  if (eventName === 'UntagUser' && Array.isArray(params.tagKeys))
+    for (const k of params.tagKeys) if (typeof k === 'string') keyIds.push(tagKeyId(k));
+  return keyIds.length + users.length > 0 ? { keyIds, users } : undefined;
 }
 
 /** One fact an IAM call established, checkable on the fresh reads of its user. */
@@ -107,12 +130,14 @@ export function targetsOf(event: unknown): EventPlan {
     if ([...users, ...groups].some((x) => x === undefined))
       return full(`${eventName} without the names it should carry`);
     const expect = expectationOf(eventName, params, user);
+    const revoked = revokedBy(eventName, params, expect);
     return {
       kind: 'targets',
       targets: {
         users: [...new Set(users as string[])],
         groups: [...new Set(groups as string[])],
         ...(expect.length ? { expect } : {}),
+        ...(revoked ? { revoked } : {}),
       },
     };
   };
@@ -143,6 +168,8 @@ export function unionOf(plans: readonly EventPlan[], maxTargets = MAX_TARGETS): 
   const groups = new Set<string>();
   const eventsPerUser = new Map<string, number>();
   const expect: Expectation[] = [];
+  const revokedKeys = new Set<string>();
+  const revokedUsers = new Set<string>();
   for (const p of plans) {
     if (p.kind === 'full') return p;
     if (p.kind === 'none') continue;
@@ -152,6 +179,8 @@ export function unionOf(plans: readonly EventPlan[], maxTargets = MAX_TARGETS): 
     }
     for (const g of p.targets.groups) groups.add(g);
     expect.push(...(p.targets.expect ?? []));
+    for (const k of p.targets.revoked?.keyIds ?? []) revokedKeys.add(k);
+    for (const u of p.targets.revoked?.users ?? []) revokedUsers.add(u);
   }
   if (users.size + groups.size === 0) return { kind: 'none', reason: 'no event changed IAM' };
   if (users.size + groups.size > maxTargets)
@@ -159,9 +188,16 @@ export function unionOf(plans: readonly EventPlan[], maxTargets = MAX_TARGETS): 
   // A batch does not tell which of two events about one user came last (and a later one may
   // undo an earlier one): only a user's single event says what IAM must show now.
   const kept = expect.filter((e) => eventsPerUser.get(e.user) === 1);
+  // Revocations need no order: a key lost that an event deleted is explained whatever came after.
+  const revoked = { keyIds: [...revokedKeys], users: [...revokedUsers] };
   return {
     kind: 'targets',
-    targets: { users: [...users], groups: [...groups], ...(kept.length ? { expect: kept } : {}) },
+    targets: {
+      users: [...users],
+      groups: [...groups],
+      ...(kept.length ? { expect: kept } : {}),
+      ...(revokedKeys.size + revokedUsers.size ? { revoked } : {}),
+    },
   };
 }
 

@@ -17,7 +17,8 @@ import { publishConfigFromEnv } from './config.js';
 import { planForInvocation } from './event-targets.js';
 import type { ProgressCounts } from './progress.js';
 import { ObjectsTooLargeError, PublishIncompleteError, type PublishSummary } from './publish.js';
-import { publishForEvents } from './publish-targeted.js';
+import { publishForEvents, type TargetedOutcome } from './publish-targeted.js';
+import type { Problem } from './render.js';
 
 /** Objects a run refused because hosts could not read them (the alarm in lib/publisher/alarms.ts). */
 const OBJECTS_TOO_LARGE_METRIC = 'ObjectsTooLargeForHosts';
@@ -39,6 +40,59 @@ export type HandlerResult =
   | (PublishSummary & { mode: 'full' | 'targeted'; iamCalls: Record<string, number> })
   | { mode: 'none'; reason: string }
   | IncompleteRun;
+
+/**
+ * Who made the event path ask for a full run with their copied keys (IAM user
+ * and reason), and whether it ran or was deferred to the schedule: a
+ * self-service user repeating it shows up here, by name.
+ */
+function reportCopiedKeyFallbacks(outcome: TargetedOutcome): void {
+  if (outcome.mode === 'full' && outcome.causedBy?.length) {
+    for (const c of outcome.causedBy)
+      logger.warn('copied-key clash: full run', { iamUser: c.user, reason: c.reason });
+    metrics.addMetric('CopiedKeyFullRuns', MetricUnit.Count, 1);
+  }
+  if (outcome.mode === 'targeted' && outcome.deferred.length > 0) {
+    for (const c of outcome.deferred)
+      logger.warn(
+        "copied-key clash: full run deferred to the schedule (an event-started full run ran within the interval); only this user's removals were applied",
+        { iamUser: c.user, reason: c.reason },
+      );
+    metrics.addMetric('CopiedKeyFullRunsDeferred', MetricUnit.Count, 1);
+  }
+}
+
+/** One WARN per key or user not published; a refused copy names both users. */
+function logProblems(problems: readonly Problem[]): void {
+  for (const p of problems) {
+    if (p.sharedWith) {
+      const holder = p.firstHolder
+        ? `IAM user ${p.firstHolder}, who registered it first`
+        : `IAM users ${p.sharedWith.join(', ')} too (none registered it first)`;
+      logger.warn(
+        `key ${p.keyId} of IAM user ${p.user} is a copy of a public key of ${holder}: not published; this may be an impersonation attempt`,
+        { ...p },
+      );
+    } else logger.warn('not published', { ...p });
+  }
+}
+
+/** The metrics of a run that published. */
+function addRunMetrics(mode: 'full' | 'targeted', summary: PublishSummary, iamCallCount: number): void {
+  metrics.addMetric('PublishSucceeded', MetricUnit.Count, 1);
+  metrics.addMetric(mode === 'targeted' ? 'TargetedRuns' : 'FullRuns', MetricUnit.Count, 1);
+  metrics.addMetric('Users', MetricUnit.Count, summary.users);
+  metrics.addMetric('Keys', MetricUnit.Count, summary.keys);
+  metrics.addMetric('RejectedKeys', MetricUnit.Count, summary.rejectedKeys);
+  metrics.addMetric('CopiedKeysRefused', MetricUnit.Count, summary.copiedKeysRefused);
+  // + index.json and heartbeat.json, + directory.json when it changed.
+  const written = summary.added + summary.changed + 2 + (summary.directoryWritten ? 1 : 0);
+  metrics.addMetric('ObjectsWritten', MetricUnit.Count, written);
+  metrics.addMetric(OBJECTS_TOO_LARGE_METRIC, MetricUnit.Count, 0);
+  metrics.addMetric('ObjectsDeleted', MetricUnit.Count, summary.deleted);
+  metrics.addMetric('IamCalls', MetricUnit.Count, iamCallCount);
+  metrics.addMetric('DurationMs', MetricUnit.Milliseconds, summary.durationMs);
+}
 
 export async function handler(
   event: unknown,
@@ -66,6 +120,7 @@ export async function handler(
     }
     const { result } = outcome;
     for (const w of result.warnings ?? []) logger.warn(w);
+    reportCopiedKeyFallbacks(outcome);
     if (outcome.mode === 'targeted' && outcome.unconfirmed.length > 0)
       logger.warn(
         'IAM did not show what the events did yet; published what it showed (the schedule reconciles)',
@@ -73,17 +128,7 @@ export async function handler(
           unconfirmed: outcome.unconfirmed,
         },
       );
-    for (const p of result.problems) {
-      if (p.sharedWith) {
-        const holder = p.firstHolder
-          ? `IAM user ${p.firstHolder}, who registered it first`
-          : `IAM users ${p.sharedWith.join(', ')} too (none registered it first)`;
-        logger.warn(
-          `key ${p.keyId} of IAM user ${p.user} is a copy of a public key of ${holder}: not published; this may be an impersonation attempt`,
-          { ...p },
-        );
-      } else logger.warn('not published', { ...p });
-    }
+    logProblems(result.problems);
     for (const put of result.plan.puts) logger.debug('write', { key: put.key, change: put.change });
     for (const key of result.plan.deletes) logger.info('delete', { key });
     const iamCalls = { ...counts.calls };
@@ -91,25 +136,14 @@ export async function handler(
     logger.info('published', {
       trigger: source,
       mode: outcome.mode,
-      ...(outcome.mode === 'full' ? { fullRunReason: outcome.reason } : { targets: outcome.targets }),
+      ...(outcome.mode === 'full'
+        ? { fullRunReason: outcome.reason }
+        : { targets: outcome.targets, deferred: outcome.deferred.map((d) => d.user) }),
       ...result.summary,
       iamCalls,
       iamAttempts: { ...counts.attempts },
     });
-    metrics.addMetric('PublishSucceeded', MetricUnit.Count, 1);
-    metrics.addMetric(outcome.mode === 'targeted' ? 'TargetedRuns' : 'FullRuns', MetricUnit.Count, 1);
-    metrics.addMetric('Users', MetricUnit.Count, result.summary.users);
-    metrics.addMetric('Keys', MetricUnit.Count, result.summary.keys);
-    metrics.addMetric('RejectedKeys', MetricUnit.Count, result.summary.rejectedKeys);
-    metrics.addMetric('CopiedKeysRefused', MetricUnit.Count, result.summary.copiedKeysRefused);
-    // + index.json and heartbeat.json, + directory.json when it changed.
-    const written =
-      result.summary.added + result.summary.changed + 2 + (result.summary.directoryWritten ? 1 : 0);
-    metrics.addMetric('ObjectsWritten', MetricUnit.Count, written);
-    metrics.addMetric(OBJECTS_TOO_LARGE_METRIC, MetricUnit.Count, 0);
-    metrics.addMetric('ObjectsDeleted', MetricUnit.Count, result.summary.deleted);
-    metrics.addMetric('IamCalls', MetricUnit.Count, iamCallCount);
-    metrics.addMetric('DurationMs', MetricUnit.Milliseconds, result.summary.durationMs);
+    addRunMetrics(outcome.mode, result.summary, iamCallCount);
     return { ...result.summary, mode: outcome.mode, iamCalls };
   } catch (e) {
     if (e instanceof PublishIncompleteError) {

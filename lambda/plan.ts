@@ -1,7 +1,7 @@
 // Pure: desired objects vs what the bucket holds -> puts, deletes and the
 // guards that refuse a run that looks like an outage rather than a change.
 import { createHash } from 'node:crypto';
-import { parseLayoutKey } from '../contract/index.js';
+import { type PublishedIndex, parseLayoutKey } from '../contract/index.js';
 import { byCodeUnit } from './render.js';
 
 export interface ExistingObject {
@@ -88,19 +88,74 @@ export function plan(
   return result;
 }
 
-/** Below this many published keys a drop is never "mass": small teams change by whole people. */
-export const KEY_GUARD_MIN = 10;
+/**
+ * Fewer users than this losing every published key is never "mass": one IAM
+ * user can only change their own keys and tags (self-service), so one user,
+ * or one user and an admin's revocation in the same run, can never refuse a run.
+ */
+export const KEY_LOSS_MIN_USERS = 3;
 
 /**
- * Refuses a run that would empty authorized_keys files wholesale without
- * deleting them (e.g. every ListSSHPublicKeys answering an empty list): the
- * share of published keys that disappear is held to the same limit as deletions.
+ * What the IAM events of a run say was revoked (CloudTrail: an admin or the user
+ * did it): key ids deleted or deactivated, users deleted. A loss they explain
+ * is a change, not a broken read.
  */
-export function keyLossRefusal(previousKeys: number, keys: number, opts: PlanOptions): string | undefined {
-  if (opts.allowMassDelete || previousKeys < KEY_GUARD_MIN) return undefined;
-  const lost = previousKeys - keys;
-  if (lost <= 0 || lost / previousKeys <= opts.maxDeleteShare) return undefined;
-  return `refusing to publish: the number of published keys would drop from ${previousKeys} to ${keys} (${Math.round(
-    (lost / previousKeys) * 100,
-  )}% > ${Math.round(opts.maxDeleteShare * 100)}%); if that is intended, allow mass deletion (--allow-mass-delete / ALLOW_MASS_DELETE=true) or raise the share (--max-delete-share / MAX_DELETE_SHARE)`;
+export interface Revocations {
+  readonly keyIds: readonly string[];
+  readonly users: readonly string[];
+}
+
+/**
+ * Users of `previous` who had published keys and would have none (emptied
+ * lists, and users gone), less those whose every lost key (or whose deletion)
+ * the events explain.
+ */
+export function usersLosingAllKeys(
+  previous: PublishedIndex | undefined,
+  next: PublishedIndex,
+  revoked?: Revocations,
+): { readonly holders: number; readonly lost: readonly string[] } {
+  const revokedIds = new Set(revoked?.keyIds ?? []);
+  const deleted = new Set(revoked?.users ?? []);
+  const nextById = new Map<string, number>();
+  for (const e of Object.values(next.users)) if (e.userId) nextById.set(e.userId, e.keys.length);
+  const nextByName = new Map(Object.entries(next.users).map(([n, e]) => [n, e.keys.length]));
+  let holders = 0;
+  const lost: string[] = [];
+  for (const [name, e] of Object.entries(previous?.users ?? {})) {
+    if (e.keys.length === 0) continue;
+    holders++;
+    // By IAM user id (a rename is not a loss); a version 1 entry has only its name.
+    const now = e.userId ? nextById.get(e.userId) : nextByName.get(name);
+    if (now) continue;
+    const gone = e.userId ? !nextById.has(e.userId) : !nextByName.has(name);
+    if ((gone && deleted.has(name)) || e.keys.every((k) => revokedIds.has(k.id))) continue;
+    lost.push(name);
+  }
+  return { holders, lost: lost.sort(byCodeUnit) };
+}
+
+/**
+ * Refuses a run that looks like a broken IAM read rather than a change: many
+ * users' key lists emptying at once, or users vanishing (e.g. every
+ * ListSSHPublicKeys answering an empty list). It counts users, not keys: a user
+ * who adds and then removes 30 keys of their own is one user, and can never
+ * hold back anyone else's change (a revocation above all). Refuses only when at
+ * least KEY_LOSS_MIN_USERS users lose every key and they are more than
+ * maxDeleteShare of the users who had keys. An event run passes what its events
+ * revoked: a revocation CloudTrail recorded is never held back.
+ */
+export function keyLossRefusal(
+  previous: PublishedIndex | undefined,
+  next: PublishedIndex,
+  opts: PlanOptions,
+  revoked?: Revocations,
+): string | undefined {
+  if (opts.allowMassDelete) return undefined;
+  const { holders, lost } = usersLosingAllKeys(previous, next, revoked);
+  if (lost.length < KEY_LOSS_MIN_USERS || lost.length / holders <= opts.maxDeleteShare) return undefined;
+  const shown = lost.length > 5 ? `${lost.slice(0, 5).join(', ')}, ...` : lost.join(', ');
+  return `refusing to publish: ${lost.length} of the ${holders} users with published keys would have none left (${Math.round(
+    (lost.length / holders) * 100,
+  )}% > ${Math.round(opts.maxDeleteShare * 100)}%: ${shown}), which looks like an incomplete IAM read; if that is intended, allow mass deletion (--allow-mass-delete / ALLOW_MASS_DELETE=true) or raise the share (--max-delete-share / MAX_DELETE_SHARE)`;
 }

@@ -6,6 +6,15 @@ import { IndexFormatError, indexKey, type PublishedIndex, parseIndex } from '../
 import { listExisting, putText, readIndexText, readText } from './bucket.js';
 import type { EventPlan, Targets } from './event-targets.js';
 import {
+  DEFAULT_EVENT_FULL_RUN_INTERVAL_MS,
+  FULL_RUN_BUDGET_KIND,
+  FULL_RUN_BUDGET_VERSION,
+  fullRunBudgetKey,
+  lastEventFullRun,
+  mayStartFullRun,
+  serializeEventFullRun,
+} from './full-run-budget.js';
+import {
   type ImportProgress,
   ProgressFormatError,
   parseProgress,
@@ -21,7 +30,7 @@ import {
   renderAndWrite,
 } from './publish.js';
 import { knownKeyBodies } from './render.js';
-import { type TargetedReadOptions, targetedSnapshot } from './targeted-read.js';
+import { type TargetedReadOptions, targetedSnapshot, type UndecidedCopy } from './targeted-read.js';
 
 export type TargetedOutcome =
   /** Only the targets were re-read from IAM. */
@@ -31,9 +40,19 @@ export type TargetedOutcome =
       readonly result: PublishResult;
       /** What the events did that IAM still did not show after the retries (published as IAM said). */
       readonly unconfirmed: readonly string[];
+      /**
+       * Users in a copied-key clash index.json has not decided, while the event path's full-run
+       * budget was spent: only their removals were applied, the schedule's full run does the rest.
+       */
+      readonly deferred: readonly UndecidedCopy[];
     }
-  /** A full run, and why. */
-  | { readonly mode: 'full'; readonly reason: string; readonly result: PublishResult }
+  /** A full run, and why; `causedBy`: the users whose copied keys asked for it. */
+  | {
+      readonly mode: 'full';
+      readonly reason: string;
+      readonly result: PublishResult;
+      readonly causedBy?: readonly UndecidedCopy[];
+    }
   /** Nothing changed in IAM (every event was a failed call): nothing read or written. */
   | { readonly mode: 'none'; readonly reason: string };
 
@@ -97,14 +116,54 @@ export async function publishForEvents(
   const composed = await targetedSnapshot(deps.iam, previous, eventPlan.targets, known, {
     ...readOptions,
     concurrency: config.concurrency,
+    ...(config.tagKeyPrefix !== undefined ? { tagKeyPrefix: config.tagKeyPrefix } : {}),
   });
   if (composed.kind === 'full') return fullRun(composed.reason);
+  const { undecided } = composed;
+  if (undecided.length > 0 && (await takeFullRunBudget(config, deps, existing, started, undecided)))
+    return {
+      mode: 'full',
+      reason: undecided.map((u) => u.reason).join('; '),
+      causedBy: undecided,
+      result: await publish(config, deps),
+    };
 
   // From here on exactly the steps of a full run (publish.ts), on the composed snapshot.
   return {
     mode: 'targeted',
     targets: eventPlan.targets,
     unconfirmed: composed.unconfirmed,
-    result: await renderAndWrite(composed.snapshot, previous, existing, config, deps, started),
+    deferred: undecided,
+    result: await renderAndWrite(composed.snapshot, previous, existing, config, deps, started, {
+      ...(eventPlan.targets.revoked ? { revoked: eventPlan.targets.revoked } : {}),
+    }),
   };
+}
+
+/**
+ * True (and recorded, unless a dry run) when the event path may start a full run
+ * for users' copied keys now: at most one per interval, whoever asks.
+ */
+async function takeFullRunBudget(
+  config: PublishConfig,
+  deps: PublishDeps,
+  existing: readonly { key: string }[],
+  started: Date,
+  undecided: readonly UndecidedCopy[],
+): Promise<boolean> {
+  const key = fullRunBudgetKey(config.prefix);
+  const text = existing.some((o) => o.key === key) ? await readText(deps.s3, config.bucket, key) : undefined;
+  const interval = config.eventFullRunIntervalMs ?? DEFAULT_EVENT_FULL_RUN_INTERVAL_MS;
+  if (!mayStartFullRun(lastEventFullRun(text), started.getTime(), interval)) return false;
+  // Recorded before the run: a run that fails or times out spends the budget too.
+  if (!config.dryRun) {
+    const record = {
+      kind: FULL_RUN_BUDGET_KIND,
+      version: FULL_RUN_BUDGET_VERSION,
+      startedAt: started.toISOString(),
+      users: [...new Set(undecided.map((u) => u.user))],
+    } as const;
+    await putText(deps.s3, config.bucket, key, serializeEventFullRun(record));
+  }
+  return true;
 }

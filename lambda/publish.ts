@@ -16,13 +16,14 @@ import {
   type PublishedIndex,
   parseIndex,
   parseLayoutKey,
+  serializeHeartbeat,
   serializeIndex,
   tooLargeForHosts,
 } from '../contract/index.js';
 import { deleteKey, listExisting, putText, readIndexText, readText } from './bucket.js';
 import { DEFAULT_PROGRESS_MAX_AGE_MS, stopTimes } from './deadline.js';
 import { IamReadIncompleteError, type IamSnapshot, mapLimit, readIam } from './iam-source.js';
-import { type ExistingObject, keyLossRefusal, md5Etag, type Plan, plan } from './plan.js';
+import { type ExistingObject, keyLossRefusal, md5Etag, type Plan, plan, type Revocations } from './plan.js';
 import {
   nextProgress,
   type ProgressCounts,
@@ -58,6 +59,11 @@ export interface PublishConfig {
   readonly deadline?: number;
   /** Saved key lists older than this are read again. @default 6 h */
   readonly progressMaxAgeMs?: number;
+  /**
+   * Events start at most one full run per this many ms for users' copied keys
+   * (lambda/full-run-budget.ts); the schedule does the rest. @default 1 h
+   */
+  readonly eventFullRunIntervalMs?: number;
 }
 
 export const DEFAULT_PUBLISH_CONFIG = {
@@ -256,7 +262,7 @@ export async function renderAndWrite(
   config: PublishConfig,
   deps: PublishDeps,
   started: Date,
-  opts: { readonly indexFirst?: boolean } = {},
+  opts: { readonly indexFirst?: boolean; readonly revoked?: Revocations } = {},
 ): Promise<PublishResult> {
   const { bucket, prefix } = config;
   const rendered = render(snapshot, previous, {
@@ -272,8 +278,7 @@ export async function renderAndWrite(
   };
   const p = plan(rendered.objects, existing, planOptions);
   if (p.refusal) throw new PublishRefusedError(p.refusal);
-  const previousKeys = Object.values(previous?.users ?? {}).reduce((n, u) => n + u.keys.length, 0);
-  const keyLoss = keyLossRefusal(previousKeys, rendered.keyCount, planOptions);
+  const keyLoss = keyLossRefusal(previous, rendered.index, planOptions, opts.revoked);
   if (keyLoss) throw new PublishRefusedError(keyLoss);
 
   // Hosts cannot read an object over their limit: such an object is refused, never published.
@@ -297,7 +302,8 @@ export async function renderAndWrite(
     // The publisher's state, also the heartbeat of agents of the previous release.
     await putText(deps.s3, bucket, indexKey(prefix), index);
     // Last: the heartbeat says "a complete run finished".
-    if (tooLarge.length === 0) await putText(deps.s3, bucket, heartbeatKey(prefix), rendered.heartbeat);
+    const heartbeat = serializeHeartbeat(rendered.index.generatedAt);
+    if (tooLarge.length === 0) await putText(deps.s3, bucket, heartbeatKey(prefix), heartbeat);
   }
 
   const result = publishResult(p, rendered, config, deps, started, directoryChanged);

@@ -17,7 +17,6 @@ import {
   type RejectedKey,
   renderLine,
   serializeDirectory,
-  serializeHeartbeat,
   TAG_ID_PREFIX,
   tagBodyId,
   userKey,
@@ -54,8 +53,6 @@ export interface Rendered {
   readonly index: PublishedIndex;
   /** directory.json: what hosts need of every user (no keys, no timestamp: it changes only with the data). */
   readonly directory: string;
-  /** heartbeat.json: the run's time, written by every complete run. */
-  readonly heartbeat: string;
   /** Active keys not published, and users without a usable local name. */
   readonly problems: readonly Problem[];
   readonly keyCount: number;
@@ -285,8 +282,6 @@ export function render(
 
   const objects = new Map<string, string>();
   const linesByUser = new Map<string, string>();
-  // A Map: an IAM user named `__proto__` or `toString` is plain data in the directory.
-  const directoryUsers = new Map<string, DirectoryUser>();
   const indexUsers: Record<string, IndexUser> = {};
   const keyBodies: Record<string, string> = {};
   let keyCount = 0;
@@ -349,7 +344,6 @@ export function render(
       keys,
       ...(rejectedKeys.length ? { rejectedKeys } : {}),
     };
-    directoryUsers.set(u.name, directoryUser(u, local, uids[u.id] as number));
   }
 
   const members = new Map<string, string[]>();
@@ -364,12 +358,9 @@ export function render(
     objects.set(groupKey(opts.prefix, g), m.map((name) => linesByUser.get(name) ?? '').join(''));
   }
 
-  const current = new Set([...directoryUsers.values()].map((d) => d.uid));
-  const reservedUids = [...Object.values(uids), ...Object.values(retired)].filter((n) => !current.has(n));
   return {
     objects,
-    directory: serializeDirectory({ version: DIRECTORY_VERSION, users: directoryUsers, reservedUids }),
-    heartbeat: serializeHeartbeat(opts.now.toISOString()),
+    directory: renderDirectory(users, localNames, uids, retired),
     index: {
       version: INDEX_VERSION,
       generatedAt: opts.now.toISOString(),
@@ -383,6 +374,27 @@ export function render(
     problems,
     keyCount,
   };
+}
+
+/**
+ * directory.json from what render decided: built in a Map, so an IAM user named
+ * `__proto__` or `toString` is plain data. Reserved: every uid ever allocated
+ * (gone users, retired ones) that no current user holds.
+ */
+function renderDirectory(
+  users: readonly IamUser[],
+  localNames: ReadonlyMap<string, { name: string | null; problem?: string }>,
+  uids: Readonly<Record<string, number>>,
+  retired: Readonly<Record<string, number>>,
+): string {
+  const directoryUsers = new Map<string, DirectoryUser>();
+  for (const u of users) {
+    const local = localNames.get(u.name) ?? { name: null, problem: 'no local name' };
+    directoryUsers.set(u.name, directoryUser(u, local, uids[u.id] as number));
+  }
+  const current = new Set([...directoryUsers.values()].map((d) => d.uid));
+  const reservedUids = [...Object.values(uids), ...Object.values(retired)].filter((n) => !current.has(n));
+  return serializeDirectory({ version: DIRECTORY_VERSION, users: directoryUsers, reservedUids });
 }
 
 function directoryUser(

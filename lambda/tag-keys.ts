@@ -1,4 +1,4 @@
-// Pure: the keys an IAM user keeps in tags (DESIGN.md "Keys from IAM user tags").
+// Pure: the keys an IAM user keeps in tags (docs/architecture.md "Keys from IAM user tags").
 import { type PublicKey, parseTagValue, tagKeyId } from '../contract/index.js';
 import type { IamUser } from './iam-source.js';
 

@@ -11,9 +11,18 @@ import {
   paginateListGroupsForUser,
   paginateListSSHPublicKeys,
 } from '@aws-sdk/client-iam';
-import { type PublishedIndex, parsePublicKeyText, TAG_ID_PREFIX, tagBodyId } from '../contract/index.js';
+import {
+  DEFAULT_TAG_KEY_PREFIX,
+  type IndexUser,
+  type PublishedIndex,
+  parsePublicKeyText,
+  TAG_ID_PREFIX,
+  tagBodyId,
+  tagKeyId,
+} from '../contract/index.js';
 import type { Expectation, Targets } from './event-targets.js';
 import { type IamKey, IamReadError, type IamSnapshot, type IamUser, mapLimit } from './iam-source.js';
+import { tagKeysOf } from './tag-keys.js';
 
 /** A snapshot being edited: users by name. */
 export interface MutableSnapshot {
@@ -68,16 +77,6 @@ export function snapshotFromIndex(index: PublishedIndex): MutableSnapshot | unde
     groups: new Set(Object.keys(index.groups)),
     bodies: new Map(Object.entries(index.keyBodies)),
   };
-}
-
-/** Fingerprints a user holds in the index: published keys and refused copies. */
-function indexFingerprints(index: PublishedIndex, name: string): string[] {
-  const e = index.users[name];
-  if (!e) return [];
-  return [
-    ...e.keys.map((k) => k.fingerprint),
-    ...(e.rejectedKeys ?? []).flatMap((k) => (k.fingerprint ? [k.fingerprint] : [])),
-  ];
 }
 
 const isGone = (e: unknown) => /^NoSuchEntity(Exception)?$/.test((e as { name?: string }).name ?? '');
@@ -180,6 +179,11 @@ export type TargetedSnapshot =
       readonly snapshot: IamSnapshot;
       /** Expectations the reads still did not show after the retries (published as read). */
       readonly unconfirmed: readonly string[];
+      /**
+       * Touched users in a copied-key clash index.json has not decided: their part of the snapshot
+       * holds only their removals (onlyRemovals); a full run publishes the rest.
+       */
+      readonly undecided: readonly UndecidedCopy[];
     }
   | { readonly kind: 'full'; readonly reason: string };
 
@@ -218,14 +222,16 @@ export interface TargetedReadOptions {
    */
   readonly retryDelaysMs?: readonly number[];
   readonly sleep?: (ms: number) => Promise<void>;
+  /** User tags whose key starts with this hold public keys. @default 'ssh-key:' */
+  readonly tagKeyPrefix?: string;
 }
 
 /**
  * The previous index with the targets re-read from IAM. Asks for a full run
  * when the index cannot describe the rest of IAM exactly enough: a member or a
- * user id the index does not know (an event was missed), or a public key the
- * touched users share with anyone (who keeps a copied key depends on upload
- * dates the index does not hold).
+ * user id the index does not know (an event was missed). A public key the
+ * touched users share with anyone stays targeted when index.json already
+ * decided who keeps it (undecidedCopies); otherwise the user is `undecided`.
  */
 export async function targetedSnapshot(
   iam: IAMClient,
@@ -275,7 +281,6 @@ export async function targetedSnapshot(
   }
 
   // Users: drop every touched name first, so a rename (old and new name) is seen whole.
-  const oldFingerprints = new Set(targets.users.flatMap((n) => indexFingerprints(previous, n)));
   for (const n of targets.users) s.users.delete(n);
   const fresh: IamUser[] = [];
   for (const r of reads.users) {
@@ -292,34 +297,123 @@ export async function targetedSnapshot(
   // Groups' members are derived from users' lists in render: a touched user's fresh list
   // adds or removes them from any group, named by the event or not.
 
-  // Copied keys: the touched users' keys (old and new) must be held by no one else.
-  const others = new Map<string, string>();
-  for (const [name] of s.users) {
-    if (touched.has(name)) continue;
-    for (const f of indexFingerprints(previous, name)) others.set(f, name);
+  // Copied keys: a clash index.json has decided stays decided; one it has not needs upload dates.
+  const prefix = opts.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX;
+  const gone = targets.users.filter((n) => !fresh.some((u) => u.name === n));
+  const undecided = undecidedCopies(previous, s, fresh, gone, prefix);
+  for (const d of undecided) {
+    const u = s.users.get(d.user);
+    if (u) s.users.set(d.user, onlyRemovals(u, previous, prefix));
   }
-  const freshFingerprints = new Map<string, string>();
-  for (const u of fresh) {
-    for (const k of u.keys) {
-      if (k.status !== 'Active') continue;
-      const body = s.bodies.get(k.id);
-      const parsed = body === undefined ? undefined : parsePublicKeyText(body);
-      if (!parsed?.ok) continue;
-      const f = parsed.key.fingerprint;
-      const holder = others.get(f) ?? freshFingerprints.get(f);
-      if (holder !== undefined && holder !== u.name)
-        return full(
-          `a key of ${u.name} is also registered to ${holder} (copied-key rule needs upload dates)`,
-        );
-      freshFingerprints.set(f, u.name);
+  return { kind: 'snapshot', snapshot: frozen(s), unconfirmed, undecided };
+}
+
+/** A touched user whose keys clash with another user's in a way index.json has not decided. */
+export interface UndecidedCopy {
+  /** The IAM user whose own changes (or deletion) reopened the clash. */
+  readonly user: string;
+  readonly reason: string;
+}
+
+/** Fingerprint -> ids of one user's active keys with that fingerprint (key store and tags). */
+type Claims = Map<string, Set<string>>;
+
+function claim(out: Claims, fingerprint: string, id: string): void {
+  const ids = out.get(fingerprint) ?? new Set<string>();
+  ids.add(id);
+  out.set(fingerprint, ids);
+}
+
+/** The claims the previous index recorded for a user: published keys and refused copies. */
+function indexClaims(e: IndexUser | undefined): Claims {
+  const out: Claims = new Map();
+  for (const k of e?.keys ?? []) claim(out, k.fingerprint, k.id);
+  for (const k of e?.rejectedKeys ?? []) if (k.fingerprint) claim(out, k.fingerprint, k.id);
+  return out;
+}
+
+/** A fresh user's claims, as render parses them. */
+function freshClaims(u: IamUser, bodies: ReadonlyMap<string, string>, prefix: string): Claims {
+  const out: Claims = new Map();
+  for (const k of u.keys) {
+    if (k.status !== 'Active') continue;
+    const body = bodies.get(k.id);
+    const parsed = body === undefined ? undefined : parsePublicKeyText(body);
+    if (parsed?.ok) claim(out, parsed.key.fingerprint, k.id);
+  }
+  for (const t of tagKeysOf(u, prefix)) if ('key' in t) claim(out, t.key.fingerprint, t.id);
+  return out;
+}
+
+const sameIds = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined) =>
+  (a?.size ?? 0) === (b?.size ?? 0) && [...(a ?? [])].every((x) => b?.has(x));
+
+/**
+ * Who keeps a public key several users hold depends on upload dates, which the
+ * index does not hold, so a touched user in such a clash asked for a full run.
+ * But when their claims on it (key ids) are those index.json recorded, the
+ * index's decision (who has it published, who has it refused) is the one a
+ * full run would make again: render keeps it from the index. Only a touched
+ * user whose claims on a shared key changed (or who was deleted) is undecided.
+ */
+export function undecidedCopies(
+  previous: PublishedIndex,
+  s: MutableSnapshot,
+  fresh: readonly IamUser[],
+  gone: readonly string[],
+  prefix: string,
+): UndecidedCopy[] {
+  const entryOf = (name: string) => (Object.hasOwn(previous.users, name) ? previous.users[name] : undefined);
+  const byId = new Map<string, IndexUser>();
+  for (const e of Object.values(previous.users)) if (e.userId) byId.set(e.userId, e);
+  const freshById = new Map(fresh.map((u) => [u.id, u]));
+  // Holders of each fingerprint, before (index) and now (composed snapshot): IAM user id -> name.
+  const holders = new Map<string, Map<string, string>>();
+  const hold = (f: string, id: string, name: string) =>
+    holders.set(f, (holders.get(f) ?? new Map<string, string>()).set(id, name));
+  for (const [name, e] of Object.entries(previous.users))
+    for (const f of indexClaims(e).keys()) hold(f, e.userId ?? name, name);
+  for (const [name, u] of s.users) {
+    const c = freshById.get(u.id) === u ? freshClaims(u, s.bodies, prefix) : indexClaims(entryOf(name));
+    for (const f of c.keys()) hold(f, u.id, name);
+  }
+  const out: UndecidedCopy[] = [];
+  const check = (user: string, id: string, before: Claims, after: Claims) => {
+    for (const f of new Set([...before.keys(), ...after.keys()])) {
+      const others = [...(holders.get(f) ?? [])].filter(([i]) => i !== id).map(([, n]) => n);
+      if (others.length === 0 || sameIds(before.get(f), after.get(f))) continue;
+      out.push({
+        user,
+        reason: `a key ${user} ${after.has(f) ? 'holds' : 'held'} is also registered to ${[...new Set(others)].sort().join(', ')}, and ${user}'s copies of it changed since index.json decided who keeps it (upload dates decide)`,
+      });
+      return;
     }
+  };
+  for (const u of fresh) check(u.name, u.id, indexClaims(byId.get(u.id)), freshClaims(u, s.bodies, prefix));
+  // Deleted users (a renamed user is checked under the new name, by id).
+  for (const n of gone) {
+    const e = entryOf(n);
+    if (e?.userId && !freshById.has(e.userId)) check(n, e.userId, indexClaims(e), new Map());
   }
-  for (const f of oldFingerprints) {
-    const holder = others.get(f);
-    if (holder !== undefined)
-      return full(
-        `a key a touched user held is also registered to ${holder} (copied-key rule needs upload dates)`,
-      );
-  }
-  return { kind: 'snapshot', snapshot: frozen(s), unconfirmed };
+  return out;
+}
+
+/**
+ * An undecided user as far as the index allows: their removals (keys deleted
+ * or deactivated, tags and memberships removed) apply at once, their additions
+ * wait for a full run. Never more than index.json published for them.
+ */
+export function onlyRemovals(u: IamUser, previous: PublishedIndex, prefix: string): IamUser {
+  const before = Object.values(previous.users).find((e) => e.userId === u.id);
+  const ids = new Set([...(before?.keys ?? []), ...(before?.rejectedKeys ?? [])].map((k) => k.id));
+  const tagValue = (key: string) =>
+    before?.userId ? previous.keyBodies[tagBodyId(before.userId, key)] : undefined;
+  return {
+    ...u,
+    groups: u.groups.filter((g) => before?.groups.includes(g) ?? false),
+    keys: u.keys.filter((k) => ids.has(k.id)),
+    tags: u.tags.filter(
+      (t) => !t.key.startsWith(prefix) || (ids.has(tagKeyId(t.key)) && tagValue(t.key) === t.value),
+    ),
+  };
 }

@@ -2,7 +2,9 @@
 // standalone host agent, with Debian's own tools (dpkg-deb; rpmbuild from
 // Debian's rpm package), offline. Each holds the binary, an example config,
 // the sync-users systemd units (not enabled), the man page and the maintainer
-// scripts in packaging/. Run `npm run build` first (it makes the binaries).
+// scripts in packaging/; the .rpm also the SELinux policy module built from
+// packaging/selinux/ (scripts/selinux.mjs). Run `npm run build` first (it
+// makes the binaries).
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
@@ -16,6 +18,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { buildSelinuxModule, MODULE as SELINUX_MODULE } from './selinux.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const PKG = join(ROOT, 'packaging');
@@ -42,6 +45,8 @@ const FILES = [
   },
   { to: `usr/share/man/man8/${NAME}.8.gz`, from: `${NAME}.8`, gzip: true, mode: 0o644 },
 ];
+/** The .rpm's SELinux policy module (packaging/selinux/load.sh loads it from here). */
+const SELINUX_PP = `usr/share/selinux/packages/${SELINUX_MODULE}.pp`;
 
 function need(tool, pkg) {
   try {
@@ -70,11 +75,12 @@ function stage(dir, arch) {
  * One maintainer script, for either package manager: the shared definitions
  * (packaging/scripts/common.sh), then `body` (packaging/scripts/<body>.sh) when
  * `condition` holds (each manager says "install", "upgrade" or "remove" its own
- * way), then `after` (a shell command run in every case).
+ * way), then `after` (shell run in every case); `before` goes right after the
+ * definitions.
  */
-function maintainerScript(condition, body, after = '') {
+function maintainerScript(condition, body, after = '', before = '') {
   const part = (name) => readFileSync(join(PKG, 'scripts', `${name}.sh`), 'utf8').trim();
-  return [part('common'), `if ${condition}; then`, part(body), 'fi', after, 'exit 0', '']
+  return [part('common'), before, `if ${condition}; then`, part(body), 'fi', after, 'exit 0', '']
     .filter(Boolean)
     .join('\n');
 }
@@ -120,10 +126,16 @@ function buildDeb(work, arch) {
   return out;
 }
 
-function buildRpm(work, arch) {
+/** The .rpm's SELinux scriptlet parts (packaging/selinux/<name>.sh). */
+const selinuxPart = (name) => readFileSync(join(PKG, 'selinux', `${name}.sh`), 'utf8').trim();
+
+function buildRpm(work, arch, selinuxPp) {
   const top = join(work, `rpm-${arch.rpm}`);
   const buildroot = join(top, 'stage');
   stage(buildroot, arch);
+  mkdirSync(join(buildroot, SELINUX_PP, '..'), { recursive: true, mode: 0o755 });
+  copyFileSync(selinuxPp, join(buildroot, SELINUX_PP));
+  chmodSync(join(buildroot, SELINUX_PP), 0o644);
   // rpmbuild expands macros in scriptlets: a literal % must be %%.
   const script = (...a) =>
     maintainerScript(...a)
@@ -150,13 +162,16 @@ function buildRpm(work, arch) {
     `%dir /usr/share/doc/${NAME}`,
     `%dir /usr/share/doc/${NAME}/examples`,
     ...FILES.map((f) => `%attr(${f.mode.toString(8).padStart(4, '0')},root,root) /${f.to}`),
+    `%attr(0644,root,root) /${SELINUX_PP}`,
     // %post runs on install and on upgrade; %preun and %postun with $1 = 0 only on erase.
+    // SELinux: the module is loaded and the binary labelled before install can run it; the
+    // directories install makes are labelled after it.
     '%post',
-    script('true', 'configure'),
+    script('true', 'configure', selinuxPart('relabel'), selinuxPart('load')),
     '%preun',
     script('[ "$1" -eq 0 ]', 'remove'),
     '%postun',
-    script('[ "$1" -eq 0 ]', 'purge', 'daemon_reload'),
+    script('[ "$1" -eq 0 ]', 'purge', `daemon_reload\n${selinuxPart('unload')}`),
     '',
   ].join('\n');
   const specFile = join(top, `${NAME}.spec`);
@@ -186,10 +201,13 @@ need('rpmbuild', 'rpm');
 const work = join(ROOT, '.tmp', 'package');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
+// First, so that missing tools stop the build before anything is made. No .rpm without its
+// SELinux module (logins would fail on an enforcing host), and no option to build one.
+const selinuxPp = buildSelinuxModule(work);
 for (const arch of ARCHES) {
   for (const make of [buildDeb, buildRpm]) {
     const t0 = Date.now();
-    const out = make(work, arch);
+    const out = make(work, arch, selinuxPp);
     console.log(
       `${out.slice(ROOT.length)}  ${(statSync(out).size / 2 ** 20).toFixed(1)} MiB  ${Date.now() - t0} ms`,
     );

@@ -10,7 +10,8 @@ have() { command -v "$1" >/dev/null 2>&1; }
 # Debian packages for the end-to-end tests: a real OpenSSH sshd and client, and
 # visudo (sudo) that sync-users validates sudoers drop-ins with; qemu-user and an
 # arm64 libc to run the arm64 standalone executable; dpkg-deb and rpmbuild for
-# the OS packages.
+# the OS packages; the reference policy headers, checkpolicy and semodule-utils
+# for the .rpm's SELinux module, and setools (sesearch) to check its rules.
 missing=()
 [ -x /usr/sbin/sshd ] || have sshd || missing+=(openssh-server)
 have ssh || missing+=(openssh-client)
@@ -21,6 +22,10 @@ have logger || missing+=(bsdutils)
 have rpmbuild || missing+=(rpm)
 have dpkg-deb || missing+=(dpkg)
 have systemd-analyze || missing+=(systemd)
+have checkmodule || missing+=(checkpolicy)
+have semodule_package || missing+=(semodule-utils)
+[ -f /usr/share/selinux/devel/Makefile ] || missing+=(selinux-policy-dev)
+have sesearch || missing+=(setools)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && have apt-get; then
     echo "test: installing ${missing[*]} for the end-to-end tests" >&2

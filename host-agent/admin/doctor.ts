@@ -10,7 +10,7 @@ import {
   securePathProblems,
 } from '../secure-path.js';
 import { isStandaloneExecutable } from './install/plan.js';
-import { agentCommandLine, parseSshdT } from './install/sshd-config.js';
+import { agentCommandLine, auditSettingProblems, parseSshdT } from './install/sshd-config.js';
 import { runSshd } from './sshd-runtime.js';
 import type { ProcessRunner } from './sys.js';
 
@@ -75,10 +75,67 @@ export function evaluateSshdT(output: string, expectedCommand: string, expectedU
     return fail('sshd', `AuthorizedKeysCommand is "${cmd}", expected "${expectedCommand}"`);
   if (user !== expectedUser)
     return fail('sshd', `AuthorizedKeysCommandUser is ${user}, expected ${expectedUser}`);
-  const env = eff.get('permituserenvironment');
-  if (env === 'yes')
-    return fail('sshd', 'PermitUserEnvironment yes lets users set any variable: use SSH_KEY_OWNER');
+  const audit = auditSettingProblems(eff);
+  if (audit.length > 0) return fail('sshd', audit.join('; '));
   return ok('sshd', `runs "${cmd}" as ${user}`);
+}
+
+/** A process as /proc shows it: what it executes (exe, resolved) and its arguments. */
+export interface ProcessInfo {
+  readonly pid: number;
+  readonly exe: string | undefined;
+  readonly argv: readonly string[];
+}
+
+/** What runs as the agent user and what it owns, outside sshd's commands and its own directories. */
+export interface AgentUserActivity {
+  readonly processes: readonly ProcessInfo[];
+  /** One file or directory it owns outside the cache dir and its home (a bounded search), if any. */
+  readonly ownedFile: string | undefined;
+}
+
+/**
+ * The agent user must be its own: the cache is trusted by its owner's uid, so
+ * any other process running as that uid could forge the keys sshd is given.
+ * FAIL for root, for nobody (shared by design), for processes other than
+ * sshd's commands (`programs`: the agent, its interpreter's script, the chained
+ * command, the audit's timeout and logger), and for files it owns elsewhere.
+ */
+export function evaluateAgentUser(
+  user: string,
+  uid: number,
+  activity: AgentUserActivity,
+  programs: ReadonlySet<string>,
+): CheckResult {
+  const name = 'agent user';
+  if (uid === 0) return fail(name, `${user} is root: the agent never needs root`);
+  if (user === 'nobody' || uid === 65534) {
+    return fail(
+      name,
+      `${user} (uid ${uid}) is nobody, shared by other services: any of them could forge the cache`,
+    );
+  }
+  const others = activity.processes.filter(
+    (p) =>
+      !(p.exe !== undefined && programs.has(p.exe)) && !(p.argv[1] !== undefined && programs.has(p.argv[1])),
+  );
+  if (others.length > 0) {
+    const list = others
+      .slice(0, 3)
+      .map((p) => `${p.pid} (${p.argv[0] ?? p.exe ?? '?'})`)
+      .join(', ');
+    return fail(
+      name,
+      `${others.length} other process(es) run as ${user}: ${list}; they could forge the cache`,
+    );
+  }
+  if (activity.ownedFile) {
+    return fail(name, `${user} owns ${activity.ownedFile} outside the cache dir and its home: is it shared?`);
+  }
+  return ok(
+    name,
+    `${user} (uid ${uid}) runs only sshd's commands and owns nothing outside the cache dir and its home`,
+  );
 }
 
 export function evaluateCacheDir(
@@ -147,6 +204,10 @@ export interface DoctorDeps {
   readonly realpath?: (p: string) => string | undefined;
   readonly readBytes: (p: string) => Promise<Buffer | undefined>;
   readonly userUid: (user: string) => Promise<number | undefined>;
+  /** Processes and files of the agent user (uid), outside the cache dir; optional for fakes. */
+  readonly agentUserActivity?: (uid: number, cacheDir: string) => Promise<AgentUserActivity>;
+  /** Programs sshd's commands run as the agent user (resolved paths), for agentUserActivity. */
+  readonly sshdPrograms?: (config: AgentConfig) => ReadonlySet<string>;
   readonly now: () => number;
   /** Writes one test line to the config's syslog socket through logger, as the agent user; rejects when it is not written. */
   readonly auditCheck: (config: AgentConfig) => Promise<void>;
@@ -196,6 +257,16 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckResult[]> {
   results.push(
     evaluateBinary(deps.binPath, launcherOf(await deps.readBytes(deps.binPath)), deps.stat, deps.realpath),
   );
+
+  if (config && deps.agentUserActivity) {
+    // Before the self-test and the audit check, which run processes as the agent user themselves.
+    const uid = await deps.userUid(deps.agentUser);
+    if (uid !== undefined) {
+      const activity = await deps.agentUserActivity(uid, config.cache.dir);
+      const programs = deps.sshdPrograms?.(config) ?? new Set<string>();
+      results.push(evaluateAgentUser(deps.agentUser, uid, activity, programs));
+    }
+  }
 
   if (config) {
     // The whole login path as sshd runs it: catches an unreadable config, missing interpreter, no credentials for that user.

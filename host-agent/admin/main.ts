@@ -13,7 +13,7 @@ import { baseCredentials, createCredentialProvider, readFileOrUndefined } from '
 import { UsageError } from '../errors.js';
 import { request } from '../http.js';
 import { createStore } from '../store.js';
-import { formatCheck, runDoctor } from './doctor.js';
+import { type DoctorDeps, formatCheck, runDoctor } from './doctor.js';
 import { install } from './install/apply.js';
 import { chooseDefaults } from './install/defaults.js';
 import {
@@ -35,7 +35,15 @@ import {
 } from './options.js';
 import { type Source as PrincipalsSource, refreshPrincipals } from './principals-source.js';
 import { runSyncUsers, type SyncUsersDeps } from './sync-users/run.js';
-import { lookupUser, realRunner, realSystemFs, splitCommand, writeFileAtomic } from './sys.js';
+import {
+  findOwnedFile,
+  lookupUser,
+  processesOf,
+  realRunner,
+  realSystemFs,
+  splitCommand,
+  writeFileAtomic,
+} from './sys.js';
 
 // One list and one UsageError, shared with the login path's argument parser.
 export { ADMIN_COMMANDS, DEFAULT_SYNC_LOCK, UsageError };
@@ -274,7 +282,14 @@ async function installCommand(args: string[]): Promise<number> {
   let code: number;
   try {
     ({ code } = await install(
-      { paths, agentUser, source, nodePath: values.node, nologin },
+      {
+        paths,
+        agentUser,
+        source,
+        nodePath: values.node,
+        nologin,
+        agentUserSharedOk: values['agent-user-shared-ok'],
+      },
       sysDeps(),
       values['dry-run'],
     ));
@@ -290,6 +305,34 @@ async function uninstallCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: PATH_OPTIONS, strict: true, allowPositionals: false });
   if (!values['dry-run']) requireRoot('uninstall');
   return uninstall((await installPaths(values, 'uninstall')).paths, sysDeps(), values['dry-run']);
+}
+
+/** doctor's view of the agent user: what runs as it and what it owns (/proc, find), and sshd's own commands. */
+function agentUserDeps(
+  agentUser: string,
+  binPath: string,
+  realpath: (p: string) => string | undefined,
+): Pick<DoctorDeps, 'agentUserActivity' | 'sshdPrograms'> {
+  return {
+    async agentUserActivity(uid, cacheDir) {
+      const home = (await realRunner('getent', ['passwd', agentUser])).stdout.split(':')[5]?.trim();
+      // Its own home counts as its own, unless that is / or a top-level directory (which would hide too much).
+      const ownHome = home && home.split('/').filter(Boolean).length >= 2 ? [home] : [];
+      return {
+        processes: await processesOf(uid),
+        ownedFile: await findOwnedFile(realRunner, uid, [cacheDir, ...ownHome]),
+      };
+    },
+    sshdPrograms(config) {
+      const both = (p: string) => [p, realpath(p) ?? p];
+      return new Set([
+        ...both(binPath),
+        ...(config.chain?.[0] ? both(config.chain[0]) : []),
+        // The audit's hand-off: timeout -s KILL 2 logger ...
+        ...['/usr/bin/timeout', '/bin/timeout', '/usr/bin/logger', '/bin/logger'].flatMap(both),
+      ]);
+    },
+  };
 }
 
 async function doctorCommand(args: string[]): Promise<number> {
@@ -326,6 +369,7 @@ async function doctorCommand(args: string[]): Promise<number> {
     realpath: fsys.realpath,
     readBytes: fsys.readBytes,
     userUid: async (u) => (await lookupUser(realRunner, u))?.uid,
+    ...agentUserDeps(agentUser, paths.binPath, fsys.realpath),
     now: Date.now,
     async auditCheck(config) {
       const ids = await lookupUser(realRunner, agentUser);

@@ -40,6 +40,8 @@ export const INSTALL_OPTIONS = {
   'principals-from': { type: 'string' },
   'local-user': { type: 'string' },
   'allow-system-accounts': { type: 'boolean', default: false },
+  // An existing account install did not create as the agent user: every process running as it can forge the cache.
+  'agent-user-shared-ok': { type: 'boolean', default: false },
 } as const;
 
 export const REFRESH_PRINCIPALS_OPTIONS = {

@@ -2,22 +2,28 @@
 // writes. Logic modules take these as parameters so tests can swap them.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { realpathSync, statSync } from 'node:fs';
+import { constants, realpathSync, statSync } from 'node:fs';
 import {
-  chmod,
-  chown,
+  type FileHandle,
   lstat,
   mkdir,
   open,
   readdir,
   readFile,
+  readlink,
   realpath,
   rename,
   rm,
   unlink,
 } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join } from 'node:path';
-import { cacheDirPathProblem, globToRegExp, type StatLike, securePathProblems } from '../secure-path.js';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
+import {
+  cacheDirPathProblem,
+  globToRegExp,
+  type StatLike,
+  securePathProblems,
+  trustedDirProblems,
+} from '../secure-path.js';
 
 export interface RunResult {
   readonly code: number;
@@ -93,21 +99,61 @@ export async function writeFileAtomic(
   data: string | Buffer,
   opts: AtomicWriteOptions,
 ): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  // Someone else who can write the directory could swap the temp name for a symlink before the rename.
+  const dir = await trustedRealDir(dirname(path), `not writing ${path}`);
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', opts.mode);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    // open() honours the umask; set the exact mode (and owner) explicitly.
-    await chmod(tmp, opts.mode);
-    if (opts.uid !== undefined || opts.gid !== undefined) await chown(tmp, opts.uid ?? -1, opts.gid ?? -1);
-    await rename(tmp, path);
+    try {
+      await fh.writeFile(data);
+      // open() honours the umask: the exact mode (and owner), on the file itself, never by path.
+      await fh.chmod(opts.mode);
+      if (opts.uid !== undefined || opts.gid !== undefined) await fh.chown(opts.uid ?? -1, opts.gid ?? -1);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(dir, basename(path)));
   } catch (e) {
     await unlink(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+const statOrUndefined = (p: string): StatLike | undefined => {
+  try {
+    return statSync(p);
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * The real path of an existing directory that only root can change
+ * (trustedDirProblems), or UnsafePathError: root then writes and chowns
+ * below it without following a name someone else swapped in.
+ */
+export async function trustedRealDir(dir: string, doing: string): Promise<string> {
+  const real = await realpath(dir);
+  const problems = trustedDirProblems(real, statOrUndefined);
+  if (problems.length > 0) throw new UnsafePathError(`${doing}: ${problems.join('; ')}`);
+  return real;
+}
+
+const O_DIR_NOFOLLOW = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+
+/**
+ * Opens a directory without following a symlink at its last component (ELOOP),
+ * for fchown/fchmod on what was opened rather than on whatever the path names later.
+ */
+export async function openDirNoFollow(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, O_DIR_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'ENOTDIR') {
+      throw new UnsafePathError(`${path} exists and is not a directory (a symlink?)`, { cause: e });
+    }
     throw e;
   }
 }
@@ -133,6 +179,7 @@ export interface SystemFs {
   removeTree(path: string): Promise<void>;
   listMatches(pattern: string): Promise<string[]>;
   userExists(user: string): Promise<boolean>;
+  userUid(user: string): Promise<number | undefined>;
   dirExists(path: string): Promise<boolean>;
   stat(path: string): StatLike | undefined;
   /** Where a path really leads (symlinks resolved), or undefined when it does not exist. */
@@ -182,33 +229,9 @@ export function realSystemFs(run: ProcessRunner): SystemFs {
       await mkdir(path, { recursive: true, mode });
     },
     async ensurePrivateDir(path, owner) {
-      const refuse = (why: string) => new UnsafePathError(`cache dir ${path}: ${why}`);
-      const pathProblem = cacheDirPathProblem(path);
-      if (pathProblem) throw refuse(pathProblem);
       const ids = await lookupUser(run, owner);
       if (!ids) throw new UnsafePathError(`user ${owner} does not exist`);
-      let created = false;
-      try {
-        const st = await lstat(path);
-        // A symlink here could point the agent's writes anywhere.
-        if (!st.isDirectory()) throw refuse('exists and is not a directory');
-        // A parent symlink could lead into a system directory.
-        const real = await realpath(path);
-        const realProblem = real === path ? undefined : cacheDirPathProblem(real);
-        if (realProblem) throw refuse(`resolves to ${real}, which ${realProblem}`);
-        // Someone else's directory with content in it is not ours to chown (a typo like "/var/cache").
-        if (st.uid !== ids.uid && (await readdir(path)).length > 0) {
-          throw refuse(`exists, is not empty and is not owned by ${owner}: refusing to take it over`);
-        }
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-        await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-        await mkdir(path, { mode: 0o700 });
-        created = true;
-      }
-      await chown(path, ids.uid, ids.gid);
-      await chmod(path, 0o700);
-      return created;
+      return ensurePrivateDirAs(path, owner, ids);
     },
     async removeTree(path) {
       await rm(path, { recursive: true, force: true });
@@ -228,6 +251,7 @@ export function realSystemFs(run: ProcessRunner): SystemFs {
     async userExists(user) {
       return (await lookupUser(run, user)) !== undefined;
     },
+    userUid: async (user) => (await lookupUser(run, user))?.uid,
     async dirExists(path) {
       try {
         return (await lstat(path)).isDirectory();
@@ -251,18 +275,134 @@ export function realSystemFs(run: ProcessRunner): SystemFs {
     },
     async createRuntimeDir(path) {
       if (!isAbsolute(path)) throw new UnsafePathError(`${path} is not an absolute path`);
-      const unsafe = securePathProblems(dirname(path), (p) => {
-        try {
-          return statSync(p);
-        } catch {
-          return undefined;
-        }
-      });
+      const unsafe = securePathProblems(dirname(path), statOrUndefined);
       if (unsafe.length > 0) throw new UnsafePathError(`not creating ${path}: ${unsafe.join('; ')}`);
       await mkdir(path, { mode: 0o755 });
-      // mkdir honours the umask: set the exact mode and owner.
-      await chown(path, 0, 0);
-      await chmod(path, 0o755);
+      // mkdir honours the umask: set the exact mode and owner, on what mkdir made.
+      const fh = await openDirNoFollow(path);
+      try {
+        await fh.chown(0, 0);
+        await fh.chmod(0o755);
+      } finally {
+        await fh.close();
+      }
     },
   };
+}
+
+/** The deepest existing directory at or above `dir`, and the missing part below it. */
+async function existingAncestor(dir: string): Promise<{ base: string; rest: string }> {
+  let base = dir;
+  for (;;) {
+    try {
+      await lstat(base);
+      return { base, rest: relative(base, dir) };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(base) === base) throw e;
+      base = dirname(base);
+    }
+  }
+}
+
+/**
+ * The agent's cache dir, made or fixed: owner `ids`, mode 0700; returns whether
+ * it was created. Its parent (symlinks resolved once) must be one only root can
+ * change (trustedDirProblems), so the name cannot be swapped after the checks;
+ * the chown and chmod go to the opened directory (O_NOFOLLOW), never by path.
+ */
+export async function ensurePrivateDirAs(
+  path: string,
+  owner: string,
+  ids: { readonly uid: number; readonly gid: number },
+): Promise<boolean> {
+  const refuse = (why: string) => new UnsafePathError(`cache dir ${path}: ${why}`);
+  const pathProblem = cacheDirPathProblem(path);
+  if (pathProblem) throw refuse(pathProblem);
+  const { base, rest } = await existingAncestor(dirname(path));
+  const realBase = await trustedRealDir(base, `cache dir ${path}: not creating or chowning it`);
+  const parent = join(realBase, rest);
+  const real = join(parent, basename(path));
+  // A parent symlink could lead into a system directory.
+  const realProblem = real === path ? undefined : cacheDirPathProblem(real);
+  if (realProblem) throw refuse(`resolves to ${real}, which ${realProblem}`);
+  // Missing parents are made by root, 0755: still a directory only root can change.
+  if (rest) await mkdir(parent, { recursive: true, mode: 0o755 });
+  let created = false;
+  try {
+    await mkdir(real, { mode: 0o700 });
+    created = true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  let fh: FileHandle;
+  try {
+    fh = await openDirNoFollow(real);
+  } catch (e) {
+    throw e instanceof UnsafePathError ? refuse('exists and is not a directory') : e;
+  }
+  try {
+    const st = await fh.stat();
+    // Someone else's directory with content in it is not ours to chown (a typo like "/var/cache").
+    if (!created && st.uid !== ids.uid && (await readdir(real)).length > 0) {
+      throw refuse(`exists, is not empty and is not owned by ${owner}: refusing to take it over`);
+    }
+    await fh.chown(ids.uid, ids.gid);
+    await fh.chmod(0o700);
+  } finally {
+    await fh.close();
+  }
+  return created;
+}
+
+/** Processes whose real or effective uid is `uid`, from /proc (exe resolved by the kernel, argv from cmdline). */
+export async function processesOf(
+  uid: number,
+  proc = '/proc',
+): Promise<{ pid: number; exe: string | undefined; argv: string[] }[]> {
+  const out: { pid: number; exe: string | undefined; argv: string[] }[] = [];
+  for (const entry of await readdir(proc)) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = await readFile(join(proc, entry, 'status'), 'utf8');
+      const m = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
+      if (!m || (Number(m[1]) !== uid && Number(m[2]) !== uid)) continue;
+      const argv = (await readFile(join(proc, entry, 'cmdline'), 'utf8')).split('\0').filter(Boolean);
+      const exe = await readlink(join(proc, entry, 'exe')).catch(() => undefined);
+      out.push({ pid: Number(entry), exe, argv });
+    } catch {
+      // The process ended while we read it.
+    }
+  }
+  return out;
+}
+
+/** Where services keep their state: searched (4 levels, one file system each) for the agent user's files. */
+const OWNED_FILE_ROOTS = ['/etc', '/home', '/opt', '/run', '/srv', '/tmp', '/var', '/dev/shm'];
+
+/**
+ * One file or directory `uid` owns under OWNED_FILE_ROOTS, outside `exclude`
+ * (the cache dir, its home), or undefined. Bounded (depth 4, no other file
+ * systems): a sign of a shared account, not a full inventory.
+ */
+export async function findOwnedFile(
+  run: ProcessRunner,
+  uid: number,
+  exclude: readonly string[],
+  roots: readonly string[] = OWNED_FILE_ROOTS,
+): Promise<string | undefined> {
+  const prune = exclude.flatMap((p, i) => [...(i > 0 ? ['-o'] : []), '-path', p]);
+  const existing = roots.filter((r) => statOrUndefined(r)?.isDirectory());
+  if (existing.length === 0) return undefined;
+  const r = await run('find', [
+    ...existing,
+    '-xdev',
+    '-maxdepth',
+    '4',
+    ...(prune.length > 0 ? ['(', ...prune, ')', '-prune', '-o'] : []),
+    '-user',
+    String(uid),
+    '-print',
+    '-quit',
+  ]);
+  return r.stdout.split('\n')[0] || undefined;
 }

@@ -27,13 +27,10 @@ export function publisherAlarms(
   scope: Construct,
   fn: lambda.IFunction,
   props: PublisherAlarmsProps,
-): {
-  errorsAlarm: cloudwatch.Alarm;
-  throttlesAlarm: cloudwatch.Alarm;
-  stalenessAlarm: cloudwatch.Alarm;
-  importInProgressAlarm: cloudwatch.Alarm;
-  objectsTooLargeAlarm: cloudwatch.Alarm;
-} {
+): Record<
+  'errorsAlarm' | 'throttlesAlarm' | 'stalenessAlarm' | 'importInProgressAlarm' | 'objectsTooLargeAlarm',
+  cloudwatch.Alarm
+> {
   const { stalenessPeriods } = props;
   const period = Duration.minutes(props.scheduleMinutes);
   const errorsAlarm = new cloudwatch.Alarm(scope, 'ErrorsAlarm', {
@@ -95,28 +92,27 @@ export function publisherAlarms(
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
-  // Names the cause the Errors alarm cannot: an object (a big group, directory.json) hosts cannot read.
-  const objectsTooLargeAlarm = new cloudwatch.Alarm(scope, 'ObjectsTooLargeAlarm', {
+  const objectsTooLargeAlarm = objectsTooLarge(scope, metric(OBJECTS_TOO_LARGE_METRIC));
+  const alarms = { errorsAlarm, throttlesAlarm, stalenessAlarm, importInProgressAlarm, objectsTooLargeAlarm };
+  if (props.alarmTopic) {
+    const action = new cwActions.SnsAction(props.alarmTopic);
+    for (const alarm of Object.values(alarms)) {
+      alarm.addAlarmAction(action);
+      alarm.addOkAction(action);
+    }
+  }
+  return alarms;
+}
+
+/** Names the cause the Errors alarm cannot: an object (a big group, directory.json) hosts cannot read. */
+function objectsTooLarge(scope: Construct, metric: cloudwatch.Metric): cloudwatch.Alarm {
+  return new cloudwatch.Alarm(scope, 'ObjectsTooLargeAlarm', {
     alarmDescription:
       "iam-ssh-keys publisher: a run refused to write an object over the hosts' 8 MiB limit (a group with thousands of members' keys, or directory.json); its previous version was deleted, so its members cannot log in through it. Split the group. See docs/operations.md.",
-    metric: metric(OBJECTS_TOO_LARGE_METRIC).with({ statistic: 'Maximum' }),
+    metric: metric.with({ statistic: 'Maximum' }),
     threshold: 1,
     evaluationPeriods: 1,
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
-  if (props.alarmTopic) {
-    const action = new cwActions.SnsAction(props.alarmTopic);
-    for (const alarm of [
-      errorsAlarm,
-      throttlesAlarm,
-      stalenessAlarm,
-      importInProgressAlarm,
-      objectsTooLargeAlarm,
-    ]) {
-      alarm.addAlarmAction(action);
-      alarm.addOkAction(action);
-    }
-  }
-  return { errorsAlarm, throttlesAlarm, stalenessAlarm, importInProgressAlarm, objectsTooLargeAlarm };
 }

@@ -45,7 +45,7 @@ export const IAM_CHANGE_EVENTS = [
   'CreateGroup',
   'DeleteGroup',
   'UpdateGroup',
-  // Keys may live in tags (DESIGN "Keys from IAM user tags").
+  // Keys may live in tags (docs/architecture.md "Keys from IAM user tags").
   'TagUser',
   'UntagUser',
 ] as const;
@@ -172,6 +172,8 @@ export function publisherFunction(
       ALLOW_MASS_DELETE: 'false',
       UID_BASE: String(props.uidBase ?? 20000),
       TAG_KEY_PREFIX: props.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX,
+      // Events start at most one full run per schedule period for users' copied keys.
+      EVENT_FULL_RUN_MINUTES: String(scheduleMinutes),
       POWERTOOLS_SERVICE_NAME: PUBLISHER_SERVICE_NAME,
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       NODE_OPTIONS: '--enable-source-maps',

@@ -1,6 +1,6 @@
 // Shared set-up for the end-to-end tests: the built agent and operator CLI (dist/),
-// IAM users and keys in moto, a syslog socket.
-import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+// IAM users and keys in moto, a syslog socket (test/helpers/syslog-sink.ts).
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -164,45 +164,7 @@ export async function createAgentUser(name: string, home: string): Promise<{ uid
   return { uid: Number(stdout.trim()), gid: Number(g.trim()) };
 }
 
-export interface SyslogSink {
-  readonly socket: string;
-  lines(): string[];
-  stop(): void;
-}
-
-/**
- * A unix datagram socket standing in for /dev/log (node cannot serve one, so
- * a few lines of python do). The agent's real logger(1) writes to it.
- */
-export async function startSyslogSink(dir: string): Promise<SyslogSink> {
-  const socket = join(dir, 'log.sock');
-  const file = join(dir, 'syslog.txt');
-  writeFileSync(file, '');
-  const py = [
-    'import os, socket, sys',
-    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
-    's.bind(sys.argv[1])',
-    'os.chmod(sys.argv[1], 0o666)',
-    'f = open(sys.argv[2], "ab", 0)',
-    'print("ready", flush=True)',
-    'while True:',
-    '    f.write(s.recv(65536).rstrip(b"\\n") + b"\\n")',
-  ].join('\n');
-  const child: ChildProcess = spawn('python3', ['-c', py, socket, file], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (c) => reject(new Error(`syslog sink exited with ${c}`)));
-    child.stdout?.once('data', () => resolve());
-  });
-  return {
-    socket,
-    lines: () => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []),
-    stop: () => {
-      child.kill('SIGKILL');
-    },
-  };
-}
+export { type SyslogSink, startSyslogSink } from '../helpers/syslog-sink.js';
 
 /** A local account's passwd fields (name, x, uid, gid, gecos, home, shell), or undefined when there is none. */
 export function passwd(name: string): string[] | undefined {

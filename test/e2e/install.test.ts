@@ -2,7 +2,7 @@
 // already runs another AuthorizedKeysCommand (an EC2 Instance Connect stand-in
 // in a drop-in read before ours), checked by the real sshd, then real logins
 // with both keys; `uninstall` puts everything back byte for byte.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -84,6 +84,8 @@ describe('install and uninstall against a real sshd', () => {
     '--source',
     agent,
   ];
+  // The test made AGENT_USER (credentials for moto in its home): install did not create it.
+  const installArgs = () => ['--agent-user-shared-ok', ...common()];
 
   beforeAll(async () => {
     requireSshd();
@@ -165,16 +167,58 @@ describe('install and uninstall against a real sshd', () => {
     const text = readFileSync(main, 'utf8');
     writeFileSync(main, text.replace(/^Include .*\n/, ''));
     const before = snapshot();
-    const r = await agentCmd(['install', ...common()]);
+    const r = await agentCmd(['install', ...installArgs()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/has no "Include .*sshd_config\.d\/\*\.conf"/);
     expect(snapshot()).toEqual(before);
     writeFileSync(main, text);
   });
 
+  it.each([
+    [
+      'nobody',
+      [],
+      /agent user nobody already exists and install did not create it: .*--agent-user-shared-ok/,
+    ],
+    ['root', ['--agent-user-shared-ok'], /--agent-user root is root: the agent never needs root/],
+  ])('refuses --agent-user %s (%j) and changes nothing', async (user, extra, message) => {
+    const before = snapshot();
+    const args = common().map((a) => (a === AGENT_USER ? user : a));
+    const r = await agentCmd(['install', ...extra, ...args]);
+    expect(r.code).toBe(1);
+    expect(`${r.stdout}${r.stderr}`).toMatch(message);
+    expect(snapshot()).toEqual(before);
+    expect(existsSync(p('var/cache/iam-authorized-keys'))).toBe(false);
+  });
+
+  it.each([
+    ['etc/ssh/sshd_config', 'LogLevel QUIET', /sshd_config line 1 is read before .* LogLevel is QUIET/],
+    [
+      'etc/ssh/sshd_config.d/40-ec2-instance-connect.conf',
+      'PermitUserEnvironment yes',
+      /40-ec2-instance-connect\.conf line 1 is read before .* PermitUserEnvironment is yes/,
+    ],
+  ])(
+    'refuses a setting in %s read before the drop-in that undoes it (%s), and changes nothing',
+    async (rel, line, message) => {
+      const file = p(rel);
+      const text = readFileSync(file, 'utf8');
+      writeFileSync(file, `${line}\n${text}`);
+      try {
+        const before = snapshot();
+        const r = await agentCmd(['install', ...installArgs()]);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(message);
+        expect(snapshot()).toEqual(before);
+      } finally {
+        writeFileSync(file, text);
+      }
+    },
+  );
+
   it('--dry-run lists the changes and makes none', async () => {
     const before = snapshot();
-    const r = await agentCmd(['install', ...common(), '--dry-run']);
+    const r = await agentCmd(['install', ...installArgs(), '--dry-run']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/chaining the existing AuthorizedKeysCommand/);
@@ -185,7 +229,10 @@ describe('install and uninstall against a real sshd', () => {
 
   it('install --principals-from: a parameter that cannot be read stops install before any change', async () => {
     const before = snapshot();
-    const r = await agentCmd(['install', ...common(), '--principals-from', 'ssm:/IAM/none/principals'], true);
+    const r = await agentCmd(
+      ['install', ...installArgs(), '--principals-from', 'ssm:/IAM/none/principals'],
+      true,
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /^iam-authorized-keys install: principals not resolved, nothing was installed: .*ParameterNotFound/,
@@ -200,7 +247,7 @@ describe('install and uninstall against a real sshd', () => {
     const r = await agentCmd(
       [
         'install',
-        ...common(),
+        ...installArgs(),
         '--dry-run',
         '--principals-from',
         'ssm:/IAM/e2e-install/principals',
@@ -224,7 +271,14 @@ describe('install and uninstall against a real sshd', () => {
     const before = snapshot();
     try {
       const r = await agentCmd(
-        ['install', ...common(), '--principals-from', 'ssm:/IAM/e2e-install/other', '--local-user', LOCAL],
+        [
+          'install',
+          ...installArgs(),
+          '--principals-from',
+          'ssm:/IAM/e2e-install/other',
+          '--local-user',
+          LOCAL,
+        ],
         true,
       );
       expect(r.code).toBe(1);
@@ -240,7 +294,7 @@ describe('install and uninstall against a real sshd', () => {
     const broken = p('etc/ssh/sshd_config.d/99-broken.conf');
     writeFileSync(broken, 'NoSuchOption yes\n');
     const before = snapshot();
-    const r = await agentCmd(['install', ...common()]);
+    const r = await agentCmd(['install', ...installArgs()]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/FAIL: sshd -t rejected the configuration.*every change was rolled back/s);
     expect(snapshot()).toEqual(before);
@@ -253,7 +307,7 @@ describe('install and uninstall against a real sshd', () => {
 
   it('installs: binary, drop-in, cache dir, chain; sshd -t accepts it', async () => {
     original = snapshot();
-    const r = await agentCmd(['install', ...common()]);
+    const r = await agentCmd(['install', ...installArgs()]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const bin = p('usr/local/bin/iam-authorized-keys');
@@ -283,7 +337,7 @@ describe('install and uninstall against a real sshd', () => {
 
   it('a second install changes nothing', async () => {
     const before = snapshot();
-    const r = await agentCmd(['install', ...common()]);
+    const r = await agentCmd(['install', ...installArgs()]);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/^write /m);
     expect(snapshot()).toEqual(before);
@@ -308,6 +362,7 @@ describe('install and uninstall against a real sshd', () => {
       'ok   bucket',
       'ok   sshd',
       'ok   binary',
+      'ok   agent user',
       'ok   self-test',
       'ok   audit',
       'ok   cache dir',
@@ -325,6 +380,23 @@ describe('install and uninstall against a real sshd', () => {
       /^ok {3}bucket: heartbeat.json: the publisher's last run was \d+s ago \(limit 86400s\)$/m,
     );
     expect(r.code).toBe(0);
+  });
+
+  it('doctor fails the agent user check while another process runs as it', async () => {
+    const other = spawn('/bin/sleep', ['60'], { uid: agentIds.uid, gid: agentIds.gid, stdio: 'ignore' });
+    try {
+      await new Promise((r) => other.once('spawn', r));
+      const r = await runAgent(agent, ['doctor', '--root', root, '--sshd', SSHD], awsEnv(moto));
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(
+        new RegExp(
+          `^FAIL agent user: 1 other process\\(es\\) run as ${AGENT_USER}: ${other.pid} \\(/bin/sleep\\)`,
+          'm',
+        ),
+      );
+    } finally {
+      other.kill();
+    }
   });
 
   it('uninstall restores every file byte for byte; the other command works alone again', async () => {

@@ -144,11 +144,12 @@ describe('login through sshd with the agent', () => {
     const r = await sshLogin(sshd.port, LOCAL, bob);
     expect(r.code).toBe(255);
     expect(r.stderr).toMatch(/Permission denied/);
-    // logger runs detached: a line for bob could land late. alice's login after it is the sentinel.
+    // logger runs detached: a line for bob could land late. Wait until every logger has exited and all they sent arrived;
+    // alice's login after it shows the trail works at all.
     const aliceBefore = auditFor(LOCAL).length;
     expect((await sshLogin(sshd.port, LOCAL, alice)).code).toBe(0);
-    await waitFor(() => auditFor(LOCAL).length > aliceBefore, { what: "the sentinel login's audit line" });
-    await new Promise((res) => setTimeout(res, 200));
+    await syslog.settled();
+    expect(auditFor(LOCAL).length).toBeGreaterThan(aliceBefore);
     expect(
       syslog
         .lines()

@@ -215,7 +215,8 @@ describe('the .deb, installed for real', () => {
 
   it('iam-authorized-keys install runs the packaged binary in place; real logins go through it', async () => {
     writeAgentConfig();
-    const r = await sh(BIN, ['install', '--no-reload']);
+    // The test made the agent user (credentials for moto in its home): install did not create it.
+    const r = await sh(BIN, ['install', '--no-reload', '--agent-user-shared-ok']);
     expect(r.stderr).toBe('');
     expect(r.code, r.stdout).toBe(0);
     expect(r.stdout).not.toMatch(/agent binary/); // nothing copied to /usr/local/bin
@@ -250,7 +251,17 @@ describe('the .deb, installed for real', () => {
     expect(existsSync('/var/lib/iam-authorized-keys')).toBe(false);
   });
 
+  it('with the config written first and an agent user it did not create, dpkg -i leaves sshd alone and says why', async () => {
+    const r = await sh('dpkg', ['-i', DEB]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/agent user iam-authorized-keys already exists and install did not create it/);
+    expect(snapshotSsh()).toEqual(before);
+    expect((await sh('dpkg', ['-P', 'iam-authorized-keys'])).code).toBe(0);
+  });
+
   it('with the config written first, dpkg -i configures sshd itself, and -P undoes it', async () => {
+    // No agent user yet (as on a new host): install creates it, and -P removes it again.
+    removeLocalUser(AGENT_USER);
     const r = await sh('dpkg', ['-i', DEB]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
@@ -259,6 +270,7 @@ describe('the .deb, installed for real', () => {
     expect(existsSync('/etc/ssh/sshd_config.d/60-iam-authorized-keys.conf')).toBe(true);
     expect((await sh('dpkg', ['-P', 'iam-authorized-keys'])).code).toBe(0);
     expect(snapshotSsh()).toEqual(before);
+    expect(spawnSync('getent', ['passwd', AGENT_USER]).status).not.toBe(0);
   });
 });
 
@@ -315,6 +327,7 @@ describe('the .rpm packages', () => {
       '/usr/share/doc/iam-authorized-keys/examples',
       '/usr/share/doc/iam-authorized-keys/examples/iam-authorized-keys.json',
       '/usr/share/man/man8/iam-authorized-keys.8.gz',
+      '/usr/share/selinux/packages/iam_authorized_keys.pp',
     ]);
     const requires = (await sh('rpm', ['-qpR', RPM(arch)])).stdout;
     expect(requires).not.toMatch(/node/i);
@@ -329,6 +342,142 @@ describe('the .rpm packages', () => {
     expect(scripts).toMatch(
       /postuninstall scriptlet[\s\S]*rm -rf \/var\/cache\/iam-authorized-keys \/var\/lib\/iam-authorized-keys/,
     );
+    // SELinux: module loaded and binary labelled before install runs, directories labelled after it;
+    // removed in %postun on erase only.
+    expect(scripts).toMatch(
+      /postinstall scriptlet[\s\S]*semodule -i "\$SELINUX_MODULE"[\s\S]*restorecon -F "\$BIN"[\s\S]*"\$BIN" install --no-reload[\s\S]*restorecon -RF "\$dir"[\s\S]*preuninstall scriptlet/,
+    );
+    expect(scripts).toMatch(
+      /postuninstall scriptlet[\s\S]*if \[ "\$1" -eq 0 \] && [^\n]*\n\s*semodule -r iam_authorized_keys/,
+    );
+  });
+
+  describe('SELinux scriptlets (run from the .rpm, paths moved under a scratch root; stub SELinux tools log their calls)', () => {
+    /** The scriptlet as rpm would run it, with every path it touches moved under `root`. */
+    const scriptlet = async (tag: 'POSTIN' | 'POSTUN', root: string) => {
+      let text = (await sh('rpm', ['-qp', '--qf', `%{${tag}}`, RPM('x86_64')])).stdout;
+      for (const p of [
+        '/usr/bin/iam-authorized-keys',
+        '/etc/iam-authorized-keys.json',
+        '/var/cache/iam-authorized-keys',
+        '/var/lib/iam-authorized-keys',
+        '/usr/share/selinux/packages',
+      ]) {
+        text = text.replaceAll(p, `${root}${p}`);
+      }
+      expect(text).not.toMatch(/[ ="](\/var\/(cache|lib)|\/etc)\/iam-authorized-keys/);
+      return text;
+    };
+    /** selinuxenabled, semodule and restorecon that log their arguments; behaviour from the environment. */
+    const stubs = (dir: string) => {
+      const stub = (name: string, body: string) =>
+        writeFileSync(join(dir, name), `#!/bin/sh\necho "${name} $*" >> "$STUB_LOG"\n${body}\n`, {
+          mode: 0o755,
+        });
+      stub('selinuxenabled', 'exit "$SELINUX_ENABLED"');
+      stub(
+        'semodule',
+        '[ "$1" = -l ] && printf "%s\\n" $SEMODULE_LIST; [ "$1" = -i ] && exit "$SEMODULE_I"; exit 0',
+      );
+      stub('restorecon', 'exit 0');
+    };
+    const runScriptlet = async (tag: 'POSTIN' | 'POSTUN', arg: string, env: Record<string, string>) => {
+      const root = mkdtempSync(join(tmpdir(), 'iak-rpm-scriptlet-'));
+      try {
+        mkdirSync(join(root, 'stubs'));
+        stubs(join(root, 'stubs'));
+        mkdirSync(join(root, 'usr/bin'), { recursive: true });
+        writeFileSync(join(root, 'usr/bin/iam-authorized-keys'), '');
+        mkdirSync(join(root, 'var/cache/iam-authorized-keys'), { recursive: true });
+        const log = join(root, 'log');
+        writeFileSync(log, '');
+        const r = spawnSync('sh', ['-c', await scriptlet(tag, root), 'scriptlet', arg], {
+          encoding: 'utf8',
+          env: {
+            PATH: `${root}/stubs:/usr/bin:/bin`,
+            STUB_LOG: log,
+            SEMODULE_LIST: '',
+            SEMODULE_I: '0',
+            ...env,
+          },
+        });
+        return {
+          code: r.status,
+          stderr: r.stderr,
+          calls: readFileSync(log, 'utf8')
+            .replaceAll(root, '<root>')
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean),
+        };
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    };
+
+    interface ScriptletCase {
+      readonly name: string;
+      readonly tag: 'POSTIN' | 'POSTUN';
+      readonly arg: string;
+      readonly env: Record<string, string>;
+      readonly calls: readonly string[];
+      readonly stderr?: RegExp;
+    }
+    it.each<ScriptletCase>([
+      {
+        name: '%post, SELinux enabled: module in, binary then existing directories relabelled',
+        tag: 'POSTIN',
+        arg: '1',
+        env: { SELINUX_ENABLED: '0' },
+        calls: [
+          'selinuxenabled',
+          'semodule -i <root>/usr/share/selinux/packages/iam_authorized_keys.pp',
+          'restorecon -F <root>/usr/bin/iam-authorized-keys',
+          'restorecon -RF <root>/var/cache/iam-authorized-keys',
+        ],
+      },
+      {
+        name: '%post, SELinux disabled: nothing',
+        tag: 'POSTIN',
+        arg: '1',
+        env: { SELINUX_ENABLED: '1' },
+        calls: ['selinuxenabled'],
+      },
+      {
+        name: '%post, semodule -i fails: warned, nothing relabelled, the install goes on',
+        tag: 'POSTIN',
+        arg: '2',
+        env: { SELINUX_ENABLED: '0', SEMODULE_I: '1' },
+        calls: ['selinuxenabled', 'semodule -i <root>/usr/share/selinux/packages/iam_authorized_keys.pp'],
+        stderr: /semodule -i .* failed \(above\): sshd runs the agent without the module's domain/,
+      },
+      {
+        name: '%postun on erase: module removed',
+        tag: 'POSTUN',
+        arg: '0',
+        env: { SELINUX_ENABLED: '0', SEMODULE_LIST: 'base iam_authorized_keys ssh' },
+        calls: ['semodule -l', 'semodule -r iam_authorized_keys'],
+      },
+      {
+        name: '%postun on erase, module not loaded: not removed',
+        tag: 'POSTUN',
+        arg: '0',
+        env: { SELINUX_ENABLED: '0', SEMODULE_LIST: 'base iam_authorized_keys_old' },
+        calls: ['semodule -l'],
+      },
+      {
+        name: '%postun on upgrade: module kept',
+        tag: 'POSTUN',
+        arg: '1',
+        env: { SELINUX_ENABLED: '0', SEMODULE_LIST: 'iam_authorized_keys' },
+        calls: [],
+      },
+    ])('$name', async ({ tag, arg, env, calls, stderr }) => {
+      const r = await runScriptlet(tag, arg, env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.calls).toEqual(calls);
+      if (stderr) expect(r.stderr).toMatch(stderr);
+    });
   });
 
   it('installs into a scratch rpm root and erases cleanly', async () => {
@@ -342,6 +491,14 @@ describe('the .rpm packages', () => {
       const bin = join(root, 'usr/bin/iam-authorized-keys');
       expect(isStandaloneExecutable(readFileSync(bin))).toBe(true);
       expect(statSync(bin).mode & 0o7777).toBe(0o755);
+      // The SELinux module is the one packaging/selinux/ builds (same bytes: the build is reproducible).
+      execFileSync(process.execPath, [join(ROOT, 'scripts/selinux.mjs'), root]);
+      expect(
+        readFileSync(join(root, 'usr/share/selinux/packages/iam_authorized_keys.pp')).equals(
+          readFileSync(join(root, 'iam_authorized_keys.pp')),
+        ),
+      ).toBe(true);
+      rmSync(join(root, 'iam_authorized_keys.pp'));
       expect((await rpm('-V', '--nodeps', 'iam-authorized-keys')).stdout).toBe('');
       expect((await rpm('-e', '--noscripts', 'iam-authorized-keys')).code).toBe(0);
       expect(existsSync(bin)).toBe(false);

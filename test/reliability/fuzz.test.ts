@@ -953,7 +953,7 @@ function own<T>(o: Record<string, T>, k: string, v: T): void {
   Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
 }
 
-/** The contract's mapping, written out independently (DESIGN.md "Local names"). */
+/** The contract's mapping, written out independently (docs/architecture.md "Identity and names"). */
 function contractLocalName(iam: string): string {
   let out = '';
   for (const ch of iam)

@@ -18,7 +18,7 @@ import {
   type SysDeps,
   sha256,
 } from './plan.js';
-import { AKC, AKC_USER, agentCommandLine, parseSshdT } from './sshd-config.js';
+import { AKC, AKC_USER, agentCommandLine, auditSettingProblems, parseSshdT } from './sshd-config.js';
 
 export class SshdCheckError extends Error {
   override name = 'SshdCheckError';
@@ -45,6 +45,9 @@ export async function checkSshd(
         `sshd would run "${cmd}" as ${user ?? '(nobody)'}, not "${expect.command}" as ${expect.user} (a setting read earlier wins?)`,
       );
     }
+    // What the drop-in sets for the audit must be in force too (a Match-free value read earlier wins).
+    const audit = auditSettingProblems(eff);
+    if (audit.length > 0) throw new SshdCheckError(`sshd -T: ${audit.join('; ')}`);
   } else if (cmd.startsWith(expect.absentCommand)) {
     throw new SshdCheckError(`sshd still runs ${cmd}`);
   }
@@ -79,6 +82,29 @@ const MAX_ORIGINAL_BYTES = 1 << 20;
 export interface InstallResult {
   readonly code: number;
   readonly plan: InstallPlan;
+}
+
+/** The state file after a successful install, carrying over what earlier installs recorded. */
+function nextState(
+  prev: InstallState | undefined,
+  plan: InstallPlan,
+  run: { paths: InstallPaths; agentUser: string; createdUser: boolean; createdCacheDir: boolean },
+  files: FileRecord[],
+): InstallState {
+  const { paths, agentUser } = run;
+  return {
+    version: 1,
+    agentUser,
+    // The user an earlier install created counts only while it is still the agent user.
+    createdUser: run.createdUser || (prev?.agentUser === agentUser && prev.createdUser),
+    cacheDir: plan.cacheDir,
+    createdCacheDir: run.createdCacheDir || (prev?.createdCacheDir ?? false),
+    files,
+    ...((prev?.chainAdded ?? plan.chain) ? { chainAdded: prev?.chainAdded ?? plan.chain } : {}),
+    binPath: paths.binPath,
+    configPath: paths.configPath,
+    ...(plan.agentUserShared ? { agentUserSharedOk: true } : {}),
+  };
 }
 
 /**
@@ -179,17 +205,9 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
     return { code: 1, plan };
   }
 
-  const state: InstallState = {
-    version: 1,
-    agentUser,
-    createdUser: createdUser || (prev?.createdUser ?? false),
-    cacheDir: plan.cacheDir,
-    createdCacheDir: createdCacheDir || (prev?.createdCacheDir ?? false),
-    files: [...records.values()],
-    ...((prev?.chainAdded ?? plan.chain) ? { chainAdded: prev?.chainAdded ?? plan.chain } : {}),
-    binPath: paths.binPath,
-    configPath: paths.configPath,
-  };
+  const state = nextState(prev, plan, { paths, agentUser, createdUser, createdCacheDir }, [
+    ...records.values(),
+  ]);
   await sys.mkdirp(dirname(paths.stateFile), 0o755);
   await sys.writeAtomic(paths.stateFile, `${JSON.stringify(state, null, 2)}\n`, 0o600);
   sys.out(`sshd configuration checked (sshd -t, sshd -T): AuthorizedKeysCommand is ${paths.binPath}`);

@@ -9,6 +9,7 @@ import type { FileOwner, ProcessRunner } from '../sys.js';
 import {
   AKC,
   AKC_USER,
+  auditSettingProblems,
   type Directive,
   flattenConfig,
   includePatterns,
@@ -63,6 +64,8 @@ export interface Observed {
   readonly fileTexts: ReadonlyMap<string, string>;
   readonly agentConfigText: string | undefined;
   readonly agentUserExists: boolean;
+  /** Its uid, when known. */
+  readonly agentUserUid?: number | undefined;
   readonly cacheDirExists: boolean;
   /** The bytes at the binary path now. */
   readonly binary: Buffer | undefined;
@@ -77,6 +80,8 @@ export interface InstallOptions {
   readonly source: Buffer;
   readonly nodePath: string;
   readonly nologin: string;
+  /** --agent-user-shared-ok: the operator accepts an existing account install did not create. */
+  readonly agentUserSharedOk?: boolean;
 }
 
 export type Step =
@@ -99,6 +104,49 @@ export interface InstallPlan {
   readonly cacheDir: string;
   /** The node the installed script runs with (undefined: a standalone executable, no interpreter). */
   readonly interpreter: string | undefined;
+  /** The agent user is an existing account install did not create, accepted with --agent-user-shared-ok (recorded). */
+  readonly agentUserShared: boolean;
+}
+
+/**
+ * Whether the agent user is an account install did not create, and may be
+ * used; InstallRefusedError for root, and for such an account unless the
+ * operator passed --agent-user-shared-ok (now or at an earlier install of the
+ * same user). The cache is trusted by its owner's uid: every process running
+ * as that uid could write an entry the agent then serves as sshd's keys.
+ */
+export function checkAgentUser(obs: Observed, opts: InstallOptions): { shared: boolean } {
+  const { agentUser } = opts;
+  if (agentUser === 'root' || obs.agentUserUid === 0) {
+    throw new InstallRefusedError(
+      `--agent-user ${agentUser} is root: the agent never needs root, and a process running as root could forge its cache; use a dedicated account (omit --agent-user: install creates ${DEFAULT_AGENT_USER})`,
+    );
+  }
+  if (!obs.agentUserExists) return { shared: false };
+  const st = obs.state;
+  if (st?.agentUser === agentUser && st.createdUser && !st.agentUserSharedOk) return { shared: false };
+  if (opts.agentUserSharedOk || (st?.agentUser === agentUser && st.agentUserSharedOk))
+    return { shared: true };
+  throw new InstallRefusedError(
+    `agent user ${agentUser} already exists and install did not create it: the cache is trusted by its owner's uid, so every process running as ${agentUser} could forge the keys sshd is given. Use a dedicated account (omit --agent-user: install creates ${DEFAULT_AGENT_USER}), or pass --agent-user-shared-ok if ${agentUser} is used by nothing else`,
+  );
+}
+
+/**
+ * Refuses a PermitUserEnvironment or LogLevel that sshd reads before the
+ * drop-in (the first value wins) and that would undo it (auditSettingProblems).
+ */
+function checkEarlierAuditSettings(obs: Observed, dropInPath: string): void {
+  for (const keyword of ['permituserenvironment', 'loglevel']) {
+    const d = obs.directives.find((x) => x.keyword === keyword);
+    if (!d || d.path === dropInPath) continue;
+    const [problem] = auditSettingProblems(new Map([[keyword, d.value]]));
+    if (problem) {
+      throw new InstallRefusedError(
+        `${d.path} line ${d.line + 1} is read before ${DROP_IN_NAME} and wins: ${problem}; change or remove that line and run install again`,
+      );
+    }
+  }
 }
 
 /** Replaces the first line's interpreter: sshd runs the command with PATH=/usr/bin:/bin:/usr/sbin:/sbin, where node may not be. */
@@ -160,6 +208,35 @@ function cacheDirOf(configText: string | undefined, source: string): string | un
 }
 
 /**
+ * install's refusals that need the parsed config: audit settings read before
+ * the drop-in, the agent user (a note when an existing one is accepted), and
+ * the cache dir's path. Returns the cache dir and whether the user is shared.
+ */
+function checkBeforePlanning(
+  obs: Observed,
+  opts: InstallOptions,
+  parsed: AgentConfig,
+  notes: string[],
+): { cacheDir: string; agentUserShared: boolean } {
+  const { paths, agentUser } = opts;
+  checkEarlierAuditSettings(obs, join(paths.dropInDir, DROP_IN_NAME));
+  const { shared } = checkAgentUser(obs, opts);
+  if (shared) {
+    notes.push(
+      `agent user ${agentUser} was not created by install (--agent-user-shared-ok): every process running as ${agentUser} can forge the agent's cache; doctor checks for other processes and files`,
+    );
+  }
+  const cacheDir = parsed.cache.dir;
+  const dirProblem = cacheDirPathProblem(cacheDir);
+  if (dirProblem) {
+    throw new InstallRefusedError(
+      `${paths.configPath}: cache.dir ${cacheDir} ${dirProblem}: use a dedicated directory such as ${DEFAULT_CACHE_DIR}`,
+    );
+  }
+  return { cacheDir, agentUserShared: shared };
+}
+
+/**
  * Decides what install changes. Refuses (InstallRefusedError) when sshd would
  * never read the drop-in, the agent config is missing or invalid (the login
  * path's parseConfig decides), or its cache.dir is not a dedicated directory.
@@ -185,13 +262,7 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
   } catch (cause) {
     throw new InstallRefusedError((cause as Error).message, { cause });
   }
-  const cacheDir = parsed.cache.dir;
-  const dirProblem = cacheDirPathProblem(cacheDir);
-  if (dirProblem) {
-    throw new InstallRefusedError(
-      `${paths.configPath}: cache.dir ${cacheDir} ${dirProblem}: use a dedicated directory such as ${DEFAULT_CACHE_DIR}`,
-    );
-  }
+  const { cacheDir, agentUserShared } = checkBeforePlanning(obs, opts, parsed, notes);
   // The raw object is what gets written back (only "chain" is added), so defaults are not spelled out.
   const config = JSON.parse(obs.agentConfigText) as Record<string, unknown>;
 
@@ -269,7 +340,7 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
   if (obs.dropInText !== dropIn) {
     steps.push({ kind: 'write-file', path: dropInPath, content: dropIn, mode: 0o644, what: 'sshd drop-in' });
   }
-  return { steps, dropInPath, chain, notes, cacheDir, interpreter };
+  return { steps, dropInPath, chain, notes, cacheDir, interpreter, agentUserShared };
 }
 
 export function describeStep(s: Step): string {
@@ -307,6 +378,8 @@ export interface InstallState {
   /** The binary sshd runs and the config it reads (absent in states written before they were recorded). */
   readonly binPath?: string;
   readonly configPath?: string;
+  /** The agent user existed and install did not create it: accepted with --agent-user-shared-ok. */
+  readonly agentUserSharedOk?: boolean;
 }
 
 export const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
@@ -332,6 +405,8 @@ export interface SysDeps {
   readonly removeTree: (path: string) => Promise<void>;
   readonly listMatches: (pattern: string) => Promise<string[]>;
   readonly userExists: (user: string) => Promise<boolean>;
+  /** The uid of a user (getent); optional for fakes that do not need it. */
+  readonly userUid?: (user: string) => Promise<number | undefined>;
   readonly dirExists: (path: string) => Promise<boolean>;
   readonly stat: (path: string) => StatLike | undefined;
   /** Symlinks resolved; optional so that fakes without links need not say so. */
@@ -372,6 +447,7 @@ export async function observe(paths: InstallPaths, agentUser: string, sys: SysDe
     fileTexts,
     agentConfigText,
     agentUserExists: await sys.userExists(agentUser),
+    agentUserUid: await sys.userUid?.(agentUser),
     cacheDirExists: await (async () => {
       const dir = cacheDirOf(agentConfigText, paths.configPath);
       return dir !== undefined && (await sys.dirExists(dir));

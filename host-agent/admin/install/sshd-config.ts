@@ -59,6 +59,35 @@ export function flattenConfig(
 export const AKC = 'authorizedkeyscommand';
 export const AKC_USER = 'authorizedkeyscommanduser';
 
+/** Two settings the drop-in also sets, that an earlier-read value could undo (sshd uses the first one). */
+export const PERMIT_USER_ENV = 'permituserenvironment';
+export const LOG_LEVEL = 'loglevel';
+/** sshd logs "Accepted publickey ... <fingerprint>" at INFO; `sshd -T` prints QUIET as SILENT. */
+const AUDITABLE_LOG_LEVELS = new Set(['INFO', 'VERBOSE', 'DEBUG', 'DEBUG1', 'DEBUG2', 'DEBUG3']);
+
+/**
+ * What these sshd settings (keyword -> value, e.g. from `sshd -T`) break, one
+ * line each: PermitUserEnvironment other than `no` or exactly `SSH_KEY_OWNER`
+ * lets a user set LD_PRELOAD & co. from ~/.ssh/environment; a LogLevel below
+ * INFO drops the "Accepted" lines the login audit is joined with.
+ */
+export function auditSettingProblems(settings: ReadonlyMap<string, string>): string[] {
+  const problems: string[] = [];
+  const env = settings.get(PERMIT_USER_ENV);
+  if (env !== undefined && env.toLowerCase() !== 'no' && env !== 'SSH_KEY_OWNER') {
+    problems.push(
+      `PermitUserEnvironment is ${env}: users could set other variables (LD_PRELOAD...) for their sessions; only SSH_KEY_OWNER (or no) is safe`,
+    );
+  }
+  const level = settings.get(LOG_LEVEL)?.toUpperCase();
+  if (level !== undefined && !AUDITABLE_LOG_LEVELS.has(level)) {
+    problems.push(
+      `LogLevel is ${level}: sshd would not log the "Accepted publickey" lines the login audit is joined with; use INFO or more verbose`,
+    );
+  }
+  return problems;
+}
+
 /** The AuthorizedKeysCommand value (as `sshd -T` prints it). */
 export function agentCommandLine(binPath: string, configPath: string): string {
   const cfg = configPath === DEFAULT_CONFIG_PATH ? '' : ` --config ${configPath}`;

@@ -3,6 +3,7 @@
 // This is its plan: pure, from the index and getent's passwd and group output.
 import type { Directory, DirectoryUser } from '../../../contract/index.js';
 import { isValidLocalName } from '../../../contract/index.js';
+import { isPrivilegedName } from './privileged.js';
 import { MIN_SYNC_UID, planRenumber, type RenumberAction } from './renumber.js';
 
 export { MIN_SYNC_UID };
@@ -108,6 +109,15 @@ function wantsSudo(user: DirectoryUser, sudoGroups: SyncSettings['sudoGroups']):
 const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
 
 /**
+ * The local group the operator mapped an IAM group to. Own properties only: an
+ * IAM group named `constructor` or `__proto__` maps to nothing, not to what
+ * Object.prototype holds under that name.
+ */
+export function mappedGroup(groupMap: SyncSettings['groupMap'], iamGroup: string): string | undefined {
+  return Object.hasOwn(groupMap, iamGroup) ? groupMap[iamGroup] : undefined;
+}
+
+/**
  * How many managed accounts one run may remove without --allow-mass-removal:
  * half of them, but at least 2, so a host with one or two IAM accounts can
  * still offboard them from cron.
@@ -206,6 +216,44 @@ function applyRenames(
 }
 
 /**
+ * The IAM users that should have an account, by local name: allowed, with a
+ * usable local name claimed once, and not a privileged name (those are
+ * returned apart: never created, and an account of that name is never removed).
+ */
+function selectEntries(
+  index: Directory,
+  allowGroups: readonly string[],
+  problems: string[],
+): { entries: { iamUser: string; u: DirectoryUser; local: string }[]; privileged: Set<string> } {
+  const entries: { iamUser: string; u: DirectoryUser; local: string }[] = [];
+  const claimed = new Set<string>();
+  const privileged = new Set<string>();
+  for (const [iamUser, u] of [...index.users].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (!wantsAccount(u, allowGroups)) continue;
+    const local = u.localName;
+    if (local === null || !isValidLocalName(local)) {
+      problems.push(`IAM user ${iamUser}: no usable local name (${u.localNameProblem ?? 'none published'})`);
+      continue;
+    }
+    if (claimed.has(local)) {
+      problems.push(`IAM user ${iamUser}: local name ${local} is claimed twice; skipped`);
+      continue;
+    }
+    claimed.add(local);
+    // Its private group would carry the name's privilege (useradd -U; a package adopts the group later).
+    if (isPrivilegedName(local)) {
+      privileged.add(local);
+      problems.push(
+        `IAM user ${iamUser}: local name ${local} is a privileged user or group name on common distributions; not created, not renamed, not removed`,
+      );
+      continue;
+    }
+    entries.push({ iamUser, u, local });
+  }
+  return { entries, privileged };
+}
+
+/**
  * Computes what to change. Accounts outside the marker group are never
  * touched; deletions are refused when the index is not fresh or when they
  * would remove more than massRemovalLimit of the managed accounts (aws-ec2-ssh deleted
@@ -220,23 +268,7 @@ export function planSync(
 ): SyncPlan {
   const problems: string[] = [];
 
-  // The IAM users that should have an account, by local name.
-  const entries: { iamUser: string; u: DirectoryUser; local: string }[] = [];
-  const claimed = new Set<string>();
-  for (const [iamUser, u] of [...index.users].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    if (!wantsAccount(u, settings.allowGroups)) continue;
-    const local = u.localName;
-    if (local === null || !isValidLocalName(local)) {
-      problems.push(`IAM user ${iamUser}: no usable local name (${u.localNameProblem ?? 'none published'})`);
-      continue;
-    }
-    if (claimed.has(local)) {
-      problems.push(`IAM user ${iamUser}: local name ${local} is claimed twice; skipped`);
-      continue;
-    }
-    claimed.add(local);
-    entries.push({ iamUser, u, local });
-  }
+  const { entries, privileged } = selectEntries(index, settings.allowGroups, problems);
 
   const publishedUids = new Set<number>([
     ...index.reservedUids,
@@ -270,7 +302,7 @@ export function planSync(
     const want = sorted([
       settings.markerGroup,
       ...settings.localGroups,
-      ...u.groups.flatMap((g) => (settings.groupMap[g] ? [settings.groupMap[g] as string] : [])),
+      ...u.groups.flatMap((g) => mappedGroup(settings.groupMap, g) ?? []),
     ]);
     const existing = byName.get(local);
     if (existing && !managed.has(local)) {
@@ -352,7 +384,9 @@ export function planSync(
   // (e.g. a rename that could not be done yet).
   const heldUids = new Set(entries.map((e) => e.u.uid));
   const toRemove = sorted(
-    [...managed].filter((m) => !desired.has(m) && !heldUids.has(byName.get(m)?.uid ?? -1)),
+    [...managed].filter(
+      (m) => !desired.has(m) && !privileged.has(m) && !heldUids.has(byName.get(m)?.uid ?? -1),
+    ),
   );
   let refusedRemovals: SyncPlan['refusedRemovals'];
   const removeActions: SyncAction[] = [];

@@ -2,7 +2,7 @@
 // IAK_E2E_AGENT=standalone the standalone executable, on a host without node) as
 // a child process against a real moto_server: S3 over HTTP, STS AssumeRole,
 // the cache on disk, a real logger(1) writing to a unix datagram socket.
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   mkdirSync,
@@ -28,7 +28,7 @@ import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { directoryJson, heartbeatJson } from '../../helpers/index-fixture.js';
 import { makeKey } from '../../helpers/keys.js';
 import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
-import { waitFor } from '../../helpers/wait.js';
+import { type SyslogSink, startSyslogSink } from '../../helpers/syslog-sink.js';
 
 const ROOT = new URL('../../..', import.meta.url).pathname;
 const BUCKET = 'ssh-keys';
@@ -60,7 +60,7 @@ function runAgent(args: string[], env: Record<string, string> = {}): Promise<Res
       cmd,
       argv,
       {
-        // What sshd gives an AuthorizedKeysCommand, plus the explicit AWS_* wrapper of DESIGN.md.
+        // What sshd gives an AuthorizedKeysCommand, plus the explicit AWS_* wrapper of docs/host-agent.md.
         env: {
           PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
           HOME: work,
@@ -251,37 +251,26 @@ describe('users map', () => {
 });
 
 describe('fingerprint and audit', () => {
-  let logger: ChildProcess;
-  let messages: string[] = [];
+  let sink: SyslogSink;
   let socket: string;
+  let seen = 0;
+  /** Datagrams received since the last call. */
+  const fresh = () => {
+    const all = sink.lines();
+    const out = all.slice(seen);
+    seen = all.length;
+    return out;
+  };
   beforeAll(async () => {
-    socket = join(work, 'log.sock');
-    // A syslog stand-in: a unix datagram socket (node has none), printing what logger sends.
-    logger = spawn(
-      'python3',
-      [
-        '-c',
-        'import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("ready",flush=True)\nwhile True:\n  print(s.recv(65536).decode(),flush=True)',
-        socket,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    await new Promise<void>((resolve) => {
-      let pending = ''; // a datagram's line may arrive split across 'data' events
-      logger.stdout?.on('data', (d: Buffer) => {
-        const parts = (pending + d.toString()).split('\n');
-        pending = parts.pop() ?? '';
-        if (parts.includes('ready')) resolve();
-        messages.push(...parts.filter((l) => l && l !== 'ready'));
-      });
-    });
+    sink = await startSyslogSink(work);
+    socket = sink.socket;
   });
   afterAll(() => {
-    logger?.kill();
+    sink?.stop();
   });
 
   it('prints only the key with that fingerprint and writes one audit line to syslog', async () => {
-    messages = [];
+    fresh();
     const { path } = writeConfig({
       users: { 'ec2-user': ['groups/Admins', 'users/alice'] },
       syslogSocket: socket,
@@ -289,9 +278,9 @@ describe('fingerprint and audit', () => {
     const r = await runAgent(['--config', path, 'ec2-user', alice.fingerprint]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(renderLine('alice', alice));
-    // logger runs detached and may write after the agent has exited.
-    await waitFor(() => messages.length > 0, { what: 'the audit line' });
-    await new Promise((res) => setTimeout(res, 200)); // and nothing more follows
+    // logger runs detached and may write after the agent has exited: wait until it has, and all it sent arrived.
+    await sink.settled();
+    const messages = fresh();
     expect(messages).toHaveLength(1);
     expect(messages[0]).toMatch(/^<86>.*iam-authorized-keys(\[\d+\])?: /); // authpriv.info = 10*8+6
     expect(messages[0]).toContain(
@@ -300,8 +289,10 @@ describe('fingerprint and audit', () => {
     // The second login attempt is served from the cache, and says so.
     const again = await runAgent(['--config', path, 'ec2-user', alice.fingerprint]);
     expect(again.stdout).toBe(renderLine('alice', alice));
-    await waitFor(() => messages.length > 1, { what: 'the second audit line' });
-    expect(messages[1]).toContain('source=cache,cache');
+    await sink.settled();
+    const second = fresh();
+    expect(second).toHaveLength(1);
+    expect(second[0]).toContain('source=cache,cache');
   });
 
   it('still serves the key when syslog is unreachable, with the audit line on stderr', async () => {

@@ -37,7 +37,7 @@ interface Result {
   stderr: string;
 }
 
-/** Runs a program with sshd's kind of environment plus the explicit AWS_* wrapper of DESIGN.md. */
+/** Runs a program with sshd's kind of environment plus the explicit AWS_* wrapper of docs/host-agent.md. */
 function runIn(cwd: string, cmd: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
   return new Promise((resolve) => {
     execFile(

@@ -3,7 +3,9 @@
 import { DeleteSSHPublicKeyCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
+import { sqsRecord } from '../../helpers/sqs.js';
 import { buildFixture, clientsFor, type Fixture } from './fixture.js';
 
 let moto: Moto;
@@ -106,6 +108,51 @@ describe('Lambda handler', () => {
       expect(r.lines.find((l) => '_aws' in l)).toMatchObject({ CopiedKeysRefused: 1, PublishSucceeded: 1 });
     } finally {
       await iam.send(new DeleteSSHPublicKeyCommand({ UserName: copier.name, SSHPublicKeyId: copyId }));
+    }
+  });
+
+  it('names the IAM user whose copied key asks an event for a full run, and counts full runs and deferrals', async () => {
+    const { handler } = await import('../../../lambda/handler.js');
+    const [copier, first, second] = fixture.users.filter((u) => u.keys.some((k) => k.status === 'Active'));
+    if (!copier || !first || !second) throw new Error('fixture has too few users with keys');
+    const { iam } = clientsFor(moto.endpoint);
+    const copies: string[] = [];
+    const batch = () => ({
+      Records: [sqsRecord(cloudTrailEvent('UploadSSHPublicKey', { userName: copier.name }), Date.now())],
+    });
+    try {
+      for (const holder of [first, second]) {
+        const key = holder.keys.find((k) => k.status === 'Active')?.key.openssh;
+        const res = await iam.send(
+          new UploadSSHPublicKeyCommand({ UserName: copier.name, SSHPublicKeyBody: key }),
+        );
+        copies.push(res.SSHPublicKey?.SSHPublicKeyId as string);
+      }
+      const ran = await invoke(handler, batch());
+      expect(ran.result).toMatchObject({ mode: 'full' });
+      expect(ran.lines.find((l) => l.message === 'copied-key clash: full run')).toMatchObject({
+        level: 'WARN',
+        iamUser: copier.name,
+        reason: expect.stringMatching(/also registered to/),
+      });
+      expect(ran.lines.find((l) => '_aws' in l)).toMatchObject({ CopiedKeyFullRuns: 1, FullRuns: 1 });
+      // Her copy changes again within the schedule period: deferred, not a second full run.
+      await iam.send(new DeleteSSHPublicKeyCommand({ UserName: copier.name, SSHPublicKeyId: copies.pop() }));
+      const deferred = await invoke(handler, batch());
+      expect(deferred.result).toMatchObject({ mode: 'targeted' });
+      expect(
+        deferred.lines.find((l) => String(l.message).startsWith('copied-key clash: full run deferred')),
+      ).toMatchObject({
+        level: 'WARN',
+        iamUser: copier.name,
+      });
+      expect(deferred.lines.find((l) => '_aws' in l)).toMatchObject({
+        CopiedKeyFullRunsDeferred: 1,
+        TargetedRuns: 1,
+      });
+    } finally {
+      for (const id of copies)
+        await iam.send(new DeleteSSHPublicKeyCommand({ UserName: copier.name, SSHPublicKeyId: id }));
     }
   });
 

@@ -146,14 +146,20 @@ describe('publishConfigFromEnv', () => {
       allowMassDelete: false,
       uidBase: 20000,
       tagKeyPrefix: 'ssh-key:',
+      eventFullRunIntervalMs: 3_600_000,
     });
     expect(publishConfigFromEnv({ BUCKET: 'b', TAG_KEY_PREFIX: 'corp/ssh:' }).tagKeyPrefix).toBe('corp/ssh:');
+    expect(publishConfigFromEnv({ BUCKET: 'b', EVENT_FULL_RUN_MINUTES: '15' }).eventFullRunIntervalMs).toBe(
+      900_000,
+    );
   });
   it.each([
     [{}, /BUCKET is not set/],
     [{ BUCKET: 'b', ALLOW_MASS_DELETE: 'yes' }, /must be true or false/],
     [{ BUCKET: 'b', MAX_DELETE_SHARE: '1.5' }, /MAX_DELETE_SHARE/],
     [{ BUCKET: 'b', UID_BASE: '10' }, /UID_BASE/],
+    [{ BUCKET: 'b', EVENT_FULL_RUN_MINUTES: '0' }, /EVENT_FULL_RUN_MINUTES/],
+    [{ BUCKET: 'b', EVENT_FULL_RUN_MINUTES: '1.5' }, /EVENT_FULL_RUN_MINUTES/],
     [{ BUCKET: 'b', KEY_PREFIX: '../x' }, /invalid key prefix/],
     [{ BUCKET: 'b', TAG_KEY_PREFIX: 'ssh-*' }, /TAG_KEY_PREFIX: invalid tag key prefix/],
     [{ BUCKET: 'b', TAG_KEY_PREFIX: 'aws:ssh:' }, /TAG_KEY_PREFIX: .*IAM reserves aws:/],

@@ -15,6 +15,7 @@ import { type ADMIN_OPTIONS, parseAdminOptions } from '../../../host-agent/admin
 import { parseArgs as agentParseArgs } from '../../../host-agent/args.js';
 import { FORWARDER_STACK, MAIN_STACK, READER_STACK } from '../../../lib/build-app.js';
 import { parseAppConfig } from '../../../lib/config.js';
+import { contextNamesRead } from '../../helpers/code-names.js';
 import {
   type CodeBlock,
   codeBlocks,
@@ -61,15 +62,6 @@ function allBlocks(): CodeBlock[] {
   return docFiles().flatMap((f) => codeBlocks(f, readFileSync(join(ROOT, f), 'utf8')));
 }
 
-/** The context names parseAppConfig reads (with a reader bucket set, so the reader stack's names are read too). */
-function contextNamesRead(): Set<string> {
-  const names = new Set<string>();
-  parseAppConfig((name) => {
-    names.add(name);
-    return name === 'readerBucket' ? 'example-bucket' : undefined;
-  });
-  return names;
-}
 const CONTEXT_NAMES = contextNamesRead();
 /** Stand-ins for placeholders, so the other values of a command can still be validated together. */
 const SAMPLE: Record<string, string> = {

@@ -34,12 +34,11 @@ function section(markdown: string): { rows: Row[]; example: string } {
 
 const { rows, example } = section(readFileSync(PAGE, 'utf8'));
 
-const parserKeys = [
-  ...CONFIG_KEYS.top,
-  ...CONFIG_KEYS.cache.map((k) => `cache.${k}`),
-  ...CONFIG_KEYS.iamUsers.map((k) => `iamUsers.${k}`),
-  ...CONFIG_KEYS.syncUsers.map((k) => `syncUsers.${k}`),
-];
+/** The objects whose keys the parser checks (`cache`, `iamUsers`, ...): every group of CONFIG_KEYS but `top`. */
+const NESTED = Object.keys(CONFIG_KEYS).filter((g) => g !== 'top');
+const parserKeys = Object.entries(CONFIG_KEYS).flatMap(([group, keys]) =>
+  group === 'top' ? [...keys] : keys.map((k) => `${group}.${k}`),
+);
 
 const MINIMAL = { bucket: 'company-ssh-keys', region: 'eu-west-1' };
 
@@ -56,17 +55,32 @@ function parsedDefault(key: string): unknown {
 describe('docs/host-agent.md configuration reference', () => {
   it('lists exactly the keys the parser accepts, once each', () => {
     const documented = rows.map((r) => r.key);
-    expect(new Set(documented).size).toBe(documented.length);
-    expect([...documented].sort()).toEqual([...parserKeys].sort());
+    const twice = documented.filter((k, i) => documented.indexOf(k) !== i);
+    expect(twice.map((k) => `${k} has two rows in docs/host-agent.md`)).toEqual([]);
+    expect([
+      ...parserKeys
+        .filter((k) => !documented.includes(k))
+        .map(
+          (k) =>
+            `${k} (host-agent/config.ts CONFIG_KEYS) is missing from docs/host-agent.md's configuration table`,
+        ),
+      ...rows
+        .filter((r) => !parserKeys.includes(r.key))
+        .map((r) => `${r.key} is in docs/host-agent.md:${r.line} but the parser accepts no such key`),
+    ]).toEqual([]);
+  });
+
+  it('every nested group is a top-level key, and there is more than one', () => {
+    expect(NESTED.length).toBeGreaterThan(1);
+    expect(NESTED.filter((g) => !(CONFIG_KEYS.top as readonly string[]).includes(g))).toEqual([]);
   });
 
   it('the parser refuses a key the table does not list, at every level', () => {
-    for (const [where, raw] of [
+    const cases: [string, Record<string, unknown>][] = [
       ['top', { ...MINIMAL, bogus: 1 }],
-      ['cache', { ...MINIMAL, cache: { bogus: 1 } }],
-      ['iamUsers', { ...MINIMAL, iamUsers: { bogus: 1 } }],
-      ['syncUsers', { ...MINIMAL, syncUsers: { bogus: 1 } }],
-    ] as const) {
+      ...NESTED.map((g): [string, Record<string, unknown>] => [g, { ...MINIMAL, [g]: { bogus: 1 } }]),
+    ];
+    for (const [where, raw] of cases) {
       expect(() => parseConfig(JSON.stringify(raw), where), where).toThrow(/unknown setting "bogus"/);
     }
   });
@@ -74,9 +88,7 @@ describe('docs/host-agent.md configuration reference', () => {
   it('the example sets every documented key and parses', () => {
     const raw = JSON.parse(example) as Record<string, unknown>;
     const present = Object.entries(raw).flatMap(([k, v]) =>
-      ['cache', 'iamUsers', 'syncUsers'].includes(k)
-        ? [k, ...Object.keys(v as object).map((c) => `${k}.${c}`)]
-        : [k],
+      NESTED.includes(k) ? [k, ...Object.keys(v as object).map((c) => `${k}.${c}`)] : [k],
     );
     expect(present.sort()).toEqual([...parserKeys].sort());
     expect(() => parseConfig(example, 'example')).not.toThrow();

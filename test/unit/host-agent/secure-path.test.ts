@@ -4,6 +4,7 @@ import {
   resolvedPathProblems,
   type StatLike,
   securePathProblems,
+  trustedDirProblems,
 } from '../../../host-agent/secure-path.js';
 
 const st = (uid: number, mode: number, dir = true): StatLike => ({
@@ -83,5 +84,49 @@ describe('resolvedPathProblems (sshd checks where a symlinked command really lea
   });
   it('without a realpath function (fakes), nothing more is checked', () => {
     expect(resolvedPathProblems('/usr/local/bin/iak', stat, undefined)).toEqual([]);
+  });
+});
+
+describe('trustedDirProblems (where admin commands write and chown)', () => {
+  const dir = (uid: number, mode: number) => st(uid, 0o40000 | mode);
+  // tree of /a/b: the mode of / and /a, then of /a/b (the directory written into)
+  it.each([
+    ['all root 0755', { '/': dir(0, 0o755), '/a': dir(0, 0o755), '/a/b': dir(0, 0o755) }, []],
+    ['sticky /tmp-like above', { '/': dir(0, 0o755), '/a': dir(0, 0o1777), '/a/b': dir(0, 0o700) }, []],
+    [
+      'the directory itself sticky and world-writable',
+      { '/': dir(0, 0o755), '/a': dir(0, 0o755), '/a/b': dir(0, 0o1777) },
+      [/\/a\/b is writable by group or others \(mode 1777\)/],
+    ],
+    [
+      'world-writable above, no sticky bit',
+      { '/': dir(0, 0o755), '/a': dir(0, 0o777), '/a/b': dir(0, 0o755) },
+      [/\/a is writable by group or others/],
+    ],
+    [
+      'group-writable',
+      { '/': dir(0, 0o755), '/a': dir(0, 0o755), '/a/b': dir(0, 0o775) },
+      [/\/a\/b is writable/],
+    ],
+    [
+      'owned by someone else above, even 0755',
+      { '/': dir(0, 0o755), '/a': dir(1000, 0o755), '/a/b': dir(0, 0o755) },
+      [/\/a is owned by uid 1000, not root/],
+    ],
+    [
+      'sticky but owned by someone else',
+      { '/': dir(0, 0o755), '/a': dir(1000, 0o1777), '/a/b': dir(0, 0o755) },
+      [/\/a is owned by uid 1000/],
+    ],
+    ['missing', { '/': dir(0, 0o755), '/a': dir(0, 0o755) }, [/\/a\/b does not exist/]],
+    [
+      'a file',
+      { '/': dir(0, 0o755), '/a': dir(0, 0o755), '/a/b': st(0, 0o100644, false) },
+      [/\/a\/b is not a directory/],
+    ],
+  ] as [string, Record<string, StatLike>, RegExp[]][])('%s', (_name, tree, want) => {
+    const got = trustedDirProblems('/a/b', (p) => (Object.hasOwn(tree, p) ? tree[p] : undefined));
+    expect(got).toHaveLength(want.length);
+    for (const [i, re] of want.entries()) expect(got[i]).toMatch(re);
   });
 });

@@ -6,14 +6,15 @@ import {
   MAX_BATCH_RECORDS,
   MAX_TARGETS,
   planForInvocation,
+  type Revoked,
   targetsOf,
   unionOf,
 } from '../../../lambda/event-targets.js';
 import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
 
-const t = (users: string[], groups: string[], expect?: Expectation[]): EventPlan => ({
+const t = (users: string[], groups: string[], expect?: Expectation[], revoked?: Revoked): EventPlan => ({
   kind: 'targets',
-  targets: { users, groups, ...(expect ? { expect } : {}) },
+  targets: { users, groups, ...(expect ? { expect } : {}), ...(revoked ? { revoked } : {}) },
 });
 
 describe('targetsOf', () => {
@@ -28,13 +29,19 @@ describe('targetsOf', () => {
       'UpdateSSHPublicKey',
       { userName: 'alice', sSHPublicKeyId: 'APKA1', status: 'Inactive' },
       'targets',
-      t(['alice'], [], [{ user: 'alice', keyId: 'APKA1', status: 'Inactive' }]),
+      t(['alice'], [], [{ user: 'alice', keyId: 'APKA1', status: 'Inactive' }], {
+        keyIds: ['APKA1'],
+        users: [],
+      }),
     ],
     [
       'DeleteSSHPublicKey',
       { userName: 'alice', sSHPublicKeyId: 'APKA1' },
       'targets',
-      t(['alice'], [], [{ user: 'alice', keyId: 'APKA1', status: 'deleted' }]),
+      t(['alice'], [], [{ user: 'alice', keyId: 'APKA1', status: 'deleted' }], {
+        keyIds: ['APKA1'],
+        users: [],
+      }),
     ],
     [
       'CreateUser',
@@ -42,14 +49,24 @@ describe('targetsOf', () => {
       'targets',
       t(['bob+ops@example.com'], [], [{ user: 'bob+ops@example.com', exists: true }]),
     ],
-    ['DeleteUser', { userName: 'alice' }, 'targets', t(['alice'], [], [{ user: 'alice', exists: false }])],
+    [
+      'DeleteUser',
+      { userName: 'alice' },
+      'targets',
+      t(['alice'], [], [{ user: 'alice', exists: false }], { keyIds: [], users: ['alice'] }),
+    ],
     [
       'TagUser',
       { userName: 'alice', tags: [{ key: 'ssh-key:laptop', value: 'ssh-ed25519 AAAA' }] },
       'targets',
       t(['alice'], []),
     ],
-    ['UntagUser', { userName: 'alice', tagKeys: ['ssh-key:laptop'] }, 'targets', t(['alice'], [])],
+    [
+      'UntagUser',
+      { userName: 'alice', tagKeys: ['ssh-key:laptop'] },
+      'targets',
+      t(['alice'], [], undefined, { keyIds: ['tag:ssh-key:laptop'], users: [] }),
+    ],
     [
       'AddUserToGroup',
       { groupName: 'Admins', userName: 'alice' },
@@ -148,9 +165,10 @@ describe('planForInvocation', () => {
   it('an SQS batch: the union of its events', () => {
     const a = JSON.stringify(cloudTrailEvent('DeleteSSHPublicKey', { userName: 'a', sSHPublicKeyId: 'K' }));
     const b = JSON.stringify(cloudTrailEvent('RemoveUserFromGroup', { userName: 'b', groupName: 'G' }));
-    // a: two events (the batch cannot tell which came last), so only b's expectation is kept.
+    // a: two events (the batch cannot tell which came last), so only b's expectation is kept;
+    // a's revocation is kept whatever the order (a deleted key id never comes back).
     expect(planForInvocation(sqs([a, b, a]))).toEqual(
-      t(['a', 'b'], ['G'], [{ user: 'b', group: 'G', member: false }]),
+      t(['a', 'b'], ['G'], [{ user: 'b', group: 'G', member: false }], { keyIds: ['K'], users: [] }),
     );
   });
   it.each([

@@ -228,6 +228,7 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
           ALLOW_MASS_DELETE: 'false',
           UID_BASE: '20000',
           TAG_KEY_PREFIX: 'ssh-key:',
+          EVENT_FULL_RUN_MINUTES: '15',
           POWERTOOLS_SERVICE_NAME: 'iam-ssh-keys-publisher',
           POWERTOOLS_METRICS_NAMESPACE: 'IamSshKeys',
           NODE_OPTIONS: '--enable-source-maps',

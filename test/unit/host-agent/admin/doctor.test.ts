@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  evaluateAgentUser,
   evaluateBinary,
   evaluateCacheDir,
   evaluateIndexAge,
@@ -46,11 +47,93 @@ describe('evaluateSshdT', () => {
     [
       `authorizedkeyscommand ${cmd}\nauthorizedkeyscommanduser iak\npermituserenvironment yes\n`,
       false,
-      /PermitUserEnvironment yes/,
+      /PermitUserEnvironment is yes: users could set other variables/,
+    ],
+    [
+      `authorizedkeyscommand ${cmd}\nauthorizedkeyscommanduser iak\npermituserenvironment SSH_KEY_OWNER,LD_*\n`,
+      false,
+      /PermitUserEnvironment is SSH_KEY_OWNER,LD_\*/,
+    ],
+    [
+      `authorizedkeyscommand ${cmd}\nauthorizedkeyscommanduser iak\nloglevel SILENT\n`,
+      false,
+      /LogLevel is SILENT/,
+    ],
+    [
+      `authorizedkeyscommand ${cmd}\nauthorizedkeyscommanduser iak\nloglevel ERROR\n`,
+      false,
+      /LogLevel is ERROR/,
+    ],
+    [
+      `authorizedkeyscommand ${cmd}\nauthorizedkeyscommanduser iak\npermituserenvironment no\nloglevel INFO\n`,
+      true,
+      /runs/,
     ],
   ])('%j', (out, ok, detail) => {
     const r = evaluateSshdT(out, cmd, 'iak');
     expect(r.ok).toBe(ok);
+    expect(r.detail).toMatch(detail);
+  });
+});
+
+describe('evaluateAgentUser', () => {
+  const programs = new Set([
+    '/usr/bin/iam-authorized-keys',
+    '/usr/bin/logger',
+    '/opt/aws/bin/eic_run_authorized_keys',
+  ]);
+  const proc = (pid: number, exe: string | undefined, ...argv: string[]) => ({ pid, exe, argv });
+  const none = { processes: [], ownedFile: undefined };
+  it.each([
+    [
+      'a dedicated user with nothing running',
+      'iak',
+      998,
+      none,
+      true,
+      /iak \(uid 998\) runs only sshd's commands/,
+    ],
+    ['root', 'root', 0, none, false, /root is root: the agent never needs root/],
+    ['uid 0 by another name', 'toor', 0, none, false, /toor is root/],
+    ['nobody', 'nobody', 65534, none, false, /nobody, shared by other services/],
+    [
+      "sshd's commands only: the agent, a script under its interpreter, the chain, logger",
+      'iak',
+      998,
+      {
+        processes: [
+          proc(10, '/usr/bin/iam-authorized-keys', 'iam-authorized-keys', 'alice'),
+          proc(11, '/usr/bin/node', '/usr/bin/node', '/usr/bin/iam-authorized-keys', 'alice'),
+          proc(12, '/usr/bin/dash', '/bin/sh', '/opt/aws/bin/eic_run_authorized_keys', 'alice'),
+          proc(13, '/usr/bin/logger', 'logger', '-t', 'x'),
+        ],
+        ownedFile: undefined,
+      },
+      true,
+      /runs only sshd's commands/,
+    ],
+    [
+      'a web server running as the agent user',
+      'www-data',
+      33,
+      {
+        processes: [proc(20, '/usr/sbin/nginx', 'nginx: worker process'), proc(21, undefined)],
+        ownedFile: undefined,
+      },
+      false,
+      /2 other process\(es\) run as www-data: 20 \(nginx: worker process\), 21 \(\?\)/,
+    ],
+    [
+      'files it owns elsewhere',
+      'iak',
+      998,
+      { processes: [], ownedFile: '/var/lib/app/data' },
+      false,
+      /iak owns \/var\/lib\/app\/data outside the cache dir and its home: is it shared\?/,
+    ],
+  ])('%s', (_n, user, uid, activity, ok, detail) => {
+    const r = evaluateAgentUser(user, uid, activity, programs);
+    expect([r.name, r.ok]).toEqual(['agent user', ok]);
     expect(r.detail).toMatch(detail);
   });
 });
@@ -168,6 +251,27 @@ describe('runDoctor', () => {
     auditCheck: async () => {},
     runAsAgent: async () => ({ code: 0, stdout: '', stderr: '' }),
   };
+  it('checks the agent user before running anything as it, with the programs sshd runs', async () => {
+    const seen: unknown[] = [];
+    const results = await runDoctor({
+      ...deps,
+      agentUserActivity: async (uid, cacheDir) => {
+        seen.push([uid, cacheDir]);
+        return {
+          processes: [{ pid: 5, exe: '/usr/bin/python3', argv: ['python3', 'bot.py'] }],
+          ownedFile: undefined,
+        };
+      },
+      sshdPrograms: () => new Set(['/usr/bin/iam-authorized-keys']),
+    });
+    expect(seen).toEqual([[999, '/var/cache/iam-authorized-keys']]);
+    const names = results.map((r) => r.name);
+    expect(names.indexOf('agent user')).toBeLessThan(names.indexOf('self-test'));
+    expect(formatCheck(results[names.indexOf('agent user')] as (typeof results)[0])).toMatch(
+      /^FAIL agent user: 1 other process\(es\) run as iam-authorized-keys: 5 \(python3\)/,
+    );
+  });
+
   it('shows only the last 4 characters of the access key id', async () => {
     const lines = (await runDoctor(deps)).map(formatCheck);
     expect(lines).toContain('ok   credentials: resolved (access key …MPLE)');

@@ -26,6 +26,21 @@ describe('parsePrincipalsValue', () => {
     expect(parsePrincipalsValue(value, local)).toEqual(expected);
   });
 
+  it.each(['__proto__', 'constructor', 'toString', 'valueOf'])(
+    'a local user named %s is a plain mapping, from a list (--local-user) or JSON',
+    (name) => {
+      for (const m of [
+        parsePrincipalsValue('users/alice', name),
+        parsePrincipalsValue(`{"${name}":["users/alice"]}`, undefined),
+      ]) {
+        expect(Object.keys(m)).toEqual([name]);
+        expect(Object.getOwnPropertyDescriptor(m, name)?.value).toEqual(['users/alice']);
+        expect(Object.getPrototypeOf(m)).toBe(Object.prototype);
+      }
+      expect(systemAccounts(parsePrincipalsValue('users/alice', name), new Map([[name, 1001]]))).toEqual([]);
+    },
+  );
+
   it('keeps a local user named __proto__ as a mapping (not a prototype change)', () => {
     const m = parsePrincipalsValue('{"__proto__":["users/alice"],"ec2-user":["users/bob"]}', undefined);
     expect(Object.keys(m)).toEqual(['__proto__', 'ec2-user']);

@@ -60,6 +60,47 @@ describe('install executor', () => {
   });
 });
 
+describe('install checks what sshd -T says for the audit settings', () => {
+  // Values from where the plan cannot see them (sshd's -o options, a Match-free file sshd reads that we did not).
+  it.each([
+    [
+      'loglevel SILENT',
+      /FAIL: sshd -T: LogLevel is SILENT: sshd would not log .*; every change was rolled back/,
+    ],
+    ['loglevel ERROR', /LogLevel is ERROR/],
+    [
+      'permituserenvironment yes',
+      /FAIL: sshd -T: PermitUserEnvironment is yes: users could set other variables/,
+    ],
+  ])('%s: refused, every change rolled back', async (line, want) => {
+    const h = eicHost();
+    const before = new Map(h.files);
+    const out: string[] = [];
+    const run: ProcessRunner = async (cmd, args) => {
+      const r = await h.sys.run(cmd, args);
+      return cmd === paths.sshdBinary && args[0] === '-T' ? { ...r, stdout: `${r.stdout}${line}\n` } : r;
+    };
+    const r = await install(opts, { ...h.sys, run, out: (l) => out.push(l) }, false);
+    expect(r.code).toBe(1);
+    expect(out.at(-1)).toMatch(want);
+    expect(h.files).toEqual(before);
+  });
+
+  it('accepts what the drop-in sets (and INFO, and PermitUserEnvironment no)', async () => {
+    for (const extra of [
+      'permituserenvironment SSH_KEY_OWNER\nloglevel VERBOSE\n',
+      'permituserenvironment no\nloglevel INFO\n',
+    ]) {
+      const h = eicHost();
+      const run: ProcessRunner = async (cmd, args) => {
+        const r = await h.sys.run(cmd, args);
+        return cmd === paths.sshdBinary && args[0] === '-T' ? { ...r, stdout: `${r.stdout}${extra}` } : r;
+      };
+      expect((await install(opts, { ...h.sys, run }, false)).code).toBe(0);
+    }
+  });
+});
+
 describe('install keeps sshd files as they were (mode, owner)', () => {
   it('install rewrites a 0600 sshd file as 0600 with its owner; new files get their own mode, root', async () => {
     const h = eicHost();

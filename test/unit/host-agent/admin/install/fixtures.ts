@@ -27,15 +27,19 @@ export function fakeHost(
   initial: Record<string, { text: string; mode: number; gid?: number }>,
   fail: string[] = [],
   /** sshd has never run: its privilege-separation dir is missing until created. */
-  opts2: { privsepMissing?: boolean } = {},
+  opts2: { privsepMissing?: boolean; users?: readonly string[] } = {},
 ) {
   const files = new Map(Object.entries(initial).map(([p, f]) => [p, { uid: 0, gid: 0, ...f }]));
   const log: string[] = [];
   const dirs = new Set<string>(opts2.privsepMissing ? [] : ['/run/sshd']);
+  // Accounts: install creates the agent user (useradd) unless the test says it exists already.
+  const users = new Set<string>(opts2.users ?? []);
   const run: ProcessRunner = async (cmd, args) => {
     const line = [cmd, ...args].join(' ');
     log.push(line);
     if (fail.some((f) => line.startsWith(f))) return { code: 1, stdout: '', stderr: 'failed' };
+    if (cmd === 'useradd') users.add(args.at(-1) ?? '');
+    if (cmd === 'userdel') users.delete(args.at(-1) ?? '');
     if (cmd === paths.sshdBinary && !dirs.has('/run/sshd'))
       return { code: 255, stdout: '', stderr: 'Missing privilege separation directory: /run/sshd\r\n' };
     // sshd -T: our command is in force while our drop-in exists.
@@ -73,7 +77,8 @@ export function fakeHost(
       log.push(`rm -r ${p}`);
     },
     listMatches: async (pat) => [...files.keys()].filter((f) => globToRegExp(pat).test(f)).sort(),
-    userExists: async () => true,
+    userExists: async (u) => users.has(u),
+    userUid: async (u) => (u === 'root' ? 0 : users.has(u) ? 999 : undefined),
     dirExists: async () => true,
     stat: (p) => {
       const f = files.get(p);
@@ -88,23 +93,30 @@ export function fakeHost(
       return { uid: 0, mode: 0o40755, isDirectory: () => true, isFile: () => false };
     },
   };
-  return { files, log, sys, fail, dirs };
+  return { files, log, sys, fail, dirs, users };
 }
 
 export const EIC_TEXT = 'AuthorizedKeysCommand /opt/aws/bin/eic_run_authorized_keys %u %f\n';
 
 /** A host with a 0600 sshd_config, EC2 Instance Connect's drop-in (0600, gid 42) and the agent config (0640, gid 7). */
-export const eicHost = () =>
-  fakeHost({
-    '/etc/ssh/sshd_config': { text: INCLUDE, mode: 0o600 },
-    [EIC]: { text: EIC_TEXT, mode: 0o600, gid: 42 },
-    [paths.configPath]: { text: CONFIG, mode: 0o640, gid: 7 },
-  });
+export const eicHost = (users: readonly string[] = []) =>
+  fakeHost(
+    {
+      '/etc/ssh/sshd_config': { text: INCLUDE, mode: 0o600 },
+      [EIC]: { text: EIC_TEXT, mode: 0o600, gid: 42 },
+      [paths.configPath]: { text: CONFIG, mode: 0o640, gid: 7 },
+    },
+    [],
+    { users },
+  );
 
-/** eicHost after a successful install; then the commands starting with `fail` fail. */
-export async function installedHost(fail: string[] = []) {
-  const h = eicHost();
-  expect((await install(opts, h.sys, false)).code).toBe(0);
+/**
+ * eicHost after a successful install; then the commands starting with `fail` fail.
+ * `existingUser`: the agent user was there before (--agent-user-shared-ok), so uninstall keeps it.
+ */
+export async function installedHost(fail: string[] = [], existingUser = false) {
+  const h = eicHost(existingUser ? [opts.agentUser] : []);
+  expect((await install({ ...opts, agentUserSharedOk: existingUser }, h.sys, false)).code).toBe(0);
   h.fail.push(...fail);
   return h;
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   DISABLED_MARK,
   InstallRefusedError,
+  type InstallState,
   type Observed,
   planInstall,
   rewriteShebang,
@@ -10,6 +11,16 @@ import { flattenConfig, renderDropIn } from '../../../../../host-agent/admin/ins
 import { reenableLines } from '../../../../../host-agent/admin/install/uninstall.js';
 import { globToRegExp } from '../../../../../host-agent/secure-path.js';
 import { AGENT, CONFIG, DROP, EIC, INCLUDE, opts, paths } from './fixtures.js';
+
+/** A state file as an earlier install of the default agent user left it. */
+const STATE: InstallState = {
+  version: 1,
+  agentUser: 'iam-authorized-keys',
+  createdUser: false,
+  cacheDir: '/var/cache/iam-authorized-keys',
+  createdCacheDir: true,
+  files: [],
+};
 
 function observed(files: Record<string, string>, over: Partial<Observed> = {}): Observed {
   const main = files['/etc/ssh/sshd_config'] ?? '';
@@ -35,6 +46,92 @@ function observed(files: Record<string, string>, over: Partial<Observed> = {}): 
     ...over,
   };
 }
+
+describe('planInstall: the agent user', () => {
+  const main = { '/etc/ssh/sshd_config': INCLUDE };
+  it.each([
+    // what exists, state, --agent-user, --agent-user-shared-ok -> refused (RegExp) or shared (boolean)
+    ['absent: install creates it', {}, 'iam-authorized-keys', false, false],
+    ['root, even forced', { agentUserExists: true, agentUserUid: 0 }, 'root', true, /is root/],
+    ['uid 0 under another name', { agentUserExists: true, agentUserUid: 0 }, 'toor', true, /is root/],
+    [
+      'nobody',
+      { agentUserExists: true, agentUserUid: 65534 },
+      'nobody',
+      false,
+      /already exists and install did not create it/,
+    ],
+    ['nobody, forced', { agentUserExists: true, agentUserUid: 65534 }, 'nobody', true, true],
+    [
+      'an existing account',
+      { agentUserExists: true, agentUserUid: 998 },
+      'iam-authorized-keys',
+      false,
+      /pass --agent-user-shared-ok/,
+    ],
+    [
+      'created by an earlier install',
+      { agentUserExists: true, state: { ...STATE, createdUser: true } },
+      'iam-authorized-keys',
+      false,
+      false,
+    ],
+    [
+      'created earlier, but for another user',
+      { agentUserExists: true, state: { ...STATE, createdUser: true } },
+      'www-data',
+      false,
+      /www-data already exists/,
+    ],
+    [
+      'forced at an earlier install (a package upgrade re-runs install)',
+      { agentUserExists: true, state: { ...STATE, agentUserSharedOk: true } },
+      'iam-authorized-keys',
+      false,
+      true,
+    ],
+  ] as [string, Partial<Observed>, string, boolean, RegExp | boolean][])(
+    '%s',
+    (_n, over, agentUser, force, want) => {
+      const run = () => planInstall(observed(main, over), { ...opts, agentUser, agentUserSharedOk: force });
+      if (want instanceof RegExp) expect(run).toThrow(want);
+      else {
+        const plan = run();
+        expect(plan.agentUserShared).toBe(want);
+        if (want) expect(plan.notes.join('\n')).toMatch(/can forge the agent's cache/);
+      }
+    },
+  );
+});
+
+describe('planInstall: settings read before the drop-in', () => {
+  it.each([
+    [
+      'PermitUserEnvironment yes',
+      /sshd_config line 1 is read before 60-iam-authorized-keys.conf and wins: PermitUserEnvironment is yes/,
+    ],
+    ['PermitUserEnvironment SSH_KEY_OWNER,LD_PRELOAD', /PermitUserEnvironment is SSH_KEY_OWNER,LD_PRELOAD/],
+    ['LogLevel QUIET', /line 1 .* LogLevel is QUIET: sshd would not log the "Accepted publickey" lines/],
+    ['loglevel error', /LogLevel is ERROR/],
+    ['LogLevel FATAL', /LogLevel is FATAL/],
+    ['PermitUserEnvironment no', undefined],
+    ['LogLevel INFO', undefined],
+    ['LogLevel DEBUG3', undefined],
+  ])('%s', (line, want) => {
+    const run = () => planInstall(observed({ '/etc/ssh/sshd_config': `${line}\n${INCLUDE}` }), opts);
+    if (want) expect(run).toThrow(want);
+    else expect(run).not.toThrow();
+  });
+
+  it('a value read after the drop-in loses, so it is no reason to refuse', () => {
+    expect(() =>
+      planInstall(
+        observed({ '/etc/ssh/sshd_config': `${INCLUDE}LogLevel QUIET\nPermitUserEnvironment yes\n` }),
+        opts,
+      ),
+    ).not.toThrow();
+  });
+});
 
 describe('planInstall', () => {
   const kinds = (o: Observed) =>
@@ -123,6 +220,7 @@ describe('planInstall', () => {
       { '/etc/ssh/sshd_config': INCLUDE },
       {
         agentUserExists: true,
+        state: { ...STATE, createdUser: true },
         binary: Buffer.from(rewriteShebang(AGENT, '/usr/bin/node')),
         dropInText: renderDropIn(paths.binPath, paths.configPath, 'iam-authorized-keys'),
       },

@@ -34,6 +34,7 @@ describe('uninstall keeps sshd files as they were (mode, owner) and goes in a sa
       'systemctl try-reload-or-restart sshd',
       `rm ${paths.binPath}`,
       `write ${paths.configPath}`,
+      'userdel iam-authorized-keys', // install created it
       `rm ${paths.stateFile}`,
     ]);
     expect(h.files.get(EIC)).toMatchObject({ text: EIC_TEXT, mode: 0o600, gid: 42 });
@@ -87,7 +88,7 @@ describe('uninstall keeps sshd files as they were (mode, owner) and goes in a sa
 
 describe('uninstall when sshd itself is gone', () => {
   it('restores the files and finishes without checking or reloading sshd', async () => {
-    const h = await installedHost();
+    const h = await installedHost([], true);
     const log: string[] = [];
     const out: string[] = [];
     const sys = {

@@ -193,11 +193,11 @@ describe('planSync', () => {
     },
     {
       name: 'refuses a uid in the system range',
-      users: { sys: user('sys', 999, ['Devs']) },
+      users: { svc: user('svc', 999, ['Devs']) },
       passwd: [root],
       groups: [gr('iam-synced-users', 900), gr('staff', 50)],
       actions: [],
-      problems: [/uid 999 is in the system range \(< 1000\); sys not created/],
+      problems: [/uid 999 is in the system range \(< 1000\); svc not created/],
     },
     {
       name: 'a group named like the new user blocks its creation',
@@ -361,14 +361,14 @@ describe('planSync', () => {
     },
     {
       name: 'renumber: never an account with uid 0, nor one in the system range',
-      users: { ann: user('ann', 20017, ['Devs']), sys: user('sys', 20018, ['Devs']) },
+      users: { ann: user('ann', 20017, ['Devs']), svc: user('svc', 20018, ['Devs']) },
       settings: { renumber: true },
-      passwd: [root, { ...pw('ann', 0), gid: 0 }, pw('sys', 999)],
-      groups: [gr('iam-synced-users', 900, ['ann', 'sys']), gr('staff', 50, ['ann', 'sys'])],
+      passwd: [root, { ...pw('ann', 0), gid: 0 }, pw('svc', 999)],
+      groups: [gr('iam-synced-users', 900, ['ann', 'svc']), gr('staff', 50, ['ann', 'svc'])],
       actions: [],
       problems: [
         /ann has uid 0, index says 20017: not renumbered, uid 0 is root or a system uid \(< 1000\)/,
-        /sys has uid 999, index says 20018: not renumbered, uid 999 is root or a system uid/,
+        /svc has uid 999, index says 20018: not renumbered, uid 999 is root or a system uid/,
       ],
     },
     {
@@ -478,6 +478,69 @@ describe('planSync', () => {
       passwd: [root, pw('ann', 20017)],
       groups: [gr('iam-synced-users', 900, ['ann']), gr('staff', 50, ['ann']), gr('ann', 20017)],
       actions: [],
+    },
+    {
+      name: 'an IAM user named docker gets no account, so no private group docker (a later Docker package would adopt it)',
+      users: {
+        docker: user('docker', 3001, ['Devs']),
+        'systemd-journal': user('systemd-journal', 3002, ['Devs']),
+        wheel: user('wheel', 3003, ['Devs']),
+        alice: user('alice', 3004, ['Devs']),
+      },
+      passwd: [root],
+      groups: [gr('root', 0), gr('staff', 50)],
+      actions: ['create-group iam-synced-users', 'create-user alice 3004 iam-synced-users,staff'],
+      problems: [
+        /IAM user docker: local name docker is a privileged user or group name/,
+        /IAM user systemd-journal: local name systemd-journal is a privileged/,
+        /IAM user wheel: local name wheel is a privileged/,
+      ],
+    },
+    {
+      name: 'a managed account with a privileged name (made before the rule) is neither changed nor removed',
+      users: { sudo: user('sudo', 3001, ['Devs']) },
+      passwd: [root, pw('sudo', 3001)],
+      groups: [gr('root', 0), gr('staff', 50), gr('iam-synced-users', 900, ['sudo'])],
+      actions: [],
+      problems: [/IAM user sudo: local name sudo is a privileged/],
+    },
+    {
+      name: 'an IAM group named wheel joins local wheel only when groupMap says so',
+      users: { alice: user('alice', 3001, ['Devs', 'wheel']), bob: user('bob', 3002, ['Devs', 'docker']) },
+      passwd: [root],
+      groups: [gr('root', 0), gr('staff', 50), gr('wheel', 10), gr('docker', 999)],
+      settings: { groupMap: { wheel: 'wheel' } },
+      actions: [
+        'create-group iam-synced-users',
+        'create-user alice 3001 iam-synced-users,staff,wheel',
+        'create-user bob 3002 iam-synced-users,staff',
+      ],
+    },
+    ...['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty'].map((g) => ({
+      name: `an IAM group named ${g} maps to no local group (groupMap is read by own property)`,
+      users: { alice: user('alice', 3001, ['Devs', g]) },
+      passwd: [root],
+      groups: [gr('root', 0), gr('staff', 50)],
+      actions: ['create-group iam-synced-users', 'create-user alice 3001 iam-synced-users,staff'],
+    })),
+    {
+      name: 'IAM users named __proto__, constructor, toString and valueOf are plain users',
+      users: JSON.parse(
+        JSON.stringify({
+          constructor: user('constructor', 3001, ['Devs']),
+          toString: user('toString', 3002, ['Devs']),
+          valueOf: user('valueOf', 3003, ['Devs']),
+        }).replace('{', `{"__proto__":${JSON.stringify(user('__proto__', 3004, ['Devs']))},`),
+      ) as Record<string, DirectoryUser>,
+      passwd: [root],
+      groups: [gr('root', 0), gr('staff', 50)],
+      actions: [
+        'create-group iam-synced-users',
+        'create-user __proto__ 3004 iam-synced-users,staff',
+        'create-user constructor 3001 iam-synced-users,staff',
+        'create-user toString 3002 iam-synced-users,staff',
+        'create-user valueOf 3003 iam-synced-users,staff',
+      ],
     },
   ];
 
