@@ -10,7 +10,12 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Directory, DirectoryUser } from '../../contract/directory.js';
+import {
+  type Directory,
+  type DirectoryUser,
+  serializeDirectory,
+  serializeHeartbeat,
+} from '../../contract/directory.js';
 import {
   IndexFormatError,
   type IndexUser,
@@ -233,19 +238,16 @@ describe('(a) USER and FINGERPRINT arguments', () => {
     'users/alice/authorized_keys': `${line('alice', k0)}${line('alice', k1)}${hostile}\n`,
     'users/bob/authorized_keys': `${line('bob', k2)}${line('alice', k0)}`,
     'groups/Admins/authorized_keys': `${line('alice', k1)}${line('bob', k2)}${hostile}\n${line('carol', k3)}`,
-    'index.json': serializeIndex({
+    'directory.json': serializeDirectory({
       version: 1,
-      generatedAt: new Date().toISOString(),
-      users: {
-        alice: { localName: 'alice', uid: 2000, groups: ['Admins'], keys: [] },
-        bob: { localName: 'bob', uid: 2001, groups: [], keys: [] },
-        carol: { localName: 'carol', uid: 2002, groups: ['Admins'], keys: [] },
-      },
-      groups: { Admins: { members: ['alice', 'carol'] } },
-      keyBodies: {},
-      uids: {},
-      nextUid: 2003,
+      users: new Map([
+        ['alice', { userId: 'AIDA0', localName: 'alice', uid: 2000, groups: ['Admins'] }],
+        ['bob', { userId: 'AIDA1', localName: 'bob', uid: 2001, groups: [] }],
+        ['carol', { userId: 'AIDA2', localName: 'carol', uid: 2002, groups: ['Admins'] }],
+      ]),
+      reservedUids: [],
     }),
+    'heartbeat.json': serializeHeartbeat(new Date().toISOString()),
   };
   const allowed: Record<string, string[]> = {
     'users/alice': [line('alice', k0), line('alice', k1)],
