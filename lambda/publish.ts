@@ -293,12 +293,13 @@ export async function renderAndWrite(
     const index = serializeIndex(rendered.index);
     if (opts.indexFirst && p.puts.length > 0) await putText(deps.s3, bucket, indexKey(prefix), index);
     const puts = p.puts.filter((put) => !refused.has(put.key));
-    if (directoryChanged && !refused.has(directoryKey(prefix)))
-      puts.push({ key: directoryKey(prefix), body: rendered.directory, change: 'change' });
     await mapLimit(puts, config.concurrency, (put) => putText(deps.s3, bucket, put.key, put.body));
     // A refused object's previous version could still grant what this run removed.
     const stale = existing.filter((o) => refused.has(o.key)).map((o) => o.key);
     await mapLimit([...p.deletes, ...stale], config.concurrency, (key) => deleteKey(deps.s3, bucket, key));
+    // After the principal objects: a user it lists has its object already.
+    if (directoryChanged && !refused.has(directoryKey(prefix)))
+      await putText(deps.s3, bucket, directoryKey(prefix), rendered.directory);
     // The publisher's state, also the heartbeat of agents of the previous release.
     await putText(deps.s3, bucket, indexKey(prefix), index);
     // Last: the heartbeat says "a complete run finished".
