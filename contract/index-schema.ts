@@ -1,5 +1,7 @@
-// index.json: the publisher's record of a run, the hosts' heartbeat and the
-// iamUsers-mode directory (docs/architecture.md "Bucket layout").
+// index.json: the publisher's record of a run, its state (docs/architecture.md
+// "Bucket layout"). Hosts read directory.json and heartbeat.json instead
+// (directory.ts); index.json keeps its host-facing fields for agents of the
+// previous release.
 import { IAM_GROUP_NAME, IAM_USER_NAME } from './layout.js';
 import { isValidLocalName } from './names.js';
 import { nullRecord } from './records.js';

@@ -1,3 +1,4 @@
+export * from './directory.js';
 export * from './index-schema.js';
 export * from './keys.js';
 export * from './layout.js';

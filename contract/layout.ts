@@ -80,6 +80,8 @@ export function indexKey(prefix: string): string {
 
 export type LayoutObject =
   | { readonly type: 'index' }
+  | { readonly type: 'directory' }
+  | { readonly type: 'heartbeat' }
   | { readonly type: 'principal'; readonly principal: Principal };
 
 /**
@@ -90,6 +92,8 @@ export function parseLayoutKey(prefix: string, key: string): LayoutObject | unde
   if (!key.startsWith(prefix)) return undefined;
   const rest = key.slice(prefix.length);
   if (rest === 'index.json') return { type: 'index' };
+  if (rest === 'directory.json') return { type: 'directory' };
+  if (rest === 'heartbeat.json') return { type: 'heartbeat' };
   const m = /^(users|groups)\/([^/]+)\/authorized_keys$/.exec(rest);
   if (!m) return undefined;
   const kind = m[1] as PrincipalKind;

@@ -15,11 +15,6 @@ export interface AuditFields {
   readonly owner: string;
   readonly principals: readonly string[];
   readonly sources: readonly string[];
-  /**
-   * The key's id in index.json (`APKA...`, or `tag:<tag key>` for a key from a
-   * user tag), when the agent read index.json anyway (iamUsers mode).
-   */
-  readonly keyId?: string;
   /** sshd's process (our parent): joins this line to sshd's own "Accepted publickey" line. */
   readonly sshdPid?: number;
 }
@@ -42,7 +37,6 @@ export function auditMessage(f: AuditFields): string {
     `owner=${clean(f.owner)}`,
     `principal=${clean(f.principals.join(','))}`,
     `source=${clean(f.sources.join(','))}`,
-    ...(f.keyId !== undefined ? [`key=${clean(f.keyId)}`] : []),
     ...(f.sshdPid !== undefined ? [`sshd_pid=${f.sshdPid}`] : []),
   ].join(' ');
 }

@@ -1,9 +1,16 @@
 // The login path's core: local user -> principals -> validated key lines.
 // Takes the store, the chain runner and the clock as data/functions and
 // returns what to print, what to audit and what to say on stderr.
-import { IndexFormatError, type PublishedIndex, parseIndex } from '../contract/index-schema.js';
+import {
+  type Directory,
+  DirectoryFormatError,
+  directoryKey,
+  heartbeatKey,
+  parseDirectory,
+  parseHeartbeat,
+} from '../contract/directory.js';
 import { isSupportedKeyType, MAX_BLOB_BASE64 } from '../contract/keys.js';
-import { IAM_USER_NAME, indexKey, parsePrincipal, principalKey } from '../contract/layout.js';
+import { IAM_USER_NAME, parsePrincipal, principalKey } from '../contract/layout.js';
 import { type KeyLine, type ParsedObject, parseObject, renderLine } from '../contract/line.js';
 import { iamToLocalName, isValidLocalName } from '../contract/names.js';
 import { auditMessage } from './audit.js';
@@ -76,28 +83,28 @@ export function uidFromPasswd(passwd: string, user: string): number | undefined 
 }
 
 /**
- * iamUsers mode: the IAM user whose local name is `user`. The index's
- * localName must agree with our own iamToLocalName (the index is not trusted
- * to map names); a name claimed by two IAM users maps to nobody. The local
- * account must also carry the uid the publisher allocated to that IAM user (as
- * sync-users creates it): otherwise an IAM user named `root` or `ec2-user`
- * would open that existing account.
+ * iamUsers mode: the IAM user whose local name is `user`. The directory's
+ * localName must agree with our own iamToLocalName (the directory is not
+ * trusted to map names); a name claimed by two IAM users maps to nobody. The
+ * local account must also carry the uid the publisher allocated to that IAM
+ * user (as sync-users creates it): otherwise an IAM user named `root` or
+ * `ec2-user` would open that existing account.
  */
 export function matchIamUser(
-  index: PublishedIndex,
+  directory: Directory,
   user: string,
   allowGroups: readonly string[],
   localUid?: number,
 ): IamUserMatch {
   const diagnostics: string[] = [];
   const matches: string[] = [];
-  for (const [iamName, entry] of Object.entries(index.users)) {
+  for (const [iamName, entry] of directory.users) {
     const local = iamToLocalName(iamName);
     const computed = local.ok ? local.name : null;
     if (computed !== user && entry.localName !== user) continue;
     if (computed !== user || entry.localName !== user) {
       diagnostics.push(
-        `index.json: IAM user ${shown(iamName)} has localName ${shown(String(entry.localName))}, expected ${shown(String(computed))}: ignored`,
+        `directory.json: IAM user ${shown(iamName)} has localName ${shown(String(entry.localName))}, expected ${shown(String(computed))}: ignored`,
       );
       continue;
     }
@@ -108,16 +115,15 @@ export function matchIamUser(
     return { principals: [], diagnostics };
   }
   const iamName = matches[0];
-  if (iamName === undefined) return { principals: [], diagnostics };
-  const entry = index.users[iamName];
-  if (localUid === undefined || localUid === 0 || localUid !== entry?.uid) {
+  const entry = iamName === undefined ? undefined : directory.users.get(iamName);
+  if (iamName === undefined || entry === undefined) return { principals: [], diagnostics };
+  if (localUid === undefined || localUid === 0 || localUid !== entry.uid) {
     diagnostics.push(
-      `IAM user ${iamName}: local account ${user} has uid ${localUid ?? 'none'}, not the published uid ${entry?.uid}: not mapped`,
+      `IAM user ${iamName}: local account ${user} has uid ${localUid ?? 'none'}, not the published uid ${entry.uid}: not mapped`,
     );
     return { principals: [], diagnostics };
   }
-  const groups = entry.groups;
-  if (allowGroups.length > 0 && !groups.some((g) => allowGroups.includes(g))) {
+  if (allowGroups.length > 0 && !entry.groups.some((g) => allowGroups.includes(g))) {
     diagnostics.push(`IAM user ${iamName} is in none of iamUsers.allowGroups: not allowed`);
     return { principals: [], diagnostics };
   }
@@ -238,7 +244,7 @@ export async function authorizedKeys(
     return fail(diagnostics, `invalid fingerprint ${shown(fp)} (expected SHA256:...)`, 2);
   }
   const user = req.user;
-  const mapped = Object.hasOwn(config.users, user) ? (config.users[user] ?? []) : [];
+  const mapped = mappedPrincipals(config, user);
   if (mapped.length === 0 && !config.iamUsers && !deps.runChain) {
     return { exitCode: 0, stdout: '', diagnostics, audit: [] };
   }
@@ -252,34 +258,29 @@ export async function authorizedKeys(
       .then((r) => ({ principal, r }));
 
   let results: { principal: string; r: ReadResult }[];
-  let tooLarge: string[] = [];
-  // iamUsers mode reads index.json anyway: the audit then names the key (its id, or tag:<tag key>).
-  let index: PublishedIndex | undefined;
   try {
     const settled = await Promise.allSettled([
       ...mapped.map(read),
-      ...(config.iamUsers
-        ? [
-            resolveIamUser(config, user, deps, diagnostics, read, (i) => {
-              index = i;
-            }),
-          ]
-        : []),
+      ...(config.iamUsers ? [resolveIamUser(config, user, deps, diagnostics, read)] : []),
     ]);
     results = [];
+    // An object that cannot be read fails the whole answer (an oversized one too): never "no keys".
     for (const s of settled) {
       if (s.status === 'fulfilled') results.push(...(Array.isArray(s.value) ? s.value : [s.value]));
-      else if (s.reason instanceof ObjectTooLargeError) tooLarge = [...tooLarge, errorMessage(s.reason)];
       else throw s.reason;
     }
   } catch (e) {
     await chainP; // let it finish (it is killed at the deadline) before we answer
-    if (e instanceof StoreUnavailableError || e instanceof IndexFormatError) {
+    if (
+      e instanceof StoreUnavailableError ||
+      e instanceof ObjectTooLargeError ||
+      e instanceof DirectoryFormatError ||
+      e instanceof DirectoryMissingError
+    ) {
       return fail(diagnostics, `cannot decide: ${errorMessage(e)}`);
     }
     return fail(diagnostics, `cannot decide: unexpected ${errorMessage(e)}`);
   }
-  for (const t of tooLarge) diagnostics.push(`object dropped: ${t}`);
 
   const collected = new Map<string, Collected>();
   for (const { principal, r } of results) {
@@ -303,7 +304,6 @@ export async function authorizedKeys(
   const audit: string[] = [];
   if (fp !== undefined) {
     for (const c of collected.values()) {
-      const keyId = index?.users[c.line.owner]?.keys.find((k) => k.fingerprint === fp)?.id;
       audit.push(
         auditMessage({
           user,
@@ -311,7 +311,6 @@ export async function authorizedKeys(
           owner: c.line.owner,
           principals: c.principals,
           sources: c.sources,
-          ...(keyId !== undefined ? { keyId } : {}),
           ...(deps.sshdPid !== undefined ? { sshdPid: deps.sshdPid } : {}),
         }),
       );
@@ -332,34 +331,62 @@ export async function authorizedKeys(
   return { exitCode: 0, stdout, diagnostics, audit };
 }
 
+/** The config's principals for a local user: an own property only (`toString` maps nothing). */
+export function mappedPrincipals(config: Pick<AgentConfig, 'users'>, user: string): readonly string[] {
+  return Object.hasOwn(config.users, user) ? (config.users[user] ?? []) : [];
+}
+
+/** directory.json is absent: iamUsers mode cannot decide (a publisher older than this agent, or none yet). */
+export class DirectoryMissingError extends Error {
+  override name = 'DirectoryMissingError';
+}
+
+/** heartbeat.json only warns: the directory decides who logs in, the heartbeat says how current it is. */
+async function heartbeatWarnings(config: AgentConfig, deps: AgentDeps): Promise<string[]> {
+  let generatedAt: string;
+  try {
+    const r = await deps.store.read(heartbeatKey(config.prefix), readOptions(deps.signal));
+    if (!r.found) return ['warning: heartbeat.json not found: cannot tell how current directory.json is'];
+    generatedAt = parseHeartbeat(r.body.toString('utf8')).generatedAt;
+  } catch (e) {
+    return [
+      `warning: cannot read heartbeat.json (${errorMessage(e)}): cannot tell how current directory.json is`,
+    ];
+  }
+  // A stopped publisher leaves deleted users' keys in place.
+  const age = indexAge(generatedAt, deps.now(), config.cache.maxStaleSeconds);
+  if (age.stale)
+    return [
+      `warning: the publisher's last run was ${age.ageSeconds}s ago (publisher stopped?): keys may be outdated`,
+    ];
+  if (age.future)
+    return [`warning: heartbeat.json generatedAt is ${-age.ageSeconds}s in the future (clock skew?)`];
+  return [];
+}
+
 async function resolveIamUser(
   config: AgentConfig,
   user: string,
   deps: AgentDeps,
   diagnostics: string[],
   read: (principal: string) => Promise<{ principal: string; r: ReadResult }>,
-  onIndex: (index: PublishedIndex) => void,
 ): Promise<{ principal: string; r: ReadResult }[]> {
   const allowGroups = config.iamUsers?.allowGroups ?? [];
-  const r = await deps.store.read(indexKey(config.prefix), readOptions(deps.signal));
+  const [r, warnings] = await Promise.all([
+    deps.store.read(directoryKey(config.prefix), readOptions(deps.signal)),
+    heartbeatWarnings(config, deps),
+  ]);
+  diagnostics.push(...warnings);
   if (!r.found) {
-    diagnostics.push('index.json not found: iamUsers mode maps nobody');
-    return [];
-  }
-  const index = parseIndex(r.body.toString('utf8'));
-  onIndex(index);
-  // generatedAt is the publisher's heartbeat: a stopped publisher leaves deleted users' keys in place.
-  const age = indexAge(index.generatedAt, deps.now(), config.cache.maxStaleSeconds);
-  if (age.stale) {
-    diagnostics.push(
-      `warning: index.json was generated ${age.ageSeconds}s ago (publisher stopped?): keys may be outdated`,
+    throw new DirectoryMissingError(
+      'directory.json not found in the bucket (a publisher older than this agent? upgrade the publisher first)',
     );
-  } else if (age.future) {
-    diagnostics.push(`warning: index.json generatedAt is ${-age.ageSeconds}s in the future (clock skew?)`);
   }
-  const m = matchIamUser(index, user, allowGroups, deps.localUid?.(user));
+  const directory = parseDirectory(r.body.toString('utf8'));
+  const m = matchIamUser(directory, user, allowGroups, deps.localUid?.(user));
   diagnostics.push(...m.diagnostics);
   // Already mapped through `users`: read once.
-  const extra = m.principals.filter((p) => !(config.users[user] ?? []).includes(p));
+  const mapped = mappedPrincipals(config, user);
+  const extra = m.principals.filter((p) => !mapped.includes(p));
   return Promise.all(extra.map(read));
 }

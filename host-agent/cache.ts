@@ -16,11 +16,12 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_HOST_OBJECT_BYTES } from '../contract/directory.js';
 import { fileLocks, type ObjectLocks } from './fetch-lock.js';
 import { privateDirProblem } from './secure-path.js';
 
-/** Largest object the agent accepts from S3 or from its cache. */
-export const MAX_OBJECT_BYTES = 8 * 1024 * 1024;
+/** Largest object the agent accepts from S3 or from its cache: the publisher refuses to write bigger ones. */
+export const MAX_OBJECT_BYTES = MAX_HOST_OBJECT_BYTES;
 const MAX_HEADER_BYTES = 4096;
 /** A cache file: header, body and the derived lines (JSON, at most about twice the body). */
 const MAX_ENTRY_BYTES = MAX_HEADER_BYTES + 3 * MAX_OBJECT_BYTES;

@@ -16,9 +16,17 @@ import { createClients } from './clients.js';
 import { publishConfigFromEnv } from './config.js';
 import { planForInvocation } from './event-targets.js';
 import type { ProgressCounts } from './progress.js';
-import { PublishIncompleteError, type PublishSummary, type StopReport } from './publish.js';
+import {
+  ObjectsTooLargeError,
+  PublishIncompleteError,
+  type PublishSummary,
+  type StopReport,
+} from './publish.js';
 import { publishForEvents, type TargetedOutcome } from './publish-targeted.js';
 import type { Problem } from './render.js';
+
+/** Objects a run refused because hosts could not read them (the alarm in lib/publisher/alarms.ts). */
+const OBJECTS_TOO_LARGE_METRIC = 'ObjectsTooLargeForHosts';
 
 const logger = new Logger({ serviceName: 'iam-ssh-keys-publisher' });
 const metrics = new Metrics({ namespace: 'IamSshKeys', serviceName: 'iam-ssh-keys-publisher' });
@@ -76,6 +84,27 @@ function logProblems(problems: readonly Problem[]): void {
   }
 }
 
+/** A run that stopped in time: its progress, logs and metrics (an error only when it could save nothing). */
+function reportIncomplete(e: PublishIncompleteError, source: string): HandlerResult {
+  const iamCalls = { ...counts.calls };
+  for (const w of e.warnings) logger.warn(w);
+  const fields = { trigger: source, ...e.progress, advanced: e.advanced, iamCalls, stop: e.stop };
+  // A run that can save nothing is not "in progress": it says so, and by how much, at ERROR.
+  if (e.stop?.budgetTooSmall) logger.error(e.message, fields);
+  else logger.info(e.message, fields);
+  if (e.stop?.budgetTooSmall) metrics.addMetric('BudgetTooSmall', MetricUnit.Count, 1);
+  metrics.addMetric('PublishIncomplete', MetricUnit.Count, 1);
+  // The staleness alarm counts a run that advanced like a successful one (lib/publisher/alarms.ts).
+  metrics.addMetric('ImportProgressed', MetricUnit.Count, e.advanced ? 1 : 0);
+  metrics.addMetric('UsersRead', MetricUnit.Count, e.progress.usersRead);
+  metrics.addMetric(
+    'IamCalls',
+    MetricUnit.Count,
+    Object.values(iamCalls).reduce((a, b) => a + b, 0),
+  );
+  return { complete: false, progress: e.progress, iamCalls, ...(e.stop ? { stop: e.stop } : {}) };
+}
+
 /** The metrics of a run that published. */
 function addRunMetrics(mode: 'full' | 'targeted', summary: PublishSummary, iamCallCount: number): void {
   metrics.addMetric('PublishSucceeded', MetricUnit.Count, 1);
@@ -84,7 +113,10 @@ function addRunMetrics(mode: 'full' | 'targeted', summary: PublishSummary, iamCa
   metrics.addMetric('Keys', MetricUnit.Count, summary.keys);
   metrics.addMetric('RejectedKeys', MetricUnit.Count, summary.rejectedKeys);
   metrics.addMetric('CopiedKeysRefused', MetricUnit.Count, summary.copiedKeysRefused);
-  metrics.addMetric('ObjectsWritten', MetricUnit.Count, summary.added + summary.changed + 1);
+  // + index.json and heartbeat.json, + directory.json when it changed.
+  const written = summary.added + summary.changed + 2 + (summary.directoryWritten ? 1 : 0);
+  metrics.addMetric('ObjectsWritten', MetricUnit.Count, written);
+  metrics.addMetric(OBJECTS_TOO_LARGE_METRIC, MetricUnit.Count, 0);
   metrics.addMetric('ObjectsDeleted', MetricUnit.Count, summary.deleted);
   metrics.addMetric('IamCalls', MetricUnit.Count, iamCallCount);
   metrics.addMetric('DurationMs', MetricUnit.Milliseconds, summary.durationMs);
@@ -142,26 +174,11 @@ export async function handler(
     addRunMetrics(outcome.mode, result.summary, iamCallCount);
     return { ...result.summary, mode: outcome.mode, iamCalls };
   } catch (e) {
-    if (e instanceof PublishIncompleteError) {
-      const iamCalls = { ...counts.calls };
-      for (const w of e.warnings) logger.warn(w);
-      const fields = { trigger: source, ...e.progress, advanced: e.advanced, iamCalls, stop: e.stop };
-      // A run that can save nothing is not "in progress": it says so, and by how much, at ERROR.
-      if (e.stop?.budgetTooSmall) logger.error(e.message, fields);
-      else logger.info(e.message, fields);
-      if (e.stop?.budgetTooSmall) metrics.addMetric('BudgetTooSmall', MetricUnit.Count, 1);
-      metrics.addMetric('PublishIncomplete', MetricUnit.Count, 1);
-      // The staleness alarm counts a run that advanced like a successful one (lib/publisher/alarms.ts).
-      metrics.addMetric('ImportProgressed', MetricUnit.Count, e.advanced ? 1 : 0);
-      metrics.addMetric('UsersRead', MetricUnit.Count, e.progress.usersRead);
-      metrics.addMetric(
-        'IamCalls',
-        MetricUnit.Count,
-        Object.values(iamCalls).reduce((a, b) => a + b, 0),
-      );
-      return { complete: false, progress: e.progress, iamCalls, ...(e.stop ? { stop: e.stop } : {}) };
-    }
-    logger.error('publish failed; index.json (the heartbeat) was not updated', e as Error);
+    if (e instanceof PublishIncompleteError) return reportIncomplete(e, source);
+    if (e instanceof ObjectsTooLargeError) {
+      logger.error(e.message, { objects: e.objects, ...e.result.summary });
+      metrics.addMetric(OBJECTS_TOO_LARGE_METRIC, MetricUnit.Count, e.objects.length);
+    } else logger.error('publish failed; heartbeat.json was not updated', e as Error);
     metrics.addMetric('PublishFailed', MetricUnit.Count, 1);
     throw e;
   } finally {

@@ -8,22 +8,19 @@ import { setMaxListeners } from 'node:events';
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
+  directoryKey,
+  heartbeatKey,
   IndexFormatError,
   indexKey,
   type PublishedIndex,
   parseIndex,
   parseLayoutKey,
+  serializeHeartbeat,
   serializeIndex,
+  tooLargeForHosts,
 } from '../contract/index.js';
 import { deleteKey, listExisting, putText, readIndexText, readText } from './bucket.js';
-import {
-  DEFAULT_PROGRESS_MAX_AGE_MS,
-  describeShortfall,
-  type Shortfall,
-  type StopTimes,
-  shortfall,
-  stopTimes,
-} from './deadline.js';
+import { DEFAULT_PROGRESS_MAX_AGE_MS, type StopTimes, shortfall, stopTimes } from './deadline.js';
 import {
   type AccountDetails,
   IamReadIncompleteError,
@@ -32,17 +29,24 @@ import {
   type PartialRead,
   readIam,
 } from './iam-source.js';
-import { type ExistingObject, keyLossRefusal, type Plan, plan, type Revocations } from './plan.js';
+import { type ExistingObject, keyLossRefusal, md5Etag, type Plan, plan, type Revocations } from './plan.js';
 import {
   nextProgress,
-  type ProgressCounts,
   progressCounts,
   progressKey,
   type Resumed,
   resume,
   serializeProgress,
 } from './progress.js';
-import { knownKeyBodies, type Problem, render } from './render.js';
+import {
+  ObjectsTooLargeError,
+  PublishIncompleteError,
+  PublishRefusedError,
+  type PublishResult,
+  type StopReport,
+  type TooLargeObject,
+} from './publish-result.js';
+import { knownKeyBodies, render } from './render.js';
 import type { RunBudget } from './retry.js';
 
 export interface PublishConfig {
@@ -94,72 +98,15 @@ export interface PublishDeps {
   readonly budget?: RunBudget;
 }
 
-export interface PublishSummary {
-  readonly users: number;
-  readonly groups: number;
-  readonly keys: number;
-  readonly rejectedKeys: number;
-  /** Of rejectedKeys: copies of a key another IAM user holds (see render's firstHolder). */
-  readonly copiedKeysRefused: number;
-  readonly added: number;
-  readonly changed: number;
-  readonly deleted: number;
-  readonly unchanged: number;
-  readonly dryRun: boolean;
-  readonly durationMs: number;
-}
-
-export interface PublishResult {
-  readonly plan: Plan;
-  readonly index: PublishedIndex;
-  readonly problems: readonly Problem[];
-  readonly summary: PublishSummary;
-  /** About saved progress this run ignored or partly discarded. */
-  readonly warnings?: readonly string[];
-}
-
-export class PublishRefusedError extends Error {
-  override name = 'PublishRefusedError';
-}
-
-/** How a run that stopped in time stopped: what the logs, the CLI and tests show. */
-export interface StopReport {
-  /** Where the read stood: the bucket reads, GetAccountAuthorizationDetails pages, key lists, key bodies. */
-  readonly phase: 'bucket' | 'account-details' | 'key-lists' | 'key-bodies';
-  /** IAM calls in flight at the hard stop, aborted (they count as not done). */
-  readonly abortedCalls: number;
-  /** Retry and rate-limiter waits the deadline ended (the SDK would have slept on). */
-  readonly cutWaits: number;
-  /** Whether publisher/progress.json was saved (false: a dry run, or the save did not fit before the deadline). */
-  readonly saved: boolean;
-  /** Set when the run read nothing new: the budget was too small for any progress, and by how much. */
-  readonly budgetTooSmall?: Shortfall;
-}
-
-/**
- * The run stopped in time (its deadline) before IAM was read completely: it
- * wrote no principal object, deleted nothing, left index.json alone and saved
- * its progress (unless a dry run) for the next run. Not a failure of the
- * publisher: a series of such runs ends in the bucket a single run produces.
- */
-export class PublishIncompleteError extends Error {
-  override name = 'PublishIncompleteError';
-  constructor(
-    /** The saved progress' counters. */
-    readonly progress: ProgressCounts,
-    /** True when this run read more than the series had before it (a stuck series reads nothing new). */
-    readonly advanced: boolean,
-    readonly warnings: readonly string[],
-    readonly stop?: StopReport,
-  ) {
-    const found = progress.usersTotal ? '' : `, ${progress.usersFound} found so far`;
-    super(
-      stop?.budgetTooSmall
-        ? describeShortfall(stop.budgetTooSmall)
-        : `${progress.firstImport ? 'first import' : 'publish'} in progress: ${progress.usersRead} of ${progress.usersTotal || '?'} users read${found}, ${progress.keyBodiesFetched} key bodies fetched${progress.keyBodiesMissing ? `, ${progress.keyBodiesMissing} to go` : ''}; run again to continue`,
-    );
-  }
-}
+export {
+  ObjectsTooLargeError,
+  PublishIncompleteError,
+  PublishRefusedError,
+  type PublishResult,
+  type PublishSummary,
+  type StopReport,
+  type TooLargeObject,
+} from './publish-result.js';
 
 export async function publish(config: PublishConfig, deps: PublishDeps): Promise<PublishResult> {
   const started = deps.now();
@@ -380,7 +327,8 @@ async function saveProgress(
 /**
  * What every run does once its IAM snapshot is complete (a full run's, or a
  * targeted run's composed one): render, plan, the guards, then the writes,
- * principal objects first and index.json (the heartbeat) last.
+ * principal objects first, then directory.json (when changed), index.json and
+ * heartbeat.json last.
  */
 export async function renderAndWrite(
   snapshot: IamSnapshot,
@@ -408,15 +356,45 @@ export async function renderAndWrite(
   const keyLoss = keyLossRefusal(previous, rendered.index, planOptions, opts.revoked);
   if (keyLoss) throw new PublishRefusedError(keyLoss);
 
+  // Hosts cannot read an object over their limit: such an object is refused, never published.
+  const directoryChanged = !existing.some(
+    (o) => o.key === directoryKey(prefix) && o.etag === md5Etag(rendered.directory),
+  );
+  const tooLarge: TooLargeObject[] = [...p.puts, { key: directoryKey(prefix), body: rendered.directory }]
+    .filter((o) => tooLargeForHosts(o.body))
+    .map((o) => ({ key: o.key, bytes: Buffer.byteLength(o.body, 'utf8') }));
+  const refused = new Set(tooLarge.map((o) => o.key));
   if (!config.dryRun) {
     const index = serializeIndex(rendered.index);
     if (opts.indexFirst && p.puts.length > 0) await putText(deps.s3, bucket, indexKey(prefix), index);
-    await mapLimit(p.puts, config.concurrency, (put) => putText(deps.s3, bucket, put.key, put.body));
-    await mapLimit(p.deletes, config.concurrency, (key) => deleteKey(deps.s3, bucket, key));
-    // Last: the heartbeat says "a complete run finished".
+    const puts = p.puts.filter((put) => !refused.has(put.key));
+    await mapLimit(puts, config.concurrency, (put) => putText(deps.s3, bucket, put.key, put.body));
+    // A refused object's previous version could still grant what this run removed.
+    const stale = existing.filter((o) => refused.has(o.key)).map((o) => o.key);
+    await mapLimit([...p.deletes, ...stale], config.concurrency, (key) => deleteKey(deps.s3, bucket, key));
+    // After the principal objects: a user it lists has its object already.
+    if (directoryChanged && !refused.has(directoryKey(prefix)))
+      await putText(deps.s3, bucket, directoryKey(prefix), rendered.directory);
+    // The publisher's state, also the heartbeat of agents of the previous release.
     await putText(deps.s3, bucket, indexKey(prefix), index);
+    // Last: the heartbeat says "a complete run finished".
+    const heartbeat = serializeHeartbeat(rendered.index.generatedAt);
+    if (tooLarge.length === 0) await putText(deps.s3, bucket, heartbeatKey(prefix), heartbeat);
   }
 
+  const result = publishResult(p, rendered, config, deps, started, directoryChanged);
+  if (tooLarge.length > 0) throw new ObjectsTooLargeError(tooLarge, result);
+  return result;
+}
+
+function publishResult(
+  p: Plan,
+  rendered: ReturnType<typeof render>,
+  config: PublishConfig,
+  deps: PublishDeps,
+  started: Date,
+  directoryChanged: boolean,
+): PublishResult {
   return {
     plan: p,
     index: rendered.index,
@@ -431,6 +409,7 @@ export async function renderAndWrite(
       changed: p.puts.filter((x) => x.change === 'change').length,
       deleted: p.deletes.length,
       unchanged: p.unchanged.length,
+      directoryWritten: directoryChanged,
       dryRun: config.dryRun,
       durationMs: deps.now().getTime() - started.getTime(),
     },

@@ -2,6 +2,8 @@
 // hold and the new index.json. Same input, same bytes.
 import {
   DEFAULT_TAG_KEY_PREFIX,
+  DIRECTORY_VERSION,
+  type DirectoryUser,
   groupKey,
   IAM_GROUP_NAME,
   IAM_USER_NAME,
@@ -16,6 +18,7 @@ import {
   parsePublicKeyText,
   type RejectedKey,
   renderLine,
+  serializeDirectory,
   TAG_ID_PREFIX,
   tagBodyId,
   userKey,
@@ -50,6 +53,8 @@ export interface Rendered {
   /** Object key -> body, for every user and group object (not index.json). */
   readonly objects: ReadonlyMap<string, string>;
   readonly index: PublishedIndex;
+  /** directory.json: what hosts need of every user (no keys, no timestamp: it changes only with the data). */
+  readonly directory: string;
   /** Active keys not published, and users without a usable local name. */
   readonly problems: readonly Problem[];
   readonly keyCount: number;
@@ -380,6 +385,7 @@ export function render(
 
   return {
     objects,
+    directory: renderDirectory(users, localNames, uids, retired),
     index: {
       version: INDEX_VERSION,
       generatedAt: opts.now.toISOString(),
@@ -392,5 +398,40 @@ export function render(
     },
     problems,
     keyCount,
+  };
+}
+
+/**
+ * directory.json from what render decided: built in a Map, so an IAM user named
+ * `__proto__` or `toString` is plain data. Reserved: every uid ever allocated
+ * (gone users, retired ones) that no current user holds.
+ */
+function renderDirectory(
+  users: readonly IamUser[],
+  localNames: ReadonlyMap<string, { name: string | null; problem?: string }>,
+  uids: Readonly<Record<string, number>>,
+  retired: Readonly<Record<string, number>>,
+): string {
+  const directoryUsers = new Map<string, DirectoryUser>();
+  for (const u of users) {
+    const local = localNames.get(u.name) ?? { name: null, problem: 'no local name' };
+    directoryUsers.set(u.name, directoryUser(u, local, uids[u.id] as number));
+  }
+  const current = new Set([...directoryUsers.values()].map((d) => d.uid));
+  const reservedUids = [...Object.values(uids), ...Object.values(retired)].filter((n) => !current.has(n));
+  return serializeDirectory({ version: DIRECTORY_VERSION, users: directoryUsers, reservedUids });
+}
+
+function directoryUser(
+  u: IamUser,
+  local: { name: string | null; problem?: string },
+  uid: number,
+): DirectoryUser {
+  return {
+    userId: u.id,
+    localName: local.name,
+    ...(local.problem ? { localNameProblem: local.problem } : {}),
+    uid,
+    groups: [...u.groups].filter((g) => IAM_GROUP_NAME.test(g)).sort(byCodeUnit),
   };
 }

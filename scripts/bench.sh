@@ -13,6 +13,8 @@ echo "== publisher scale, small (bench/scale.ts: users keys groups; IAM limited 
 npx tsx bench/scale.ts 200 5 30 --rate 20 --budget 10
 echo "== publisher budget under 50 % IAM throttling (bench/budget.ts: users budgetSeconds; pages of 10)"
 npx tsx bench/budget.ts 200 3 --runs 10 --cli-runs 2
+echo "== what hosts read at 5,000 users: index.json vs directory.json (bench/directory.ts: users keysPerUser)"
+npx tsx bench/directory.ts "${BENCH_DIRECTORY_USERS:-5000}" 5
 echo "== host agent start-up (bench/agent.ts)"
 npx tsx bench/agent.ts
 echo "== login storm: 100 concurrent invocations on a cold cache (bench/storm.ts)"

@@ -1,6 +1,6 @@
 // doctor: one line per check (ok / FAIL + why), non-zero exit if any fails.
 // Each check is a pure evaluation of facts gathered through injected deps.
-import { indexKey, parseIndex } from '../../contract/index.js';
+import { directoryKey, heartbeatKey, parseDirectory, parseHeartbeat } from '../../contract/directory.js';
 import { type AgentConfig, DEFAULT_CONFIG_PATH } from '../config.js';
 import { indexAge } from '../index-age.js';
 import {
@@ -27,13 +27,44 @@ export function formatCheck(c: CheckResult): string {
   return `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`;
 }
 
-/** index.json's generatedAt is the publisher's heartbeat: older than the limit means the publisher is not running. */
+/** heartbeat.json's generatedAt: older than the limit means the publisher is not running. */
 export function evaluateIndexAge(generatedAt: string, now: number, maxStaleSeconds: number): CheckResult {
   const age = indexAge(generatedAt, now, maxStaleSeconds);
-  const detail = `index.json generated ${age.ageSeconds}s ago (limit ${age.limitSeconds}s)`;
+  const detail = `heartbeat.json: the publisher's last run was ${age.ageSeconds}s ago (limit ${age.limitSeconds}s)`;
   if (age.stale) return fail('bucket', `${detail}: the publisher has not run recently`);
   if (age.future) return fail('bucket', `${detail}: generatedAt is in the future (clock skew?)`);
   return ok('bucket', detail);
+}
+
+/**
+ * The heartbeat's age, and in iamUsers mode directory.json as the login path
+ * reads it (same size limit): a missing, oversized or malformed one fails.
+ */
+async function bucketChecks(
+  config: AgentConfig,
+  deps: Pick<DoctorDeps, 'readObject' | 'now'>,
+): Promise<CheckResult[]> {
+  const read = async (key: string, use: (text: string) => CheckResult): Promise<CheckResult> => {
+    try {
+      const body = await deps.readObject(config, key);
+      return body ? use(body.toString('utf8')) : fail('bucket', `${key} not found in ${config.bucket}`);
+    } catch (e) {
+      return fail('bucket', `cannot read ${key}: ${(e as Error).message}`);
+    }
+  };
+  const out = [
+    await read(heartbeatKey(config.prefix), (text) =>
+      evaluateIndexAge(parseHeartbeat(text).generatedAt, deps.now(), config.cache.maxStaleSeconds),
+    ),
+  ];
+  if (config.iamUsers) {
+    out.push(
+      await read(directoryKey(config.prefix), (text) =>
+        ok('directory', `${directoryKey(config.prefix)}: ${parseDirectory(text).users.size} IAM users`),
+      ),
+    );
+  }
+  return out;
 }
 
 export function evaluateSshdT(output: string, expectedCommand: string, expectedUser: string): CheckResult {
@@ -215,16 +246,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckResult[]> {
     } catch (e) {
       results.push(fail('credentials', (e as Error).message));
     }
-    try {
-      const body = await deps.readObject(config, indexKey(config.prefix));
-      if (!body) results.push(fail('bucket', `${indexKey(config.prefix)} not found in ${config.bucket}`));
-      else {
-        const index = parseIndex(body.toString('utf8'));
-        results.push(evaluateIndexAge(index.generatedAt, deps.now(), config.cache.maxStaleSeconds));
-      }
-    } catch (e) {
-      results.push(fail('bucket', `cannot read ${indexKey(config.prefix)}: ${(e as Error).message}`));
-    }
+    results.push(...(await bucketChecks(config, deps)));
   }
 
   const { result: T, note } = await runSshd(deps.sshdBinary, ['-T', '-f', deps.sshdConfig], deps);

@@ -1,6 +1,7 @@
 // The alarms of SshKeyPublisher: a failed run, throttling that lasts, no
 // successful publish and no import progress for stalenessPeriods schedule
-// periods, and (informational) a first import in progress; optionally notified.
+// periods, an object refused as too large for hosts, and (informational) a
+// first import in progress; optionally notified.
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -13,6 +14,8 @@ import { METRICS_NAMESPACE, PUBLISH_SUCCEEDED_METRIC, PUBLISHER_SERVICE_NAME } f
 export const PUBLISH_INCOMPLETE_METRIC = 'PublishIncomplete';
 /** Emitted by such a run: 1 when it read something new (users' key lists, key bodies), 0 when stuck. */
 export const IMPORT_PROGRESSED_METRIC = 'ImportProgressed';
+/** Emitted by every run: how many objects it refused to write because hosts could not read them (over 8 MiB). */
+export const OBJECTS_TOO_LARGE_METRIC = 'ObjectsTooLargeForHosts';
 
 export interface PublisherAlarmsProps {
   readonly scheduleMinutes: number;
@@ -24,12 +27,10 @@ export function publisherAlarms(
   scope: Construct,
   fn: lambda.IFunction,
   props: PublisherAlarmsProps,
-): {
-  errorsAlarm: cloudwatch.Alarm;
-  throttlesAlarm: cloudwatch.Alarm;
-  stalenessAlarm: cloudwatch.Alarm;
-  importInProgressAlarm: cloudwatch.Alarm;
-} {
+): Record<
+  'errorsAlarm' | 'throttlesAlarm' | 'stalenessAlarm' | 'importInProgressAlarm' | 'objectsTooLargeAlarm',
+  cloudwatch.Alarm
+> {
   const { stalenessPeriods } = props;
   const period = Duration.minutes(props.scheduleMinutes);
   const errorsAlarm = new cloudwatch.Alarm(scope, 'ErrorsAlarm', {
@@ -91,12 +92,27 @@ export function publisherAlarms(
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
+  const objectsTooLargeAlarm = objectsTooLarge(scope, metric(OBJECTS_TOO_LARGE_METRIC));
+  const alarms = { errorsAlarm, throttlesAlarm, stalenessAlarm, importInProgressAlarm, objectsTooLargeAlarm };
   if (props.alarmTopic) {
     const action = new cwActions.SnsAction(props.alarmTopic);
-    for (const alarm of [errorsAlarm, throttlesAlarm, stalenessAlarm, importInProgressAlarm]) {
+    for (const alarm of Object.values(alarms)) {
       alarm.addAlarmAction(action);
       alarm.addOkAction(action);
     }
   }
-  return { errorsAlarm, throttlesAlarm, stalenessAlarm, importInProgressAlarm };
+  return alarms;
+}
+
+/** Names the cause the Errors alarm cannot: an object (a big group, directory.json) hosts cannot read. */
+function objectsTooLarge(scope: Construct, metric: cloudwatch.Metric): cloudwatch.Alarm {
+  return new cloudwatch.Alarm(scope, 'ObjectsTooLargeAlarm', {
+    alarmDescription:
+      "iam-ssh-keys publisher: a run refused to write an object over the hosts' 8 MiB limit (a group with thousands of members' keys, or directory.json); its previous version was deleted, so its members cannot log in through it. Split the group. See docs/operations.md.",
+    metric: metric.with({ statistic: 'Maximum' }),
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
 }

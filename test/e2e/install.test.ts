@@ -376,7 +376,9 @@ describe('install and uninstall against a real sshd', () => {
       new RegExp(`^ok   self-test: as the agent user, "${LOCAL}" gets 2 key line\\(s\\)$`, 'm'),
     );
     // Caching is off (maxStaleSeconds 0): the heartbeat is judged against the default day.
-    expect(r.stdout).toMatch(/^ok {3}bucket: index.json generated \d+s ago \(limit 86400s\)$/m);
+    expect(r.stdout).toMatch(
+      /^ok {3}bucket: heartbeat.json: the publisher's last run was \d+s ago \(limit 86400s\)$/m,
+    );
     expect(r.code).toBe(0);
   });
 

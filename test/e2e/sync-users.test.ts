@@ -222,7 +222,7 @@ describe('sync-users on this machine', () => {
     expect(passwd(`${P}-alice`)).toBeDefined();
   });
 
-  it('changes nothing when index.json cannot be read (S3 down)', async () => {
+  it('changes nothing when directory.json cannot be read (S3 down)', async () => {
     await clients(moto).iam.send(
       new RemoveUserFromGroupCommand({ GroupName: `${P}-Devs`, UserName: `${P}-alice` }),
     );
@@ -230,7 +230,7 @@ describe('sync-users on this machine', () => {
     writeConfig(`http://127.0.0.1:${await freePort()}`);
     const r = await sync('--allow-mass-removal');
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/cannot read index.json: .*nothing changed/);
+    expect(r.stderr).toMatch(/cannot read directory.json: .*nothing changed/);
     expect(passwd(`${P}-alice`)).toBeDefined();
     writeConfig(moto.endpoint);
   });

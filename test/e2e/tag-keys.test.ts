@@ -145,7 +145,7 @@ describe('keys from IAM user tags, through sshd', () => {
     if (dir) removeDir(dir);
   });
 
-  it('logs in with an ed25519 key that lives only in a tag, audited by its tag key (iamUsers mode)', async () => {
+  it('logs in with an ed25519 key that lives only in a tag, audited by its fingerprint (iamUsers mode)', async () => {
     const store = await clients(moto).iam.send(new ListSSHPublicKeysCommand({ UserName: ALICE }));
     expect(store.SSHPublicKeys ?? []).toEqual([]);
     const r = await sshLogin(sshd.port, ALICE, alice, 'echo "owner=$SSH_KEY_OWNER"');
@@ -158,7 +158,7 @@ describe('keys from IAM user tags, through sshd', () => {
     await waitFor(() => auditLines(ALICE).length > 0, { what: 'an audit line' });
     expect(auditLines(ALICE).at(-1)).toMatch(
       new RegExp(
-        `fingerprint=${alice.fingerprint.replace(/[+/]/g, '\\$&')} owner=${ALICE} principal=users/${ALICE} .*key=tag:ssh-key:laptop`,
+        `fingerprint=${alice.fingerprint.replace(/[+/]/g, '\\$&')} owner=${ALICE} principal=users/${ALICE} `,
       ),
     );
   });

@@ -11,6 +11,9 @@ export interface RecordedRequest {
   readonly path: string;
   /** The access key id that signed the request ('' when unsigned). */
   readonly accessKeyId?: string;
+  /** The answer's status and body size, set once it is sent (e.g. 304 and 0 for a revalidation). */
+  status?: number;
+  responseBytes?: number;
 }
 
 export interface FaultResponse {
@@ -150,7 +153,7 @@ export function startAwsProxy(target: string, options: ProxyOptions = {}): Promi
     try {
       const body = await readBody(req);
       const signer = /Credential=([^/]+)\//.exec(String(req.headers.authorization ?? ''))?.[1] ?? '';
-      const info = {
+      const info: RecordedRequest = {
         ...classify(req.method ?? 'GET', req.url ?? '/', req.headers, body),
         accessKeyId: signer,
       };
@@ -197,6 +200,8 @@ export function startAwsProxy(target: string, options: ProxyOptions = {}): Promi
             res.end(text);
             return;
           }
+          info.status = up.statusCode ?? 502;
+          info.responseBytes = upBody.length;
           res.writeHead(up.statusCode ?? 502, up.headers);
           res.end(upBody);
         },

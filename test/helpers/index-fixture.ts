@@ -2,6 +2,7 @@
 // name, no groups and no keys; uids come from `uids` or count up from `firstUid`.
 // The current version (uids by IAM user id, each user's userId) unless `version: 1`
 // asks for what a version 1 publisher wrote (uids by name, no userId).
+import { DIRECTORY_VERSION, type DirectoryUser, serializeDirectory } from '../../contract/directory.js';
 import {
   INDEX_VERSION,
   type IndexUser,
@@ -46,3 +47,26 @@ export function indexJson(
   };
   return serializeIndex(idx);
 }
+
+/**
+ * directory.json for host-agent tests, from the same partial users (entries, so
+ * that names like `__proto__` stay data): uids count up from `firstUid`.
+ */
+export function directoryJson(
+  users: Record<string, Partial<DirectoryUser>> | readonly [string, Partial<DirectoryUser>][],
+  opts: { firstUid?: number; reservedUids?: number[] } = {},
+): string {
+  const entries = Array.isArray(users) ? users : Object.entries(users);
+  const map = new Map<string, DirectoryUser>();
+  let uid = opts.firstUid ?? 2000;
+  for (const [n, u] of entries) {
+    map.set(n, { userId: fakeUserId(n), localName: null, uid: uid++, groups: [], ...u });
+  }
+  return serializeDirectory({
+    version: DIRECTORY_VERSION,
+    users: map,
+    reservedUids: opts.reservedUids ?? [],
+  });
+}
+
+export { serializeHeartbeat as heartbeatJson } from '../../contract/directory.js';

@@ -1,6 +1,6 @@
 // Real key pairs for tests, generated with node:crypto and converted to OpenSSH
 // public-key text through the contract's PEM path.
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { type KeyType, parsePublicKeyText } from '../../contract/index.js';
 
 export interface TestKey {
@@ -64,4 +64,25 @@ export function makeSkKey(kind: 'ed25519' | 'ecdsa' = 'ed25519', application = '
     blob: r.key.blob,
     fingerprint: r.key.fingerprint,
   };
+}
+
+/**
+ * A well-formed ssh-rsa public key of `bits` bits whose modulus is hash bytes
+ * of `seed` (not a real key pair: nobody can log in with it). Thousands of
+ * them cost nothing, where generating real RSA keys would take minutes: for
+ * size and scale figures and the publisher's size limit.
+ */
+export function syntheticRsaKey(seed: number, bits = 2048): string {
+  const n = Buffer.alloc(bits / 8);
+  for (let off = 0; off < n.length; off += 32) {
+    createHash('sha256').update(`${seed}:${off}`).digest().copy(n, off);
+  }
+  n[0] = (n[0] as number) | 0x80;
+  n[n.length - 1] = (n[n.length - 1] as number) | 1;
+  const blob = Buffer.concat([
+    sshString('ssh-rsa'),
+    sshString(Buffer.from([0x01, 0x00, 0x01])),
+    sshString(Buffer.concat([Buffer.from([0]), n])),
+  ]);
+  return `ssh-rsa ${blob.toString('base64')}`;
 }

@@ -26,7 +26,8 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { groupKey, indexKey, userKey } from '../../contract/layout.js';
+import { directoryKey, heartbeatKey } from '../../contract/directory.js';
+import { groupKey, userKey } from '../../contract/layout.js';
 import { renderLine } from '../../contract/line.js';
 import { deriveObject } from '../../host-agent/authorized-keys.js';
 import { cacheFileName, encodeEntry } from '../../host-agent/cache.js';
@@ -45,7 +46,7 @@ import {
   s3Error,
   startFaultProxy,
 } from '../helpers/fault-proxy.js';
-import { indexJson } from '../helpers/index-fixture.js';
+import { directoryJson, heartbeatJson } from '../helpers/index-fixture.js';
 import { makeKey } from '../helpers/keys.js';
 import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
 
@@ -75,9 +76,9 @@ const CACHE_LINES: Record<Principal, string[]> = {
   'groups/Admins': [renderLine('alice', K.a1), renderLine('carol', K.carol)],
 };
 const EVERY_LINE = new Set([...Object.values(S3_LINES).flat(), ...Object.values(CACHE_LINES).flat()]);
-const INDEX = indexJson({ alice: { localName: 'alice', groups: ['Admins'] } }, new Date().toISOString(), {
-  uids: { alice: 2000 },
-});
+// What iamUsers mode reads: the directory (alice has uid 2000, as in passwd) and the heartbeat.
+const DIRECTORY = directoryJson({ alice: { localName: 'alice', groups: ['Admins'], uid: 2000 } });
+const HEARTBEAT = heartbeatJson(new Date().toISOString());
 
 type Source = 's3' | 'cache';
 type Mode = 'users' | 'iamUsers';
@@ -192,7 +193,8 @@ function writeCacheEntries(dir: string, fetchedAt: number): void {
   const objects: [string, string][] = [
     [KEY_OF['users/alice'], CACHE_LINES['users/alice'].join('')],
     [KEY_OF['groups/Admins'], CACHE_LINES['groups/Admins'].join('')],
-    [indexKey(PREFIX), INDEX],
+    [directoryKey(PREFIX), DIRECTORY],
+    [heartbeatKey(PREFIX), HEARTBEAT],
   ];
   for (const [key, text] of objects) {
     const body = Buffer.from(text);
@@ -449,7 +451,7 @@ const ROWS: Row[] = [
         cache: 'stale',
         damage: damage.swapKeys,
         s3,
-        // index.json's entry is untouched; the two swapped ones are refused.
+        // directory.json's entry is untouched; the two swapped ones are refused.
         expect: outcome,
         stderr: /header does not match the key/,
       },
@@ -514,11 +516,11 @@ const ROWS: Row[] = [
     expect: 's3',
     stderr: /ENOSPC/,
   },
-  // iamUsers mode reads index.json first.
-  // The stale index.json maps alice; her object itself comes from S3.
+  // iamUsers mode reads directory.json first.
+  // The stale directory.json maps alice; her object itself comes from S3.
   ...both(
-    'iamUsers: index.json 500',
-    (r) => (r.key === indexKey(PREFIX) ? s3Error('InternalError', 'injected', 500) : undefined),
+    'iamUsers: directory.json 500',
+    (r) => (r.key === directoryKey(PREFIX) ? s3Error('InternalError', 'injected', 500) : undefined),
     /500 InternalError/,
   ).map((r): Row => ({ ...r, mode: 'iamUsers', ...(r.expect === 'cache' ? { expect: 's3' } : {}) })),
   ...both('iamUsers: every GET reset', objectGets({ kind: 'reset' }), /ECONNRESET/).map(
@@ -589,7 +591,8 @@ beforeAll(async () => {
   for (const p of PRINCIPALS) {
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: KEY_OF[p], Body: S3_LINES[p].join('') }));
   }
-  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: indexKey(PREFIX), Body: INDEX }));
+  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: directoryKey(PREFIX), Body: DIRECTORY }));
+  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: heartbeatKey(PREFIX), Body: HEARTBEAT }));
   work = mkdtempSync(join(tmpdir(), 'iak-faults-'));
   writeFileSync(
     join(work, 'passwd'),

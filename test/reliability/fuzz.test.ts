@@ -4,11 +4,18 @@
 // its cases/s, and fast-check prints the seed and the shrunk case of a failure).
 // Invariants: only valid lines are printed, no exception escapes but the
 // module's named error, no path leaves its directory.
+
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import {
+  type Directory,
+  type DirectoryUser,
+  serializeDirectory,
+  serializeHeartbeat,
+} from '../../contract/directory.js';
 import {
   IndexFormatError,
   type IndexUser,
@@ -234,19 +241,16 @@ describe('(a) USER and FINGERPRINT arguments', () => {
     'users/alice/authorized_keys': `${line('alice', k0)}${line('alice', k1)}${hostile}\n`,
     'users/bob/authorized_keys': `${line('bob', k2)}${line('alice', k0)}`,
     'groups/Admins/authorized_keys': `${line('alice', k1)}${line('bob', k2)}${hostile}\n${line('carol', k3)}`,
-    'index.json': serializeIndex({
+    'directory.json': serializeDirectory({
       version: 1,
-      generatedAt: new Date().toISOString(),
-      users: {
-        alice: { localName: 'alice', uid: 2000, groups: ['Admins'], keys: [] },
-        bob: { localName: 'bob', uid: 2001, groups: [], keys: [] },
-        carol: { localName: 'carol', uid: 2002, groups: ['Admins'], keys: [] },
-      },
-      groups: { Admins: { members: ['alice', 'carol'] } },
-      keyBodies: {},
-      uids: {},
-      nextUid: 2003,
+      users: new Map([
+        ['alice', { userId: 'AIDA0', localName: 'alice', uid: 2000, groups: ['Admins'] }],
+        ['bob', { userId: 'AIDA1', localName: 'bob', uid: 2001, groups: [] }],
+        ['carol', { userId: 'AIDA2', localName: 'carol', uid: 2002, groups: ['Admins'] }],
+      ]),
+      reservedUids: [],
     }),
+    'heartbeat.json': serializeHeartbeat(new Date().toISOString()),
   };
   const allowed: Record<string, string[]> = {
     'users/alice': [line('alice', k0), line('alice', k1)],
@@ -450,6 +454,15 @@ describe('(b) object bodies', () => {
 });
 
 // ---- (c) index.json -> parseIndex -------------------------------------------------------------
+
+/** The directory a publisher writes beside an index: what hosts read in iamUsers mode. */
+function directoryOf(index: PublishedIndex): Directory {
+  const users = new Map<string, DirectoryUser>();
+  for (const [n, u] of Object.entries(index.users)) {
+    users.set(n, { userId: u.userId ?? 'AIDA0', localName: u.localName, uid: u.uid, groups: u.groups });
+  }
+  return { version: 1, users, reservedUids: [] };
+}
 
 function checkIndex(x: PublishedIndex): void {
   expect([1, 2]).toContain(x.version);
@@ -1013,7 +1026,7 @@ describe('(f) IAM names <-> local names and layout keys', () => {
           nextUid: uid,
         };
         for (const localUid of [users[x]?.uid, users[y]?.uid]) {
-          const m = matchIamUser(index, lx.name, [], localUid);
+          const m = matchIamUser(directoryOf(index), lx.name, [], localUid);
           // never the wrong one: with both claiming the name, nobody; otherwise only the one whose entry agrees
           if (bothOk) expect(m.principals).toEqual([]);
           else expect(m.principals).toEqual(localUid === users[x]?.uid ? [`users/${x}`] : []);
@@ -1079,7 +1092,7 @@ describe('(f) IAM names <-> local names and layout keys', () => {
             uids: {},
             nextUid: 99,
           };
-          const m = matchIamUser(index, user, [], localUid);
+          const m = matchIamUser(directoryOf(index), user, [], localUid);
           expect(m.principals.length).toBeLessThanOrEqual(1);
           const p = m.principals[0];
           tally.hit(p === undefined ? 'nobody' : 'mapped');

@@ -101,7 +101,7 @@ async function finishes(prefix: string) {
   await run(prefix);
   const got = await bucketContents(direct.s3, BUCKET, prefix);
   expect(got.has(progressKey(prefix))).toBe(false);
-  got.delete(`${prefix}index.json`);
+  for (const k of ['index.json', 'directory.json', 'heartbeat.json']) got.delete(`${prefix}${k}`);
   expect(Object.fromEntries(got)).toEqual(Object.fromEntries(expectedObjects(fixture, prefix)));
 }
 

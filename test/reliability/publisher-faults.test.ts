@@ -91,9 +91,9 @@ function config(prefix: string): PublishConfig {
   return { ...DEFAULT_PUBLISH_CONFIG, bucket: BUCKET, prefix };
 }
 
-/** index.json without its heartbeat: the one field two runs over the same data may write differently. */
+/** index.json and heartbeat.json without their time: the one field two runs over the same data may write differently. */
 function normalize(key: string, body: string): string {
-  if (!key.endsWith('index.json')) return body;
+  if (!key.endsWith('index.json') && !key.endsWith('heartbeat.json')) return body;
   const v = JSON.parse(body) as Record<string, unknown>;
   v.generatedAt = '<generatedAt>';
   return JSON.stringify(v);

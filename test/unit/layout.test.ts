@@ -24,7 +24,8 @@ const MAX_FUNCTION_LINES = 80;
 const LONG_FUNCTIONS: ReadonlyMap<string, number> = new Map([
   ['lambda/iam-source.ts readIam', 135],
   ['lambda/publish.ts publish', 88],
-  ['lambda/render.ts render', 213],
+  // +1: the directory.json output (renderDirectory holds the rest).
+  ['lambda/render.ts render', 214],
   ['lib/publisher.ts constructor', 100],
   ['lib/user-data.ts renderUserData', 90],
   ['host-agent/admin/install/apply.ts install', 110],

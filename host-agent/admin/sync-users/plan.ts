@@ -1,7 +1,7 @@
 // sync-users: keeps local accounts in line with the IAM users in index.json
 // (like aws-ec2-ssh's import_users.sh, but it reads only the bucket, never IAM).
 // This is its plan: pure, from the index and getent's passwd and group output.
-import type { IndexUser, PublishedIndex } from '../../../contract/index.js';
+import type { Directory, DirectoryUser } from '../../../contract/index.js';
 import { isValidLocalName } from '../../../contract/index.js';
 import { isPrivilegedName } from './privileged.js';
 import { MIN_SYNC_UID, planRenumber, type RenumberAction } from './renumber.js';
@@ -38,7 +38,7 @@ export interface SyncSettings {
 }
 
 export interface Freshness {
-  /** False when index.json is older than maxStaleSeconds or came from a stale cache. */
+  /** False when heartbeat.json is older than maxStaleSeconds, or the directory came from a stale cache. */
   readonly fresh: boolean;
   readonly reason?: string;
 }
@@ -91,7 +91,7 @@ export interface PlanOptions {
   readonly allowMassRemoval?: boolean;
 }
 
-function wantsAccount(user: IndexUser, allowGroups: readonly string[]): boolean {
+function wantsAccount(user: DirectoryUser, allowGroups: readonly string[]): boolean {
   return allowGroups.length === 0 || user.groups.some((g) => allowGroups.includes(g));
 }
 
@@ -102,7 +102,7 @@ export interface SudoUser {
   readonly previousUid?: number;
 }
 
-function wantsSudo(user: IndexUser, sudoGroups: SyncSettings['sudoGroups']): boolean {
+function wantsSudo(user: DirectoryUser, sudoGroups: SyncSettings['sudoGroups']): boolean {
   return sudoGroups === ALL_USERS || user.groups.some((g) => sudoGroups.includes(g));
 }
 
@@ -143,7 +143,7 @@ interface Rename {
  * group already has the new name: then it is reported and left as is.
  */
 function planRenames(
-  entries: readonly { iamUser: string; u: IndexUser; local: string }[],
+  entries: readonly { iamUser: string; u: DirectoryUser; local: string }[],
   passwd: readonly PasswdEntry[],
   groups: readonly GroupEntry[],
   markerGroup: string,
@@ -221,14 +221,14 @@ function applyRenames(
  * returned apart: never created, and an account of that name is never removed).
  */
 function selectEntries(
-  index: PublishedIndex,
+  index: Directory,
   allowGroups: readonly string[],
   problems: string[],
-): { entries: { iamUser: string; u: IndexUser; local: string }[]; privileged: Set<string> } {
-  const entries: { iamUser: string; u: IndexUser; local: string }[] = [];
+): { entries: { iamUser: string; u: DirectoryUser; local: string }[]; privileged: Set<string> } {
+  const entries: { iamUser: string; u: DirectoryUser; local: string }[] = [];
   const claimed = new Set<string>();
   const privileged = new Set<string>();
-  for (const [iamUser, u] of Object.entries(index.users).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  for (const [iamUser, u] of [...index.users].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (!wantsAccount(u, allowGroups)) continue;
     const local = u.localName;
     if (local === null || !isValidLocalName(local)) {
@@ -260,7 +260,7 @@ function selectEntries(
  * everyone when IAM throttled it).
  */
 export function planSync(
-  index: PublishedIndex,
+  index: Directory,
   passwd: readonly PasswdEntry[],
   groups: readonly GroupEntry[],
   settings: SyncSettings,
@@ -271,9 +271,8 @@ export function planSync(
   const { entries, privileged } = selectEntries(index, settings.allowGroups, problems);
 
   const publishedUids = new Set<number>([
-    ...Object.values(index.uids),
-    ...Object.values(index.retiredUids ?? {}),
-    ...Object.values(index.users).map((x) => x.uid),
+    ...index.reservedUids,
+    ...[...index.users.values()].map((x) => x.uid),
   ]);
   const renamed = planRenames(entries, passwd, groups, settings.markerGroup);
   // From here on, accounts and groups as they will be once the renames are done.
@@ -395,7 +394,7 @@ export function planSync(
     if (!opts.freshness.fresh) {
       refusedRemovals = {
         users: toRemove,
-        reason: `index.json is not fresh (${opts.freshness.reason ?? 'too old'}): no account is removed`,
+        reason: `directory.json is not fresh (${opts.freshness.reason ?? 'too old'}): no account is removed`,
       };
     } else if (toRemove.length > massRemovalLimit(managed.size) && !opts.allowMassRemoval) {
       refusedRemovals = {

@@ -1,6 +1,12 @@
-// sync-users end to end: index.json through the store, local accounts through
+// sync-users end to end: directory.json and heartbeat.json through the store, local accounts through
 // getent, then plan, apply and the sudoers drop-in. Returns the exit code.
-import { indexKey, type PublishedIndex, parseIndex } from '../../../contract/index.js';
+import {
+  type Directory,
+  directoryKey,
+  heartbeatKey,
+  parseDirectory,
+  parseHeartbeat,
+} from '../../../contract/index.js';
 import { indexAge } from '../../index-age.js';
 import { type ProcessRunner, runChecked } from '../sys.js';
 import { applySync, describeAction } from './apply.js';
@@ -38,8 +44,33 @@ export interface SyncUsersDeps {
   readonly renumber?: boolean;
 }
 
+const staleCache: Freshness = { fresh: false, reason: 'S3 is unreachable, read from the stale cache' };
+
+/** Removals need a recent heartbeat: a stopped publisher's directory still lists deleted users. */
+async function heartbeatFreshness(deps: SyncUsersDeps): Promise<Freshness> {
+  const key = heartbeatKey(deps.config.prefix);
+  let generatedAt: string;
+  try {
+    const r = await deps.store.read(key);
+    if (!r.found) return { fresh: false, reason: `${key} not found` };
+    if (r.source === 'stale') return staleCache;
+    generatedAt = parseHeartbeat(r.body.toString('utf8')).generatedAt;
+  } catch (e) {
+    return { fresh: false, reason: `cannot read ${key}: ${(e as Error).message}` };
+  }
+  const age = indexAge(generatedAt, deps.now(), deps.config.cache.maxStaleSeconds);
+  if (age.stale)
+    return {
+      fresh: false,
+      reason: `generated ${age.ageSeconds}s ago, more than the ${age.limitSeconds}s limit`,
+    };
+  if (age.future)
+    return { fresh: false, reason: `generated ${-age.ageSeconds}s in the future (clock skew?)` };
+  return { fresh: true };
+}
+
 /**
- * sync-users end to end: read index.json (via the store), read local
+ * sync-users end to end: read directory.json and heartbeat.json (via the store), read local
  * accounts (getent), plan, apply. Returns the exit code: 0 when everything
  * planned was done, 1 when something failed or removals were refused.
  */
@@ -53,33 +84,22 @@ export async function runSyncUsers(deps: SyncUsersDeps): Promise<number> {
     err('sync-users: the config has no "iamUsers" setting (it selects which IAM users get accounts)');
     return 1;
   }
-  const key = indexKey(config.prefix);
-  let index: PublishedIndex;
+  const key = directoryKey(config.prefix);
+  let index: Directory;
   let source: string;
   try {
     const r = await deps.store.read(key);
     if (!r.found) {
-      err(`sync-users: ${key} not found in the bucket; nothing changed`);
+      err(`sync-users: ${key} not found in the bucket (a publisher older than this agent?); nothing changed`);
       return 1;
     }
-    index = parseIndex(r.body.toString('utf8'));
+    index = parseDirectory(r.body.toString('utf8'));
     source = r.source;
   } catch (e) {
     err(`sync-users: cannot read ${key}: ${(e as Error).message}; nothing changed`);
     return 1;
   }
-  const age = indexAge(index.generatedAt, deps.now(), config.cache.maxStaleSeconds);
-  const freshness: Freshness =
-    source === 'stale'
-      ? { fresh: false, reason: 'S3 is unreachable, read from the stale cache' }
-      : age.stale
-        ? {
-            fresh: false,
-            reason: `generated ${age.ageSeconds}s ago, more than the ${age.limitSeconds}s limit`,
-          }
-        : age.future
-          ? { fresh: false, reason: `generated ${-age.ageSeconds}s in the future (clock skew?)` }
-          : { fresh: true };
+  const freshness = source === 'stale' ? staleCache : await heartbeatFreshness(deps);
 
   const [pw, gr] = await Promise.all([
     runChecked(deps.run, 'getent', ['passwd']),

@@ -18,14 +18,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { IndexUser } from '../../../contract/index-schema.js';
-import { groupKey, indexKey, userKey } from '../../../contract/layout.js';
+import { type DirectoryUser, directoryKey, heartbeatKey } from '../../../contract/directory.js';
+import { groupKey, userKey } from '../../../contract/layout.js';
 import { renderLine } from '../../../contract/line.js';
 import { cacheFileName, decodeEntry, encodeEntry } from '../../../host-agent/cache.js';
 import { lockFileName } from '../../../host-agent/fetch-lock.js';
 import { AGENT_KIND, STANDALONE_NAME, withoutNode } from '../../helpers/agent-kind.js';
 import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
-import { indexJson as makeIndexJson } from '../../helpers/index-fixture.js';
+import { directoryJson, heartbeatJson } from '../../helpers/index-fixture.js';
 import { makeKey } from '../../helpers/keys.js';
 import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
 import { type SyslogSink, startSyslogSink } from '../../helpers/syslog-sink.js';
@@ -115,11 +115,30 @@ async function put(key: string, body: string | Buffer): Promise<void> {
   await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
 }
 
-function indexJson(
-  users: Record<string, Partial<IndexUser>>,
+const USERS: Record<string, Partial<DirectoryUser>> = {
+  alice: { localName: 'alice', groups: ['Admins', 'Developers'] },
+  'bob+ops@example.com': { localName: 'bob.plus.ops.at.example.com', groups: ['Admins'] },
+  carol: { localName: 'carol', groups: [] },
+};
+
+/** directory.json with the uids of the local accounts in PASSWD (as sync-users creates them). */
+function directoryFor(users: Record<string, Partial<DirectoryUser>>): string {
+  return directoryJson(
+    Object.entries(users).map(([n, u]): [string, Partial<DirectoryUser>] => [
+      n,
+      { ...(PASSWD_UIDS[n] ? { uid: PASSWD_UIDS[n] } : {}), ...u },
+    ]),
+    { firstUid: 2100 },
+  );
+}
+
+/** What the publisher writes for hosts: directory.json, then heartbeat.json. */
+async function publishDirectory(
+  users: Record<string, Partial<DirectoryUser>>,
   generatedAt = new Date().toISOString(),
-): string {
-  return makeIndexJson(users, generatedAt, { uids: PASSWD_UIDS, firstUid: 2100 });
+): Promise<void> {
+  await put(directoryKey(PREFIX), directoryFor(users));
+  await put(heartbeatKey(PREFIX), heartbeatJson(generatedAt));
 }
 
 /** Makes every cache entry `seconds` older, as if that much time had passed. */
@@ -173,14 +192,7 @@ beforeEach(async () => {
   await put(userKey(PREFIX, 'bob+ops@example.com'), bobLine);
   await put(userKey(PREFIX, 'carol'), carolLine);
   await put(groupKey(PREFIX, 'Admins'), renderLine('alice', alice) + bobLine);
-  await put(
-    indexKey(PREFIX),
-    indexJson({
-      alice: { localName: 'alice', groups: ['Admins', 'Developers'] },
-      'bob+ops@example.com': { localName: 'bob.plus.ops.at.example.com', groups: ['Admins'] },
-      carol: { localName: 'carol', groups: [] },
-    }),
-  );
+  await publishDirectory(USERS);
 });
 
 describe('users map', () => {
@@ -294,7 +306,7 @@ describe('fingerprint and audit', () => {
 });
 
 describe('iamUsers mode', () => {
-  it('maps a local name to its IAM user through index.json', async () => {
+  it('maps a local name to its IAM user through directory.json', async () => {
     const { path } = writeConfig({ iamUsers: { allowGroups: [] } });
     const r = await runAgent(['--config', path, 'bob.plus.ops.at.example.com']);
     expect(r.stdout).toBe(bobLine);
@@ -309,7 +321,7 @@ describe('iamUsers mode', () => {
   });
 
   it('ignores an index entry whose localName does not match the IAM name', async () => {
-    await put(indexKey(PREFIX), indexJson({ carol: { localName: 'root', groups: [] } }));
+    await publishDirectory({ carol: { localName: 'root', groups: [] } });
     const { path } = writeConfig({ iamUsers: { allowGroups: [] } });
     const r = await runAgent(['--config', path, 'root']);
     expect(r).toMatchObject({ code: 0, stdout: '' });
@@ -317,7 +329,7 @@ describe('iamUsers mode', () => {
 
   it('never maps an IAM user named after an existing account (root, uid 0) onto it', async () => {
     const rootKey = makeKey();
-    await put(indexKey(PREFIX), indexJson({ root: { localName: 'root', groups: [] } }));
+    await publishDirectory({ root: { localName: 'root', groups: [] } });
     await put(userKey(PREFIX, 'root'), renderLine('root', rootKey));
     const { path } = writeConfig({ iamUsers: { allowGroups: [] } });
     const r = await runAgent(['--config', path, 'root']);
@@ -326,11 +338,58 @@ describe('iamUsers mode', () => {
   });
 
   it('warns on stderr when the publisher heartbeat is old', async () => {
-    await put(indexKey(PREFIX), indexJson({ carol: { localName: 'carol' } }, '2020-01-01T00:00:00Z'));
+    await publishDirectory({ carol: { localName: 'carol' } }, '2020-01-01T00:00:00Z');
     const { path } = writeConfig({ iamUsers: { allowGroups: [] } });
     const r = await runAgent(['--config', path, 'carol']);
     expect(r.stdout).toBe(carolLine);
-    expect(r.stderr).toMatch(/index.json was generated \d+s ago \(publisher stopped\?\)/);
+    expect(r.stderr).toMatch(/the publisher's last run was \d+s ago \(publisher stopped\?\)/);
+  });
+
+  it('exits 1 with nothing printed when directory.json is over 8 MiB (not "unknown principal", not exit 0)', async () => {
+    await put(directoryKey(PREFIX), Buffer.alloc(8 * 1024 * 1024 + 1, 0x20));
+    const { path } = writeConfig({ iamUsers: { allowGroups: [] }, users: { carol: ['users/carol'] } });
+    const r = await runAgent(['--config', path, 'carol']);
+    expect(r).toMatchObject({ code: 1, stdout: '' });
+    expect(r.stderr).toMatch(/cannot decide: object of 8388609 bytes is over the 8388608-byte limit/);
+  });
+
+  it('exits 1 when directory.json is missing (an agent newer than the publisher), and reads no index.json', async () => {
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: directoryKey(PREFIX) }));
+    const { path } = writeConfig({ iamUsers: { allowGroups: [] } });
+    const r = await runAgent(['--config', path, 'carol']);
+    expect(r).toMatchObject({ code: 1, stdout: '' });
+    expect(r.stderr).toMatch(/directory.json not found .*upgrade the publisher first/);
+  });
+
+  describe('revalidation through a counting proxy', () => {
+    let proxy: AwsProxy;
+    beforeAll(async () => {
+      proxy = await startAwsProxy(moto.endpoint);
+    });
+    afterAll(async () => {
+      await proxy?.stop();
+    });
+    const gets = (name: string) =>
+      proxy.requests.filter((r) => r.action === 'GetObject' && r.path.split('?')[0]?.endsWith(name));
+
+    it('an expired directory.json is revalidated with If-None-Match: 304, no body, and fresh again', async () => {
+      const { path, cacheDir } = writeConfig({ iamUsers: { allowGroups: [] } });
+      const env = { AWS_ENDPOINT_URL_S3: proxy.endpoint };
+      proxy.clear();
+      expect((await runAgent(['--config', path, 'carol'], env)).stdout).toBe(carolLine);
+      expect(gets('directory.json').map((r) => r.status)).toEqual([200]);
+      // The publisher ran again: a new heartbeat, the directory unchanged (not rewritten).
+      await put(heartbeatKey(PREFIX), heartbeatJson(new Date().toISOString()));
+      ageCache(cacheDir, 301);
+      proxy.clear();
+      expect((await runAgent(['--config', path, 'carol'], env)).stdout).toBe(carolLine);
+      expect(gets('directory.json').map((r) => [r.status, r.responseBytes])).toEqual([[304, 0]]);
+      expect(gets('heartbeat.json').map((r) => r.status)).toEqual([200]);
+      // The 304 made the entry fresh: the next login reads nothing from S3.
+      proxy.clear();
+      expect((await runAgent(['--config', path, 'carol'], env)).stdout).toBe(carolLine);
+      expect(proxy.requests.filter((r) => r.action === 'GetObject')).toEqual([]);
+    });
   });
 });
 
@@ -494,13 +553,12 @@ describe('hostile bucket contents', () => {
     expect(r.stderr).toMatch(/users\/dave: dropped a key of carol/);
   });
 
-  it('drops an object over 8 MiB and serves the others', async () => {
+  it('exits 1 with nothing printed on an object over 8 MiB (an error, never "no keys")', async () => {
     await put(groupKey(PREFIX, 'Huge'), Buffer.alloc(8 * 1024 * 1024 + 1, 0x41));
     const { path } = writeConfig({ users: { u: ['groups/Huge', 'users/carol'] } });
     const r = await runAgent(['--config', path, 'u']);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toBe(carolLine);
-    expect(r.stderr).toMatch(/object dropped: object of 8388609 bytes is over the 8388608-byte limit/);
+    expect(r).toMatchObject({ code: 1, stdout: '' });
+    expect(r.stderr).toMatch(/cannot decide: object of 8388609 bytes is over the 8388608-byte limit/);
   });
 
   it('refuses a hostile USER before it reaches S3, the cache or a log line', async () => {

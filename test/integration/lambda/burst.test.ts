@@ -52,12 +52,13 @@ interface Change extends Arrival {
   readonly apply: () => Promise<void>;
 }
 
-/** Bucket contents under a prefix, keys without it, index.json without its time. */
+/** Bucket contents under a prefix, keys without it, index.json without its time, no heartbeat.json. */
 async function state(prefix: string): Promise<Record<string, unknown>> {
   const { s3 } = clientsFor(moto.endpoint);
   const out: Record<string, unknown> = {};
   for (const [k, v] of await bucketContents(s3, BUCKET, prefix)) {
     const key = k.slice(prefix.length);
+    if (key === 'heartbeat.json') continue; // the run's time only
     out[key] = key === 'index.json' ? { ...parseIndex(v), generatedAt: undefined } : v;
   }
   return out;

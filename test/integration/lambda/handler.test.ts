@@ -71,6 +71,7 @@ describe('Lambda handler', () => {
     expect(emf).toMatchObject({
       PublishSucceeded: 1,
       CopiedKeysRefused: 0,
+      ObjectsTooLargeForHosts: 0,
       Users: fixture.users.length,
       service: 'iam-ssh-keys-publisher',
     });
@@ -79,6 +80,8 @@ describe('Lambda handler', () => {
     const second = await invoke(handler, {});
     expect(second.result).toMatchObject({ added: 0, changed: 0, deleted: 0 });
     expect((second.result as { iamCalls: Record<string, number> }).iamCalls.GetSSHPublicKey).toBeUndefined();
+    // A steady run writes index.json and heartbeat.json only.
+    expect(second.lines.find((l) => '_aws' in l)).toMatchObject({ ObjectsWritten: 2 });
   });
 
   it('refuses a copied public key with a WARN naming both users and a CopiedKeysRefused metric', async () => {

@@ -106,7 +106,7 @@ describe('a public key uploaded by a second IAM user', () => {
     // Steady state: nothing but the heartbeat is written, no key body is fetched again.
     proxy.clear();
     const again = await run(prefix);
-    expect(proxy.count('s3', 'PutObject')).toBe(1);
+    expect(proxy.count('s3', 'PutObject')).toBe(2); // index.json and heartbeat.json
     expect(proxy.count('iam', 'GetSSHPublicKey')).toBe(0);
     expect(again.summary.copiedKeysRefused).toBe(1);
     const { generatedAt: _a, ...before } = index;

@@ -70,8 +70,10 @@ async function applyAndCompare(event: unknown): Promise<Applied> {
   ).length;
   if (outcome.mode !== 'none') await publish(cfg('b/'), { ...direct, now });
   const [a, b] = [await under('a/'), await under('b/')];
-  if (outcome.mode === 'none') delete b['index.json'];
-  if (outcome.mode === 'none') delete a['index.json'];
+  for (const k of ['index.json', 'heartbeat.json']) {
+    if (outcome.mode === 'none') delete b[k];
+    if (outcome.mode === 'none') delete a[k];
+  }
   expect(a).toEqual(b);
   return { outcome, iamCalls: iam.length, s3Writes, iamActions: iam.map((r) => r.action) };
 }
@@ -109,7 +111,7 @@ describe('targeted runs equal full runs', () => {
     expect(fixture.users.find((u) => u.name === U)?.groups).toEqual(['admins']);
   });
 
-  it('UploadSSHPublicKey: 4 IAM calls, 3 writes (user, its group, index.json)', async () => {
+  it('UploadSSHPublicKey: 4 IAM calls, 4 writes (user, its group, index.json, heartbeat.json)', async () => {
     keyId = await uploadKey(U);
     const r = await applyAndCompare(
       cloudTrailEvent('UploadSSHPublicKey', { userName: U, sSHPublicKeyBody: '...' }),
@@ -121,10 +123,10 @@ describe('targeted runs equal full runs', () => {
       'ListGroupsForUser',
       'ListSSHPublicKeys',
     ]);
-    expect(r.s3Writes).toBe(3);
+    expect(r.s3Writes).toBe(4);
   });
 
-  it('UpdateSSHPublicKey Inactive: no key body fetched, 3 writes', async () => {
+  it('UpdateSSHPublicKey Inactive: no key body fetched, 4 writes', async () => {
     await direct.iam.send(
       new UpdateSSHPublicKeyCommand({ UserName: U, SSHPublicKeyId: keyId, Status: 'Inactive' }),
     );
@@ -133,16 +135,16 @@ describe('targeted runs equal full runs', () => {
     );
     expect(r.outcome.mode).toBe('targeted');
     expect(r.iamCalls).toBe(3);
-    expect(r.s3Writes).toBe(3);
+    expect(r.s3Writes).toBe(4);
   });
 
-  it('DeleteSSHPublicKey of an inactive key: only index.json is written', async () => {
+  it('DeleteSSHPublicKey of an inactive key: only index.json and heartbeat.json are written', async () => {
     await direct.iam.send(new DeleteSSHPublicKeyCommand({ UserName: U, SSHPublicKeyId: keyId }));
     const r = await applyAndCompare(
       cloudTrailEvent('DeleteSSHPublicKey', { userName: U, sSHPublicKeyId: keyId }),
     );
     expect(r.outcome.mode).toBe('targeted');
-    expect(r.s3Writes).toBe(1);
+    expect(r.s3Writes).toBe(2);
   });
 
   it('AddUserToGroup and RemoveUserFromGroup', async () => {
@@ -151,19 +153,19 @@ describe('targeted runs equal full runs', () => {
       cloudTrailEvent('AddUserToGroup', { userName: U, groupName: 'developers' }),
     );
     expect(r.outcome.mode).toBe('targeted');
-    expect(r.s3Writes).toBe(2); // the group object and index.json
+    expect(r.s3Writes).toBe(4); // the group object, directory.json (groups changed), index.json, heartbeat.json
     await direct.iam.send(new RemoveUserFromGroupCommand({ UserName: U, GroupName: 'admins' }));
     r = await applyAndCompare(cloudTrailEvent('RemoveUserFromGroup', { userName: U, groupName: 'admins' }));
     expect(r.outcome.mode).toBe('targeted');
     expect(r.iamCalls).toBeLessThanOrEqual(20);
-    expect(r.s3Writes).toBe(2);
+    expect(r.s3Writes).toBe(4);
   });
 
   it('CreateUser, a key, a rename (uid kept), DeleteUser', async () => {
     await direct.iam.send(new CreateUserCommand({ UserName: 'ev-carl' }));
     let r = await applyAndCompare(cloudTrailEvent('CreateUser', { userName: 'ev-carl' }));
     expect(r.outcome.mode).toBe('targeted');
-    expect(r.s3Writes).toBe(2);
+    expect(r.s3Writes).toBe(4); // the user object, directory.json (a new user), index.json, heartbeat.json
     await uploadKey('ev-carl');
     r = await applyAndCompare(
       cloudTrailEvent('UploadSSHPublicKey', { userName: 'ev-carl', sSHPublicKeyBody: '.' }),

@@ -13,15 +13,24 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseIndex } from '../../../contract/index.js';
-import { IamReadError } from '../../../lambda/iam-source.js';
+import {
+  MAX_HOST_OBJECT_BYTES,
+  parseDirectory,
+  parseHeartbeat,
+  parseIndex,
+} from '../../../contract/index.js';
+import { listExisting } from '../../../lambda/bucket.js';
+import { IamReadError, type IamSnapshot } from '../../../lambda/iam-source.js';
 import {
   DEFAULT_PUBLISH_CONFIG,
+  ObjectsTooLargeError,
   type PublishConfig,
   PublishRefusedError,
   publish,
+  renderAndWrite,
 } from '../../../lambda/publish.js';
 import { type AwsProxy, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
+import { syntheticRsaKey } from '../../helpers/keys.js';
 import { type Moto, startMoto } from '../../helpers/moto.js';
 import {
   bucketContents,
@@ -69,7 +78,9 @@ describe('publish into moto', () => {
     const contents = await bucketContents(direct.s3, BUCKET, prefix);
     const expected = expectedObjects(fixture, prefix);
     const indexText = contents.get(`${prefix}index.json`);
-    contents.delete(`${prefix}index.json`);
+    const directoryText = contents.get(`${prefix}directory.json`);
+    const heartbeatText = contents.get(`${prefix}heartbeat.json`);
+    for (const k of ['index.json', 'directory.json', 'heartbeat.json']) contents.delete(`${prefix}${k}`);
     expect(Object.fromEntries(contents)).toEqual(Object.fromEntries(expected));
     expect(result.summary.added).toBe(expected.size);
 
@@ -87,16 +98,32 @@ describe('publish into moto', () => {
       user00?.keys.map((k) => k.key.fingerprint).sort(),
     );
     expect(new Set(index.users.user00?.keys.map((k) => k.type))).toEqual(new Set(['ssh-rsa', 'ssh-ed25519']));
+
+    // What hosts read: every user with the index's local name, uid and groups; no keys; the heartbeat.
+    const directory = parseDirectory(directoryText ?? '');
+    expect([...directory.users.keys()].sort()).toEqual(Object.keys(index.users).sort());
+    for (const [name, u] of directory.users) {
+      const i = index.users[name];
+      expect(u).toEqual({ userId: i?.userId, localName: i?.localName, uid: i?.uid, groups: i?.groups });
+    }
+    expect(directoryText).not.toMatch(/APKA|SHA256:/);
+    expect(parseHeartbeat(heartbeatText ?? '').generatedAt).toBe(index.generatedAt);
+    expect(result.summary.directoryWritten).toBe(true);
   });
 
-  it('a steady-state run writes only the index.json heartbeat and fetches no key bodies', async () => {
+  it('a steady-state run writes only index.json and heartbeat.json (heartbeat last), no directory.json, and fetches no key bodies', async () => {
     const before = parseIndex(
       (await bucketContents(direct.s3, BUCKET, `${prefix}index.json`)).get(`${prefix}index.json`) ?? '',
     );
     proxy.clear();
     const result = await run(prefix);
-    expect(proxy.count('s3', 'PutObject')).toBe(1);
-    expect(proxy.requests.find((r) => r.action === 'PutObject')?.path).toContain('index.json');
+    // index.json stays for agents of the previous release (their heartbeat); hosts now read heartbeat.json.
+    expect(
+      proxy.requests
+        .filter((r) => r.action === 'PutObject')
+        .map((r) => r.path.split('/').pop()?.split('?')[0]),
+    ).toEqual(['index.json', 'heartbeat.json']);
+    expect(result.summary.directoryWritten).toBe(false);
     expect(proxy.count('s3', 'DeleteObject')).toBe(0);
     expect(proxy.count('iam', 'GetSSHPublicKey')).toBe(0);
     expect(proxy.count('iam', 'ListSSHPublicKeys')).toBe(fixture.users.length);
@@ -170,7 +197,7 @@ describe('publish into moto', () => {
     expect(result.plan.deletes).toEqual([`${prefix}users/carol.smith/authorized_keys`]);
     expect(proxy.count('s3', 'DeleteObject')).toBe(1);
     const contents = await bucketContents(direct.s3, BUCKET, prefix);
-    contents.delete(`${prefix}index.json`);
+    for (const k of ['index.json', 'directory.json', 'heartbeat.json']) contents.delete(`${prefix}${k}`);
     for (const k of [
       `${prefix}README.txt`,
       `${prefix}users/alice/notes`,
@@ -207,7 +234,7 @@ describe('publish into moto', () => {
     }
     expect(throttled).toBeGreaterThan(5);
     const contents = await bucketContents(direct.s3, BUCKET, tprefix);
-    contents.delete(`${tprefix}index.json`);
+    for (const k of ['index.json', 'directory.json', 'heartbeat.json']) contents.delete(`${tprefix}${k}`);
     expect(Object.fromEntries(contents)).toEqual(Object.fromEntries(expectedObjects(fixture, tprefix)));
   });
 
@@ -225,9 +252,9 @@ describe('publish into moto', () => {
     const users = fixture.users.length;
     const groups = fixture.groups.length;
     expect(proxy.count('iam', 'GetAccountAuthorizationDetails')).toBe(Math.ceil(Math.max(users, groups) / 2));
-    expect(proxy.count('s3', 'ListObjectsV2')).toBe(Math.ceil((users + groups + 1) / 3));
+    expect(proxy.count('s3', 'ListObjectsV2')).toBe(Math.ceil((users + groups + 3) / 3));
     const contents = await bucketContents(direct.s3, BUCKET, pprefix);
-    contents.delete(`${pprefix}index.json`);
+    for (const k of ['index.json', 'directory.json', 'heartbeat.json']) contents.delete(`${pprefix}${k}`);
     expect(Object.fromEntries(contents)).toEqual(Object.fromEntries(expectedObjects(fixture, pprefix)));
   });
 });
@@ -310,5 +337,65 @@ describe('guards', () => {
     expect(result.summary.added).toBe(fixture.users.length + fixture.groups.length);
     expect(proxy.count('s3', 'PutObject')).toBe(0);
     expect((await bucketContents(direct.s3, BUCKET, prefix)).size).toBe(0);
+  });
+});
+
+describe("objects over the hosts' limit", () => {
+  it('are refused (previous versions deleted), the rest is written, no heartbeat, the run fails', async () => {
+    const prefix = 'huge/';
+    // IAM would never hold 20,000 keys for one user, but a group of thousands of users
+    // does: one synthetic user stands for them (render does not care whose keys they are).
+    const bodies = new Map<string, string>([['S1', syntheticRsaKey(0)]]);
+    const bigKeys = Array.from({ length: 21_000 }, (_, i) => {
+      const id = `K${String(i).padStart(5, '0')}`;
+      bodies.set(id, syntheticRsaKey(i + 1));
+      return { id, status: 'Active' as const };
+    });
+    const snapshot: IamSnapshot = {
+      users: [
+        { name: 'big', id: 'AIDABIG', groups: ['Huge'], keys: bigKeys, tags: [] },
+        {
+          name: 'small',
+          id: 'AIDASMALL',
+          groups: ['Small'],
+          keys: [{ id: 'S1', status: 'Active' }],
+          tags: [],
+        },
+      ],
+      groups: ['Huge', 'Small'],
+      bodies,
+    };
+    // Earlier, smaller versions of the objects that are now too large.
+    for (const Key of [`${prefix}users/big/authorized_keys`, `${prefix}groups/Huge/authorized_keys`])
+      await direct.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body: 'an old line\n' }));
+    const existing = await listExisting(direct.s3, BUCKET, prefix);
+    proxy.clear();
+    const err = await renderAndWrite(
+      snapshot,
+      undefined,
+      existing,
+      config(prefix),
+      { ...viaProxy, now: () => new Date() },
+      new Date(),
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ObjectsTooLargeError);
+    const tooLarge = (err as ObjectsTooLargeError).objects;
+    expect(tooLarge.map((o) => o.key).sort()).toEqual([
+      `${prefix}groups/Huge/authorized_keys`,
+      `${prefix}users/big/authorized_keys`,
+    ]);
+    for (const o of tooLarge) expect(o.bytes).toBeGreaterThan(MAX_HOST_OBJECT_BYTES);
+    expect((err as Error).message).toMatch(/over the hosts' 8388608-byte limit/);
+
+    const contents = await bucketContents(direct.s3, BUCKET, prefix);
+    expect([...contents.keys()].sort()).toEqual(
+      ['directory.json', 'groups/Small/authorized_keys', 'index.json', 'users/small/authorized_keys'].map(
+        (k) => `${prefix}${k}`,
+      ),
+    );
+    expect(parseDirectory(contents.get(`${prefix}directory.json`) ?? '').users.size).toBe(2);
+    expect(proxy.count('s3', 'DeleteObject')).toBe(2);
+    // No PUT ever carried an object hosts could not read.
+    expect(proxy.requests.filter((r) => r.action === 'PutObject' && /big|Huge/.test(r.path))).toEqual([]);
   });
 });

@@ -114,10 +114,10 @@ describe('publishing keys from user tags', () => {
     expect(proxy.count('iam', 'ListSSHPublicKeys')).toBe(3);
   });
 
-  it('a steady-state run writes only index.json', async () => {
+  it('a steady-state run writes only index.json and heartbeat.json', async () => {
     proxy.clear();
     await run();
-    expect(proxy.count('s3', 'PutObject')).toBe(1);
+    expect(proxy.count('s3', 'PutObject')).toBe(2);
     expect(proxy.count('iam', 'GetSSHPublicKey')).toBe(0);
   });
 

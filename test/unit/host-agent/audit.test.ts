@@ -31,19 +31,16 @@ describe('auditMessage', () => {
       'key-matched user=ec2-user fingerprint=SHA256:abc+/x owner=bob+ops@example.com principal=groups/Admins,users/bob+ops@example.com source=cache,stale',
     );
   });
-  it('names the key when the agent knows its index id (a tag key by its tag key)', () => {
-    const base = {
+  it('names the key by its fingerprint only: hosts read no key ids (operators join them from index.json)', () => {
+    const m = auditMessage({
       user: 'alice',
       fingerprint: 'SHA256:f',
       owner: 'alice',
       principals: ['users/alice'],
       sources: ['s3'],
-    };
-    expect(auditMessage({ ...base, keyId: 'tag:ssh-key:laptop' })).toBe(
-      'key-matched user=alice fingerprint=SHA256:f owner=alice principal=users/alice source=s3 key=tag:ssh-key:laptop',
-    );
-    // IAM allows spaces and letters of any script in tag keys: they stay on one line, one field.
-    expect(auditMessage({ ...base, keyId: 'tag:ssh-key:my laptop' })).toMatch(/ key=tag:ssh-key:my\?laptop$/);
+    });
+    expect(m).toBe('key-matched user=alice fingerprint=SHA256:f owner=alice principal=users/alice source=s3');
+    expect(m).not.toMatch(/ key=/);
   });
   it('cannot be split into two syslog lines or fake a field', () => {
     const m = auditMessage({ user: 'a\nb c', fingerprint: 'f', owner: 'o x=y', principals: [], sources: [] });

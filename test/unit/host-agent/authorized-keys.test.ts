@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { IndexUser, PublishedIndex } from '../../../contract/index-schema.js';
+import { type DirectoryUser, parseDirectory } from '../../../contract/directory.js';
 import { parseLine, renderLine } from '../../../contract/line.js';
 import { isValidLocalName } from '../../../contract/names.js';
 import {
@@ -14,7 +14,7 @@ import type { ChainResult } from '../../../host-agent/chain.js';
 import { type AgentConfig, parseConfig } from '../../../host-agent/config.js';
 import { ObjectTooLargeError, StoreUnavailableError } from '../../../host-agent/errors.js';
 import type { ReadResult, Store } from '../../../host-agent/store.js';
-import { indexJson } from '../../helpers/index-fixture.js';
+import { directoryJson, heartbeatJson } from '../../helpers/index-fixture.js';
 import { makeKey, makeSkKey } from '../../helpers/keys.js';
 
 const NOW = Date.parse('2024-06-01T12:00:00Z');
@@ -47,8 +47,11 @@ function cfg(extra: Record<string, unknown> = {}): AgentConfig {
   return parseConfig(JSON.stringify({ bucket: 'bkt', region: 'us-east-1', ...extra }), 'test');
 }
 
-function index(users: Record<string, Partial<IndexUser>>, generatedAt = '2024-06-01T11:59:00Z'): string {
-  return indexJson(users, generatedAt);
+type Users = Record<string, Partial<DirectoryUser>> | [string, Partial<DirectoryUser>][];
+
+/** directory.json and heartbeat.json as the publisher writes them. */
+function published(users: Users, generatedAt = '2024-06-01T11:59:00Z'): Objects {
+  return { 'directory.json': directoryJson(users), 'heartbeat.json': heartbeatJson(generatedAt) };
 }
 
 async function run(
@@ -61,11 +64,10 @@ async function run(
   const m = memStore(objects);
   // Local accounts as sync-users creates them: the published uid of the IAM user with that local name.
   const localUid = (u: string) => {
-    const text = objects['index.json'];
+    const text = objects['directory.json'];
     if (typeof text !== 'string') return undefined;
     try {
-      const users = (JSON.parse(text) as PublishedIndex).users ?? {};
-      return Object.values(users).find((x) => x.localName === u)?.uid;
+      return [...parseDirectory(text).users.values()].find((x) => x.localName === u)?.uid;
     } catch {
       return undefined;
     }
@@ -122,7 +124,7 @@ describe('users map (shared-account mode)', () => {
     expect(r.diagnostics.at(-1)).toMatch(/cannot decide: down/);
   });
 
-  it('drops an oversized object and still serves the others', async () => {
+  it('fails closed (exit 1, nothing printed) on an oversized object: an error, never "no keys"', async () => {
     const r = await run(
       config,
       {
@@ -131,9 +133,8 @@ describe('users map (shared-account mode)', () => {
       },
       'ec2-user',
     );
-    expect(r.exitCode).toBe(0);
-    expect(r.stdout).toBe(aliceLine + alice2Line);
-    expect(r.diagnostics.join('\n')).toMatch(/object dropped: object is over/);
+    expect(r).toMatchObject({ exitCode: 1, stdout: '' });
+    expect(r.diagnostics.at(-1)).toBe('cannot decide: object is over the 8388608-byte limit');
   });
 });
 
@@ -194,48 +195,33 @@ describe('input validation', () => {
 });
 
 describe('iamUsers mode', () => {
-  const objects = (idx: string): Objects => ({
-    'index.json': idx,
+  const objects = (pub: Objects): Objects => ({
+    ...pub,
     'users/alice/authorized_keys': aliceLine,
     'users/bob+ops@example.com/authorized_keys': renderLine('bob+ops@example.com', bob),
   });
-  const idx = index({
+  const dir = published({
     alice: { localName: 'alice', groups: ['Developers'] },
     'bob+ops@example.com': { localName: 'bob.plus.ops.at.example.com', groups: ['Ops'] },
   });
 
-  it('maps a local name to its IAM user', async () => {
-    const r = await run(cfg({ iamUsers: {} }), objects(idx), 'bob.plus.ops.at.example.com');
+  it('maps a local name to its IAM user from directory.json (index.json is never read)', async () => {
+    const r = await run(cfg({ iamUsers: {} }), objects(dir), 'bob.plus.ops.at.example.com');
     expect(r.stdout).toBe(renderLine('bob+ops@example.com', bob));
-    expect(r.reads).toEqual(['index.json', 'users/bob+ops@example.com/authorized_keys']);
+    expect(r.reads.sort()).toEqual([
+      'directory.json',
+      'heartbeat.json',
+      'users/bob+ops@example.com/authorized_keys',
+    ]);
   });
 
-  it('audits the key by its index id: a tag key by tag:<tag key>, a key-store key by its id', async () => {
-    const tagged = index({
-      alice: {
-        localName: 'alice',
-        groups: ['Developers'],
-        keys: [
-          { id: 'APKA1', type: alice2.type, fingerprint: alice2.fingerprint },
-          {
-            id: 'tag:ssh-key:laptop',
-            tagKey: 'ssh-key:laptop',
-            type: alice.type,
-            fingerprint: alice.fingerprint,
-          },
-        ],
-      },
-    });
-    const o = { ...objects(tagged), 'users/alice/authorized_keys': alice2Line + aliceLine };
-    const viaTag = await run(cfg({ iamUsers: {} }), o, 'alice', alice.fingerprint);
-    expect(viaTag.stdout).toBe(aliceLine);
-    expect(viaTag.audit).toEqual([expect.stringMatching(/ key=tag:ssh-key:laptop$/)]);
-    const viaStore = await run(cfg({ iamUsers: {} }), o, 'alice', alice2.fingerprint);
-    expect(viaStore.audit).toEqual([expect.stringMatching(/ key=APKA1$/)]);
-    // The users map reads no index.json (one object per principal at login): no key= there.
-    const mapped = await run(cfg({ users: { ops: ['users/alice'] } }), o, 'ops', alice.fingerprint);
-    expect(mapped.audit).toEqual([expect.not.stringContaining('key=')]);
-    expect(mapped.reads).toEqual(['users/alice/authorized_keys']);
+  it('audits the key by its fingerprint, with no key id (hosts read none)', async () => {
+    const o = { ...objects(dir), 'users/alice/authorized_keys': alice2Line + aliceLine };
+    const r = await run(cfg({ iamUsers: {} }), o, 'alice', alice.fingerprint);
+    expect(r.stdout).toBe(aliceLine);
+    expect(r.audit).toEqual([
+      `key-matched user=alice fingerprint=${alice.fingerprint} owner=alice principal=users/alice source=s3`,
+    ]);
   });
 
   it('serves FIDO security keys (sk-*) like any other', async () => {
@@ -244,13 +230,13 @@ describe('iamUsers mode', () => {
     const body = renderLine('alice', skEd) + renderLine('alice', skEc);
     const r = await run(
       cfg({ iamUsers: {} }),
-      { ...objects(idx), 'users/alice/authorized_keys': body },
+      { ...objects(dir), 'users/alice/authorized_keys': body },
       'alice',
     );
     expect(r.stdout).toBe(body);
     const one = await run(
       cfg({ iamUsers: {} }),
-      { ...objects(idx), 'users/alice/authorized_keys': body },
+      { ...objects(dir), 'users/alice/authorized_keys': body },
       'alice',
       skEc.fingerprint,
     );
@@ -259,15 +245,15 @@ describe('iamUsers mode', () => {
 
   it('gates by allowGroups', async () => {
     const config = cfg({ iamUsers: { allowGroups: ['Developers'] } });
-    expect((await run(config, objects(idx), 'alice')).stdout).toBe(aliceLine);
-    const bobR = await run(config, objects(idx), 'bob.plus.ops.at.example.com');
+    expect((await run(config, objects(dir), 'alice')).stdout).toBe(aliceLine);
+    const bobR = await run(config, objects(dir), 'bob.plus.ops.at.example.com');
     expect(bobR.stdout).toBe('');
     expect(bobR.exitCode).toBe(0);
     expect(bobR.diagnostics.join('\n')).toMatch(/in none of iamUsers.allowGroups/);
   });
 
-  it('does not trust an index localName that differs from the computed one', async () => {
-    const forged = index({ alice: { localName: 'root', groups: ['Developers'] } });
+  it('does not trust a directory localName that differs from the computed one', async () => {
+    const forged = published({ alice: { localName: 'root', groups: ['Developers'] } });
     const r = await run(cfg({ iamUsers: {} }), objects(forged), 'root');
     expect(r.stdout).toBe('');
     expect(r.diagnostics.join('\n')).toMatch(/has localName "root", expected "alice": ignored/);
@@ -275,44 +261,109 @@ describe('iamUsers mode', () => {
 
   it('merges with the users map without reading twice', async () => {
     const config = cfg({ iamUsers: {}, users: { alice: ['users/alice', 'users/bob'] } });
-    const r = await run(config, { ...objects(idx), 'users/bob/authorized_keys': bobLine }, 'alice');
+    const r = await run(config, { ...objects(dir), 'users/bob/authorized_keys': bobLine }, 'alice');
     expect(r.stdout).toBe(aliceLine + bobLine);
     expect(r.reads.filter((k) => k === 'users/alice/authorized_keys')).toHaveLength(1);
   });
 
-  it('reads an index.json of version 1 (uids by name) as well as the current one', async () => {
-    const v1 = indexJson({ alice: { localName: 'alice', groups: ['Developers'] } }, '2024-06-01T11:59:00Z', {
-      version: 1,
-    });
-    expect(JSON.parse(v1).version).toBe(1);
-    expect(JSON.parse(idx).version).toBe(2);
-    for (const text of [v1, idx]) {
-      const r = await run(cfg({ iamUsers: { allowGroups: ['Developers'] } }), objects(text), 'alice');
+  it('fails closed on a malformed directory', async () => {
+    const r = await run(cfg({ iamUsers: {} }), { 'directory.json': '{"version":1}' }, 'alice');
+    expect(r).toMatchObject({ exitCode: 1, stdout: '' });
+    expect(r.diagnostics.at(-1)).toMatch(/^cannot decide: directory.json has no users$/);
+  });
+
+  it('fails closed (exit 1) when directory.json is missing: a publisher older than the agent', async () => {
+    const r = await run(
+      cfg({ iamUsers: {} }),
+      { 'heartbeat.json': heartbeatJson('2024-06-01T11:59:00Z') },
+      'alice',
+    );
+    expect(r).toMatchObject({ exitCode: 1, stdout: '' });
+    expect(r.diagnostics.at(-1)).toMatch(/directory.json not found .*upgrade the publisher first/);
+  });
+
+  it.each([
+    [
+      'over the size limit',
+      new ObjectTooLargeError('object of 8388609 bytes is over the 8388608-byte limit'),
+    ],
+    ['unreadable (S3 down, no usable cache)', new StoreUnavailableError('cannot read directory.json: down')],
+  ])('fails closed (exit 1, nothing printed, chain dropped) when directory.json is %s', async (_n, error) => {
+    const config = cfg({ iamUsers: {}, users: { alice: ['users/alice'] } });
+    const chain: ChainResult = { ok: true, stdout: bobLine };
+    const r = await run(config, { ...objects(dir), 'directory.json': error }, 'alice', undefined, chain);
+    expect(r).toMatchObject({ exitCode: 1, stdout: '' });
+    expect(r.diagnostics.at(-1)).toBe(`cannot decide: ${error.message}`);
+  });
+
+  it('warns when the heartbeat is older than maxStaleSeconds, and still serves', async () => {
+    const old = published({ alice: { localName: 'alice' } }, '2024-05-01T00:00:00Z');
+    const r = await run(cfg({ iamUsers: {} }), objects(old), 'alice');
+    expect(r.stdout).toBe(aliceLine);
+    expect(r.diagnostics.join('\n')).toMatch(/the publisher's last run was \d+s ago \(publisher stopped\?\)/);
+  });
+
+  it('only warns when heartbeat.json is missing or unreadable: the directory decides', async () => {
+    const { 'directory.json': d } = published({ alice: { localName: 'alice' } });
+    for (const hb of [undefined, new StoreUnavailableError('down'), '{"version":7}']) {
+      const o: Objects = { ...objects({}), 'directory.json': d as string };
+      if (hb !== undefined) o['heartbeat.json'] = hb;
+      const r = await run(cfg({ iamUsers: {} }), o, 'alice');
       expect(r).toMatchObject({ exitCode: 0, stdout: aliceLine });
+      expect(r.diagnostics.join('\n')).toMatch(/heartbeat.json.*cannot tell how current directory.json is/);
     }
   });
 
-  it('fails closed on a malformed index', async () => {
-    const r = await run(cfg({ iamUsers: {} }), { 'index.json': '{"version":1}' }, 'alice');
-    expect(r).toMatchObject({ exitCode: 1, stdout: '' });
-  });
+  // IAM user names that are Object.prototype's own names: plain data, never a prototype lookup.
+  it.each(['__proto__', 'toString', 'constructor', 'valueOf', 'hasOwnProperty'])(
+    'an IAM user named %s logs in to its own account',
+    async (name) => {
+      const key = makeKey();
+      const line = renderLine(name, key);
+      const o: Objects = {
+        ...published([
+          ['alice', { localName: 'alice' }],
+          [name, { localName: name }],
+        ]),
+        [`users/${name}/authorized_keys`]: line,
+      };
+      const r = await run(cfg({ iamUsers: {} }), o, name, key.fingerprint);
+      expect(r.diagnostics.join('\n')).not.toMatch(/unexpected|internal/);
+      expect(r).toMatchObject({ exitCode: 0, stdout: line });
+      expect(r.audit).toEqual([
+        `key-matched user=${name} fingerprint=${key.fingerprint} owner=${name} principal=users/${name} source=s3`,
+      ]);
+    },
+  );
 
-  it('maps nobody when index.json is missing', async () => {
-    const r = await run(cfg({ iamUsers: {} }), {}, 'alice');
-    expect(r).toMatchObject({ exitCode: 0, stdout: '' });
-    expect(r.diagnostics).toContain('index.json not found: iamUsers mode maps nobody');
-  });
+  it.each(['toString', 'constructor', '__proto__', 'valueOf'])(
+    'a local user %s that the users map does not name maps nothing from the map (iamUsers still works)',
+    async (name) => {
+      const key = makeKey();
+      const line = renderLine(name, key);
+      const config = cfg({ iamUsers: {}, users: { 'ec2-user': ['users/alice'] } });
+      const o: Objects = {
+        ...published([[name, { localName: name }]]),
+        [`users/${name}/authorized_keys`]: line,
+      };
+      const r = await run(config, o, name);
+      expect(r).toMatchObject({ exitCode: 0, stdout: line });
+    },
+  );
 
-  it('warns when the publisher heartbeat is older than maxStaleSeconds', async () => {
-    const old = index({ alice: { localName: 'alice' } }, '2024-05-01T00:00:00Z');
-    const r = await run(cfg({ iamUsers: {} }), { ...objects(old), 'index.json': old }, 'alice');
-    expect(r.stdout).toBe(aliceLine);
-    expect(r.diagnostics.join('\n')).toMatch(/index.json was generated \d+s ago \(publisher stopped\?\)/);
+  it('a users map entry named __proto__ is that local user, not a prototype', async () => {
+    const config = parseConfig(
+      '{"bucket":"bkt","region":"us-east-1","users":{"__proto__":["users/alice"]}}',
+      't',
+    );
+    const r = await run(config, { 'users/alice/authorized_keys': aliceLine }, '__proto__');
+    expect(r).toMatchObject({ exitCode: 0, stdout: aliceLine });
+    expect((await run(config, { 'users/alice/authorized_keys': aliceLine }, 'toString')).stdout).toBe('');
   });
 });
 
 describe('matchIamUser', () => {
-  const mk = (users: Record<string, Partial<IndexUser>>) => JSON.parse(index(users)) as PublishedIndex;
+  const mk = (users: Record<string, Partial<DirectoryUser>>) => parseDirectory(directoryJson(users));
   it.each([
     ['exact match', { alice: { localName: 'alice', uid: 20000 } }, 'alice', [], 20000, ['users/alice']],
     ['no match', { alice: { localName: 'alice', uid: 20000 } }, 'bob', [], 20000, []],
@@ -358,7 +409,7 @@ describe('matchIamUser', () => {
       [],
     ],
     ['no local account', { alice: { localName: 'alice', uid: 20000 } }, 'alice', [], undefined, []],
-  ] as [string, Record<string, Partial<IndexUser>>, string, string[], number | undefined, string[]][])(
+  ] as [string, Record<string, Partial<DirectoryUser>>, string, string[], number | undefined, string[]][])(
     '%s',
     (_n, users, user, allow, localUid, expected) => {
       expect(matchIamUser(mk(users), user, allow, localUid).principals).toEqual(expected);

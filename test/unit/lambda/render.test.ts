@@ -4,6 +4,7 @@ import {
   INDEX_VERSION,
   own,
   type PublishedIndex,
+  parseDirectory,
   parseIndex,
   serializeIndex,
 } from '../../../contract/index.js';
@@ -658,5 +659,58 @@ describe('names that are Object.prototype properties (valid IAM user and group n
     expect(own(index.users, '__proto__')?.uid).toBe(20000);
     expect(Object.keys(index.retiredUids ?? {})).toEqual(['constructor']);
     expect(index.nextUid).toBe(20002);
+  });
+});
+
+describe('render: directory.json and heartbeat.json (what hosts read)', () => {
+  const users = snap(
+    [
+      { name: 'bob', groups: ['Ops'], keys: [{ id: 'K1', status: 'Active' }] },
+      { name: 'alice@x.com', groups: ['Devs', 'Admins'], keys: [{ id: 'K2', status: 'Active' }] },
+    ],
+    ['Ops', 'Devs', 'Admins'],
+    { K1: k1.openssh, K2: k2.openssh },
+  );
+
+  it('lists every user with user id, local name, uid and groups, and nothing about keys', () => {
+    const r = render(users, undefined, opts);
+    const d = parseDirectory(r.directory);
+    expect([...d.users]).toEqual([
+      [
+        'alice@x.com',
+        { userId: idOf('alice@x.com'), localName: 'alice.at.x.com', uid: 5000, groups: ['Admins', 'Devs'] },
+      ],
+      ['bob', { userId: idOf('bob'), localName: 'bob', uid: 5001, groups: ['Ops'] }],
+    ]);
+    expect(r.directory).not.toMatch(/K1|K2|SHA256|generatedAt/);
+  });
+
+  it('is byte-identical on a later run with the same IAM data (only the index time changes)', () => {
+    const first = render(users, undefined, opts);
+    const later = render(users, first.index, { ...opts, now: new Date('2026-02-01T00:00:00Z') });
+    expect(later.directory).toBe(first.directory);
+    expect(later.index.generatedAt).not.toBe(first.index.generatedAt);
+  });
+
+  it("reserves a deleted user's uid (sync-users never hands it to another account)", () => {
+    const first = render(users, undefined, opts);
+    const without = snap(
+      [{ name: 'bob', groups: ['Ops'], keys: [{ id: 'K1', status: 'Active' }] }],
+      ['Ops'],
+      { K1: k1.openssh },
+    );
+    const d = parseDirectory(render(without, first.index, opts).directory);
+    expect([...d.users.keys()]).toEqual(['bob']);
+    expect(d.reservedUids).toEqual([5000]);
+  });
+
+  // Assigning o['__proto__'] on a plain object and JSON.stringify-ing it drops the user.
+  it.each(['__proto__', 'toString', 'constructor', 'valueOf'])('keeps an IAM user named %s', (name) => {
+    const s = snap([{ name, groups: ['Devs'], keys: [{ id: 'K1', status: 'Active' }] }], ['Devs'], {
+      K1: k1.openssh,
+    });
+    const d = parseDirectory(render(s, undefined, opts).directory);
+    expect([...d.users.keys()]).toEqual([name]);
+    expect(d.users.get(name)).toMatchObject({ localName: name, uid: 5000, groups: ['Devs'] });
   });
 });

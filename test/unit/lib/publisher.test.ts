@@ -545,6 +545,17 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       TreatMissingData: 'notBreaching',
     });
+    // An object refused as over the hosts' 8 MiB limit: one is enough.
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: Match.stringLikeRegexp("over the hosts' 8 MiB limit"),
+      MetricName: 'ObjectsTooLargeForHosts',
+      Namespace: 'IamSshKeys',
+      Statistic: 'Maximum',
+      Threshold: 1,
+      EvaluationPeriods: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
     // No topic: alarms without actions.
     for (const alarm of Object.values(s.template.findResources('AWS::CloudWatch::Alarm'))) {
       expect(alarm.Properties.AlarmActions).toBeUndefined();
@@ -747,7 +758,8 @@ describe('SshKeyPublisher variants', () => {
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumEventAgeInSeconds: 300 });
     const topicRef = { Ref: logicalIdOf(stack, topic) };
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(5); // errors, throttles, staleness, event dead letters, import in progress
+    // errors, throttles, staleness, event dead letters, import in progress, objects too large for hosts
+    expect(alarms).toHaveLength(6);
     for (const a of alarms) {
       expect(a.Properties.AlarmActions).toEqual([topicRef]);
       expect(a.Properties.OKActions).toEqual([topicRef]);

@@ -12,13 +12,15 @@ import {
   shebangInterpreter,
 } from '../../../../host-agent/admin/doctor.js';
 import { parseConfig } from '../../../../host-agent/config.js';
+import { ObjectTooLargeError } from '../../../../host-agent/errors.js';
 import { heartbeatLimitSeconds } from '../../../../host-agent/index-age.js';
+import { directoryJson, heartbeatJson } from '../../../helpers/index-fixture.js';
 
 const NOW = Date.parse('2024-05-01T12:00:00Z');
 
 describe('evaluateIndexAge', () => {
   it.each([
-    ['2024-05-01T11:59:00Z', 3600, true, /generated 60s ago \(limit 3600s\)$/],
+    ['2024-05-01T11:59:00Z', 3600, true, /last run was 60s ago \(limit 3600s\)$/],
     ['2024-05-01T10:00:00Z', 3600, false, /7200s ago .*publisher has not run recently/],
     ['2024-05-01T10:00:00Z', 0, true, /limit 86400s/],
     ['2024-05-01T13:00:00Z', 3600, false, /in the future/],
@@ -274,5 +276,50 @@ describe('runDoctor', () => {
     const lines = (await runDoctor(deps)).map(formatCheck);
     expect(lines).toContain('ok   credentials: resolved (access key …MPLE)');
     expect(lines.join('\n')).not.toContain('AKIAIOSFODNN7');
+  });
+
+  const iamConfig = parseConfig(
+    JSON.stringify({ bucket: 'keys-bucket', region: 'eu-west-1', iamUsers: {} }),
+    '/etc/iam-authorized-keys.json',
+  );
+  const bucketLines = async (objects: Record<string, string | Error>) =>
+    (
+      await runDoctor({
+        ...deps,
+        loadConfig: () => iamConfig,
+        readObject: async (_c: unknown, key: string) => {
+          const o = objects[key];
+          if (o instanceof Error) throw o;
+          return o === undefined ? undefined : Buffer.from(o);
+        },
+      })
+    )
+      .filter((c) => c.name === 'bucket' || c.name === 'directory')
+      .map(formatCheck);
+  const heartbeat = heartbeatJson(new Date(NOW - 60_000).toISOString());
+
+  it('checks heartbeat.json and, in iamUsers mode, directory.json (never index.json)', async () => {
+    const dir = directoryJson({ alice: { localName: 'alice' } });
+    expect(await bucketLines({ 'heartbeat.json': heartbeat, 'directory.json': dir })).toEqual([
+      "ok   bucket: heartbeat.json: the publisher's last run was 60s ago (limit 86400s)",
+      'ok   directory: directory.json: 1 IAM users',
+    ]);
+  });
+
+  it('fails on a directory.json the login path cannot read (oversized, missing, malformed)', async () => {
+    const big = new ObjectTooLargeError('object of 8388609 bytes is over the 8388608-byte limit');
+    expect(await bucketLines({ 'heartbeat.json': heartbeat, 'directory.json': big })).toEqual([
+      expect.stringMatching(/^ok {3}bucket: /),
+      'FAIL bucket: cannot read directory.json: object of 8388609 bytes is over the 8388608-byte limit',
+    ]);
+    expect(await bucketLines({ 'heartbeat.json': heartbeat })).toContain(
+      'FAIL bucket: directory.json not found in keys-bucket',
+    );
+    expect(await bucketLines({ 'heartbeat.json': heartbeat, 'directory.json': '{}' })).toContain(
+      'FAIL bucket: cannot read directory.json: directory.json has unsupported version undefined',
+    );
+    expect(await bucketLines({ 'directory.json': directoryJson({}) })).toContain(
+      'FAIL bucket: heartbeat.json not found in keys-bucket',
+    );
   });
 });

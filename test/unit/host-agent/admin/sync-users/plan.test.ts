@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { IndexUser, PublishedIndex } from '../../../../../contract/index.js';
+import type { Directory, DirectoryUser } from '../../../../../contract/index.js';
 import {
   ALL_USERS,
   type GroupEntry,
@@ -10,20 +10,13 @@ import {
   type SyncSettings,
 } from '../../../../../host-agent/admin/sync-users/plan.js';
 
-function user(localName: string | null, uid: number, groups: string[]): IndexUser {
-  return { localName, uid, groups, keys: [] };
+function user(localName: string | null, uid: number, groups: string[]): DirectoryUser {
+  return { userId: `AIDA${uid}`, localName, uid, groups };
 }
 
-function index(users: Record<string, IndexUser>): PublishedIndex {
-  return {
-    version: 1,
-    generatedAt: '2024-01-01T00:00:00Z',
-    users,
-    groups: {},
-    keyBodies: {},
-    uids: {},
-    nextUid: 3000,
-  };
+/** directory.json as sync-users reads it: `uids` are every uid ever published (reserved ones included). */
+function index(users: Record<string, DirectoryUser>, uids: Record<string, number> = {}): Directory {
+  return { version: 1, users: new Map(Object.entries(users)), reservedUids: Object.values(uids) };
 }
 
 const settings: SyncSettings = {
@@ -49,7 +42,7 @@ const fresh = { freshness: { fresh: true } };
 describe('planSync', () => {
   const cases: {
     name: string;
-    users: Record<string, IndexUser>;
+    users: Record<string, DirectoryUser>;
     passwd: PasswdEntry[];
     groups: GroupEntry[];
     settings?: Partial<SyncSettings>;
@@ -60,7 +53,7 @@ describe('planSync', () => {
     sudoUids?: string[];
     problems?: RegExp[];
     refused?: { users: string[]; reason: RegExp };
-    /** index.json's uids (every uid ever published, by IAM user id). */
+    /** Every uid ever published (directory.json's reservedUids and users' uids). */
     uids?: Record<string, number>;
   }[] = [
     {
@@ -538,7 +531,7 @@ describe('planSync', () => {
           toString: user('toString', 3002, ['Devs']),
           valueOf: user('valueOf', 3003, ['Devs']),
         }).replace('{', `{"__proto__":${JSON.stringify(user('__proto__', 3004, ['Devs']))},`),
-      ) as Record<string, IndexUser>,
+      ) as Record<string, DirectoryUser>,
       passwd: [root],
       groups: [gr('root', 0), gr('staff', 50)],
       actions: [
@@ -579,7 +572,7 @@ describe('planSync', () => {
   for (const c of cases) {
     it(c.name, () => {
       const plan = planSync(
-        { ...index(c.users), ...(c.uids ? { uids: c.uids } : {}) },
+        index(c.users, c.uids),
         c.passwd,
         c.groups,
         { ...settings, ...c.settings },
