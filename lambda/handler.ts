@@ -11,6 +11,11 @@
 // afresh; memberships and tags are read afresh by every run anyway.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import {
+  METRICS_NAMESPACE,
+  PUBLISHER_SERVICE_NAME,
+  type PublisherMetric,
+} from '../contract/publisher-settings.js';
 import { countCalls } from './call-counter.js';
 import { createClients } from './clients.js';
 import { publishConfigFromEnv } from './config.js';
@@ -20,11 +25,16 @@ import { PublishIncompleteError, type PublishSummary } from './publish.js';
 import { publishForEvents, type TargetedOutcome } from './publish-targeted.js';
 import type { Problem } from './render.js';
 
-const logger = new Logger({ serviceName: 'iam-ssh-keys-publisher' });
-const metrics = new Metrics({ namespace: 'IamSshKeys', serviceName: 'iam-ssh-keys-publisher' });
+const logger = new Logger({ serviceName: PUBLISHER_SERVICE_NAME });
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: PUBLISHER_SERVICE_NAME });
 // Created once per container so connections are reused across invocations.
 const clients = createClients();
 const counts = countCalls(clients.iam);
+
+/** Every metric is one of the contract's (the stack's alarms watch some of them). */
+function addMetric(name: PublisherMetric, unit: Parameters<Metrics['addMetric']>[1], value: number): void {
+  metrics.addMetric(name, unit, value);
+}
 
 /** A run that stopped in time (see PublishIncompleteError): not a failure, the next run continues. */
 export interface IncompleteRun {
@@ -47,7 +57,7 @@ function reportCopiedKeyFallbacks(outcome: TargetedOutcome): void {
   if (outcome.mode === 'full' && outcome.causedBy?.length) {
     for (const c of outcome.causedBy)
       logger.warn('copied-key clash: full run', { iamUser: c.user, reason: c.reason });
-    metrics.addMetric('CopiedKeyFullRuns', MetricUnit.Count, 1);
+    addMetric('CopiedKeyFullRuns', MetricUnit.Count, 1);
   }
   if (outcome.mode === 'targeted' && outcome.deferred.length > 0) {
     for (const c of outcome.deferred)
@@ -55,7 +65,7 @@ function reportCopiedKeyFallbacks(outcome: TargetedOutcome): void {
         "copied-key clash: full run deferred to the schedule (an event-started full run ran within the interval); only this user's removals were applied",
         { iamUser: c.user, reason: c.reason },
       );
-    metrics.addMetric('CopiedKeyFullRunsDeferred', MetricUnit.Count, 1);
+    addMetric('CopiedKeyFullRunsDeferred', MetricUnit.Count, 1);
   }
 }
 
@@ -76,16 +86,16 @@ function logProblems(problems: readonly Problem[]): void {
 
 /** The metrics of a run that published. */
 function addRunMetrics(mode: 'full' | 'targeted', summary: PublishSummary, iamCallCount: number): void {
-  metrics.addMetric('PublishSucceeded', MetricUnit.Count, 1);
-  metrics.addMetric(mode === 'targeted' ? 'TargetedRuns' : 'FullRuns', MetricUnit.Count, 1);
-  metrics.addMetric('Users', MetricUnit.Count, summary.users);
-  metrics.addMetric('Keys', MetricUnit.Count, summary.keys);
-  metrics.addMetric('RejectedKeys', MetricUnit.Count, summary.rejectedKeys);
-  metrics.addMetric('CopiedKeysRefused', MetricUnit.Count, summary.copiedKeysRefused);
-  metrics.addMetric('ObjectsWritten', MetricUnit.Count, summary.added + summary.changed + 1);
-  metrics.addMetric('ObjectsDeleted', MetricUnit.Count, summary.deleted);
-  metrics.addMetric('IamCalls', MetricUnit.Count, iamCallCount);
-  metrics.addMetric('DurationMs', MetricUnit.Milliseconds, summary.durationMs);
+  addMetric('PublishSucceeded', MetricUnit.Count, 1);
+  addMetric(mode === 'targeted' ? 'TargetedRuns' : 'FullRuns', MetricUnit.Count, 1);
+  addMetric('Users', MetricUnit.Count, summary.users);
+  addMetric('Keys', MetricUnit.Count, summary.keys);
+  addMetric('RejectedKeys', MetricUnit.Count, summary.rejectedKeys);
+  addMetric('CopiedKeysRefused', MetricUnit.Count, summary.copiedKeysRefused);
+  addMetric('ObjectsWritten', MetricUnit.Count, summary.added + summary.changed + 1);
+  addMetric('ObjectsDeleted', MetricUnit.Count, summary.deleted);
+  addMetric('IamCalls', MetricUnit.Count, iamCallCount);
+  addMetric('DurationMs', MetricUnit.Milliseconds, summary.durationMs);
 }
 
 export async function handler(
@@ -144,11 +154,11 @@ export async function handler(
       const iamCalls = { ...counts.calls };
       for (const w of e.warnings) logger.warn(w);
       logger.info(e.message, { trigger: source, ...e.progress, advanced: e.advanced, iamCalls });
-      metrics.addMetric('PublishIncomplete', MetricUnit.Count, 1);
+      addMetric('PublishIncomplete', MetricUnit.Count, 1);
       // The staleness alarm counts a run that advanced like a successful one (lib/publisher/alarms.ts).
-      metrics.addMetric('ImportProgressed', MetricUnit.Count, e.advanced ? 1 : 0);
-      metrics.addMetric('UsersRead', MetricUnit.Count, e.progress.usersRead);
-      metrics.addMetric(
+      addMetric('ImportProgressed', MetricUnit.Count, e.advanced ? 1 : 0);
+      addMetric('UsersRead', MetricUnit.Count, e.progress.usersRead);
+      addMetric(
         'IamCalls',
         MetricUnit.Count,
         Object.values(iamCalls).reduce((a, b) => a + b, 0),
@@ -156,7 +166,7 @@ export async function handler(
       return { complete: false, progress: e.progress, iamCalls };
     }
     logger.error('publish failed; index.json (the heartbeat) was not updated', e as Error);
-    metrics.addMetric('PublishFailed', MetricUnit.Count, 1);
+    addMetric('PublishFailed', MetricUnit.Count, 1);
     throw e;
   } finally {
     metrics.publishStoredMetrics();
