@@ -13,6 +13,9 @@ import {
   type PublisherMetric,
 } from '../../contract/publisher-settings.js';
 
+// The handler emits PublishIncomplete (1) for a run that stopped in time and saved progress, and with it
+// ImportProgressed: 1 when it read something new (users' key lists, key bodies), 0 when stuck.
+
 export interface PublisherAlarmsProps {
   readonly scheduleMinutes: number;
   readonly stalenessPeriods: number;
@@ -49,8 +52,6 @@ export function publisherAlarms(
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
-  // The handler emits PublishIncomplete (1) for a run that stopped in time and saved progress, and with it
-  // ImportProgressed: 1 when it read something new (users' key lists, key bodies), 0 when stuck.
   const metric = (metricName: PublisherMetric) =>
     new cloudwatch.Metric({
       namespace: METRICS_NAMESPACE,

@@ -22,6 +22,7 @@ import {
 } from '../../../cli/args.js';
 import {
   METRICS_NAMESPACE,
+  PUBLISHER_ENV_VARS,
   PUBLISHER_METRICS,
   PUBLISHER_SERVICE_NAME,
   type PublisherMetric,
@@ -265,6 +266,12 @@ describe('environment variables', () => {
       }),
     );
     expect(wrong).toEqual([]);
+  });
+
+  it('contract/publisher-settings.ts PUBLISHER_ENV_VARS is exactly what the function reads, AWS_* aside', () => {
+    const ours = names([...readsOf('lambda/handler.ts')].filter(([n]) => !n.startsWith('AWS_')));
+    const listed = names(PUBLISHER_ENV_VARS.map((v) => [v, 'contract/publisher-settings.ts'] as const));
+    expect(oneSided(ours, listed, 'PUBLISHER_ENV_VARS', 'variable')).toEqual([]);
   });
 
   it('the CLI: docs/cli.md "## Environment" lists what it reads and what its usage names', () => {
