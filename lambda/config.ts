@@ -18,12 +18,7 @@ function bool(env: PublisherEnv, name: PublisherEnvVar): boolean {
   throw new PublisherConfigError(`${name} must be true or false, not ${JSON.stringify(v)}`);
 }
 
-function num(
-  env: PublisherEnv,
-  name: PublisherEnvVar,
-  dflt: number,
-  ok: (n: number) => boolean,
-): number {
+function num(env: PublisherEnv, name: PublisherEnvVar, dflt: number, ok: (n: number) => boolean): number {
   const v = env[name];
   if (v === undefined || v === '') return dflt;
   const n = Number(v);
@@ -67,6 +62,11 @@ export function publishConfigFromEnv(env: PublisherEnv): PublishConfig {
     uidBase: num(env, 'UID_BASE', DEFAULT_PUBLISH_CONFIG.uidBase, validUidBase),
     tagKeyPrefix,
     eventFullRunIntervalMs:
-      num(env, 'EVENT_FULL_RUN_MINUTES', DEFAULT_EVENT_FULL_RUN_MINUTES, (n) => Number.isInteger(n) && n >= 1 && n <= 1440) * 60_000,
+      num(
+        env,
+        'EVENT_FULL_RUN_MINUTES',
+        DEFAULT_EVENT_FULL_RUN_MINUTES,
+        (n) => Number.isInteger(n) && n >= 1 && n <= 1440,
+      ) * 60_000,
   };
 }
