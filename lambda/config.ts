@@ -1,24 +1,24 @@
 // Publisher settings from the environment (Lambda) — pure, so it is testable.
 import { normalizePrefix, parseTagKeyPrefix } from '../contract/index.js';
+import {
+  DEFAULT_EVENT_FULL_RUN_MINUTES,
+  type PublisherEnv,
+  type PublisherEnvVar,
+} from '../contract/publisher-settings.js';
 import { DEFAULT_PUBLISH_CONFIG, type PublishConfig } from './publish.js';
 
 export class PublisherConfigError extends Error {
   override name = 'PublisherConfigError';
 }
 
-function bool(env: Record<string, string | undefined>, name: string): boolean {
+function bool(env: PublisherEnv, name: PublisherEnvVar): boolean {
   const v = env[name];
   if (v === undefined || v === '') return false;
   if (v === 'true' || v === 'false') return v === 'true';
   throw new PublisherConfigError(`${name} must be true or false, not ${JSON.stringify(v)}`);
 }
 
-function num(
-  env: Record<string, string | undefined>,
-  name: string,
-  dflt: number,
-  ok: (n: number) => boolean,
-): number {
+function num(env: PublisherEnv, name: PublisherEnvVar, dflt: number, ok: (n: number) => boolean): number {
   const v = env[name];
   if (v === undefined || v === '') return dflt;
   const n = Number(v);
@@ -35,8 +35,8 @@ export function validUidBase(n: number): boolean {
   return Number.isInteger(n) && n >= 1000 && n < 2 ** 31;
 }
 
-/** BUCKET, KEY_PREFIX, MAX_DELETE_SHARE, ALLOW_MASS_DELETE, ALLOW_INDEX_RESET, UID_BASE, DRY_RUN, TAG_KEY_PREFIX, EVENT_FULL_RUN_MINUTES. */
-export function publishConfigFromEnv(env: Record<string, string | undefined>): PublishConfig {
+/** The variables of contract/publisher-settings.ts PUBLISHER_ENV_VARS; nothing else. */
+export function publishConfigFromEnv(env: PublisherEnv): PublishConfig {
   const bucket = env.BUCKET;
   if (!bucket) throw new PublisherConfigError('BUCKET is not set');
   let prefix: string;
@@ -62,6 +62,11 @@ export function publishConfigFromEnv(env: Record<string, string | undefined>): P
     uidBase: num(env, 'UID_BASE', DEFAULT_PUBLISH_CONFIG.uidBase, validUidBase),
     tagKeyPrefix,
     eventFullRunIntervalMs:
-      num(env, 'EVENT_FULL_RUN_MINUTES', 60, (n) => Number.isInteger(n) && n >= 1 && n <= 1440) * 60_000,
+      num(
+        env,
+        'EVENT_FULL_RUN_MINUTES',
+        DEFAULT_EVENT_FULL_RUN_MINUTES,
+        (n) => Number.isInteger(n) && n >= 1 && n <= 1440,
+      ) * 60_000,
   };
 }

@@ -3,6 +3,7 @@
 // not understood asks for a full run: a targeted run is an optimisation, never a
 // reason to miss a change.
 import { tagKeyId } from '../contract/index.js';
+import type { IamChangeEvent } from '../contract/publisher-settings.js';
 
 /** What to re-read from IAM: user and group names (an old and a new name for renames). */
 export interface Targets {
@@ -74,7 +75,7 @@ export type EventPlan =
 export const CLOUDTRAIL_DETAIL_TYPE = 'AWS API Call via CloudTrail';
 
 /** Events that name one user (requestParameters.userName). */
-const USER_EVENTS = new Set([
+const USER_EVENTS: ReadonlySet<string> = new Set<IamChangeEvent>([
   'UploadSSHPublicKey',
   'UpdateSSHPublicKey',
   'DeleteSSHPublicKey',
@@ -84,17 +85,20 @@ const USER_EVENTS = new Set([
   'UntagUser',
 ]);
 /** Events that name one user and one group. */
-const MEMBERSHIP_EVENTS = new Set(['AddUserToGroup', 'RemoveUserFromGroup']);
+const MEMBERSHIP_EVENTS: ReadonlySet<string> = new Set<IamChangeEvent>([
+  'AddUserToGroup',
+  'RemoveUserFromGroup',
+]);
 /** Events that name one group (requestParameters.groupName). */
-const GROUP_EVENTS = new Set(['CreateGroup', 'DeleteGroup']);
+const GROUP_EVENTS: ReadonlySet<string> = new Set<IamChangeEvent>(['CreateGroup', 'DeleteGroup']);
 
-/** Every event name targetsOf understands. */
+/** Every event name targetsOf understands (names of the contract's IAM_CHANGE_EVENTS). */
 export const TARGETED_EVENT_NAMES: readonly string[] = [
   ...USER_EVENTS,
   ...MEMBERSHIP_EVENTS,
   ...GROUP_EVENTS,
-  'UpdateUser',
-  'UpdateGroup',
+  'UpdateUser' satisfies IamChangeEvent,
+  'UpdateGroup' satisfies IamChangeEvent,
 ];
 
 // IAM's own patterns for user and group names: anything else is not a name we can re-read.

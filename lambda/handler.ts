@@ -11,6 +11,11 @@
 // afresh; memberships and tags are read afresh by every run anyway.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import {
+  METRICS_NAMESPACE,
+  PUBLISHER_SERVICE_NAME,
+  type PublisherMetric,
+} from '../contract/publisher-settings.js';
 import { countCalls } from './call-counter.js';
 import { createClients } from './clients.js';
 import { publishConfigFromEnv } from './config.js';
@@ -25,14 +30,16 @@ import {
 import { publishForEvents, type TargetedOutcome } from './publish-targeted.js';
 import type { Problem } from './render.js';
 
-/** Objects a run refused because hosts could not read them (the alarm in lib/publisher/alarms.ts). */
-const OBJECTS_TOO_LARGE_METRIC = 'ObjectsTooLargeForHosts';
-
-const logger = new Logger({ serviceName: 'iam-ssh-keys-publisher' });
-const metrics = new Metrics({ namespace: 'IamSshKeys', serviceName: 'iam-ssh-keys-publisher' });
+const logger = new Logger({ serviceName: PUBLISHER_SERVICE_NAME });
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: PUBLISHER_SERVICE_NAME });
 // Created once per container so connections are reused across invocations.
 const clients = createClients();
 const counts = countCalls(clients.iam);
+
+/** Every metric is one of the contract's (the stack's alarms watch some of them). */
+function addMetric(name: PublisherMetric, unit: Parameters<Metrics['addMetric']>[1], value: number): void {
+  metrics.addMetric(name, unit, value);
+}
 
 /** A run that stopped in time (see PublishIncompleteError): not a failure, the next run continues. */
 export interface IncompleteRun {
@@ -57,7 +64,7 @@ function reportCopiedKeyFallbacks(outcome: TargetedOutcome): void {
   if (outcome.mode === 'full' && outcome.causedBy?.length) {
     for (const c of outcome.causedBy)
       logger.warn('copied-key clash: full run', { iamUser: c.user, reason: c.reason });
-    metrics.addMetric('CopiedKeyFullRuns', MetricUnit.Count, 1);
+    addMetric('CopiedKeyFullRuns', MetricUnit.Count, 1);
   }
   if (outcome.mode === 'targeted' && outcome.deferred.length > 0) {
     for (const c of outcome.deferred)
@@ -65,7 +72,7 @@ function reportCopiedKeyFallbacks(outcome: TargetedOutcome): void {
         "copied-key clash: full run deferred to the schedule (an event-started full run ran within the interval); only this user's removals were applied",
         { iamUser: c.user, reason: c.reason },
       );
-    metrics.addMetric('CopiedKeyFullRunsDeferred', MetricUnit.Count, 1);
+    addMetric('CopiedKeyFullRunsDeferred', MetricUnit.Count, 1);
   }
 }
 
@@ -92,12 +99,12 @@ function reportIncomplete(e: PublishIncompleteError, source: string): HandlerRes
   // A run that can save nothing is not "in progress": it says so, and by how much, at ERROR.
   if (e.stop?.budgetTooSmall) logger.error(e.message, fields);
   else logger.info(e.message, fields);
-  if (e.stop?.budgetTooSmall) metrics.addMetric('BudgetTooSmall', MetricUnit.Count, 1);
-  metrics.addMetric('PublishIncomplete', MetricUnit.Count, 1);
+  if (e.stop?.budgetTooSmall) addMetric('BudgetTooSmall', MetricUnit.Count, 1);
+  addMetric('PublishIncomplete', MetricUnit.Count, 1);
   // The staleness alarm counts a run that advanced like a successful one (lib/publisher/alarms.ts).
-  metrics.addMetric('ImportProgressed', MetricUnit.Count, e.advanced ? 1 : 0);
-  metrics.addMetric('UsersRead', MetricUnit.Count, e.progress.usersRead);
-  metrics.addMetric(
+  addMetric('ImportProgressed', MetricUnit.Count, e.advanced ? 1 : 0);
+  addMetric('UsersRead', MetricUnit.Count, e.progress.usersRead);
+  addMetric(
     'IamCalls',
     MetricUnit.Count,
     Object.values(iamCalls).reduce((a, b) => a + b, 0),
@@ -107,19 +114,19 @@ function reportIncomplete(e: PublishIncompleteError, source: string): HandlerRes
 
 /** The metrics of a run that published. */
 function addRunMetrics(mode: 'full' | 'targeted', summary: PublishSummary, iamCallCount: number): void {
-  metrics.addMetric('PublishSucceeded', MetricUnit.Count, 1);
-  metrics.addMetric(mode === 'targeted' ? 'TargetedRuns' : 'FullRuns', MetricUnit.Count, 1);
-  metrics.addMetric('Users', MetricUnit.Count, summary.users);
-  metrics.addMetric('Keys', MetricUnit.Count, summary.keys);
-  metrics.addMetric('RejectedKeys', MetricUnit.Count, summary.rejectedKeys);
-  metrics.addMetric('CopiedKeysRefused', MetricUnit.Count, summary.copiedKeysRefused);
+  addMetric('PublishSucceeded', MetricUnit.Count, 1);
+  addMetric(mode === 'targeted' ? 'TargetedRuns' : 'FullRuns', MetricUnit.Count, 1);
+  addMetric('Users', MetricUnit.Count, summary.users);
+  addMetric('Keys', MetricUnit.Count, summary.keys);
+  addMetric('RejectedKeys', MetricUnit.Count, summary.rejectedKeys);
+  addMetric('CopiedKeysRefused', MetricUnit.Count, summary.copiedKeysRefused);
   // + index.json and heartbeat.json, + directory.json when it changed.
   const written = summary.added + summary.changed + 2 + (summary.directoryWritten ? 1 : 0);
-  metrics.addMetric('ObjectsWritten', MetricUnit.Count, written);
-  metrics.addMetric(OBJECTS_TOO_LARGE_METRIC, MetricUnit.Count, 0);
-  metrics.addMetric('ObjectsDeleted', MetricUnit.Count, summary.deleted);
-  metrics.addMetric('IamCalls', MetricUnit.Count, iamCallCount);
-  metrics.addMetric('DurationMs', MetricUnit.Milliseconds, summary.durationMs);
+  addMetric('ObjectsWritten', MetricUnit.Count, written);
+  addMetric('ObjectsTooLargeForHosts', MetricUnit.Count, 0);
+  addMetric('ObjectsDeleted', MetricUnit.Count, summary.deleted);
+  addMetric('IamCalls', MetricUnit.Count, iamCallCount);
+  addMetric('DurationMs', MetricUnit.Milliseconds, summary.durationMs);
 }
 
 export async function handler(
@@ -177,9 +184,9 @@ export async function handler(
     if (e instanceof PublishIncompleteError) return reportIncomplete(e, source);
     if (e instanceof ObjectsTooLargeError) {
       logger.error(e.message, { objects: e.objects, ...e.result.summary });
-      metrics.addMetric(OBJECTS_TOO_LARGE_METRIC, MetricUnit.Count, e.objects.length);
+      addMetric('ObjectsTooLargeForHosts', MetricUnit.Count, e.objects.length);
     } else logger.error('publish failed; heartbeat.json was not updated', e as Error);
-    metrics.addMetric('PublishFailed', MetricUnit.Count, 1);
+    addMetric('PublishFailed', MetricUnit.Count, 1);
     throw e;
   } finally {
     metrics.publishStoredMetrics();

@@ -19,6 +19,7 @@ import {
   serializeIndex,
   tooLargeForHosts,
 } from '../contract/index.js';
+import { DEFAULT_MAX_DELETE_SHARE, DEFAULT_UID_BASE } from '../contract/publisher-settings.js';
 import { deleteKey, listExisting, putText, readIndexText, readText } from './bucket.js';
 import { DEFAULT_PROGRESS_MAX_AGE_MS, type StopTimes, shortfall, stopTimes } from './deadline.js';
 import {
@@ -82,10 +83,10 @@ export interface PublishConfig {
 }
 
 export const DEFAULT_PUBLISH_CONFIG = {
-  maxDeleteShare: 0.5,
+  maxDeleteShare: DEFAULT_MAX_DELETE_SHARE,
   allowMassDelete: false,
   allowIndexReset: false,
-  uidBase: 20000,
+  uidBase: DEFAULT_UID_BASE,
   concurrency: 8,
   dryRun: false,
 } as const;

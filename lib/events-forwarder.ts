@@ -8,8 +8,8 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { IAM_CHANGE_EVENTS } from '../contract/publisher-settings.js';
 import { InvalidConfigError } from './config.js';
-import { IAM_CHANGE_EVENTS } from './publisher/function.js';
 
 /** The one region IAM's CloudTrail events reach EventBridge in. */
 export const IAM_EVENTS_REGION = 'us-east-1';

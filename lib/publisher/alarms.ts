@@ -8,14 +8,15 @@ import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { METRICS_NAMESPACE, PUBLISH_SUCCEEDED_METRIC, PUBLISHER_SERVICE_NAME } from './function.js';
+import {
+  METRICS_NAMESPACE,
+  PUBLISHER_SERVICE_NAME,
+  type PublisherMetric,
+} from '../../contract/publisher-settings.js';
 
-/** Emitted (1) by a run that stopped in time and saved progress (lambda/handler.ts). */
-export const PUBLISH_INCOMPLETE_METRIC = 'PublishIncomplete';
-/** Emitted by such a run: 1 when it read something new (users' key lists, key bodies), 0 when stuck. */
-export const IMPORT_PROGRESSED_METRIC = 'ImportProgressed';
-/** Emitted by every run: how many objects it refused to write because hosts could not read them (over 8 MiB). */
-export const OBJECTS_TOO_LARGE_METRIC = 'ObjectsTooLargeForHosts';
+// The handler emits PublishIncomplete (1) for a run that stopped in time and saved progress, and with it
+// ImportProgressed: 1 when it read something new (users' key lists, key bodies), 0 when stuck.
+// Every run emits ObjectsTooLargeForHosts: how many objects it refused to write because hosts could not read them.
 
 export interface PublisherAlarmsProps {
   readonly scheduleMinutes: number;
@@ -51,7 +52,7 @@ export function publisherAlarms(
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
-  const metric = (metricName: string) =>
+  const metric = (metricName: PublisherMetric) =>
     new cloudwatch.Metric({
       namespace: METRICS_NAMESPACE,
       metricName,
@@ -67,8 +68,8 @@ export function publisherAlarms(
     metric: new cloudwatch.MathExpression({
       expression: 'FILL(succeeded, 0) + FILL(progressed, 0)',
       usingMetrics: {
-        succeeded: metric(PUBLISH_SUCCEEDED_METRIC),
-        progressed: metric(IMPORT_PROGRESSED_METRIC),
+        succeeded: metric('PublishSucceeded'),
+        progressed: metric('ImportProgressed'),
       },
       label: 'successful or advancing runs',
       period,
@@ -84,7 +85,7 @@ export function publisherAlarms(
   const importInProgressAlarm = new cloudwatch.Alarm(scope, 'ImportInProgressAlarm', {
     alarmDescription:
       'iam-ssh-keys publisher: first import in progress (not a failure): runs stop before the Lambda timeout and continue from publisher/progress.json; users are published when the import completes. OK again once a run completes. If the staleness alarm fires too, the import is stuck.',
-    metric: metric(PUBLISH_INCOMPLETE_METRIC),
+    metric: metric('PublishIncomplete'),
     threshold: 1,
     // 1 of 2: a period in which no run happened to end does not flap it to OK.
     evaluationPeriods: 2,
@@ -92,7 +93,7 @@ export function publisherAlarms(
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
-  const objectsTooLargeAlarm = objectsTooLarge(scope, metric(OBJECTS_TOO_LARGE_METRIC));
+  const objectsTooLargeAlarm = objectsTooLarge(scope, metric('ObjectsTooLargeForHosts'));
   const alarms = { errorsAlarm, throttlesAlarm, stalenessAlarm, importInProgressAlarm, objectsTooLargeAlarm };
   if (props.alarmTopic) {
     const action = new cwActions.SnsAction(props.alarmTopic);

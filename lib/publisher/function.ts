@@ -13,13 +13,19 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { DEFAULT_TAG_KEY_PREFIX } from '../../contract/index.js';
+import {
+  DEFAULT_MAX_DELETE_SHARE,
+  DEFAULT_UID_BASE,
+  IAM_CHANGE_EVENTS,
+  METRICS_NAMESPACE,
+  PUBLISHER_SERVICE_NAME,
+  type PublisherEnv,
+} from '../../contract/publisher-settings.js';
 import { acknowledgeWildcardResource } from '../nag.js';
 import { listPrefixCondition, objectsArn } from '../s3-access.js';
 import { type EventQueue, eventQueue } from './event-queue.js';
 
-export const PUBLISHER_SERVICE_NAME = 'iam-ssh-keys-publisher';
-export const METRICS_NAMESPACE = 'IamSshKeys';
-export const PUBLISH_SUCCEEDED_METRIC = 'PublishSucceeded';
+export { IAM_CHANGE_EVENTS, METRICS_NAMESPACE, PUBLISHER_SERVICE_NAME };
 /** Warning id, to acknowledge with Annotations.of(scope).acknowledgeWarning(id, reason). */
 export const EVENT_REGION_WARNING = 'iam-ssh-keys:eventDrivenRegion';
 
@@ -31,24 +37,6 @@ export const PUBLISHER_IAM_ACTIONS = {
   // Targeted runs re-read one group's members.
   groups: ['iam:GetGroup'],
 } as const;
-
-/** IAM API calls that change what the bucket should hold (CloudTrail event names). */
-export const IAM_CHANGE_EVENTS = [
-  'UploadSSHPublicKey',
-  'UpdateSSHPublicKey',
-  'DeleteSSHPublicKey',
-  'CreateUser',
-  'DeleteUser',
-  'UpdateUser',
-  'AddUserToGroup',
-  'RemoveUserFromGroup',
-  'CreateGroup',
-  'DeleteGroup',
-  'UpdateGroup',
-  // Keys may live in tags (docs/architecture.md "Keys from IAM user tags").
-  'TagUser',
-  'UntagUser',
-] as const;
 
 const DEFAULT_ENTRY = fileURLToPath(new URL('../../lambda/handler.ts', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -179,16 +167,18 @@ export function publisherFunction(
     environment: {
       BUCKET: bucket.bucketName,
       KEY_PREFIX: keyPrefix,
-      MAX_DELETE_SHARE: String(props.maxDeleteShare ?? 0.5),
+      MAX_DELETE_SHARE: String(props.maxDeleteShare ?? DEFAULT_MAX_DELETE_SHARE),
       ALLOW_MASS_DELETE: 'false',
-      UID_BASE: String(props.uidBase ?? 20000),
+      UID_BASE: String(props.uidBase ?? DEFAULT_UID_BASE),
       TAG_KEY_PREFIX: props.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX,
       // Events start at most one full run per schedule period for users' copied keys.
       EVENT_FULL_RUN_MINUTES: String(scheduleMinutes),
+      // Read by Powertools, not by our code.
       POWERTOOLS_SERVICE_NAME: PUBLISHER_SERVICE_NAME,
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       NODE_OPTIONS: '--enable-source-maps',
-    },
+    } satisfies PublisherEnv &
+      Record<'POWERTOOLS_SERVICE_NAME' | 'POWERTOOLS_METRICS_NAMESPACE' | 'NODE_OPTIONS', string>,
     bundling: {
       forceDockerBundling: false,
       format: nodejs.OutputFormat.CJS,

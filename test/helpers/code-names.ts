@@ -118,7 +118,9 @@ function enclosingFunction(node: ts.Node): FunctionNode | undefined {
 
 /**
  * The strings a parameter can hold: its string-literal (union) type, else the
- * literal arguments of every call of its function in the same file.
+ * arguments of every call of its function in the same file (literals, or what
+ * `strings` reduces to literals: `cond ? 'A' : 'B'`); one it cannot reduce
+ * leaves the parameter unknown.
  */
 function parameterStrings(fn: FunctionNode, index: number): string[] | undefined {
   const type = fn.parameters[index]?.type;
@@ -139,7 +141,8 @@ function parameterStrings(fn: FunctionNode, index: number): string[] | undefined
   walk(fn.getSourceFile(), (n) => {
     if (ts.isCallExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === fnName) {
       const arg = n.arguments[index];
-      if (arg && ts.isStringLiteralLike(arg)) values.push(arg.text);
+      const v = arg ? strings(arg) : undefined;
+      if (v) values.push(...v);
       else unresolved = true;
     }
   });

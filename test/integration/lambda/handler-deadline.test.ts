@@ -2,13 +2,16 @@
 // behind a proxy that holds every IAM request 400 ms (a slow, throttled account).
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { PublisherMetric } from '../../../contract/publisher-settings.js';
 import { parseProgress, progressKey } from '../../../lambda/progress.js';
-import { IMPORT_PROGRESSED_METRIC, PUBLISH_INCOMPLETE_METRIC } from '../../../lib/publisher/alarms.js';
 import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
 import { bucketContents, buildFixture, clientsFor, type Fixture } from './fixture.js';
 
 const BUCKET = 'lambda-deadline';
+// The metrics the stack's ImportInProgress and Staleness alarms watch (lib/publisher/alarms.ts).
+const PUBLISH_INCOMPLETE_METRIC: PublisherMetric = 'PublishIncomplete';
+const IMPORT_PROGRESSED_METRIC: PublisherMetric = 'ImportProgressed';
 const PREFIX = 'ssh/';
 let moto: Moto;
 let proxy: AwsProxy;

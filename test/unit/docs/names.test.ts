@@ -20,6 +20,13 @@ import {
   GLOBAL_OPTIONS,
   splitGlobalOptions,
 } from '../../../cli/args.js';
+import {
+  METRICS_NAMESPACE,
+  PUBLISHER_ENV_VARS,
+  PUBLISHER_METRICS,
+  PUBLISHER_SERVICE_NAME,
+  type PublisherMetric,
+} from '../../../contract/publisher-settings.js';
 import { ADMIN_OPTIONS } from '../../../host-agent/admin/options.js';
 import {
   ADMIN_COMMANDS,
@@ -28,12 +35,6 @@ import {
   HELP,
 } from '../../../host-agent/args.js';
 import { buildApp, MAIN_STACK } from '../../../lib/build-app.js';
-import { IMPORT_PROGRESSED_METRIC, PUBLISH_INCOMPLETE_METRIC } from '../../../lib/publisher/alarms.js';
-import {
-  METRICS_NAMESPACE,
-  PUBLISH_SUCCEEDED_METRIC,
-  PUBLISHER_SERVICE_NAME,
-} from '../../../lib/publisher/function.js';
 import type { IamSshKeysStack } from '../../../lib/stacks.js';
 import { contextNamesRead, emittedMetrics, envReads, importClosure, ROOT } from '../../helpers/code-names.js';
 import { codeBlocks, program } from '../../helpers/doc-commands.js';
@@ -142,13 +143,13 @@ const EMITTED = names(emittedMetrics('lambda/handler.ts').map((m) => [m.name, m.
 
 describe('metrics: what lambda/handler.ts emits', () => {
   it('the scan finds the metrics the stack alarms on, among others', () => {
-    for (const m of [
-      PUBLISH_SUCCEEDED_METRIC,
-      PUBLISH_INCOMPLETE_METRIC,
-      IMPORT_PROGRESSED_METRIC,
-      'PublishFailed',
-    ])
-      expect(EMITTED.has(m), m).toBe(true);
+    const alarmed: PublisherMetric[] = ['PublishSucceeded', 'PublishIncomplete', 'ImportProgressed'];
+    for (const m of [...alarmed, 'PublishFailed']) expect(EMITTED.has(m), m).toBe(true);
+  });
+
+  it('contract/publisher-settings.ts PUBLISHER_METRICS is exactly what the handler emits', () => {
+    const listed = names(PUBLISHER_METRICS.map((m) => [m, 'contract/publisher-settings.ts'] as const));
+    expect(oneSided(EMITTED, listed, 'PUBLISHER_METRICS', 'metric')).toEqual([]);
   });
 
   it(`every ${METRICS_NAMESPACE} metric an alarm watches is one the publisher emits`, () => {
@@ -265,6 +266,12 @@ describe('environment variables', () => {
       }),
     );
     expect(wrong).toEqual([]);
+  });
+
+  it('contract/publisher-settings.ts PUBLISHER_ENV_VARS is exactly what the function reads, AWS_* aside', () => {
+    const ours = names([...readsOf('lambda/handler.ts')].filter(([n]) => !n.startsWith('AWS_')));
+    const listed = names(PUBLISHER_ENV_VARS.map((v) => [v, 'contract/publisher-settings.ts'] as const));
+    expect(oneSided(ours, listed, 'PUBLISHER_ENV_VARS', 'variable')).toEqual([]);
   });
 
   it('the CLI: docs/cli.md "## Environment" lists what it reads and what its usage names', () => {

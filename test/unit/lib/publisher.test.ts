@@ -8,6 +8,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IAM_CHANGE_EVENTS as CONTRACT_IAM_CHANGE_EVENTS } from '../../../contract/publisher-settings.js';
 import { MAX_BATCH_RECORDS, TARGETED_EVENT_NAMES } from '../../../lambda/event-targets.js';
 import {
   DENIED_OBJECT_WRITES,
@@ -372,29 +373,15 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
       EventPattern: {
         source: ['aws.iam'],
         'detail-type': ['AWS API Call via CloudTrail'],
-        detail: { eventSource: ['iam.amazonaws.com'], eventName: [...IAM_CHANGE_EVENTS] },
+        detail: { eventSource: ['iam.amazonaws.com'], eventName: [...CONTRACT_IAM_CHANGE_EVENTS] },
       },
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } })],
     });
-    expect([...IAM_CHANGE_EVENTS].sort()).toEqual(
-      [
-        'UploadSSHPublicKey',
-        'UpdateSSHPublicKey',
-        'DeleteSSHPublicKey',
-        'CreateUser',
-        'DeleteUser',
-        'UpdateUser',
-        'AddUserToGroup',
-        'RemoveUserFromGroup',
-        'CreateGroup',
-        'DeleteGroup',
-        'UpdateGroup',
-        'TagUser',
-        'UntagUser',
-      ].sort(),
-    );
+    // The rule's list is the contract's, which the function's event handling is typed against.
+    expect(IAM_CHANGE_EVENTS).toBe(CONTRACT_IAM_CHANGE_EVENTS);
+    expect(new Set(IAM_CHANGE_EVENTS).size).toBe(CONTRACT_IAM_CHANGE_EVENTS.length);
     // Every name the rule sends is one the publisher applies in a targeted way.
-    for (const name of IAM_CHANGE_EVENTS) expect(TARGETED_EVENT_NAMES).toContain(name);
+    for (const name of CONTRACT_IAM_CHANGE_EVENTS) expect(TARGETED_EVENT_NAMES).toContain(name);
     // Only the schedule invokes the function directly; events come through the queue.
     s.template.resourceCountIs('AWS::Lambda::Permission', 1);
   });
@@ -738,7 +725,7 @@ describe('SshKeyPublisher variants', () => {
     const stack = new Stack(t.app, 'Topic');
     const topic = new sns.Topic(stack, 'Alarms');
     new SshKeyPublisher(stack, 'P', {
-      schedule: Duration.minutes(5),
+      scheduleMinutes: 5,
       stalenessPeriods: 4,
       alarmTopic: topic,
     });
@@ -795,9 +782,9 @@ describe('SshKeyPublisher variants', () => {
   it.each<[string, SshKeyPublisherProps, RegExp]>([
     ['wildcard prefix', { keyPrefix: 'a*' }, /wildcards/],
     ['bad account', { readerAccountIds: ['123'] }, /readerAccountIds/],
-    ['fractional schedule', { schedule: Duration.seconds(90) }, /integral|whole/i],
-    ['schedule over a day', { schedule: Duration.minutes(1441) }, /1 day/],
-    ['alarm window over a day', { schedule: Duration.hours(12), stalenessPeriods: 3 }, /one-day/],
+    ['fractional schedule', { scheduleMinutes: 1.5 }, /integral|whole/i],
+    ['schedule over a day', { scheduleMinutes: 1441 }, /1 day/],
+    ['alarm window over a day', { scheduleMinutes: 12 * 60, stalenessPeriods: 3 }, /one-day/],
     ['zero staleness periods', { stalenessPeriods: 0 }, /stalenessPeriods/],
   ])('rejects %s', (_label, props, message) => {
     const t = testApp({}, { bundle: false });
