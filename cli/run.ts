@@ -8,7 +8,7 @@ import { runCredentials } from './credentials/command.js';
 import { credentialSetup } from './credentials/setup.js';
 import { runKeys } from './keys.js';
 import { runPublish } from './publish.js';
-import { runStatus } from './status-run.js';
+import { runStatus } from './status.js';
 
 type Out = (line: string) => void;
 

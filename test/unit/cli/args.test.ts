@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseArgs, UsageError } from '../../../cli/args.js';
-import { statusReport } from '../../../cli/status.js';
+import { statusReport } from '../../../cli/status-report.js';
 import { publishConfigFromEnv } from '../../../lambda/config.js';
 
 describe('parseArgs', () => {
