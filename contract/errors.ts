@@ -15,8 +15,3 @@ export class CredentialsError extends Error {
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
-
-/** A JSON object (not null, not an array): the first check of every parser of untrusted JSON. */
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}

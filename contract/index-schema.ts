@@ -1,5 +1,6 @@
 // index.json: the publisher's record of a run, the hosts' heartbeat and the
 // iamUsers-mode directory (docs/architecture.md "Bucket layout").
+import { isRecord } from './json.js';
 import { IAM_GROUP_NAME, IAM_USER_NAME } from './layout.js';
 import { isValidLocalName } from './names.js';
 import { IAM_TAG_KEY, tagKeyId } from './tags.js';
@@ -75,10 +76,6 @@ export interface PublishedIndex {
 
 export class IndexFormatError extends Error {
   override name = 'IndexFormatError';
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**

@@ -3,6 +3,7 @@
 // not understood asks for a full run: a targeted run is an optimisation, never a
 // reason to miss a change.
 import { tagKeyId } from '../contract/index.js';
+import { isRecord } from '../contract/json.js';
 
 /** What to re-read from IAM: user and group names (an old and a new name for renames). */
 export interface Targets {
@@ -99,10 +100,6 @@ export const TARGETED_EVENT_NAMES: readonly string[] = [
 
 // IAM's own patterns for user and group names: anything else is not a name we can re-read.
 const IAM_NAME = /^[\w+=,.@-]{1,128}$/;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function name(params: Record<string, unknown>, key: string): string | undefined {
   const v = params[key];

@@ -2,6 +2,7 @@
 // (`<prefix>publisher/progress.json`). Hosts never read it; the plan never
 // touches it (it is outside the layout). parseProgress validates all of it:
 // a half-understood progress file is ignored, never acted on.
+import { isRecord } from '../contract/json.js';
 import { listsReusable } from './deadline.js';
 import type { IamKey, PartialRead } from './iam-source.js';
 
@@ -53,10 +54,6 @@ export interface ImportProgress extends ProgressCounts {
 
 export class ProgressFormatError extends Error {
   override name = 'ProgressFormatError';
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function fail(why: string): never {

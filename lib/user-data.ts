@@ -4,6 +4,7 @@
 // the S3 request with curl and the instance role's IMDSv2 credentials. Pure:
 // returns the script text (bucket and regions may be CDK tokens, resolved by
 // CloudFormation).
+import { errorMessage } from '../contract/errors.js';
 import { isValidLocalName, parsePrincipal } from '../contract/index.js';
 import { type AgentArch, type AgentSource, InvalidConfigError, validateAgentSource } from './config.js';
 
@@ -44,7 +45,7 @@ export function validateHostUsers(users: Readonly<Record<string, readonly string
       try {
         parsePrincipal(p);
       } catch (err) {
-        throw new InvalidConfigError(`hostUsers: ${(err as Error).message}`, { cause: err });
+        throw new InvalidConfigError(`hostUsers: ${errorMessage(err)}`, { cause: err });
       }
     }
   }
