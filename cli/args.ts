@@ -1,6 +1,7 @@
 // Pure argv parsing for the operator CLI, on node:util parseArgs (as host-agent/admin).
 import { parseArgs as parseArgv } from 'node:util';
 import { UsageError } from '../contract/errors.js';
+import { own } from '../contract/records.js';
 
 export { UsageError };
 
@@ -74,8 +75,8 @@ export function splitGlobalOptions(argv: readonly string[]): { global: GlobalOpt
   const global: Record<string, string> = {};
   const taken = new Set<number>();
   for (const t of tokens(argv, GLOBAL_SPEC)) {
-    const key = t.kind === 'option' ? GLOBAL_OPTIONS[t.rawName] : undefined;
-    if (t.kind !== 'option' || key === undefined || !Object.hasOwn(GLOBAL_OPTIONS, t.rawName)) continue;
+    const key = t.kind === 'option' ? own(GLOBAL_OPTIONS, t.rawName) : undefined;
+    if (t.kind !== 'option' || key === undefined) continue;
     global[key] = optionValue(t, argv, GLOBAL_SPEC) as string;
     taken.add(t.index);
     if (!t.inlineValue) taken.add(t.index + 1);

@@ -25,3 +25,13 @@ export class FetchError extends Error {
 
 // Shared with the operator CLI; contract/errors.ts is import-free and tiny.
 export { CredentialsError, errorMessage, UsageError } from '../contract/errors.js';
+
+/** An endpoint URL (config `endpoint` or an AWS_ENDPOINT_URL* / IMDS variable) the agent refuses to use. */
+export class EndpointError extends Error {
+  override name = 'EndpointError';
+}
+
+/** A chained command line sshd would not split, or a token the agent cannot give the chained command. */
+export class ChainCommandError extends Error {
+  override name = 'ChainCommandError';
+}

@@ -3,7 +3,7 @@
 // not understood asks for a full run: a targeted run is an optimisation, never a
 // reason to miss a change.
 import { tagKeyId } from '../contract/index.js';
-import { isRecord } from '../contract/json.js';
+import { isRecord } from '../contract/records.js';
 
 /** What to re-read from IAM: user and group names (an old and a new name for renames). */
 export interface Targets {

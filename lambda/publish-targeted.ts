@@ -72,7 +72,7 @@ async function forgetKeyLists(
     if (e instanceof ProgressFormatError) return;
     throw e;
   }
-  if (!users.some((u) => saved.keyLists[u] !== undefined)) return;
+  if (!users.some((u) => Object.hasOwn(saved.keyLists, u))) return;
   await putText(s3, bucket, progressKey(prefix), serializeProgress(withoutKeyLists(saved, users)));
 }
 

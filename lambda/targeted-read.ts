@@ -14,6 +14,7 @@ import {
 import {
   DEFAULT_TAG_KEY_PREFIX,
   type IndexUser,
+  own,
   type PublishedIndex,
   parsePublicKeyText,
   TAG_ID_PREFIX,
@@ -60,7 +61,7 @@ export function snapshotFromIndex(index: PublishedIndex): MutableSnapshot | unde
         if (k.id.startsWith(TAG_ID_PREFIX)) return undefined;
         continue;
       }
-      const value = index.keyBodies[tagBodyId(e.userId, k.tagKey)];
+      const value = own(index.keyBodies, tagBodyId(e.userId, k.tagKey));
       if (value === undefined) return undefined;
       if (!tags.some((t) => t.key === k.tagKey)) tags.push({ key: k.tagKey, value });
     }
@@ -89,18 +90,76 @@ function wrap(what: string, e: unknown): IamReadError {
   });
 }
 
-/** One user, fresh from IAM; undefined when IAM no longer has it. */
+/** IAM compares user and group names without regard to letter case, and keeps the spelling a name was created with. */
+export function foldName(name: string): string {
+  return name.toLowerCase();
+}
+
+/**
+ * Why event names cannot be applied to index.json as spelled (CloudTrail records a name as the
+ * caller typed it, IAM answers to any letter case): a name index.json knows only in another letter
+ * case, index.json names equal but for case, or two event names that are. Undefined when each name
+ * is known exactly or not at all.
+ */
+export function nameMismatch(
+  kind: 'user' | 'group',
+  names: readonly string[],
+  known: Iterable<string>,
+): string | undefined {
+  const byFold = new Map<string, string[]>();
+  for (const k of known) byFold.set(foldName(k), [...(byFold.get(foldName(k)) ?? []), k]);
+  const seen = new Map<string, string>();
+  for (const n of names) {
+    const other = seen.get(foldName(n));
+    if (other !== undefined && other !== n)
+      return `events name ${kind} ${other} and ${n}, one IAM ${kind} (names are case-insensitive)`;
+    seen.set(foldName(n), n);
+    const same = byFold.get(foldName(n)) ?? [];
+    if (same.length > 1) return `index.json has ${kind}s ${same.join(', ')}, equal but for letter case`;
+    if (same.length === 1 && same[0] !== n)
+      return `an event names ${kind} ${n}, which IAM spells ${same[0]} (names are case-insensitive)`;
+  }
+  return undefined;
+}
+
+/**
+ * The first target IAM spells otherwise than the event (a name index.json does not know yet, in
+ * another letter case): its objects must be IAM's spelling, so that takes a full run.
+ */
+export function respelledName(
+  targets: Targets,
+  reads: {
+    readonly users: readonly ({ readonly user: IamUser } | undefined)[];
+    readonly groupMembers: ReadonlyMap<string, { readonly name: string } | undefined>;
+  },
+): string | undefined {
+  const pairs = [
+    ...reads.users.flatMap((u, i) =>
+      u && u.user.name !== targets.users[i] ? [[targets.users[i], u.user.name]] : [],
+    ),
+    ...[...reads.groupMembers].flatMap(([g, got]) => (got && got.name !== g ? [[g, got.name]] : [])),
+  ];
+  const [given, iams] = pairs[0] ?? [];
+  return given === undefined
+    ? undefined
+    : `an event names ${given}, which IAM spells ${iams} (names are case-insensitive)`;
+}
+
+/** One user, fresh from IAM (under IAM's spelling of its name); undefined when IAM no longer has it. */
 export async function readUser(
   iam: IAMClient,
   name: string,
   known: { readonly bodies: ReadonlyMap<string, string>; readonly rejectedIds: ReadonlySet<string> },
 ): Promise<{ user: IamUser; bodies: Map<string, string> } | undefined> {
   let id: string;
+  let canonical: string;
   let tags: IamUser['tags'];
   try {
     const res = await iam.send(new GetUserCommand({ UserName: name }));
-    if (!res.User?.UserId) throw new IamReadError(`GetUser returned no user id for ${name}`);
+    if (!res.User?.UserId || !res.User.UserName)
+      throw new IamReadError(`GetUser returned no user id or name for ${name}`);
     id = res.User.UserId;
+    canonical = res.User.UserName;
     tags = (res.User.Tags ?? []).map((t) => ({ key: t.Key ?? '', value: t.Value ?? '' }));
   } catch (e) {
     if (isGone(e)) return undefined;
@@ -152,15 +211,20 @@ export async function readUser(
       }
     }
   }
-  return { user: { name, id, groups, keys, tags }, bodies };
+  return { user: { name: canonical, id, groups, keys, tags }, bodies };
 }
 
-/** A group's members, fresh from IAM; undefined when IAM no longer has it. */
-export async function readGroupMembers(iam: IAMClient, group: string): Promise<string[] | undefined> {
+/** A group (IAM's spelling of its name) and its members, fresh from IAM; undefined when IAM no longer has it. */
+export async function readGroupMembers(
+  iam: IAMClient,
+  group: string,
+): Promise<{ name: string; members: string[] } | undefined> {
   const members: string[] = [];
+  let name = group;
   try {
     // 1000 is IAM's largest page: a 5,000-member group costs 5 calls.
     for await (const page of paginateGetGroup({ client: iam, pageSize: 1000 }, { GroupName: group })) {
+      name = page.Group?.GroupName ?? name;
       for (const u of page.Users ?? []) {
         if (!u.UserName) throw new IamReadError(`GetGroup returned a member without a name in ${group}`);
         members.push(u.UserName);
@@ -170,7 +234,7 @@ export async function readGroupMembers(iam: IAMClient, group: string): Promise<s
     if (isGone(e)) return undefined;
     throw wrap(`GetGroup ${group}`, e);
   }
-  return members;
+  return { name, members };
 }
 
 export type TargetedSnapshot =
@@ -228,10 +292,11 @@ export interface TargetedReadOptions {
 
 /**
  * The previous index with the targets re-read from IAM. Asks for a full run
- * when the index cannot describe the rest of IAM exactly enough: a member or a
- * user id the index does not know (an event was missed). A public key the
- * touched users share with anyone stays targeted when index.json already
- * decided who keeps it (undecidedCopies); otherwise the user is `undecided`.
+ * when the index cannot describe the rest of IAM exactly enough: a name spelled
+ * in another letter case than IAM's, a member or a user id the index does not
+ * know (an event was missed). A public key the touched users share with anyone
+ * stays targeted when index.json already decided who keeps it (undecidedCopies);
+ * otherwise the user is `undecided`.
  */
 export async function targetedSnapshot(
   iam: IAMClient,
@@ -246,10 +311,15 @@ export async function targetedSnapshot(
     return full(
       `index.json (version ${previous.version}) cannot stand in for IAM: an entry lacks its IAM user id or a tag's recorded value`,
     );
+  // Names resolve against index.json as IAM does, without regard to case: a name spelled otherwise
+  // than IAM's would delete or create the wrong object, so that takes a full run.
+  const mismatch =
+    nameMismatch('user', targets.users, s.users.keys()) ?? nameMismatch('group', targets.groups, s.groups);
+  if (mismatch) return full(mismatch);
   const touched = new Set(targets.users);
 
   const read = async () => {
-    const groupMembers = new Map<string, string[] | undefined>();
+    const groupMembers = new Map<string, Awaited<ReturnType<typeof readGroupMembers>>>();
     for (const g of targets.groups) groupMembers.set(g, await readGroupMembers(iam, g));
     const users = await mapLimit(targets.users, opts.concurrency ?? 8, (n) => readUser(iam, n, known));
     return { groupMembers, users };
@@ -257,6 +327,8 @@ export async function targetedSnapshot(
   const unmet = (r: Awaited<ReturnType<typeof read>>) =>
     unmetExpectations(targets.expect ?? [], new Map(targets.users.map((n, i) => [n, r.users[i]?.user])));
   let reads = await read();
+  const respelled = respelledName(targets, reads);
+  if (respelled) return full(respelled);
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
   for (const delay of opts.retryDelaysMs ?? [1000, 2000, 4000]) {
     if (unmet(reads).length === 0) break;
@@ -266,10 +338,10 @@ export async function targetedSnapshot(
   const unconfirmed = unmet(reads);
 
   // Groups first; a touched user's own fresh group list below is just as authoritative.
-  for (const [g, members] of reads.groupMembers) {
-    if (members === undefined) s.groups.delete(g);
+  for (const [g, got] of reads.groupMembers) {
+    if (got === undefined) s.groups.delete(g);
     else s.groups.add(g);
-    const set = new Set(members ?? []);
+    const set = new Set(got?.members ?? []);
     for (const m of set) {
       if (!s.users.has(m) && !touched.has(m))
         return full(`group ${g} has member ${m}, unknown to index.json`);
@@ -297,7 +369,7 @@ export async function targetedSnapshot(
   // Groups' members are derived from users' lists in render: a touched user's fresh list
   // adds or removes them from any group, named by the event or not.
 
-  // Copied keys: a clash index.json has decided stays decided; one it has not needs upload dates.
+  // Copied keys: a clash index.json has decided stays decided; one it has not takes a full run.
   const prefix = opts.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX;
   const gone = targets.users.filter((n) => !fresh.some((u) => u.name === n));
   const undecided = undecidedCopies(previous, s, fresh, gone, prefix);
@@ -349,9 +421,8 @@ const sameIds = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | un
   (a?.size ?? 0) === (b?.size ?? 0) && [...(a ?? [])].every((x) => b?.has(x));
 
 /**
- * Who keeps a public key several users hold depends on upload dates, which the
- * index does not hold, so a touched user in such a clash asked for a full run.
- * But when their claims on it (key ids) are those index.json recorded, the
+ * Who keeps a public key several users hold: a touched user in such a clash
+ * asks for a full run (the targeted path does not re-decide clashes). But when their claims on it (key ids) are those index.json recorded, the
  * index's decision (who has it published, who has it refused) is the one a
  * full run would make again: render keeps it from the index. Only a touched
  * user whose claims on a shared key changed (or who was deleted) is undecided.
@@ -384,7 +455,7 @@ export function undecidedCopies(
       if (others.length === 0 || sameIds(before.get(f), after.get(f))) continue;
       out.push({
         user,
-        reason: `a key ${user} ${after.has(f) ? 'holds' : 'held'} is also registered to ${[...new Set(others)].sort().join(', ')}, and ${user}'s copies of it changed since index.json decided who keeps it (upload dates decide)`,
+        reason: `a key ${user} ${after.has(f) ? 'holds' : 'held'} is also registered to ${[...new Set(others)].sort().join(', ')}, and ${user}'s copies of it changed since index.json decided who keeps it (a full run decides)`,
       });
       return;
     }
@@ -407,7 +478,7 @@ export function onlyRemovals(u: IamUser, previous: PublishedIndex, prefix: strin
   const before = Object.values(previous.users).find((e) => e.userId === u.id);
   const ids = new Set([...(before?.keys ?? []), ...(before?.rejectedKeys ?? [])].map((k) => k.id));
   const tagValue = (key: string) =>
-    before?.userId ? previous.keyBodies[tagBodyId(before.userId, key)] : undefined;
+    before?.userId ? own(previous.keyBodies, tagBodyId(before.userId, key)) : undefined;
   return {
     ...u,
     groups: u.groups.filter((g) => before?.groups.includes(g) ?? false),
