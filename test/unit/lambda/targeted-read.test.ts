@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { INDEX_VERSION, type PublishedIndex, parseIndex, serializeIndex } from '../../../contract/index.js';
+import { onlyRemovals, undecidedCopies } from '../../../lambda/copied-key-clash.js';
 import type { Expectation, Targets } from '../../../lambda/event-targets.js';
 import type { IamKey, IamSnapshot, IamUser } from '../../../lambda/iam-source.js';
 import { knownKeyBodies, render } from '../../../lambda/render.js';
 import {
   nameMismatch,
-  onlyRemovals,
   snapshotFromIndex,
   targetedSnapshot,
-  undecidedCopies,
   unmetExpectations,
 } from '../../../lambda/targeted-read.js';
 import { type FakeIamState, type FakeIamUser, fakeIam } from '../../helpers/fake-iam.js';
