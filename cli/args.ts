@@ -1,9 +1,9 @@
-// Pure argv parsing for the operator CLI.
-import { own } from '../contract/index.js';
+// Pure argv parsing for the operator CLI, on node:util parseArgs (as host-agent/admin).
+import { parseArgs as parseArgv } from 'node:util';
+import { UsageError } from '../contract/errors.js';
+import { own } from '../contract/records.js';
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 export const USAGE = `usage:
   iam-ssh-keys publish --bucket NAME [--prefix P] [--dry-run] [--allow-mass-delete]
@@ -40,24 +40,48 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, keyof GlobalOptions>> = {
   '--mfa-code': 'mfaCode',
 };
 
+type Spec = Record<string, { type: 'string' | 'boolean' }>;
+type Token = NonNullable<ReturnType<typeof parseArgv>['tokens']>[number];
+
+/**
+ * node:util parseArgs, not strict: it only cuts argv into tokens (`--name value`, `--name=value`,
+ * positionals); the checks are ours, so every mistake is one UsageError line naming the argument.
+ */
+function tokens(args: readonly string[], spec: Spec): Token[] {
+  return parseArgv({ args: [...args], options: spec, strict: false, allowPositionals: true, tokens: true })
+    .tokens;
+}
+
+/** An option's value; refuses a flag with a value, an option without one, and `--` (not used). */
+function optionValue(t: Token, args: readonly string[], spec: Spec): string | true {
+  if (t.kind === 'option-terminator') throw new UsageError('unknown option --');
+  if (t.kind !== 'option') throw new UsageError(`unexpected argument ${t.value}`);
+  const type = t.rawName === `--${t.name}` && Object.hasOwn(spec, t.name) ? spec[t.name]?.type : undefined;
+  if (type === undefined) throw new UsageError(`unknown option ${args[t.index]}`);
+  if (type === 'boolean') {
+    if (t.inlineValue) throw new UsageError(`${t.rawName} does not take a value`);
+    return true;
+  }
+  if (t.value === undefined || t.value === '') throw new UsageError(`${t.rawName} needs a value`);
+  return t.value;
+}
+
+const GLOBAL_SPEC: Spec = Object.fromEntries(
+  Object.keys(GLOBAL_OPTIONS).map((o) => [o.slice(2), { type: 'string' as const }]),
+);
+
 /** Takes the global options out of argv, wherever they stand; the rest goes to parseArgs. */
 export function splitGlobalOptions(argv: readonly string[]): { global: GlobalOptions; rest: string[] } {
   const global: Record<string, string> = {};
-  const rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    const eq = a.indexOf('=');
-    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-    const key = own(GLOBAL_OPTIONS, name);
-    if (key === undefined) {
-      rest.push(a);
-      continue;
-    }
-    const value = name !== a ? a.slice(eq + 1) : argv[++i];
-    if (value === undefined || value === '') throw new UsageError(`${name} needs a value`);
-    global[key] = value;
+  const taken = new Set<number>();
+  for (const t of tokens(argv, GLOBAL_SPEC)) {
+    const key = t.kind === 'option' ? own(GLOBAL_OPTIONS, t.rawName) : undefined;
+    if (t.kind !== 'option' || key === undefined) continue;
+    global[key] = optionValue(t, argv, GLOBAL_SPEC) as string;
+    taken.add(t.index);
+    if (!t.inlineValue) taken.add(t.index + 1);
   }
-  return { global, rest };
+  return { global, rest: argv.filter((_, i) => !taken.has(i)) };
 }
 
 export type Command =
@@ -111,8 +135,13 @@ export type Command =
     };
 
 /** Options without a value, and (below) with one, of any command; which apply where is checked per command. */
-export const FLAGS = new Set(['--dry-run', '--allow-mass-delete', '--allow-index-reset', '--json']);
-export const OPTIONS = new Set([
+export const FLAGS: ReadonlySet<string> = new Set([
+  '--dry-run',
+  '--allow-mass-delete',
+  '--allow-index-reset',
+  '--json',
+]);
+export const OPTIONS: ReadonlySet<string> = new Set([
   '--bucket',
   '--prefix',
   '--max-delete-share',
@@ -127,25 +156,30 @@ export const OPTIONS = new Set([
   '--time-budget',
 ]);
 
+/** FLAGS and OPTIONS as node:util parseArgs takes them. */
+const SPEC: Spec = Object.fromEntries([
+  ...[...FLAGS].map((f) => [f.slice(2), { type: 'boolean' as const }]),
+  ...[...OPTIONS].map((o) => [o.slice(2), { type: 'string' as const }]),
+]);
+
 interface Parsed {
   flags: Set<string>;
   options: Map<string, string>;
   positional: string[];
 }
 
+/** A flag or option given twice: the last one counts. */
 function split(args: readonly string[]): Parsed {
   const out: Parsed = { flags: new Set(), options: new Map(), positional: [] };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    const eq = a.indexOf('=');
-    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-    if (FLAGS.has(a)) out.flags.add(a);
-    else if (OPTIONS.has(name)) {
-      const value = name !== a ? a.slice(eq + 1) : args[++i];
-      if (value === undefined || value === '') throw new UsageError(`${name} needs a value`);
-      out.options.set(name, value);
-    } else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
-    else out.positional.push(a);
+  for (const t of tokens(args, SPEC)) {
+    if (t.kind === 'positional') {
+      out.positional.push(t.value);
+      continue;
+    }
+    const v = optionValue(t, args, SPEC);
+    if (t.kind !== 'option') continue;
+    if (v === true) out.flags.add(t.rawName);
+    else out.options.set(t.rawName, v);
   }
   return out;
 }
@@ -158,120 +192,132 @@ function number(p: Parsed, name: string): number | undefined {
   return n;
 }
 
-function only(p: Parsed, allowed: string[], cmd: string): void {
+function only(p: Parsed, allowed: readonly string[], cmd: string): void {
   for (const k of [...p.flags, ...p.options.keys()]) {
     if (!allowed.includes(k)) throw new UsageError(`${k} does not apply to ${cmd}`);
   }
 }
 
+function noPositional(p: Parsed): void {
+  if (p.positional.length) throw new UsageError(`unexpected argument ${p.positional[0]}`);
+}
+
+/** `{ name: value }` when the value is given, else nothing (exactOptionalPropertyTypes). */
+function given<K extends string, V>(name: K, value: V | undefined): { [k in K]?: V } {
+  return (value !== undefined ? { [name]: value } : {}) as { [k in K]?: V };
+}
+
+function bucketOf(p: Parsed, cmd: string): string {
+  const bucket = p.options.get('--bucket');
+  if (!bucket) throw new UsageError(`${cmd} needs --bucket NAME`);
+  return bucket;
+}
+
+function parseStatus(p: Parsed): Command {
+  noPositional(p);
+  const bucket = bucketOf(p, 'status');
+  only(p, ['--bucket', '--prefix', '--max-age', '--json'], 'status');
+  const maxAge = number(p, '--max-age') ?? 3600;
+  if (maxAge <= 0) throw new UsageError('--max-age must be positive');
+  return {
+    cmd: 'status',
+    bucket,
+    ...given('prefix', p.options.get('--prefix')),
+    maxAge,
+    json: p.flags.has('--json'),
+  };
+}
+
+const PUBLISH_OPTIONS = [
+  '--bucket',
+  '--prefix',
+  '--max-delete-share',
+  '--uid-base',
+  '--tag-key-prefix',
+  '--event',
+  '--time-budget',
+  ...FLAGS,
+];
+
+function parsePublish(p: Parsed): Command {
+  noPositional(p);
+  const bucket = bucketOf(p, 'publish');
+  only(p, PUBLISH_OPTIONS, 'publish');
+  const maxDeleteShare = number(p, '--max-delete-share');
+  if (maxDeleteShare !== undefined && (maxDeleteShare < 0 || maxDeleteShare > 1)) {
+    throw new UsageError('--max-delete-share must be between 0 and 1');
+  }
+  const uidBase = number(p, '--uid-base');
+  const timeBudget = number(p, '--time-budget');
+  if (timeBudget !== undefined && timeBudget <= 0) throw new UsageError('--time-budget must be positive');
+  return {
+    cmd: 'publish',
+    bucket,
+    ...given('prefix', p.options.get('--prefix')),
+    dryRun: p.flags.has('--dry-run'),
+    allowMassDelete: p.flags.has('--allow-mass-delete'),
+    allowIndexReset: p.flags.has('--allow-index-reset'),
+    ...given('maxDeleteShare', maxDeleteShare),
+    ...given('uidBase', uidBase),
+    ...given('timeBudget', timeBudget),
+    json: p.flags.has('--json'),
+    ...given('tagKeyPrefix', p.options.get('--tag-key-prefix')),
+    ...given('event', p.options.get('--event')),
+  };
+}
+
+function parseCredentials(p: Parsed): Command {
+  noPositional(p);
+  only(p, ['--role-arn', '--duration', '--json'], 'credentials');
+  const durationSeconds = number(p, '--duration');
+  if (
+    durationSeconds !== undefined &&
+    (!Number.isInteger(durationSeconds) || durationSeconds < 900 || durationSeconds > 43200)
+  )
+    throw new UsageError('--duration must be a whole number of seconds, 900 to 43200');
+  return {
+    cmd: 'credentials',
+    ...given('roleArn', p.options.get('--role-arn')),
+    ...given('durationSeconds', durationSeconds),
+    json: p.flags.has('--json'),
+  };
+}
+
+function parseKeys(action: string | undefined, more: readonly string[]): Command {
+  const p = split(more);
+  only(
+    p,
+    ['--user', '--tag-key-prefix', ...(action === 'upload' ? ['--label'] : [])],
+    `keys ${action ?? ''}`.trim(),
+  );
+  const u = {
+    ...given('user', p.options.get('--user')),
+    ...given('tagKeyPrefix', p.options.get('--tag-key-prefix')),
+  };
+  if (action === 'list') {
+    noPositional(p);
+    return { cmd: 'keys', action, ...u };
+  }
+  if (action === 'upload' || action === 'activate' || action === 'deactivate' || action === 'delete') {
+    if (p.positional.length !== 1) {
+      throw new UsageError(`keys ${action} needs exactly one ${action === 'upload' ? 'FILE' : 'KEY_ID'}`);
+    }
+    const arg = p.positional[0] as string;
+    return action === 'upload'
+      ? { cmd: 'keys', action, ...u, ...given('label', p.options.get('--label')), file: arg }
+      : { cmd: 'keys', action, ...u, keyId: arg };
+  }
+  throw new UsageError(
+    `unknown keys action ${JSON.stringify(action ?? '')}: use list, upload, activate, deactivate or delete`,
+  );
+}
+
 export function parseArgs(argv: readonly string[]): Command {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') return { cmd: 'help' };
-  if (cmd === 'publish' || cmd === 'status') {
-    const p = split(rest);
-    if (p.positional.length) throw new UsageError(`unexpected argument ${p.positional[0]}`);
-    const bucket = p.options.get('--bucket');
-    if (!bucket) throw new UsageError(`${cmd} needs --bucket NAME`);
-    const prefix = p.options.get('--prefix');
-    if (cmd === 'status') {
-      only(p, ['--bucket', '--prefix', '--max-age', '--json'], cmd);
-      const maxAge = number(p, '--max-age') ?? 3600;
-      if (maxAge <= 0) throw new UsageError('--max-age must be positive');
-      return {
-        cmd,
-        bucket,
-        ...(prefix !== undefined ? { prefix } : {}),
-        maxAge,
-        json: p.flags.has('--json'),
-      };
-    }
-    only(
-      p,
-      [
-        '--bucket',
-        '--prefix',
-        '--max-delete-share',
-        '--uid-base',
-        '--tag-key-prefix',
-        '--event',
-        '--time-budget',
-        ...FLAGS,
-      ],
-      cmd,
-    );
-    const tagKeyPrefix = p.options.get('--tag-key-prefix');
-    const event = p.options.get('--event');
-    const maxDeleteShare = number(p, '--max-delete-share');
-    if (maxDeleteShare !== undefined && (maxDeleteShare < 0 || maxDeleteShare > 1)) {
-      throw new UsageError('--max-delete-share must be between 0 and 1');
-    }
-    const uidBase = number(p, '--uid-base');
-    const timeBudget = number(p, '--time-budget');
-    if (timeBudget !== undefined && timeBudget <= 0) throw new UsageError('--time-budget must be positive');
-    return {
-      cmd,
-      bucket,
-      ...(prefix !== undefined ? { prefix } : {}),
-      dryRun: p.flags.has('--dry-run'),
-      allowMassDelete: p.flags.has('--allow-mass-delete'),
-      allowIndexReset: p.flags.has('--allow-index-reset'),
-      ...(maxDeleteShare !== undefined ? { maxDeleteShare } : {}),
-      ...(uidBase !== undefined ? { uidBase } : {}),
-      ...(timeBudget !== undefined ? { timeBudget } : {}),
-      json: p.flags.has('--json'),
-      ...(tagKeyPrefix !== undefined ? { tagKeyPrefix } : {}),
-      ...(event !== undefined ? { event } : {}),
-    };
-  }
-  if (cmd === 'credentials') {
-    const p = split(rest);
-    if (p.positional.length) throw new UsageError(`unexpected argument ${p.positional[0]}`);
-    only(p, ['--role-arn', '--duration', '--json'], cmd);
-    const roleArn = p.options.get('--role-arn');
-    const durationSeconds = number(p, '--duration');
-    if (
-      durationSeconds !== undefined &&
-      (!Number.isInteger(durationSeconds) || durationSeconds < 900 || durationSeconds > 43200)
-    )
-      throw new UsageError('--duration must be a whole number of seconds, 900 to 43200');
-    return {
-      cmd,
-      ...(roleArn !== undefined ? { roleArn } : {}),
-      ...(durationSeconds !== undefined ? { durationSeconds } : {}),
-      json: p.flags.has('--json'),
-    };
-  }
-  if (cmd === 'keys') {
-    const [action, ...more] = rest;
-    const p = split(more);
-    only(
-      p,
-      ['--user', '--tag-key-prefix', ...(action === 'upload' ? ['--label'] : [])],
-      `keys ${action ?? ''}`.trim(),
-    );
-    const user = p.options.get('--user');
-    const tagKeyPrefix = p.options.get('--tag-key-prefix');
-    const label = p.options.get('--label');
-    const u = {
-      ...(user !== undefined ? { user } : {}),
-      ...(tagKeyPrefix !== undefined ? { tagKeyPrefix } : {}),
-    };
-    if (action === 'list') {
-      if (p.positional.length) throw new UsageError(`unexpected argument ${p.positional[0]}`);
-      return { cmd, action, ...u };
-    }
-    if (action === 'upload' || action === 'activate' || action === 'deactivate' || action === 'delete') {
-      if (p.positional.length !== 1) {
-        throw new UsageError(`keys ${action} needs exactly one ${action === 'upload' ? 'FILE' : 'KEY_ID'}`);
-      }
-      const arg = p.positional[0] as string;
-      return action === 'upload'
-        ? { cmd, action, ...u, ...(label !== undefined ? { label } : {}), file: arg }
-        : { cmd, action, ...u, keyId: arg };
-    }
-    throw new UsageError(
-      `unknown keys action ${JSON.stringify(action ?? '')}: use list, upload, activate, deactivate or delete`,
-    );
-  }
+  if (cmd === 'publish') return parsePublish(split(rest));
+  if (cmd === 'status') return parseStatus(split(rest));
+  if (cmd === 'credentials') return parseCredentials(split(rest));
+  if (cmd === 'keys') return parseKeys(rest[0], rest.slice(1));
   throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
 }

@@ -1,31 +1,14 @@
 // Operator CLI: argv -> command; wires SDK clients, clock and output into the shared core.
-import { readFileSync } from 'node:fs';
 import { STSClient } from '@aws-sdk/client-sts';
+import { errorMessage } from '../contract/errors.js';
 import { normalizePrefix, parseTagKeyPrefix } from '../contract/index.js';
-import { countCalls } from '../lambda/call-counter.js';
 import { createClients } from '../lambda/clients.js';
-import { targetsOf } from '../lambda/event-targets.js';
-import {
-  DEFAULT_PUBLISH_CONFIG,
-  PublishIncompleteError,
-  type PublishResult,
-  publish,
-} from '../lambda/publish.js';
-import { publishForEvents } from '../lambda/publish-targeted.js';
 import { parseArgs, splitGlobalOptions, USAGE, UsageError } from './args.js';
 import { runCredentials } from './credentials/command.js';
 import { credentialSetup } from './credentials/setup.js';
 import { runKeys } from './keys.js';
-import { runStatus } from './status-run.js';
-
-/** `publish --time-budget` ran out of time: progress saved, run again to continue. */
-export const EXIT_INCOMPLETE = 3;
-/** `publish --time-budget` was too small for any progress (the line says by how much): a larger budget is needed. */
-export const EXIT_BUDGET_TOO_SMALL = 4;
-
-export class CliError extends Error {
-  override name = 'CliError';
-}
+import { runPublish } from './publish.js';
+import { runStatus } from './status.js';
 
 type Out = (line: string) => void;
 
@@ -49,7 +32,16 @@ function tagKeyPrefixOf(option: string | undefined, env: Record<string, string |
   try {
     return parseTagKeyPrefix(option ?? env.TAG_KEY_PREFIX);
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(errorMessage(e), { cause: e });
+  }
+}
+
+/** --prefix as the bucket layout allows it (a usage error otherwise). */
+function prefixOf(option: string | undefined): string {
+  try {
+    return normalizePrefix(option);
+  } catch (e) {
+    throw new UsageError(errorMessage(e), { cause: e });
   }
 }
 
@@ -81,116 +73,7 @@ export async function run(
     });
     return runKeys(c, { iam: clients.iam, sts, tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env) }, out);
   }
-  let prefix: string;
-  try {
-    prefix = normalizePrefix(c.prefix);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const prefix = prefixOf(c.prefix);
   if (c.cmd === 'status') return runStatus(c, clients.s3, prefix, out);
-  const counts = countCalls(clients.iam);
-  const now = () => new Date();
-  const deadline = c.timeBudget !== undefined ? { deadline: now().getTime() + c.timeBudget * 1000 } : {};
-  const config = {
-    ...deadline,
-    ...DEFAULT_PUBLISH_CONFIG,
-    bucket: c.bucket,
-    prefix,
-    dryRun: c.dryRun,
-    allowMassDelete: c.allowMassDelete,
-    allowIndexReset: c.allowIndexReset,
-    ...(c.maxDeleteShare !== undefined ? { maxDeleteShare: c.maxDeleteShare } : {}),
-    ...(c.uidBase !== undefined ? { uidBase: c.uidBase } : {}),
-    tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env),
-  };
-  const deps = { ...clients, now };
-  let result: PublishResult | PublishIncompleteError;
-  const incomplete = (e: unknown) => {
-    if (!(e instanceof PublishIncompleteError)) throw e;
-    return e;
-  };
-  if (c.event !== undefined) {
-    let event: unknown;
-    try {
-      event = JSON.parse(readFileSync(c.event, 'utf8'));
-    } catch (e) {
-      throw new CliError(`${c.event}: not a JSON event (${(e as Error).message})`);
-    }
-    const outcome = await publishForEvents(config, deps, targetsOf(event)).catch(incomplete);
-    if (outcome instanceof PublishIncompleteError) result = outcome;
-    else if (outcome.mode === 'none') {
-      out(
-        c.json
-          ? JSON.stringify({ mode: 'none', reason: outcome.reason })
-          : `nothing to do: ${outcome.reason}`,
-      );
-      return 0;
-    } else {
-      if (!c.json)
-        out(
-          outcome.mode === 'targeted'
-            ? `targeted run: re-read IAM users [${outcome.targets.users.join(', ')}] groups [${outcome.targets.groups.join(', ')}]`
-            : `full run: ${outcome.reason}`,
-        );
-      if (!c.json && outcome.mode === 'targeted')
-        for (const u of outcome.unconfirmed) out(`not confirmed by IAM yet: ${u}`);
-      result = outcome.result;
-    }
-  } else result = await publish(config, deps).catch(incomplete);
-  if (result instanceof PublishIncompleteError) return reportIncomplete(result, c, counts.calls, out, err);
-  if (!c.json) for (const w of result.warnings ?? []) out(`warning: ${w}`);
-  if (c.json) {
-    out(
-      JSON.stringify(
-        { summary: result.summary, plan: result.plan, problems: result.problems, iamCalls: counts.calls },
-        null,
-        2,
-      ),
-    );
-    return 0;
-  }
-  const verb = c.dryRun ? 'would ' : '';
-  for (const p of result.plan.puts) out(`${verb}${p.change === 'add' ? 'add   ' : 'change'} ${p.key}`);
-  for (const k of result.plan.deletes) out(`${verb}delete ${k}`);
-  for (const p of result.problems)
-    out(`not published: ${p.user}${p.keyId ? ` key ${p.keyId}` : ''}: ${p.reason}`);
-  const s = result.summary;
-  const calls = Object.entries(counts.calls)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-  out(
-    `${c.dryRun ? 'dry run: nothing written. ' : ''}users ${s.users}, groups ${s.groups}, keys ${s.keys}, rejected ${s.rejectedKeys}; ` +
-      `added ${s.added}, changed ${s.changed}, deleted ${s.deleted}, unchanged ${s.unchanged}${c.dryRun ? '' : ', index.json written'}; ` +
-      `IAM calls: ${calls || 'none'}; ${s.durationMs} ms`,
-  );
-  return 0;
-}
-
-/** A run that stopped in time: its line (or JSON), exit 3; a budget too small for any progress: stderr, exit 4. */
-function reportIncomplete(
-  e: PublishIncompleteError,
-  c: { readonly json: boolean; readonly dryRun: boolean },
-  iamCalls: Record<string, number>,
-  out: Out,
-  err: Out,
-): number {
-  const stop = e.stop;
-  if (c.json)
-    out(
-      JSON.stringify(
-        { complete: false, progress: e.progress, iamCalls: iamCalls, ...(stop ? { stop } : {}) },
-        null,
-        2,
-      ),
-    );
-  else {
-    for (const w of e.warnings) out(`warning: ${w}`);
-    const unsaved = c.dryRun
-      ? 'dry run, progress not saved: '
-      : stop?.saved === false
-        ? 'progress NOT saved (no time left): '
-        : '';
-    (stop?.budgetTooSmall ? err : out)(`${unsaved}${e.message}`);
-  }
-  return stop?.budgetTooSmall ? EXIT_BUDGET_TOO_SMALL : EXIT_INCOMPLETE;
+  return runPublish(c, clients, { prefix, tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env) }, out, err);
 }

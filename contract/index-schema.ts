@@ -4,7 +4,7 @@
 // previous release.
 import { IAM_GROUP_NAME, IAM_USER_NAME } from './layout.js';
 import { isValidLocalName } from './names.js';
-import { nullRecord } from './records.js';
+import { isRecord, nullRecord } from './records.js';
 import { IAM_TAG_KEY, tagKeyId } from './tags.js';
 
 /**
@@ -85,10 +85,6 @@ export interface PublishedIndex {
 
 export class IndexFormatError extends Error {
   override name = 'IndexFormatError';
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**

@@ -13,3 +13,8 @@ export function nullRecord<T>(entries: Iterable<readonly [string, T]> = []): Rec
 export function own<T>(rec: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
   return rec !== undefined && Object.hasOwn(rec, key) ? rec[key] : undefined;
 }
+
+/** A JSON object (not null, not an array): the first check of every parser of untrusted JSON. */
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

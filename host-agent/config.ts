@@ -1,8 +1,10 @@
 // Host agent configuration (docs/architecture.md "Host agent"): parsed strictly, so a typo
 // is a clear error at the first login attempt instead of silently ignored.
 import { readFileSync, statSync } from 'node:fs';
+import { isBucketName, isRegionName } from '../contract/aws-names.js';
 import { IAM_GROUP_NAME, InvalidPrefixError, normalizePrefix, parsePrincipal } from '../contract/layout.js';
 import { isValidLocalName } from '../contract/names.js';
+import { isRecord as isObj } from '../contract/records.js';
 import { checkChainTokens, splitCommandLine } from './chain.js';
 import { checkEndpoint } from './endpoint.js';
 import { ChainCommandError, EndpointError } from './errors.js';
@@ -71,9 +73,6 @@ export const CONFIG_KEYS = {
   syncUsers: ['markerGroup', 'localGroups', 'groupMap', 'sudoGroups', 'removeHome', 'renumber'],
 } as const;
 const KNOWN_KEYS: ReadonlySet<string> = new Set(CONFIG_KEYS.top);
-// S3 bucket naming rules (the subset that matters for a safe URL).
-const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const REGION = /^[a-z]{2}(-[a-z0-9]+){1,4}$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const LOCAL_GROUP = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
 
@@ -81,10 +80,6 @@ type Obj = Record<string, unknown>;
 
 function define<T>(o: Record<string, T>, k: string, v: T): void {
   Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**
@@ -123,8 +118,7 @@ export function parseConfig(text: string, source: string): AgentConfig {
   };
 
   const bucket = str(raw.bucket, 'bucket');
-  if (!BUCKET.test(bucket) || bucket.includes('..'))
-    bad(`bucket ${JSON.stringify(bucket)} is not a valid name`);
+  if (!isBucketName(bucket)) bad(`bucket ${JSON.stringify(bucket)} is not a valid name`);
 
   let prefix = '';
   if (raw.prefix !== undefined) {
@@ -138,7 +132,7 @@ export function parseConfig(text: string, source: string): AgentConfig {
   }
 
   const region = str(raw.region, 'region');
-  if (!REGION.test(region)) bad(`region ${JSON.stringify(region)} is not a valid region name`);
+  if (!isRegionName(region)) bad(`region ${JSON.stringify(region)} is not a valid region name`);
 
   const config: AgentConfig = {
     bucket,

@@ -23,19 +23,8 @@ export class FetchError extends Error {
   }
 }
 
-/** No credential source in the chain produced credentials. */
-export class CredentialsError extends Error {
-  override name = 'CredentialsError';
-}
-
-/** Command-line usage error (exit 2). */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-export function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
+// Shared with the operator CLI; contract/errors.ts is import-free and tiny.
+export { CredentialsError, errorMessage, UsageError } from '../contract/errors.js';
 
 /** An endpoint URL (config `endpoint` or an AWS_ENDPOINT_URL* / IMDS variable) the agent refuses to use. */
 export class EndpointError extends Error {

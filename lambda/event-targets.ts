@@ -4,6 +4,7 @@
 // reason to miss a change.
 import { tagKeyId } from '../contract/index.js';
 import type { IamChangeEvent } from '../contract/publisher-settings.js';
+import { isRecord } from '../contract/records.js';
 
 /** What to re-read from IAM: user and group names (an old and a new name for renames). */
 export interface Targets {
@@ -103,10 +104,6 @@ export const TARGETED_EVENT_NAMES: readonly string[] = [
 
 // IAM's own patterns for user and group names: anything else is not a name we can re-read.
 const IAM_NAME = /^[\w+=,.@-]{1,128}$/;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function name(params: Record<string, unknown>, key: string): string | undefined {
   const v = params[key];

@@ -2,7 +2,9 @@
 // (`<prefix>publisher/progress.json`). Hosts never read it; the plan never
 // touches it (it is outside the layout). parseProgress validates all of it:
 // a half-understood progress file is ignored, never acted on.
+
 import { nullRecord } from '../contract/index.js';
+import { isRecord } from '../contract/records.js';
 import { listsReusable } from './deadline.js';
 import type { AccountDetails, IamKey, IamTag, PartialRead, UserDetails } from './iam-source.js';
 
@@ -76,10 +78,6 @@ export interface ImportProgress extends ProgressCounts {
 
 export class ProgressFormatError extends Error {
   override name = 'ProgressFormatError';
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function fail(why: string): never {

@@ -1,5 +1,6 @@
 // CDK app settings: context values (strings from `-c name=value`, or typed values
 // from cdk.json) parsed into one typed, validated object. Pure: no CDK, no I/O.
+import { isBucketName, REGION_NAME } from '../contract/aws-names.js';
 import {
   IAM_GROUP_NAME,
   InvalidPrefixError,
@@ -142,15 +143,11 @@ export { DEFAULT_SCHEDULE_MINUTES };
 
 const ACCOUNT_ID = /^\d{12}$/;
 const ORG_ID = /^o-[a-z0-9]{10,32}$/;
-// S3 general purpose bucket names; dots allowed but not '..' (checked below).
-const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
 const ROLE_NAME = /^[A-Za-z0-9+=,.@_-]{1,64}$/;
 // The object key ends up inside a shell script: allow only characters that need no quoting.
 const S3_KEY = /^[A-Za-z0-9._/-]{1,1024}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-// A commercial, GovCloud or China region name (us-east-1, us-gov-west-1, cn-north-1).
-const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
 // An IAM role or user ARN, optional path included (aws:PrincipalArn of a role
 // session is the role's ARN, path and all). No '*' or '?': ArnNotEquals reads
 // them as wildcards, and a wildcard would exempt more than the named principal.
@@ -183,7 +180,7 @@ export function parseAppConfig(get: ContextGetter): AppConfig {
     forwardIamEventsTo: checked(
       optionalString(get, 'forwardIamEventsTo'),
       'forwardIamEventsTo',
-      REGION,
+      REGION_NAME,
       'an AWS region name (eu-west-1)',
     ),
     bucketName: parseBucketName(optionalString(get, 'bucketName'), 'bucketName'),
@@ -307,7 +304,7 @@ export function parseBoolean(value: unknown, name: string, fallback: boolean): b
 
 export function parseBucketName(value: string | undefined, name: string): string | undefined {
   if (value === undefined) return undefined;
-  if (!BUCKET_NAME.test(value) || value.includes('..') || /^\d+\.\d+\.\d+\.\d+$/.test(value)) {
+  if (!isBucketName(value)) {
     throw new InvalidConfigError(`${name}: ${JSON.stringify(value)} is not a valid S3 bucket name`);
   }
   return value;
@@ -401,7 +398,7 @@ export function parseAgentSource(
   }
   parseS3Folder(s3Uri);
   const sums = parseAgentSha256(sha256);
-  const agentRegion = checked(region, 'agentRegion', REGION, 'an AWS region name (us-east-1)');
+  const agentRegion = checked(region, 'agentRegion', REGION_NAME, 'an AWS region name (us-east-1)');
   return agentRegion === undefined ? { s3Uri, sha256: sums } : { s3Uri, sha256: sums, region: agentRegion };
 }
 
@@ -427,7 +424,7 @@ export function validateAgentSource(agent: AgentSource): void {
 
 /** An AWS region name (us-east-1); throws InvalidConfigError naming `name` otherwise. */
 export function validateRegion(value: string, name: string): string {
-  return must(value, name, REGION, 'an AWS region name (us-east-1)');
+  return must(value, name, REGION_NAME, 'an AWS region name (us-east-1)');
 }
 
 /** A comma-separated string (CLI) or an array of strings (cdk.json); blanks dropped. */

@@ -5,6 +5,7 @@
 // returns the script text (bucket and regions may be CDK tokens, resolved by
 // CloudFormation).
 import { Fn, Token } from 'aws-cdk-lib';
+import { errorMessage } from '../contract/errors.js';
 import { isValidLocalName, parsePrincipal } from '../contract/index.js';
 import {
   type AgentArch,
@@ -53,7 +54,7 @@ export function validateHostUsers(users: Readonly<Record<string, readonly string
       try {
         parsePrincipal(p);
       } catch (err) {
-        throw new InvalidConfigError(`hostUsers: ${(err as Error).message}`, { cause: err });
+        throw new InvalidConfigError(`hostUsers: ${errorMessage(err)}`, { cause: err });
       }
     }
   }

@@ -2,6 +2,7 @@
 // GetSessionToken), reusing cached sessions and asking for an MFA code only when a step
 // that needs one has no fresh session in the cache.
 import { AssumeRoleCommand, GetSessionTokenCommand, type STSClient } from '@aws-sdk/client-sts';
+import { CredentialsError, errorMessage } from '../../contract/errors.js';
 import {
   type CacheStore,
   cacheKey,
@@ -13,9 +14,7 @@ import {
 import type { MfaCodeSource } from './mfa.js';
 import type { Base, Plan, Step } from './profile.js';
 
-export class CredentialsError extends Error {
-  override name = 'CredentialsError';
-}
+export { CredentialsError };
 
 export interface Credentials {
   readonly accessKeyId: string;
@@ -102,9 +101,7 @@ export async function obtain(plan: Plan, deps: ProviderDeps): Promise<Credential
     try {
       deps.cache.write(keys[i] as string, renderCacheFile(session));
     } catch (e) {
-      deps.warn(
-        `could not cache the session of ${stepLabel(plan.steps[i] as Step)}: ${(e as Error).message}`,
-      );
+      deps.warn(`could not cache the session of ${stepLabel(plan.steps[i] as Step)}: ${errorMessage(e)}`);
     }
     creds = session;
   }

@@ -5,6 +5,7 @@ import { CreateUserCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-ia
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { realRunner } from '../../../host-agent/admin/sys.js';
+import { serializeProgress } from '../../../lambda/progress.js';
 import { makeKey } from '../../helpers/keys.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
 import { clientsFor } from '../lambda/fixture.js';
@@ -34,16 +35,25 @@ async function put(key: string, body: string): Promise<void> {
   await clients.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
 }
 
+/** A progress.json as the publisher writes it: usersRead key lists, one key body. */
 function progress(usersRead: number): string {
   const now = new Date().toISOString();
-  return JSON.stringify({
+  const users = Array.from({ length: usersRead }, (_, i) => [`u${i}`, { userId: `AIDAU${i}`, keys: [] }]);
+  return serializeProgress({
     kind: 'iam-ssh-keys-progress',
     version: 1,
     startedAt: now,
     savedAt: now,
+    runs: 1,
+    firstImport: true,
     usersTotal: 4,
     usersRead,
+    usersFound: 0,
     keyBodiesFetched: 1,
+    keyBodiesMissing: 0,
+    keyListsSince: now,
+    keyLists: Object.fromEntries(users),
+    keyBodies: { APKA1: 'ssh-ed25519 AAAA' },
   });
 }
 

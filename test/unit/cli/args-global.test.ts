@@ -45,3 +45,21 @@ describe('parseArgs credentials', () => {
     [['status', '--bucket', 'b', '--role-arn', 'x'], /--role-arn does not apply to status/],
   ])('refuses %j', (argv, message) => expect(() => parseArgs(argv)).toThrow(message));
 });
+
+describe('splitGlobalOptions argument forms', () => {
+  it.each([
+    [['--profile', 'a', '--profile', 'b', 'keys', 'list'], { profile: 'b' }, ['keys', 'list']],
+    [
+      ['keys', 'upload', '--label', 'x', '--region=us-gov-west-1', 'k.pub'],
+      { region: 'us-gov-west-1' },
+      ['keys', 'upload', '--label', 'x', 'k.pub'],
+    ],
+    [['--mfa-code', '-', 'status', '--bucket', 'b'], { mfaCode: '-' }, ['status', '--bucket', 'b']],
+    [['status', '--bucket', 'b', '--json'], {}, ['status', '--bucket', 'b', '--json']],
+  ])('%j', (argv, global, rest) => expect(splitGlobalOptions(argv)).toEqual({ global, rest }));
+
+  it.each([
+    [['--mfa-code=', 'keys', 'list'], /^--mfa-code needs a value$/],
+    [['keys', 'list', '--region'], /^--region needs a value$/],
+  ])('refuses %j', (argv, message) => expect(() => splitGlobalOptions(argv)).toThrow(message));
+});

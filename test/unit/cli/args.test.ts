@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseArgs } from '../../../cli/args.js';
-import { statusReport } from '../../../cli/status.js';
+import { parseArgs, UsageError } from '../../../cli/args.js';
+import { statusReport } from '../../../cli/status-report.js';
 import { publishConfigFromEnv } from '../../../lambda/config.js';
 
 describe('parseArgs', () => {
@@ -164,4 +164,37 @@ describe('publishConfigFromEnv', () => {
     [{ BUCKET: 'b', TAG_KEY_PREFIX: 'ssh-*' }, /TAG_KEY_PREFIX: invalid tag key prefix/],
     [{ BUCKET: 'b', TAG_KEY_PREFIX: 'aws:ssh:' }, /TAG_KEY_PREFIX: .*IAM reserves aws:/],
   ])('refuses %j', (env, reason) => expect(() => publishConfigFromEnv(env)).toThrow(reason));
+});
+
+// Forms node:util parseArgs tokenizes: each kept to the old hand-rolled parser's behaviour.
+describe('parseArgs argument forms', () => {
+  const base = { cmd: 'publish', dryRun: false, allowMassDelete: false, allowIndexReset: false, json: false };
+  it.each([
+    [
+      ['publish', '--bucket=b', '--prefix=p/', '--time-budget=60'],
+      { ...base, bucket: 'b', prefix: 'p/', timeBudget: 60 },
+    ],
+    [['publish', '--bucket', 'a', '--bucket', 'b'], { ...base, bucket: 'b' }],
+    [['publish', '--bucket', 'b', '--json', '--json'], { ...base, bucket: 'b', json: true }],
+    [['publish', '--bucket', '-b'], { ...base, bucket: '-b' }],
+    [['publish', '--bucket=a=b'], { ...base, bucket: 'a=b' }],
+    [['keys', 'upload', '--label=x', 'k.pub'], { cmd: 'keys', action: 'upload', label: 'x', file: 'k.pub' }],
+  ])('%j', (argv, want) => expect(parseArgs(argv)).toEqual(want));
+
+  it.each([
+    [['publish', '--bucket='], /^--bucket needs a value$/],
+    [['publish', '--bucket', 'b', '--json=yes'], /^--json does not take a value$/],
+    [['publish', '--bucket', 'b', '--frobnicate=1'], /^unknown option --frobnicate=1$/],
+    [['publish', '--bucket', 'b', '-x'], /^unknown option -x$/],
+    [['publish', '--bucket', 'b', '-abc'], /^unknown option -abc$/],
+    [['publish', '--bucket', 'b', '--', 'x'], /^unknown option --$/],
+    [['publish', '--bucket', 'b', '--constructor'], /^unknown option --constructor$/],
+    [['publish', '--bucket', 'b', '--__proto__=x'], /^unknown option --__proto__=x$/],
+    [['status', '--bucket', 'b', 'extra'], /^unexpected argument extra$/],
+    [['keys', 'list', '--user'], /^--user needs a value$/],
+  ])('refuses %j', (argv, reason) => expect(() => parseArgs(argv)).toThrow(reason));
+
+  it('throws UsageError (exit 2 in cli/main.ts)', () => {
+    expect(() => parseArgs(['publish', '--nope'])).toThrow(UsageError);
+  });
 });

@@ -42,7 +42,7 @@ describe('docs/architecture.md', () => {
   });
 });
 
-/** The .ts/.mjs files a comment line names (`status-run.ts`, `bench/agent.ts`). */
+/** The .ts/.mjs files a comment line names (`status.ts`, `bench/agent.ts`). */
 function fileRefs(line: string): string[] {
   const comment = /(?:\/\/|^\s*\*|^\s*#)(.*)$/.exec(line)?.[1];
   return comment === undefined
@@ -52,7 +52,7 @@ function fileRefs(line: string): string[] {
 
 describe('files named in source comments', () => {
   it.each([
-    ['// Fetching is in status-run.ts.', ['status-run.ts']],
+    ['// Fetching is in status.ts.', ['status.ts']],
     [' * see bench/agent.ts and ../lib/x.mjs', ['bench/agent.ts', '../lib/x.mjs']],
     ["const x = 'a.ts'; // none here", []],
     ["const x = 'a.ts';", []],

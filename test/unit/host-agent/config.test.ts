@@ -54,6 +54,11 @@ describe('parseConfig', () => {
     expect(c.iamUsers).toEqual({ allowGroups: [] });
   });
 
+  // contract/aws-names.ts: every partition's regions, as the stack's agentRegion accepts them.
+  it.each(['eusc-de-east-1', 'us-gov-west-1', 'cn-north-1', 'ap-southeast-7'])('accepts the region %s', (r) =>
+    expect(parseConfig(JSON.stringify({ ...base, region: r }), 't').region).toBe(r),
+  );
+
   it.each<[string, string[]]>([
     ['/opt/aws/bin/eic_run_authorized_keys %u %f', ['/opt/aws/bin/eic_run_authorized_keys', '%u', '%f']],
     ['"/opt/my tools/keys" --user=%u \'a b\'', ['/opt/my tools/keys', '--user=%u', 'a b']],
@@ -91,6 +96,11 @@ describe('parseConfig', () => {
     ],
     ['no region', JSON.stringify({ bucket: 'abc' }), /region must be/],
     ['bad region', JSON.stringify({ ...base, region: 'eu west 1' }), /not a valid region/],
+    // contract/aws-names.ts: the same rules as the stack's agentRegion and bucketName.
+    ['region without a number', JSON.stringify({ ...base, region: 'eu-west' }), /not a valid region/],
+    ['region of no partition', JSON.stringify({ ...base, region: 'xx-west-1' }), /not a valid region/],
+    ['reserved bucket suffix', JSON.stringify({ ...base, bucket: 'keys-s3alias' }), /not a valid name/],
+    ['bucket as IP address', JSON.stringify({ ...base, bucket: '10.0.0.1' }), /not a valid name/],
     ['bad prefix', JSON.stringify({ ...base, prefix: '../x' }), /invalid key prefix/],
     ['prefix not string', JSON.stringify({ ...base, prefix: 3 }), /prefix must be a string/],
     ['endpoint not URL', JSON.stringify({ ...base, endpoint: 'nope' }), /not a URL/],

@@ -273,12 +273,20 @@ describe('parseBucketName', () => {
   it.each(['abc', 'company-ssh-keys', 'a.b.c', `a${'b'.repeat(61)}c`])('accepts %j', (name) => {
     expect(parseBucketName(name, 'bucketName')).toBe(name);
   });
-  it.each(['ab', 'ABC', 'a_b', '-abc', 'abc-', 'a..b', '192.168.1.1', `a${'b'.repeat(62)}c`])(
-    'rejects %j',
-    (name) => {
-      expect(() => parseBucketName(name, 'bucketName')).toThrow(InvalidConfigError);
-    },
-  );
+  it.each([
+    'ab',
+    'ABC',
+    'a_b',
+    '-abc',
+    'abc-',
+    'a..b',
+    '192.168.1.1',
+    `a${'b'.repeat(62)}c`,
+    'xn--keys',
+    'keys--x-s3',
+  ])('rejects %j', (name) => {
+    expect(() => parseBucketName(name, 'bucketName')).toThrow(InvalidConfigError);
+  });
 });
 
 describe('parseS3Folder', () => {
@@ -361,6 +369,12 @@ describe('parseAgentSource', () => {
     });
   });
 
+  // contract/aws-names.ts: every partition's regions, as the host agent's config accepts them.
+  it.each(['eusc-de-east-1', 'cn-northwest-1', 'us-isob-east-1', 'il-central-1'])(
+    'accepts the region %s',
+    (r) => expect(parseAgentSource(FOLDER, `x64:${SHA}`, r)?.region).toBe(r),
+  );
+
   it.each<[string, string | undefined, string | undefined, string | undefined, RegExp]>([
     [
       'a file URI',
@@ -372,6 +386,7 @@ describe('parseAgentSource', () => {
     ['the old checksum format', FOLDER, SHA, undefined, /agentSha256: .*names no architecture/],
     ['a bad region', FOLDER, `x64:${SHA}`, 'EU-WEST-1', /agentRegion: "EU-WEST-1" is not valid/],
     ['a region with a quote', FOLDER, `x64:${SHA}`, "eu-west-1'", /agentRegion/],
+    ['a region of no partition', FOLDER, `x64:${SHA}`, 'xx-west-1', /agentRegion/],
     ['a region alone', undefined, undefined, 'eu-west-1', /agentRegion: needs agentS3Uri and agentSha256/],
   ])('rejects %s', (_label, uri, sums, region, message) => {
     expect(() => parseAgentSource(uri, sums, region)).toThrow(

@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import {
   firstImportReport,
   humanAge,
-  parseProgress,
+  progressOf,
   STATUS_EXIT,
   statusReport,
-} from '../../../cli/status.js';
+} from '../../../cli/status-report.js';
 import { parseIndex } from '../../../contract/index.js';
+import { type ImportProgress, serializeProgress } from '../../../lambda/progress.js';
 import { indexJson } from '../../helpers/index-fixture.js';
 import { makeKey } from '../../helpers/keys.js';
 
@@ -125,15 +126,14 @@ describe('firstImportReport', () => {
   });
 });
 
+// The publisher's parseProgress (lambda/progress.ts) reads it: a file it would not resume from
+// (a partial or hand-made one) is not shown as a run in progress.
 describe('parseProgress', () => {
   const good = { kind: 'iam-ssh-keys-progress', version: 1, startedAt: AT, savedAt: AT };
   it.each([
-    [JSON.stringify(good), { startedAt: AT, savedAt: AT }],
-    [
-      JSON.stringify({ ...good, usersTotal: 3, usersRead: 2, keyBodiesFetched: 1, extra: 'x' }),
-      { startedAt: AT, savedAt: AT, usersTotal: 3, usersRead: 2, keyBodiesFetched: 1 },
-    ],
-    [JSON.stringify({ ...good, usersRead: -1, usersTotal: 'many' }), { startedAt: AT, savedAt: AT }],
+    [JSON.stringify(good), undefined],
+    [JSON.stringify({ ...good, usersTotal: 3, usersRead: 2, keyBodiesFetched: 1, extra: 'x' }), undefined],
+    [JSON.stringify({ ...good, usersRead: -1, usersTotal: 'many' }), undefined],
     [undefined, undefined],
     ['{', undefined],
     ['[]', undefined],
@@ -141,7 +141,34 @@ describe('parseProgress', () => {
     [JSON.stringify({ ...good, kind: 'other' }), undefined],
     [JSON.stringify({ ...good, version: 2 }), undefined],
     [JSON.stringify({ ...good, savedAt: 'yesterday' }), undefined],
-  ])('%s', (text, want) => expect(parseProgress(text)).toEqual(want));
+  ])('%s', (text, want) => expect(progressOf(text)).toEqual(want));
+
+  const saved: ImportProgress = {
+    kind: 'iam-ssh-keys-progress',
+    version: 1,
+    startedAt: AT,
+    savedAt: AT,
+    runs: 2,
+    firstImport: true,
+    usersTotal: 3,
+    usersRead: 1,
+    usersFound: 0,
+    keyBodiesFetched: 1,
+    keyBodiesMissing: 0,
+    keyListsSince: AT,
+    keyLists: { alice: { userId: 'AIDAALICE', keys: [{ id: 'APKA1', status: 'Active' }] } },
+    keyBodies: { APKA1: 'ssh-ed25519 AAAA' },
+  };
+  it('a progress.json the publisher wrote: its counters', () =>
+    expect(progressOf(serializeProgress(saved))).toEqual({
+      startedAt: AT,
+      savedAt: AT,
+      usersTotal: 3,
+      usersRead: 1,
+      keyBodiesFetched: 1,
+    }));
+  it('a progress.json whose counters disagree with its data: not shown', () =>
+    expect(progressOf(serializeProgress({ ...saved, usersRead: 5 }))).toBeUndefined());
 });
 
 describe('humanAge', () => {
