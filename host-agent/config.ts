@@ -27,6 +27,8 @@ export interface AgentConfig {
   prefix: string;
   region: string;
   endpoint?: string;
+  /** FIPS endpoints for S3 and STS (host-agent/fips.ts); unset: AWS_USE_FIPS_ENDPOINT decides. */
+  useFipsEndpoint?: boolean;
   /** Local account -> principals ('users/alice', 'groups/Admins'). */
   users: Record<string, string[]>;
   iamUsers?: { allowGroups: string[] };
@@ -53,6 +55,7 @@ export const CONFIG_KEYS = {
     'prefix',
     'region',
     'endpoint',
+    'useFipsEndpoint',
     'users',
     'iamUsers',
     'cache',
@@ -153,6 +156,10 @@ export function parseConfig(text: string, source: string): AgentConfig {
   };
 
   if (raw.endpoint !== undefined) config.endpoint = parseEndpoint(str(raw.endpoint, 'endpoint'), bad);
+  if (raw.useFipsEndpoint !== undefined) {
+    if (typeof raw.useFipsEndpoint !== 'boolean') bad('useFipsEndpoint must be true or false');
+    config.useFipsEndpoint = raw.useFipsEndpoint as boolean;
+  }
 
   if (raw.users !== undefined) {
     if (!isObj(raw.users)) bad('users must be an object of local user -> principals');

@@ -10,6 +10,7 @@ import { runChain, substituteChain } from './chain.js';
 import { ConfigError, loadConfig } from './config.js';
 import { errorMessage, UsageError } from './errors.js';
 import { exitWhenSettled } from './exit.js';
+import { checkFipsEndpoints } from './fips.js';
 import { writeAllSync } from './stdio.js';
 import { createStore } from './store.js';
 
@@ -44,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig(cmd.configPath);
+    checkFipsEndpoints(config, process.env);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     diag(e.message);

@@ -4,6 +4,7 @@ import type { AgentConfig } from './config.js';
 import { createCredentialProvider, readFileOrUndefined } from './credentials.js';
 import { FetchError } from './errors.js';
 import type { Fetcher, FetchResult } from './fetcher.js';
+import { fipsStsDeps, s3Domain } from './fips.js';
 import { type HttpClient, request } from './http.js';
 import { EMPTY_SHA256, encodeKeyPath, signRequest } from './sigv4.js';
 
@@ -21,7 +22,7 @@ export interface S3FetchDeps {
  * dotted bucket names, which do not match the wildcard certificate.
  */
 export function objectUrl(
-  config: Pick<AgentConfig, 'bucket' | 'region' | 'endpoint'>,
+  config: Pick<AgentConfig, 'bucket' | 'region' | 'endpoint' | 'useFipsEndpoint'>,
   env: NodeJS.ProcessEnv,
   key: string,
 ): URL {
@@ -33,7 +34,7 @@ export function objectUrl(
       `${base.protocol}//${base.host}${base.pathname.replace(/\/+$/, '')}/${config.bucket}/${path}`,
     );
   }
-  const domain = `s3.${config.region}.amazonaws.com${config.region.startsWith('cn-') ? '.cn' : ''}`;
+  const domain = s3Domain(config, env);
   return config.bucket.includes('.')
     ? new URL(`https://${domain}/${config.bucket}/${path}`)
     : new URL(`https://${config.bucket}.${domain}/${path}`);
@@ -61,6 +62,7 @@ export function createS3Fetcher(config: AgentConfig, deps: S3FetchDeps): Fetcher
         readFile: readFileOrUndefined,
         warn: deps.warn,
         ...(signal ? { signal } : {}),
+        ...fipsStsDeps(config, deps.env),
       },
     );
     return credentials();

@@ -3,6 +3,7 @@ import {
   evaluateAgentUser,
   evaluateBinary,
   evaluateCacheDir,
+  evaluateEndpoints,
   evaluateIndexAge,
   evaluateSelfTest,
   evaluateSshdT,
@@ -225,6 +226,48 @@ describe('evaluateSelfTest', () => {
   });
 });
 
+describe('evaluateEndpoints: which S3 and STS endpoints the agent uses', () => {
+  const ROLE = 'arn:aws:iam::111111111111:role/reader';
+  const cfg = (extra: object) =>
+    parseConfig(JSON.stringify({ bucket: 'keys', region: 'us-east-1', ...extra }), '/etc/c.json');
+  it.each([
+    [{}, {}, 'ok   endpoints: S3 https://keys.s3.us-east-1.amazonaws.com'],
+    [
+      { useFipsEndpoint: true, roleArn: ROLE },
+      {},
+      'ok   endpoints: S3 https://keys.s3-fips.us-east-1.amazonaws.com, STS https://sts-fips.us-east-1.amazonaws.com (FIPS)',
+    ],
+    [
+      { roleArn: ROLE },
+      { AWS_USE_FIPS_ENDPOINT: 'true' },
+      'ok   endpoints: S3 https://keys.s3-fips.us-east-1.amazonaws.com, STS https://sts-fips.us-east-1.amazonaws.com (FIPS)',
+    ],
+    [
+      { useFipsEndpoint: true, endpoint: 'https://vpce.example' },
+      {},
+      'ok   endpoints: S3 https://vpce.example (FIPS asked for: the explicit S3 endpoint is used as given)',
+    ],
+    [
+      { useFipsEndpoint: true, region: 'eu-west-1' },
+      {},
+      'FAIL endpoints: useFipsEndpoint: S3 has no FIPS endpoint in eu-west-1',
+    ],
+    [
+      { useFipsEndpoint: true, region: 'ca-central-1', roleArn: ROLE },
+      {},
+      'FAIL endpoints: useFipsEndpoint: STS (for roleArn) has no FIPS endpoint in ca-central-1',
+    ],
+    [
+      {},
+      { AWS_USE_FIPS_ENDPOINT: 'yes' },
+      'FAIL endpoints: AWS_USE_FIPS_ENDPOINT must be true or false, got "yes"',
+    ],
+  ] as [object, NodeJS.ProcessEnv, string][])('%j %j', (extra, env, line) => {
+    // FAIL lines go on with the regions that have one.
+    expect(formatCheck(evaluateEndpoints(cfg(extra), env)).slice(0, line.length)).toBe(line);
+  });
+});
+
 describe('runDoctor', () => {
   const config = parseConfig(
     JSON.stringify({ bucket: 'keys-bucket', region: 'eu-west-1', users: { ops: ['groups/Admins'] } }),
@@ -238,6 +281,7 @@ describe('runDoctor', () => {
     sshdConfig: '/etc/ssh/sshd_config',
     agentUser: 'iam-authorized-keys',
     loadConfig: () => config,
+    env: {},
     credentials: async () => 'AKIAIOSFODNN7EXAMPLE',
     readObject: async () => undefined,
     run: async () => ({ code: 0, stdout: '', stderr: '' }),
@@ -273,6 +317,7 @@ describe('runDoctor', () => {
   it('shows only the last 4 characters of the access key id', async () => {
     const lines = (await runDoctor(deps)).map(formatCheck);
     expect(lines).toContain('ok   credentials: resolved (access key …MPLE)');
+    expect(lines).toContain('ok   endpoints: S3 https://keys-bucket.s3.eu-west-1.amazonaws.com');
     expect(lines.join('\n')).not.toContain('AKIAIOSFODNN7');
   });
 });

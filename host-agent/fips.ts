@@ -1,0 +1,80 @@
+// FIPS 140 endpoints (the config's useFipsEndpoint, else AWS_USE_FIPS_ENDPOINT as the
+// SDK reads it). Only where AWS runs them (botocore's endpoints.json, the "fips"
+// variants of s3 and sts): elsewhere the agent refuses to start rather than
+// silently using a non-FIPS endpoint. An explicit endpoint wins, as in the SDK.
+import { type AgentConfig, ConfigError } from './config.js';
+
+export const S3_FIPS_REGIONS: ReadonlySet<string> = new Set([
+  'us-east-1',
+  'us-east-2',
+  'us-west-1',
+  'us-west-2',
+  'ca-central-1',
+  'ca-west-1',
+  'us-gov-east-1',
+  'us-gov-west-1',
+]);
+/** GovCloud's regular STS endpoints are its FIPS ones; Canada has none. */
+const STS_FIPS_HOSTS: ReadonlyMap<string, string> = new Map([
+  ['us-east-1', 'sts-fips.us-east-1.amazonaws.com'],
+  ['us-east-2', 'sts-fips.us-east-2.amazonaws.com'],
+  ['us-west-1', 'sts-fips.us-west-1.amazonaws.com'],
+  ['us-west-2', 'sts-fips.us-west-2.amazonaws.com'],
+  ['us-gov-east-1', 'sts.us-gov-east-1.amazonaws.com'],
+  ['us-gov-west-1', 'sts.us-gov-west-1.amazonaws.com'],
+]);
+
+type FipsConfig = Pick<AgentConfig, 'region' | 'useFipsEndpoint' | 'roleArn' | 'endpoint'>;
+
+/** The config's useFipsEndpoint when set, else AWS_USE_FIPS_ENDPOINT ("true"/"false", as the SDK; other values are refused). */
+export function fipsWanted(config: Pick<AgentConfig, 'useFipsEndpoint'>, env: NodeJS.ProcessEnv): boolean {
+  if (config.useFipsEndpoint !== undefined) return config.useFipsEndpoint;
+  const v = env.AWS_USE_FIPS_ENDPOINT;
+  if (v === 'true') return true;
+  if (v === undefined || v === '' || v === 'false') return false;
+  throw new ConfigError(`AWS_USE_FIPS_ENDPOINT must be true or false, got ${JSON.stringify(v)}`);
+}
+
+/** S3's regional domain: s3-fips.<region>.amazonaws.com when FIPS is wanted (ConfigError where there is none). */
+export function s3Domain(
+  config: Pick<AgentConfig, 'region' | 'useFipsEndpoint'>,
+  env: NodeJS.ProcessEnv,
+): string {
+  const { region } = config;
+  if (!fipsWanted(config, env)) return `s3.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
+  if (!S3_FIPS_REGIONS.has(region)) {
+    throw new ConfigError(
+      `useFipsEndpoint: S3 has no FIPS endpoint in ${region} (only in ${[...S3_FIPS_REGIONS].join(', ')})`,
+    );
+  }
+  return `s3-fips.${region}.amazonaws.com`;
+}
+
+/**
+ * STS's FIPS endpoint for AssumeRole (roleArn) when FIPS is wanted and neither
+ * AWS_ENDPOINT_URL_STS nor AWS_ENDPOINT_URL names one; undefined: the usual endpoint.
+ */
+export function fipsStsUrl(config: FipsConfig, env: NodeJS.ProcessEnv): URL | undefined {
+  if (!config.roleArn || !fipsWanted(config, env)) return undefined;
+  if (env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL) return undefined;
+  const host = STS_FIPS_HOSTS.get(config.region);
+  if (!host) {
+    throw new ConfigError(
+      `useFipsEndpoint: STS (for roleArn) has no FIPS endpoint in ${config.region} (only in ${[...STS_FIPS_HOSTS.keys()].join(', ')})`,
+    );
+  }
+  return new URL(`https://${host}/`);
+}
+
+/** fipsStsUrl as CredentialDeps' stsUrl, for the callers of createCredentialProvider. */
+export function fipsStsDeps(config: FipsConfig, env: NodeJS.ProcessEnv): { stsUrl?: URL } {
+  const stsUrl = fipsStsUrl(config, env);
+  return stsUrl ? { stsUrl } : {};
+}
+
+/** Throws ConfigError when FIPS is wanted but an endpoint the config needs has none: checked before any request. */
+export function checkFipsEndpoints(config: FipsConfig, env: NodeJS.ProcessEnv): void {
+  fipsWanted(config, env);
+  if (!(config.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL)) s3Domain(config, env);
+  fipsStsUrl(config, env);
+}
