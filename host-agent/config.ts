@@ -159,6 +159,8 @@ export function parseConfig(text: string, source: string): AgentConfig {
   if (raw.useFipsEndpoint !== undefined) {
     if (typeof raw.useFipsEndpoint !== 'boolean') bad('useFipsEndpoint must be true or false');
     config.useFipsEndpoint = raw.useFipsEndpoint as boolean;
+    // As the AWS SDK: which of the two was meant is unclear (a FIPS endpoint goes in endpoint alone).
+    if (config.useFipsEndpoint && config.endpoint) bad('endpoint cannot be combined with useFipsEndpoint');
   }
 
   if (raw.users !== undefined) {

@@ -1,7 +1,8 @@
 // FIPS 140 endpoints (the config's useFipsEndpoint, else AWS_USE_FIPS_ENDPOINT as the
 // SDK reads it). Only where AWS runs them (botocore's endpoints.json, the "fips"
 // variants of s3 and sts): elsewhere the agent refuses to start rather than
-// silently using a non-FIPS endpoint. An explicit endpoint wins, as in the SDK.
+// silently using a non-FIPS endpoint. An explicit endpoint and FIPS together are
+// refused, as the AWS SDK for JavaScript refuses them: which one was meant is unclear.
 import { type AgentConfig, ConfigError } from './config.js';
 
 export const S3_FIPS_REGIONS: ReadonlySet<string> = new Set([
@@ -51,12 +52,18 @@ export function s3Domain(
 }
 
 /**
- * STS's FIPS endpoint for AssumeRole (roleArn) when FIPS is wanted and neither
- * AWS_ENDPOINT_URL_STS nor AWS_ENDPOINT_URL names one; undefined: the usual endpoint.
+ * STS's FIPS endpoint for AssumeRole (roleArn) when FIPS is wanted (ConfigError where
+ * there is none, or with AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL); undefined: the usual endpoint.
  */
 export function fipsStsUrl(config: FipsConfig, env: NodeJS.ProcessEnv): URL | undefined {
   if (!config.roleArn || !fipsWanted(config, env)) return undefined;
-  if (env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL) return undefined;
+  const custom = env.AWS_ENDPOINT_URL_STS
+    ? 'AWS_ENDPOINT_URL_STS'
+    : env.AWS_ENDPOINT_URL
+      ? 'AWS_ENDPOINT_URL'
+      : '';
+  if (custom)
+    throw new ConfigError(`${custom} cannot be combined with useFipsEndpoint/AWS_USE_FIPS_ENDPOINT`);
   const host = STS_FIPS_HOSTS.get(config.region);
   if (!host) {
     throw new ConfigError(
@@ -74,7 +81,17 @@ export function fipsStsDeps(config: FipsConfig, env: NodeJS.ProcessEnv): { stsUr
 
 /** Throws ConfigError when FIPS is wanted but an endpoint the config needs has none: checked before any request. */
 export function checkFipsEndpoints(config: FipsConfig, env: NodeJS.ProcessEnv): void {
-  fipsWanted(config, env);
-  if (!(config.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL)) s3Domain(config, env);
+  if (fipsWanted(config, env)) {
+    const custom = config.endpoint
+      ? 'endpoint'
+      : env.AWS_ENDPOINT_URL_S3
+        ? 'AWS_ENDPOINT_URL_S3'
+        : env.AWS_ENDPOINT_URL
+          ? 'AWS_ENDPOINT_URL'
+          : '';
+    if (custom)
+      throw new ConfigError(`${custom} cannot be combined with useFipsEndpoint/AWS_USE_FIPS_ENDPOINT`);
+    s3Domain(config, env);
+  }
   fipsStsUrl(config, env);
 }

@@ -4,7 +4,7 @@ import type { AgentConfig } from './config.js';
 import { createCredentialProvider, readFileOrUndefined } from './credentials.js';
 import { FetchError } from './errors.js';
 import type { Fetcher, FetchResult } from './fetcher.js';
-import { fipsStsDeps, s3Domain } from './fips.js';
+import { checkFipsEndpoints, fipsStsDeps, s3Domain } from './fips.js';
 import { type HttpClient, request } from './http.js';
 import { EMPTY_SHA256, encodeKeyPath, signRequest } from './sigv4.js';
 
@@ -45,6 +45,7 @@ function s3ErrorCode(body: Buffer): string {
 }
 
 export function createS3Fetcher(config: AgentConfig, deps: S3FetchDeps): Fetcher {
+  checkFipsEndpoints(config, deps.env);
   const http = deps.http ?? request;
   const uid = deps.uid ?? process.getuid?.() ?? 0;
   let credentials: (() => ReturnType<ReturnType<typeof createCredentialProvider>>) | undefined;

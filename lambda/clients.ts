@@ -5,6 +5,7 @@
 import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { PublisherConfigError } from './config.js';
 
 export interface ClientOptions {
   readonly region?: string;
@@ -19,15 +20,30 @@ export interface ClientOptions {
   readonly credentials?: AwsCredentialIdentityProvider;
   /** The profile the SDK's chain reads (the CLI's --profile). @default AWS_PROFILE, else `default` */
   readonly profile?: string;
+  /**
+   * FIPS endpoints when AWS_USE_FIPS_ENDPOINT in `env` does not say (the CLI: the profile's
+   * use_fips_endpoint). @default the SDK's own lookup (process.env, then the profile's setting)
+   */
+  readonly useFipsEndpoint?: boolean;
+}
+
+/** A FIPS setting ("true"/"false"; unset or empty: undefined), refused otherwise as the SDK does. */
+export function fipsSetting(value: string | undefined, name: string): boolean | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw new PublisherConfigError(`${name} must be true or false, not ${JSON.stringify(value)}`);
 }
 
 export function createClients(opts: ClientOptions = {}): { iam: IAMClient; s3: S3Client } {
   const env = opts.env ?? process.env;
   const region = opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  // From `env` explicitly: the SDK would read only process.env.
+  const fips = fipsSetting(env.AWS_USE_FIPS_ENDPOINT, 'AWS_USE_FIPS_ENDPOINT') ?? opts.useFipsEndpoint;
   const common = {
     ...(region ? { region } : {}),
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
     ...(opts.profile ? { profile: opts.profile } : {}),
+    ...(fips !== undefined ? { useFipsEndpoint: fips } : {}),
     retryMode: 'adaptive',
     maxAttempts: opts.maxAttempts ?? 10,
     requestHandler: {

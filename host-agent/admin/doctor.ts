@@ -38,13 +38,7 @@ export function evaluateEndpoints(config: AgentConfig, env: NodeJS.ProcessEnv): 
     const sts = config.roleArn
       ? `, STS ${(fipsStsUrl(config, env) ?? stsEndpoint(env, config.region)).origin}`
       : '';
-    const explicit = config.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL;
-    const fips = fipsWanted(config, env)
-      ? explicit
-        ? ' (FIPS asked for: the explicit S3 endpoint is used as given)'
-        : ' (FIPS)'
-      : '';
-    return ok('endpoints', `S3 ${s3}${sts}${fips}`);
+    return ok('endpoints', `S3 ${s3}${sts}${fipsWanted(config, env) ? ' (FIPS)' : ''}`);
   } catch (e) {
     return fail('endpoints', (e as Error).message);
   }

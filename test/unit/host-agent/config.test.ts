@@ -56,6 +56,15 @@ describe('parseConfig', () => {
     expect(parse({ ...base, ...(v === undefined ? {} : { useFipsEndpoint: v }) }).useFipsEndpoint).toBe(want);
   });
 
+  it('refuses endpoint with useFipsEndpoint (as the AWS SDK): a FIPS endpoint goes in endpoint alone', () => {
+    expect(() => parse({ ...base, endpoint: 'https://vpce.example', useFipsEndpoint: true })).toThrow(
+      /endpoint cannot be combined with useFipsEndpoint/,
+    );
+    expect(parse({ ...base, endpoint: 'https://vpce.example', useFipsEndpoint: false }).endpoint).toBe(
+      'https://vpce.example',
+    );
+  });
+
   it.each(['true', 1, null, 'yes'])('refuses useFipsEndpoint %j: only true or false', (v) => {
     expect(() => parse({ ...base, useFipsEndpoint: v })).toThrow(/useFipsEndpoint must be true or false/);
   });

@@ -54,9 +54,6 @@ describe('objectUrl with FIPS', () => {
     [c('keys', 'ca-central-1'), {}, 'https://keys.s3-fips.ca-central-1.amazonaws.com/index.json'],
     [c('keys', 'us-gov-west-1'), {}, 'https://keys.s3-fips.us-gov-west-1.amazonaws.com/index.json'],
     [c('my.keys', 'us-gov-east-1'), {}, 'https://s3-fips.us-gov-east-1.amazonaws.com/my.keys/index.json'],
-    // An explicit endpoint is used as given (as in the SDK).
-    [c('keys', 'us-east-1', 'https://vpce.example'), {}, 'https://vpce.example/keys/index.json'],
-    [c('keys', 'eu-west-1'), { AWS_ENDPOINT_URL_S3: 'https://s3.test' }, 'https://s3.test/keys/index.json'],
     // From the environment when the config does not say.
     [
       { bucket: 'keys', region: 'us-east-2' },
@@ -79,10 +76,6 @@ describe('objectUrl with FIPS', () => {
       expect(() => checkFipsEndpoints({ region, useFipsEndpoint: true }, {})).toThrow(
         `useFipsEndpoint: S3 has no FIPS endpoint in ${region}`,
       );
-      // An explicit endpoint needs no regional FIPS endpoint.
-      expect(() =>
-        checkFipsEndpoints({ region, useFipsEndpoint: true, endpoint: 'https://vpce.example' }, {}),
-      ).not.toThrow();
     },
   );
 
@@ -94,6 +87,46 @@ describe('objectUrl with FIPS', () => {
       expect(objectUrl({ bucket, region, useFipsEndpoint: true }, {}, 'index.json').href).toBe(want);
     },
   );
+});
+
+describe('an explicit endpoint with FIPS is refused, as the AWS SDK refuses it', () => {
+  const fips = { region: 'us-east-1', useFipsEndpoint: true };
+  it.each([
+    [{ ...fips, endpoint: 'https://vpce.example' }, {}, 'endpoint'],
+    [fips, { AWS_ENDPOINT_URL_S3: 'https://s3.test' }, 'AWS_ENDPOINT_URL_S3'],
+    [fips, { AWS_ENDPOINT_URL: 'https://all.test' }, 'AWS_ENDPOINT_URL'],
+    [
+      { region: 'us-east-1' },
+      { AWS_USE_FIPS_ENDPOINT: 'true', AWS_ENDPOINT_URL_S3: 'https://s3.test' },
+      'AWS_ENDPOINT_URL_S3',
+    ],
+    [{ ...fips, roleArn: ROLE }, { AWS_ENDPOINT_URL_STS: 'https://sts.test' }, 'AWS_ENDPOINT_URL_STS'],
+  ] as [Parameters<typeof checkFipsEndpoints>[0], NodeJS.ProcessEnv, string][])(
+    '%j %j',
+    (config, env, name) => {
+      expect(() => checkFipsEndpoints(config, env)).toThrow(
+        new ConfigError(`${name} cannot be combined with useFipsEndpoint/AWS_USE_FIPS_ENDPOINT`),
+      );
+    },
+  );
+  it.each([
+    [{ region: 'us-east-1', endpoint: 'https://vpce.example' }, {}],
+    [
+      { region: 'us-east-1', useFipsEndpoint: false },
+      { AWS_ENDPOINT_URL: 'https://all.test', AWS_USE_FIPS_ENDPOINT: 'true' },
+    ],
+    [{ region: 'us-east-1', roleArn: ROLE }, { AWS_ENDPOINT_URL_STS: 'https://sts.test' }],
+  ] as [Parameters<typeof checkFipsEndpoints>[0], NodeJS.ProcessEnv][])(
+    'without FIPS: %j %j is fine',
+    (config, env) => {
+      expect(() => checkFipsEndpoints(config, env)).not.toThrow();
+    },
+  );
+  it('the fetcher refuses before any request', () => {
+    const config = parseConfig(JSON.stringify({ bucket: 'keys', region: 'us-east-1' }), 't');
+    const env = { AWS_USE_FIPS_ENDPOINT: 'true', AWS_ENDPOINT_URL_S3: 'https://s3.test' };
+    expect(() => createS3Fetcher(config, { env, warn: () => {}, now: Date.now })).toThrow(ConfigError);
+  });
 });
 
 describe('fipsStsUrl: AssumeRole through STS FIPS', () => {
@@ -111,11 +144,6 @@ describe('fipsStsUrl: AssumeRole through STS FIPS', () => {
   it.each([
     [{ region: 'us-east-1', roleArn: ROLE }, {}],
     [{ region: 'us-east-1', useFipsEndpoint: true }, {}], // no roleArn: STS is not used
-    [
-      { region: 'us-east-1', roleArn: ROLE, useFipsEndpoint: true },
-      { AWS_ENDPOINT_URL_STS: 'https://sts.test' },
-    ],
-    [{ region: 'us-east-1', roleArn: ROLE, useFipsEndpoint: true }, { AWS_ENDPOINT_URL: 'https://all.test' }],
   ] as [Parameters<typeof fipsStsUrl>[0], NodeJS.ProcessEnv][])(
     '%j %j: the usual endpoint',
     (config, env) => {

@@ -243,9 +243,9 @@ describe('evaluateEndpoints: which S3 and STS endpoints the agent uses', () => {
       'ok   endpoints: S3 https://keys.s3-fips.us-east-1.amazonaws.com, STS https://sts-fips.us-east-1.amazonaws.com (FIPS)',
     ],
     [
-      { useFipsEndpoint: true, endpoint: 'https://vpce.example' },
-      {},
-      'ok   endpoints: S3 https://vpce.example (FIPS asked for: the explicit S3 endpoint is used as given)',
+      { roleArn: ROLE },
+      { AWS_USE_FIPS_ENDPOINT: 'true', AWS_ENDPOINT_URL_S3: 'https://s3.test' },
+      'FAIL endpoints: AWS_ENDPOINT_URL_S3 cannot be combined with useFipsEndpoint/AWS_USE_FIPS_ENDPOINT',
     ],
     [
       { useFipsEndpoint: true, region: 'eu-west-1' },
