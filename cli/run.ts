@@ -14,7 +14,7 @@ import {
 import { publishForEvents } from '../lambda/publish-targeted.js';
 import { parseArgs, splitGlobalOptions, USAGE, UsageError } from './args.js';
 import { runCredentials } from './credentials/command.js';
-import { credentialSetup } from './credentials/setup.js';
+import { type CredentialSetup, credentialSetup } from './credentials/setup.js';
 import { runKeys } from './keys.js';
 import { runStatus } from './status-run.js';
 
@@ -51,6 +51,15 @@ function tagKeyPrefixOf(option: string | undefined, env: Record<string, string |
   }
 }
 
+/** What the credential setup decides for every SDK client: credentials, profile, FIPS. */
+export function sdkOptions(auth: CredentialSetup) {
+  return {
+    ...(auth.credentials ? { credentials: auth.credentials } : {}),
+    ...(auth.profile ? { profile: auth.profile } : {}),
+    ...(auth.useFipsEndpoint !== undefined ? { useFipsEndpoint: auth.useFipsEndpoint } : {}),
+  };
+}
+
 export async function run(
   argv: readonly string[],
   out: Out,
@@ -68,15 +77,10 @@ export async function run(
   const clients = createClients({
     env,
     ...(auth.region ? { region: auth.region } : {}),
-    ...(auth.credentials ? { credentials: auth.credentials } : {}),
-    ...(auth.profile ? { profile: auth.profile } : {}),
+    ...sdkOptions(auth),
   });
   if (c.cmd === 'keys') {
-    const sts = new STSClient({
-      region: clients.iam.config.region,
-      ...(auth.credentials ? { credentials: auth.credentials } : {}),
-      ...(auth.profile ? { profile: auth.profile } : {}),
-    });
+    const sts = new STSClient({ region: clients.iam.config.region, ...sdkOptions(auth) });
     return runKeys(c, { iam: clients.iam, sts, tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env) }, out);
   }
   let prefix: string;

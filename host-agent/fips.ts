@@ -79,8 +79,11 @@ export function fipsStsDeps(config: FipsConfig, env: NodeJS.ProcessEnv): { stsUr
   return stsUrl ? { stsUrl } : {};
 }
 
-/** Throws ConfigError when FIPS is wanted but an endpoint the config needs has none: checked before any request. */
-export function checkFipsEndpoints(config: FipsConfig, env: NodeJS.ProcessEnv): void {
+/**
+ * Throws ConfigError when FIPS is wanted but an endpoint the config needs has none, or
+ * with an explicit endpoint: checked before any request. Returns the config.
+ */
+export function checkFipsEndpoints<C extends FipsConfig>(config: C, env: NodeJS.ProcessEnv): C {
   if (fipsWanted(config, env)) {
     const custom = config.endpoint
       ? 'endpoint'
@@ -94,4 +97,5 @@ export function checkFipsEndpoints(config: FipsConfig, env: NodeJS.ProcessEnv): 
     s3Domain(config, env);
   }
   fipsStsUrl(config, env);
+  return config;
 }

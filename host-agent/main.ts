@@ -44,8 +44,7 @@ async function main(argv: string[]): Promise<number> {
 
   let config: ReturnType<typeof loadConfig>;
   try {
-    config = loadConfig(cmd.configPath);
-    checkFipsEndpoints(config, process.env);
+    config = checkFipsEndpoints(loadConfig(cmd.configPath), process.env);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     diag(e.message);
