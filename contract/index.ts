@@ -1,3 +1,4 @@
+export * from './fips.js';
 export * from './index-schema.js';
 export * from './keys.js';
 export * from './layout.js';

@@ -1,29 +1,9 @@
 // FIPS 140 endpoints (the config's useFipsEndpoint, else AWS_USE_FIPS_ENDPOINT as the
-// SDK reads it). Only where AWS runs them (botocore's endpoints.json, the "fips"
-// variants of s3 and sts): elsewhere the agent refuses to start rather than
-// silently using a non-FIPS endpoint. An explicit endpoint and FIPS together are
-// refused, as the AWS SDK for JavaScript refuses them: which one was meant is unclear.
+// SDK reads it). Only where AWS runs them (contract/fips.ts): elsewhere the agent
+// refuses to start rather than silently using a non-FIPS endpoint. An explicit
+// endpoint with FIPS is refused, as the AWS SDK for JavaScript refuses it.
+import { S3_FIPS_REGIONS, STS_FIPS_HOSTS } from '../contract/fips.js';
 import { type AgentConfig, ConfigError } from './config.js';
-
-export const S3_FIPS_REGIONS: ReadonlySet<string> = new Set([
-  'us-east-1',
-  'us-east-2',
-  'us-west-1',
-  'us-west-2',
-  'ca-central-1',
-  'ca-west-1',
-  'us-gov-east-1',
-  'us-gov-west-1',
-]);
-/** GovCloud's regular STS endpoints are its FIPS ones; Canada has none. */
-const STS_FIPS_HOSTS: ReadonlyMap<string, string> = new Map([
-  ['us-east-1', 'sts-fips.us-east-1.amazonaws.com'],
-  ['us-east-2', 'sts-fips.us-east-2.amazonaws.com'],
-  ['us-west-1', 'sts-fips.us-west-1.amazonaws.com'],
-  ['us-west-2', 'sts-fips.us-west-2.amazonaws.com'],
-  ['us-gov-east-1', 'sts.us-gov-east-1.amazonaws.com'],
-  ['us-gov-west-1', 'sts.us-gov-west-1.amazonaws.com'],
-]);
 
 type FipsConfig = Pick<AgentConfig, 'region' | 'useFipsEndpoint' | 'roleArn' | 'endpoint'>;
 

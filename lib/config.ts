@@ -55,6 +55,8 @@ export interface AppConfig {
   readonly alarmTopicArn: string | undefined;
   readonly selfServiceGroupName: string | undefined;
   readonly agent: AgentSource | undefined;
+  /** FIPS endpoints: the publisher's clients, the user data's download and the hosts' config (`-c useFipsEndpoint=true`). */
+  readonly useFipsEndpoint: boolean;
   /** Set when the reading-account stack is wanted (`-c readerBucket=NAME`). */
   readonly reader: ReaderConfig | undefined;
 }
@@ -130,6 +132,7 @@ export function parseAppConfig(get: ContextGetter): AppConfig {
       optionalString(get, 'agentSha256'),
       optionalString(get, 'agentRegion'),
     ),
+    useFipsEndpoint: parseBoolean(get('useFipsEndpoint'), 'useFipsEndpoint', false),
     reader:
       readerBucket === undefined
         ? undefined

@@ -4,7 +4,7 @@
 // the S3 request with curl and the instance role's IMDSv2 credentials. Pure:
 // returns the script text (bucket and regions may be CDK tokens, resolved by
 // CloudFormation).
-import { isValidLocalName, parsePrincipal } from '../contract/index.js';
+import { isValidLocalName, parsePrincipal, S3_FIPS_REGIONS } from '../contract/index.js';
 import { type AgentArch, type AgentSource, InvalidConfigError, validateAgentSource } from './config.js';
 
 export interface UserDataOptions {
@@ -18,6 +18,8 @@ export interface UserDataOptions {
   readonly users: Readonly<Record<string, readonly string[]>>;
   /** Without it the snippet carries placeholders and refuses to run until they are filled in. */
   readonly agent: AgentSource | undefined;
+  /** Download through S3's FIPS endpoint, and write `useFipsEndpoint: true` into the host config. @default false */
+  readonly useFipsEndpoint?: boolean;
 }
 
 export const CONFIG_PATH = '/etc/iam-authorized-keys.json';
@@ -50,14 +52,34 @@ export function validateHostUsers(users: Readonly<Record<string, readonly string
   }
 }
 
-export function renderUserData(o: UserDataOptions): string {
-  validateHostUsers(o.users);
-  if (o.agent) validateAgentSource(o.agent);
-  const config = JSON.stringify(
-    { bucket: o.bucket, prefix: o.prefix, region: o.region, users: o.users },
+/** The host agent config the snippet writes: hosts use FIPS endpoints too when the download does. */
+function hostConfigJson(o: UserDataOptions): string {
+  const fips = o.useFipsEndpoint ? { useFipsEndpoint: true } : {};
+  return JSON.stringify(
+    { bucket: o.bucket, prefix: o.prefix, region: o.region, users: o.users, ...fips },
     null,
     2,
   );
+}
+
+/**
+ * With useFipsEndpoint: refuse a region whose S3 has no FIPS endpoint (the region may be a
+ * token, so the host checks), and have the AWS CLI resolve the FIPS endpoint.
+ */
+function fipsShell(fips: boolean | undefined): string {
+  if (!fips) return '';
+  return `
+case "$AGENT_REGION" in
+  ${[...S3_FIPS_REGIONS].join('|')}) ;;
+  *) fail "useFipsEndpoint: S3 has no FIPS endpoint in $AGENT_REGION" ;;
+esac
+export AWS_USE_FIPS_ENDPOINT=true`;
+}
+
+export function renderUserData(o: UserDataOptions): string {
+  validateHostUsers(o.users);
+  if (o.agent) validateAgentSource(o.agent);
+  const config = hostConfigJson(o);
   const folder = o.agent?.s3Uri ?? AGENT_URI_PLACEHOLDER;
   const x64 = o.agent?.sha256.x64 ?? AGENT_SHA256_PLACEHOLDER.x64;
   const arm64 = o.agent?.sha256.arm64 ?? AGENT_SHA256_PLACEHOLDER.arm64;
@@ -72,7 +94,7 @@ AGENT_S3_FOLDER='${folder}'
 AGENT_SHA256_X64='${x64}'
 AGENT_SHA256_ARM64='${arm64}'
 AGENT_REGION='${agentRegion}'
-fail() { echo "iam-ssh-keys: $*" >&2; exit 1; }
+fail() { echo "iam-ssh-keys: $*" >&2; exit 1; }${fipsShell(o.useFipsEndpoint)}
 machine=$(uname -m)
 case "$machine" in
   x86_64) arch=x64; sha=$AGENT_SHA256_X64 ;;
@@ -103,7 +125,7 @@ else
   fi
   imds=\${IAM_SSH_KEYS_IMDS:-http://169.254.169.254}
   case "$AGENT_REGION" in cn-*) s3_domain=amazonaws.com.cn ;; *) s3_domain=amazonaws.com ;; esac
-  s3=\${IAM_SSH_KEYS_S3_ENDPOINT:-https://s3.$AGENT_REGION.$s3_domain}
+  s3=\${IAM_SSH_KEYS_S3_ENDPOINT:-https://${o.useFipsEndpoint ? 's3-fips' : 's3'}.$AGENT_REGION.$s3_domain}
   imds_token=$(curl -sSf --retry 3 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$imds/latest/api/token") \\
     || fail "no IMDSv2 token from $imds"
   [[ "$imds_token" =~ ^[A-Za-z0-9_=+/-]+$ ]] || fail "unexpected IMDSv2 token from $imds"

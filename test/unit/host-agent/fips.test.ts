@@ -4,14 +4,9 @@ import { join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, describe, expect, it } from 'vitest';
+import { S3_FIPS_REGIONS } from '../../../contract/fips.js';
 import { ConfigError, parseConfig } from '../../../host-agent/config.js';
-import {
-  checkFipsEndpoints,
-  fipsStsUrl,
-  fipsWanted,
-  S3_FIPS_REGIONS,
-  s3Domain,
-} from '../../../host-agent/fips.js';
+import { checkFipsEndpoints, fipsStsUrl, fipsWanted, s3Domain } from '../../../host-agent/fips.js';
 import { createS3Fetcher, objectUrl } from '../../../host-agent/s3-fetch.js';
 import { requestUrl } from '../../helpers/sdk-endpoint.js';
 
