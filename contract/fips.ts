@@ -23,3 +23,14 @@ export const STS_FIPS_HOSTS: ReadonlyMap<string, string> = new Map([
   ['us-gov-east-1', 'sts.us-gov-east-1.amazonaws.com'],
   ['us-gov-west-1', 'sts.us-gov-west-1.amazonaws.com'],
 ]);
+
+export class InvalidFipsSettingError extends Error {
+  override name = 'InvalidFipsSettingError';
+}
+
+/** AWS_USE_FIPS_ENDPOINT / use_fips_endpoint as the SDK reads them: "true" or "false"; unset or empty: undefined. */
+export function parseFipsSetting(value: string | undefined, name: string): boolean | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw new InvalidFipsSettingError(`${name} must be true or false, not ${JSON.stringify(value)}`);
+}

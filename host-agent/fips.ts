@@ -2,7 +2,7 @@
 // SDK reads it). Only where AWS runs them (contract/fips.ts): elsewhere the agent
 // refuses to start rather than silently using a non-FIPS endpoint. An explicit
 // endpoint with FIPS is refused, as the AWS SDK for JavaScript refuses it.
-import { S3_FIPS_REGIONS, STS_FIPS_HOSTS } from '../contract/fips.js';
+import { parseFipsSetting, S3_FIPS_REGIONS, STS_FIPS_HOSTS } from '../contract/fips.js';
 import { type AgentConfig, ConfigError } from './config.js';
 
 type FipsConfig = Pick<AgentConfig, 'region' | 'useFipsEndpoint' | 'roleArn' | 'endpoint'>;
@@ -10,10 +10,11 @@ type FipsConfig = Pick<AgentConfig, 'region' | 'useFipsEndpoint' | 'roleArn' | '
 /** The config's useFipsEndpoint when set, else AWS_USE_FIPS_ENDPOINT ("true"/"false", as the SDK; other values are refused). */
 export function fipsWanted(config: Pick<AgentConfig, 'useFipsEndpoint'>, env: NodeJS.ProcessEnv): boolean {
   if (config.useFipsEndpoint !== undefined) return config.useFipsEndpoint;
-  const v = env.AWS_USE_FIPS_ENDPOINT;
-  if (v === 'true') return true;
-  if (v === undefined || v === '' || v === 'false') return false;
-  throw new ConfigError(`AWS_USE_FIPS_ENDPOINT must be true or false, got ${JSON.stringify(v)}`);
+  try {
+    return parseFipsSetting(env.AWS_USE_FIPS_ENDPOINT, 'AWS_USE_FIPS_ENDPOINT') ?? false;
+  } catch (e) {
+    throw new ConfigError((e as Error).message, { cause: e });
+  }
 }
 
 /** S3's regional domain: s3-fips.<region>.amazonaws.com when FIPS is wanted (ConfigError where there is none). */

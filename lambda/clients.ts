@@ -1,11 +1,12 @@
 // SDK clients for the publisher (Lambda and CLI): adaptive retries for IAM
 // throttling, path-style S3 when an endpoint override points at an emulator,
+// FIPS endpoints from AWS_USE_FIPS_ENDPOINT of the given environment,
 // and timeouts on every request: without them a connection that never answers
 // holds a run until the Lambda's own timeout (or a CLI run forever).
 import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { PublisherConfigError } from './config.js';
+import { parseFipsSetting } from '../contract/fips.js';
 
 export interface ClientOptions {
   readonly region?: string;
@@ -27,18 +28,11 @@ export interface ClientOptions {
   readonly useFipsEndpoint?: boolean;
 }
 
-/** A FIPS setting ("true"/"false"; unset or empty: undefined), refused otherwise as the SDK does. */
-export function fipsSetting(value: string | undefined, name: string): boolean | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (value === 'true' || value === 'false') return value === 'true';
-  throw new PublisherConfigError(`${name} must be true or false, not ${JSON.stringify(value)}`);
-}
-
 export function createClients(opts: ClientOptions = {}): { iam: IAMClient; s3: S3Client } {
   const env = opts.env ?? process.env;
   const region = opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   // From `env` explicitly: the SDK would read only process.env.
-  const fips = fipsSetting(env.AWS_USE_FIPS_ENDPOINT, 'AWS_USE_FIPS_ENDPOINT') ?? opts.useFipsEndpoint;
+  const fips = parseFipsSetting(env.AWS_USE_FIPS_ENDPOINT, 'AWS_USE_FIPS_ENDPOINT') ?? opts.useFipsEndpoint;
   const common = {
     ...(region ? { region } : {}),
     ...(opts.credentials ? { credentials: opts.credentials } : {}),

@@ -3,7 +3,7 @@
 // (MFA prompt, shared cache); every other case stays with the SDK's default chain.
 import { homedir } from 'node:os';
 import { STSClient } from '@aws-sdk/client-sts';
-import { fipsSetting } from '../../lambda/clients.js';
+import { parseFipsSetting } from '../../contract/fips.js';
 import type { GlobalOptions } from '../args.js';
 import { cliCacheDir, fileCacheStore, openTerminal, readProfiles, readStdin } from './files.js';
 import { MFA_CODE_ENV, mfaCodeSource } from './mfa.js';
@@ -79,8 +79,8 @@ export function credentialSetup(
   const stsRegion = region ?? 'us-east-1';
   // Given to every client: a role profile's clients do not get the profile, so the SDK would not read it.
   const fips =
-    fipsSetting(env.AWS_USE_FIPS_ENDPOINT, 'AWS_USE_FIPS_ENDPOINT') ??
-    fipsSetting(p?.use_fips_endpoint, `use_fips_endpoint of profile ${chosen?.name}`);
+    parseFipsSetting(env.AWS_USE_FIPS_ENDPOINT, 'AWS_USE_FIPS_ENDPOINT') ??
+    parseFipsSetting(p?.use_fips_endpoint, `use_fips_endpoint of profile ${chosen?.name}`);
   const given = g.mfaCode ?? env[MFA_CODE_ENV];
   const deps: ProviderDeps = {
     cache: fileCacheStore(cliCacheDir(home)),

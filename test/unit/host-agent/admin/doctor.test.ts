@@ -260,7 +260,7 @@ describe('evaluateEndpoints: which S3 and STS endpoints the agent uses', () => {
     [
       {},
       { AWS_USE_FIPS_ENDPOINT: 'yes' },
-      'FAIL endpoints: AWS_USE_FIPS_ENDPOINT must be true or false, got "yes"',
+      'FAIL endpoints: AWS_USE_FIPS_ENDPOINT must be true or false, not "yes"',
     ],
   ] as [object, NodeJS.ProcessEnv, string][])('%j %j', (extra, env, line) => {
     // FAIL lines go on with the regions that have one.
