@@ -1,4 +1,5 @@
 // Pure argv parsing for the operator CLI.
+import { own } from '../contract/index.js';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -47,7 +48,7 @@ export function splitGlobalOptions(argv: readonly string[]): { global: GlobalOpt
     const a = argv[i] as string;
     const eq = a.indexOf('=');
     const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-    const key = GLOBAL_OPTIONS[name];
+    const key = own(GLOBAL_OPTIONS, name);
     if (key === undefined) {
       rest.push(a);
       continue;

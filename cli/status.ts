@@ -1,6 +1,6 @@
 // Pure: index.json (+ the publisher's progress.json) + clock -> what `iam-ssh-keys status`
 // prints: what an operator checks first. Fetching is in status-run.ts.
-import { type PublishedIndex, validateKey } from '../contract/index.js';
+import { own, type PublishedIndex, validateKey } from '../contract/index.js';
 
 /** RSA keys under this many bits are flagged (NIST SP 800-57: 2048-bit RSA is for use through 2030). */
 export const WEAK_RSA_BITS = 3072;
@@ -146,7 +146,7 @@ export function statusReport(
     u.keys
       .filter((k) => k.type === 'ssh-rsa')
       .flatMap((k) => {
-        const [type = '', blob = ''] = (index.keyBodies[k.id] ?? '').split(' ');
+        const [type = '', blob = ''] = (own(index.keyBodies, k.id) ?? '').split(' ');
         const v = validateKey(type, blob);
         return v.ok && v.key.bits < WEAK_RSA_BITS
           ? [

@@ -2,6 +2,7 @@
 // iamUsers-mode directory (docs/architecture.md "Bucket layout").
 import { IAM_GROUP_NAME, IAM_USER_NAME } from './layout.js';
 import { isValidLocalName } from './names.js';
+import { nullRecord } from './records.js';
 import { IAM_TAG_KEY, tagKeyId } from './tags.js';
 
 /**
@@ -32,6 +33,13 @@ export interface RejectedKey {
   readonly tagKey?: string;
   /** Set when the key itself is valid (e.g. a copy of another user's key), absent when its body was refused. */
   readonly fingerprint?: string;
+  /**
+   * On a refused valid key (a copy): the ISO time the publisher first saw it Active for this user
+   * (this entry's user id and key id; for a tag, the same key in it). It dates the user's claim,
+   * should the key's holder drop it (a published key needs no date: no claim takes it). Absent in
+   * indexes written before it was recorded.
+   */
+  readonly activeSince?: string;
 }
 
 export interface IndexUser {
@@ -87,6 +95,11 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  */
 function validKeyEntry(k: unknown): boolean {
   if (!isRecord(k) || typeof k.id !== 'string') return false;
+  if (
+    k.activeSince !== undefined &&
+    (typeof k.activeSince !== 'string' || Number.isNaN(Date.parse(k.activeSince)))
+  )
+    return false;
   if (k.tagKey === undefined) return true;
   return typeof k.tagKey === 'string' && IAM_TAG_KEY.test(k.tagKey) && k.id === tagKeyId(k.tagKey);
 }
@@ -158,7 +171,14 @@ export function parseIndex(text: string): PublishedIndex {
   for (const body of Object.values(keyBodies)) {
     if (typeof body !== 'string') throw new IndexFormatError('index.json: bad key body');
   }
-  return v as unknown as PublishedIndex;
+  // Name-keyed records without a prototype: `index.users.constructor` is a user or nothing.
+  const index = { ...v } as Record<string, unknown>;
+  index.users = nullRecord(Object.entries(users));
+  index.groups = nullRecord(Object.entries(groups));
+  index.keyBodies = nullRecord(Object.entries(keyBodies));
+  index.uids = nullRecord(Object.entries(uids));
+  if (v.retiredUids !== undefined) index.retiredUids = nullRecord(Object.entries(retiredUids));
+  return index as unknown as PublishedIndex;
 }
 
 /** Serialises deterministically (sorted keys at every level) so equal data gives equal bytes. */
@@ -169,7 +189,8 @@ export function serializeIndex(index: PublishedIndex): string {
 function sortDeep(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortDeep);
   if (isRecord(v)) {
-    const out: Record<string, unknown> = {};
+    // No prototype: a user named `__proto__` stays a key (JSON.stringify writes own properties).
+    const out = nullRecord<unknown>();
     for (const k of Object.keys(v).sort()) out[k] = sortDeep(v[k]);
     return out;
   }

@@ -4,4 +4,5 @@ export * from './keys.js';
 export * from './layout.js';
 export * from './line.js';
 export * from './names.js';
+export * from './records.js';
 export * from './tags.js';

@@ -35,12 +35,12 @@ export type KeyResult =
   | { readonly ok: false; readonly reason: string };
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-const ECDSA_CURVES: Record<string, { curve: string; pointLen: number; bits: number }> = {
-  'ecdsa-sha2-nistp256': { curve: 'nistp256', pointLen: 65, bits: 256 },
-  'ecdsa-sha2-nistp384': { curve: 'nistp384', pointLen: 97, bits: 384 },
-  'ecdsa-sha2-nistp521': { curve: 'nistp521', pointLen: 133, bits: 521 },
-  'sk-ecdsa-sha2-nistp256@openssh.com': { curve: 'nistp256', pointLen: 65, bits: 256 },
-};
+const ECDSA_CURVES = new Map<string, { curve: string; pointLen: number; bits: number }>([
+  ['ecdsa-sha2-nistp256', { curve: 'nistp256', pointLen: 65, bits: 256 }],
+  ['ecdsa-sha2-nistp384', { curve: 'nistp384', pointLen: 97, bits: 384 }],
+  ['ecdsa-sha2-nistp521', { curve: 'nistp521', pointLen: 133, bits: 521 }],
+  ['sk-ecdsa-sha2-nistp256@openssh.com', { curve: 'nistp256', pointLen: 65, bits: 256 }],
+]);
 
 export function isSupportedKeyType(t: string): t is KeyType {
   return (SUPPORTED_KEY_TYPES as readonly string[]).includes(t);
@@ -108,7 +108,7 @@ export function validateKey(type: string, blobB64: string): KeyResult {
     if (pk?.length !== 32) return fail(`malformed ${type} key`);
     bits = 256;
   } else {
-    const spec = ECDSA_CURVES[type];
+    const spec = ECDSA_CURVES.get(type);
     const curve = r.string();
     const point = r.string();
     if (!spec || !curve || curve.toString('latin1') !== spec.curve || !point)
@@ -157,8 +157,12 @@ function pemToOpenSsh(pem: string): { type: string; blob: string } | string {
       blob: Buffer.concat([sshString('ssh-ed25519'), sshString(b64u(jwk.x))]).toString('base64'),
     };
   }
-  const curves: Record<string, string> = { 'P-256': 'nistp256', 'P-384': 'nistp384', 'P-521': 'nistp521' };
-  const curve = jwk.kty === 'EC' && jwk.crv ? curves[jwk.crv] : undefined;
+  const curves = new Map([
+    ['P-256', 'nistp256'],
+    ['P-384', 'nistp384'],
+    ['P-521', 'nistp521'],
+  ]);
+  const curve = jwk.kty === 'EC' && jwk.crv ? curves.get(jwk.crv) : undefined;
   if (curve) {
     const type = `ecdsa-sha2-${curve}`;
     const point = Buffer.concat([Buffer.from([4]), b64u(jwk.x), b64u(jwk.y)]);

@@ -4,19 +4,101 @@
 // expiry-time=); we only bound its time and size and drop its output when it
 // fails. It runs without a shell, with the agent's environment and user.
 
+import { ChainCommandError } from './errors.js';
+
 export type ChainResult = { ok: true; stdout: string } | { ok: false; reason: string };
 
 export const MAX_CHAIN_OUTPUT = 1024 * 1024;
 
-/** %u -> user, %f -> fingerprint ('' without one), %% -> %; each argv item stays one item. */
+/**
+ * sshd's AuthorizedKeysCommand tokens the agent can give a chained command. sshd
+ * runs the agent as `-- %u %f`: the user and the key's fingerprint are all it
+ * receives, so the others (what sshd_config(5) lists for AuthorizedKeysCommand)
+ * are refused when the chain is configured, never passed on empty or literal.
+ */
+const UNAVAILABLE_TOKENS: ReadonlyMap<string, string> = new Map([
+  ['C', 'the connection endpoints'],
+  ['D', 'the routing domain'],
+  ['U', "the user's uid"],
+  ['h', "the user's home directory"],
+  ['k', 'the key itself'],
+  ['t', 'the key type'],
+]);
+
+/**
+ * Splits a command line the way sshd splits AuthorizedKeysCommand (argv_split in
+ * OpenSSH's misc.c): words separated by spaces or tabs; '...' and "..." group
+ * (and may join) parts of a word; a backslash escapes a quote, a backslash, or a
+ * space outside quotes, and is kept before anything else. Throws
+ * ChainCommandError on an unclosed quote, as sshd refuses such a line.
+ */
+export function splitCommandLine(s: string): string[] {
+  const argv: string[] = [];
+  let i = 0;
+  while (i < s.length) {
+    if (s[i] === ' ' || s[i] === '\t') {
+      i++;
+      continue;
+    }
+    let arg = '';
+    let quote: string | undefined;
+    for (; i < s.length; i++) {
+      const c = s[i] as string;
+      const next = s[i + 1];
+      if (c === '\\') {
+        if (next === "'" || next === '"' || next === '\\' || (quote === undefined && next === ' ')) {
+          arg += next;
+          i++;
+        } else arg += c; // an unrecognised escape keeps its backslash
+      } else if (quote === undefined && (c === ' ' || c === '\t')) break;
+      else if (quote === undefined && (c === '"' || c === "'")) quote = c;
+      else if (c === quote) quote = undefined;
+      else arg += c;
+    }
+    if (quote !== undefined)
+      throw new ChainCommandError(`unclosed ${quote} in command line ${JSON.stringify(s)}`);
+    argv.push(arg);
+  }
+  return argv;
+}
+
+/** Expands sshd's %-tokens in one argument; `value` answers the ones the agent has (u, f). */
+function expandTokens(arg: string, position: number, value: (token: string) => string | undefined): string {
+  return arg.replace(/%([\s\S]?)/g, (_m, t: string) => {
+    if (t === '%') return '%';
+    const v = t === '' ? undefined : value(t);
+    if (v !== undefined) return v;
+    const what = UNAVAILABLE_TOKENS.get(t);
+    throw new ChainCommandError(
+      t === ''
+        ? `chain argument ${position} ends with a lone %: write %% for a literal %`
+        : what
+          ? `chain argument ${position}: %${t} (${what}) cannot be given to a chained command: sshd passes the agent only %u and %f`
+          : `chain argument ${position}: unknown token %${t} (sshd would refuse it too): use %u, %f or %%`,
+    );
+  });
+}
+
+/**
+ * Checks a chain argv the way sshd checks AuthorizedKeysCommand's: every
+ * argument after the command expands (%u, %f, %%), nothing else. Throws
+ * ChainCommandError naming the first one that does not.
+ */
+export function checkChainTokens(argv: readonly string[]): void {
+  substituteChain(argv, 'user', 'SHA256:x');
+}
+
+/**
+ * %u -> user, %f -> fingerprint ('' without one), %% -> %, in every argument but
+ * the command itself (as sshd does); each argv item stays one item.
+ */
 export function substituteChain(
   argv: readonly string[],
   user: string,
   fingerprint: string | undefined,
 ): string[] {
-  return argv.map((a) =>
-    a.replace(/%([%uf])/g, (_, t: string) => (t === 'u' ? user : t === 'f' ? (fingerprint ?? '') : '%')),
-  );
+  const value = (t: string) => (t === 'u' ? user : t === 'f' ? (fingerprint ?? '') : undefined);
+  return argv.map((a, i) => (i === 0 ? a : expandTokens(a, i, value)));
 }
 
 export interface ChainOptions {

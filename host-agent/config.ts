@@ -3,6 +3,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import { IAM_GROUP_NAME, InvalidPrefixError, normalizePrefix, parsePrincipal } from '../contract/layout.js';
 import { isValidLocalName } from '../contract/names.js';
+import { checkChainTokens, splitCommandLine } from './chain.js';
+import { checkEndpoint } from './endpoint.js';
+import { ChainCommandError, EndpointError } from './errors.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/iam-authorized-keys.json';
 export const DEFAULT_CACHE_DIR = '/var/cache/iam-authorized-keys';
@@ -230,18 +233,7 @@ export function parseConfig(text: string, source: string): AgentConfig {
     config.roleArn = arn;
   }
 
-  if (raw.chain !== undefined) {
-    const argv =
-      typeof raw.chain === 'string'
-        ? [raw.chain]
-        : strList(raw.chain, 'chain', (s) => s !== '' && !s.includes('\0'), 'a non-empty string');
-    const cmd = argv[0];
-    // No shell and no PATH lookup: the command runs with the agent's privileges at every login.
-    if (cmd === undefined || !cmd.startsWith('/') || cmd.includes('\0')) {
-      bad('chain must be an absolute command path or an argv list starting with one');
-    }
-    config.chain = argv;
-  }
+  if (raw.chain !== undefined) config.chain = parseChain(raw.chain, bad, strList);
 
   if (raw.syncUsers !== undefined) config.syncUsers = parseSyncUsers(raw.syncUsers, bad, strList);
 
@@ -268,22 +260,40 @@ function parseUseFips(
 }
 
 function parseEndpoint(text: string, bad: (m: string) => never): string {
-  let url: URL;
   try {
-    url = new URL(text);
-  } catch {
-    return bad(`endpoint ${JSON.stringify(text)} is not a URL`);
+    return checkEndpoint(text, 'endpoint');
+  } catch (e) {
+    if (e instanceof EndpointError) return bad(e.message);
+    throw e;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    bad('endpoint must be an http:// or https:// URL');
-  if (url.username || url.password || url.search || url.hash) {
-    bad('endpoint must not carry credentials, a query or a fragment');
+}
+
+/**
+ * `chain`: a command line, split as sshd splits AuthorizedKeysCommand, or an argv
+ * list. Its tokens must be ones the agent can fill (checkChainTokens).
+ */
+function parseChain(
+  v: unknown,
+  bad: (m: string) => never,
+  strList: (v: unknown, field: string, check: (s: string) => boolean, what: string) => string[],
+): string[] {
+  let argv: string[];
+  try {
+    argv =
+      typeof v === 'string'
+        ? splitCommandLine(v)
+        : strList(v, 'chain', (s) => s !== '' && !s.includes('\0'), 'a non-empty string');
+    checkChainTokens(argv);
+  } catch (e) {
+    if (e instanceof ChainCommandError) return bad(`chain: ${e.message}`);
+    throw e;
   }
-  // S3 answers are authenticated only by TLS: plain http would let anyone on the path inject keys.
-  if (url.protocol === 'http:' && !/^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(url.hostname)) {
-    bad('endpoint must be https:// (plain http:// only to a loopback address)');
+  const cmd = argv[0];
+  // No shell and no PATH lookup: the command runs with the agent's privileges at every login.
+  if (cmd === undefined || !cmd.startsWith('/') || argv.some((a) => a.includes('\0'))) {
+    bad('chain must be an absolute command path or an argv list starting with one');
   }
-  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+  return argv;
 }
 
 function parseSyncUsers(

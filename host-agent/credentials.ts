@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPrivateDir, readPrivateFile, writePrivateFile } from './cache.js';
-import { CredentialsError, errorMessage, FetchError } from './errors.js';
+import { DEFAULT_IMDS_ENDPOINT, envEndpoint } from './endpoint.js';
+import { CredentialsError, EndpointError, errorMessage, FetchError } from './errors.js';
 import type { HttpClient } from './http.js';
 import { type Credentials, postSigned, serviceEndpoint } from './sigv4.js';
 
@@ -108,7 +109,7 @@ export type ImdsReader = (path: string) => Promise<string | undefined>;
  * paths with it. Every request has its own `timeoutMs`.
  */
 export async function imdsSession(deps: ImdsDeps, timeoutMs: number): Promise<ImdsReader> {
-  const base = (deps.env.AWS_EC2_METADATA_SERVICE_ENDPOINT || 'http://169.254.169.254').replace(/\/+$/, '');
+  const base = envEndpoint(deps.env, 'AWS_EC2_METADATA_SERVICE_ENDPOINT') ?? DEFAULT_IMDS_ENDPOINT;
   const send = (path: string, method: string, headers: Record<string, string>) =>
     deps.http({
       url: new URL(base + path),
@@ -136,7 +137,8 @@ export async function fromImds(deps: CredentialDeps): Promise<Credentials | unde
   let imds: ImdsReader;
   try {
     imds = await imdsSession(deps, IMDS_TIMEOUT_MS);
-  } catch {
+  } catch (e) {
+    if (e instanceof EndpointError) throw e; // a refused endpoint is an error, not "not on EC2"
     return undefined; // not on EC2, or IMDS unreachable
   }
   const role = (await imds(IMDS_ROLES))?.split('\n')[0]?.trim();

@@ -36,3 +36,13 @@ export class UsageError extends Error {
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/** An endpoint URL (config `endpoint` or an AWS_ENDPOINT_URL* / IMDS variable) the agent refuses to use. */
+export class EndpointError extends Error {
+  override name = 'EndpointError';
+}
+
+/** A chained command line sshd would not split, or a token the agent cannot give the chained command. */
+export class ChainCommandError extends Error {
+  override name = 'ChainCommandError';
+}

@@ -6,9 +6,11 @@ import { readFileSync } from 'node:fs';
 import { HELP, parseArgs, USAGE } from './args.js';
 import { startSyslogAuditor } from './audit.js';
 import { authorizedKeys, deriveObject, uidFromPasswd } from './authorized-keys.js';
+import { bunSwitchesSet } from './bun-env.js';
 import { runChain, substituteChain } from './chain.js';
-import { ConfigError, loadConfig } from './config.js';
-import { errorMessage, UsageError } from './errors.js';
+import { type AgentConfig, ConfigError, loadConfig } from './config.js';
+import { checkEnvEndpoints } from './endpoint.js';
+import { EndpointError, errorMessage, UsageError } from './errors.js';
 import { exitWhenSettled } from './exit.js';
 import { checkFipsEndpoints } from './fips.js';
 import { writeAllSync } from './stdio.js';
@@ -22,7 +24,26 @@ const diag = (m: string) => {
   }
 };
 
+function refuse(what: string): number {
+  diag(`refusing to run with ${what}`);
+  return 2;
+}
+
+/** The config, the environment's endpoints checked by its rule (up front, even for a cache hit); else the problem. */
+function checkedConfig(path: string): AgentConfig | string {
+  try {
+    const config = loadConfig(path);
+    checkEnvEndpoints(process.env);
+    return checkFipsEndpoints(config, process.env);
+  } catch (e) {
+    if (!(e instanceof ConfigError) && !(e instanceof EndpointError)) throw e;
+    return e.message;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
+  const switches = bunSwitchesSet(process.env);
+  if (switches.length > 0) return refuse(`Bun runtime switches in the environment: ${switches.join(', ')}`);
   let cmd: ReturnType<typeof parseArgs>;
   try {
     cmd = parseArgs(argv);
@@ -42,12 +63,9 @@ async function main(argv: string[]): Promise<number> {
     return runAdmin(cmd.command, cmd.args);
   }
 
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = checkFipsEndpoints(loadConfig(cmd.configPath), process.env);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    diag(e.message);
+  const config = checkedConfig(cmd.configPath);
+  if (typeof config === 'string') {
+    diag(config);
     return 2;
   }
   // Last resort if something hangs past the deadline: exit with nothing printed.

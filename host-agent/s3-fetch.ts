@@ -2,6 +2,7 @@
 import { MAX_OBJECT_BYTES } from './cache.js';
 import type { AgentConfig } from './config.js';
 import { createCredentialProvider, readFileOrUndefined } from './credentials.js';
+import { envEndpoint } from './endpoint.js';
 import { FetchError } from './errors.js';
 import type { Fetcher, FetchResult } from './fetcher.js';
 import { checkFipsEndpoints, fipsStsDeps, s3Domain } from './fips.js';
@@ -26,14 +27,11 @@ export function objectUrl(
   env: NodeJS.ProcessEnv,
   key: string,
 ): URL {
-  const endpoint = config.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL;
+  // The config's endpoint was checked at parse; the environment's are checked here (checkEndpoint).
+  const endpoint =
+    config.endpoint || envEndpoint(env, 'AWS_ENDPOINT_URL_S3') || envEndpoint(env, 'AWS_ENDPOINT_URL');
   const path = encodeKeyPath(key);
-  if (endpoint) {
-    const base = new URL(endpoint);
-    return new URL(
-      `${base.protocol}//${base.host}${base.pathname.replace(/\/+$/, '')}/${config.bucket}/${path}`,
-    );
-  }
+  if (endpoint) return new URL(`${endpoint}/${config.bucket}/${path}`);
   const domain = s3Domain(config, env);
   return config.bucket.includes('.')
     ? new URL(`https://${domain}/${config.bucket}/${path}`)

@@ -2,6 +2,7 @@
 // the login latency, and the SDK's signer costs more to load than this whole file.
 // Checked against @smithy/signature-v4 by a differential unit test.
 import { createHash, createHmac } from 'node:crypto';
+import { envEndpoint } from './endpoint.js';
 import type { HttpClient, HttpResponse } from './http.js';
 
 export interface Credentials {
@@ -96,10 +97,15 @@ export function signRequest(input: SignInput): Record<string, string> {
   return headers;
 }
 
-/** An AWS service's endpoint: AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL, else the regional one. */
+/**
+ * An AWS service's endpoint: AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL, else the regional one.
+ * Throws EndpointError for one checkEndpoint refuses.
+ */
 export function serviceEndpoint(env: NodeJS.ProcessEnv, service: 'sts' | 'ssm', region: string): URL {
-  const override = env[`AWS_ENDPOINT_URL_${service.toUpperCase()}`] || env.AWS_ENDPOINT_URL;
-  if (override) return new URL(override);
+  const override =
+    envEndpoint(env, service === 'sts' ? 'AWS_ENDPOINT_URL_STS' : 'AWS_ENDPOINT_URL_SSM') ??
+    envEndpoint(env, 'AWS_ENDPOINT_URL');
+  if (override) return new URL(`${override}/`);
   return new URL(`https://${service}.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}/`);
 }
 

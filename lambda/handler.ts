@@ -64,8 +64,8 @@ function logProblems(problems: readonly Problem[]): void {
   for (const p of problems) {
     if (p.sharedWith) {
       const holder = p.firstHolder
-        ? `IAM user ${p.firstHolder}, who registered it first`
-        : `IAM users ${p.sharedWith.join(', ')} too (none registered it first)`;
+        ? `IAM user ${p.firstHolder}, whose claim came first`
+        : `IAM users ${p.sharedWith.join(', ')} too (no claim came first)`;
       logger.warn(
         `key ${p.keyId} of IAM user ${p.user} is a copy of a public key of ${holder}: not published; this may be an impersonation attempt`,
         { ...p },

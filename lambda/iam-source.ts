@@ -12,7 +12,7 @@ import {
 export interface IamKey {
   readonly id: string;
   readonly status: 'Active' | 'Inactive';
-  /** IAM's UploadDate (ListSSHPublicKeys returns it: no extra call); decides who holds a copied key first. */
+  /** IAM's UploadDate (ListSSHPublicKeys returns it). Not a claim date: an Inactive key keeps it (render uses index.json's activeSince). */
   readonly uploadDate?: Date;
 }
 

@@ -2,6 +2,7 @@
 // (`<prefix>publisher/progress.json`). Hosts never read it; the plan never
 // touches it (it is outside the layout). parseProgress validates all of it:
 // a half-understood progress file is ignored, never acted on.
+import { nullRecord } from '../contract/index.js';
 import { listsReusable } from './deadline.js';
 import type { IamKey, PartialRead } from './iam-source.js';
 
@@ -103,14 +104,14 @@ export function parseProgress(text: string): ImportProgress {
   if (typeof v.firstImport !== 'boolean') fail('firstImport is not a boolean');
   if (!isRecord(v.keyLists)) fail('keyLists is not an object');
   if (!isRecord(v.keyBodies)) fail('keyBodies is not an object');
-  const keyLists: Record<string, SavedKeyList> = {};
+  const keyLists = nullRecord<SavedKeyList>(); // keyed by IAM user name: `__proto__` is one
   for (const [user, list] of Object.entries(v.keyLists)) {
     if (!isRecord(list) || typeof list.userId !== 'string' || !USER_ID.test(list.userId))
       fail(`the key list of ${user} has no valid userId`);
     if (!Array.isArray(list.keys)) fail(`the key list of ${user} has no keys array`);
     keyLists[user] = { userId: list.userId, keys: list.keys.map((k) => parseKey(k, user)) };
   }
-  const keyBodies: Record<string, string> = {};
+  const keyBodies = nullRecord<string>();
   for (const [id, body] of Object.entries(v.keyBodies)) {
     if (!KEY_ID.test(id) || typeof body !== 'string') fail(`key body ${id} is invalid`);
     keyBodies[id] = body;
@@ -244,7 +245,7 @@ export interface NextProgressInput {
 /** Pure: the progress a run that stopped in time saves. */
 export function nextProgress(i: NextProgressInput): ImportProgress {
   const prev = i.resumed.progress;
-  const keyLists: Record<string, SavedKeyList> = {};
+  const keyLists = nullRecord<SavedKeyList>();
   for (const [name, list] of [...i.partial.keyLists].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
     keyLists[name] = list;
   const bodies = new Map(i.resumed.keyBodies);
@@ -286,7 +287,7 @@ export function nextProgress(i: NextProgressInput): ImportProgress {
  * list from before the change.
  */
 export function withoutKeyLists(p: ImportProgress, users: readonly string[]): ImportProgress {
-  const keyLists = { ...p.keyLists };
+  const keyLists = nullRecord(Object.entries(p.keyLists));
   for (const u of users) delete keyLists[u];
   return { ...p, keyLists, usersRead: Object.keys(keyLists).length };
 }

@@ -4,6 +4,7 @@
 // result equals what a full run would publish.
 import { IndexFormatError, indexKey, type PublishedIndex, parseIndex } from '../contract/index.js';
 import { listExisting, putText, readIndexText, readText } from './bucket.js';
+import type { UndecidedCopy } from './copied-key-clash.js';
 import type { EventPlan, Targets } from './event-targets.js';
 import {
   DEFAULT_EVENT_FULL_RUN_INTERVAL_MS,
@@ -30,7 +31,7 @@ import {
   renderAndWrite,
 } from './publish.js';
 import { knownKeyBodies } from './render.js';
-import { type TargetedReadOptions, targetedSnapshot, type UndecidedCopy } from './targeted-read.js';
+import { type TargetedReadOptions, targetedSnapshot } from './targeted-read.js';
 
 export type TargetedOutcome =
   /** Only the targets were re-read from IAM. */
@@ -72,7 +73,7 @@ async function forgetKeyLists(
     if (e instanceof ProgressFormatError) return;
     throw e;
   }
-  if (!users.some((u) => saved.keyLists[u] !== undefined)) return;
+  if (!users.some((u) => Object.hasOwn(saved.keyLists, u))) return;
   await putText(s3, bucket, progressKey(prefix), serializeProgress(withoutKeyLists(saved, users)));
 }
 

@@ -9,6 +9,8 @@ import {
   type IndexKey,
   type IndexUser,
   iamToLocalName,
+  nullRecord,
+  own,
   type PublicKey,
   type PublishedIndex,
   parsePublicKeyText,
@@ -58,7 +60,7 @@ export const DUPLICATE_KEY_REASON =
   'the same public key is registered to several IAM users (ambiguous owner)';
 
 export function copiedKeyReason(firstHolder: string): string {
-  return `the same public key belongs to IAM user ${firstHolder}, who registered it first: this later copy is not published`;
+  return `the same public key belongs to IAM user ${firstHolder}, whose claim came first (published for them, or Active earlier): this copy is not published`;
 }
 
 /** Plain code-unit order: locale-independent, so output never depends on the machine. */
@@ -71,36 +73,62 @@ export function duplicateOwnKeyReason(publishedId: string): string {
 }
 
 /**
- * One IAM user's claim on a public key: their earliest key-store upload of it (none when they hold
- * it only in a tag, which has no date), and whether the previous index published it for them.
+ * One IAM user's claim on a public key: since when the publisher has seen it Active for them (their
+ * earliest such key, key store or tag; recorded in index.json as a refused copy's activeSince), and
+ * whether the previous index published it for them. IAM's UploadDate plays no part: an Inactive key keeps it,
+ * so a copy uploaded early and activated later would claim an age it never had.
  */
 export interface KeyClaim {
   readonly user: string;
-  readonly uploadDate?: Date;
+  readonly since: Date;
   readonly publishedBefore: boolean;
 }
 
 /**
  * Who keeps a public key several IAM users registered (public keys are public:
- * anyone may upload or tag anyone's). When every claim has an upload date: the
- * earliest upload, a tie going to the one the previous index already published
- * it for. When a claim has no date (a tag key, or no valid date), time cannot
- * order it, so an earlier date proves nothing against it: only the previous
- * index decides, and a tag copy never takes a key published for someone else,
- * nor a key-store copy a tag key. Undefined when that does not decide either:
- * every copy is refused. One claim per user.
+ * anyone may upload or tag anyone's). A key published for someone stays theirs:
+ * no new claim takes it. Only between claims never published the earliest one
+ * wins. Undefined on a tie (several claims first seen by the same run): every
+ * copy is refused. One claim per user.
  */
 export function firstHolder(claims: readonly KeyClaim[]): string | undefined {
   const time = (c: KeyClaim) => {
-    const t = c.uploadDate?.getTime();
-    return t === undefined || Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
+    const t = c.since.getTime();
+    return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
   };
-  const undated = claims.some((c) => time(c) === Number.POSITIVE_INFINITY);
-  const earliest = claims.reduce((m, c) => Math.min(m, time(c)), Number.POSITIVE_INFINITY);
-  const tied = undated ? claims : claims.filter((c) => time(c) === earliest);
-  if (tied.length === 1) return tied[0]?.user;
-  const published = tied.filter((c) => c.publishedBefore);
-  return published.length === 1 ? published[0]?.user : undefined;
+  const published = claims.filter((c) => c.publishedBefore);
+  const pool = published.length > 0 ? published : claims;
+  const earliest = pool.reduce((m, c) => Math.min(m, time(c)), Number.POSITIVE_INFINITY);
+  const first = pool.filter((c) => time(c) === earliest);
+  return first.length === 1 ? first[0]?.user : undefined;
+}
+
+/**
+ * When the publisher first saw key `id` (with this fingerprint: a tag's value can change) Active
+ * for this user: the previous index's record of it, else `now` (first seen by this run). Only
+ * refused copies carry the record: a published key's date never decides anything.
+ */
+export function activeSince(
+  previous: IndexUser | undefined,
+  id: string,
+  fingerprint: string,
+  now: Date,
+): Date {
+  const e = previous?.rejectedKeys?.find((k) => k.id === id && k.fingerprint === fingerprint);
+  return e?.activeSince !== undefined ? new Date(e.activeSince) : now;
+}
+
+/** Records a user's claim on a fingerprint: their earliest one counts. */
+function addClaim(
+  holders: Map<string, Map<string, Date>>,
+  user: string,
+  fingerprint: string,
+  since: Date,
+): void {
+  const byUser = holders.get(fingerprint) ?? new Map<string, Date>();
+  const seen = byUser.get(user);
+  if (seen === undefined || since < seen) byUser.set(user, since);
+  holders.set(fingerprint, byUser);
 }
 
 /**
@@ -114,7 +142,8 @@ function previousRejections(previous: PublishedIndex | undefined): Map<string, s
     for (const r of u.rejectedKeys ?? []) {
       // A tag's value can change under the same tag key: its rejection is never carried.
       if (r.tagKey !== undefined || r.id.startsWith(TAG_ID_PREFIX)) continue;
-      if (r.fingerprint === undefined && previous?.keyBodies[r.id] === undefined) out.set(r.id, r.reason);
+      if (r.fingerprint === undefined && own(previous?.keyBodies, r.id) === undefined)
+        out.set(r.id, r.reason);
     }
   }
   return out;
@@ -143,14 +172,14 @@ function carriedUids(
   snapshot: IamSnapshot,
   previous: PublishedIndex | undefined,
 ): { uids: Record<string, number>; retired: Record<string, number> } {
-  const retired: Record<string, number> = { ...(previous?.retiredUids ?? {}) };
+  const retired = nullRecord(Object.entries(previous?.retiredUids ?? {}));
   if (previous === undefined || previous.version >= 2)
-    return { uids: { ...(previous?.uids ?? {}) }, retired };
+    return { uids: nullRecord(Object.entries(previous?.uids ?? {})), retired };
   const idByName = new Map(snapshot.users.map((u) => [u.name, u.id]));
-  const uids: Record<string, number> = {};
+  const uids = nullRecord<number>();
   for (const [name, uid] of Object.entries(previous.uids)) {
     const id = idByName.get(name);
-    if (id !== undefined && uids[id] === undefined) uids[id] = uid;
+    if (id !== undefined && !Object.hasOwn(uids, id)) uids[id] = uid;
     else retired[name] = uid;
   }
   return { uids, retired };
@@ -180,7 +209,7 @@ export function render(
       ? undefined
       : previous.version >= 2
         ? previousById.get(u.id)
-        : previous.users[u.name];
+        : own(previous.users, u.name);
 
   // Parse every active key once: key-store keys in id order, then tag keys in tag key order.
   const tagPrefix = opts.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX;
@@ -188,8 +217,10 @@ export function render(
     | { id: string; tagKey?: string; value?: string; key: PublicKey }
     | { id: string; tagKey?: string; value?: string; reason: string };
   const parsedByUser = new Map<string, Parsed[]>();
-  // fingerprint -> user name -> that user's earliest upload of it
-  const holders = new Map<string, Map<string, { uploadDate?: Date }>>();
+  // fingerprint -> user name -> since when that user's claim on it stands (their earliest Active key)
+  const holders = new Map<string, Map<string, Date>>();
+  const claim = (u: IamUser, id: string, fingerprint: string) =>
+    addClaim(holders, u.name, fingerprint, activeSince(previousEntry(u), id, fingerprint, opts.now));
   for (const u of users) {
     const parsed: Parsed[] = [];
     for (const k of [...u.keys].sort((a, b) => byCodeUnit(a.id, b.id))) {
@@ -205,19 +236,11 @@ export function render(
         continue;
       }
       parsed.push({ id: k.id, key: r.key });
-      const byUser = holders.get(r.key.fingerprint) ?? new Map<string, { uploadDate?: Date }>();
-      const seen = byUser.get(u.name)?.uploadDate;
-      const earlier = seen === undefined || (k.uploadDate !== undefined && k.uploadDate < seen);
-      byUser.set(u.name, earlier ? (k.uploadDate ? { uploadDate: k.uploadDate } : {}) : { uploadDate: seen });
-      holders.set(r.key.fingerprint, byUser);
+      claim(u, k.id, r.key.fingerprint);
     }
     for (const t of tagKeysOf(u, tagPrefix)) {
       parsed.push(t);
-      if (!('key' in t)) continue;
-      const byUser = holders.get(t.key.fingerprint) ?? new Map<string, { uploadDate?: Date }>();
-      // Dateless: a key-store upload of the same key by this user dates their claim.
-      if (!byUser.has(u.name)) byUser.set(u.name, {});
-      holders.set(t.key.fingerprint, byUser);
+      if ('key' in t) claim(u, t.id, t.key.fingerprint);
     }
     parsedByUser.set(u.name, parsed);
   }
@@ -227,11 +250,11 @@ export function render(
   const keepers = new Map<string, string | undefined>();
   for (const [fingerprint, byUser] of holders) {
     if (byUser.size < 2) continue;
-    const claims = [...byUser].map(([user, { uploadDate }]) => {
+    const claims = [...byUser].map(([user, since]) => {
       const u = userByName.get(user) as IamUser;
       return {
         user,
-        ...(uploadDate ? { uploadDate } : {}),
+        since,
         publishedBefore: previousEntry(u)?.keys.some((k) => k.fingerprint === fingerprint) ?? false,
       };
     });
@@ -272,13 +295,13 @@ export function render(
   let nextUid = Math.max(previous?.nextUid ?? 0, opts.uidBase);
   for (const uid of [...Object.values(uids), ...Object.values(retired)]) nextUid = Math.max(nextUid, uid + 1);
   for (const u of users) {
-    if (uids[u.id] === undefined) uids[u.id] = nextUid++;
+    if (!Object.hasOwn(uids, u.id)) uids[u.id] = nextUid++;
   }
 
   const objects = new Map<string, string>();
   const linesByUser = new Map<string, string>();
-  const indexUsers: Record<string, IndexUser> = {};
-  const keyBodies: Record<string, string> = {};
+  const indexUsers = nullRecord<IndexUser>();
+  const keyBodies = nullRecord<string>();
   let keyCount = 0;
   for (const u of users) {
     let text = '';
@@ -297,17 +320,18 @@ export function render(
       }
       keyBodies[p.tagKey !== undefined ? tagBodyId(u.id, p.tagKey) : p.id] = `${p.key.type} ${p.key.blob}`;
       const { fingerprint } = p.key;
+      const since = { activeSince: activeSince(previousEntry(u), p.id, fingerprint, opts.now).toISOString() };
       const publishedAs = published.get(fingerprint);
       if (publishedAs !== undefined) {
         const reason = duplicateOwnKeyReason(publishedAs);
-        rejectedKeys.push({ id: p.id, ...tag, fingerprint, reason });
+        rejectedKeys.push({ id: p.id, ...tag, fingerprint, ...since, reason });
         problems.push({ user: u.name, keyId: p.id, ...tag, reason, fingerprint });
         continue;
       }
       if (keepers.has(fingerprint) && keepers.get(fingerprint) !== u.name) {
         const keeper = keepers.get(fingerprint);
         const reason = keeper === undefined ? DUPLICATE_KEY_REASON : copiedKeyReason(keeper);
-        rejectedKeys.push({ id: p.id, ...tag, fingerprint, reason });
+        rejectedKeys.push({ id: p.id, ...tag, fingerprint, ...since, reason });
         problems.push({
           user: u.name,
           keyId: p.id,
@@ -334,7 +358,7 @@ export function render(
       userId: u.id,
       localName: local.name,
       ...(local.problem ? { localNameProblem: local.problem } : {}),
-      uid: uids[u.id] as number,
+      uid: own(uids, u.id) as number,
       groups: [...u.groups].filter((g) => IAM_GROUP_NAME.test(g)).sort(byCodeUnit),
       keys,
       ...(rejectedKeys.length ? { rejectedKeys } : {}),
@@ -344,9 +368,10 @@ export function render(
   const members = new Map<string, string[]>();
   for (const g of snapshot.groups) if (IAM_GROUP_NAME.test(g)) members.set(g, []);
   for (const u of users) {
-    for (const g of indexUsers[u.name]?.groups ?? []) members.set(g, [...(members.get(g) ?? []), u.name]);
+    for (const g of own(indexUsers, u.name)?.groups ?? [])
+      members.set(g, [...(members.get(g) ?? []), u.name]);
   }
-  const indexGroups: Record<string, { members: string[] }> = {};
+  const indexGroups = nullRecord<{ members: string[] }>();
   for (const g of [...members.keys()].sort(byCodeUnit)) {
     const m = (members.get(g) ?? []).sort(byCodeUnit);
     indexGroups[g] = { members: m };

@@ -13,16 +13,14 @@ import {
 } from '@aws-sdk/client-iam';
 import {
   DEFAULT_TAG_KEY_PREFIX,
-  type IndexUser,
+  own,
   type PublishedIndex,
-  parsePublicKeyText,
   TAG_ID_PREFIX,
   tagBodyId,
-  tagKeyId,
 } from '../contract/index.js';
+import { onlyRemovals, type UndecidedCopy, undecidedCopies } from './copied-key-clash.js';
 import type { Expectation, Targets } from './event-targets.js';
 import { type IamKey, IamReadError, type IamSnapshot, type IamUser, mapLimit } from './iam-source.js';
-import { tagKeysOf } from './tag-keys.js';
 
 /** A snapshot being edited: users by name. */
 export interface MutableSnapshot {
@@ -60,7 +58,7 @@ export function snapshotFromIndex(index: PublishedIndex): MutableSnapshot | unde
         if (k.id.startsWith(TAG_ID_PREFIX)) return undefined;
         continue;
       }
-      const value = index.keyBodies[tagBodyId(e.userId, k.tagKey)];
+      const value = own(index.keyBodies, tagBodyId(e.userId, k.tagKey));
       if (value === undefined) return undefined;
       if (!tags.some((t) => t.key === k.tagKey)) tags.push({ key: k.tagKey, value });
     }
@@ -89,18 +87,76 @@ function wrap(what: string, e: unknown): IamReadError {
   });
 }
 
-/** One user, fresh from IAM; undefined when IAM no longer has it. */
+/** IAM compares user and group names without regard to letter case, and keeps the spelling a name was created with. */
+export function foldName(name: string): string {
+  return name.toLowerCase();
+}
+
+/**
+ * Why event names cannot be applied to index.json as spelled (CloudTrail records a name as the
+ * caller typed it, IAM answers to any letter case): a name index.json knows only in another letter
+ * case, index.json names equal but for case, or two event names that are. Undefined when each name
+ * is known exactly or not at all.
+ */
+export function nameMismatch(
+  kind: 'user' | 'group',
+  names: readonly string[],
+  known: Iterable<string>,
+): string | undefined {
+  const byFold = new Map<string, string[]>();
+  for (const k of known) byFold.set(foldName(k), [...(byFold.get(foldName(k)) ?? []), k]);
+  const seen = new Map<string, string>();
+  for (const n of names) {
+    const other = seen.get(foldName(n));
+    if (other !== undefined && other !== n)
+      return `events name ${kind} ${other} and ${n}, one IAM ${kind} (names are case-insensitive)`;
+    seen.set(foldName(n), n);
+    const same = byFold.get(foldName(n)) ?? [];
+    if (same.length > 1) return `index.json has ${kind}s ${same.join(', ')}, equal but for letter case`;
+    if (same.length === 1 && same[0] !== n)
+      return `an event names ${kind} ${n}, which IAM spells ${same[0]} (names are case-insensitive)`;
+  }
+  return undefined;
+}
+
+/**
+ * The first target IAM spells otherwise than the event (a name index.json does not know yet, in
+ * another letter case): its objects must be IAM's spelling, so that takes a full run.
+ */
+export function respelledName(
+  targets: Targets,
+  reads: {
+    readonly users: readonly ({ readonly user: IamUser } | undefined)[];
+    readonly groupMembers: ReadonlyMap<string, { readonly name: string } | undefined>;
+  },
+): string | undefined {
+  const pairs = [
+    ...reads.users.flatMap((u, i) =>
+      u && u.user.name !== targets.users[i] ? [[targets.users[i], u.user.name]] : [],
+    ),
+    ...[...reads.groupMembers].flatMap(([g, got]) => (got && got.name !== g ? [[g, got.name]] : [])),
+  ];
+  const [given, iams] = pairs[0] ?? [];
+  return given === undefined
+    ? undefined
+    : `an event names ${given}, which IAM spells ${iams} (names are case-insensitive)`;
+}
+
+/** One user, fresh from IAM (under IAM's spelling of its name); undefined when IAM no longer has it. */
 export async function readUser(
   iam: IAMClient,
   name: string,
   known: { readonly bodies: ReadonlyMap<string, string>; readonly rejectedIds: ReadonlySet<string> },
 ): Promise<{ user: IamUser; bodies: Map<string, string> } | undefined> {
   let id: string;
+  let canonical: string;
   let tags: IamUser['tags'];
   try {
     const res = await iam.send(new GetUserCommand({ UserName: name }));
-    if (!res.User?.UserId) throw new IamReadError(`GetUser returned no user id for ${name}`);
+    if (!res.User?.UserId || !res.User.UserName)
+      throw new IamReadError(`GetUser returned no user id or name for ${name}`);
     id = res.User.UserId;
+    canonical = res.User.UserName;
     tags = (res.User.Tags ?? []).map((t) => ({ key: t.Key ?? '', value: t.Value ?? '' }));
   } catch (e) {
     if (isGone(e)) return undefined;
@@ -152,15 +208,20 @@ export async function readUser(
       }
     }
   }
-  return { user: { name, id, groups, keys, tags }, bodies };
+  return { user: { name: canonical, id, groups, keys, tags }, bodies };
 }
 
-/** A group's members, fresh from IAM; undefined when IAM no longer has it. */
-export async function readGroupMembers(iam: IAMClient, group: string): Promise<string[] | undefined> {
+/** A group (IAM's spelling of its name) and its members, fresh from IAM; undefined when IAM no longer has it. */
+export async function readGroupMembers(
+  iam: IAMClient,
+  group: string,
+): Promise<{ name: string; members: string[] } | undefined> {
   const members: string[] = [];
+  let name = group;
   try {
     // 1000 is IAM's largest page: a 5,000-member group costs 5 calls.
     for await (const page of paginateGetGroup({ client: iam, pageSize: 1000 }, { GroupName: group })) {
+      name = page.Group?.GroupName ?? name;
       for (const u of page.Users ?? []) {
         if (!u.UserName) throw new IamReadError(`GetGroup returned a member without a name in ${group}`);
         members.push(u.UserName);
@@ -170,7 +231,7 @@ export async function readGroupMembers(iam: IAMClient, group: string): Promise<s
     if (isGone(e)) return undefined;
     throw wrap(`GetGroup ${group}`, e);
   }
-  return members;
+  return { name, members };
 }
 
 export type TargetedSnapshot =
@@ -227,11 +288,42 @@ export interface TargetedReadOptions {
 }
 
 /**
+ * Reads what the events name, then re-reads after each delay while IAM does not yet show what
+ * they did (eventual consistency). A string: IAM spells a name otherwise than the event (full run).
+ */
+async function readUntilConfirmed(
+  iam: IAMClient,
+  targets: Targets,
+  known: { readonly bodies: ReadonlyMap<string, string>; readonly rejectedIds: ReadonlySet<string> },
+  opts: TargetedReadOptions,
+) {
+  const read = async () => {
+    const groupMembers = new Map<string, Awaited<ReturnType<typeof readGroupMembers>>>();
+    for (const g of targets.groups) groupMembers.set(g, await readGroupMembers(iam, g));
+    const users = await mapLimit(targets.users, opts.concurrency ?? 8, (n) => readUser(iam, n, known));
+    return { groupMembers, users };
+  };
+  const unmet = (r: Awaited<ReturnType<typeof read>>) =>
+    unmetExpectations(targets.expect ?? [], new Map(targets.users.map((n, i) => [n, r.users[i]?.user])));
+  let reads = await read();
+  const respelled = respelledName(targets, reads);
+  if (respelled) return respelled;
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
+  for (const delay of opts.retryDelaysMs ?? [1000, 2000, 4000]) {
+    if (unmet(reads).length === 0) break;
+    await sleep(delay);
+    reads = await read();
+  }
+  return { reads, unconfirmed: unmet(reads) };
+}
+
+/**
  * The previous index with the targets re-read from IAM. Asks for a full run
- * when the index cannot describe the rest of IAM exactly enough: a member or a
- * user id the index does not know (an event was missed). A public key the
- * touched users share with anyone stays targeted when index.json already
- * decided who keeps it (undecidedCopies); otherwise the user is `undecided`.
+ * when the index cannot describe the rest of IAM exactly enough: a name spelled
+ * in another letter case than IAM's, a member or a user id the index does not
+ * know (an event was missed). A public key the touched users share with anyone
+ * stays targeted when index.json already decided who keeps it (undecidedCopies);
+ * otherwise the user is `undecided`.
  */
 export async function targetedSnapshot(
   iam: IAMClient,
@@ -246,30 +338,22 @@ export async function targetedSnapshot(
     return full(
       `index.json (version ${previous.version}) cannot stand in for IAM: an entry lacks its IAM user id or a tag's recorded value`,
     );
+  // Names resolve against index.json as IAM does, without regard to case: a name spelled otherwise
+  // than IAM's would delete or create the wrong object, so that takes a full run.
+  const mismatch =
+    nameMismatch('user', targets.users, s.users.keys()) ?? nameMismatch('group', targets.groups, s.groups);
+  if (mismatch) return full(mismatch);
   const touched = new Set(targets.users);
 
-  const read = async () => {
-    const groupMembers = new Map<string, string[] | undefined>();
-    for (const g of targets.groups) groupMembers.set(g, await readGroupMembers(iam, g));
-    const users = await mapLimit(targets.users, opts.concurrency ?? 8, (n) => readUser(iam, n, known));
-    return { groupMembers, users };
-  };
-  const unmet = (r: Awaited<ReturnType<typeof read>>) =>
-    unmetExpectations(targets.expect ?? [], new Map(targets.users.map((n, i) => [n, r.users[i]?.user])));
-  let reads = await read();
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
-  for (const delay of opts.retryDelaysMs ?? [1000, 2000, 4000]) {
-    if (unmet(reads).length === 0) break;
-    await sleep(delay);
-    reads = await read();
-  }
-  const unconfirmed = unmet(reads);
+  const confirmed = await readUntilConfirmed(iam, targets, known, opts);
+  if (typeof confirmed === 'string') return full(confirmed);
+  const { reads, unconfirmed } = confirmed;
 
   // Groups first; a touched user's own fresh group list below is just as authoritative.
-  for (const [g, members] of reads.groupMembers) {
-    if (members === undefined) s.groups.delete(g);
+  for (const [g, got] of reads.groupMembers) {
+    if (got === undefined) s.groups.delete(g);
     else s.groups.add(g);
-    const set = new Set(members ?? []);
+    const set = new Set(got?.members ?? []);
     for (const m of set) {
       if (!s.users.has(m) && !touched.has(m))
         return full(`group ${g} has member ${m}, unknown to index.json`);
@@ -297,7 +381,7 @@ export async function targetedSnapshot(
   // Groups' members are derived from users' lists in render: a touched user's fresh list
   // adds or removes them from any group, named by the event or not.
 
-  // Copied keys: a clash index.json has decided stays decided; one it has not needs upload dates.
+  // Copied keys: a clash index.json has decided stays decided; one it has not takes a full run.
   const prefix = opts.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX;
   const gone = targets.users.filter((n) => !fresh.some((u) => u.name === n));
   const undecided = undecidedCopies(previous, s, fresh, gone, prefix);
@@ -306,114 +390,4 @@ export async function targetedSnapshot(
     if (u) s.users.set(d.user, onlyRemovals(u, previous, prefix));
   }
   return { kind: 'snapshot', snapshot: frozen(s), unconfirmed, undecided };
-}
-
-/** A touched user whose keys clash with another user's in a way index.json has not decided. */
-export interface UndecidedCopy {
-  /** The IAM user whose own changes (or deletion) reopened the clash. */
-  readonly user: string;
-  readonly reason: string;
-}
-
-/** Fingerprint -> ids of one user's active keys with that fingerprint (key store and tags). */
-type Claims = Map<string, Set<string>>;
-
-function claim(out: Claims, fingerprint: string, id: string): void {
-  const ids = out.get(fingerprint) ?? new Set<string>();
-  ids.add(id);
-  out.set(fingerprint, ids);
-}
-
-/** The claims the previous index recorded for a user: published keys and refused copies. */
-function indexClaims(e: IndexUser | undefined): Claims {
-  const out: Claims = new Map();
-  for (const k of e?.keys ?? []) claim(out, k.fingerprint, k.id);
-  for (const k of e?.rejectedKeys ?? []) if (k.fingerprint) claim(out, k.fingerprint, k.id);
-  return out;
-}
-
-/** A fresh user's claims, as render parses them. */
-function freshClaims(u: IamUser, bodies: ReadonlyMap<string, string>, prefix: string): Claims {
-  const out: Claims = new Map();
-  for (const k of u.keys) {
-    if (k.status !== 'Active') continue;
-    const body = bodies.get(k.id);
-    const parsed = body === undefined ? undefined : parsePublicKeyText(body);
-    if (parsed?.ok) claim(out, parsed.key.fingerprint, k.id);
-  }
-  for (const t of tagKeysOf(u, prefix)) if ('key' in t) claim(out, t.key.fingerprint, t.id);
-  return out;
-}
-
-const sameIds = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined) =>
-  (a?.size ?? 0) === (b?.size ?? 0) && [...(a ?? [])].every((x) => b?.has(x));
-
-/**
- * Who keeps a public key several users hold depends on upload dates, which the
- * index does not hold, so a touched user in such a clash asked for a full run.
- * But when their claims on it (key ids) are those index.json recorded, the
- * index's decision (who has it published, who has it refused) is the one a
- * full run would make again: render keeps it from the index. Only a touched
- * user whose claims on a shared key changed (or who was deleted) is undecided.
- */
-export function undecidedCopies(
-  previous: PublishedIndex,
-  s: MutableSnapshot,
-  fresh: readonly IamUser[],
-  gone: readonly string[],
-  prefix: string,
-): UndecidedCopy[] {
-  const entryOf = (name: string) => (Object.hasOwn(previous.users, name) ? previous.users[name] : undefined);
-  const byId = new Map<string, IndexUser>();
-  for (const e of Object.values(previous.users)) if (e.userId) byId.set(e.userId, e);
-  const freshById = new Map(fresh.map((u) => [u.id, u]));
-  // Holders of each fingerprint, before (index) and now (composed snapshot): IAM user id -> name.
-  const holders = new Map<string, Map<string, string>>();
-  const hold = (f: string, id: string, name: string) =>
-    holders.set(f, (holders.get(f) ?? new Map<string, string>()).set(id, name));
-  for (const [name, e] of Object.entries(previous.users))
-    for (const f of indexClaims(e).keys()) hold(f, e.userId ?? name, name);
-  for (const [name, u] of s.users) {
-    const c = freshById.get(u.id) === u ? freshClaims(u, s.bodies, prefix) : indexClaims(entryOf(name));
-    for (const f of c.keys()) hold(f, u.id, name);
-  }
-  const out: UndecidedCopy[] = [];
-  const check = (user: string, id: string, before: Claims, after: Claims) => {
-    for (const f of new Set([...before.keys(), ...after.keys()])) {
-      const others = [...(holders.get(f) ?? [])].filter(([i]) => i !== id).map(([, n]) => n);
-      if (others.length === 0 || sameIds(before.get(f), after.get(f))) continue;
-      out.push({
-        user,
-        reason: `a key ${user} ${after.has(f) ? 'holds' : 'held'} is also registered to ${[...new Set(others)].sort().join(', ')}, and ${user}'s copies of it changed since index.json decided who keeps it (upload dates decide)`,
-      });
-      return;
-    }
-  };
-  for (const u of fresh) check(u.name, u.id, indexClaims(byId.get(u.id)), freshClaims(u, s.bodies, prefix));
-  // Deleted users (a renamed user is checked under the new name, by id).
-  for (const n of gone) {
-    const e = entryOf(n);
-    if (e?.userId && !freshById.has(e.userId)) check(n, e.userId, indexClaims(e), new Map());
-  }
-  return out;
-}
-
-/**
- * An undecided user as far as the index allows: their removals (keys deleted
- * or deactivated, tags and memberships removed) apply at once, their additions
- * wait for a full run. Never more than index.json published for them.
- */
-export function onlyRemovals(u: IamUser, previous: PublishedIndex, prefix: string): IamUser {
-  const before = Object.values(previous.users).find((e) => e.userId === u.id);
-  const ids = new Set([...(before?.keys ?? []), ...(before?.rejectedKeys ?? [])].map((k) => k.id));
-  const tagValue = (key: string) =>
-    before?.userId ? previous.keyBodies[tagBodyId(before.userId, key)] : undefined;
-  return {
-    ...u,
-    groups: u.groups.filter((g) => before?.groups.includes(g) ?? false),
-    keys: u.keys.filter((k) => ids.has(k.id)),
-    tags: u.tags.filter(
-      (t) => !t.key.startsWith(prefix) || (ids.has(tagKeyId(t.key)) && tagValue(t.key) === t.value),
-    ),
-  };
 }

@@ -351,8 +351,12 @@ export function validateAgentSource(agent: AgentSource): void {
       throw new InvalidConfigError(`agent.sha256.${arch}: expected 64 lower-case hex digits`);
     }
   }
-  if (agent.region !== undefined)
-    must(agent.region, 'agent.region', REGION, 'an AWS region name (us-east-1)');
+  if (agent.region !== undefined) validateRegion(agent.region, 'agent.region');
+}
+
+/** An AWS region name (us-east-1); throws InvalidConfigError naming `name` otherwise. */
+export function validateRegion(value: string, name: string): string {
+  return must(value, name, REGION, 'an AWS region name (us-east-1)');
 }
 
 /** A comma-separated string (CLI) or an array of strings (cdk.json); blanks dropped. */

@@ -65,14 +65,17 @@ export function mergeConditions(
 ): Conditions | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;
-  const out: Conditions = {};
+  // Maps: an operator or key never meets Object.prototype (`constructor` would read as set).
+  const out = new Map<string, Map<string, string | string[]>>();
   for (const src of [a, b]) {
     for (const [op, keys] of Object.entries(src)) {
+      const merged = out.get(op) ?? new Map<string, string | string[]>();
       for (const [key, value] of Object.entries(keys)) {
-        if (out[op]?.[key] !== undefined) throw new InvalidConfigError(`condition ${op} ${key} set twice`);
-        out[op] = { ...out[op], [key]: value };
+        if (merged.has(key)) throw new InvalidConfigError(`condition ${op} ${key} set twice`);
+        merged.set(key, value);
       }
+      out.set(op, merged);
     }
   }
-  return out;
+  return Object.fromEntries([...out].map(([op, keys]) => [op, Object.fromEntries(keys)]));
 }

@@ -4,8 +4,17 @@
 // the S3 request with curl and the instance role's IMDSv2 credentials. Pure:
 // returns the script text (bucket and regions may be CDK tokens, resolved by
 // CloudFormation).
+import { Fn, Token } from 'aws-cdk-lib';
 import { isValidLocalName, parsePrincipal, S3_FIPS_REGIONS } from '../contract/index.js';
-import { type AgentArch, type AgentSource, InvalidConfigError, validateAgentSource } from './config.js';
+import {
+  type AgentArch,
+  type AgentSource,
+  InvalidConfigError,
+  parseBucketName,
+  parseKeyPrefix,
+  validateAgentSource,
+  validateRegion,
+} from './config.js';
 
 export interface UserDataOptions {
   /** Bucket name (may be a token). */
@@ -52,11 +61,58 @@ export function validateHostUsers(users: Readonly<Record<string, readonly string
   }
 }
 
+/** The one way a value enters the script as a shell word: single-quoted, each `'` as `'\\''`. */
+export function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * Characters a CloudFormation-resolved value must not carry into the script:
+ * `'` would end its shell quoting, `"` and `\\` its JSON string in the config,
+ * a line break could end the config heredoc.
+ */
+const DEPLOY_TIME_UNSAFE = ["'", '"', '\\', '\n', '\r'];
+
+/**
+ * A literal is validated by the caller. A token (an imported bucket's name or
+ * region, Aws.REGION) is only known at deploy time, past any check here: it is
+ * wrapped in Fn::Join/Fn::Split pairs that remove every unsafe character, so
+ * whatever it resolves to stays inside its quotes (the script then checks the
+ * region's shape before using it).
+ */
+function deployTimeSafe(value: string): string {
+  if (!Token.isUnresolved(value)) return value;
+  let v = value;
+  for (const c of DEPLOY_TIME_UNSAFE) v = Fn.join('', Fn.split(c, v));
+  return v;
+}
+
+/** Every value the script receives, validated when literal (tokens: deployTimeSafe). */
+function checkedValues(o: UserDataOptions) {
+  validateHostUsers(o.users);
+  if (o.agent) validateAgentSource(o.agent);
+  const literal = (v: string) => !Token.isUnresolved(v);
+  if (literal(o.bucket)) parseBucketName(o.bucket, 'bucket');
+  if (literal(o.prefix) && parseKeyPrefix(o.prefix) !== o.prefix) {
+    throw new InvalidConfigError(`prefix: ${JSON.stringify(o.prefix)} is not a normalised key prefix`);
+  }
+  if (literal(o.region)) validateRegion(o.region, 'region');
+  return {
+    bucket: deployTimeSafe(o.bucket),
+    prefix: deployTimeSafe(o.prefix),
+    region: deployTimeSafe(o.region),
+    folder: o.agent?.s3Uri ?? AGENT_URI_PLACEHOLDER,
+    x64: o.agent?.sha256.x64 ?? AGENT_SHA256_PLACEHOLDER.x64,
+    arm64: o.agent?.sha256.arm64 ?? AGENT_SHA256_PLACEHOLDER.arm64,
+    agentRegion: o.agent?.region ?? deployTimeSafe(o.region),
+  };
+}
+
 /** The host agent config the snippet writes: hosts use FIPS endpoints too when the download does. */
-function hostConfigJson(o: UserDataOptions): string {
+function hostConfigJson(v: { bucket: string; prefix: string; region: string }, o: UserDataOptions): string {
   const fips = o.useFipsEndpoint ? { useFipsEndpoint: true } : {};
   return JSON.stringify(
-    { bucket: o.bucket, prefix: o.prefix, region: o.region, users: o.users, ...fips },
+    { bucket: v.bucket, prefix: v.prefix, region: v.region, users: o.users, ...fips },
     null,
     2,
   );
@@ -77,24 +133,21 @@ export AWS_USE_FIPS_ENDPOINT=true`;
 }
 
 export function renderUserData(o: UserDataOptions): string {
-  validateHostUsers(o.users);
-  if (o.agent) validateAgentSource(o.agent);
-  const config = hostConfigJson(o);
-  const folder = o.agent?.s3Uri ?? AGENT_URI_PLACEHOLDER;
-  const x64 = o.agent?.sha256.x64 ?? AGENT_SHA256_PLACEHOLDER.x64;
-  const arm64 = o.agent?.sha256.arm64 ?? AGENT_SHA256_PLACEHOLDER.arm64;
-  const agentRegion = o.agent?.region ?? o.region;
-  // Every value below is validated (or a token resolving to a bucket name or
-  // region), and the config heredoc is quoted: nothing in it is expanded by bash.
+  const v = checkedValues(o);
+  const config = hostConfigJson(v, o);
+  // Every value is validated (a token made safe by deployTimeSafe) and quoted by shellQuote;
+  // the config heredoc is quoted: nothing in it is expanded by bash.
   return `#!/bin/bash
 # iam-ssh-keys: install the host agent (a standalone executable) and point sshd at it.
 # Needs no Node.js, npm or AWS CLI: uses the AWS CLI when there is one, else curl (>= 7.86).
 set -euo pipefail
-AGENT_S3_FOLDER='${folder}'
-AGENT_SHA256_X64='${x64}'
-AGENT_SHA256_ARM64='${arm64}'
-AGENT_REGION='${agentRegion}'
-fail() { echo "iam-ssh-keys: $*" >&2; exit 1; }${fipsShell(o.useFipsEndpoint)}
+AGENT_S3_FOLDER=${shellQuote(v.folder)}
+AGENT_SHA256_X64=${shellQuote(v.x64)}
+AGENT_SHA256_ARM64=${shellQuote(v.arm64)}
+AGENT_REGION=${shellQuote(v.agentRegion)}
+fail() { echo "iam-ssh-keys: $*" >&2; exit 1; }
+# A region resolved at deploy time (a token) was not checked at synth: check it before any use.
+[[ "$AGENT_REGION" =~ ^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$ ]] || fail "AGENT_REGION is not an AWS region name"${fipsShell(o.useFipsEndpoint)}
 machine=$(uname -m)
 case "$machine" in
   x86_64) arch=x64; sha=$AGENT_SHA256_X64 ;;

@@ -9,12 +9,14 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
+  readFileSync,
   renameSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
 import { build } from 'esbuild';
+import { neutraliseBunSwitches } from './bun-env-switches.mjs';
 import { RUNTIMES, runtimeBinary } from './runtimes.mjs';
 
 /**
@@ -144,7 +146,11 @@ for (const t of targets) {
  * - --no-compile-autoload-dotenv / -bunfig: by default a compiled Bun program
  *   reads `.env` and `bunfig.toml` from its working directory, so whoever could
  *   write there would set the agent's AWS endpoint or credentials, or preload
- *   code into it. Off; tests check both.
+ *   code into it. Off; tests check both. tsconfig.json and package.json are off
+ *   by default, and said so here all the same.
+ * - --compile-executable-path: the target's runtime with Bun's own environment
+ *   switches taken out (BUN_BE_BUN, BUN_OPTIONS, the debugger, JSC's file
+ *   options: bun-env-switches.mjs), since they act before the agent's code.
  */
 const host = RUNTIMES.find((r) => r.cpu === process.arch);
 if (!host) throw new Error(`no Bun runtime for building on ${process.arch}: build on x64 or arm64`);
@@ -162,6 +168,8 @@ function compileStandalone(r, input) {
   const tmp = `${tmpDir}/${name}`;
   mkdirSync(tmpDir, { recursive: true });
   try {
+    const base = `${tmpDir}/bun-runtime`;
+    writeFileSync(base, neutraliseBunSwitches(readFileSync(runtime)).binary, { mode: 0o755 });
     execFileSync(
       runtimeBinary(host),
       [
@@ -172,8 +180,10 @@ function compileStandalone(r, input) {
         '--format=cjs',
         '--no-compile-autoload-dotenv',
         '--no-compile-autoload-bunfig',
+        '--no-compile-autoload-tsconfig',
+        '--no-compile-autoload-package-json',
         `--target=${r.bunTarget}`,
-        `--compile-executable-path=${runtime}`,
+        `--compile-executable-path=${base}`,
         `--outfile=${tmp}`,
       ],
       // Never a download: the runtime is given, and no install cache is looked at.

@@ -1,5 +1,5 @@
 // Fuzz targets of issue 10, in process and pure: every untrusted input of the
-// host agent and the contract, at least 10,000 cases per target and run
+// host agent and the contract, and names from IAM through the publisher's render (h), at least 10,000 cases per target and run
 // (FUZZ_RUNS raises it; FUZZ_SEED replays a run: each target prints its seed and
 // its cases/s, and fast-check prints the seed and the shrunk case of a failure).
 // Invariants: only valid lines are printed, no exception escapes but the
@@ -57,6 +57,9 @@ import { type AgentConfig, ConfigError, parseConfig } from '../../host-agent/con
 import { UsageError } from '../../host-agent/errors.js';
 import { encodeKeyPath } from '../../host-agent/sigv4.js';
 import type { Store } from '../../host-agent/store.js';
+import type { IamSnapshot, IamUser } from '../../lambda/iam-source.js';
+import { render } from '../../lambda/render.js';
+import { frozen, type MutableSnapshot, snapshotFromIndex } from '../../lambda/targeted-read.js';
 import { makeKey, type TestKey } from '../helpers/keys.js';
 
 const NUM_RUNS = Math.max(10_000, Number(process.env.FUZZ_RUNS ?? 0) || 0);
@@ -1275,4 +1278,99 @@ describe('(g) tag values (`<type> <base64>`)', () => {
       { accepted: 0.2, refused: 0.4, 'other valid key': 0.003, 'non-canonical spelling': 0.03 },
     );
   });
+});
+
+describe('(h) publisher render with prototype names (`__proto__`, `constructor`: valid IAM names)', () => {
+  const PROTO_NAMES = ['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty'];
+  const PREFIX = 'p/';
+  const fold = (n: string) => n.toLowerCase();
+  const userName = fc.oneof(
+    { weight: 1, arbitrary: fc.constantFrom(...PROTO_NAMES) },
+    { weight: 1, arbitrary: iamName },
+  );
+  const groupName = fc.oneof(
+    { weight: 1, arbitrary: fc.constantFrom(...PROTO_NAMES) },
+    { weight: 1, arbitrary: iamGroupName },
+  );
+  // A key: one of a few shared keys (copies between users), a body IAM holds but we refuse, Inactive.
+  const keySpec = fc.record({
+    key: fc.integer({ min: -1, max: KEYS.length - 1 }),
+    active: fc.boolean(),
+    inTag: fc.boolean(),
+  });
+  const snapshotArb = fc
+    .tuple(
+      // IAM names are unique without regard to case.
+      fc.uniqueArray(userName, { minLength: 1, maxLength: 6, selector: fold }),
+      fc.uniqueArray(groupName, { maxLength: 4, selector: fold }),
+    )
+    .chain(([users, groups]) =>
+      fc.tuple(
+        fc.constant(users),
+        fc.constant(groups),
+        fc.array(fc.tuple(fc.subarray(groups), fc.array(keySpec, { maxLength: 3 })), {
+          minLength: users.length,
+          maxLength: users.length,
+        }),
+      ),
+    )
+    .map(([users, groups, details]): IamSnapshot => {
+      const bodies = new Map<string, string>();
+      const iamUsers = users.map((name, i): IamUser => {
+        const [memberOf, specs] = details[i] ?? [[], []];
+        const keys: IamUser['keys'][number][] = [];
+        const tags: IamUser['tags'][number][] = [];
+        specs.forEach((k, j) => {
+          const text = k.key < 0 ? 'ssh-dss AAAA' : (KEYS[k.key] as TestKey).openssh;
+          if (k.inTag) tags.push({ key: `ssh-key:${j}`, value: text });
+          else {
+            keys.push({ id: `APKA${i}X${j}`, status: k.active ? 'Active' : 'Inactive' });
+            bodies.set(`APKA${i}X${j}`, text);
+          }
+        });
+        return { name, id: `AIDA${i}`, groups: memberOf, keys, tags };
+      });
+      return { users: iamUsers, groups, bodies };
+    });
+
+  it('index.json round-trips every user and group, every object has its entry, and the index stands in for IAM', async () => {
+    const tally = new Tally();
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    await fuzz(
+      '(h) render/index with prototype names',
+      fc.property(snapshotArb, (s) => {
+        const opts = (ms: number) => ({ prefix: PREFIX, uidBase: 20000, now: new Date(t0 + ms) });
+        const first = render(s, undefined, opts(0));
+        const index = parseIndex(serializeIndex(first.index));
+        expect(serializeIndex(index)).toBe(serializeIndex(first.index));
+        const userNames = s.users.map((u) => u.name).sort();
+        const groupNames = [...new Set([...s.groups, ...s.users.flatMap((u) => u.groups)])].sort();
+        expect(Object.keys(index.users).sort()).toEqual(userNames);
+        expect(Object.keys(index.groups).sort()).toEqual(groupNames);
+        expect(first.objects.size).toBe(userNames.length + groupNames.length);
+        for (const key of first.objects.keys()) {
+          const p = parseLayoutKey(PREFIX, key);
+          expect(p?.type).toBe('principal');
+          if (p?.type !== 'principal') continue;
+          const { kind, name } = p.principal;
+          expect(Object.hasOwn(kind === 'users' ? index.users : index.groups, name), key).toBe(true);
+        }
+        for (const u of s.users) expect(Object.hasOwn(index.uids, u.id)).toBe(true);
+        // The next run, from IAM or from index.json standing in for it (a targeted run), is the same.
+        const fromIam = render(s, index, opts(60_000));
+        const standIn = snapshotFromIndex(index);
+        expect(standIn).toBeDefined();
+        const fromIndex = render(frozen(standIn as MutableSnapshot), index, opts(60_000));
+        expect(serializeIndex(fromIndex.index)).toBe(serializeIndex(fromIam.index));
+        expect([...fromIndex.objects].sort()).toEqual([...fromIam.objects].sort());
+        if (s.users.some((u) => PROTO_NAMES.includes(u.name))) tally.hit('prototype user');
+        if (groupNames.some((g) => PROTO_NAMES.includes(g))) tally.hit('prototype group');
+        if (first.problems.some((p) => p.sharedWith)) tally.hit('copied key');
+        if (Object.values(index.users).some((u) => u.keys.some((k) => k.tagKey !== undefined)))
+          tally.hit('tag key');
+      }),
+      tally,
+      { 'prototype user': 0.3, 'prototype group': 0.3, 'copied key': 0.1, 'tag key': 0.2 },
+    );
+  }, 600_000); // three renders a case: about 40 s on 2 shared cores
 });

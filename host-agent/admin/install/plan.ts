@@ -3,7 +3,9 @@
 // uninstall are given), and the state file it leaves for uninstall.
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join } from 'node:path';
+import { checkChainTokens, splitCommandLine } from '../../chain.js';
 import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, parseConfig } from '../../config.js';
+import { ChainCommandError } from '../../errors.js';
 import { cacheDirPathProblem, globToRegExp, type StatLike } from '../../secure-path.js';
 import type { FileOwner, ProcessRunner } from '../sys.js';
 import {
@@ -236,6 +238,20 @@ function checkBeforePlanning(
   return { cacheDir, agentUserShared: shared };
 }
 
+/** An AuthorizedKeysCommand line split and checked as sshd does (quotes, escapes, tokens): the chain runs what sshd would have. */
+function chainOf(line: string): string[] {
+  try {
+    const argv = splitCommandLine(line);
+    checkChainTokens(argv);
+    return argv;
+  } catch (e) {
+    if (!(e instanceof ChainCommandError)) throw e;
+    throw new InstallRefusedError(
+      `cannot chain the existing AuthorizedKeysCommand ${JSON.stringify(line)}: ${e.message}`,
+    );
+  }
+}
+
 /**
  * Decides what install changes. Refuses (InstallRefusedError) when sshd would
  * never read the drop-in, the agent config is missing or invalid (the login
@@ -275,7 +291,7 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
     existing.value.toLowerCase() !== 'none' &&
     !existing.value.startsWith(`${paths.binPath} `)
   ) {
-    chain = existing.value.split(/\s+/);
+    chain = chainOf(existing.value);
     // sshd passes the user name to a command line without arguments (aws-ec2-ssh's form); the agent
     // passes a chained command exactly what it lists, so list %u or that command runs without a user.
     const bare = chain.length === 1;

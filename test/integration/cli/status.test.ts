@@ -57,7 +57,8 @@ beforeAll(async () => {
     clients.iam.send(new UploadSSHPublicKeyCommand({ UserName: u, SSHPublicKeyBody: body }));
   await upload('st-alice', rsa.openssh);
   await upload('st-alice', ed.openssh);
-  await upload('st-bob', ed.openssh); // a copy of alice's key, registered later
+  expect((await cli(['publish', '--bucket', BUCKET, '--prefix', 'p'])).code).toBe(0);
+  await upload('st-bob', ed.openssh); // a copy of alice's key (published for her), registered later
   const pub = await cli(['publish', '--bucket', BUCKET, '--prefix', 'p']);
   expect(pub.code).toBe(0);
 });

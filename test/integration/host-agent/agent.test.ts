@@ -349,6 +349,25 @@ describe('cache', () => {
     expect(r.stderr).toMatch(/source cache/);
   });
 
+  it.each([
+    'AWS_ENDPOINT_URL_S3',
+    'AWS_ENDPOINT_URL',
+    'AWS_ENDPOINT_URL_STS',
+    'AWS_EC2_METADATA_SERVICE_ENDPOINT',
+  ])(
+    'an endpoint in %s that is plain http to a remote host: refused at start, even with a fresh cache',
+    async (name) => {
+      const { path } = writeConfig({ users: { u: ['users/alice'] } });
+      expect((await runAgent(['--config', path, 'u'])).stdout).toBe(aliceLines);
+      const r = await runAgent(['--config', path, 'u'], { [name]: 'http://s3.evil.example' });
+      expect(r).toEqual({
+        code: 2,
+        stdout: '',
+        stderr: expect.stringMatching(new RegExp(`^iam-authorized-keys: ${name} must be https://`)),
+      });
+    },
+  );
+
   it('a fresh hit loads neither node:crypto nor network code, with or without FINGERPRINT (standalone: ignores NODE_OPTIONS)', async () => {
     // The hit path is every login's start-up: the cache keeps validated lines with their fingerprints.
     const { path } = writeConfig({ users: { u: ['users/alice'] } });
@@ -537,6 +556,25 @@ describe('chain', () => {
     const { path } = writeConfig({ users: { u: ['users/carol'] }, chain: [script, '%u', '%f'] });
     const r = await runAgent(['--config', path, 'u', carol.fingerprint], {});
     expect(r.stdout).toBe(`${carolLine}chained-line user=u fp=${carol.fingerprint}\n`);
+  });
+
+  it('a command-line chain is split as sshd splits it: quoted words stay whole, %f %u %% expand', async () => {
+    const script = join(work, 'chain-argv.sh');
+    writeFileSync(script, '#!/bin/sh\nprintf "chained-line"; printf " [%s]" "$@"; echo\n', { mode: 0o755 });
+    const { path } = writeConfig({
+      users: { u: ['users/carol'] },
+      chain: `${script} "for %u" --fp='%f' 100%% a\\ b`,
+    });
+    const r = await runAgent(['--config', path, 'u', carol.fingerprint]);
+    expect(r.stdout).toBe(`${carolLine}chained-line [for u] [--fp=${carol.fingerprint}] [100%] [a b]\n`);
+  });
+
+  it('a chain asking for a token sshd does not pass the agent (%k) is a config error: nothing printed', async () => {
+    const { path } = writeConfig({ users: { u: ['users/carol'] }, chain: ['/bin/echo', '%u', '%k'] });
+    const r = await runAgent(['--config', path, 'u', carol.fingerprint]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/chain argument 2: %k \(the key itself\) cannot be given to a chained command/);
   });
 
   it('ignores a failing chained command and keeps our keys', async () => {

@@ -157,3 +157,86 @@ describe('x64 standalone executable: its working directory cannot configure it',
     expect(existsSync(marker)).toBe(false);
   });
 });
+
+describe("x64 standalone executable: Bun's own environment switches run no other code", () => {
+  let dir: string;
+  let marker: string;
+  let payload: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(work, 'switches-'));
+    marker = join(dir, 'ran');
+    payload = join(dir, 'payload.js');
+    writeFileSync(payload, `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran');\n`);
+  });
+  const code = () => `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran')`;
+  const refusal = (names: string) =>
+    `iam-authorized-keys: refusing to run with Bun runtime switches in the environment: ${names}\n`;
+
+  // Each: the environment, the arguments, and what the agent answers instead of running the payload.
+  it.each<[string, () => Record<string, string>, () => string[], () => Partial<Result>]>([
+    [
+      'BUN_BE_BUN=1 with -e CODE (would be the bun CLI evaluating CODE)',
+      () => ({ BUN_BE_BUN: '1' }),
+      () => ['-e', code()],
+      () => ({ code: 2, stdout: '', stderr: refusal('BUN_BE_BUN') }),
+    ],
+    [
+      'BUN_OPTIONS=--preload=FILE (would run FILE before the agent)',
+      () => ({ BUN_OPTIONS: `--preload=${payload}` }),
+      () => ['--config', writeConfig('switches'), 'ec2-user'],
+      () => ({ code: 2, stdout: '', stderr: refusal('BUN_OPTIONS') }),
+    ],
+    [
+      'BUN_OPTIONS=--require=FILE',
+      () => ({ BUN_OPTIONS: `--require=${payload}` }),
+      () => ['--config', writeConfig('switches'), 'ec2-user'],
+      () => ({ code: 2, stdout: '', stderr: refusal('BUN_OPTIONS') }),
+    ],
+    [
+      'BUN_INSPECT with BUN_INSPECT_PRELOAD=FILE (the debugger)',
+      () => ({ BUN_INSPECT: '127.0.0.1:0', BUN_INSPECT_PRELOAD: payload }),
+      () => ['--config', writeConfig('switches'), 'ec2-user'],
+      () => ({ code: 2, stdout: '', stderr: refusal('BUN_INSPECT, BUN_INSPECT_PRELOAD') }),
+    ],
+    [
+      'BUN_JSC_dumpOptions=1 (a JSC option: applied before any JavaScript)',
+      () => ({ BUN_JSC_dumpOptions: '1' }),
+      () => ['--config', writeConfig('switches'), 'ec2-user'],
+      () => ({ code: 2, stdout: '' }),
+    ],
+  ])('%s: refused, nothing run', async (_label, env, args, answer) => {
+    rmSync(marker, { force: true });
+    const r = await runIn(dir, X64, args(), env());
+    expect(r).toMatchObject(answer());
+    expect(r.stderr).toContain('refusing to run with Bun runtime switches in the environment');
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it.each([
+    ['functionOverrides (function bodies from a file)', 'functionOverrides'],
+    ['configFile (any JSC option from a file)', 'configFile'],
+    ['diskCachePath (compiled code from disk)', 'diskCachePath'],
+  ])('BUN_JSC_%s: Bun itself refuses to start, before any JavaScript', async (_label, option) => {
+    rmSync(marker, { force: true });
+    const file = join(dir, `${option}.txt`);
+    // The file would replace a function body with the payload: Bun stops at the variable's name, before reading it.
+    writeFileSync(file, `override %{\n  process.exit(e);\n}%\nwith %{\n  ${code()};\n}%\n`);
+    const r = await runIn(dir, X64, ['--config', writeConfig('switches'), 'ec2-user'], {
+      [`BUN_JSC_${option}`]: file,
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('invalid JSC environment variable');
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('NODE_OPTIONS=--require FILE: Bun does not read it; the agent answers normally', async () => {
+    rmSync(marker, { force: true });
+    const config = writeConfig('node-options', { endpoint: proxy.endpoint });
+    const r = await runIn(dir, X64, ['--config', config, 'ec2-user'], {
+      NODE_OPTIONS: `--require ${payload}`,
+    });
+    expect(r).toMatchObject({ code: 0, stdout: aliceLine });
+    expect(existsSync(marker)).toBe(false);
+  });
+});

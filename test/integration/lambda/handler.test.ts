@@ -97,7 +97,7 @@ describe('Lambda handler', () => {
       expect(r.result).toMatchObject({ copiedKeysRefused: 1 });
       const warn = r.lines.find((l) => l.level === 'WARN' && String(l.message).includes('impersonation'));
       expect(warn).toMatchObject({
-        message: `key ${copyId} of IAM user ${copier.name} is a copy of a public key of IAM user ${holder.name}, who registered it first: not published; this may be an impersonation attempt`,
+        message: `key ${copyId} of IAM user ${copier.name} is a copy of a public key of IAM user ${holder.name}, whose claim came first: not published; this may be an impersonation attempt`,
         user: copier.name,
         firstHolder: holder.name,
         fingerprint: key.key.fingerprint,

@@ -95,8 +95,9 @@ describe('a public key uploaded by a second IAM user', () => {
       {
         id: copyId,
         fingerprint: key.fingerprint,
+        activeSince: expect.any(String),
         reason:
-          'the same public key belongs to IAM user alice, who registered it first: this later copy is not published',
+          'the same public key belongs to IAM user alice, whose claim came first (published for them, or Active earlier): this copy is not published',
       },
     ]);
     expect(result.summary).toMatchObject({ copiedKeysRefused: 1, rejectedKeys: 1, keys: 2 });
@@ -113,12 +114,13 @@ describe('a public key uploaded by a second IAM user', () => {
     expect(after).toEqual(before);
   });
 
-  it('on a first publish (no previous index) the earlier upload decides', async () => {
+  it('on a first publish (no previous index) both claims are first seen together: every copy is refused, whatever the upload dates', async () => {
     const prefix = 'copy-first-run/';
     const result = await run(prefix);
-    expect(await object(prefix, 'alice')).toBe(line('alice', key));
+    expect(await object(prefix, 'alice')).toBe('');
     expect(await object(prefix, 'mallory')).toBe(line('mallory', other));
-    expect(result.summary.copiedKeysRefused).toBe(1);
+    expect(result.summary.copiedKeysRefused).toBe(2);
+    expect(result.problems.map((p) => p.firstHolder)).toEqual([undefined, undefined]);
   });
 });
 

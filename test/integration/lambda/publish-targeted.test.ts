@@ -22,6 +22,7 @@ import {
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { targetsOf } from '../../../lambda/event-targets.js';
+import { DEFAULT_EVENT_FULL_RUN_INTERVAL_MS } from '../../../lambda/full-run-budget.js';
 import { parseProgress, serializeProgress } from '../../../lambda/progress.js';
 import { DEFAULT_PUBLISH_CONFIG, PublishIncompleteError, publish } from '../../../lambda/publish.js';
 import { publishForEvents, type TargetedOutcome } from '../../../lambda/publish-targeted.js';
@@ -310,7 +311,7 @@ describe('targeted runs equal full runs', () => {
     ).not.toContain(id);
   });
 
-  it('a key copied from another user falls back to a full run (upload dates decide)', async () => {
+  it('a key copied from another user falls back to a full run', async () => {
     const holder = fixture.users.find((u) => u.name === 'user06');
     const original = holder?.keys.find((k) => k.status === 'Active');
     if (!original) throw new Error('fixture user06 has no active key');
@@ -342,6 +343,67 @@ describe('targeted runs equal full runs', () => {
     await direct.iam.send(new TagUserCommand({ UserName: 'user06', Tags: [{ Key: 'team', Value: 'x' }] }));
     const holder = await applyAndCompare(cloudTrailEvent('TagUser', { userName: 'user06', tags: [] }));
     expect(holder.outcome).toMatchObject({ mode: 'targeted' });
+  });
+
+  it("a pre-staged Inactive copy, activated later, never takes a colleague's published key", async () => {
+    // Past the period of the event-started full run an earlier copied-key test used: the activated
+    // copy's clash may start its own (otherwise it is deferred to the schedule, by design).
+    clock += DEFAULT_EVENT_FULL_RUN_INTERVAL_MS;
+    const key = makeKey();
+    for (const u of ['ev-colleague', 'ev-mallory']) {
+      await direct.iam.send(new CreateUserCommand({ UserName: u }));
+      await applyAndCompare(cloudTrailEvent('CreateUser', { userName: u }));
+    }
+    // mallory uploads the colleague's public key first, and deactivates it at once.
+    const staged = await uploadKey('ev-mallory', key.openssh);
+    await applyAndCompare(
+      cloudTrailEvent('UploadSSHPublicKey', { userName: 'ev-mallory', sSHPublicKeyBody: '.' }),
+    );
+    const off = { UserName: 'ev-mallory', SSHPublicKeyId: staged };
+    await direct.iam.send(new UpdateSSHPublicKeyCommand({ ...off, Status: 'Inactive' }));
+    await applyAndCompare(
+      cloudTrailEvent('UpdateSSHPublicKey', {
+        userName: 'ev-mallory',
+        sSHPublicKeyId: staged,
+        status: 'Inactive',
+      }),
+    );
+    // The colleague registers it later and uses it.
+    await uploadKey('ev-colleague', key.openssh);
+    let r = await applyAndCompare(
+      cloudTrailEvent('UploadSSHPublicKey', { userName: 'ev-colleague', sSHPublicKeyBody: '.' }),
+    );
+    expect(r.outcome.mode).toBe('targeted');
+    const line = `environment="SSH_KEY_OWNER=ev-colleague" ${key.type} ${key.blob} ev-colleague\n`;
+    expect((await under('a/'))['users/ev-colleague/authorized_keys']).toBe(line);
+    // mallory activates her copy: the earlier upload date does not take the key away.
+    await direct.iam.send(new UpdateSSHPublicKeyCommand({ ...off, Status: 'Active' }));
+    r = await applyAndCompare(
+      cloudTrailEvent('UpdateSSHPublicKey', {
+        userName: 'ev-mallory',
+        sSHPublicKeyId: staged,
+        status: 'Active',
+      }),
+    );
+    const bucket = await under('a/');
+    expect(bucket['users/ev-colleague/authorized_keys']).toBe(line);
+    expect(bucket['users/ev-mallory/authorized_keys']).toBe('');
+    const index = JSON.parse(bucket['index.json'] as string);
+    expect(index.users['ev-mallory'].rejectedKeys).toEqual([
+      expect.objectContaining({
+        id: staged,
+        reason: expect.stringMatching(/IAM user ev-colleague, whose claim came first/),
+      }),
+    ]);
+    for (const u of ['ev-colleague', 'ev-mallory']) {
+      const keys = await direct.iam.send(new ListSSHPublicKeysCommand({ UserName: u }));
+      for (const k of keys.SSHPublicKeys ?? [])
+        await direct.iam.send(
+          new DeleteSSHPublicKeyCommand({ UserName: u, SSHPublicKeyId: k.SSHPublicKeyId }),
+        );
+      await direct.iam.send(new DeleteUserCommand({ UserName: u }));
+      await applyAndCompare(cloudTrailEvent('DeleteUser', { userName: u }));
+    }
   });
 
   it('a change whose event was missed makes a group event fall back to a full run', async () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseArgs, splitGlobalOptions } from '../../../cli/args.js';
 
 describe('splitGlobalOptions', () => {
-  it.each([
+  it.each<[string[], Record<string, string>, string[]]>([
     [['keys', 'list'], {}, ['keys', 'list']],
     [['--profile', 'admin', 'keys', 'list'], { profile: 'admin' }, ['keys', 'list']],
     [
@@ -12,6 +12,14 @@ describe('splitGlobalOptions', () => {
       ['status', '--bucket', 'b'],
     ],
     [['credentials', '--mfa-code=123456', '--json'], { mfaCode: '123456' }, ['credentials', '--json']],
+    // IAM user names that are Object.prototype properties are arguments, never global options.
+    ...['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty'].map(
+      (n): [string[], Record<string, string>, string[]] => [
+        ['keys', 'list', '--user', n, '--profile', 'p'],
+        { profile: 'p' },
+        ['keys', 'list', '--user', n],
+      ],
+    ),
   ])('%j', (argv, global, rest) => expect(splitGlobalOptions(argv)).toEqual({ global, rest }));
 
   it.each([

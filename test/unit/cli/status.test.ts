@@ -156,3 +156,14 @@ describe('humanAge', () => {
     [200000, '2 d 7 h'],
   ])('%i', (s, want) => expect(humanAge(s)).toBe(want));
 });
+
+describe('statusReport with names that are Object.prototype properties', () => {
+  it('a key id `constructor` with no recorded body is not an RSA key to measure (never Object.prototype.constructor)', () => {
+    const plain = JSON.parse(
+      indexJson({ constructor: { localName: 'constructor', keys: [key('constructor', rsa2048)] } }, AT),
+    );
+    const r = statusReport(plain, at(1), 3600);
+    expect(r.lines[1]).toBe('users: 1  groups: 0  keys: 1  rejected keys: 0  keys from tags: 0');
+    expect(r.data).toMatchObject({ weakRsaKeys: [] });
+  });
+});

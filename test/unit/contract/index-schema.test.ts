@@ -48,6 +48,52 @@ describe('parseIndex', () => {
     expect(parseIndex(withKeys([{ id: 'APKA1', type: 'ssh-rsa', fingerprint: 'SHA256:a' }]))).toBeTruthy();
   });
 
+  it.each([
+    [
+      'a key',
+      [{ id: 'APKA1', type: 'ssh-rsa', fingerprint: 'SHA256:a', activeSince: '2026-01-01T00:00:00.000Z' }],
+      undefined,
+      true,
+    ],
+    [
+      'a refused copy',
+      [],
+      [{ id: 'APKA2', reason: 'copy', fingerprint: 'SHA256:a', activeSince: '2026-01-01T00:00:00.000Z' }],
+      true,
+    ],
+    [
+      'not a date',
+      [{ id: 'APKA1', type: 'ssh-rsa', fingerprint: 'SHA256:a', activeSince: 'yesterday' }],
+      undefined,
+      false,
+    ],
+    [
+      'not a string',
+      [{ id: 'APKA1', type: 'ssh-rsa', fingerprint: 'SHA256:a', activeSince: 1 }],
+      undefined,
+      false,
+    ],
+  ])('activeSince on %s: read when a valid time', (_n, keys, rejected, ok) => {
+    const parse = () => parseIndex(withKeys(keys, rejected));
+    if (ok) expect(parse()).toBeTruthy();
+    else expect(parse).toThrow(/bad (keys|rejectedKeys) for alice/);
+  });
+
+  it('name-keyed records have no prototype: `__proto__` is a user, `constructor` is nobody', () => {
+    const text = JSON.stringify(good).replace(
+      '"users":{',
+      '"users":{"__proto__":{"userId":"AIDAPROTO","localName":"__proto__","uid":20002,"groups":[],"keys":[]},',
+    );
+    const index = parseIndex(text);
+    expect(Object.keys(index.users)).toEqual(['__proto__', 'alice']);
+    for (const r of [index.users, index.groups, index.keyBodies, index.uids, index.retiredUids ?? {}])
+      expect(Object.getPrototypeOf(r)).toBeNull();
+    expect(index.users.constructor).toBeUndefined();
+    expect(index.groups.toString).toBeUndefined();
+    expect(serializeIndex(parseIndex(serializeIndex(index)))).toBe(serializeIndex(index));
+    expect(serializeIndex(index)).toContain('"__proto__": {');
+  });
+
   it('round-trips with sorted keys', () => {
     const text = serializeIndex(parseIndex(JSON.stringify(good)));
     expect(parseIndex(text)).toEqual(good);

@@ -2,17 +2,73 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runChain, substituteChain } from '../../../host-agent/chain.js';
+import { checkChainTokens, runChain, splitCommandLine, substituteChain } from '../../../host-agent/chain.js';
+import { ChainCommandError } from '../../../host-agent/errors.js';
 
 describe('substituteChain', () => {
   it.each([
     [['/x', '%u', '%f'], 'alice', 'SHA256:abc', ['/x', 'alice', 'SHA256:abc']],
     [['/x', '--user=%u'], 'alice', undefined, ['/x', '--user=alice']],
     [['/x', '%f'], 'alice', undefined, ['/x', '']],
-    [['/x', '100%%', '%h'], 'a', undefined, ['/x', '100%', '%h']],
+    [['/x', '100%%'], 'a', undefined, ['/x', '100%']],
+    [['/x', '%%u'], 'a', undefined, ['/x', '%u']],
     [['/x', '%u %u'], 'a', undefined, ['/x', 'a a']],
+    // Like sshd: the command itself is never expanded.
+    [['/opt/%u/cmd', '%u'], 'a', undefined, ['/opt/%u/cmd', 'a']],
+    // A value is inserted once, never expanded again.
+    [['/x', '%u'], '%f', 'SHA256:abc', ['/x', '%f']],
   ] as [string[], string, string | undefined, string[]][])('%j', (argv, user, fp, expected) => {
     expect(substituteChain(argv, user, fp)).toEqual(expected);
+  });
+});
+
+describe('checkChainTokens: only what sshd passes the agent (%u %f), refused otherwise', () => {
+  it.each([['/x'], ['/x', '%u', '%f'], ['/x', '--fp=%f', '100%%'], ['/opt/%k/x', '%u']])(
+    '%j is fine',
+    (...argv) => {
+      expect(() => checkChainTokens(argv)).not.toThrow();
+    },
+  );
+  it.each<[string[], RegExp]>([
+    [
+      ['/x', '%k'],
+      /^chain argument 1: %k \(the key itself\) cannot be given to a chained command: sshd passes the agent only %u and %f$/,
+    ],
+    [['/x', '%u', '%t'], /^chain argument 2: %t \(the key type\)/],
+    [['/x', '%U'], /%U \(the user's uid\)/],
+    [['/x', '%h'], /%h \(the user's home directory\)/],
+    [['/x', '%C'], /%C \(the connection endpoints\)/],
+    [['/x', '%D'], /%D \(the routing domain\)/],
+    [['/x', '%z'], /^chain argument 1: unknown token %z \(sshd would refuse it too\): use %u, %f or %%$/],
+    [['/x', '100%'], /^chain argument 1 ends with a lone %: write %% for a literal %$/],
+  ])('%j', (argv, message) => {
+    expect(() => checkChainTokens(argv)).toThrow(ChainCommandError);
+    expect(() => checkChainTokens(argv)).toThrow(message);
+  });
+});
+
+describe('splitCommandLine: as sshd splits AuthorizedKeysCommand (OpenSSH misc.c argv_split)', () => {
+  it.each<[string, string[]]>([
+    ['/opt/aws/bin/eic_run_authorized_keys %u %f', ['/opt/aws/bin/eic_run_authorized_keys', '%u', '%f']],
+    ['  /x \t a   b  ', ['/x', 'a', 'b']],
+    ['', []],
+    ['/x "a b" \'c d\'', ['/x', 'a b', 'c d']],
+    ['/x a"b c"d', ['/x', 'ab cd']],
+    ['/x ""', ['/x', '']],
+    ['/x "it\'s"', ['/x', "it's"]],
+    ['/x \'say "hi"\'', ['/x', 'say "hi"']],
+    ['/x a\\ b', ['/x', 'a b']],
+    ['/x "a\\ b"', ['/x', 'a\\ b']],
+    ['/x \\"q\\" \\\'', ['/x', '"q"', "'"]],
+    ["/x '\\''", ['/x', "'"]],
+    ['/x a\\\\b', ['/x', 'a\\b']],
+    ['/x a\\nb c\\', ['/x', 'a\\nb', 'c\\']],
+    ['/x "%u" \'%f\'', ['/x', '%u', '%f']],
+  ])('%j', (line, argv) => {
+    expect(splitCommandLine(line)).toEqual(argv);
+  });
+  it.each(['/x "a', "/x 'a", '/x "a\\"'])('%j: an unclosed quote is refused', (line) => {
+    expect(() => splitCommandLine(line)).toThrow(ChainCommandError);
   });
 });
 

@@ -75,6 +75,13 @@ describe('parseConfig', () => {
     expect(c.iamUsers).toEqual({ allowGroups: [] });
   });
 
+  it.each<[string, string[]]>([
+    ['/opt/aws/bin/eic_run_authorized_keys %u %f', ['/opt/aws/bin/eic_run_authorized_keys', '%u', '%f']],
+    ['"/opt/my tools/keys" --user=%u \'a b\'', ['/opt/my tools/keys', '--user=%u', 'a b']],
+  ])('splits chain %j as sshd splits AuthorizedKeysCommand', (line, argv) => {
+    expect(parse({ ...base, chain: line }).chain).toEqual(argv);
+  });
+
   it('keeps a local user named __proto__ as plain data', () => {
     const c = parseConfig(`{"bucket":"bkt","region":"us-east-1","users":{"__proto__":["users/a"]}}`, 't');
     expect(Object.hasOwn(c.users, '__proto__')).toBe(true);
@@ -155,6 +162,18 @@ describe('parseConfig', () => {
       /absolute command path/,
     ],
     ['empty chain', JSON.stringify({ ...base, chain: [] }), /absolute command path/],
+    [
+      'chain with an unclosed quote',
+      JSON.stringify({ ...base, chain: '/x "a' }),
+      /^[^:]*: chain: unclosed "/,
+    ],
+    [
+      'chain with %k (sshd does not pass the agent the key)',
+      JSON.stringify({ ...base, chain: ['/x', '%u', '%k'] }),
+      /chain: chain argument 2: %k \(the key itself\) cannot be given to a chained command/,
+    ],
+    ['chain with %t in a command line', JSON.stringify({ ...base, chain: '/x %t' }), /%t \(the key type\)/],
+    ['chain with a lone %', JSON.stringify({ ...base, chain: ['/x', '50%'] }), /lone %/],
     ['chain with non-string', JSON.stringify({ ...base, chain: ['/bin/x', 3] }), /chain\[1\]/],
     [
       'bad sudoGroups',

@@ -75,7 +75,7 @@ describe('stsEndpoint', () => {
     [{}, 'eu-west-1', 'https://sts.eu-west-1.amazonaws.com/'],
     [{}, 'cn-north-1', 'https://sts.cn-north-1.amazonaws.com.cn/'],
     [{ AWS_ENDPOINT_URL: 'http://127.0.0.1:1/' }, 'eu-west-1', 'http://127.0.0.1:1/'],
-    [{ AWS_ENDPOINT_URL: 'http://a/', AWS_ENDPOINT_URL_STS: 'http://b/' }, 'eu-west-1', 'http://b/'],
+    [{ AWS_ENDPOINT_URL: 'https://a/', AWS_ENDPOINT_URL_STS: 'https://b/' }, 'eu-west-1', 'https://b/'],
   ] as [NodeJS.ProcessEnv, string, string][])('%j %s', (env, region, url) => {
     expect(stsEndpoint(env, region).href).toBe(url);
   });
@@ -200,7 +200,7 @@ describe('createCredentialProvider with roleArn', () => {
   const env = {
     AWS_ACCESS_KEY_ID: 'BASE',
     AWS_SECRET_ACCESS_KEY: 'b',
-    AWS_ENDPOINT_URL_STS: 'http://sts.test/',
+    AWS_ENDPOINT_URL_STS: 'https://sts.test/',
   };
   const arn = 'arn:aws:iam::123456789012:role/r';
   const stsOk = (expiry: string) =>
@@ -235,7 +235,7 @@ describe('createCredentialProvider with roleArn', () => {
     expect(c).toMatchObject({ accessKeyId: 'ASIAROLE', secretAccessKey: 's&x', sessionToken: 'tok' });
     expect(t.calls).toHaveLength(1);
     expect(t.calls[0]).toMatch(
-      /^POST http:\/\/sts.test\/ Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws/,
+      /^POST https:\/\/sts.test\/ Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws/,
     );
     expect(readdirSync(t.dir)).toEqual([roleCacheName(arn, 'BASE')]);
     await t.make()(); // a new provider = a new login

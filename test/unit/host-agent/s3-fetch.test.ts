@@ -34,11 +34,16 @@ describe('objectUrl', () => {
     ],
     [
       c('keys'),
-      { AWS_ENDPOINT_URL_S3: 'http://s3.test:1' },
+      { AWS_ENDPOINT_URL_S3: 'https://s3.test:1' },
       'index.json',
-      'http://s3.test:1/keys/index.json',
+      'https://s3.test:1/keys/index.json',
     ],
-    [c('keys'), { AWS_ENDPOINT_URL: 'http://all.test:2' }, 'index.json', 'http://all.test:2/keys/index.json'],
+    [
+      c('keys'),
+      { AWS_ENDPOINT_URL: 'https://all.test:2' },
+      'index.json',
+      'https://all.test:2/keys/index.json',
+    ],
     [
       c('keys', 'us-east-1', 'http://cfg:3'),
       { AWS_ENDPOINT_URL_S3: 'http://env:4' },

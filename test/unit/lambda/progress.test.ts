@@ -52,6 +52,19 @@ describe('progress.json', () => {
     expect(parseProgress(serializeProgress(valid))).toEqual(valid);
   });
 
+  it('keeps key lists of users named like Object.prototype properties (valid IAM names)', () => {
+    const names = ['__proto__', 'constructor', 'toString'];
+    const text = serializeProgress(valid).replace(
+      '"keyLists":{',
+      `"keyLists":{${names.map((n) => `"${n}": {"userId": "AIDA${n.length}", "keys": []},`).join('')}`,
+    );
+    const p = parseProgress(text.replace('"usersRead":2', '"usersRead":5'));
+    expect(Object.keys(p.keyLists).sort()).toEqual([...names, 'alice', 'bob'].sort());
+    const rest = withoutKeyLists(p, ['constructor', 'valueOf']);
+    expect(Object.keys(rest.keyLists).sort()).toEqual(['__proto__', 'alice', 'bob', 'toString']);
+    expect(parseProgress(serializeProgress(rest)).usersRead).toBe(4);
+  });
+
   const mutate = (f: (o: Record<string, unknown>) => void) => {
     const o = JSON.parse(serializeProgress(valid)) as Record<string, unknown>;
     f(o);

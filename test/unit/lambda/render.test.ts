@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { INDEX_VERSION, type PublishedIndex, parseIndex, serializeIndex } from '../../../contract/index.js';
+import {
+  INDEX_VERSION,
+  own,
+  type PublishedIndex,
+  parseIndex,
+  serializeIndex,
+} from '../../../contract/index.js';
 import type { IamSnapshot, IamUser } from '../../../lambda/iam-source.js';
 import {
   copiedKeyReason,
@@ -147,7 +153,7 @@ describe('render', () => {
     expect(r.problems).toEqual([{ user: '..', reason: 'user name cannot be an object key' }]);
   });
 
-  it('refuses every copy when no upload date or previous index says who was first (ambiguous owner)', () => {
+  it('refuses every copy when the claims tie (first seen by the same run) and none was published (ambiguous owner)', () => {
     const s = snap(
       [
         { name: 'alice', groups: [], keys: [{ id: 'A', status: 'Active' }] },
@@ -172,100 +178,68 @@ describe('render', () => {
     ]);
   });
 
-  describe('a public key registered to several IAM users: the first holder keeps it', () => {
+  describe('a public key registered to several IAM users: the first claim keeps it', () => {
     const at = (iso: string) => new Date(iso);
     const T1 = at('2025-01-01T00:00:00Z');
     const T2 = at('2025-06-01T00:00:00Z');
 
     it.each<[string, KeyClaim[], string | undefined]>([
-      ['one holder', [{ user: 'a', uploadDate: T2, publishedBefore: false }], 'a'],
+      ['one holder', [{ user: 'a', since: T2, publishedBefore: false }], 'a'],
       [
-        'the earliest upload',
+        'never published: the earliest claim',
         [
-          { user: 'a', uploadDate: T2, publishedBefore: false },
-          { user: 'b', uploadDate: T1, publishedBefore: false },
+          { user: 'a', since: T2, publishedBefore: false },
+          { user: 'b', since: T1, publishedBefore: false },
         ],
         'b',
       ],
       [
-        'the earliest upload, even against the previous index',
+        'published for someone: never taken by an earlier-dated claim',
         [
-          { user: 'a', uploadDate: T2, publishedBefore: true },
-          { user: 'b', uploadDate: T1, publishedBefore: false },
-        ],
-        'b',
-      ],
-      [
-        'a tie goes to the one already published',
-        [
-          { user: 'a', uploadDate: T1, publishedBefore: false },
-          { user: 'b', uploadDate: T1, publishedBefore: true },
-        ],
-        'b',
-      ],
-      [
-        'no dates: the one already published',
-        [
-          { user: 'a', publishedBefore: true },
-          { user: 'b', publishedBefore: false },
+          { user: 'a', since: T2, publishedBefore: true },
+          { user: 'b', since: T1, publishedBefore: false },
         ],
         'a',
       ],
       [
-        'a dated upload proves nothing against an undated claim (a tag): the previous index decides',
+        'published for someone, several unpublished claims: still theirs',
         [
-          { user: 'a', publishedBefore: true },
-          { user: 'b', uploadDate: T1, publishedBefore: false },
-        ],
-        'a',
-      ],
-      [
-        'an undated claim published before keeps it against an earlier dated one, and vice versa',
-        [
-          { user: 'a', publishedBefore: false },
-          { user: 'b', uploadDate: T2, publishedBefore: true },
-          { user: 'c', uploadDate: T1, publishedBefore: false },
+          { user: 'a', since: T1, publishedBefore: false },
+          { user: 'b', since: T2, publishedBefore: true },
+          { user: 'c', since: T1, publishedBefore: false },
         ],
         'b',
-      ],
-      [
-        'an undated claim, nobody published: nobody',
-        [
-          { user: 'a', publishedBefore: false },
-          { user: 'b', uploadDate: T1, publishedBefore: false },
-        ],
-        undefined,
-      ],
-      [
-        'three holders: the earliest of the tied ones that was published',
-        [
-          { user: 'a', uploadDate: T1, publishedBefore: false },
-          { user: 'b', uploadDate: T2, publishedBefore: true },
-          { user: 'c', uploadDate: T1, publishedBefore: true },
-        ],
-        'c',
       ],
       [
         'a tie, neither published: nobody',
         [
-          { user: 'a', uploadDate: T1, publishedBefore: false },
-          { user: 'b', uploadDate: T1, publishedBefore: false },
+          { user: 'a', since: T1, publishedBefore: false },
+          { user: 'b', since: T1, publishedBefore: false },
         ],
         undefined,
       ],
       [
-        'a tie, both published: nobody',
+        'published for several (an index from an older rule): the earliest of them',
         [
-          { user: 'a', uploadDate: T1, publishedBefore: true },
-          { user: 'b', uploadDate: T1, publishedBefore: true },
+          { user: 'a', since: T1, publishedBefore: false },
+          { user: 'b', since: T2, publishedBefore: true },
+          { user: 'c', since: at('2025-03-01T00:00:00Z'), publishedBefore: true },
+        ],
+        'c',
+      ],
+      [
+        'published for several, tied: nobody',
+        [
+          { user: 'a', since: T1, publishedBefore: true },
+          { user: 'b', since: T1, publishedBefore: true },
         ],
         undefined,
       ],
       [
-        'an invalid date counts as none: it cannot be ordered, the previous index decides',
+        'an invalid date orders last',
         [
-          { user: 'a', uploadDate: new Date(Number.NaN), publishedBefore: false },
-          { user: 'b', uploadDate: T2, publishedBefore: true },
+          { user: 'a', since: new Date(Number.NaN), publishedBefore: false },
+          { user: 'b', since: T2, publishedBefore: false },
         ],
         'b',
       ],
@@ -274,35 +248,44 @@ describe('render', () => {
       expect(firstHolder([...claims].reverse())).toBe(expected);
     });
 
+    const later = (ms: number) => ({ ...opts, now: new Date(now.getTime() + ms) });
+    const again = (r: { index: PublishedIndex }) => parseIndex(serializeIndex(r.index));
     // 'aaron' sorts before 'zoe': the rule must not depend on name order.
-    const copied = (first: Date, copy: Date) =>
+    const copied = (zoe: IamUser['keys'], aaron: IamUser['keys']) =>
       snap(
         [
-          { name: 'zoe', groups: ['g'], keys: [{ id: 'Z', status: 'Active', uploadDate: first }] },
-          {
-            name: 'aaron',
-            groups: ['g'],
-            keys: [
-              { id: 'A1', status: 'Active', uploadDate: copy },
-              { id: 'A2', status: 'Active', uploadDate: T1 },
-            ],
-          },
+          { name: 'zoe', groups: ['g'], keys: zoe },
+          { name: 'aaron', groups: ['g'], keys: [...aaron, { id: 'A2', status: 'Active', uploadDate: T1 }] },
         ],
         ['g'],
         { Z: k1.openssh, A1: `${k1.openssh} copied`, A2: k2.openssh },
       );
+    const zoeAlone = snap([{ name: 'zoe', groups: ['g'], keys: [{ id: 'Z', status: 'Active' }] }], ['g'], {
+      Z: k1.openssh,
+    });
 
-    it("publishes the first holder's line and refuses only the later copy, saying why in index.json", () => {
-      const r = render(copied(T1, T2), undefined, opts);
+    it("keeps the published holder's line and refuses only the new copy, saying why in index.json", () => {
+      const before = render(zoeAlone, undefined, opts);
+      const r = render(
+        copied([{ id: 'Z', status: 'Active' }], [{ id: 'A1', status: 'Active' }]),
+        again(before),
+        later(60_000),
+      );
       expect(r.objects.get('p/users/zoe/authorized_keys')).toBe(line('zoe', k1));
       expect(r.objects.get('p/users/aaron/authorized_keys')).toBe(line('aaron', k2));
       expect(r.objects.get('p/groups/g/authorized_keys')).toBe(line('aaron', k2) + line('zoe', k1));
-      expect(r.index.users.zoe?.keys.map((k) => k.id)).toEqual(['Z']);
+      expect(r.index.users.zoe?.keys).toEqual([
+        { id: 'Z', type: k1.type, fingerprint: k1.fingerprint }, // published: no date needed
+      ]);
       expect(r.index.users.zoe?.rejectedKeys).toBeUndefined();
       expect(r.index.users.aaron?.rejectedKeys).toEqual([
-        { id: 'A1', fingerprint: k1.fingerprint, reason: copiedKeyReason('zoe') },
+        {
+          id: 'A1',
+          fingerprint: k1.fingerprint,
+          activeSince: later(60_000).now.toISOString(),
+          reason: copiedKeyReason('zoe'),
+        },
       ]);
-      expect(copiedKeyReason('zoe')).toMatch(/IAM user zoe, who registered it first/);
       expect(r.problems).toEqual([
         {
           user: 'aaron',
@@ -316,32 +299,108 @@ describe('render', () => {
       expect(r.keyCount).toBe(2);
     });
 
-    it('the earlier upload wins whatever the names', () => {
-      const r = render(copied(T2, T1), undefined, opts);
-      expect(r.objects.get('p/users/zoe/authorized_keys')).toBe('');
-      expect(r.objects.get('p/users/aaron/authorized_keys')).toBe(line('aaron', k1) + line('aaron', k2));
-      expect(r.index.users.zoe?.rejectedKeys?.[0]?.reason).toBe(copiedKeyReason('aaron'));
+    it("a pre-staged Inactive copy, uploaded first, never takes the colleague's published key when activated", () => {
+      // aaron uploads zoe's public key at T1 and deactivates it; zoe registers hers at T2 and uses it.
+      const staged = (status: 'Active' | 'Inactive') =>
+        copied([{ id: 'Z', status: 'Active', uploadDate: T2 }], [{ id: 'A1', status, uploadDate: T1 }]);
+      const r1 = render(staged('Inactive'), undefined, opts);
+      expect(r1.objects.get('p/users/zoe/authorized_keys')).toBe(line('zoe', k1));
+      const r2 = render(staged('Active'), again(r1), later(60_000));
+      expect(r2.objects.get('p/users/zoe/authorized_keys')).toBe(line('zoe', k1));
+      expect(r2.objects.get('p/users/aaron/authorized_keys')).toBe(line('aaron', k2));
+      expect(r2.index.users.aaron?.rejectedKeys?.[0]?.reason).toBe(copiedKeyReason('zoe'));
+      // And on every later run.
+      const r3 = render(staged('Active'), again(r2), later(120_000));
+      expect(r3.objects.get('p/users/zoe/authorized_keys')).toBe(line('zoe', k1));
     });
 
-    it('a tie is broken by the previous index: whoever had it published keeps it', () => {
-      const alone = snap(
-        [{ name: 'zoe', groups: [], keys: [{ id: 'Z', status: 'Active', uploadDate: T1 }] }],
-        [],
-        { Z: k1.openssh },
+    it('between claims never published, the one the publisher saw Active first wins, whatever the upload dates', () => {
+      const three = (zoeKeys: IamUser['keys'], bob: IamUser['keys']) =>
+        snap(
+          [
+            { name: 'zoe', groups: [], keys: zoeKeys },
+            { name: 'aaron', groups: [], keys: [{ id: 'A1', status: 'Active', uploadDate: T2 }] },
+            { name: 'bob', groups: [], keys: bob },
+          ],
+          [],
+          { Z: k1.openssh, A1: k1.openssh, B1: k1.openssh },
+        );
+      const zoe = [{ id: 'Z', status: 'Active' as const }];
+      const r1 = render(
+        snap([{ name: 'zoe', groups: [], keys: zoe }], [], { Z: k1.openssh }),
+        undefined,
+        opts,
       );
-      const before = render(alone, undefined, opts);
-      const both = copied(T1, T1);
-      expect(render(both, undefined, opts).problems.map((p) => p.user)).toEqual(['aaron', 'zoe']); // undecided
-      const r = render(both, parseIndex(serializeIndex(before.index)), opts);
-      expect(r.objects.get('p/users/zoe/authorized_keys')).toBe(line('zoe', k1));
-      expect(r.index.users.aaron?.rejectedKeys?.[0]).toMatchObject({
-        id: 'A1',
-        reason: copiedKeyReason('zoe'),
+      const r2 = render(three(zoe, []), again(r1), later(60_000)); // aaron's copy seen first
+      const r3 = render(
+        three(zoe, [{ id: 'B1', status: 'Active', uploadDate: T1 }]),
+        again(r2),
+        later(120_000),
+      );
+      expect(r3.objects.get('p/users/zoe/authorized_keys')).toBe(line('zoe', k1));
+      // zoe deletes hers: of the two refused copies, aaron's was Active first (bob's upload is older).
+      const r4 = render(
+        three([], [{ id: 'B1', status: 'Active', uploadDate: T1 }]),
+        again(r3),
+        later(180_000),
+      );
+      expect(r4.objects.get('p/users/aaron/authorized_keys')).toBe(line('aaron', k1));
+      expect(r4.objects.get('p/users/bob/authorized_keys')).toBe('');
+      expect(r4.index.users.bob?.rejectedKeys?.[0]?.reason).toBe(copiedKeyReason('aaron'));
+      expect(r3.index.users.aaron?.rejectedKeys?.[0]?.activeSince).toBe(later(60_000).now.toISOString());
+      expect(r3.index.users.bob?.rejectedKeys?.[0]?.activeSince).toBe(later(120_000).now.toISOString());
+    });
+
+    it('a key deactivated and activated again claims anew from its activation', () => {
+      const at2 = (aaron: 'Active' | 'Inactive', zoe: IamUser['keys']) =>
+        snap(
+          [
+            { name: 'zoe', groups: [], keys: zoe },
+            { name: 'aaron', groups: [], keys: [{ id: 'A1', status: aaron }] },
+            { name: 'bob', groups: [], keys: [{ id: 'B1', status: 'Active' }] },
+          ],
+          [],
+          { Z: k1.openssh, A1: k1.openssh, B1: k1.openssh },
+        );
+      const zoe = [{ id: 'Z', status: 'Active' as const }];
+      const r1 = render(
+        snap([{ name: 'zoe', groups: [], keys: zoe }], [], { Z: k1.openssh }),
+        undefined,
+        opts,
+      );
+      const r2 = render(at2('Active', zoe), again(r1), later(60_000)); // aaron and bob tie
+      const r3 = render(at2('Inactive', zoe), again(r2), later(120_000)); // aaron's claim lapses
+      const r4 = render(at2('Active', []), again(r3), later(180_000)); // ...and restarts: bob is first
+      expect(r4.objects.get('p/users/bob/authorized_keys')).toBe(line('bob', k1));
+      expect(r4.index.users.aaron?.rejectedKeys?.[0]).toMatchObject({
+        activeSince: later(180_000).now.toISOString(),
+        reason: copiedKeyReason('bob'),
       });
     });
 
-    it('the previous index follows the person, not the name: a renamed holder keeps the tie', () => {
-      const mine = { id: 'Z', status: 'Active' as const, uploadDate: T1 };
+    it('a tag key and a key-store key follow the same rule: the published one keeps it', () => {
+      const s = (withCopy: boolean) =>
+        snap(
+          [
+            { name: 'zoe', groups: [], keys: [], tags: [{ key: 'ssh-key:laptop', value: k1.openssh }] },
+            {
+              name: 'aaron',
+              groups: [],
+              keys: withCopy ? [{ id: 'A1', status: 'Active', uploadDate: new Date(0) }] : [],
+            },
+          ],
+          [],
+          { A1: k1.openssh },
+        );
+      const r1 = render(s(false), undefined, opts);
+      const r2 = render(s(true), again(r1), later(60_000));
+      expect(r2.objects.get('p/users/zoe/authorized_keys')).toBe(line('zoe', k1));
+      expect(r2.index.users.zoe?.keys[0]?.id).toBe('tag:ssh-key:laptop');
+      expect(r2.index.users.aaron?.rejectedKeys?.[0]?.reason).toBe(copiedKeyReason('zoe'));
+    });
+
+    it('the claim follows the person (user id), not the name: a renamed holder keeps it', () => {
+      const mine = { id: 'Z', status: 'Active' as const, uploadDate: T2 };
       const before = render(
         snap([{ name: 'zoe', id: 'AIDAZOE000000000001', groups: [], keys: [mine] }], [], { Z: k1.openssh }),
         undefined,
@@ -360,22 +419,22 @@ describe('render', () => {
         [],
         { Z: k1.openssh, I: k1.openssh },
       );
-      const r = render(after, before.index, opts);
+      const r = render(after, again(before), later(60_000));
       expect(r.objects.get('p/users/zoe.new/authorized_keys')).toBe(line('zoe.new', k1));
       expect(r.objects.get('p/users/zoe/authorized_keys')).toBe('');
     });
 
     it('is deterministic, and a refused copy is neither fetched again nor re-decided', () => {
-      const r1 = render(copied(T1, T2), undefined, opts);
-      const known = knownKeyBodies(parseIndex(serializeIndex(r1.index)));
+      const s = copied([{ id: 'Z', status: 'Active' }], [{ id: 'A1', status: 'Active' }]);
+      const r1 = render(s, again(render(zoeAlone, undefined, opts)), opts);
+      const known = knownKeyBodies(again(r1));
       expect(known.bodies.get('A1')).toBe(k1.openssh);
       expect(known.rejectedIds.has('A1')).toBe(false);
-      const r2 = render(copied(T1, T2), parseIndex(serializeIndex(r1.index)), opts);
+      const r2 = render(s, again(r1), opts);
       expect(serializeIndex(r2.index)).toBe(serializeIndex(r1.index));
       expect([...r2.objects]).toEqual([...r1.objects]);
     });
   });
-
   it('withholds local names that are too long or shared by two IAM users', () => {
     const s = snap(
       [
@@ -538,5 +597,66 @@ describe('render', () => {
     expect(index.users.zed?.keys.map((k) => k.id)).toEqual(['K1', 'K2']);
     expect(index.groups.g2?.members).toEqual(['inactive', 'zed']);
     expect(r.keyCount).toBe(3);
+  });
+});
+
+describe('names that are Object.prototype properties (valid IAM user and group names)', () => {
+  const NAMES = ['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty'];
+  const keys = NAMES.map(() => makeKey());
+  const s = snap(
+    NAMES.map((name, i) => ({
+      name,
+      groups: [NAMES[(i + 1) % NAMES.length] as string, 'plain'],
+      keys: [{ id: `KP${i}`, status: 'Active' as const }],
+    })),
+    [...NAMES, 'plain'],
+    Object.fromEntries(keys.map((k, i) => [`KP${i}`, k.openssh])),
+  );
+  const again = (r: { index: PublishedIndex }) => parseIndex(serializeIndex(r.index));
+
+  it('render -> index.json -> parse keeps every user and group, and each object has its entry', () => {
+    const r = render(s, undefined, opts);
+    const index = again(r);
+    expect(Object.keys(index.users).sort()).toEqual([...NAMES].sort());
+    expect(Object.keys(index.groups).sort()).toEqual([...NAMES, 'plain'].sort());
+    for (const [i, name] of NAMES.entries()) {
+      expect(Object.hasOwn(index.users, name)).toBe(true);
+      expect(index.users[name]?.keys.map((k) => k.id)).toEqual([`KP${i}`]);
+      expect(r.objects.get(`p/users/${name}/authorized_keys`)).toBe(line(name, keys[i] as (typeof keys)[0]));
+      expect(index.groups[name]?.members).toEqual([NAMES[(i + NAMES.length - 1) % NAMES.length]]);
+    }
+    expect(index.groups.plain?.members).toEqual([...NAMES].sort());
+    expect(Object.keys(index.uids).length).toBe(NAMES.length);
+  });
+
+  it('the next run knows them as the same people: same bytes, no uid handed out twice', () => {
+    const r1 = render(s, undefined, opts);
+    const r2 = render(s, again(r1), opts);
+    expect(serializeIndex(r2.index)).toBe(serializeIndex(r1.index));
+    expect(new Set(Object.values(r2.index.uids)).size).toBe(NAMES.length);
+  });
+
+  it('a name absent from index.json reads as absent there, never as an inherited property', () => {
+    const index = again(render(snap([{ name: 'alice', groups: [], keys: [] }], [], {}), undefined, opts));
+    for (const name of NAMES) {
+      expect(index.users[name]).toBeUndefined();
+      expect(index.groups[name]).toBeUndefined();
+      expect(index.keyBodies[name]).toBeUndefined();
+    }
+  });
+
+  it('a version 1 index keyed by such names migrates every uid', () => {
+    // Written as text: a `__proto__` key in an object literal would set the prototype instead.
+    const v1 = parseIndex(
+      `{"version":1,"generatedAt":"2025-12-01T00:00:00.000Z","keyBodies":{},"groups":{},"nextUid":20002,
+        "users":{"__proto__":{"localName":"__proto__","uid":20000,"groups":[],"keys":[]}},
+        "uids":{"__proto__":20000,"constructor":20001}}`,
+    ); // constructor left before the migration
+    expect(Object.keys(v1.users)).toEqual(['__proto__']);
+    const r = render(snap([{ name: '__proto__', groups: [], keys: [] }], [], {}), v1, opts);
+    const index = again(r);
+    expect(own(index.users, '__proto__')?.uid).toBe(20000);
+    expect(Object.keys(index.retiredUids ?? {})).toEqual(['constructor']);
+    expect(index.nextUid).toBe(20002);
   });
 });

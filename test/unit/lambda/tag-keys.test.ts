@@ -275,26 +275,36 @@ describe('render with tag keys', () => {
           id: 'tag:ssh-key:laptop',
           tagKey: 'ssh-key:laptop',
           fingerprint: ed.fingerprint,
+          activeSince: now.toISOString(),
           reason: DUPLICATE_KEY_REASON,
         },
       ]);
     });
 
-    it('the same user in both stores dates their claim by the key-store upload', () => {
-      const s = snap(
-        [
-          {
-            name: 'zoe',
-            keys: [{ id: 'APKAZ', status: 'Active', uploadDate: T1 }],
-            tags: [{ key: 'ssh-key:a', value: ed.openssh }],
-          },
-          { name: 'aaron', keys: [{ id: 'APKAA', status: 'Active', uploadDate: T2 }], tags: [] },
-        ],
-        { APKAZ: ed.openssh, APKAA: ed.openssh },
+    it("a user's claim dates from their earliest Active copy, key store or tag", () => {
+      const s = (zoeInStore: boolean) =>
+        snap(
+          [
+            {
+              name: 'zoe',
+              keys: zoeInStore ? [{ id: 'APKAZ', status: 'Active', uploadDate: T1 }] : [],
+              tags: [{ key: 'ssh-key:a', value: ed.openssh }],
+            },
+            { name: 'aaron', keys: [{ id: 'APKAA', status: 'Active', uploadDate: T2 }], tags: [] },
+          ],
+          { APKAZ: ed.openssh, APKAA: ed.openssh },
+        );
+      // Both first seen by the same run: a tie. zoe's later key-store copy does not move her claim.
+      const r1 = render(s(false), undefined, opts);
+      const r2 = render(s(true), parseIndex(serializeIndex(r1.index)), {
+        ...opts,
+        now: new Date(now.getTime() + 1),
+      });
+      expect(userObject(r2, 'zoe')).toBe('');
+      expect(userObject(r2, 'aaron')).toBe('');
+      expect(r2.problems.filter((p) => p.reason === DUPLICATE_KEY_REASON).map((p) => p.user)).toEqual(
+        ['zoe', 'zoe', 'aaron'].sort(),
       );
-      const r = render(s, undefined, opts);
-      expect(userObject(r, 'zoe')).toBe(line('zoe', ed));
-      expect(userObject(r, 'aaron')).toBe('');
     });
   });
 

@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { INDEX_VERSION, type PublishedIndex } from '../../../contract/index.js';
-import type { Expectation } from '../../../lambda/event-targets.js';
-import type { IamKey, IamUser } from '../../../lambda/iam-source.js';
-import { render } from '../../../lambda/render.js';
+import { INDEX_VERSION, type PublishedIndex, parseIndex, serializeIndex } from '../../../contract/index.js';
+import { onlyRemovals, undecidedCopies } from '../../../lambda/copied-key-clash.js';
+import type { Expectation, Targets } from '../../../lambda/event-targets.js';
+import type { IamKey, IamSnapshot, IamUser } from '../../../lambda/iam-source.js';
+import { knownKeyBodies, render } from '../../../lambda/render.js';
 import {
-  onlyRemovals,
+  nameMismatch,
   snapshotFromIndex,
-  undecidedCopies,
+  targetedSnapshot,
   unmetExpectations,
 } from '../../../lambda/targeted-read.js';
+import { type FakeIamState, type FakeIamUser, fakeIam } from '../../helpers/fake-iam.js';
 import { makeKey } from '../../helpers/keys.js';
 
 describe('unmetExpectations', () => {
@@ -104,6 +106,156 @@ describe('snapshotFromIndex', () => {
     ],
   ])('cannot stand in for IAM: %s', (_, i) => {
     expect(snapshotFromIndex(i as PublishedIndex)).toBeUndefined();
+  });
+});
+
+/** The IamSnapshot a full read of `state` gives. */
+function snapshotOf(state: FakeIamState): IamSnapshot {
+  return {
+    users: state.users.map((u) => ({
+      name: u.name,
+      id: u.id,
+      groups: [...u.groups],
+      keys: u.keys.map((k) => ({ id: k.id, status: k.status })),
+      tags: [...(u.tags ?? [])],
+    })),
+    groups: [...state.groups],
+    bodies: new Map(state.users.flatMap((u) => u.keys.map((k) => [k.id, k.body] as const))),
+  };
+}
+
+const renderOpts = { prefix: '', uidBase: 20000, now: new Date('2026-11-30T00:00:00Z') };
+
+/** index.json as a full run over `before` writes it, then a targeted read of `after`. */
+async function targetedAfter(before: FakeIamState, after: FakeIamState, targets: Targets) {
+  const index = parseIndex(serializeIndex(render(snapshotOf(before), undefined, renderOpts).index));
+  const { iam } = fakeIam(after);
+  return {
+    index,
+    result: await targetedSnapshot(iam, index, targets, knownKeyBodies(index), { retryDelaysMs: [] }),
+  };
+}
+
+describe('event names resolve as IAM resolves them: without regard to letter case', () => {
+  it.each<[string, readonly string[], readonly string[], string | undefined]>([
+    ['known exactly', ['alice'], ['alice', 'bob'], undefined],
+    ['unknown in any case (a new name)', ['carol'], ['alice', 'bob'], undefined],
+    [
+      'known only in another case',
+      ['Alice'],
+      ['alice', 'bob'],
+      'an event names user Alice, which IAM spells alice',
+    ],
+    ['two spellings of one name among the events', ['dave', 'DAVE'], [], 'events name user dave and DAVE'],
+    ['index.json holds two spellings', ['alice'], ['alice', 'ALICE'], 'index.json has users alice, ALICE'],
+    ['prototype names are names like any other', ['__proto__', 'constructor'], ['toString'], undefined],
+  ])('%s', (_n, names, known, reason) => {
+    const r = nameMismatch('user', names, known);
+    if (reason === undefined) expect(r).toBeUndefined();
+    else expect(r).toContain(reason);
+  });
+
+  const k = makeKey();
+  const alice: FakeIamUser = {
+    name: 'alice',
+    id: 'AIDAALICE',
+    groups: ['admins'],
+    keys: [{ id: 'KA', status: 'Active', body: k.openssh }],
+  };
+  const bob: FakeIamUser = { name: 'bob', id: 'AIDABOB', groups: [], keys: [] };
+  const before: FakeIamState = { users: [alice, bob], groups: ['admins'] };
+
+  it.each<[string, FakeIamState, Targets, RegExp]>([
+    [
+      'DeleteUser of "Alice" for alice: a full run, never alice kept',
+      { users: [bob], groups: ['admins'] },
+      { users: ['Alice'], groups: [], expect: [{ user: 'Alice', exists: false }] },
+      /names user Alice, which IAM spells alice/,
+    ],
+    [
+      'AddUserToGroup "ADMINS" for admins: a full run, never a groups/ADMINS object',
+      { users: [alice, { ...bob, groups: ['admins'] }], groups: ['admins'] },
+      { users: ['bob'], groups: ['ADMINS'] },
+      /names group ADMINS, which IAM spells admins/,
+    ],
+    [
+      'a key uploaded for "BOB": a full run',
+      {
+        users: [alice, { ...bob, keys: [{ id: 'KB', status: 'Active', body: makeKey().openssh }] }],
+        groups: ['admins'],
+      },
+      { users: ['BOB'], groups: [] },
+      /names user BOB, which IAM spells bob/,
+    ],
+    [
+      'a new user the event spells "Carol", IAM "carol": a full run, never users/Carol',
+      { users: [alice, bob, { name: 'carol', id: 'AIDACAROL', groups: [], keys: [] }], groups: ['admins'] },
+      { users: ['Carol'], groups: [] },
+      /names Carol, which IAM spells carol/,
+    ],
+    [
+      'a new group the event spells "Ops", IAM "ops": a full run',
+      { users: [alice, bob], groups: ['admins', 'ops'] },
+      { users: [], groups: ['Ops'] },
+      /names Ops, which IAM spells ops/,
+    ],
+  ])('%s', async (_n, after, targets, reason) => {
+    const { result } = await targetedAfter(before, after, targets);
+    expect(result).toEqual({ kind: 'full', reason: expect.stringMatching(reason) });
+  });
+
+  it('the same events spelled as IAM does are applied in a targeted way', async () => {
+    const { result } = await targetedAfter(
+      before,
+      { users: [bob], groups: ['admins'] },
+      { users: ['alice'], groups: [], expect: [{ user: 'alice', exists: false }] },
+    );
+    expect(result.kind).toBe('snapshot');
+    if (result.kind !== 'snapshot') return;
+    expect(result.snapshot.users.map((u) => u.name)).toEqual(['bob']);
+    expect(result.unconfirmed).toEqual([]);
+  });
+});
+
+describe('prototype names (valid IAM names) in a targeted read', () => {
+  const NAMES = ['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty'];
+  const users: FakeIamUser[] = NAMES.map((name, i) => ({
+    name,
+    id: `AIDAPROTO${i}`,
+    groups: [NAMES[(i + 1) % NAMES.length] as string],
+    keys: [{ id: `KP${i}`, status: 'Active', body: makeKey().openssh }],
+  }));
+  const before: FakeIamState = { users, groups: NAMES };
+
+  it('snapshotFromIndex keeps every user and group', async () => {
+    const index = parseIndex(serializeIndex(render(snapshotOf(before), undefined, renderOpts).index));
+    const s = snapshotFromIndex(index);
+    expect([...(s?.users.keys() ?? [])].sort()).toEqual([...NAMES].sort());
+    expect([...(s?.groups ?? [])].sort()).toEqual([...NAMES].sort());
+  });
+
+  it.each([
+    ['a new user named constructor, unknown to index.json', 'constructor', false],
+    ['a key of __proto__, known to index.json', '__proto__', true],
+  ])('%s: the others stay', async (_n, name, known) => {
+    const start: FakeIamState = known
+      ? before
+      : { users: users.filter((u) => u.name !== name), groups: NAMES };
+    const after: FakeIamState = {
+      users: users.map((u) =>
+        u.name === name
+          ? { ...u, keys: [...u.keys, { id: 'KNEW', status: 'Active', body: makeKey().openssh }] }
+          : u,
+      ),
+      groups: NAMES,
+    };
+    const { result } = await targetedAfter(start, after, { users: [name], groups: [] });
+    expect(result.kind).toBe('snapshot');
+    if (result.kind !== 'snapshot') return;
+    expect(result.snapshot.users.map((u) => u.name).sort()).toEqual([...NAMES].sort());
+    expect(result.snapshot.users.find((u) => u.name === name)?.keys.map((k) => k.id)).toContain('KNEW');
+    const rendered = render(result.snapshot, undefined, renderOpts).index;
+    expect(Object.keys(parseIndex(serializeIndex(rendered)).users).sort()).toEqual([...NAMES].sort());
   });
 });
 

@@ -20,13 +20,18 @@ function template(t: TestApp, id: string): Template {
   return Template.fromStack(t.app.node.findChild(id) as Stack);
 }
 
-/** Resolves an output's Fn::Join into text, with references shown as <Ref> / <Resource.Attr>. */
+/**
+ * Resolves an output's Fn::Join into text, with references shown as <Ref> / <Resource.Attr>.
+ * A deploy-time value made safe for the user data (Fn::Join of an Fn::Split) shows as the value.
+ */
 function joined(value: unknown): string {
   if (typeof value === 'string') return value;
   const v = value as Record<string, unknown>;
   if (v['Fn::Join']) {
-    const [sep, parts] = v['Fn::Join'] as [string, unknown[]];
-    return parts.map(joined).join(sep);
+    const [sep, parts] = v['Fn::Join'] as [string, unknown];
+    const split = (parts as Record<string, unknown>)['Fn::Split'] as [string, unknown] | undefined;
+    if (split) return joined(split[1]);
+    return (parts as unknown[]).map(joined).join(sep);
   }
   if (v.Ref) return `<${v.Ref as string}>`;
   if (v['Fn::GetAtt']) return `<${(v['Fn::GetAtt'] as string[]).join('.')}>`;

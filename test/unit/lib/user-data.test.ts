@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { App, Aws, Stack, Token } from 'aws-cdk-lib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../host-agent/config.js';
 import type { AgentSource } from '../../../lib/config.js';
@@ -23,6 +24,7 @@ import {
   AGENT_URI_PLACEHOLDER,
   DEFAULT_HOST_USERS,
   renderUserData,
+  shellQuote,
   type UserDataOptions,
 } from '../../../lib/user-data.js';
 
@@ -458,4 +460,111 @@ describe('useFipsEndpoint: the download goes through S3 FIPS, and the hosts use 
     expect(r.read('aws.log')).toBeUndefined();
     expect(r.read('install.log')).toBeUndefined();
   });
+});
+
+/** Three ways out of a shell word: a quote, a command substitution, a line break. */
+const INJECTIONS = (marker: string) => [
+  `x'; touch ${marker}; '`,
+  `$(touch ${marker})`,
+  `x\ntouch ${marker}\n`,
+];
+
+describe('values that could break out of the script', () => {
+  it.each<[string, string, string]>([
+    ['plain', 'eu-west-1', "'eu-west-1'"],
+    ['a quote', "a'b", `'a'\\''b'`],
+    ['a command substitution', '$(id)', "'$(id)'"],
+    ['a line break', 'a\nb', "'a\nb'"],
+    ['empty', '', "''"],
+  ])('shellQuote: %s', (_label, value, quoted) => {
+    expect(shellQuote(value)).toBe(quoted);
+    // And bash reads it back as exactly the value.
+    const r = spawnSync('bash', ['-c', `printf '%s' ${quoted}`], { encoding: 'utf8' });
+    expect(r.stdout).toBe(value);
+  });
+
+  const fields: [string, (v: string) => UserDataOptions][] = [
+    ['bucket', (v) => ({ ...BASE, bucket: v })],
+    ['prefix', (v) => ({ ...BASE, prefix: `${v}/` })],
+    ['region', (v) => ({ ...BASE, region: v })],
+    ['agent.region', (v) => ({ ...BASE, agent: { ...AGENT, region: v } })],
+    ['agent.s3Uri', (v) => ({ ...BASE, agent: { ...AGENT, s3Uri: `s3://release-artifacts/${v}/` } })],
+    ['agent.sha256.x64', (v) => ({ ...BASE, agent: { ...AGENT, sha256: { x64: v } } })],
+    ['users (local name)', (v) => ({ ...BASE, users: { [v]: ['users/alice'] } })],
+    ['users (principal)', (v) => ({ ...BASE, users: { 'ec2-user': [`users/${v}`] } })],
+  ];
+  it.each(fields.flatMap(([field, make]) => INJECTIONS('/tmp/pwned').map((v) => [field, v, make] as const)))(
+    'a literal %s of %j is refused',
+    (_field, value, make) => {
+      expect(() => renderUserData(make(value))).toThrow();
+    },
+  );
+
+  it("a quote is a valid key-prefix character: it stays inside the config heredoc's JSON", () => {
+    const script = renderUserData({ ...BASE, prefix: "it's/" });
+    expect(configOf(script)).toMatchObject({ prefix: "it's/" });
+    expect(spawnSync('bash', ['-n'], { input: script, encoding: 'utf8' }).status).toBe(0);
+  });
+});
+
+/** Evaluates the Ref/Fn::Join/Fn::Split of a resolved CloudFormation value, as CloudFormation would. */
+function evaluate(v: unknown, refs: Record<string, string>): unknown {
+  if (typeof v === 'string' || v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map((x) => evaluate(x, refs));
+  const o = v as Record<string, unknown>;
+  if ('Ref' in o) return refs[o.Ref as string];
+  if ('Fn::Join' in o) {
+    const [sep, list] = o['Fn::Join'] as [string, unknown];
+    return (evaluate(list, refs) as string[]).join(sep);
+  }
+  if ('Fn::Split' in o) {
+    const [sep, str] = o['Fn::Split'] as [string, unknown];
+    return (evaluate(str, refs) as string).split(sep);
+  }
+  throw new Error(`cannot evaluate ${JSON.stringify(v)}`);
+}
+
+describe('values known only at deploy time (CDK tokens)', () => {
+  /** The script CloudFormation would produce when AWS::Region (or the bucket's Ref) resolves to `value`. */
+  function deployed(o: UserDataOptions, refs: Record<string, string>): string {
+    const stack = new Stack(new App(), 'UserData');
+    return evaluate(stack.resolve(renderUserData(o)), refs) as string;
+  }
+
+  it('Aws.REGION still works: the script gets the deploy-time region', () => {
+    const script = deployed(
+      { ...BASE, region: Aws.REGION, agent: undefined },
+      { 'AWS::Region': 'eu-west-1' },
+    );
+    expect(script).toContain("AGENT_REGION='eu-west-1'");
+    expect(configOf(script)).toMatchObject({ region: 'eu-west-1' });
+  });
+
+  it.each(INJECTIONS('MARKER'))('a region token resolving to %j runs nothing and is refused', (crafted) => {
+    const dir = mkdtempSync(join(tmpdir(), 'iam-ssh-keys-token-'));
+    dirs.push(dir);
+    const marker = join(dir, 'pwned');
+    const script = deployed(
+      { ...BASE, region: Aws.REGION },
+      { 'AWS::Region': crafted.replaceAll('MARKER', marker) },
+    );
+    const r = run(script, { machine: 'x86_64', served: X64_BYTES, aws: true });
+    expect(existsSync(marker)).toBe(false);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('iam-ssh-keys: AGENT_REGION is not an AWS region name\n');
+    expect(r.read('aws.log')).toBeUndefined();
+  });
+
+  it.each(INJECTIONS('MARKER'))(
+    'a bucket token resolving to %j cannot leave the config heredoc or its JSON string',
+    (crafted) => {
+      const bucket = Token.asString({ Ref: 'KeysBucket' });
+      const value = `${crafted}", "endpoint": "https://evil.example`;
+      const script = deployed({ ...BASE, bucket }, { KeysBucket: value });
+      const config = configOf(script) as Record<string, unknown>;
+      expect(Object.keys(config).sort()).toEqual(['bucket', 'prefix', 'region', 'users']);
+      expect(config.bucket).toBe(value.replace(/['"\\\n\r]/g, ''));
+      expect(spawnSync('bash', ['-n'], { input: script, encoding: 'utf8' }).status).toBe(0);
+    },
+  );
 });

@@ -91,8 +91,8 @@ it('default parameter name and endpoint', () => {
   expect(ssmEndpoint({ AWS_ENDPOINT_URL: 'http://127.0.0.1:5000' }, 'eu-west-1').href).toBe(
     'http://127.0.0.1:5000/',
   );
-  expect(ssmEndpoint({ AWS_ENDPOINT_URL_SSM: 'http://h:1', AWS_ENDPOINT_URL: 'http://x' }, 'r').href).toBe(
-    'http://h:1/',
+  expect(ssmEndpoint({ AWS_ENDPOINT_URL_SSM: 'https://h:1', AWS_ENDPOINT_URL: 'https://x' }, 'r').href).toBe(
+    'https://h:1/',
   );
 });
 

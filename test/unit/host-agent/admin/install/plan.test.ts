@@ -199,12 +199,25 @@ describe('planInstall', () => {
     ['/opt/authorized_keys_command.sh', ['/opt/authorized_keys_command.sh', '%u'], /with %u/],
     ['/opt/authorized_keys_command.sh %u', ['/opt/authorized_keys_command.sh', '%u'], /^(?!.*with %u)/],
     ['/opt/x %f', ['/opt/x', '%f'], /^(?!.*with %u)/],
+    ['"/opt/my tools/keys" \'%u\' a\\ b', ['/opt/my tools/keys', '%u', 'a b'], /^(?!.*with %u)/],
   ])('chains %j as sshd runs it: %j', (line, chain, note) => {
     // sshd gives a command line without arguments the user name (aws-ec2-ssh relies on it).
     const o = observed({ '/etc/ssh/sshd_config': `${INCLUDE}AuthorizedKeysCommand ${line}\n` });
     const plan = planInstall(o, opts);
     expect(plan.chain).toEqual(chain);
     expect(plan.notes[0]).toMatch(note);
+  });
+
+  it.each<[string, RegExp]>([
+    [
+      '/opt/x %u %k',
+      /cannot chain the existing AuthorizedKeysCommand "\/opt\/x %u %k": chain argument 2: %k \(the key itself\)/,
+    ],
+    ['/opt/x %t', /%t \(the key type\)/],
+    ['/opt/x "%u', /unclosed "/],
+  ])('refuses to chain %j, which the agent could not run as sshd would', (line, message) => {
+    const o = observed({ '/etc/ssh/sshd_config': `${INCLUDE}AuthorizedKeysCommand ${line}\n` });
+    expect(() => planInstall(o, opts)).toThrow(message);
   });
 
   it('refuses when the config already chains a different command', () => {

@@ -1,0 +1,23 @@
+// Bun's own environment switches. The standalone build takes out of its Bun
+// runtime those that would act before this code runs (scripts/bun-env-switches.mjs:
+// BUN_BE_BUN, BUN_OPTIONS, the debugger, JavaScriptCore's file options); JSC's
+// other options (BUN_JSC_*: numbers and switches) are applied by Bun before any
+// JavaScript too. None belongs in the environment sshd gives the agent, so the
+// agent refuses to start when one is set, on Node as well (where they mean nothing).
+
+const BUN_SWITCHES = new Set([
+  'BUN_BE_BUN',
+  'BUN_OPTIONS',
+  'BUN_INSPECT',
+  'BUN_INSPECT_CONNECT_TO',
+  'BUN_INSPECT_NOTIFY',
+  'BUN_INSPECT_PRELOAD',
+]);
+
+/** The Bun switches set in `env` (empty values count: Bun reads some by presence). */
+export function bunSwitchesSet(env: NodeJS.ProcessEnv): string[] {
+  return Object.entries(env)
+    .filter(([k, v]) => v !== undefined && (BUN_SWITCHES.has(k) || k.startsWith('BUN_JSC_')))
+    .map(([k]) => k)
+    .sort();
+}
