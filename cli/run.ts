@@ -5,7 +5,7 @@ import { normalizePrefix, parseTagKeyPrefix } from '../contract/index.js';
 import { createClients } from '../lambda/clients.js';
 import { parseArgs, splitGlobalOptions, USAGE, UsageError } from './args.js';
 import { runCredentials } from './credentials/command.js';
-import { credentialSetup } from './credentials/setup.js';
+import { type CredentialSetup, credentialSetup } from './credentials/setup.js';
 import { runKeys } from './keys.js';
 import { runPublish } from './publish.js';
 import { runStatus } from './status.js';
@@ -45,6 +45,15 @@ function prefixOf(option: string | undefined): string {
   }
 }
 
+/** What the credential setup decides for every SDK client: credentials, profile, FIPS. */
+export function sdkOptions(auth: CredentialSetup) {
+  return {
+    ...(auth.credentials ? { credentials: auth.credentials } : {}),
+    ...(auth.profile ? { profile: auth.profile } : {}),
+    ...(auth.useFipsEndpoint !== undefined ? { useFipsEndpoint: auth.useFipsEndpoint } : {}),
+  };
+}
+
 export async function run(
   argv: readonly string[],
   out: Out,
@@ -62,15 +71,10 @@ export async function run(
   const clients = createClients({
     env,
     ...(auth.region ? { region: auth.region } : {}),
-    ...(auth.credentials ? { credentials: auth.credentials } : {}),
-    ...(auth.profile ? { profile: auth.profile } : {}),
+    ...sdkOptions(auth),
   });
   if (c.cmd === 'keys') {
-    const sts = new STSClient({
-      region: clients.iam.config.region,
-      ...(auth.credentials ? { credentials: auth.credentials } : {}),
-      ...(auth.profile ? { profile: auth.profile } : {}),
-    });
+    const sts = new STSClient({ region: clients.iam.config.region, ...sdkOptions(auth) });
     return runKeys(c, { iam: clients.iam, sts, tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env) }, out);
   }
   const prefix = prefixOf(c.prefix);

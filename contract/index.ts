@@ -1,4 +1,5 @@
 export * from './directory.js';
+export * from './fips.js';
 export * from './index-schema.js';
 export * from './keys.js';
 export * from './layout.js';

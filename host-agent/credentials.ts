@@ -18,6 +18,8 @@ export interface CredentialDeps {
   readonly readFile: (path: string) => string | undefined;
   readonly warn: (m: string) => void;
   readonly signal?: AbortSignal;
+  /** AssumeRole's endpoint when the caller chose one (FIPS: host-agent/fips.ts); default stsEndpoint(). */
+  readonly stsUrl?: URL;
 }
 
 /** Per IMDS request: on a non-EC2 host the link-local address just times out. */
@@ -189,7 +191,7 @@ export async function assumeRole(
   region: string,
   deps: CredentialDeps,
 ): Promise<Credentials> {
-  const url = stsEndpoint(deps.env, region);
+  const url = deps.stsUrl ?? stsEndpoint(deps.env, region);
   const body = new URLSearchParams({
     Action: 'AssumeRole',
     Version: '2011-06-15',

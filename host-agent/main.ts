@@ -12,6 +12,7 @@ import { type AgentConfig, ConfigError, loadConfig } from './config.js';
 import { checkEnvEndpoints } from './endpoint.js';
 import { EndpointError, errorMessage, UsageError } from './errors.js';
 import { exitWhenSettled } from './exit.js';
+import { checkFipsEndpoints } from './fips.js';
 import { writeAllSync } from './stdio.js';
 import { createStore } from './store.js';
 
@@ -33,7 +34,7 @@ function checkedConfig(path: string): AgentConfig | string {
   try {
     const config = loadConfig(path);
     checkEnvEndpoints(process.env);
-    return config;
+    return checkFipsEndpoints(config, process.env);
   } catch (e) {
     if (!(e instanceof ConfigError) && !(e instanceof EndpointError)) throw e;
     return e.message;

@@ -5,6 +5,7 @@ import { createCredentialProvider, readFileOrUndefined } from './credentials.js'
 import { envEndpoint } from './endpoint.js';
 import { FetchError } from './errors.js';
 import type { Fetcher, FetchResult } from './fetcher.js';
+import { checkFipsEndpoints, fipsStsDeps, s3Domain } from './fips.js';
 import { type HttpClient, request } from './http.js';
 import { EMPTY_SHA256, encodeKeyPath, signRequest } from './sigv4.js';
 
@@ -22,7 +23,7 @@ export interface S3FetchDeps {
  * dotted bucket names, which do not match the wildcard certificate.
  */
 export function objectUrl(
-  config: Pick<AgentConfig, 'bucket' | 'region' | 'endpoint'>,
+  config: Pick<AgentConfig, 'bucket' | 'region' | 'endpoint' | 'useFipsEndpoint'>,
   env: NodeJS.ProcessEnv,
   key: string,
 ): URL {
@@ -31,7 +32,7 @@ export function objectUrl(
     config.endpoint || envEndpoint(env, 'AWS_ENDPOINT_URL_S3') || envEndpoint(env, 'AWS_ENDPOINT_URL');
   const path = encodeKeyPath(key);
   if (endpoint) return new URL(`${endpoint}/${config.bucket}/${path}`);
-  const domain = `s3.${config.region}.amazonaws.com${config.region.startsWith('cn-') ? '.cn' : ''}`;
+  const domain = s3Domain(config, env);
   return config.bucket.includes('.')
     ? new URL(`https://${domain}/${config.bucket}/${path}`)
     : new URL(`https://${config.bucket}.${domain}/${path}`);
@@ -42,6 +43,7 @@ function s3ErrorCode(body: Buffer): string {
 }
 
 export function createS3Fetcher(config: AgentConfig, deps: S3FetchDeps): Fetcher {
+  checkFipsEndpoints(config, deps.env);
   const http = deps.http ?? request;
   const uid = deps.uid ?? process.getuid?.() ?? 0;
   let credentials: (() => ReturnType<ReturnType<typeof createCredentialProvider>>) | undefined;
@@ -59,6 +61,7 @@ export function createS3Fetcher(config: AgentConfig, deps: S3FetchDeps): Fetcher
         readFile: readFileOrUndefined,
         warn: deps.warn,
         ...(signal ? { signal } : {}),
+        ...fipsStsDeps(config, deps.env),
       },
     );
     return credentials();

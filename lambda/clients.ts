@@ -1,5 +1,6 @@
 // SDK clients for the publisher (Lambda and CLI): adaptive retries for IAM
 // throttling, path-style S3 when an endpoint override points at an emulator,
+// FIPS endpoints from AWS_USE_FIPS_ENDPOINT of the given environment,
 // and timeouts on every request: without them a connection that never answers
 // holds a run until the Lambda's own timeout (or a CLI run forever). Retries
 // (retry.ts) are the SDK's adaptive mode with every wait ended by the run's
@@ -7,6 +8,7 @@
 import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { parseFipsSetting } from '../contract/fips.js';
 import { DeadlineRetryStrategy, RunBudget } from './retry.js';
 
 export interface ClientOptions {
@@ -22,6 +24,11 @@ export interface ClientOptions {
   readonly credentials?: AwsCredentialIdentityProvider;
   /** The profile the SDK's chain reads (the CLI's --profile). @default AWS_PROFILE, else `default` */
   readonly profile?: string;
+  /**
+   * FIPS endpoints when AWS_USE_FIPS_ENDPOINT in `env` does not say (the CLI: the profile's
+   * use_fips_endpoint). @default the SDK's own lookup (process.env, then the profile's setting)
+   */
+  readonly useFipsEndpoint?: boolean;
 }
 
 export interface Clients {
@@ -36,10 +43,13 @@ export function createClients(opts: ClientOptions = {}): Clients {
   const maxAttempts = opts.maxAttempts ?? 10;
   const budget = new RunBudget();
   const region = opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  // From `env` explicitly: the SDK would read only process.env.
+  const fips = parseFipsSetting(env.AWS_USE_FIPS_ENDPOINT, 'AWS_USE_FIPS_ENDPOINT') ?? opts.useFipsEndpoint;
   const common = {
     ...(region ? { region } : {}),
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
     ...(opts.profile ? { profile: opts.profile } : {}),
+    ...(fips !== undefined ? { useFipsEndpoint: fips } : {}),
     maxAttempts,
     requestHandler: {
       requestTimeout: opts.requestTimeoutMs ?? 30_000,

@@ -24,6 +24,7 @@ export function buildApp(app: App): void {
     alarmTopicArn: config.alarmTopicArn,
     selfServiceGroupName: config.selfServiceGroupName,
     agent: config.agent,
+    useFipsEndpoint: config.useFipsEndpoint,
   });
   if (config.forwardIamEventsTo !== undefined) {
     if (!config.eventDriven)

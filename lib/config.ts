@@ -124,6 +124,12 @@ export interface StackSettings extends SharedSettings {
    * @default - the user-data snippet carries placeholders to fill in
    */
   readonly agent: AgentSource | undefined;
+  /**
+   * FIPS endpoints: the publisher's clients, the user data's download and the hosts' config
+   * (`-c useFipsEndpoint=true`); the stack's region must have FIPS S3.
+   * @default false
+   */
+  readonly useFipsEndpoint: boolean;
 }
 
 /** Every context setting, parsed. */
@@ -201,6 +207,7 @@ export function parseAppConfig(get: ContextGetter): AppConfig {
       optionalString(get, 'agentSha256'),
       optionalString(get, 'agentRegion'),
     ),
+    useFipsEndpoint: parseBoolean(get('useFipsEndpoint'), 'useFipsEndpoint', false),
     reader:
       readerBucket === undefined
         ? undefined

@@ -1,13 +1,24 @@
 // The two deployable stacks: the publishing account's, and a small one for each
 // reading account.
-import { CfnOutput, DefaultStackSynthesizer, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, DefaultStackSynthesizer, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import type { SharedSettings, StackSettings } from './config.js';
+import { S3_FIPS_REGIONS } from '../contract/index.js';
+import { InvalidConfigError, type SharedSettings, type StackSettings } from './config.js';
 import { SshKeyPublisher, type SshKeyPublisherProps } from './publisher.js';
 import { SshKeyReaderPolicy } from './reader-policy.js';
 import { SshKeySelfServicePolicy } from './self-service-policy.js';
 import { DEFAULT_HOST_USERS, renderUserData } from './user-data.js';
+
+/** The publisher's SDK clients read AWS_USE_FIPS_ENDPOINT. A stack region without FIPS S3 is refused (a token region: by the hosts). */
+function useFipsEndpoints(stack: Stack, publisher: SshKeyPublisher): void {
+  if (!Token.isUnresolved(stack.region) && !S3_FIPS_REGIONS.has(stack.region)) {
+    throw new InvalidConfigError(
+      `useFipsEndpoint: S3 has no FIPS endpoint in ${stack.region} (only in ${[...S3_FIPS_REGIONS].join(', ')})`,
+    );
+  }
+  publisher.function.addEnvironment('AWS_USE_FIPS_ENDPOINT', 'true');
+}
 
 /** The stack's settings (lib/config.ts StackSettings, each optional) and the rest of its props. */
 export interface IamSshKeysStackProps extends StackProps, Partial<StackSettings> {
@@ -46,6 +57,7 @@ export class IamSshKeysStack extends Stack {
         ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)
         : undefined,
     });
+    if (props.useFipsEndpoint) useFipsEndpoints(this, this.publisher);
     const bucketName = this.publisher.bucket.bucketName;
     const prefix = this.publisher.keyPrefix;
     // Same-account instance roles need an identity policy; other accounts deploy IamSshKeysReader.
@@ -81,6 +93,7 @@ export class IamSshKeysStack extends Stack {
         region: this.publisher.bucket.env.region,
         users: props.hostUsers ?? DEFAULT_HOST_USERS,
         agent: props.agent,
+        useFipsEndpoint: props.useFipsEndpoint ?? false,
       }),
     });
   }

@@ -6,7 +6,7 @@
 // CloudFormation).
 import { Fn, Token } from 'aws-cdk-lib';
 import { errorMessage } from '../contract/errors.js';
-import { isValidLocalName, parsePrincipal } from '../contract/index.js';
+import { isValidLocalName, parsePrincipal, S3_FIPS_REGIONS } from '../contract/index.js';
 import {
   type AgentArch,
   type AgentSource,
@@ -28,6 +28,8 @@ export interface UserDataOptions {
   readonly users: Readonly<Record<string, readonly string[]>>;
   /** Without it the snippet carries placeholders and refuses to run until they are filled in. */
   readonly agent: AgentSource | undefined;
+  /** Download through S3's FIPS endpoint, and write `useFipsEndpoint: true` into the host config. @default false */
+  readonly useFipsEndpoint?: boolean;
 }
 
 export const CONFIG_PATH = '/etc/iam-authorized-keys.json';
@@ -107,13 +109,33 @@ function checkedValues(o: UserDataOptions) {
   };
 }
 
-export function renderUserData(o: UserDataOptions): string {
-  const v = checkedValues(o);
-  const config = JSON.stringify(
-    { bucket: v.bucket, prefix: v.prefix, region: v.region, users: o.users },
+/** The host agent config the snippet writes: hosts use FIPS endpoints too when the download does. */
+function hostConfigJson(v: { bucket: string; prefix: string; region: string }, o: UserDataOptions): string {
+  const fips = o.useFipsEndpoint ? { useFipsEndpoint: true } : {};
+  return JSON.stringify(
+    { bucket: v.bucket, prefix: v.prefix, region: v.region, users: o.users, ...fips },
     null,
     2,
   );
+}
+
+/**
+ * With useFipsEndpoint: refuse a region whose S3 has no FIPS endpoint (the region may be a
+ * token, so the host checks), and have the AWS CLI resolve the FIPS endpoint.
+ */
+function fipsShell(fips: boolean | undefined): string {
+  if (!fips) return '';
+  return `
+case "$AGENT_REGION" in
+  ${[...S3_FIPS_REGIONS].join('|')}) ;;
+  *) fail "useFipsEndpoint: S3 has no FIPS endpoint in $AGENT_REGION" ;;
+esac
+export AWS_USE_FIPS_ENDPOINT=true`;
+}
+
+export function renderUserData(o: UserDataOptions): string {
+  const v = checkedValues(o);
+  const config = hostConfigJson(v, o);
   // Every value is validated (a token made safe by deployTimeSafe) and quoted by shellQuote;
   // the config heredoc is quoted: nothing in it is expanded by bash.
   return `#!/bin/bash
@@ -126,7 +148,7 @@ AGENT_SHA256_ARM64=${shellQuote(v.arm64)}
 AGENT_REGION=${shellQuote(v.agentRegion)}
 fail() { echo "iam-ssh-keys: $*" >&2; exit 1; }
 # A region resolved at deploy time (a token) was not checked at synth: check it before any use.
-[[ "$AGENT_REGION" =~ ^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$ ]] || fail "AGENT_REGION is not an AWS region name"
+[[ "$AGENT_REGION" =~ ^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$ ]] || fail "AGENT_REGION is not an AWS region name"${fipsShell(o.useFipsEndpoint)}
 machine=$(uname -m)
 case "$machine" in
   x86_64) arch=x64; sha=$AGENT_SHA256_X64 ;;
@@ -157,7 +179,7 @@ else
   fi
   imds=\${IAM_SSH_KEYS_IMDS:-http://169.254.169.254}
   case "$AGENT_REGION" in cn-*) s3_domain=amazonaws.com.cn ;; *) s3_domain=amazonaws.com ;; esac
-  s3=\${IAM_SSH_KEYS_S3_ENDPOINT:-https://s3.$AGENT_REGION.$s3_domain}
+  s3=\${IAM_SSH_KEYS_S3_ENDPOINT:-https://${o.useFipsEndpoint ? 's3-fips' : 's3'}.$AGENT_REGION.$s3_domain}
   imds_token=$(curl -sSf --retry 3 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$imds/latest/api/token") \\
     || fail "no IMDSv2 token from $imds"
   [[ "$imds_token" =~ ^[A-Za-z0-9_=+/-]+$ ]] || fail "unexpected IMDSv2 token from $imds"

@@ -3,6 +3,7 @@
 // (MFA prompt, shared cache); every other case stays with the SDK's default chain.
 import { homedir } from 'node:os';
 import { STSClient } from '@aws-sdk/client-sts';
+import { parseFipsSetting } from '../../contract/fips.js';
 import type { GlobalOptions } from '../args.js';
 import { cliCacheDir, fileCacheStore, openTerminal, readProfiles, readStdin } from './files.js';
 import { MFA_CODE_ENV, mfaCodeSource } from './mfa.js';
@@ -22,6 +23,8 @@ export interface CredentialSetup {
   readonly deps: ProviderDeps;
   readonly profiles: Profiles;
   readonly profileName?: string;
+  /** AWS_USE_FIPS_ENDPOINT, else the chosen profile's use_fips_endpoint; undefined: neither says (the SDK's lookup). */
+  readonly useFipsEndpoint?: boolean;
 }
 
 function fromEnv(env: Env): Credentials {
@@ -74,6 +77,10 @@ export function credentialSetup(
   }
   const region = g.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? p?.region;
   const stsRegion = region ?? 'us-east-1';
+  // Given to every client: a role profile's clients do not get the profile, so the SDK would not read it.
+  const fips =
+    parseFipsSetting(env.AWS_USE_FIPS_ENDPOINT, 'AWS_USE_FIPS_ENDPOINT') ??
+    parseFipsSetting(p?.use_fips_endpoint, `use_fips_endpoint of profile ${chosen?.name}`);
   const given = g.mfaCode ?? env[MFA_CODE_ENV];
   const deps: ProviderDeps = {
     cache: fileCacheStore(cliCacheDir(home)),
@@ -83,13 +90,19 @@ export function credentialSetup(
       new STSClient({
         region: stsRegion,
         credentials,
+        ...(fips !== undefined ? { useFipsEndpoint: fips } : {}),
         maxAttempts: 3,
         requestHandler: { requestTimeout: 30_000, connectionTimeout: 5_000, throwOnRequestTimeout: true },
       }),
     external: (base) => external(base, env, stsRegion),
     warn: (line) => process.stderr.write(`iam-ssh-keys: ${line}\n`),
   };
-  const base = { deps, profiles, ...(region ? { region } : {}) };
+  const base = {
+    deps,
+    profiles,
+    ...(region ? { region } : {}),
+    ...(fips !== undefined ? { useFipsEndpoint: fips } : {}),
+  };
   if (!chosen || !p) return base;
   const plan = resolvePlan(profiles, chosen.name);
   const named = { ...base, profileName: chosen.name };

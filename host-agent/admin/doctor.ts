@@ -2,7 +2,10 @@
 // Each check is a pure evaluation of facts gathered through injected deps.
 import { directoryKey, heartbeatKey, parseDirectory, parseHeartbeat } from '../../contract/directory.js';
 import { type AgentConfig, DEFAULT_CONFIG_PATH } from '../config.js';
+import { stsEndpoint } from '../credentials.js';
+import { checkFipsEndpoints, fipsStsUrl, fipsWanted } from '../fips.js';
 import { indexAge } from '../index-age.js';
+import { objectUrl } from '../s3-fetch.js';
 import {
   privateDirProblem,
   resolvedPathProblems,
@@ -25,6 +28,20 @@ const fail = (name: string, detail: string): CheckResult => ({ name, ok: false, 
 
 export function formatCheck(c: CheckResult): string {
   return `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`;
+}
+
+/** Where the agent's requests go: S3 and, with roleArn, STS; FIPS ones when wanted (or why not). */
+export function evaluateEndpoints(config: AgentConfig, env: NodeJS.ProcessEnv): CheckResult {
+  try {
+    checkFipsEndpoints(config, env);
+    const s3 = objectUrl(config, env, heartbeatKey(config.prefix)).origin;
+    const sts = config.roleArn
+      ? `, STS ${(fipsStsUrl(config, env) ?? stsEndpoint(env, config.region)).origin}`
+      : '';
+    return ok('endpoints', `S3 ${s3}${sts}${fipsWanted(config, env) ? ' (FIPS)' : ''}`);
+  } catch (e) {
+    return fail('endpoints', (e as Error).message);
+  }
 }
 
 /** heartbeat.json's generatedAt: older than the limit means the publisher is not running. */
@@ -192,6 +209,8 @@ export interface DoctorDeps {
   readonly sshdConfig: string;
   readonly agentUser: string;
   readonly loadConfig: (path: string) => AgentConfig;
+  /** The agent's environment as doctor sees it (AWS_USE_FIPS_ENDPOINT, AWS_ENDPOINT_URL*). @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
   /** Resolves credentials the way the agent does; returns the access key id. */
   readonly credentials: (config: AgentConfig) => Promise<string>;
   /** Reads one object straight from S3 (no cache). */
@@ -234,6 +253,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckResult[]> {
   try {
     config = deps.loadConfig(deps.configPath);
     results.push(ok('config', `${deps.configPath} parses (bucket ${config.bucket})`));
+    results.push(evaluateEndpoints(config, deps.env ?? process.env));
   } catch (e) {
     results.push(fail('config', (e as Error).message));
   }

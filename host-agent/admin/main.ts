@@ -11,6 +11,7 @@ import { startSyslogAuditor } from '../audit.js';
 import { loadConfig } from '../config.js';
 import { baseCredentials, createCredentialProvider, readFileOrUndefined } from '../credentials.js';
 import { UsageError } from '../errors.js';
+import { fipsStsDeps } from '../fips.js';
 import { request } from '../http.js';
 import { createStore } from '../store.js';
 import { type DoctorDeps, formatCheck, runDoctor } from './doctor.js';
@@ -351,7 +352,14 @@ async function doctorCommand(args: string[]): Promise<number> {
     async credentials(config) {
       const provider = createCredentialProvider(
         { region: config.region, ...(config.roleArn ? { roleArn: config.roleArn } : {}) },
-        { env: process.env, http: request, now: Date.now, readFile: readFileOrUndefined, warn: quiet },
+        {
+          env: process.env,
+          http: request,
+          now: Date.now,
+          readFile: readFileOrUndefined,
+          warn: quiet,
+          ...fipsStsDeps(config, process.env),
+        },
       );
       return (await provider()).accessKeyId;
     },

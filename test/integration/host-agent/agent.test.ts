@@ -5,6 +5,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -655,6 +656,34 @@ describe('command line and config errors', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(message);
   });
+
+  // FIPS wanted where it cannot be had: refused at start, before any request (the moto proxy sees none).
+  it.each([
+    [
+      { region: 'eu-west-1', users: { u: ['users/alice'] } },
+      { AWS_USE_FIPS_ENDPOINT: 'true', AWS_ENDPOINT_URL_S3: '' },
+      /S3 has no FIPS endpoint in eu-west-1/,
+    ],
+    [
+      { users: { u: ['users/alice'] } },
+      { AWS_USE_FIPS_ENDPOINT: 'true' },
+      /AWS_ENDPOINT_URL_S3 cannot be combined with useFipsEndpoint/,
+    ],
+    [
+      { users: { u: ['users/alice'] } },
+      { AWS_USE_FIPS_ENDPOINT: 'yes' },
+      /AWS_USE_FIPS_ENDPOINT must be true or false, not "yes"/,
+    ],
+  ] as [Record<string, unknown>, Record<string, string>, RegExp][])(
+    'config %j env %j: exits 2 with one clear line, nothing fetched',
+    async (extra, env, message) => {
+      const { path, cacheDir } = writeConfig(extra);
+      const r = await runAgent(['--config', path, 'u'], env);
+      expect(r).toMatchObject({ code: 2, stdout: '' });
+      expect(r.stderr).toMatch(message);
+      expect(existsSync(cacheDir) ? readdirSync(cacheDir) : []).toEqual([]);
+    },
+  );
 });
 
 describe('login storm: single flight through the cache dir', () => {

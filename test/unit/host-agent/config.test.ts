@@ -48,6 +48,27 @@ describe('parseConfig', () => {
     expect(c.chain).toEqual(['/opt/aws/bin/eic_run_authorized_keys', '%u', '%f']);
   });
 
+  it.each([
+    [true, true],
+    [false, false],
+    [undefined, undefined],
+  ])('useFipsEndpoint %j is kept as %j (unset: AWS_USE_FIPS_ENDPOINT decides)', (v, want) => {
+    expect(parse({ ...base, ...(v === undefined ? {} : { useFipsEndpoint: v }) }).useFipsEndpoint).toBe(want);
+  });
+
+  it('refuses endpoint with useFipsEndpoint (as the AWS SDK): a FIPS endpoint goes in endpoint alone', () => {
+    expect(() => parse({ ...base, endpoint: 'https://vpce.example', useFipsEndpoint: true })).toThrow(
+      /endpoint cannot be combined with useFipsEndpoint/,
+    );
+    expect(parse({ ...base, endpoint: 'https://vpce.example', useFipsEndpoint: false }).endpoint).toBe(
+      'https://vpce.example',
+    );
+  });
+
+  it.each(['true', 1, null, 'yes'])('refuses useFipsEndpoint %j: only true or false', (v) => {
+    expect(() => parse({ ...base, useFipsEndpoint: v })).toThrow(/useFipsEndpoint must be true or false/);
+  });
+
   it('accepts chain as one path string and iamUsers without allowGroups', () => {
     const c = parse({ ...base, chain: '/usr/bin/true', iamUsers: {} });
     expect(c.chain).toEqual(['/usr/bin/true']);

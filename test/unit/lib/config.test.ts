@@ -34,6 +34,7 @@ describe('parseAppConfig', () => {
       alarmTopicArn: undefined,
       selfServiceGroupName: undefined,
       agent: undefined,
+      useFipsEndpoint: false,
       reader: undefined,
     });
     expect(DEFAULT_SCHEDULE_MINUTES).toBe(15);
@@ -56,6 +57,7 @@ describe('parseAppConfig', () => {
       agentS3Uri: 's3://artifacts-bucket/iam-ssh-keys/v1/',
       agentSha256: `x64:${SHA.toUpperCase()}, arm64:${SHA2}`,
       agentRegion: 'eu-central-1',
+      useFipsEndpoint: 'true',
       readerBucket: 'company-ssh-keys',
       readerRoleNames: 'web-instance,batch-instance',
     };
@@ -79,6 +81,7 @@ describe('parseAppConfig', () => {
         sha256: { x64: SHA, arm64: SHA2 },
         region: 'eu-central-1',
       },
+      useFipsEndpoint: true,
       reader: { bucketName: 'company-ssh-keys', roleNames: ['web-instance', 'batch-instance'] },
     });
   });

@@ -3,6 +3,7 @@ import type { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp, MAIN_STACK, READER_STACK } from '../../../lib/build-app.js';
+import { IamSshKeysStack } from '../../../lib/stacks.js';
 import { type TestApp, testApp } from './cdk-helpers.js';
 
 const apps: TestApp[] = [];
@@ -248,6 +249,63 @@ describe('buildApp errors', () => {
       expect.objectContaining({
         name: 'InvalidConfigError',
         message: expect.stringContaining('scheduleMinutes'),
+      }),
+    );
+  });
+});
+
+describe('IamSshKeys stack with useFipsEndpoint', () => {
+  const fnEnv = (t: TestApp) =>
+    Object.values(template(t, MAIN_STACK).findResources('AWS::Lambda::Function')).map(
+      (r) =>
+        (r as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment
+          .Variables.AWS_USE_FIPS_ENDPOINT,
+    );
+  const userData = (t: TestApp) =>
+    joined(
+      (template(t, MAIN_STACK).toJSON().Outputs as Record<string, { Value: unknown }>).InstanceUserData
+        ?.Value,
+    );
+
+  it.each([
+    [{ useFipsEndpoint: true }, ['true'], true],
+    [{ useFipsEndpoint: 'true' }, ['true'], true],
+    [{}, [undefined], false],
+  ] as [Record<string, unknown>, unknown[], boolean][])(
+    'context %j: the publisher gets AWS_USE_FIPS_ENDPOINT %j; the user data uses FIPS: %j',
+    (context, env, fips) => {
+      const t = build(context);
+      expect(fnEnv(t)).toEqual(env);
+      expect(userData(t).includes('https://s3-fips.$AGENT_REGION.')).toBe(fips);
+      expect(userData(t).includes('"useFipsEndpoint": true')).toBe(fips);
+    },
+  );
+
+  it.each([
+    ['eu-west-1', /useFipsEndpoint: S3 has no FIPS endpoint in eu-west-1/],
+    ['us-gov-west-1', undefined],
+  ] as [string, RegExp | undefined][])(
+    'a stack in %s: refused when S3 has no FIPS endpoint there',
+    (region, error) => {
+      const t = testApp({}, { bundle: false });
+      apps.push(t);
+      const make = () =>
+        new IamSshKeysStack(t.app, `Fips-${region}`, {
+          env: { region, account: '111111111111' },
+          useFipsEndpoint: true,
+        });
+      if (error) expect(make).toThrow(error);
+      else expect(make).not.toThrow();
+    },
+  );
+
+  it('refuses a context value that is not a boolean', () => {
+    const t = testApp({ useFipsEndpoint: 'yes' }, { bundle: false });
+    apps.push(t);
+    expect(() => buildApp(t.app)).toThrow(
+      expect.objectContaining({
+        name: 'InvalidConfigError',
+        message: expect.stringContaining('useFipsEndpoint'),
       }),
     );
   });

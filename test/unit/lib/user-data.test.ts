@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Aws, Stack, Token } from 'aws-cdk-lib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../host-agent/config.js';
 import type { AgentSource } from '../../../lib/config.js';
 import {
   AGENT_SHA256_PLACEHOLDER,
@@ -172,7 +173,11 @@ function run(script: string, opts: RunOptions) {
   };
   stub('uname', `[ "$1" = -m ] && echo '${opts.machine}'`);
   // aws s3 cp ... URI DEST: serve the prepared bytes.
-  if (opts.aws) stub('aws', `echo "$*" >> '${rec}/aws.log'; cp '${dir}/served' "\${@: -1}"`);
+  if (opts.aws)
+    stub(
+      'aws',
+      `echo "$*" >> '${rec}/aws.log'; echo "\${AWS_USE_FIPS_ENDPOINT-unset}" >> '${rec}/aws.env'; cp '${dir}/served' "\${@: -1}"`,
+    );
   // curl: one argv line per call in curl.log, its stdin (the -K - config) in curl.N.stdin;
   // answers like IMDS (token, role name, credentials) or S3 (the prepared bytes, to -o).
   if (opts.curlVersion !== null) {
@@ -402,6 +407,57 @@ describe('the snippet, run by bash: without the AWS CLI (curl, IMDSv2)', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toBe('iam-ssh-keys: unexpected credentials for role e2e-instance-role from IMDS\n');
     expect(r.lines('curl.log')).toHaveLength(3);
+    expect(r.read('install.log')).toBeUndefined();
+  });
+});
+
+describe('useFipsEndpoint: the download goes through S3 FIPS, and the hosts use FIPS', () => {
+  const fips = (region: string) => renderUserData({ ...BASE, region, useFipsEndpoint: true });
+  it('writes useFipsEndpoint: true into the host config, which the agent accepts', () => {
+    expect(configOf(fips('us-east-1'))).toMatchObject({ region: 'us-east-1', useFipsEndpoint: true });
+    expect(configOf(renderUserData(BASE))).not.toHaveProperty('useFipsEndpoint');
+    const written = JSON.stringify(configOf(fips('us-gov-west-1')));
+    expect(parseConfig(written, 'user data').useFipsEndpoint).toBe(true);
+  });
+
+  it.each([
+    [true, 'true'],
+    [false, 'unset'],
+  ])('useFipsEndpoint %j: the AWS CLI runs with AWS_USE_FIPS_ENDPOINT=%s', (useFipsEndpoint, seen) => {
+    const script = renderUserData({ ...BASE, region: 'us-east-2', useFipsEndpoint });
+    const r = run(script, { machine: 'x86_64', served: X64_BYTES, aws: true });
+    expect(r.lines('aws.env')).toEqual([seen]);
+    expect(r.read('iam-authorized-keys.new')).toBe(X64_BYTES);
+  });
+
+  it.each([
+    ['us-east-1', 'https://s3-fips.us-east-1.amazonaws.com'],
+    ['us-west-2', 'https://s3-fips.us-west-2.amazonaws.com'],
+    ['ca-central-1', 'https://s3-fips.ca-central-1.amazonaws.com'],
+    ['us-gov-west-1', 'https://s3-fips.us-gov-west-1.amazonaws.com'],
+    ['us-gov-east-1', 'https://s3-fips.us-gov-east-1.amazonaws.com'],
+  ])('curl in %s downloads from %s, signed for the region', (region, endpoint) => {
+    const r = run(fips(region), { machine: 'x86_64', served: X64_BYTES });
+    expect(r.stderr).toBe('');
+    const escaped = endpoint.replaceAll('.', '\\.');
+    expect(r.lines('curl.log')?.[3]).toMatch(
+      new RegExp(
+        `^-sSf --retry 3 -K - --aws-sigv4 aws:amz:${region}:s3 -H x-amz-content-sha256: [0-9a-f]{64} -o \\S+/agent ${escaped}/release-artifacts/iam-ssh-keys/1\\.0/iam-authorized-keys-linux-x64$`,
+      ),
+    );
+    expect(r.read('iam-authorized-keys.new')).toBe(X64_BYTES);
+  });
+
+  it.each([
+    ['eu-west-1', false],
+    ['ap-southeast-2', true],
+    ['cn-north-1', false],
+  ])('refuses %s, where S3 has no FIPS endpoint (AWS CLI: %j): downloads nothing', (region, aws) => {
+    const r = run(fips(region), { machine: 'x86_64', served: X64_BYTES, aws });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`iam-ssh-keys: useFipsEndpoint: S3 has no FIPS endpoint in ${region}\n`);
+    expect(r.read('curl.log')).toBeUndefined();
+    expect(r.read('aws.log')).toBeUndefined();
     expect(r.read('install.log')).toBeUndefined();
   });
 });

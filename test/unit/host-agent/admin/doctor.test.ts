@@ -3,6 +3,7 @@ import {
   evaluateAgentUser,
   evaluateBinary,
   evaluateCacheDir,
+  evaluateEndpoints,
   evaluateIndexAge,
   evaluateSelfTest,
   evaluateSshdT,
@@ -227,6 +228,48 @@ describe('evaluateSelfTest', () => {
   });
 });
 
+describe('evaluateEndpoints: which S3 and STS endpoints the agent uses', () => {
+  const ROLE = 'arn:aws:iam::111111111111:role/reader';
+  const cfg = (extra: object) =>
+    parseConfig(JSON.stringify({ bucket: 'keys', region: 'us-east-1', ...extra }), '/etc/c.json');
+  it.each([
+    [{}, {}, 'ok   endpoints: S3 https://keys.s3.us-east-1.amazonaws.com'],
+    [
+      { useFipsEndpoint: true, roleArn: ROLE },
+      {},
+      'ok   endpoints: S3 https://keys.s3-fips.us-east-1.amazonaws.com, STS https://sts-fips.us-east-1.amazonaws.com (FIPS)',
+    ],
+    [
+      { roleArn: ROLE },
+      { AWS_USE_FIPS_ENDPOINT: 'true' },
+      'ok   endpoints: S3 https://keys.s3-fips.us-east-1.amazonaws.com, STS https://sts-fips.us-east-1.amazonaws.com (FIPS)',
+    ],
+    [
+      { roleArn: ROLE },
+      { AWS_USE_FIPS_ENDPOINT: 'true', AWS_ENDPOINT_URL_S3: 'https://s3.test' },
+      'FAIL endpoints: AWS_ENDPOINT_URL_S3 cannot be combined with useFipsEndpoint/AWS_USE_FIPS_ENDPOINT',
+    ],
+    [
+      { useFipsEndpoint: true, region: 'eu-west-1' },
+      {},
+      'FAIL endpoints: useFipsEndpoint: S3 has no FIPS endpoint in eu-west-1',
+    ],
+    [
+      { useFipsEndpoint: true, region: 'ca-central-1', roleArn: ROLE },
+      {},
+      'FAIL endpoints: useFipsEndpoint: STS (for roleArn) has no FIPS endpoint in ca-central-1',
+    ],
+    [
+      {},
+      { AWS_USE_FIPS_ENDPOINT: 'yes' },
+      'FAIL endpoints: AWS_USE_FIPS_ENDPOINT must be true or false, not "yes"',
+    ],
+  ] as [object, NodeJS.ProcessEnv, string][])('%j %j', (extra, env, line) => {
+    // FAIL lines go on with the regions that have one.
+    expect(formatCheck(evaluateEndpoints(cfg(extra), env)).slice(0, line.length)).toBe(line);
+  });
+});
+
 describe('runDoctor', () => {
   const config = parseConfig(
     JSON.stringify({ bucket: 'keys-bucket', region: 'eu-west-1', users: { ops: ['groups/Admins'] } }),
@@ -240,6 +283,7 @@ describe('runDoctor', () => {
     sshdConfig: '/etc/ssh/sshd_config',
     agentUser: 'iam-authorized-keys',
     loadConfig: () => config,
+    env: {},
     credentials: async () => 'AKIAIOSFODNN7EXAMPLE',
     readObject: async () => undefined,
     run: async () => ({ code: 0, stdout: '', stderr: '' }),
@@ -275,6 +319,7 @@ describe('runDoctor', () => {
   it('shows only the last 4 characters of the access key id', async () => {
     const lines = (await runDoctor(deps)).map(formatCheck);
     expect(lines).toContain('ok   credentials: resolved (access key …MPLE)');
+    expect(lines).toContain('ok   endpoints: S3 https://keys-bucket.s3.eu-west-1.amazonaws.com');
     expect(lines.join('\n')).not.toContain('AKIAIOSFODNN7');
   });
 
