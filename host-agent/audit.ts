@@ -3,6 +3,7 @@
 // so the agent logs to syslog (authpriv) when sshd asks about one fingerprint.
 import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
+import { errorMessage } from '../contract/errors.js';
 
 export const LOGGER = '/usr/bin/logger';
 export const SYSLOG_TAG = 'iam-authorized-keys';
@@ -93,13 +94,13 @@ export function preflightProblem(
   try {
     if (!statSync(socket).isSocket()) return `${socket} is not a socket`;
   } catch (e) {
-    return `${socket}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    return `${socket}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`;
   }
   for (const program of programs) {
     try {
       accessSync(program, constants.X_OK);
     } catch (e) {
-      return `${program}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+      return `${program}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`;
     }
   }
   return undefined;

@@ -2,6 +2,7 @@
 // is a clear error at the first login attempt instead of silently ignored.
 import { readFileSync, statSync } from 'node:fs';
 import { isBucketName, isRegionName } from '../contract/aws-names.js';
+import { errorMessage } from '../contract/errors.js';
 import { IAM_GROUP_NAME, InvalidPrefixError, normalizePrefix, parsePrincipal } from '../contract/layout.js';
 import { isValidLocalName } from '../contract/names.js';
 import { isRecord as isObj } from '../contract/records.js';
@@ -97,7 +98,7 @@ export function parseConfig(text: string, source: string): AgentConfig {
   try {
     raw = JSON.parse(text);
   } catch (cause) {
-    throw new ConfigError(`${source}: not valid JSON (${(cause as Error).message})`, { cause });
+    throw new ConfigError(`${source}: not valid JSON (${errorMessage(cause)})`, { cause });
   }
   if (!isObj(raw)) return bad('the config must be a JSON object');
   for (const k of Object.keys(raw)) {

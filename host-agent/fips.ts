@@ -2,6 +2,8 @@
 // SDK reads it). Only where AWS runs them (contract/fips.ts): elsewhere the agent
 // refuses to start rather than silently using a non-FIPS endpoint. An explicit
 // endpoint with FIPS is refused, as the AWS SDK for JavaScript refuses it.
+
+import { errorMessage } from '../contract/errors.js';
 import { parseFipsSetting, S3_FIPS_REGIONS, STS_FIPS_HOSTS } from '../contract/fips.js';
 import { type AgentConfig, ConfigError } from './config.js';
 
@@ -13,7 +15,7 @@ export function fipsWanted(config: Pick<AgentConfig, 'useFipsEndpoint'>, env: No
   try {
     return parseFipsSetting(env.AWS_USE_FIPS_ENDPOINT, 'AWS_USE_FIPS_ENDPOINT') ?? false;
   } catch (e) {
-    throw new ConfigError((e as Error).message, { cause: e });
+    throw new ConfigError(errorMessage(e), { cause: e });
   }
 }
 

@@ -1,4 +1,6 @@
 // Publisher settings from the environment (Lambda) — pure, so it is testable.
+
+import { errorMessage } from '../contract/errors.js';
 import { normalizePrefix, parseTagKeyPrefix } from '../contract/index.js';
 import {
   DEFAULT_EVENT_FULL_RUN_MINUTES,
@@ -43,13 +45,13 @@ export function publishConfigFromEnv(env: PublisherEnv): PublishConfig {
   try {
     prefix = normalizePrefix(env.KEY_PREFIX);
   } catch (e) {
-    throw new PublisherConfigError((e as Error).message, { cause: e });
+    throw new PublisherConfigError(errorMessage(e), { cause: e });
   }
   let tagKeyPrefix: string;
   try {
     tagKeyPrefix = parseTagKeyPrefix(env.TAG_KEY_PREFIX);
   } catch (e) {
-    throw new PublisherConfigError(`TAG_KEY_PREFIX: ${(e as Error).message}`, { cause: e });
+    throw new PublisherConfigError(`TAG_KEY_PREFIX: ${errorMessage(e)}`, { cause: e });
   }
   return {
     ...DEFAULT_PUBLISH_CONFIG,

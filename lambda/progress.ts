@@ -3,6 +3,7 @@
 // touches it (it is outside the layout). parseProgress validates all of it:
 // a half-understood progress file is ignored, never acted on.
 
+import { errorMessage } from '../contract/errors.js';
 import { nullRecord } from '../contract/index.js';
 import { isRecord } from '../contract/records.js';
 import { listsReusable } from './deadline.js';
@@ -160,7 +161,7 @@ export function parseProgress(text: string): ImportProgress {
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new ProgressFormatError(`progress.json is not JSON: ${(e as Error).message}`, { cause: e });
+    throw new ProgressFormatError(`progress.json is not JSON: ${errorMessage(e)}`, { cause: e });
   }
   if (!isRecord(v)) fail('not an object');
   if (v.kind !== PROGRESS_KIND) fail(`kind is not ${PROGRESS_KIND}`);

@@ -1,6 +1,7 @@
 // doctor: one line per check (ok / FAIL + why), non-zero exit if any fails.
 // Each check is a pure evaluation of facts gathered through injected deps.
 import { directoryKey, heartbeatKey, parseDirectory, parseHeartbeat } from '../../contract/directory.js';
+import { errorMessage } from '../../contract/errors.js';
 import { type AgentConfig, DEFAULT_CONFIG_PATH } from '../config.js';
 import { stsEndpoint } from '../credentials.js';
 import { checkFipsEndpoints, fipsStsUrl, fipsWanted } from '../fips.js';
@@ -40,7 +41,7 @@ export function evaluateEndpoints(config: AgentConfig, env: NodeJS.ProcessEnv): 
       : '';
     return ok('endpoints', `S3 ${s3}${sts}${fipsWanted(config, env) ? ' (FIPS)' : ''}`);
   } catch (e) {
-    return fail('endpoints', (e as Error).message);
+    return fail('endpoints', errorMessage(e));
   }
 }
 
@@ -66,7 +67,7 @@ async function bucketChecks(
       const body = await deps.readObject(config, key);
       return body ? use(body.toString('utf8')) : fail('bucket', `${key} not found in ${config.bucket}`);
     } catch (e) {
-      return fail('bucket', `cannot read ${key}: ${(e as Error).message}`);
+      return fail('bucket', `cannot read ${key}: ${errorMessage(e)}`);
     }
   };
   const out = [
@@ -255,7 +256,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckResult[]> {
     results.push(ok('config', `${deps.configPath} parses (bucket ${config.bucket})`));
     results.push(evaluateEndpoints(config, deps.env ?? process.env));
   } catch (e) {
-    results.push(fail('config', (e as Error).message));
+    results.push(fail('config', errorMessage(e)));
   }
 
   if (config) {
@@ -264,7 +265,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckResult[]> {
       // Only the key id's last characters: enough to tell identities apart, nothing to reuse.
       results.push(ok('credentials', `resolved (access key …${id.slice(-4)})`));
     } catch (e) {
-      results.push(fail('credentials', (e as Error).message));
+      results.push(fail('credentials', errorMessage(e)));
     }
     results.push(...(await bucketChecks(config, deps)));
   }
@@ -301,7 +302,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckResult[]> {
       await deps.auditCheck(config);
       results.push(ok('audit', `logger wrote a test line to ${config.syslogSocket} as ${deps.agentUser}`));
     } catch (e) {
-      results.push(fail('audit', `${(e as Error).message}: logins are not audited`));
+      results.push(fail('audit', `${errorMessage(e)}: logins are not audited`));
     }
     const uid = await deps.userUid(deps.agentUser);
     if (uid === undefined) results.push(fail('cache dir', `agent user ${deps.agentUser} does not exist`));

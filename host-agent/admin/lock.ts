@@ -3,6 +3,7 @@
 // in a root-only directory (/run: no other user can squat the name); a lock
 // whose pid is gone (a crashed run) is taken over.
 import { closeSync, constants, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { errorMessage } from '../../contract/errors.js';
 
 export class LockedError extends Error {
   override name = 'LockedError';
@@ -57,14 +58,14 @@ export function acquireLock(path: string, deps: LockDeps = realLockDeps): () => 
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new LockedError(`cannot create lock ${path}: ${(e as Error).message}`, { cause: e });
+        throw new LockedError(`cannot create lock ${path}: ${errorMessage(e)}`, { cause: e });
       }
     }
     let text: string;
     try {
       text = readFileSync(path, 'utf8').trim();
     } catch (e) {
-      throw new LockedError(`cannot read lock ${path}: ${(e as Error).message}`, { cause: e });
+      throw new LockedError(`cannot read lock ${path}: ${errorMessage(e)}`, { cause: e });
     }
     const holder = /^\d{1,10}$/.test(text) ? Number(text) : undefined;
     if (holder !== undefined && holder !== deps.pid && deps.isAlive(holder)) {

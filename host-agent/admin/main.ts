@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../../contract/errors.js';
 import { ADMIN_COMMANDS } from '../args.js';
 import { startSyslogAuditor } from '../audit.js';
 import { loadConfig } from '../config.js';
@@ -264,7 +265,7 @@ async function installCommand(args: string[]): Promise<number> {
       localUser: values['local-user'],
     }).catch((e: unknown) => {
       throw new PrincipalsNotResolvedError(
-        `principals not resolved, nothing was installed: ${(e as Error).message}`,
+        `principals not resolved, nothing was installed: ${errorMessage(e)}`,
         {
           cause: e,
         },

@@ -3,6 +3,8 @@
 // instance tag). It is read here, at install/refresh time, never per login,
 // and written into the config's "users" atomically after the whole new config
 // has been validated. Any failure leaves the config exactly as it was.
+
+import { errorMessage } from '../../contract/errors.js';
 import { parsePrincipal } from '../../contract/layout.js';
 import { isValidLocalName } from '../../contract/names.js';
 import { type AgentConfig, parseConfig } from '../config.js';
@@ -52,7 +54,7 @@ export function parsePrincipalsValue(value: string, localUser: string | undefine
       try {
         parsePrincipal(p);
       } catch (e) {
-        throw new PrincipalsSourceError(`${user}: ${(e as Error).message}`);
+        throw new PrincipalsSourceError(`${user}: ${errorMessage(e)}`);
       }
       return p;
     });

@@ -4,6 +4,8 @@
 // service unit creates it when sshd starts (RuntimeDirectory=sshd, mode 0755;
 // the SysV script does the same). install, uninstall and doctor create it the
 // same way and say so, instead of failing on a configuration that is fine.
+
+import { errorMessage } from '../../contract/errors.js';
 import type { ProcessRunner, RunResult } from './sys.js';
 
 const MISSING_PRIVSEP = /Missing privilege separation directory: (\/[^\s'"]+)/;
@@ -51,7 +53,7 @@ export async function runSshd(
     return {
       result: {
         ...first,
-        stderr: `${first.stderr.trim()} (creating ${dir} failed: ${(e as Error).message})\n`,
+        stderr: `${first.stderr.trim()} (creating ${dir} failed: ${errorMessage(e)})\n`,
       },
     };
   }

@@ -2,6 +2,7 @@
 // result (sshd -t, sshd -T) and rolls every change back when it is not what we
 // want, then reloads sshd. uninstall checks and reloads the same way.
 import { dirname } from 'node:path';
+import { errorMessage } from '../../../contract/errors.js';
 import { resolvedPathProblems, securePathProblems } from '../../secure-path.js';
 import { runSshd, type SshdRunDeps } from '../sshd-runtime.js';
 import { CommandFailedError, type ProcessRunner } from '../sys.js';
@@ -201,7 +202,7 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
     );
   } catch (e) {
     await rollback();
-    sys.out(`FAIL: ${(e as Error).message}; every change was rolled back`);
+    sys.out(`FAIL: ${errorMessage(e)}; every change was rolled back`);
     return { code: 1, plan };
   }
 

@@ -3,6 +3,7 @@
 // uninstall are given), and the state file it leaves for uninstall.
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join } from 'node:path';
+import { errorMessage } from '../../../contract/errors.js';
 import { checkChainTokens, splitCommandLine } from '../../chain.js';
 import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, parseConfig } from '../../config.js';
 import { ChainCommandError } from '../../errors.js';
@@ -276,7 +277,7 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
   try {
     parsed = parseConfig(obs.agentConfigText, paths.configPath);
   } catch (cause) {
-    throw new InstallRefusedError((cause as Error).message, { cause });
+    throw new InstallRefusedError(errorMessage(cause), { cause });
   }
   const { cacheDir, agentUserShared } = checkBeforePlanning(obs, opts, parsed, notes);
   // The raw object is what gets written back (only "chain" is added), so defaults are not spelled out.

@@ -1,5 +1,7 @@
 // uninstall: reverses install from its state file; sshd's files first, the
 // binary only once a reloaded sshd no longer runs it.
+
+import { errorMessage } from '../../../contract/errors.js';
 import { CommandFailedError } from '../sys.js';
 import { checkSshd, reload, writeKeeping } from './apply.js';
 import {
@@ -79,7 +81,7 @@ export async function uninstall(paths: InstallPaths, sys: SysDeps, dryRun: boole
       await checkSshd(paths, { absentCommand: paths.binPath }, sys);
     } catch (e) {
       for (const u of undo.reverse()) await writeKeeping(sys, u.path, u.text, 0o644).catch(() => {});
-      sys.out(`FAIL: ${(e as Error).message}; sshd files put back, nothing else changed`);
+      sys.out(`FAIL: ${errorMessage(e)}; sshd files put back, nothing else changed`);
       return 1;
     }
     // 2. A running sshd still uses the old config until reloaded: keep the binary it runs until then.

@@ -1,5 +1,7 @@
 // sync-users' executor: runs each planned action (groupadd, useradd, usermod,
 // groupmod, gpasswd, userdel, chown) through an injected process runner.
+
+import { errorMessage } from '../../../contract/errors.js';
 import { type ProcessRunner, runChecked } from '../sys.js';
 import type { SyncAction, SyncPlan } from './plan.js';
 
@@ -137,7 +139,7 @@ export async function applySync(plan: SyncPlan, deps: ApplyDeps): Promise<ApplyR
         failedRenames.add(a.newName);
       }
       const next = a.kind === 'renumber-user' ? '; the next run tries again' : '';
-      failed.push(`${describeAction(a)}: ${(e as Error).message}${next}`);
+      failed.push(`${describeAction(a)}: ${errorMessage(e)}${next}`);
     }
   }
   return { done, renumbered, failed };

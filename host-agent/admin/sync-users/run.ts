@@ -1,5 +1,7 @@
 // sync-users end to end: directory.json and heartbeat.json through the store, local accounts through
 // getent, then plan, apply and the sudoers drop-in. Returns the exit code.
+
+import { errorMessage } from '../../../contract/errors.js';
 import {
   type Directory,
   directoryKey,
@@ -56,7 +58,7 @@ async function heartbeatFreshness(deps: SyncUsersDeps): Promise<Freshness> {
     if (r.source === 'stale') return staleCache;
     generatedAt = parseHeartbeat(r.body.toString('utf8')).generatedAt;
   } catch (e) {
-    return { fresh: false, reason: `cannot read ${key}: ${(e as Error).message}` };
+    return { fresh: false, reason: `cannot read ${key}: ${errorMessage(e)}` };
   }
   const age = indexAge(generatedAt, deps.now(), deps.config.cache.maxStaleSeconds);
   if (age.stale)
@@ -96,7 +98,7 @@ export async function runSyncUsers(deps: SyncUsersDeps): Promise<number> {
     index = parseDirectory(r.body.toString('utf8'));
     source = r.source;
   } catch (e) {
-    err(`sync-users: cannot read ${key}: ${(e as Error).message}; nothing changed`);
+    err(`sync-users: cannot read ${key}: ${errorMessage(e)}; nothing changed`);
     return 1;
   }
   const freshness = source === 'stale' ? staleCache : await heartbeatFreshness(deps);
@@ -148,7 +150,7 @@ export async function runSyncUsers(deps: SyncUsersDeps): Promise<number> {
       out(`removed ${deps.sudoers.path} (sudoGroups is empty)`);
     }
   } catch (e) {
-    failed.push(`sudoers: ${(e as Error).message}`);
+    failed.push(`sudoers: ${errorMessage(e)}`);
   }
   for (const f of failed) err(`sync-users: FAILED ${f}`);
   out(
