@@ -121,7 +121,7 @@ function reportResult(
     .join(' ');
   out(
     `${c.dryRun ? 'dry run: nothing written. ' : ''}users ${s.users}, groups ${s.groups}, keys ${s.keys}, rejected ${s.rejectedKeys}; ` +
-      `added ${s.added}, changed ${s.changed}, deleted ${s.deleted}, unchanged ${s.unchanged}${c.dryRun ? '' : ', index.json written'}; ` +
+      `added ${s.added}, changed ${s.changed}, deleted ${s.deleted}, unchanged ${s.unchanged}${c.dryRun ? '' : `, ${s.directoryWritten ? 'directory.json, ' : ''}index.json and heartbeat.json written`}; ` +
       `IAM calls: ${callList || 'none'}; ${s.durationMs} ms`,
   );
   return 0;

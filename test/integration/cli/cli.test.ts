@@ -89,9 +89,13 @@ describe('iam-ssh-keys', () => {
     const real = await cli(['publish', '--bucket', 'keys', '--prefix', 'p']);
     expect(real.code).toBe(0);
     expect(real.stdout).toContain('add    p/groups/admins/authorized_keys');
-    expect(real.stdout).toMatch(/added 3, changed 0, deleted 0, unchanged 0, index\.json written/);
+    expect(real.stdout).toMatch(
+      /added 3, changed 0, deleted 0, unchanged 0, directory\.json, index\.json and heartbeat\.json written/,
+    );
     const again = await cli(['publish', '--bucket', 'keys', '--prefix', 'p']);
-    expect(again.stdout).toMatch(/added 0, changed 0, deleted 0, unchanged 3, index\.json written/);
+    expect(again.stdout).toMatch(
+      /added 0, changed 0, deleted 0, unchanged 3, index\.json and heartbeat\.json written/,
+    );
 
     const status = await cli(['status', '--bucket', 'keys', '--prefix', 'p', '--json']);
     expect(status.code).toBe(0);
