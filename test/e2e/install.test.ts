@@ -358,6 +358,7 @@ describe('install and uninstall against a real sshd', () => {
       r.stdout,
     ).toEqual([
       'ok   config',
+      'ok   endpoints',
       'ok   credentials',
       'ok   bucket',
       'ok   sshd',
