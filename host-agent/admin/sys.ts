@@ -366,6 +366,8 @@ export async function processesOf(
       const status = await readFile(join(proc, entry, 'status'), 'utf8');
       const m = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
       if (!m || (Number(m[1]) !== uid && Number(m[2]) !== uid)) continue;
+      // A zombie (its parent has not reaped it yet) runs nothing and can write nothing.
+      if (/^State:\s+[ZX]/m.test(status)) continue;
       const argv = (await readFile(join(proc, entry, 'cmdline'), 'utf8')).split('\0').filter(Boolean);
       const exe = await readlink(join(proc, entry, 'exe')).catch(() => undefined);
       out.push({ pid: Number(entry), exe, argv });

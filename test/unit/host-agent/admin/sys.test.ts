@@ -5,6 +5,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -21,6 +22,7 @@ import {
   realSystemFs,
   writeFileAtomic,
 } from '../../../../host-agent/admin/sys.js';
+import { waitFor } from '../../../helpers/wait.js';
 
 describe('realSystemFs.listMatches (real directory, the glob install uses)', () => {
   const fsys = realSystemFs(realRunner);
@@ -199,6 +201,35 @@ describe('what the agent user runs and owns (doctor), as root', () => {
       expect(found?.argv).toEqual(['/bin/sleep', '30']);
       expect(found?.exe).toMatch(/\/sleep$/);
       expect((await processesOf(0)).some((p) => p.pid === child.pid)).toBe(false);
+    } finally {
+      child.kill();
+    }
+  });
+
+  it('processesOf leaves out a zombie of that uid (it runs nothing; no one has reaped it yet)', async () => {
+    // `true` exits at once; its parent execs into sleep, which never reaps it.
+    const child = spawn('/bin/sh', ['-c', 'true & exec /bin/sleep 30'], {
+      uid: 65534,
+      gid: 65534,
+      stdio: 'ignore',
+    });
+    try {
+      await new Promise((r) => child.once('spawn', r));
+      const zombieOfChild = () =>
+        readdirSync('/proc')
+          .filter((e) => /^\d+$/.test(e))
+          .find((e) => {
+            try {
+              const st = readFileSync(`/proc/${e}/status`, 'utf8');
+              return /^State:\s+Z/m.test(st) && new RegExp(`^PPid:\\s+${child.pid}$`, 'm').test(st);
+            } catch {
+              return false;
+            }
+          });
+      const zombie = Number(await waitFor(zombieOfChild, { what: 'the zombie child' }));
+      const pids = (await processesOf(65534)).map((p) => p.pid);
+      expect(pids).toContain(child.pid);
+      expect(pids).not.toContain(zombie);
     } finally {
       child.kill();
     }
