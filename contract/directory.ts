@@ -4,6 +4,7 @@
 // host's object limit at IAM's 5,000 users.
 import { IAM_GROUP_NAME, IAM_USER_NAME } from './layout.js';
 import { isValidLocalName } from './names.js';
+import { isRecord } from './records.js';
 
 /**
  * Largest object a host reads (S3 or cache). The publisher refuses to write a
@@ -72,10 +73,6 @@ export function serializeDirectory(d: Directory): string {
   });
   const reserved = [...new Set(d.reservedUids)].sort((a, b) => a - b);
   return `{"version":${d.version},"reservedUids":${JSON.stringify(reserved)},"users":{\n${lines.join(',\n')}\n}}\n`;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 const isUid = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n > 0;

@@ -12,7 +12,9 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   type Directory,
+  DirectoryFormatError,
   type DirectoryUser,
+  parseDirectory,
   serializeDirectory,
   serializeHeartbeat,
 } from '../../contract/directory.js';
@@ -626,6 +628,53 @@ describe('(c) index.json', () => {
       }),
       tally,
       { valid: 0.1, IndexFormatError: 0.3 },
+    );
+  });
+});
+
+describe('(c) directory.json (what hosts read)', () => {
+  it('a valid directory or DirectoryFormatError, never another exception; users in a Map', async () => {
+    const valid = validIndex.map((i) => serializeDirectory(directoryOf(i)));
+    const text = fc.oneof(
+      { weight: 2, arbitrary: valid },
+      { weight: 4, arbitrary: valid.chain((t) => mutateJson(JSON.parse(t))).map((v) => JSON.stringify(v)) },
+      { weight: 1, arbitrary: valid.chain((t) => fc.nat(t.length).map((n) => t.slice(0, n))) },
+      { weight: 1, arbitrary: fc.json({ maxDepth: 3 }) },
+      { weight: 1, arbitrary: anyString },
+      {
+        weight: 1,
+        arbitrary: valid.map((t) =>
+          t.replace(
+            '"users":{\n',
+            '"users":{\n"__proto__":{"userId":"AIDAX","localName":"root","uid":1,"groups":[]},\n',
+          ),
+        ),
+      },
+    );
+    const tally = new Tally();
+    await fuzz(
+      '(c) directory.json -> parseDirectory',
+      fc.property(text, (t) => {
+        let d: Directory;
+        try {
+          d = parseDirectory(t);
+        } catch (e) {
+          expect(e).toBeInstanceOf(DirectoryFormatError);
+          tally.hit('DirectoryFormatError');
+          return;
+        }
+        expect(d.users).toBeInstanceOf(Map);
+        for (const [name, u] of d.users) {
+          expect(name).toMatch(IAM_USER_NAME);
+          if (u.localName !== null) expect(isValidLocalName(u.localName)).toBe(true);
+          expect(Number.isSafeInteger(u.uid) && u.uid > 0).toBe(true);
+          expect(u.groups.every((g) => IAM_GROUP_NAME.test(g))).toBe(true);
+        }
+        expect(({} as Record<string, unknown>).localName).toBeUndefined(); // nothing leaked into Object.prototype
+        tally.hit(d.users.has('__proto__') ? 'valid, __proto__ user' : 'valid');
+      }),
+      tally,
+      { valid: 0.1, DirectoryFormatError: 0.3 },
     );
   });
 });
