@@ -22,21 +22,20 @@ const MAX_FUNCTION_LINES = 80;
  * join this list, and an entry goes when its function is split.
  */
 const LONG_FUNCTIONS: ReadonlyMap<string, number> = new Map([
-  ['lambda/iam-source.ts readIam', 135],
-  ['lambda/publish.ts publish', 88],
-  // +1: the directory.json output (renderDirectory holds the rest).
-  ['lambda/render.ts render', 214],
-  ['lib/publisher.ts constructor', 100],
-  ['lib/user-data.ts renderUserData', 90],
-  ['host-agent/admin/install/apply.ts install', 110],
-  ['host-agent/admin/install/plan.ts planInstall', 107],
+  ['lambda/iam-source.ts readIam', 120],
+  ['lambda/publish.ts publish', 85],
+  ['lambda/render.ts render', 210],
+  ['lib/publisher.ts constructor', 97],
+  ['lib/user-data.ts renderUserData', 83],
+  ['host-agent/admin/install/apply.ts install', 102],
+  ['host-agent/admin/install/plan.ts planInstall', 101],
   ['host-agent/admin/install/uninstall.ts uninstall', 89],
-  ['host-agent/admin/sync-users/plan.ts planSync', 171],
-  ['host-agent/admin/sync-users/run.ts runSyncUsers', 93],
-  ['host-agent/authorized-keys.ts authorizedKeys', 106],
-  ['host-agent/config.ts parseConfig', 164],
+  ['host-agent/admin/sync-users/plan.ts planSync', 155],
+  ['host-agent/admin/sync-users/run.ts runSyncUsers', 82],
+  ['host-agent/authorized-keys.ts authorizedKeys', 99],
+  ['host-agent/config.ts parseConfig', 144],
   ['host-agent/fetch-lock.ts fileLocks', 134],
-  ['host-agent/main.ts main', 82],
+  ['host-agent/main.ts main', 81],
   ['host-agent/store.ts createStore', 165],
 ]);
 
