@@ -16,7 +16,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { createClients } from '../lambda/clients.js';
 import { mapLimit } from '../lambda/iam-source.js';
 import { DEFAULT_PUBLISH_CONFIG, PublishIncompleteError, publish } from '../lambda/publish.js';
-import { iamError, startAwsProxy } from '../test/helpers/aws-proxy.js';
+import { iamError, seeded, startAwsProxy } from '../test/helpers/aws-proxy.js';
 import { makeKey } from '../test/helpers/keys.js';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/helpers/moto.js';
 import { clientsFor } from '../test/integration/lambda/fixture.js';
@@ -35,17 +35,6 @@ const page = opt('--page', 10);
 const cliRuns = opt('--cli-runs', 2);
 const maxRuns = opt('--runs', 60);
 const [users = 200, budgetS = 3] = args.map(Number);
-
-/** mulberry32: a seeded draw, so every bench run throttles the same requests. */
-function seeded(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const moto = await startMoto();
 const draw = seeded(17);

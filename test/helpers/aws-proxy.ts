@@ -248,3 +248,23 @@ export function startAwsProxy(target: string, options: ProxyOptions = {}): Promi
     });
   });
 }
+
+/** mulberry32: a seeded draw, so every run (test or bench) picks the same requests. */
+export function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** ListSSHPublicKeys answering an empty list with 200: what a broken IAM read would look like. */
+export function emptyKeyListResponse(): FaultResponse {
+  return {
+    status: 200,
+    headers: { 'content-type': 'text/xml' },
+    body: '<ListSSHPublicKeysResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListSSHPublicKeysResult><SSHPublicKeys/><IsTruncated>false</IsTruncated></ListSSHPublicKeysResult></ListSSHPublicKeysResponse>',
+  };
+}

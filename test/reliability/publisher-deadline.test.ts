@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClients } from '../../lambda/clients.js';
 import { parseProgress, progressKey } from '../../lambda/progress.js';
 import { DEFAULT_PUBLISH_CONFIG, PublishIncompleteError, publish } from '../../lambda/publish.js';
+import { seeded } from '../helpers/aws-proxy.js';
 import { type FaultProxy, queryError, startFaultProxy } from '../helpers/fault-proxy.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
 import {
@@ -45,17 +46,6 @@ const run = (prefix: string, budgetMs?: number) =>
     },
     { ...productClients(), now: () => new Date() },
   );
-
-/** mulberry32: the same requests are throttled on every test run. */
-function seeded(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Timers alive in this process: an SDK backoff left sleeping after a run shows here. */
 const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;

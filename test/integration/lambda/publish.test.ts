@@ -29,7 +29,7 @@ import {
   publish,
   renderAndWrite,
 } from '../../../lambda/publish.js';
-import { type AwsProxy, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
+import { type AwsProxy, emptyKeyListResponse, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { syntheticRsaKey } from '../../helpers/keys.js';
 import { type Moto, startMoto } from '../../helpers/moto.js';
 import {
@@ -285,14 +285,7 @@ describe('guards', () => {
     const prefix = 'team/';
     const before = await bucketContents(direct.s3, BUCKET, prefix);
     proxy.options = {
-      fault: (r) =>
-        r.action === 'ListSSHPublicKeys'
-          ? {
-              status: 200,
-              headers: { 'content-type': 'text/xml' },
-              body: '<ListSSHPublicKeysResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListSSHPublicKeysResult><SSHPublicKeys/><IsTruncated>false</IsTruncated></ListSSHPublicKeysResult></ListSSHPublicKeysResponse>',
-            }
-          : undefined,
+      fault: (r) => (r.action === 'ListSSHPublicKeys' ? emptyKeyListResponse() : undefined),
     };
     try {
       await expect(run(prefix)).rejects.toThrow(

@@ -18,7 +18,7 @@ import { parseIndex } from '../../../contract/index.js';
 import { planForInvocation } from '../../../lambda/event-targets.js';
 import { DEFAULT_PUBLISH_CONFIG, publish } from '../../../lambda/publish.js';
 import { publishForEvents, type TargetedOutcome } from '../../../lambda/publish-targeted.js';
-import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
+import { type AwsProxy, emptyKeyListResponse, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
 import { makeKey, type TestKey } from '../../helpers/keys.js';
 import { type Moto, startMoto } from '../../helpers/moto.js';
@@ -133,14 +133,7 @@ describe('finding 1: one member cannot freeze the publisher with her own tag key
   it('many users emptied at once is still refused (a broken read), and writes nothing', async () => {
     const before = await bucketContents(direct.s3, BUCKET, 'full/');
     proxy.options = {
-      fault: (r) =>
-        r.action === 'ListSSHPublicKeys'
-          ? {
-              status: 200,
-              headers: { 'content-type': 'text/xml' },
-              body: '<ListSSHPublicKeysResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListSSHPublicKeysResult><SSHPublicKeys/><IsTruncated>false</IsTruncated></ListSSHPublicKeysResult></ListSSHPublicKeysResponse>',
-            }
-          : undefined,
+      fault: (r) => (r.action === 'ListSSHPublicKeys' ? emptyKeyListResponse() : undefined),
     };
     try {
       await expect(publish(cfg('full/'), { ...viaProxy, now })).rejects.toThrow(
