@@ -957,7 +957,7 @@ describe('(e) cache files: the derived lines a hit prints', () => {
   // What a cache hit prints comes from the entry's derived JSON, not from parsing the body again:
   // readDerived must never let an option, a newline or a foreign key type through.
   const LINE_SHAPE = new RegExp(
-    `^environment="SSH_KEY_OWNER=([A-Za-z0-9+=,.@_-]{1,64})" (${SUPPORTED_KEY_TYPES.map((t) => t.replace(/[.]/g, '\\.')).join('|')}) [A-Za-z0-9+/]{1,${MAX_BLOB_BASE64}}={0,2} \\1\n$`,
+    `^environment="SSH_KEY_OWNER=([A-Za-z0-9+=,.@_-]{1,64})"(,expiry-time="\\d{14}Z?")?(,verify-required)? (${SUPPORTED_KEY_TYPES.map((t) => t.replace(/[.]/g, '\\.')).join('|')}) [A-Za-z0-9+/]{1,${MAX_BLOB_BASE64}}={0,2} \\1\n$`,
   );
   it('readDerived: undefined, or lines of the published shape only; a fresh derivation reads back as parsed', async () => {
     const input = fc.oneof(
@@ -989,7 +989,7 @@ describe('(e) cache files: the derived lines a hit prints', () => {
         tally.hit(r === undefined ? 'refused' : r.lines.length > 0 ? 'lines read' : 'no lines');
         if (r === undefined) return;
         for (const l of r.lines) {
-          expect(renderLine(l.owner, l.key)).toMatch(LINE_SHAPE);
+          expect(renderLine(l.owner, l.key, l)).toMatch(LINE_SHAPE);
           expect(l.key.fingerprint).toMatch(FINGERPRINT);
         }
         if (text !== undefined) expect(r).toEqual(parseObject(text));

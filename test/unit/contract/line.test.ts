@@ -5,6 +5,7 @@ import {
   formatExpiryTime,
   isExpired,
   LineOptionError,
+  type LineOptions,
   parseLine,
   parseObject,
   renderLine,
@@ -76,14 +77,17 @@ describe('renderLine / parseLine', () => {
       { verifyRequired: true },
       `environment="SSH_KEY_OWNER=alice",verify-required ${sk.type} ${sk.blob} alice\n`,
     ],
-  ])('renders options in their one order: %s, and parses them back', (_n, k, opts, text) => {
-    expect(renderLine('alice', k, opts)).toBe(text);
-    const r = parseLine(text.slice(0, -1));
-    expect(r.ok && { e: r.line.expiryTime, v: r.line.verifyRequired }).toEqual({
-      e: opts.expiryTime,
-      v: 'verifyRequired' in opts ? true : undefined,
-    });
-  });
+  ] as [string, typeof key, LineOptions, string][])(
+    'renders options in their one order: %s, and parses them back',
+    (_n, k, opts, text) => {
+      expect(renderLine('alice', k, opts)).toBe(text);
+      const r = parseLine(text.slice(0, -1));
+      expect(r.ok && { e: r.line.expiryTime, v: r.line.verifyRequired }).toEqual({
+        e: opts.expiryTime,
+        v: opts.verifyRequired,
+      });
+    },
+  );
 
   it('never renders verify-required on a key that is not sk-*, nor an invalid expiry-time', () => {
     expect(() => renderLine('alice', key, { verifyRequired: true })).toThrow(LineOptionError);
