@@ -1,6 +1,7 @@
 // Pure argv parsing for the operator CLI, on node:util parseArgs (as host-agent/admin).
 import { parseArgs as parseArgv } from 'node:util';
 import { UsageError } from '../contract/errors.js';
+import { DEFAULT_EXPIRING_WITHIN_DAYS } from '../contract/publisher-settings.js';
 import { own } from '../contract/records.js';
 
 export { UsageError };
@@ -11,7 +12,7 @@ export const USAGE = `usage:
                        [--tag-key-prefix P]
                        [--event FILE]   (apply one saved EventBridge IAM event, as the Lambda does)
                        [--time-budget SECONDS]  (stop in time, save progress; exit 3: run again, 4: too small)
-  iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--json]
+  iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--expiring-within DAYS] [--json]
   iam-ssh-keys keys list       [--user IAM_USER]
   iam-ssh-keys keys upload     [--user IAM_USER] [--label NAME] FILE
   iam-ssh-keys keys activate   [--user IAM_USER] KEY_ID
@@ -107,6 +108,8 @@ export type Command =
       readonly bucket: string;
       readonly prefix?: string;
       readonly maxAge: number;
+      /** Keys expiring within this many days are listed. @default 14 */
+      readonly expiringWithin: number;
       readonly json: boolean;
     }
   | {
@@ -147,6 +150,7 @@ export const OPTIONS: ReadonlySet<string> = new Set([
   '--max-delete-share',
   '--uid-base',
   '--max-age',
+  '--expiring-within',
   '--user',
   '--role-arn',
   '--duration',
@@ -216,14 +220,18 @@ function bucketOf(p: Parsed, cmd: string): string {
 function parseStatus(p: Parsed): Command {
   noPositional(p);
   const bucket = bucketOf(p, 'status');
-  only(p, ['--bucket', '--prefix', '--max-age', '--json'], 'status');
+  only(p, ['--bucket', '--prefix', '--max-age', '--expiring-within', '--json'], 'status');
   const maxAge = number(p, '--max-age') ?? 3600;
   if (maxAge <= 0) throw new UsageError('--max-age must be positive');
+  const expiringWithin = number(p, '--expiring-within') ?? DEFAULT_EXPIRING_WITHIN_DAYS;
+  if (expiringWithin < 0 || expiringWithin > 3650)
+    throw new UsageError('--expiring-within must be 0 to 3650 days');
   return {
     cmd: 'status',
     bucket,
     ...given('prefix', p.options.get('--prefix')),
     maxAge,
+    expiringWithin,
     json: p.flags.has('--json'),
   };
 }
