@@ -232,8 +232,8 @@ export function statusReport(
   const tagKeys = users.reduce((n, [, u]) => n + u.keys.filter((k) => k.tagKey !== undefined).length, 0);
   const rejected = rejectedKeys(users);
   // A refused key with a fingerprint is a valid key: refused because another user holds it.
-  const copied = rejected.filter((r) => r.fingerprint !== undefined);
-  const refusedBodies = rejected.filter((r) => r.fingerprint === undefined);
+  const copied = rejected.filter((r) => r.fingerprint !== undefined && r.reason !== EXPIRED_REASON);
+  const refusedBodies = rejected.filter((r) => r.fingerprint === undefined || r.reason === EXPIRED_REASON);
   const noLocal = users
     .filter(([, u]) => u.localName === null)
     .map(([name, u]) => ({ user: name, reason: u.localNameProblem ?? '' }));

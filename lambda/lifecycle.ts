@@ -150,7 +150,7 @@ export function userGrants(
 /** A key render publishes for a user, with its own expiry (ISO) if any. */
 export interface PublishedKey {
   readonly id: string;
-  readonly key: PublicKey;
+  readonly key: Pick<PublicKey, 'type' | 'blob'>;
   readonly expires?: string;
 }
 

@@ -35,6 +35,7 @@ import {
   type PartialRead,
   readIam,
 } from './iam-source.js';
+import { applyLifecycle } from './lifecycle-phase.js';
 import { type ExistingObject, keyLossRefusal, md5Etag, type Plan, plan, type Revocations } from './plan.js';
 import {
   nextProgress,
@@ -357,12 +358,18 @@ export async function renderAndWrite(
   opts: { readonly indexFirst?: boolean; readonly revoked?: Revocations } = {},
 ): Promise<PublishResult> {
   const { bucket, prefix } = config;
-  const rendered = render(snapshot, previous, {
-    prefix,
-    uidBase: config.uidBase,
-    now: started,
-    ...(config.tagKeyPrefix !== undefined ? { tagKeyPrefix: config.tagKeyPrefix } : {}),
-  });
+  const rendered = applyLifecycle(
+    render(snapshot, previous, {
+      prefix,
+      uidBase: config.uidBase,
+      now: started,
+      ...(config.tagKeyPrefix !== undefined ? { tagKeyPrefix: config.tagKeyPrefix } : {}),
+    }),
+    snapshot,
+    previous,
+    config,
+    started,
+  );
   const planOptions = {
     prefix,
     maxDeleteShare: config.maxDeleteShare,

@@ -212,7 +212,9 @@ describe('statusReport: key lifecycle', () => {
           keys: [
             key('tag:ssh-key:laptop', ed, { tagKey: 'ssh-key:laptop', expires: '2027-01-20T00:00:00.000Z' }),
           ],
-          rejectedKeys: [{ id: 'K3', reason: 'expired', expires: '2027-01-01T00:00:00.000Z' }],
+          rejectedKeys: [
+            { id: 'K3', fingerprint: ed.fingerprint, reason: 'expired', expires: '2027-01-01T00:00:00.000Z' },
+          ],
         },
       },
       '2027-01-10T11:59:00.000Z',
@@ -291,6 +293,12 @@ describe('statusReport: key lifecycle', () => {
       keysLeftOutOfGroups: [{ group: 'Administrators', user: 'alice', id: 'K1', reason: 'not FIDO' }],
     });
     expect((r.data.grants as { status: string }[]).map((g) => g.status)).toEqual(['active', 'refused']);
+  });
+
+  it('an expired key is a rejected key, not a copied one', () => {
+    const r = statusReport(index, NOW, 3600);
+    expect(r.lines).toContain('rejected key K3 of bob: expired');
+    expect(r.data.copiedKeyRefusals).toEqual([]);
   });
 
   it('says nothing of lifecycle when no key expires', () => {

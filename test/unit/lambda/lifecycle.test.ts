@@ -283,7 +283,7 @@ describe('userGrants', () => {
 describe('userLines / groupObject', () => {
   const pk = (id: string, key: typeof k1, expires?: string): PublishedKey => ({
     id,
-    key: { type: key.type, blob: key.blob, fingerprint: key.fingerprint, bits: 256 },
+    key: { type: key.type, blob: key.blob },
     ...(expires ? { expires } : {}),
   });
   const bobKey = makeKey('ecdsa');

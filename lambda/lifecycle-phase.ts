@@ -1,0 +1,152 @@
+// Pure: the key lifecycle phase of a render (docs/key-lifecycle.md). It takes what
+// the earlier phases decided (which keys each user publishes, the groups and
+// their members) and applies the lifecycle: each key's start and expiry, expired
+// keys refused, grants added to group objects, verify-required groups' filter.
+// Directory and uids are untouched: a grant gives a group's key file, never membership.
+import {
+  EXPIRED_REASON,
+  groupKey,
+  type IndexGrant,
+  type IndexGroup,
+  type IndexKey,
+  type IndexUser,
+  isSupportedKeyType,
+  nullRecord,
+  own,
+  type PublishedIndex,
+  type RejectedKey,
+  tagBodyId,
+  userKey,
+} from '../contract/index.js';
+import type { IamSnapshot, IamUser } from './iam-source.js';
+import {
+  groupObject,
+  keyAge,
+  type LifecycleSettings,
+  type PublishedKey,
+  userGrants,
+  userLines,
+} from './lifecycle.js';
+import type { Problem, Rendered } from './render.js';
+
+/** A published key whose body render did not record: a bug, never a line without its key. */
+export class LifecycleBodyMissingError extends Error {
+  override name = 'LifecycleBodyMissingError';
+}
+
+/** One user's keys after the lifecycle: published ones (with start and expiry) and the ones that expired. */
+function ageKeys(
+  name: string,
+  entry: IndexUser,
+  iamUser: IamUser | undefined,
+  ctx: { previous: IndexUser | undefined; keyBodies: Readonly<Record<string, string>> },
+  settings: LifecycleSettings,
+  now: Date,
+): { keys: IndexKey[]; expired: RejectedKey[]; published: PublishedKey[] } {
+  const keys: IndexKey[] = [];
+  const expired: RejectedKey[] = [];
+  const published: PublishedKey[] = [];
+  for (const k of entry.keys) {
+    const uploadDate =
+      k.tagKey === undefined ? iamUser?.keys.find((x) => x.id === k.id)?.uploadDate : undefined;
+    const age = keyAge(
+      {
+        id: k.id,
+        fingerprint: k.fingerprint,
+        ...(k.tagKey !== undefined ? { tagKey: k.tagKey } : {}),
+        ...(uploadDate ? { uploadDate } : {}),
+      },
+      ctx.previous,
+      settings,
+      now,
+    );
+    const dates = { start: age.start, ...(age.expires !== undefined ? { expires: age.expires } : {}) };
+    if (age.expired) {
+      const tag = k.tagKey !== undefined ? { tagKey: k.tagKey } : {};
+      expired.push({ id: k.id, ...tag, fingerprint: k.fingerprint, ...dates, reason: EXPIRED_REASON });
+      continue;
+    }
+    keys.push({ ...k, ...dates });
+    const bodyId = k.tagKey !== undefined && entry.userId ? tagBodyId(entry.userId, k.tagKey) : k.id;
+    const [type = '', blob = ''] = (own(ctx.keyBodies, bodyId) ?? '').split(' ');
+    if (!isSupportedKeyType(type) || blob === '')
+      throw new LifecycleBodyMissingError(`no recorded body for ${name} ${k.id}`);
+    published.push({
+      id: k.id,
+      key: { type, blob },
+      ...(age.expires !== undefined ? { expires: age.expires } : {}),
+    });
+  }
+  return { keys, expired, published };
+}
+
+/** The user's entry in the previous index: by IAM user id from version 2 (a rename keeps it). */
+function previousEntries(
+  previous: PublishedIndex | undefined,
+): (name: string, id: string | undefined) => IndexUser | undefined {
+  const byId = new Map<string, IndexUser>();
+  for (const e of Object.values(previous?.users ?? {})) if (e.userId) byId.set(e.userId, e);
+  return (name, id) =>
+    previous === undefined
+      ? undefined
+      : previous.version >= 2
+        ? id
+          ? byId.get(id)
+          : undefined
+        : own(previous.users, name);
+}
+
+/**
+ * The lifecycle phase: `rendered` as the earlier phases made it -> the same with expired keys
+ * refused (rejectedKeys reason `expired`), every key's start and expiry recorded, user objects with
+ * expiry-time, group objects with grantees and the verify-required filter, and index.json's grants.
+ */
+export function applyLifecycle(
+  rendered: Rendered,
+  snapshot: IamSnapshot,
+  previous: PublishedIndex | undefined,
+  settings: LifecycleSettings & { readonly prefix: string },
+  now: Date,
+): Rendered {
+  const objects = new Map(rendered.objects);
+  const problems: Problem[] = [...rendered.problems];
+  const iamUsers = new Map(snapshot.users.map((u) => [u.name, u]));
+  const previousEntry = previousEntries(previous);
+  const groupNames = new Set(Object.keys(rendered.index.groups));
+  const users = nullRecord<IndexUser>();
+  const keysByUser = new Map<string, PublishedKey[]>();
+  const grants: IndexGrant[] = [];
+  let keyCount = rendered.keyCount;
+  for (const [name, entry] of Object.entries(rendered.index.users)) {
+    const iamUser = iamUsers.get(name);
+    const ctx = { previous: previousEntry(name, entry.userId), keyBodies: rendered.index.keyBodies };
+    const aged = ageKeys(name, entry, iamUser, ctx, settings, now);
+    for (const e of aged.expired) {
+      const tag = e.tagKey !== undefined ? { tagKey: e.tagKey } : {};
+      problems.push({ user: name, keyId: e.id, ...tag, reason: `${EXPIRED_REASON} (${e.expires})` });
+    }
+    keyCount -= aged.expired.length;
+    const rejectedKeys = [...(entry.rejectedKeys ?? []), ...aged.expired];
+    users[name] = { ...entry, keys: aged.keys, ...(rejectedKeys.length ? { rejectedKeys } : {}) };
+    keysByUser.set(name, aged.published);
+    objects.set(userKey(settings.prefix, name), userLines(name, aged.published));
+    if (iamUser) grants.push(...userGrants(iamUser, groupNames, previous, settings, now));
+  }
+  const groups = nullRecord<IndexGroup>();
+  for (const [g, entry] of Object.entries(rendered.index.groups)) {
+    const o = groupObject(g, entry.members, grants, keysByUser, settings);
+    objects.set(groupKey(settings.prefix, g), o.text);
+    groups[g] = {
+      members: entry.members,
+      ...(settings.verifyRequiredGroups.includes(g) ? { verifyRequired: true } : {}),
+      ...(o.omitted.length ? { omittedKeys: o.omitted } : {}),
+    };
+  }
+  return {
+    ...rendered,
+    objects,
+    problems,
+    keyCount,
+    index: { ...rendered.index, users, groups, ...(grants.length ? { grants } : {}) },
+  };
+}
