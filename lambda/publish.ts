@@ -20,6 +20,7 @@ import {
   tooLargeForHosts,
 } from '../contract/index.js';
 import {
+  DEFAULT_EXPIRING_WITHIN_DAYS,
   DEFAULT_GRANT_TAG_PREFIX,
   DEFAULT_MAX_DELETE_SHARE,
   DEFAULT_MAX_GRANT_HOURS,
@@ -35,6 +36,7 @@ import {
   type PartialRead,
   readIam,
 } from './iam-source.js';
+import { lifecycleCounts } from './lifecycle.js';
 import { applyLifecycle } from './lifecycle-phase.js';
 import { type ExistingObject, keyLossRefusal, md5Etag, type Plan, plan, type Revocations } from './plan.js';
 import {
@@ -411,6 +413,11 @@ export async function renderAndWrite(
   return result;
 }
 
+function lifecycleSummary(index: PublishedIndex, now: Date) {
+  const c = lifecycleCounts(index, now, DEFAULT_EXPIRING_WITHIN_DAYS);
+  return { keysExpiringSoon: c.expiringSoon, keysExpired: c.expired };
+}
+
 function publishResult(
   p: Plan,
   rendered: ReturnType<typeof render>,
@@ -429,6 +436,7 @@ function publishResult(
       keys: rendered.keyCount,
       rejectedKeys: rendered.problems.filter((x) => x.keyId).length,
       copiedKeysRefused: rendered.problems.filter((x) => x.sharedWith).length,
+      ...lifecycleSummary(rendered.index, started),
       added: p.puts.filter((x) => x.change === 'add').length,
       changed: p.puts.filter((x) => x.change === 'change').length,
       deleted: p.deletes.length,
