@@ -3,6 +3,7 @@
 // This is its plan: pure, from the index and getent's passwd and group output.
 import type { Directory, DirectoryUser } from '../../../contract/index.js';
 import { isValidLocalName } from '../../../contract/index.js';
+import type { PasswdEntry } from '../../passwd.js';
 import { isPrivilegedName } from './privileged.js';
 import { MIN_SYNC_UID, planRenumber, type RenumberAction } from './renumber.js';
 
@@ -10,14 +11,6 @@ export { MIN_SYNC_UID };
 export const DEFAULT_MARKER_GROUP = 'iam-synced-users';
 /** The sudoers value granting sudo to every synced user (as in aws-ec2-ssh). */
 export const ALL_USERS = '##ALL##';
-
-export interface PasswdEntry {
-  readonly name: string;
-  readonly uid: number;
-  readonly gid: number;
-  readonly home: string;
-  readonly shell: string;
-}
 
 export interface GroupEntry {
   readonly name: string;
@@ -413,20 +406,6 @@ export function planSync(
     problems,
     ...(refusedRemovals ? { refusedRemovals } : {}),
   };
-}
-
-/** Reads `getent passwd` output, skipping lines that do not parse. */
-export function parsePasswd(text: string): PasswdEntry[] {
-  const out: PasswdEntry[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length < 7) continue;
-    const uid = Number(f[2]);
-    const gid = Number(f[3]);
-    if (!Number.isInteger(uid) || !Number.isInteger(gid)) continue;
-    out.push({ name: f[0] as string, uid, gid, home: f[5] as string, shell: f[6] as string });
-  }
-  return out;
 }
 
 /** Reads `getent group` output, skipping lines that do not parse. */

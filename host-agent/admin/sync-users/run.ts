@@ -10,9 +10,10 @@ import {
   parseHeartbeat,
 } from '../../../contract/index.js';
 import { indexAge } from '../../index-age.js';
+import { parsePasswd } from '../../passwd.js';
 import { type ProcessRunner, runChecked } from '../sys.js';
 import { applySync, describeAction } from './apply.js';
-import { ALL_USERS, type Freshness, parseGroup, parsePasswd, planSync, type SyncSettings } from './plan.js';
+import { ALL_USERS, type Freshness, parseGroup, planSync, type SyncSettings } from './plan.js';
 import { existingSudoUsers, installSudoers, renderSudoers, type SudoersDeps } from './sudoers.js';
 
 /** What runSyncUsers needs from the agent's config (a subset of AgentConfig). */
