@@ -14,8 +14,10 @@ import {
   type InstallPlan,
   InstallRefusedError,
   type InstallState,
+  type Observed,
   observe,
   planInstall,
+  type Step,
   type SysDeps,
   sha256,
 } from './plan.js';
@@ -108,6 +110,102 @@ function nextState(
   };
 }
 
+/** What an install run changed so far: undone in reverse when a later step or the sshd check fails. */
+interface Progress {
+  readonly journal: { path: string; before: string | Buffer | undefined }[];
+  /** The state file's file records, the previous install's carried over. */
+  readonly records: Map<string, FileRecord>;
+  createdUser: boolean;
+  createdCacheDir: boolean;
+}
+
+async function rollback(p: Progress, plan: InstallPlan, opts: InstallOptions, sys: SysDeps): Promise<void> {
+  for (const j of p.journal.reverse()) {
+    if (j.before === undefined) await sys.remove(j.path).catch(() => {});
+    else if (j.path === opts.paths.binPath) await sys.writeAtomic(j.path, j.before, 0o755).catch(() => {});
+    else await writeKeeping(sys, j.path, j.before, 0o644).catch(() => {});
+  }
+  if (p.createdCacheDir) await sys.removeTree(plan.cacheDir).catch(() => {});
+  if (p.createdUser) await sys.run('userdel', [opts.agentUser]).catch(() => {});
+}
+
+/** Writes one file, journals what was there and records it for uninstall. */
+async function writeStep(
+  s: Extract<Step, { kind: 'write-file' }>,
+  ctx: { plan: InstallPlan; obs: Observed; paths: InstallPaths },
+  p: Progress,
+  sys: SysDeps,
+): Promise<void> {
+  const { plan, obs, paths } = ctx;
+  const before =
+    s.path === plan.dropInPath
+      ? obs.dropInText
+      : s.path === paths.binPath
+        ? obs.binary
+        : await sys.readText(s.path);
+  await sys.mkdirp(dirname(s.path), 0o755);
+  // The binary is always root 0755 (sshd's rule); sshd files and the config keep their mode and owner.
+  if (s.path === paths.binPath) await sys.writeAtomic(s.path, s.content, s.mode);
+  else await writeKeeping(sys, s.path, s.content, s.mode);
+  p.journal.push({ path: s.path, before });
+  const old = p.records.get(s.path);
+  const disabling = s.what.startsWith('comment out');
+  // A large file already at the binary path (an earlier copy of the agent, 100 MB standalone) is
+  // not kept in the state file: uninstall removes what install wrote instead of restoring it.
+  const keep = before !== undefined && Buffer.byteLength(before) <= MAX_ORIGINAL_BYTES;
+  if (before !== undefined && !keep && !old) {
+    sys.out(
+      `replacing ${s.path} (${Buffer.byteLength(before)} bytes): uninstall will remove it, not restore it`,
+    );
+  }
+  p.records.set(s.path, {
+    path: s.path,
+    // The first install's original is what uninstall must restore.
+    original: old ? old.original : keep ? Buffer.from(before).toString('base64') : null,
+    written: sha256(s.content),
+    how: disabling ? 'disable' : (old?.how ?? 'replace'),
+  });
+}
+
+/** Every step of the plan, in order, each said as it is done. */
+async function applySteps(plan: InstallPlan, obs: Observed, opts: InstallOptions, p: Progress, sys: SysDeps) {
+  for (const s of plan.steps) {
+    if (s.kind === 'create-user') {
+      const r = await sys.run('useradd', [
+        '--system',
+        '--user-group',
+        '--no-create-home',
+        '--home-dir',
+        '/nonexistent',
+        '--shell',
+        opts.nologin,
+        s.user,
+      ]);
+      if (r.code !== 0) throw new CommandFailedError(`useradd ${s.user}`, r);
+      p.createdUser = true;
+    } else if (s.kind === 'mkdir-private') {
+      p.createdCacheDir = await sys.ensurePrivateDir(s.path, s.owner);
+    } else await writeStep(s, { plan, obs, paths: opts.paths }, p, sys);
+    sys.out(describeStep(s));
+  }
+}
+
+/** sshd refuses to run a command it could not trust (a script's interpreter gets the same test); then sshd -t, -T. */
+async function checkInstalled(plan: InstallPlan, opts: InstallOptions, sys: SysDeps): Promise<void> {
+  const { paths, agentUser } = opts;
+  const unsafe = [
+    ...securePathProblems(paths.binPath, sys.stat),
+    ...resolvedPathProblems(paths.binPath, sys.stat, sys.realpath),
+    ...(plan.interpreter ? securePathProblems(plan.interpreter, sys.stat) : []),
+  ];
+  if (unsafe.length > 0) throw new InstallRefusedError(`unsafe path: ${unsafe.join('; ')}`);
+  await checkSshd(
+    paths,
+    { command: agentCommandLine(paths.binPath, paths.configPath), user: agentUser },
+    sys,
+  );
+}
+
 /**
  * Applies an install plan. File changes are journaled; when the sshd check
  * fails every file goes back to its previous bytes (and a user or cache dir
@@ -123,91 +221,24 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
     sys.out(`would check with ${paths.sshdBinary} -t and -T, then reload sshd`);
     return { code: 0, plan };
   }
-
   const prev = obs.state;
-  const records = new Map<string, FileRecord>((prev?.files ?? []).map((f) => [f.path, f]));
-  const journal: { path: string; before: string | Buffer | undefined }[] = [];
-  let createdUser = false;
-  let createdCacheDir = false;
-  const rollback = async () => {
-    for (const j of journal.reverse()) {
-      if (j.before === undefined) await sys.remove(j.path).catch(() => {});
-      else if (j.path === paths.binPath) await sys.writeAtomic(j.path, j.before, 0o755).catch(() => {});
-      else await writeKeeping(sys, j.path, j.before, 0o644).catch(() => {});
-    }
-    if (createdCacheDir) await sys.removeTree(plan.cacheDir).catch(() => {});
-    if (createdUser) await sys.run('userdel', [agentUser]).catch(() => {});
+  const progress: Progress = {
+    journal: [],
+    records: new Map((prev?.files ?? []).map((f) => [f.path, f])),
+    createdUser: false,
+    createdCacheDir: false,
   };
-
   try {
-    for (const s of plan.steps) {
-      if (s.kind === 'create-user') {
-        const r = await sys.run('useradd', [
-          '--system',
-          '--user-group',
-          '--no-create-home',
-          '--home-dir',
-          '/nonexistent',
-          '--shell',
-          opts.nologin,
-          s.user,
-        ]);
-        if (r.code !== 0) throw new CommandFailedError(`useradd ${s.user}`, r);
-        createdUser = true;
-      } else if (s.kind === 'mkdir-private') {
-        createdCacheDir = await sys.ensurePrivateDir(s.path, s.owner);
-      } else {
-        const before =
-          s.path === plan.dropInPath
-            ? obs.dropInText
-            : s.path === paths.binPath
-              ? obs.binary
-              : await sys.readText(s.path);
-        await sys.mkdirp(dirname(s.path), 0o755);
-        // The binary is always root 0755 (sshd's rule); sshd files and the config keep their mode and owner.
-        if (s.path === paths.binPath) await sys.writeAtomic(s.path, s.content, s.mode);
-        else await writeKeeping(sys, s.path, s.content, s.mode);
-        journal.push({ path: s.path, before });
-        const old = records.get(s.path);
-        const disabling = s.what.startsWith('comment out');
-        // A large file already at the binary path (an earlier copy of the agent, 100 MB standalone) is
-        // not kept in the state file: uninstall removes what install wrote instead of restoring it.
-        const keep = before !== undefined && Buffer.byteLength(before) <= MAX_ORIGINAL_BYTES;
-        if (before !== undefined && !keep && !old) {
-          sys.out(
-            `replacing ${s.path} (${Buffer.byteLength(before)} bytes): uninstall will remove it, not restore it`,
-          );
-        }
-        records.set(s.path, {
-          path: s.path,
-          // The first install's original is what uninstall must restore.
-          original: old ? old.original : keep ? Buffer.from(before).toString('base64') : null,
-          written: sha256(s.content),
-          how: disabling ? 'disable' : (old?.how ?? 'replace'),
-        });
-      }
-      sys.out(describeStep(s));
-    }
-    // sshd refuses to run a command it could not trust; a script's interpreter gets the same test.
-    const unsafe = [
-      ...securePathProblems(paths.binPath, sys.stat),
-      ...resolvedPathProblems(paths.binPath, sys.stat, sys.realpath),
-      ...(plan.interpreter ? securePathProblems(plan.interpreter, sys.stat) : []),
-    ];
-    if (unsafe.length > 0) throw new InstallRefusedError(`unsafe path: ${unsafe.join('; ')}`);
-    await checkSshd(
-      paths,
-      { command: agentCommandLine(paths.binPath, paths.configPath), user: agentUser },
-      sys,
-    );
+    await applySteps(plan, obs, opts, progress, sys);
+    await checkInstalled(plan, opts, sys);
   } catch (e) {
-    await rollback();
+    await rollback(progress, plan, opts, sys);
     sys.out(`FAIL: ${errorMessage(e)}; every change was rolled back`);
     return { code: 1, plan };
   }
-
+  const { createdUser, createdCacheDir } = progress;
   const state = nextState(prev, plan, { paths, agentUser, createdUser, createdCacheDir }, [
-    ...records.values(),
+    ...progress.records.values(),
   ]);
   await sys.mkdirp(dirname(paths.stateFile), 0o755);
   await sys.writeAtomic(paths.stateFile, `${JSON.stringify(state, null, 2)}\n`, 0o600);

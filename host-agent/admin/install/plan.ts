@@ -253,6 +253,75 @@ function chainOf(line: string): string[] {
   }
 }
 
+/** The agent config as the login path parses it; InstallRefusedError when it is missing or invalid. */
+function parsedAgentConfig(obs: Observed, paths: InstallPaths): { parsed: AgentConfig; text: string } {
+  if (obs.agentConfigText === undefined) {
+    throw new InstallRefusedError(
+      `${paths.configPath} does not exist: write the agent config first (bucket, region, users...), then run install`,
+    );
+  }
+  try {
+    return { parsed: parseConfig(obs.agentConfigText, paths.configPath), text: obs.agentConfigText };
+  } catch (cause) {
+    throw new InstallRefusedError(errorMessage(cause), { cause });
+  }
+}
+
+/** An AuthorizedKeysCommand already in force (e.g. EC2 Instance Connect's) is chained, not lost. */
+function planChain(
+  obs: Observed,
+  opts: InstallOptions,
+  config: Record<string, unknown>,
+  notes: string[],
+): string[] | undefined {
+  const { paths, agentUser } = opts;
+  const others = obs.directives.filter((d) => d.path !== join(paths.dropInDir, DROP_IN_NAME));
+  const existing = others.find((d) => d.keyword === AKC);
+  if (
+    !existing ||
+    existing.value.toLowerCase() === 'none' ||
+    existing.value.startsWith(`${paths.binPath} `)
+  ) {
+    return undefined;
+  }
+  const chain = chainOf(existing.value);
+  // sshd passes the user name to a command line without arguments (aws-ec2-ssh's form); the agent
+  // passes a chained command exactly what it lists, so list %u or that command runs without a user.
+  const bare = chain.length === 1;
+  if (bare) chain.push('%u');
+  const current = JSON.stringify(config.chain);
+  if (config.chain !== undefined && current !== JSON.stringify(chain)) {
+    throw new InstallRefusedError(
+      `${paths.configPath} already chains ${current}, and sshd runs ${JSON.stringify(existing.value)}: resolve by hand`,
+    );
+  }
+  const user = others.find((d) => d.keyword === AKC_USER)?.value;
+  notes.push(
+    `chaining the existing AuthorizedKeysCommand "${existing.value}"${user ? ` (was run as ${user})` : ''}${bare ? ' with %u (sshd gave a command without arguments the user name)' : ''}: the agent runs it as ${agentUser} and merges its output`,
+  );
+  return chain;
+}
+
+/** sshd uses the first value it reads: settings read before our drop-in are commented out. */
+function disableEarlierSteps(obs: Observed, firstOurs: number): Step[] {
+  const before = obs.directives
+    .slice(0, firstOurs)
+    .filter((d) => d.keyword === AKC || d.keyword === AKC_USER);
+  const byFile = new Map<string, Set<number>>();
+  for (const d of before) byFile.set(d.path, (byFile.get(d.path) ?? new Set()).add(d.line));
+  return [...byFile].map(([path, lineSet]) => {
+    const text = obs.fileTexts.get(path) ?? '';
+    const lines = text.split('\n').map((l, i) => (lineSet.has(i) ? `${DISABLED_MARK}${l}` : l));
+    return {
+      kind: 'write-file',
+      path,
+      content: lines.join('\n'),
+      mode: 0o644,
+      what: `comment out ${lineSet.size} AuthorizedKeysCommand line(s) read before ${DROP_IN_NAME}`,
+    };
+  });
+}
+
 /**
  * Decides what install changes. Refuses (InstallRefusedError) when sshd would
  * never read the drop-in, the agent config is missing or invalid (the login
@@ -268,50 +337,14 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
       `${paths.sshdConfig} has no "Include ${paths.dropInDir}/*.conf" outside a Match block, so sshd would ignore ${dropInPath}; add that line at the top of ${paths.sshdConfig} and run install again`,
     );
   }
-  if (obs.agentConfigText === undefined) {
-    throw new InstallRefusedError(
-      `${paths.configPath} does not exist: write the agent config first (bucket, region, users...), then run install`,
-    );
-  }
-  let parsed: AgentConfig;
-  try {
-    parsed = parseConfig(obs.agentConfigText, paths.configPath);
-  } catch (cause) {
-    throw new InstallRefusedError(errorMessage(cause), { cause });
-  }
+  const { parsed, text } = parsedAgentConfig(obs, paths);
   const { cacheDir, agentUserShared } = checkBeforePlanning(obs, opts, parsed, notes);
   // The raw object is what gets written back (only "chain" is added), so defaults are not spelled out.
-  const config = JSON.parse(obs.agentConfigText) as Record<string, unknown>;
-
-  // An AuthorizedKeysCommand already in force (e.g. EC2 Instance Connect's) is chained, not lost.
-  const others = obs.directives.filter((d) => d.path !== dropInPath);
-  const existing = others.find((d) => d.keyword === AKC);
-  let chain: string[] | undefined;
-  if (
-    existing &&
-    existing.value.toLowerCase() !== 'none' &&
-    !existing.value.startsWith(`${paths.binPath} `)
-  ) {
-    chain = chainOf(existing.value);
-    // sshd passes the user name to a command line without arguments (aws-ec2-ssh's form); the agent
-    // passes a chained command exactly what it lists, so list %u or that command runs without a user.
-    const bare = chain.length === 1;
-    if (bare) chain.push('%u');
-    const current = JSON.stringify(config.chain);
-    if (config.chain !== undefined && current !== JSON.stringify(chain)) {
-      throw new InstallRefusedError(
-        `${paths.configPath} already chains ${current}, and sshd runs ${JSON.stringify(existing.value)}: resolve by hand`,
-      );
-    }
-    const user = others.find((d) => d.keyword === AKC_USER)?.value;
-    notes.push(
-      `chaining the existing AuthorizedKeysCommand "${existing.value}"${user ? ` (was run as ${user})` : ''}${bare ? ' with %u (sshd gave a command without arguments the user name)' : ''}: the agent runs it as ${agentUser} and merges its output`,
-    );
-  }
+  const config = JSON.parse(text) as Record<string, unknown>;
+  const chain = planChain(obs, opts, config, notes);
 
   const steps: Step[] = [];
   if (!obs.agentUserExists) steps.push({ kind: 'create-user', user: agentUser });
-
   const { bytes: binary, interpreter } = agentFileToInstall(opts.source, opts.nodePath);
   if (!obs.binary?.equals(binary)) {
     steps.push({
@@ -323,7 +356,6 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
     });
   }
   steps.push({ kind: 'mkdir-private', path: cacheDir, owner: agentUser });
-
   if (chain && config.chain === undefined) {
     const next = `${JSON.stringify({ ...config, chain }, null, 2)}\n`;
     steps.push({
@@ -334,25 +366,7 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
       what: 'agent config (chain)',
     });
   }
-
-  // sshd uses the first value it reads: settings read before our drop-in are commented out.
-  const before = obs.directives
-    .slice(0, firstOurs)
-    .filter((d) => d.keyword === AKC || d.keyword === AKC_USER);
-  const byFile = new Map<string, Set<number>>();
-  for (const d of before) byFile.set(d.path, (byFile.get(d.path) ?? new Set()).add(d.line));
-  for (const [path, lineSet] of byFile) {
-    const text = obs.fileTexts.get(path) ?? '';
-    const lines = text.split('\n').map((l, i) => (lineSet.has(i) ? `${DISABLED_MARK}${l}` : l));
-    steps.push({
-      kind: 'write-file',
-      path,
-      content: lines.join('\n'),
-      mode: 0o644,
-      what: `comment out ${lineSet.size} AuthorizedKeysCommand line(s) read before ${DROP_IN_NAME}`,
-    });
-  }
-
+  steps.push(...disableEarlierSteps(obs, firstOurs));
   const dropIn = renderDropIn(paths.binPath, paths.configPath, agentUser);
   if (obs.dropInText !== dropIn) {
     steps.push({ kind: 'write-file', path: dropInPath, content: dropIn, mode: 0o644, what: 'sshd drop-in' });
