@@ -163,6 +163,7 @@ async function installPaths(
     sshdConfig: abs('sshd-config', v['sshd-config'], d.sshdConfig),
     dropInDir: abs('drop-in-dir', v['drop-in-dir'], d.dropInDir),
     stateFile: abs('state-file', v['state-file'], d.stateFile),
+    unitDir: d.unitDir,
     sshdBinary: abs('sshd', v.sshd, d.sshdBinary),
     reloadCommand: v['no-reload']
       ? null

@@ -6,6 +6,7 @@ import { errorMessage } from '../../../contract/errors.js';
 import { resolvedPathProblems, securePathProblems } from '../../secure-path.js';
 import { runSshd, type SshdRunDeps } from '../sshd-runtime.js';
 import { CommandFailedError, type ProcessRunner } from '../sys.js';
+import { observe } from './observe.js';
 import {
   describeStep,
   type FileRecord,
@@ -15,13 +16,13 @@ import {
   InstallRefusedError,
   type InstallState,
   type Observed,
-  observe,
   planInstall,
   type Step,
   type SysDeps,
   sha256,
 } from './plan.js';
 import { AKC, AKC_USER, agentCommandLine, auditSettingProblems, parseSshdT } from './sshd-config.js';
+import { timersOf } from './units.js';
 
 export class SshdCheckError extends Error {
   override name = 'SshdCheckError';
@@ -76,6 +77,34 @@ export async function reload(
     return false;
   }
   out(`reloaded sshd (${paths.reloadCommand.join(' ')})`);
+  return true;
+}
+
+/** Where systemd runs, so that systemctl can act (as the packages' scripts test it). */
+const SYSTEMD_RUNNING = '/run/systemd/system';
+
+/**
+ * `systemctl daemon-reload` then enable or disable --now the timers install wrote (units.ts).
+ * A failure is said (FAIL line) and returned as false, never thrown; without systemd, only said.
+ */
+export async function systemctlTimers(
+  how: 'enable' | 'disable',
+  timers: readonly string[],
+  sys: Pick<SysDeps, 'run' | 'out' | 'dirExists'>,
+): Promise<boolean> {
+  if (timers.length === 0) return true;
+  if (!(await sys.dirExists(SYSTEMD_RUNNING))) {
+    sys.out(`systemd is not running: ${how} ${timers.join(', ')} yourself`);
+    return true;
+  }
+  for (const args of [['daemon-reload'], [how, '--now', ...timers]]) {
+    const r = await sys.run('systemctl', args);
+    if (r.code !== 0) {
+      sys.out(`FAIL: systemctl ${args.join(' ')} failed: ${r.stderr.trim()}`);
+      return false;
+    }
+  }
+  sys.out(`${how}d ${timers.join(', ')}`);
   return true;
 }
 
@@ -213,7 +242,7 @@ async function checkInstalled(plan: InstallPlan, opts: InstallOptions, sys: SysD
  */
 export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolean): Promise<InstallResult> {
   const { paths, agentUser } = opts;
-  const obs = await observe(paths, agentUser, sys);
+  const obs = await observe(paths, agentUser, sys, opts.scheduled);
   const plan = planInstall(obs, opts);
   for (const n of plan.notes) sys.out(n);
   if (dryRun) {
@@ -244,7 +273,9 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
   await sys.writeAtomic(paths.stateFile, `${JSON.stringify(state, null, 2)}\n`, 0o600);
   sys.out(`sshd configuration checked (sshd -t, sshd -T): AuthorizedKeysCommand is ${paths.binPath}`);
   const reloaded = await reload(paths, sys.run, sys.out);
-  return { code: reloaded ? 0 : 1, plan };
+  const written = plan.steps.flatMap((s) => (s.kind === 'write-file' ? [s.path] : []));
+  const timers = await systemctlTimers('enable', timersOf(written, paths.unitDir), sys);
+  return { code: reloaded && timers ? 0 : 1, plan };
 }
 
 /**

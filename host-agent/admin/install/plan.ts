@@ -7,18 +7,10 @@ import { errorMessage } from '../../../contract/errors.js';
 import { checkChainTokens, splitCommandLine } from '../../chain.js';
 import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, parseConfig } from '../../config.js';
 import { ChainCommandError } from '../../errors.js';
-import { cacheDirPathProblem, globToRegExp, type StatLike } from '../../secure-path.js';
+import { cacheDirPathProblem, type StatLike } from '../../secure-path.js';
 import type { FileOwner, ProcessRunner } from '../sys.js';
-import {
-  AKC,
-  AKC_USER,
-  auditSettingProblems,
-  type Directive,
-  flattenConfig,
-  includePatterns,
-  parseSshdConfig,
-  renderDropIn,
-} from './sshd-config.js';
+import { AKC, AKC_USER, auditSettingProblems, type Directive, renderDropIn } from './sshd-config.js';
+import { SCHEDULED_COMMANDS, type ScheduledCommand, unitFiles } from './units.js';
 
 export const DEFAULT_AGENT_USER = 'iam-authorized-keys';
 export const DROP_IN_NAME = '60-iam-authorized-keys.conf';
@@ -31,6 +23,8 @@ export interface InstallPaths {
   readonly sshdConfig: string;
   readonly dropInDir: string;
   readonly stateFile: string;
+  /** Where install writes the systemd units of scheduled commands (units.ts). */
+  readonly unitDir: string;
   readonly sshdBinary: string;
   /** null: do not reload sshd. */
   readonly reloadCommand: readonly string[] | null;
@@ -45,6 +39,7 @@ export function defaultPaths(root = '/'): InstallPaths {
     sshdConfig: r('/etc/ssh/sshd_config'),
     dropInDir: r('/etc/ssh/sshd_config.d'),
     stateFile: r('/var/lib/iam-authorized-keys/install.json'),
+    unitDir: r('/etc/systemd/system'),
     sshdBinary: '/usr/sbin/sshd',
     // Debian, Ubuntu, Amazon Linux and RHEL all answer to sshd.service (Debian via an alias).
     // try-reload-or-restart: a stopped or socket-activated sshd (Ubuntu >= 22.10) is not a failure; it
@@ -73,6 +68,8 @@ export interface Observed {
   /** The bytes at the binary path now. */
   readonly binary: Buffer | undefined;
   readonly dropInText: string | undefined;
+  /** Current text of the unit files the scheduled commands would write (absent ones left out). */
+  readonly unitTexts?: ReadonlyMap<string, string>;
   readonly state: InstallState | undefined;
 }
 
@@ -85,6 +82,8 @@ export interface InstallOptions {
   readonly nologin: string;
   /** --agent-user-shared-ok: the operator accepts an existing account install did not create. */
   readonly agentUserSharedOk?: boolean;
+  /** The commands install schedules when the config wants them. @default SCHEDULED_COMMANDS */
+  readonly scheduled?: readonly ScheduledCommand[];
 }
 
 export type Step =
@@ -198,16 +197,6 @@ export function defaultBinPath(
   fallback: string,
 ) {
   return running.standalone && PROGRAM_DIRS.includes(dirname(running.path)) ? running.path : fallback;
-}
-
-/** The cache dir the config names, or undefined when the config does not parse (planInstall then refuses). */
-function cacheDirOf(configText: string | undefined, source: string): string | undefined {
-  if (configText === undefined) return undefined;
-  try {
-    return parseConfig(configText, source).cache.dir;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -371,6 +360,9 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
   if (obs.dropInText !== dropIn) {
     steps.push({ kind: 'write-file', path: dropInPath, content: dropIn, mode: 0o644, what: 'sshd drop-in' });
   }
+  for (const u of unitFiles(opts.scheduled ?? SCHEDULED_COMMANDS, parsed, paths)) {
+    if (obs.unitTexts?.get(u.path) !== u.content) steps.push({ kind: 'write-file', mode: 0o644, ...u });
+  }
   return { steps, dropInPath, chain, notes, cacheDir, interpreter, agentUserShared };
 }
 
@@ -445,46 +437,4 @@ export interface SysDeps {
   /** sshd's privilege-separation dir, when sshd never ran here (see sshd-runtime.ts). */
   readonly createRuntimeDir: (path: string) => Promise<void>;
   readonly out: (line: string) => void;
-}
-
-/** Reads everything planInstall needs. */
-export async function observe(paths: InstallPaths, agentUser: string, sys: SysDeps): Promise<Observed> {
-  const sshdConfigText = await sys.readText(paths.sshdConfig);
-  if (sshdConfigText === undefined) throw new InstallRefusedError(`${paths.sshdConfig} does not exist`);
-  const dropInPath = join(paths.dropInDir, DROP_IN_NAME);
-  const fileTexts = new Map<string, string>([[paths.sshdConfig, sshdConfigText]]);
-  const matches = new Map<string, string[]>();
-  for (const pattern of includePatterns(
-    parseSshdConfig(paths.sshdConfig, sshdConfigText),
-    dirname(paths.sshdConfig),
-  )) {
-    const found = new Set(await sys.listMatches(pattern));
-    // Our drop-in counts where sshd would read it, whether or not it exists yet.
-    if (globToRegExp(pattern).test(dropInPath)) found.add(dropInPath);
-    const sorted = [...found].sort();
-    matches.set(pattern, sorted);
-    for (const p of sorted) {
-      const t =
-        p === dropInPath ? renderDropIn(paths.binPath, paths.configPath, agentUser) : await sys.readText(p);
-      fileTexts.set(p, t ?? '');
-    }
-  }
-  const directives = flattenConfig(paths.sshdConfig, sshdConfigText, fileTexts, (p) => matches.get(p) ?? []);
-  const agentConfigText = await sys.readText(paths.configPath);
-  const stateText = await sys.readText(paths.stateFile);
-  return {
-    sshdConfigText,
-    directives,
-    fileTexts,
-    agentConfigText,
-    agentUserExists: await sys.userExists(agentUser),
-    agentUserUid: await sys.userUid?.(agentUser),
-    cacheDirExists: await (async () => {
-      const dir = cacheDirOf(agentConfigText, paths.configPath);
-      return dir !== undefined && (await sys.dirExists(dir));
-    })(),
-    binary: await sys.readBytes(paths.binPath),
-    dropInText: await sys.readText(dropInPath),
-    state: stateText ? (JSON.parse(stateText) as InstallState) : undefined,
-  };
 }

@@ -3,7 +3,7 @@
 
 import { errorMessage } from '../../../contract/errors.js';
 import { CommandFailedError } from '../sys.js';
-import { checkSshd, reload, writeKeeping } from './apply.js';
+import { checkSshd, reload, systemctlTimers, writeKeeping } from './apply.js';
 import {
   DISABLED_MARK,
   type FileRecord,
@@ -12,6 +12,7 @@ import {
   type SysDeps,
   sha256,
 } from './plan.js';
+import { timersOf } from './units.js';
 
 /** Strips DISABLED_MARK from the lines install commented out. */
 export function reenableLines(text: string): string {
@@ -115,6 +116,13 @@ export async function uninstall(paths: InstallPaths, sys: SysDeps, dryRun: boole
     sys.out(dryRun ? `would ${what}` : what);
     if (!dryRun) await f();
   };
+  // 0. The timers install set up stop before their units go.
+  const timers = timersOf(
+    state.files.map((f) => f.path),
+    paths.unitDir,
+  );
+  if (dryRun && timers.length > 0) sys.out(`would disable ${timers.join(', ')}`);
+  else if (!(await systemctlTimers('disable', timers, sys))) return 1;
   // 1. sshd's files first, so sshd stops naming the agent while the binary is still there.
   const undo: Undo = [];
   const sshdFiles = state.files.filter((f) => f.path !== paths.binPath && f.path !== paths.configPath);
