@@ -84,7 +84,7 @@ describe('uidFromPasswd', () => {
     ],
     [
       'a bad line of that name is skipped, as glibc does',
-      'alice:x:0x4E20:1::/:/bin/sh\nalice:x:20000:1::/:/bin/sh\n',
+      'alice:x:abc:1::/:/bin/sh\nalice:x:20000:1::/:/bin/sh\n',
       'alice',
       20000,
     ],
