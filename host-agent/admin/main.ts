@@ -95,7 +95,10 @@ function syncUsersWith(
   return runSyncUsers({
     config,
     // Straight from S3: deletions need a fresh index, and root cannot use the agent user's cache anyway.
-    store: createStore({ ...config, cache: { ...config.cache, ttlSeconds: 0 } }),
+    store: createStore(
+      { ...config, cache: { ...config.cache, ttlSeconds: 0 } },
+      { uid: process.getuid?.() ?? 0, pid: process.pid },
+    ),
     run: realRunner,
     now: Date.now,
     out,
