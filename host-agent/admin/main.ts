@@ -9,12 +9,12 @@ import { parseArgs } from 'node:util';
 import { errorMessage } from '../../contract/errors.js';
 import { ADMIN_COMMANDS } from '../args.js';
 import { startSyslogAuditor } from '../audit.js';
-import { loadConfig } from '../config.js';
 import { baseCredentials, createCredentialProvider, readFileOrUndefined } from '../credentials.js';
 import { UsageError } from '../errors.js';
 import { fipsStsDeps } from '../fips.js';
 import { request } from '../http.js';
 import { createStore } from '../store.js';
+import { type AdminConfig, loadAdminConfig } from './config.js';
 import { type DoctorDeps, formatCheck, runDoctor } from './doctor.js';
 import { install } from './install/apply.js';
 import { chooseDefaults } from './install/defaults.js';
@@ -77,7 +77,7 @@ async function syncUsersCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: SYNC_USERS_OPTIONS, strict: true, allowPositionals: false });
   const dryRun = values['dry-run'];
   if (!dryRun) requireRoot('sync-users');
-  const config = loadConfig(values.config);
+  const config = loadAdminConfig(values.config);
   // One run at a time (a timer and a manual run); a dry run changes nothing and needs no lock.
   const release = dryRun ? () => {} : acquireLock(values['lock-file']);
   try {
@@ -88,7 +88,7 @@ async function syncUsersCommand(args: string[]): Promise<number> {
 }
 
 function syncUsersWith(
-  config: ReturnType<typeof loadConfig>,
+  config: AdminConfig,
   values: { 'allow-mass-removal': boolean; renumber: boolean; 'sudoers-file': string; visudo: string },
   dryRun: boolean,
 ): Promise<number> {
@@ -352,7 +352,7 @@ async function doctorCommand(args: string[]): Promise<number> {
     sshdBinary: paths.sshdBinary,
     sshdConfig: paths.sshdConfig,
     agentUser,
-    loadConfig,
+    loadConfig: loadAdminConfig,
     async credentials(config) {
       const provider = createCredentialProvider(
         { region: config.region, ...(config.roleArn ? { roleArn: config.roleArn } : {}) },

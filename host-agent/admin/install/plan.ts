@@ -5,9 +5,10 @@ import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join } from 'node:path';
 import { errorMessage } from '../../../contract/errors.js';
 import { checkChainTokens, splitCommandLine } from '../../chain.js';
-import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, parseConfig } from '../../config.js';
+import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH } from '../../config.js';
 import { ChainCommandError } from '../../errors.js';
 import { cacheDirPathProblem, globToRegExp, type StatLike } from '../../secure-path.js';
+import { parseAdminConfig } from '../config.js';
 import type { FileOwner, ProcessRunner } from '../sys.js';
 import {
   AKC,
@@ -204,7 +205,7 @@ export function defaultBinPath(
 function cacheDirOf(configText: string | undefined, source: string): string | undefined {
   if (configText === undefined) return undefined;
   try {
-    return parseConfig(configText, source).cache.dir;
+    return parseAdminConfig(configText, source).cache.dir;
   } catch {
     return undefined;
   }
@@ -255,8 +256,8 @@ function chainOf(line: string): string[] {
 
 /**
  * Decides what install changes. Refuses (InstallRefusedError) when sshd would
- * never read the drop-in, the agent config is missing or invalid (the login
- * path's parseConfig decides), or its cache.dir is not a dedicated directory.
+ * never read the drop-in, the agent config is missing or invalid
+ * (parseAdminConfig decides), or its cache.dir is not a dedicated directory.
  */
 export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
   const { paths, agentUser } = opts;
@@ -275,7 +276,7 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
   }
   let parsed: AgentConfig;
   try {
-    parsed = parseConfig(obs.agentConfigText, paths.configPath);
+    parsed = parseAdminConfig(obs.agentConfigText, paths.configPath);
   } catch (cause) {
     throw new InstallRefusedError(errorMessage(cause), { cause });
   }
