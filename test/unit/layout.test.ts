@@ -25,8 +25,6 @@ const LONG_FUNCTIONS: ReadonlyMap<string, number> = new Map([
   ['lambda/iam-source.ts readIam', 120],
   ['lambda/publish.ts publish', 85],
   ['lambda/render.ts render', 210],
-  ['lib/publisher.ts constructor', 97],
-  ['lib/user-data.ts renderUserData', 83],
   ['host-agent/admin/install/apply.ts install', 102],
   ['host-agent/admin/install/plan.ts planInstall', 101],
   ['host-agent/admin/install/uninstall.ts uninstall', 89],

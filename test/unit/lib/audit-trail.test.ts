@@ -5,6 +5,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AUDIT_LOGINS_PREFIX } from '../../../contract/audit.js';
 import { PUBLISHER_METRICS } from '../../../contract/publisher-settings.js';
+import { OWN_LOGINS_PATTERN } from '../../../lib/audit-trail/access.js';
 import { AUDIT_COLUMNS } from '../../../lib/audit-trail.js';
 import { buildApp, MAIN_STACK } from '../../../lib/build-app.js';
 import { DEFAULT_AUDIT_RETENTION_DAYS, InvalidConfigError } from '../../../lib/config.js';
@@ -129,10 +130,7 @@ describe('the audit bucket', () => {
           Match.objectLike({
             Sid: 'WriteOwnLogins',
             Action: 's3:PutObject',
-            // biome-ignore lint/suspicious/noTemplateCurlyInString: the IAM policy variable
-            Resource: Match.objectLike({
-              'Fn::Join': ['', Match.arrayWith(['/logins/dt=*/${aws:userid}/*'])],
-            }),
+            Resource: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([`/${OWN_LOGINS_PATTERN}`])] }),
           }),
         ]),
       },

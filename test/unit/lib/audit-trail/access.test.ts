@@ -64,10 +64,8 @@ const list = (v: unknown): string[] =>
 function policyOf(resources: typeof main.Resources, type: string, pred: (p: Json) => boolean): Statement[] {
   const found = Object.values(resources).filter((r) => r.Type === type && pred(r.Properties));
   expect(found).toHaveLength(1);
-  return ((found[0]?.Properties.PolicyDocument as { Statement: Statement[] }).Statement ?? []).map((s) => ({
-    ...s,
-    Resource: s.Resource,
-  }));
+  const doc = found[0]?.Properties.PolicyDocument as { Statement: Statement[] } | undefined;
+  return doc?.Statement ?? [];
 }
 
 const bucketPolicy = policyOf(
@@ -75,13 +73,9 @@ const bucketPolicy = policyOf(
   'AWS::S3::BucketPolicy',
   (p) => (p.Bucket as { Ref?: string }).Ref === auditBucketId,
 );
-const mentionsAudit = (p: Json) =>
-  JSON.stringify(resolve(JSON.parse(JSON.stringify(p.PolicyDocument)))).includes(AUDIT) ||
-  JSON.stringify(p).includes(auditBucketId);
-const sameAccountReader = policyOf(
-  main.Resources,
-  'AWS::IAM::ManagedPolicy',
-  (p) => String(p.Description).includes('read the published') && mentionsAudit(p),
+/** This account's reader policy: the one granting writes to the audit bucket. */
+const sameAccountReader = policyOf(main.Resources, 'AWS::IAM::ManagedPolicy', (p) =>
+  JSON.stringify(p).includes(`"${auditBucketId}"`),
 );
 const readingAccountReader = policyOf(reader.Resources, 'AWS::IAM::ManagedPolicy', () => true);
 
