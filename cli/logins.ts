@@ -27,7 +27,7 @@ export class LoginsError extends Error {
 export type LoginsCommand = Extract<Command, { cmd: 'logins' }>;
 type Out = (line: string) => void;
 
-/** Objects read at once. */
+/** Listings and objects read at once (a year's range is 367 listings). */
 const PARALLEL_READS = 16;
 
 async function listKeys(s3: S3Client, bucket: string, prefix: string, pageSize?: number): Promise<string[]> {
@@ -76,11 +76,16 @@ export async function readShipped(
   /** ListObjectsV2 MaxKeys (tests: several pages from a few objects). @default S3's 1,000 */
   pageSize?: number,
 ): Promise<{ records: ShippedRecord[]; problems: string[] }> {
-  // Settled, not raced: a failed listing leaves no request of this run in flight.
-  const listed = await Promise.allSettled(partitions.map((p) => listKeys(s3, bucket, p, pageSize)));
-  const failed = listed.find((l) => l.status === 'rejected');
-  if (failed) throw failed.reason;
-  const keys = listed.flatMap((l) => (l.status === 'fulfilled' ? l.value : []));
+  const keys: string[] = [];
+  for (let i = 0; i < partitions.length; i += PARALLEL_READS) {
+    // Settled, not raced: a failed listing leaves no request of this run in flight.
+    const listed = await Promise.allSettled(
+      partitions.slice(i, i + PARALLEL_READS).map((p) => listKeys(s3, bucket, p, pageSize)),
+    );
+    const failed = listed.find((l) => l.status === 'rejected');
+    if (failed) throw failed.reason;
+    keys.push(...listed.flatMap((l) => (l.status === 'fulfilled' ? l.value : [])));
+  }
   const records: ShippedRecord[] = [];
   const problems: string[] = [];
   for (let i = 0; i < keys.length; i += PARALLEL_READS) {
