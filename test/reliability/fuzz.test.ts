@@ -396,7 +396,7 @@ describe('(a) USER and FINGERPRINT arguments', () => {
         const printed = out.stdout.split(/(?<=\n)/).filter(Boolean);
         for (const l of printed) {
           const parsed = parseLine(l.slice(0, -1));
-          expect(parsed.ok && renderLine(parsed.line.owner, parsed.line.key) === l).toBe(true);
+          expect(parsed.ok && renderLine(parsed.line.owner, parsed.line.key, parsed.line) === l).toBe(true);
         }
         let want = oracle(cmd.user);
         if (!isValidLocalName(cmd.user)) want = [];
@@ -433,13 +433,13 @@ describe('(b) object bodies', () => {
           const r = parseLine(raw);
           if (!r.ok) continue;
           // byte-identical re-render, and the re-render is valid too
-          expect(renderLine(r.line.owner, r.line.key)).toBe(`${raw}\n`);
+          expect(renderLine(r.line.owner, r.line.key, r.line)).toBe(`${raw}\n`);
           expect(parseLine(raw).ok).toBe(true);
           expect(r.line.owner).toMatch(IAM_USER_NAME);
           expect(validateKey(r.line.key.type, r.line.key.blob).ok).toBe(true);
           kept.push(raw);
         }
-        expect(parsed.lines.map((l) => renderLine(l.owner, l.key).slice(0, -1))).toEqual(kept);
+        expect(parsed.lines.map((l) => renderLine(l.owner, l.key, l).slice(0, -1))).toEqual(kept);
         expect(parsed.lines.length + parsed.rejected.length).toBe(raws.filter((r) => r !== '').length);
         // Only an unmodified valid input line is ever kept.
         const valid = new Set(segs.filter((s) => s.kind === 'valid').map((s) => s.text));
