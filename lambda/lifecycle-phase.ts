@@ -22,6 +22,7 @@ import type { IamSnapshot, IamUser } from './iam-source.js';
 import {
   groupObject,
   keyAge,
+  keyStart,
   type LifecycleSettings,
   type PublishedKey,
   userGrants,
@@ -80,6 +81,30 @@ function ageKeys(
   return { keys, expired, published };
 }
 
+/**
+ * The earlier phases' refusals, each valid key (a copy, a duplicate: it has a fingerprint) with the
+ * start of its age, so that a run that publishes it later (a targeted run, which has no UploadDate
+ * for users it did not read) dates it as a full run would.
+ */
+function datedRejections(
+  entry: IndexUser,
+  iamUser: IamUser | undefined,
+  previous: IndexUser | undefined,
+  now: Date,
+): RejectedKey[] {
+  return (entry.rejectedKeys ?? []).map((r) => {
+    if (r.fingerprint === undefined || r.start !== undefined) return r;
+    const uploadDate =
+      r.tagKey === undefined ? iamUser?.keys.find((x) => x.id === r.id)?.uploadDate : undefined;
+    const k = {
+      id: r.id,
+      fingerprint: r.fingerprint,
+      ...(r.tagKey !== undefined ? { tagKey: r.tagKey } : {}),
+    };
+    return { ...r, start: keyStart(uploadDate ? { ...k, uploadDate } : k, previous, now).toISOString() };
+  });
+}
+
 /** The user's entry in the previous index: by IAM user id from version 2 (a rename keeps it). */
 function previousEntries(
   previous: PublishedIndex | undefined,
@@ -126,7 +151,7 @@ export function applyLifecycle(
       problems.push({ user: name, keyId: e.id, ...tag, reason: `${EXPIRED_REASON} (${e.expires})` });
     }
     keyCount -= aged.expired.length;
-    const rejectedKeys = [...(entry.rejectedKeys ?? []), ...aged.expired];
+    const rejectedKeys = [...datedRejections(entry, iamUser, ctx.previous, now), ...aged.expired];
     users[name] = { ...entry, keys: aged.keys, ...(rejectedKeys.length ? { rejectedKeys } : {}) };
     keysByUser.set(name, aged.published);
     objects.set(userKey(settings.prefix, name), userLines(name, aged.published));

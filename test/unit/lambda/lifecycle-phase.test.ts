@@ -194,4 +194,50 @@ describe('applyLifecycle', () => {
     expect(targeted.objects).toEqual(full.objects);
     expect(serializeIndex(targeted.index)).toBe(serializeIndex(full.index));
   });
+
+  it("a refused copy is dated too: once published by a targeted run, its start is its UploadDate, as a full run's", () => {
+    const shared = makeKey('ed25519');
+    const s1: IamSnapshot = {
+      users: [
+        {
+          name: 'ann',
+          id: 'AIDAANN',
+          groups: [],
+          keys: [{ id: 'APKAANN', status: 'Active', uploadDate: new Date('2026-12-01T00:00:00Z') }],
+          tags: [],
+        },
+        {
+          name: 'ben',
+          id: 'AIDABEN',
+          groups: [],
+          keys: [{ id: 'APKABEN', status: 'Active', uploadDate: new Date('2026-12-02T00:00:00Z') }],
+          tags: [],
+        },
+      ],
+      groups: [],
+      bodies: new Map([
+        ['APKAANN', shared.openssh],
+        ['APKABEN', shared.openssh],
+      ]),
+    };
+    const first = run(s1, undefined);
+    expect(own(first.index.users, 'ben')?.rejectedKeys?.[0]).toMatchObject({
+      id: 'APKABEN',
+      start: '2026-12-02T00:00:00.000Z',
+    });
+    // ann deletes her key: ben's copy is published, by a full run and by a targeted run for ann.
+    const later = new Date('2027-01-11T00:00:00.000Z');
+    const s2: IamSnapshot = {
+      ...s1,
+      users: s1.users.map((u) => (u.name === 'ann' ? { ...u, keys: [] } : u)),
+    };
+    const full = run(s2, first.index, later);
+    const restored = snapshotFromIndex(first.index);
+    if (!restored) throw new Error('index cannot stand in');
+    restored.users.set('ann', { ...(restored.users.get('ann') as IamUser), keys: [] });
+    const targeted = run(frozen(restored), first.index, later);
+    expect(own(full.index.users, 'ben')?.keys[0]?.start).toBe('2026-12-02T00:00:00.000Z');
+    expect(serializeIndex(targeted.index)).toBe(serializeIndex(full.index));
+    expect(targeted.objects).toEqual(full.objects);
+  });
 });
