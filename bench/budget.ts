@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { CreateUserCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { createClients } from '../lambda/clients.js';
-import { mapLimit } from '../lambda/iam-source.js';
+import { mapLimit } from '../lambda/map-limit.js';
 import { DEFAULT_PUBLISH_CONFIG, PublishIncompleteError, publish } from '../lambda/publish.js';
 import { iamError, seeded, startAwsProxy } from '../test/helpers/aws-proxy.js';
 import { makeKey } from '../test/helpers/keys.js';

@@ -8,7 +8,7 @@ import {
   UploadSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { mapLimit } from '../lambda/iam-source.js';
+import { mapLimit } from '../lambda/map-limit.js';
 import { DEFAULT_PUBLISH_CONFIG, publish } from '../lambda/publish.js';
 import { startAwsProxy } from '../test/helpers/aws-proxy.js';
 import { makeKey } from '../test/helpers/keys.js';

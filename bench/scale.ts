@@ -15,7 +15,7 @@ import {
 import { CreateBucketCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { countCalls } from '../lambda/call-counter.js';
 import { createClients } from '../lambda/clients.js';
-import { mapLimit } from '../lambda/iam-source.js';
+import { mapLimit } from '../lambda/map-limit.js';
 import { DEFAULT_PUBLISH_CONFIG, PublishIncompleteError, publish } from '../lambda/publish.js';
 import { startAwsProxy } from '../test/helpers/aws-proxy.js';
 import { makeKey } from '../test/helpers/keys.js';

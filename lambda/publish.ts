@@ -26,10 +26,10 @@ import {
   type AccountDetails,
   IamReadIncompleteError,
   type IamSnapshot,
-  mapLimit,
   type PartialRead,
   readIam,
 } from './iam-source.js';
+import { mapLimit } from './map-limit.js';
 import { type ExistingObject, keyLossRefusal, md5Etag, type Plan, plan, type Revocations } from './plan.js';
 import {
   nextProgress,

@@ -678,7 +678,7 @@ describe('the very first run (empty bucket), cut short', () => {
   );
 });
 
-// A failed run stops writing when it reports the failure: mapLimit (lambda/iam-source.ts) waits for
+// A failed run stops writing when it reports the failure: mapLimit (lambda/map-limit.ts) waits for
 // the writes in flight before it rejects. Before, publish() threw at the first failed PutObject while
 // the others were still in flight, and they landed afterwards (in the Lambda: during a later
 // invocation, after that run had listed the bucket). Found by this suite.

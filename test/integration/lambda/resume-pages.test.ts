@@ -8,7 +8,7 @@ import { CreateUserCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-ia
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClients } from '../../../lambda/clients.js';
-import { mapLimit } from '../../../lambda/iam-source.js';
+import { mapLimit } from '../../../lambda/map-limit.js';
 import { parseProgress, progressKey } from '../../../lambda/progress.js';
 import { DEFAULT_PUBLISH_CONFIG, PublishIncompleteError, publish } from '../../../lambda/publish.js';
 import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
