@@ -24,11 +24,6 @@ const MAX_FUNCTION_LINES = 80;
 const LONG_FUNCTIONS: ReadonlyMap<string, number> = new Map([
   ['lib/publisher.ts constructor', 97],
   ['lib/user-data.ts renderUserData', 83],
-  ['host-agent/admin/install/apply.ts install', 102],
-  ['host-agent/admin/install/plan.ts planInstall', 101],
-  ['host-agent/admin/install/uninstall.ts uninstall', 89],
-  ['host-agent/admin/sync-users/plan.ts planSync', 155],
-  ['host-agent/admin/sync-users/run.ts runSyncUsers', 82],
   ['host-agent/authorized-keys.ts authorizedKeys', 99],
   ['host-agent/config.ts parseConfig', 144],
   ['host-agent/fetch-lock.ts fileLocks', 134],

@@ -64,6 +64,16 @@ describe('runAdmin dispatch', () => {
     expect(stderr[0]).toMatch(new RegExp(`^iam-authorized-keys ${cmd}: `));
   });
 
+  // Every command reaches its own handler (the handler table is typed by ADMIN_COMMANDS): none falls
+  // through to a "not implemented" exit 1. Each handler parses its options first, strictly.
+  it.each([...ADMIN_COMMANDS])('%s has a handler: an unknown option is its own usage error', async (cmd) => {
+    capture();
+    expect(await runAdmin(cmd, ['--no-such-option'])).toBe(2);
+    expect(stderr).toEqual([
+      expect.stringMatching(new RegExp(`^iam-authorized-keys ${cmd}: Unknown option '--no-such-option'`)),
+    ]);
+  });
+
   it('a runtime failure exits 1 with one line (missing config)', async () => {
     capture();
     expect(await runAdmin('sync-users', ['--dry-run', '--config', '/nonexistent/iak.json'])).toBe(1);
