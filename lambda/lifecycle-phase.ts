@@ -28,7 +28,15 @@ import {
   userGrants,
   userLines,
 } from './lifecycle.js';
-import type { Problem, Rendered } from './render.js';
+import type { PreviousEntry, Problem } from './render-keys.js';
+
+/** What the earlier phases of render produce and this phase rewrites (render.ts Rendered has these). */
+export interface PhaseResult {
+  readonly objects: ReadonlyMap<string, string>;
+  readonly index: PublishedIndex;
+  readonly problems: readonly Problem[];
+  readonly keyCount: number;
+}
 
 /** A published key whose body render did not record: a bug, never a line without its key. */
 export class LifecycleBodyMissingError extends Error {
@@ -105,20 +113,15 @@ function datedRejections(
   });
 }
 
-/** The user's entry in the previous index: by IAM user id from version 2 (a rename keeps it). */
-function previousEntries(
-  previous: PublishedIndex | undefined,
-): (name: string, id: string | undefined) => IndexUser | undefined {
-  const byId = new Map<string, IndexUser>();
-  for (const e of Object.values(previous?.users ?? {})) if (e.userId) byId.set(e.userId, e);
-  return (name, id) =>
-    previous === undefined
-      ? undefined
-      : previous.version >= 2
-        ? id
-          ? byId.get(id)
-          : undefined
-        : own(previous.users, name);
+/** What the lifecycle phase reads besides the earlier phases' result. */
+export interface LifecycleInput {
+  readonly snapshot: IamSnapshot;
+  /** The previous index (its grants: since when each grant value is known). */
+  readonly previous: PublishedIndex | undefined;
+  /** A user's entry in the previous index (by IAM user id: a rename keeps it), as render finds it. */
+  readonly previousEntry: PreviousEntry;
+  readonly settings: LifecycleSettings & { readonly prefix: string };
+  readonly now: Date;
 }
 
 /**
@@ -126,17 +129,11 @@ function previousEntries(
  * refused (rejectedKeys reason `expired`), every key's start and expiry recorded, user objects with
  * expiry-time, group objects with grantees and the verify-required filter, and index.json's grants.
  */
-export function applyLifecycle(
-  rendered: Rendered,
-  snapshot: IamSnapshot,
-  previous: PublishedIndex | undefined,
-  settings: LifecycleSettings & { readonly prefix: string },
-  now: Date,
-): Rendered {
+export function applyLifecycle<R extends PhaseResult>(rendered: R, input: LifecycleInput): R {
+  const { snapshot, previous, previousEntry, settings, now } = input;
   const objects = new Map(rendered.objects);
   const problems: Problem[] = [...rendered.problems];
   const iamUsers = new Map(snapshot.users.map((u) => [u.name, u]));
-  const previousEntry = previousEntries(previous);
   const groupNames = new Set(Object.keys(rendered.index.groups));
   const users = nullRecord<IndexUser>();
   const keysByUser = new Map<string, PublishedKey[]>();
@@ -144,7 +141,10 @@ export function applyLifecycle(
   let keyCount = rendered.keyCount;
   for (const [name, entry] of Object.entries(rendered.index.users)) {
     const iamUser = iamUsers.get(name);
-    const ctx = { previous: previousEntry(name, entry.userId), keyBodies: rendered.index.keyBodies };
+    const ctx = {
+      previous: iamUser ? previousEntry(iamUser) : undefined,
+      keyBodies: rendered.index.keyBodies,
+    };
     const aged = ageKeys(name, entry, iamUser, ctx, settings, now);
     for (const e of aged.expired) {
       const tag = e.tagKey !== undefined ? { tagKey: e.tagKey } : {};

@@ -37,6 +37,7 @@ import {
   sshLogin,
   startSshd,
 } from '../helpers/sshd.js';
+import { completed } from '../integration/lambda/fixture.js';
 import {
   buildAgent,
   clients,
@@ -92,7 +93,7 @@ describe('key lifecycle, through sshd', () => {
     ...extra,
   });
   const publishAt = (now: Date, extra: Partial<PublishConfig> = {}) =>
-    publish(config(extra), { ...clients(moto), now: () => now });
+    publish(config(extra), { ...clients(moto), now: () => now }).then(completed);
   const object = async (key: string) => {
     const r = await clients(moto).s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
     return (await r.Body?.transformToString()) ?? '';

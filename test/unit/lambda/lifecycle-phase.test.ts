@@ -7,7 +7,6 @@ import {
   serializeIndex,
 } from '../../../contract/index.js';
 import type { IamSnapshot, IamUser } from '../../../lambda/iam-source.js';
-import { applyLifecycle } from '../../../lambda/lifecycle-phase.js';
 import { render } from '../../../lambda/render.js';
 import { frozen, snapshotFromIndex } from '../../../lambda/targeted-read.js';
 import { makeKey, makeSkKey } from '../../helpers/keys.js';
@@ -58,7 +57,8 @@ function snapshot(extra: { aliceTags?: IamUser['tags']; rsaUploaded?: string } =
 }
 
 function run(s: IamSnapshot, previous: PublishedIndex | undefined, now = NOW, set = settings) {
-  const r = applyLifecycle(render(s, previous, { prefix: '', uidBase: 5000, now }), s, previous, set, now);
+  const { prefix, ...lifecycle } = set;
+  const r = render(s, previous, { prefix, uidBase: 5000, now, lifecycle });
   // What the publisher writes and the next run reads back.
   return { ...r, index: parseIndex(serializeIndex(r.index)) };
 }
@@ -68,7 +68,7 @@ const lines = (text: string | undefined) =>
     .filter((l) => l !== '')
     .map((l) => l.split(' ').slice(0, 2).join(' '));
 
-describe('applyLifecycle', () => {
+describe('render: the key lifecycle phase (applyLifecycle)', () => {
   it('every line of a key carries its expiry: key store from UploadDate, tags from when first published', () => {
     const r = run(snapshot(), undefined);
     expect(lines(r.objects.get('users/alice/authorized_keys'))).toEqual([
@@ -178,7 +178,8 @@ describe('applyLifecycle', () => {
     const s = snapshot();
     const off = { prefix: '', maxGrantHours: 12, verifyRequiredGroups: [], grantTagPrefix: 'ssh-grant:' };
     const plain = render(s, undefined, { prefix: '', uidBase: 5000, now: NOW });
-    const r = applyLifecycle(plain, s, undefined, off, NOW);
+    const { prefix, ...lifecycle } = off;
+    const r = render(s, undefined, { prefix, uidBase: 5000, now: NOW, lifecycle });
     expect(r.objects).toEqual(plain.objects);
     expect(r.index.grants).toBeUndefined();
   });
