@@ -241,4 +241,34 @@ describe('render: the key lifecycle phase (applyLifecycle)', () => {
     expect(serializeIndex(targeted.index)).toBe(serializeIndex(full.index));
     expect(targeted.objects).toEqual(full.objects);
   });
+
+  it.each(['__proto__', 'constructor', 'toString'])(
+    'an IAM user and a group named %s are plain data through the phase (grants and verify-required included)',
+    (name) => {
+      const k = makeSkKey();
+      const s: IamSnapshot = {
+        users: [
+          {
+            name,
+            id: 'AIDAPROTO',
+            groups: [name],
+            keys: [],
+            tags: [
+              { key: 'ssh-key:k', value: k.openssh },
+              { key: `ssh-grant:${name}`, value: '2027-01-10T13:00:00Z' },
+            ],
+          },
+        ],
+        groups: [name],
+        bodies: new Map(),
+      };
+      const r = run(s, undefined, NOW, { ...settings, verifyRequiredGroups: [name] });
+      expect(own(r.index.users, name)?.keys).toHaveLength(1);
+      expect(own(r.index.groups, name)).toMatchObject({ members: [name], verifyRequired: true });
+      expect(r.index.grants?.[0]).toMatchObject({ iamUser: name, group: name, status: 'active' });
+      expect(lines(r.objects.get(`groups/${name}/authorized_keys`))).toEqual([
+        `environment="SSH_KEY_OWNER=${name}",expiry-time="20270410120000",verify-required sk-ssh-ed25519@openssh.com`,
+      ]);
+    },
+  );
 });
