@@ -71,6 +71,8 @@ export const CONFIG_KEYS = {
     'syncUsers',
     'syslogSocket',
     'passwdFile',
+    // Parsed by ship-audit only (host-agent/admin/audit/config.ts): the login path never reads it.
+    'audit',
   ],
   cache: ['dir', 'ttlSeconds', 'maxStaleSeconds'],
   iamUsers: ['allowGroups'],

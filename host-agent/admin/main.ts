@@ -15,6 +15,7 @@ import { UsageError } from '../errors.js';
 import { fipsStsDeps } from '../fips.js';
 import { request } from '../http.js';
 import { createStore } from '../store.js';
+import { shipAuditCommand } from './audit/command.js';
 import { type DoctorDeps, formatCheck, runDoctor } from './doctor.js';
 import { install } from './install/apply.js';
 import { chooseDefaults } from './install/defaults.js';
@@ -459,6 +460,8 @@ export async function runAdmin(command: string, args: string[]): Promise<number>
         return await doctorCommand(args);
       case 'refresh-principals':
         return await refreshPrincipalsCommand(args);
+      case 'ship-audit':
+        return await shipAuditCommand(args, out, err);
       default:
         err(`iam-authorized-keys: ${command} is not implemented yet`);
         return 1;
