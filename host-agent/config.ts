@@ -235,9 +235,8 @@ export function parseConfig(text: string, source: string): AgentConfig {
   if (raw.chain !== undefined) config.chain = parseChain(raw.chain, bad, strList);
 
   if (raw.syncUsers !== undefined) config.syncUsers = parseSyncUsers(raw.syncUsers, bad, strList);
-  if (raw.audit !== undefined) config.audit = raw.audit;
 
-  return config;
+  return raw.audit === undefined ? config : { ...config, audit: raw.audit };
 }
 
 function absolutePath(v: unknown, field: string, dflt: string, bad: (m: string) => never): string {
