@@ -24,14 +24,21 @@ export async function shipAuditCommand(
     stateDir,
     ...(values['agent-user'] !== undefined ? { agentUser: values['agent-user'] } : {}),
   });
-  const { open } = await collect(deps);
+  // A log that cannot be read this time does not hold back what the outbox already has.
+  let collected: string | undefined;
+  try {
+    collected = `${(await collect(deps)).open.length} sessions open`;
+  } catch (e) {
+    err(`ship-audit: no new records read: ${errorMessage(e)}`);
+  }
   try {
     const r = await ship(shipDepsFor(config, audit, stateDir));
     out(
       `ship-audit: ${r.records} records in ${r.objects} objects to s3://${audit.bucket}` +
-        `${r.alreadyThere > 0 ? ` (${r.alreadyThere} already there from an earlier run)` : ''}; ${open.length} sessions open`,
+        `${r.alreadyThere > 0 ? ` (${r.alreadyThere} already there from an earlier run)` : ''}` +
+        `${collected ? `; ${collected}` : ''}`,
     );
-    return 0;
+    return collected ? 0 : 1;
   } catch (e) {
     const waiting = (await segments(stateDir)).length;
     const s = await loadState(stateDir);
