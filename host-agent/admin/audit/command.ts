@@ -3,9 +3,9 @@
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../../../contract/errors.js';
 import { UsageError } from '../../errors.js';
+import { loadAdminConfig } from '../config.js';
 import { SHIP_AUDIT_OPTIONS } from '../options.js';
 import { collect } from './collect.js';
-import { loadWithAudit } from './config.js';
 import { ship } from './ship.js';
 import { loadState, segments } from './spool.js';
 import { collectDepsFor, shipDepsFor } from './wiring.js';
@@ -17,7 +17,8 @@ export async function shipAuditCommand(
 ): Promise<number> {
   const { values } = parseArgs({ args, options: SHIP_AUDIT_OPTIONS, strict: true, allowPositionals: false });
   if (process.getuid?.() !== 0) throw new UsageError('ship-audit must run as root');
-  const { config, audit } = loadWithAudit(values.config);
+  const config = loadAdminConfig(values.config);
+  const audit = config.audit;
   if (!audit) throw new UsageError(`${values.config} has no "audit" section: nothing to ship`);
   const stateDir = values['state-dir'];
   const deps = await collectDepsFor(config, audit, {
