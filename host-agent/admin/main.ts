@@ -11,6 +11,7 @@ import { baseCredentials, readFileOrUndefined } from '../credentials.js';
 import { UsageError } from '../errors.js';
 import { request } from '../http.js';
 import { createStore } from '../store.js';
+import { shipAuditCommand } from './audit/command.js';
 import { type AdminConfig, loadAdminConfig } from './config.js';
 import { formatCheck, runDoctor } from './doctor.js';
 import { realDoctorDeps } from './doctor-deps.js';
@@ -344,6 +345,7 @@ const COMMANDS: { readonly [C in AdminCommand]: (args: string[]) => Promise<numb
   uninstall: uninstallCommand,
   doctor: doctorCommand,
   'refresh-principals': refreshPrincipalsCommand,
+  'ship-audit': (args) => shipAuditCommand(args, out, err),
 };
 
 /** Runs one admin command; returns the process exit code (2: usage error). */

@@ -53,6 +53,14 @@ export const REFRESH_PRINCIPALS_OPTIONS = {
   'dry-run': { type: 'boolean', default: false },
 } as const;
 
+export const SHIP_AUDIT_OPTIONS = {
+  config: { type: 'string', default: DEFAULT_CONFIG_PATH },
+  // Root-only: the log cursor, the outbox and the batch being uploaded.
+  'state-dir': { type: 'string', default: '/var/lib/iam-authorized-keys/audit' },
+  // The AuthorizedKeysCommandUser, whose journal lines are the agent's (default: install's, else iam-authorized-keys).
+  'agent-user': { type: 'string' },
+} as const;
+
 /** Options per admin command (strict, no positionals). */
 export const ADMIN_OPTIONS = {
   install: INSTALL_OPTIONS,
@@ -60,6 +68,7 @@ export const ADMIN_OPTIONS = {
   doctor: PATH_OPTIONS,
   'sync-users': SYNC_USERS_OPTIONS,
   'refresh-principals': REFRESH_PRINCIPALS_OPTIONS,
+  'ship-audit': SHIP_AUDIT_OPTIONS,
 } as const satisfies Record<string, ParseArgsConfig['options']>;
 
 /** Parses one admin command's argv as main.ts does; throws parseArgs' TypeError on a bad option. */

@@ -32,6 +32,7 @@ describe('runAdmin dispatch', () => {
       'doctor',
       'sync-users',
       'refresh-principals',
+      'ship-audit',
     ]);
     expect(isAdminCommand('install')).toBe(true);
     expect(isAdminCommand('alice')).toBe(false);
@@ -46,7 +47,7 @@ describe('runAdmin dispatch', () => {
     capture();
     expect(await runAdmin('frobnicate', [])).toBe(2);
     expect(stderr.join('')).toBe(
-      'iam-authorized-keys: unknown admin command "frobnicate" (expected one of: install, uninstall, doctor, sync-users, refresh-principals)\n',
+      'iam-authorized-keys: unknown admin command "frobnicate" (expected one of: install, uninstall, doctor, sync-users, refresh-principals, ship-audit)\n',
     );
   });
 

@@ -25,8 +25,24 @@ const TIMER = '/etc/systemd/system/iam-authorized-keys-tick.timer';
 const cfg = (bucket: string) => ({ bucket }) as AgentConfig;
 
 describe('scheduled commands (install/units.ts)', () => {
-  it('none is scheduled yet: install writes no unit file', () => {
-    expect(SCHEDULED_COMMANDS).toEqual([]);
+  it.each([
+    ['an audit section', { audit: { bucket: 'audit-b', source: 'journal', spoolMaxBytes: 65536 } }, true],
+    ['no audit section', {}, false],
+  ])('ship-audit is scheduled (every minute) for %s: %s', (_n, extra, wanted) => {
+    expect(SCHEDULED_COMMANDS.map((c) => [c.name, c.args, c.every])).toEqual([
+      ['ship-audit', ['ship-audit'], '1min'],
+    ]);
+    const files = unitFiles(SCHEDULED_COMMANDS, { ...cfg('b'), ...extra } as AgentConfig, paths).map(
+      (u) => u.path,
+    );
+    expect(files).toEqual(
+      wanted
+        ? [
+            '/etc/systemd/system/iam-authorized-keys-ship-audit.service',
+            '/etc/systemd/system/iam-authorized-keys-ship-audit.timer',
+          ]
+        : [],
+    );
   });
 
   it('renders a oneshot service running the command with the config, and its timer', () => {
