@@ -69,6 +69,8 @@ export const CONFIG_KEYS = {
     'deadlineMs',
     'chain',
     'syncUsers',
+    // Parsed by `sessions` only (admin/sessions/config.ts).
+    'sessions',
     'syslogSocket',
     'passwdFile',
   ],

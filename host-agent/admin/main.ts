@@ -36,6 +36,7 @@ import {
   SYNC_USERS_OPTIONS,
 } from './options.js';
 import { type Source as PrincipalsSource, refreshPrincipals } from './principals-source.js';
+import { sessionsCommand } from './sessions/command.js';
 import { runSyncUsers, type SyncUsersDeps } from './sync-users/run.js';
 import {
   findOwnedFile,
@@ -459,6 +460,8 @@ export async function runAdmin(command: string, args: string[]): Promise<number>
         return await doctorCommand(args);
       case 'refresh-principals':
         return await refreshPrincipalsCommand(args);
+      case 'sessions':
+        return await sessionsCommand(args);
       default:
         err(`iam-authorized-keys: ${command} is not implemented yet`);
         return 1;

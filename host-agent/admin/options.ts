@@ -53,6 +53,18 @@ export const REFRESH_PRINCIPALS_OPTIONS = {
   'dry-run': { type: 'boolean', default: false },
 } as const;
 
+/** In /run like sync-users' lock: one `sessions --end-revoked` at a time (the timer and a manual run). */
+export const DEFAULT_SESSIONS_LOCK = '/run/iam-authorized-keys-sessions.lock';
+
+export const SESSIONS_OPTIONS = {
+  config: { type: 'string', default: DEFAULT_CONFIG_PATH },
+  json: { type: 'boolean', default: false },
+  'end-revoked': { type: 'boolean', default: false },
+  'dry-run': { type: 'boolean', default: false },
+  'grace-seconds': { type: 'string', default: '5' },
+  'lock-file': { type: 'string', default: DEFAULT_SESSIONS_LOCK },
+} as const;
+
 /** Options per admin command (strict, no positionals). */
 export const ADMIN_OPTIONS = {
   install: INSTALL_OPTIONS,
@@ -60,6 +72,7 @@ export const ADMIN_OPTIONS = {
   doctor: PATH_OPTIONS,
   'sync-users': SYNC_USERS_OPTIONS,
   'refresh-principals': REFRESH_PRINCIPALS_OPTIONS,
+  sessions: SESSIONS_OPTIONS,
 } as const satisfies Record<string, ParseArgsConfig['options']>;
 
 /** Parses one admin command's argv as main.ts does; throws parseArgs' TypeError on a bad option. */
