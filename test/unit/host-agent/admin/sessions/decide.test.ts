@@ -1,0 +1,172 @@
+import { describe, expect, it } from 'vitest';
+import { type AuditRecord, auditRecordProblem } from '../../../../../contract/audit.js';
+import {
+  type Decision,
+  decide,
+  endedRecord,
+  type PrincipalKeys,
+  principalsToRead,
+  type SessionOwner,
+} from '../../../../../host-agent/admin/sessions/decide.js';
+
+const fp = (c: string) => `SHA256:${c.repeat(43)}`;
+const OLD = fp('a');
+const NEW = fp('b');
+const BOB = fp('c');
+
+const alice: SessionOwner = {
+  iamUser: 'alice',
+  fingerprint: OLD,
+  principal: 'groups/admins',
+  keySource: 'iam',
+};
+const found = (...lines: [string, string][]): PrincipalKeys => ({
+  state: 'found',
+  lines: lines.map(([owner, fingerprint]) => ({ owner, fingerprint })),
+});
+const objects = (o: Record<string, PrincipalKeys>) => new Map(Object.entries(o));
+const unreadable: PrincipalKeys = { state: 'unreadable', why: 'connect ECONNREFUSED' };
+
+type Kind = Decision['kind'] | `end:${string}`;
+const kind = (d: Decision): Kind => (d.kind === 'end' ? `end:${d.reason}` : d.kind);
+
+describe('decide: which sessions end, per mode', () => {
+  // [case, session, current objects, mode access, mode key]
+  const cases: [string, SessionOwner, Map<string, PrincipalKeys>, Kind, Kind][] = [
+    [
+      'nothing changed',
+      alice,
+      objects({ 'groups/admins': found(['alice', OLD], ['bob', BOB]) }),
+      'keep',
+      'keep',
+    ],
+    [
+      'key rotation: the old key replaced by a new one',
+      alice,
+      objects({ 'groups/admins': found(['alice', NEW], ['bob', BOB]) }),
+      'keep',
+      'end:key-revoked',
+    ],
+    [
+      'revoked key: one of two keys deleted (the session used the deleted one)',
+      alice,
+      objects({ 'groups/admins': found(['alice', NEW]) }),
+      'keep',
+      'end:key-revoked',
+    ],
+    [
+      'group removal: alice has no key in the group any more',
+      alice,
+      objects({ 'groups/admins': found(['bob', BOB]) }),
+      'end:access-revoked',
+      'end:access-revoked',
+    ],
+    [
+      'the group object is gone (group deleted)',
+      alice,
+      objects({ 'groups/admins': { state: 'absent' } }),
+      'end:access-revoked',
+      'end:access-revoked',
+    ],
+    ['the object cannot be read', alice, objects({ 'groups/admins': unreadable }), 'unknown', 'unknown'],
+    ['the object was not read at all', alice, objects({}), 'unknown', 'unknown'],
+    [
+      'another user holds the same fingerprint: not alice',
+      alice,
+      objects({ 'groups/admins': found(['mallory', OLD]) }),
+      'end:access-revoked',
+      'end:access-revoked',
+    ],
+    [
+      'came through two principals: one still holds the key, the other cannot be read',
+      { ...alice, principal: 'groups/admins,users/alice' },
+      objects({ 'groups/admins': unreadable, 'users/alice': found(['alice', OLD]) }),
+      'keep',
+      'keep',
+    ],
+    [
+      'came through two principals: removed from one, the other cannot be read',
+      { ...alice, principal: 'groups/admins,users/alice' },
+      objects({ 'groups/admins': found(['bob', BOB]), 'users/alice': unreadable }),
+      'unknown',
+      'unknown',
+    ],
+    [
+      'came through two principals: both lost it',
+      { ...alice, principal: 'groups/admins,users/alice' },
+      objects({ 'groups/admins': found(['bob', BOB]), 'users/alice': { state: 'absent' } }),
+      'end:access-revoked',
+      'end:access-revoked',
+    ],
+    [
+      'a key that did not come from IAM (chain, file)',
+      { iamUser: null, fingerprint: OLD, principal: null, keySource: 'chain' },
+      objects({}),
+      'keep',
+      'keep',
+    ],
+    ['an IAM key whose principal is unknown', { ...alice, principal: null }, objects({}), 'keep', 'keep'],
+  ];
+  it.each(cases)('%s', (_name, session, objs, access, key) => {
+    expect(kind(decide(session, objs, 'access'))).toBe(access);
+    expect(kind(decide(session, objs, 'key'))).toBe(key);
+  });
+
+  it('an unknown answer names the principal and why', () => {
+    expect(decide(alice, objects({ 'groups/admins': unreadable }), 'access')).toEqual({
+      kind: 'unknown',
+      why: 'cannot read groups/admins: connect ECONNREFUSED',
+    });
+  });
+
+  it('principalsToRead: each principal of our sessions once, none for keys not from IAM', () => {
+    expect(
+      principalsToRead([
+        alice,
+        { ...alice, iamUser: 'bob', principal: 'groups/admins,users/bob' },
+        { iamUser: null, fingerprint: OLD, principal: 'groups/other', keySource: 'file' },
+      ]),
+    ).toEqual(['groups/admins', 'users/bob']);
+  });
+});
+
+describe('endedRecord', () => {
+  const login: AuditRecord = {
+    id: 'login-1',
+    time: '2026-12-07T05:00:00.000Z',
+    event: 'login',
+    instanceId: 'i-0123456789abcdef0',
+    accountId: '123456789012',
+    region: 'eu-west-1',
+    hostname: 'web-1',
+    localUser: 'ec2-user',
+    iamUser: 'alice',
+    iamUserId: 'AIDAEXAMPLE',
+    keyId: null,
+    fingerprint: OLD,
+    principal: 'groups/admins',
+    keySource: 'iam',
+    fetchedFrom: 's3',
+    sourceIp: '10.0.0.5',
+    sourcePort: 50022,
+    sshdPid: 4242,
+  };
+
+  it('is a valid record: event ended, the reason, the duration since the login, a new stable id', () => {
+    const now = Date.parse('2026-12-07T05:10:30.400Z');
+    const r = endedRecord(login, now, 'access-revoked');
+    expect(auditRecordProblem(r)).toBeNull();
+    expect(r).toMatchObject({
+      event: 'ended',
+      time: '2026-12-07T05:10:30.400Z',
+      reason: 'access-revoked',
+      durationSeconds: 630,
+      iamUser: 'alice',
+      sshdPid: 4242,
+      principal: 'groups/admins',
+    });
+    expect(r.id).not.toBe(login.id);
+    expect(endedRecord(login, now, 'access-revoked').id).toBe(r.id);
+    expect(endedRecord({ ...login, sshdPid: 4243 }, now, 'access-revoked').id).not.toBe(r.id);
+  });
+});
