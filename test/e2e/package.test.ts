@@ -184,6 +184,8 @@ describe('the .deb, installed for real', () => {
     const files = (await sh('dpkg-deb', ['-c', DEB])).stdout;
     for (const f of [
       './usr/bin/iam-authorized-keys',
+      './usr/lib/systemd/system/iam-authorized-keys-sessions.service',
+      './usr/lib/systemd/system/iam-authorized-keys-sessions.timer',
       './usr/lib/systemd/system/iam-authorized-keys-sync-users.service',
       './usr/lib/systemd/system/iam-authorized-keys-sync-users.timer',
       './usr/share/man/man8/iam-authorized-keys.8.gz',
@@ -204,6 +206,8 @@ describe('the .deb, installed for real', () => {
     const v = await sh('systemd-analyze', [
       'verify',
       '--man=no',
+      '/usr/lib/systemd/system/iam-authorized-keys-sessions.service',
+      '/usr/lib/systemd/system/iam-authorized-keys-sessions.timer',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.service',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.timer',
     ]);
@@ -321,6 +325,8 @@ describe('the .rpm packages', () => {
     const files = (await sh('rpm', ['-qpl', RPM(arch)])).stdout.trim().split('\n');
     expect(files).toEqual([
       '/usr/bin/iam-authorized-keys',
+      '/usr/lib/systemd/system/iam-authorized-keys-sessions.service',
+      '/usr/lib/systemd/system/iam-authorized-keys-sessions.timer',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.service',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.timer',
       '/usr/share/doc/iam-authorized-keys',
