@@ -2,7 +2,6 @@
 // while its owner still holds access through the principal it came through,
 // ended when the current published objects say that access is gone, and left
 // alone ("unknown") whenever those objects could not be read.
-import { createHash } from 'node:crypto';
 import type { AuditRecord } from '../../../contract/audit.js';
 
 /** sessions.endRevoked: `access` (the IAM user holds no key in the principal any more), `key` (that key is gone). */
@@ -28,7 +27,10 @@ export type Decision =
   | { readonly kind: 'unknown'; readonly why: string };
 
 /** The fields of a login record the decision reads. */
-export type SessionOwner = Pick<AuditRecord, 'iamUser' | 'fingerprint' | 'principal' | 'keySource'>;
+export type SessionOwner = Pick<
+  AuditRecord,
+  'iamUser' | 'fingerprint' | 'principal' | 'keySource' | 'verifiedBy'
+>;
 
 /** The principals a login came through (the agent logs them comma-separated when one key came through several). */
 export function sessionPrincipals(s: Pick<AuditRecord, 'principal'>): string[] {
@@ -57,6 +59,9 @@ export function decide(
   mode: Exclude<EndMode, 'off'>,
 ): Decision {
   if (!isOurs(s)) return { kind: 'keep', why: 'not a key published from IAM' };
+  // A log file line no cached object confirmed: any local user could have written it.
+  if (s.verifiedBy === null)
+    return { kind: 'keep', why: 'IAM owner not verified (log file, no cached object)' };
   const owner = s.iamUser as string;
   let unreadable: string | undefined;
   let holdsOther = false;
@@ -76,22 +81,4 @@ export function decide(
   }
   if (unreadable !== undefined) return { kind: 'unknown', why: `cannot read ${unreadable}` };
   return { kind: 'end', reason: holdsOther ? 'key-revoked' : 'access-revoked' };
-}
-
-/** The `ended` record of a session ended at `now` (ms), from its login record. */
-export function endedRecord(login: AuditRecord, now: number, reason: EndReason): AuditRecord {
-  const time = new Date(now).toISOString();
-  const id = createHash('sha256')
-    .update(`${login.hostname}\0${login.sshdPid}\0ended\0${time}`)
-    .digest('hex')
-    .slice(0, 32);
-  const { durationSeconds: _d, reason: _r, ...rest } = login;
-  return {
-    ...rest,
-    id,
-    time,
-    event: 'ended',
-    durationSeconds: Math.max(0, Math.round((now - Date.parse(login.time)) / 1000)),
-    reason,
-  };
 }

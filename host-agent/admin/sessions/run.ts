@@ -3,14 +3,8 @@
 // owner lost access. Everything outside (login records, /proc, S3, signals,
 // the audit outbox, the clock, output) comes in through SessionsDeps.
 import type { AuditRecord } from '../../../contract/audit.js';
-import {
-  type Decision,
-  decide,
-  type EndMode,
-  endedRecord,
-  type PrincipalKeys,
-  principalsToRead,
-} from './decide.js';
+import { endRecord } from '../audit/collect.js';
+import { type Decision, decide, type EndMode, type PrincipalKeys, principalsToRead } from './decide.js';
 import { type EndDeps, type EndResult, endProcesses } from './end.js';
 import { type ProcFs, sessionProcs } from './proc.js';
 
@@ -141,7 +135,7 @@ export async function endRevoked(deps: SessionsDeps, o: EndRevokedOptions): Prom
     if (d?.kind !== 'end' || o.dryRun) continue;
     const r: EndResult = await endProcesses(s.pids, deps.end, deps.graceMs);
     if (r.hup.length === 0 && r.killed.length === 0) continue; // ended on its own meanwhile
-    ended.push(endedRecord(s.login, deps.now(), d.reason));
+    ended.push(endRecord(s.login, 'ended', deps.now(), s.login.hostname, d.reason));
     if (r.left.length > 0) {
       failed = true;
       deps.err(`sshd pid ${s.login.sshdPid}: pids ${r.left.join(', ')} still running after SIGKILL`);

@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type AuditRecord, auditRecordProblem } from '../../../../../contract/audit.js';
 import {
   type Decision,
   decide,
-  endedRecord,
   type PrincipalKeys,
   principalsToRead,
   type SessionOwner,
@@ -19,6 +17,7 @@ const alice: SessionOwner = {
   fingerprint: OLD,
   principal: 'groups/admins',
   keySource: 'iam',
+  verifiedBy: 'journal',
 };
 const found = (...lines: [string, string][]): PrincipalKeys => ({
   state: 'found',
@@ -127,46 +126,5 @@ describe('decide: which sessions end, per mode', () => {
         { iamUser: null, fingerprint: OLD, principal: 'groups/other', keySource: 'file' },
       ]),
     ).toEqual(['groups/admins', 'users/bob']);
-  });
-});
-
-describe('endedRecord', () => {
-  const login: AuditRecord = {
-    id: 'login-1',
-    time: '2026-12-07T05:00:00.000Z',
-    event: 'login',
-    instanceId: 'i-0123456789abcdef0',
-    accountId: '123456789012',
-    region: 'eu-west-1',
-    hostname: 'web-1',
-    localUser: 'ec2-user',
-    iamUser: 'alice',
-    iamUserId: 'AIDAEXAMPLE',
-    keyId: null,
-    fingerprint: OLD,
-    principal: 'groups/admins',
-    keySource: 'iam',
-    fetchedFrom: 's3',
-    sourceIp: '10.0.0.5',
-    sourcePort: 50022,
-    sshdPid: 4242,
-  };
-
-  it('is a valid record: event ended, the reason, the duration since the login, a new stable id', () => {
-    const now = Date.parse('2026-12-07T05:10:30.400Z');
-    const r = endedRecord(login, now, 'access-revoked');
-    expect(auditRecordProblem(r)).toBeNull();
-    expect(r).toMatchObject({
-      event: 'ended',
-      time: '2026-12-07T05:10:30.400Z',
-      reason: 'access-revoked',
-      durationSeconds: 630,
-      iamUser: 'alice',
-      sshdPid: 4242,
-      principal: 'groups/admins',
-    });
-    expect(r.id).not.toBe(login.id);
-    expect(endedRecord(login, now, 'access-revoked').id).toBe(r.id);
-    expect(endedRecord({ ...login, sshdPid: 4243 }, now, 'access-revoked').id).not.toBe(r.id);
   });
 });

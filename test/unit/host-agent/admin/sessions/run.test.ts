@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AuditRecord } from '../../../../../contract/audit.js';
+import { type AuditRecord, auditRecordProblem } from '../../../../../contract/audit.js';
 import type { PrincipalKeys } from '../../../../../host-agent/admin/sessions/decide.js';
 import type { ProcFs } from '../../../../../host-agent/admin/sessions/proc.js';
 import { endRevoked, listSessions, type SessionsDeps } from '../../../../../host-agent/admin/sessions/run.js';
@@ -22,6 +22,7 @@ const login = (iamUser: string, sshdPid: number, fingerprint: string): AuditReco
   fingerprint,
   principal: 'groups/admins',
   keySource: 'iam',
+  verifiedBy: 'journal',
   fetchedFrom: 's3',
   sourceIp: '127.0.0.1',
   sourcePort: 40000 + sshdPid,
@@ -103,6 +104,7 @@ describe('sessions --end-revoked', () => {
     expect(r.alive).toEqual(new Set([600, 601]));
     expect(r.read).toEqual([['groups/admins']]);
     expect(r.recorded).toHaveLength(1);
+    expect(auditRecordProblem(r.recorded[0])).toBeNull();
     expect(r.recorded[0]).toMatchObject({
       event: 'ended',
       iamUser: 'alice',
