@@ -2,6 +2,7 @@
 // test/unit/docs/commands.test.ts checks every documented command line against them.
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { DEFAULT_CONFIG_PATH } from '../config.js';
+import { DEFAULT_STATE_DIR } from './audit/spool.js';
 import { DEFAULT_SUDOERS_PATH } from './sync-users/sudoers.js';
 
 /** In /run: root-only (nobody else can create the name first), emptied at boot. */
@@ -63,6 +64,8 @@ export const SESSIONS_OPTIONS = {
   'dry-run': { type: 'boolean', default: false },
   'grace-seconds': { type: 'string', default: '5' },
   'lock-file': { type: 'string', default: DEFAULT_SESSIONS_LOCK },
+  // The login trail's state and outbox, shared with ship-audit.
+  'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
 } as const;
 
 /** Options per admin command (strict, no positionals). */
