@@ -12,26 +12,35 @@ export interface SessionsConfig {
 
 export const SESSIONS_KEYS = ['endRevoked'] as const;
 
-/** `sessions` of a parsed config file (undefined: absent); ConfigError naming the field otherwise. */
-export function parseSessionsConfig(v: unknown, source: string): SessionsConfig {
-  if (v === undefined) return { endRevoked: 'off' };
-  if (!isRecord(v)) throw new ConfigError(`${source}: sessions must be an object`);
+/** The `sessions` section's value with its default; `bad` throws the one-line ConfigError. */
+export function parseSessionsSection(v: unknown, f: { bad(message: string): never }): SessionsConfig {
+  if (!isRecord(v)) return f.bad('sessions must be an object');
   for (const k of Object.keys(v)) {
-    if (!(SESSIONS_KEYS as readonly string[]).includes(k)) {
-      throw new ConfigError(`${source}: sessions: unknown setting ${JSON.stringify(k)}`);
-    }
+    if (!(SESSIONS_KEYS as readonly string[]).includes(k))
+      f.bad(`sessions: unknown setting ${JSON.stringify(k)}`);
   }
   const mode = v.endRevoked ?? 'off';
   if (!(END_MODES as readonly unknown[]).includes(mode)) {
-    throw new ConfigError(
-      `${source}: sessions.endRevoked must be one of ${END_MODES.map((m) => `"${m}"`).join(', ')}`,
-    );
+    f.bad(`sessions.endRevoked must be one of ${END_MODES.map((m) => `"${m}"`).join(', ')}`);
   }
   return { endRevoked: mode as EndMode };
+}
+
+/** `sessions` of a config file's JSON (absent: off); ConfigError naming the file and the field. */
+export function parseSessionsConfig(v: unknown, source: string): SessionsConfig {
+  if (v === undefined) return { endRevoked: 'off' };
+  return parseSessionsSection(v, {
+    bad(message): never {
+      throw new ConfigError(`${source}: ${message}`);
+    },
+  });
 }
 
 /** Reads the section from the config file loadConfig already checked (owner, mode, the rest of it). */
 export function loadSessionsConfig(path: string): SessionsConfig {
   const raw: unknown = JSON.parse(readFileSync(path, 'utf8'));
-  return parseSessionsConfig(isRecord(raw) ? raw.sessions : undefined, path);
+  return parseSessionsConfig(
+    isRecord(raw) && Object.hasOwn(raw, 'sessions') ? raw.sessions : undefined,
+    path,
+  );
 }

@@ -60,7 +60,7 @@ export function decide(
 ): Decision {
   if (!isOurs(s)) return { kind: 'keep', why: 'not a key published from IAM' };
   // A log file line no cached object confirmed: any local user could have written it.
-  if (s.verifiedBy === null)
+  if (s.verifiedBy !== 'journal' && s.verifiedBy !== 'cache')
     return { kind: 'keep', why: 'IAM owner not verified (log file, no cached object)' };
   const owner = s.iamUser as string;
   let unreadable: string | undefined;

@@ -104,6 +104,27 @@ describe('decide: which sessions end, per mode', () => {
       'keep',
       'keep',
     ],
+    [
+      'an owner from a log file line nothing verified (any local user can write one)',
+      { ...alice, verifiedBy: null },
+      objects({ 'groups/admins': found(['bob', BOB]) }),
+      'keep',
+      'keep',
+    ],
+    [
+      'an owner no verification is recorded for (a record from an older trail)',
+      { iamUser: 'alice', fingerprint: OLD, principal: 'groups/admins', keySource: 'iam' },
+      objects({ 'groups/admins': found(['bob', BOB]) }),
+      'keep',
+      'keep',
+    ],
+    [
+      'an owner a cached object verified',
+      { ...alice, verifiedBy: 'cache' },
+      objects({ 'groups/admins': found(['bob', BOB]) }),
+      'end:access-revoked',
+      'end:access-revoked',
+    ],
     ['an IAM key whose principal is unknown', { ...alice, principal: null }, objects({}), 'keep', 'keep'],
   ];
   it.each(cases)('%s', (_name, session, objs, access, key) => {
