@@ -172,7 +172,7 @@ describe(`sessions --end-revoked over a real sshd (${AGENT_KIND} agent)`, () => 
       dir,
       authorizedKeysCommand: `${agent} --config ${configPath} %u %f`,
       authorizedKeysCommandUser: agentUser,
-      devLog: sink.socket,
+      syslogSocket: sink.socket,
     });
     // The trail starts where the log is when it first runs.
     expect(await listed()).toEqual([]);

@@ -59,8 +59,6 @@ export interface SshdOptions {
   readonly options?: readonly string[];
   /** 'standalone': sshd (and the agent it runs) starts where node does not exist. @default AGENT_KIND */
   readonly agentKind?: AgentKind;
-  /** sshd's syslog(3) goes to this socket (a syslog sink): sshd runs where it is /dev/log (withDevLog). */
-  readonly devLog?: string;
 }
 
 export interface Sshd {
@@ -135,29 +133,6 @@ function waitPort(port: number, child: ChildProcess, logs: () => string, deadlin
   });
 }
 
-// In a private mount namespace: a /dev of our own (a tmpfs with the host's device nodes bound in) whose `log` is
-// the given socket, so that sshd's syslog(3) lines (with its pid, which -e output lacks) reach a test's sink.
-const DEV_LOG =
-  'set -e; sock=$1; d=$2; shift 2; mount -t tmpfs -o mode=755 tmpfs "$d"; ' +
-  'for n in null zero full random urandom tty ptmx; do touch "$d/$n"; mount --bind "/dev/$n" "$d/$n"; done; ' +
-  'mkdir "$d/pts" "$d/shm"; mount --bind /dev/pts "$d/pts"; mount --bind /dev/shm "$d/shm"; ' +
-  'ln -s /proc/self/fd "$d/fd"; touch "$d/log"; mount --bind "$sock" "$d/log"; mount --move "$d" /dev; exec "$@"';
-
-/** Runs cmd where /dev/log is `socket` (a private mount namespace; dir holds the mount point). */
-export function withDevLog(
-  socket: string,
-  dir: string,
-  cmd: string,
-  args: readonly string[],
-): [string, string[]] {
-  const mnt = join(dir, 'dev');
-  mkdirSync(mnt, { recursive: true });
-  return [
-    'unshare',
-    ['--mount', '--propagation', 'private', '--', 'sh', '-c', DEV_LOG, 'dev-log', socket, mnt, cmd, ...args],
-  ];
-}
-
 export async function startSshd(o: SshdOptions): Promise<Sshd> {
   requireSshd();
   // Privilege-separation directory; Debian creates it only from its service unit.
@@ -194,8 +169,7 @@ export async function startSshd(o: SshdOptions): Promise<Sshd> {
     ...(o.options ?? []).flatMap((x) => ['-o', x]),
   ];
   // With the standalone agent kind, sshd (and so the agent it runs) starts where node does not exist.
-  const [cmd0, argv0] = withoutNode(SSHD, args, o.agentKind);
-  const [cmd, argv] = o.devLog ? withDevLog(o.devLog, o.dir, cmd0, argv0) : [cmd0, argv0];
+  const [cmd, argv] = withoutNode(SSHD, args, o.agentKind);
   const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let logText = '';
   child.stderr?.on('data', (d: Buffer) => {
