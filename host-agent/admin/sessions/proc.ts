@@ -64,6 +64,8 @@ export interface ProcFs {
   /** undefined when the process (or file) is gone. */
   readText(path: string): Promise<string | undefined>;
   readLink(path: string): Promise<string | undefined>;
+  /** Entry names; [] when the directory is gone. */
+  listDir(path: string): Promise<string[]>;
   listPids(): Promise<number[]>;
 }
 
@@ -118,6 +120,7 @@ export function realProcFs(proc = '/proc'): ProcFs {
   return {
     readText: (path) => orUndefined(readFile(at(path), 'utf8')),
     readLink: (path) => orUndefined(readlink(at(path))),
+    listDir: async (path) => (await orUndefined(readdir(at(path)))) ?? [],
     async listPids() {
       return (await readdir(proc)).filter((e) => /^\d+$/.test(e)).map(Number);
     },

@@ -6,6 +6,7 @@ import type { AuditRecord } from '../../../contract/audit.js';
 import { endRecord } from '../audit/collect.js';
 import { type Decision, decide, type EndMode, type PrincipalKeys, principalsToRead } from './decide.js';
 import { type EndDeps, type EndResult, endProcesses } from './end.js';
+import { connectedTo } from './peer.js';
 import { type ProcFs, sessionProcs } from './proc.js';
 
 export interface SessionsDeps {
@@ -38,7 +39,12 @@ export async function liveSessions(
   const out: LiveSession[] = [];
   for (const login of await deps.openLogins()) {
     const p = await sessionProcs(deps.proc, login.sshdPid, Date.parse(login.time), deps.bootAt);
-    if (p.live) out.push({ login, pids: [p.monitor, ...p.children] });
+    if (!p.live) continue;
+    const pids = [p.monitor, ...p.children];
+    const peer = { ip: login.sourceIp, port: login.sourcePort };
+    const pidList = pids.map((x) => x.pid);
+    // Not connected to the login's client: not that session (a reused pid, a forged line naming another's pid).
+    if (await connectedTo(deps.proc, pidList, peer)) out.push({ login, pids });
   }
   return out.sort((a, b) => a.login.time.localeCompare(b.login.time) || a.login.sshdPid - b.login.sshdPid);
 }

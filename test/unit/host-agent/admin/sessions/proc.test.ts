@@ -43,6 +43,9 @@ function fakeFs(procs: Record<number, FakeProc>): ProcFs {
     async readLink(path) {
       return get(path)?.p.exe;
     },
+    async listDir() {
+      return [];
+    },
     async listPids() {
       return Object.keys(procs).map(Number);
     },

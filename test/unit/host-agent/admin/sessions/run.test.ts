@@ -29,19 +29,37 @@ const login = (iamUser: string, sshdPid: number, fingerprint: string): AuditReco
   sshdPid,
 });
 
-/** Monitors 500 (alice), 600 (bob), each with one sshd child (pid + 1), started before the login. */
+/** 127.0.0.1 and a port as /proc/net/tcp shows them. */
+const tcpLine = (inode: number, port: number) =>
+  `   0: 0100007F:0016 0100007F:${port.toString(16).toUpperCase().padStart(4, '0')} 01 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0 20 4 30 10 -1`;
+
+/**
+ * Monitors 500 (alice), 600 (bob), each with one sshd child (pid + 1), started before the login;
+ * each monitor's socket (inode pid * 10) is connected to 127.0.0.1:(40000 + pid).
+ */
 function procFs(alive: Set<number>): ProcFs {
   const parent = (pid: number) => (pid % 100 === 0 ? 1 : pid - 1);
+  const pidOf = (path: string) => Number(/^\/proc\/(\d+)\//.exec(path)?.[1]);
   return {
     async readText(path) {
-      const pid = Number(/^\/proc\/(\d+)\//.exec(path)?.[1]);
+      const pid = pidOf(path);
       if (!alive.has(pid)) return undefined;
       if (path.endsWith('/status')) return `Uid:\t${pid % 100 === 0 ? 0 : 1001}\t0\t0\t0\n`;
+      if (path.endsWith('/net/tcp'))
+        return [
+          'header',
+          ...[...alive].filter((p) => p % 100 === 0).map((p) => tcpLine(p * 10, 40000 + p)),
+        ].join('\n');
+      if (path.endsWith('/net/tcp6')) return 'header\n';
       return `${pid} (sshd) S ${parent(pid)} ${'0 '.repeat(17)}${pid} 0\n`;
     },
     async readLink(path) {
-      const pid = Number(/^\/proc\/(\d+)\//.exec(path)?.[1]);
-      return alive.has(pid) ? '/usr/sbin/sshd' : undefined;
+      const pid = pidOf(path);
+      if (!alive.has(pid)) return undefined;
+      return path.endsWith('/fd/3') ? `socket:[${pid * 10}]` : '/usr/sbin/sshd';
+    },
+    async listDir(path) {
+      return path.endsWith('/fd') && alive.has(pidOf(path)) && pidOf(path) % 100 === 0 ? ['0', '3'] : [];
     },
     async listPids() {
       return [...alive];
@@ -172,6 +190,15 @@ describe('sessions --end-revoked', () => {
 });
 
 describe('sessions (list)', () => {
+  it('a login record naming a live sshd pid that is connected to another client is not that session', async () => {
+    // A forged (or stale) record: bob's sshd pid with alice's key, from an address bob's sshd is not connected to.
+    const forged = { ...login('alice', 600, ALICE), sourcePort: 1234 };
+    const r = rig(new Map(), [forged, login('bob', 600, BOB)]);
+    expect(await listSessions(r.deps, true)).toBe(0);
+    const view = JSON.parse(r.out.join('\n')) as { iamUser: string; sourcePort: number }[];
+    expect(view.map((v) => [v.iamUser, v.sourcePort])).toEqual([['bob', 40600]]);
+  });
+
   it('a table of the live sessions; a name with a control character is shown escaped', async () => {
     const r = rig(new Map(), [
       login('alice', 500, ALICE),
