@@ -22,6 +22,7 @@ import {
   removeLocalUser,
   requireSshd,
   type Sshd,
+  sshLogin,
   startSshd,
 } from '../helpers/sshd.js';
 import { waitFor } from '../helpers/wait.js';
@@ -263,6 +264,9 @@ describe(`sessions --end-revoked over a real sshd (${AGENT_KIND} agent)`, () => 
     const [, bobSession] = sessions as [Session, Session];
     await clients(moto).iam.send(new RemoveUserFromGroupCommand({ UserName: 'ss-bob', GroupName: GROUP }));
     await publish(cli, moto, BUCKET);
+    // A login attempt makes the agent cache the group object as published now (without bob): a stale copy that,
+    // if it were used, would end bob's session. Alice's key is refused.
+    expect((await sshLogin(sshd.port, shared, alice)).code).toBe(255);
     // Nothing listens there; a TTL of 1 s makes every cached entry stale.
     writeConfig({
       ...config,

@@ -1,21 +1,21 @@
 // `iam-authorized-keys sessions` wiring: config, the login trail, /proc,
 // the store (the agent's cache read only, then S3), signals, the clock.
-import { lstatSync, readFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { deriveObject } from '../../authorized-keys.js';
 import { fileCache } from '../../cache.js';
-import { type AgentConfig, loadConfig } from '../../config.js';
-import { errorMessage, UsageError } from '../../errors.js';
+import type { AgentConfig } from '../../config.js';
+import { UsageError } from '../../errors.js';
 import { privateDirProblem } from '../../secure-path.js';
 import { createStore } from '../../store.js';
-import { DEFAULT_AGENT_USER, defaultPaths } from '../install/plan.js';
+import { loadWithAudit } from '../audit/config.js';
 import { acquireLock } from '../lock.js';
 import { SESSIONS_OPTIONS } from '../options.js';
-import { lookupUser, realRunner } from '../sys.js';
 import { loadSessionsConfig } from './config.js';
 import { freshOnlyCache, readPrincipalKeys } from './keys.js';
 import { isSameProcess, parseBtime, realProcFs } from './proc.js';
 import { endRevoked, listSessions, type SessionsDeps } from './run.js';
+import { loginTrail } from './trail.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`iam-authorized-keys sessions: ${line}\n`);
@@ -26,30 +26,20 @@ export interface Trail {
   record: SessionsDeps['record'];
 }
 
-/** The agent user's uid, as install recorded it (or the default name), for reading its cache. */
-async function agentUid(): Promise<number | undefined> {
-  let name = DEFAULT_AGENT_USER;
+/**
+ * The agent's cache, read as its owner's files (the agent user's: install creates it so, doctor checks it), when
+ * that owner is not root and nobody else can write the directory; else none (S3 only). Never created or written here.
+ */
+function agentCache(config: AgentConfig, now: () => number) {
+  if (config.cache.ttlSeconds === 0) return undefined;
   try {
-    const state = JSON.parse(readFileSync(defaultPaths('/').stateFile, 'utf8')) as { agentUser?: unknown };
-    if (typeof state.agentUser === 'string') name = state.agentUser;
+    const st = lstatSync(config.cache.dir);
+    if (st.uid === 0 || privateDirProblem(config.cache.dir, st, st.uid, { allowReadable: true }))
+      return undefined;
+    return freshOnlyCache(fileCache(config.cache.dir, st.uid).read, now, config.cache.ttlSeconds);
   } catch {
-    // no install state: a package install, the default name
+    return undefined;
   }
-  return (await lookupUser(realRunner, name))?.uid;
-}
-
-/** The agent's cache when it is the agent user's private directory; else none (S3 only). Never created or written here. */
-async function agentCache(config: AgentConfig, now: () => number) {
-  const uid = await agentUid();
-  if (uid === undefined || config.cache.ttlSeconds === 0) return undefined;
-  let problem: string | undefined;
-  try {
-    problem = privateDirProblem(config.cache.dir, lstatSync(config.cache.dir), uid, { allowReadable: true });
-  } catch (e) {
-    problem = errorMessage(e);
-  }
-  if (problem) return undefined;
-  return freshOnlyCache(fileCache(config.cache.dir, uid).read, now, config.cache.ttlSeconds);
 }
 
 async function realDeps(config: AgentConfig, trail: Trail, graceMs: number): Promise<SessionsDeps> {
@@ -57,7 +47,7 @@ async function realDeps(config: AgentConfig, trail: Trail, graceMs: number): Pro
   const bootAt = parseBtime((await proc.readText('/proc/stat')) ?? '');
   if (bootAt === null) throw new Error('cannot read the boot time from /proc/stat');
   const now = Date.now;
-  const cache = await agentCache(config, now);
+  const cache = agentCache(config, now);
   // Fresh entries only: a copy older than the TTL is never reason enough to end a session.
   // Without the agent's cache, ttlSeconds 0: the store then opens no cache of its own (as root it would create one).
   const ttl = cache ? config.cache.ttlSeconds : 0;
@@ -84,13 +74,7 @@ async function realDeps(config: AgentConfig, trail: Trail, graceMs: number): Pro
   };
 }
 
-/** The login trail (admin/audit): placeholder until it lands. */
-function loginTrail(_config: AgentConfig): Trail {
-  const missing = () => Promise.reject(new Error('the login trail is not available in this build'));
-  return { openLogins: missing, record: missing };
-}
-
-export async function sessionsCommand(args: string[], trail = loginTrail): Promise<number> {
+export async function sessionsCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: SESSIONS_OPTIONS, strict: true, allowPositionals: false });
   const grace = Number(values['grace-seconds']);
   if (!Number.isInteger(grace) || grace < 0 || grace > 300) {
@@ -99,9 +83,9 @@ export async function sessionsCommand(args: string[], trail = loginTrail): Promi
   if (values['dry-run'] && !values['end-revoked']) throw new UsageError('--dry-run goes with --end-revoked');
   // Other users' /proc entries and sshd's log: root only, as is ending sessions.
   if (process.getuid?.() !== 0) throw new UsageError('sessions must run as root');
-  const config = loadConfig(values.config);
+  const { config, audit } = loadWithAudit(values.config);
   const sessions = loadSessionsConfig(values.config);
-  const deps = await realDeps(config, trail(config), grace * 1000);
+  const deps = await realDeps(config, loginTrail(config, audit, values['state-dir']), grace * 1000);
   if (!values['end-revoked']) return listSessions(deps, values.json);
   const release = values['dry-run'] ? () => {} : acquireLock(values['lock-file']);
   try {
