@@ -9,6 +9,7 @@ export const ADMIN_COMMANDS = [
   'doctor',
   'sync-users',
   'refresh-principals',
+  'ship-audit',
   'sessions',
 ] as const;
 

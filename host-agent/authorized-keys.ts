@@ -70,17 +70,8 @@ export interface IamUserMatch {
   readonly diagnostics: string[];
 }
 
-/** The uid of `user` in /etc/passwd text, or undefined. */
-export function uidFromPasswd(passwd: string, user: string): number | undefined {
-  for (const line of passwd.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === user && f.length >= 7) {
-      const uid = Number(f[2]);
-      return Number.isSafeInteger(uid) && uid >= 0 ? uid : undefined;
-    }
-  }
-  return undefined;
-}
+// The one /etc/passwd reader, shared with the admin commands.
+export { uidFromPasswd } from './passwd.js';
 
 /**
  * iamUsers mode: the IAM user whose local name is `user`. The directory's

@@ -48,6 +48,8 @@ export interface AgentConfig {
   syslogSocket: string;
   /** Local accounts for iamUsers mode's uid check. Defaults to /etc/passwd. */
   passwdFile: string;
+  /** The "audit" section as written: ship-audit parses it (host-agent/admin/audit/config.ts), the login path never does. */
+  audit?: unknown;
 }
 
 export class ConfigError extends Error {
@@ -73,6 +75,8 @@ export const CONFIG_KEYS = {
     'sessions',
     'syslogSocket',
     'passwdFile',
+    // Parsed by ship-audit only (host-agent/admin/audit/config.ts): the login path never reads it.
+    'audit',
   ],
   cache: ['dir', 'ttlSeconds', 'maxStaleSeconds'],
   iamUsers: ['allowGroups'],
@@ -233,6 +237,7 @@ export function parseConfig(text: string, source: string): AgentConfig {
   if (raw.chain !== undefined) config.chain = parseChain(raw.chain, bad, strList);
 
   if (raw.syncUsers !== undefined) config.syncUsers = parseSyncUsers(raw.syncUsers, bad, strList);
+  if (raw.audit !== undefined) config.audit = raw.audit;
 
   return config;
 }

@@ -54,6 +54,14 @@ export const REFRESH_PRINCIPALS_OPTIONS = {
   'dry-run': { type: 'boolean', default: false },
 } as const;
 
+export const SHIP_AUDIT_OPTIONS = {
+  config: { type: 'string', default: DEFAULT_CONFIG_PATH },
+  // Root-only: the log cursor, the outbox and the batch being uploaded.
+  'state-dir': { type: 'string', default: '/var/lib/iam-authorized-keys/audit' },
+  // The AuthorizedKeysCommandUser, whose journal lines are the agent's (default: install's, else iam-authorized-keys).
+  'agent-user': { type: 'string' },
+} as const;
+
 /** In /run like sync-users' lock: one `sessions --end-revoked` at a time (the timer and a manual run). */
 export const DEFAULT_SESSIONS_LOCK = '/run/iam-authorized-keys-sessions.lock';
 
@@ -66,6 +74,8 @@ export const SESSIONS_OPTIONS = {
   'lock-file': { type: 'string', default: DEFAULT_SESSIONS_LOCK },
   // The login trail's state and outbox, shared with ship-audit.
   'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
+  // As ship-audit's: whose journal lines are the agent's.
+  'agent-user': { type: 'string' },
 } as const;
 
 /** Options per admin command (strict, no positionals). */
@@ -75,6 +85,7 @@ export const ADMIN_OPTIONS = {
   doctor: PATH_OPTIONS,
   'sync-users': SYNC_USERS_OPTIONS,
   'refresh-principals': REFRESH_PRINCIPALS_OPTIONS,
+  'ship-audit': SHIP_AUDIT_OPTIONS,
   sessions: SESSIONS_OPTIONS,
 } as const satisfies Record<string, ParseArgsConfig['options']>;
 

@@ -188,6 +188,8 @@ describe('the .deb, installed for real', () => {
       './usr/lib/systemd/system/iam-authorized-keys-sessions.timer',
       './usr/lib/systemd/system/iam-authorized-keys-sync-users.service',
       './usr/lib/systemd/system/iam-authorized-keys-sync-users.timer',
+      './usr/lib/systemd/system/iam-authorized-keys-ship-audit.service',
+      './usr/lib/systemd/system/iam-authorized-keys-ship-audit.timer',
       './usr/share/man/man8/iam-authorized-keys.8.gz',
       './usr/share/doc/iam-authorized-keys/examples/iam-authorized-keys.json',
     ])
@@ -210,6 +212,8 @@ describe('the .deb, installed for real', () => {
       '/usr/lib/systemd/system/iam-authorized-keys-sessions.timer',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.service',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.timer',
+      '/usr/lib/systemd/system/iam-authorized-keys-ship-audit.service',
+      '/usr/lib/systemd/system/iam-authorized-keys-ship-audit.timer',
     ]);
     expect(v.stderr).toBe('');
     expect(existsSync('/etc/systemd/system/timers.target.wants/iam-authorized-keys-sync-users.timer')).toBe(
@@ -327,6 +331,8 @@ describe('the .rpm packages', () => {
       '/usr/bin/iam-authorized-keys',
       '/usr/lib/systemd/system/iam-authorized-keys-sessions.service',
       '/usr/lib/systemd/system/iam-authorized-keys-sessions.timer',
+      '/usr/lib/systemd/system/iam-authorized-keys-ship-audit.service',
+      '/usr/lib/systemd/system/iam-authorized-keys-ship-audit.timer',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.service',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.timer',
       '/usr/share/doc/iam-authorized-keys',

@@ -159,8 +159,16 @@ function sshdTrusted(e: LogEntry, deps: JoinDeps, sessionUser?: string): boolean
   return sessionUser !== undefined && e.uid !== null && e.uid === deps.uidOf(sessionUser);
 }
 
-const agentOf = (s: Mutable, p: Pending) =>
-  s.agent.findLast((a) => a.pid === p.pid && a.fp === p.ev.fingerprint && a.user === p.ev.user);
+/**
+ * The agent's answer for this login. sshd asks twice (the query, then the signature check), and the
+ * detached loggers may land in either order: `s3` when either answer came from S3, so the order never matters.
+ */
+function agentOf(s: Mutable, p: Pending): AgentSeen | undefined {
+  const all = s.agent.filter((a) => a.pid === p.pid && a.fp === p.ev.fingerprint && a.user === p.ev.user);
+  const last = all.at(-1);
+  if (!last) return undefined;
+  return all.some((a) => a.fetchedFrom === 's3') ? { ...last, fetchedFrom: 's3' } : last;
+}
 
 function resolvePending(s: Mutable, p: Pending, deps: JoinDeps, out: AuditRecord[]): void {
   const agent = agentOf(s, p);

@@ -143,10 +143,12 @@ export async function readSegment(seg: Segment): Promise<AuditRecord[]> {
  */
 export async function enforceLimit(dir: string, s: AuditState, maxBytes: number): Promise<AuditState> {
   const segs = await segments(dir);
+  const inFlight = await inFlightSeqs(dir);
   let total = segs.reduce((n, x) => n + x.bytes, 0);
   const drop: Segment[] = [];
   for (const seg of segs.slice(0, -1)) {
     if (total <= maxBytes) break;
+    if (inFlight.has(seg.seq)) continue; // being uploaded: ship.json holds its bytes
     drop.push(seg);
     total -= seg.bytes;
   }
@@ -161,6 +163,19 @@ export async function enforceLimit(dir: string, s: AuditState, maxBytes: number)
   await saveState(dir, next);
   for (const seg of drop) await unlink(seg.path).catch(() => {});
   return next;
+}
+
+/** The write-ahead batch of ship.ts: the batch being uploaded. */
+export const shipPath = (dir: string) => join(dir, 'ship.json');
+
+/** Outbox files in the batch being uploaded (never dropped: they may be in the bucket already). */
+async function inFlightSeqs(dir: string): Promise<Set<number>> {
+  try {
+    const v: unknown = JSON.parse(await readFile(shipPath(dir), 'utf8'));
+    return new Set(isRecord(v) && Array.isArray(v.seqs) ? (v.seqs as number[]) : []);
+  } catch {
+    return new Set();
+  }
 }
 
 const LOCK_WAIT_MS = 30_000;

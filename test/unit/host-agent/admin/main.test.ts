@@ -32,6 +32,7 @@ describe('runAdmin dispatch', () => {
       'doctor',
       'sync-users',
       'refresh-principals',
+      'ship-audit',
       'sessions',
     ]);
     expect(isAdminCommand('install')).toBe(true);
@@ -47,7 +48,7 @@ describe('runAdmin dispatch', () => {
     capture();
     expect(await runAdmin('frobnicate', [])).toBe(2);
     expect(stderr.join('')).toBe(
-      'iam-authorized-keys: unknown admin command "frobnicate" (expected one of: install, uninstall, doctor, sync-users, refresh-principals, sessions)\n',
+      'iam-authorized-keys: unknown admin command "frobnicate" (expected one of: install, uninstall, doctor, sync-users, refresh-principals, ship-audit, sessions)\n',
     );
   });
 
@@ -66,6 +67,16 @@ describe('runAdmin dispatch', () => {
     expect(await runAdmin(cmd, args)).toBe(2);
     expect(stderr).toHaveLength(1);
     expect(stderr[0]).toMatch(new RegExp(`^iam-authorized-keys ${cmd}: `));
+  });
+
+  // Every command reaches its own handler (the handler table is typed by ADMIN_COMMANDS): none falls
+  // through to a "not implemented" exit 1. Each handler parses its options first, strictly.
+  it.each([...ADMIN_COMMANDS])('%s has a handler: an unknown option is its own usage error', async (cmd) => {
+    capture();
+    expect(await runAdmin(cmd, ['--no-such-option'])).toBe(2);
+    expect(stderr).toEqual([
+      expect.stringMatching(new RegExp(`^iam-authorized-keys ${cmd}: Unknown option '--no-such-option'`)),
+    ]);
   });
 
   it('a runtime failure exits 1 with one line (missing config)', async () => {

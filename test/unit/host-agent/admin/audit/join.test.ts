@@ -243,3 +243,23 @@ describe('endRecord', () => {
     expect(auditRecordProblem(e)).toBeNull();
   });
 });
+
+describe('fetchedFrom of the two agent answers of one login', () => {
+  const line = (t: number, source: string): LogEntry => ({
+    ...agent(t, 4242),
+    message: `key-matched user=ec2-user fingerprint=${FP} owner=alice principal=groups/admins source=${source} sshd_pid=4242`,
+  });
+  it.each([
+    [['s3', 'cache'], 's3'],
+    [['cache', 's3'], 's3'],
+    [['cache', 'cache'], 'cache'],
+    [['stale'], 'cache'],
+  ])('%j -> %s, whatever order the loggers landed in', (sources, want) => {
+    const r = joinEntries(
+      emptyJoinState(),
+      [...sources.map((s, i) => line(i, s)), accepted(10, 4242)],
+      deps(),
+    );
+    expect(r.records[0]?.fetchedFrom).toBe(want);
+  });
+});
