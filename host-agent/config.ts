@@ -50,6 +50,8 @@ export interface AgentConfig {
   passwdFile: string;
   /** The "audit" section as written: ship-audit parses it (host-agent/admin/audit/config.ts), the login path never does. */
   audit?: unknown;
+  /** The "sessions" section as written: `sessions` parses it (host-agent/admin/sessions/config.ts), the login path never does. */
+  sessions?: unknown;
 }
 
 export class ConfigError extends Error {
@@ -235,9 +237,8 @@ export function parseConfig(text: string, source: string): AgentConfig {
   }
 
   if (raw.chain !== undefined) config.chain = parseChain(raw.chain, bad, strList);
-
   if (raw.syncUsers !== undefined) config.syncUsers = parseSyncUsers(raw.syncUsers, bad, strList);
-  if (raw.audit !== undefined) config.audit = raw.audit;
+  for (const k of ['audit', 'sessions'] as const) if (raw[k] !== undefined) config[k] = raw[k];
 
   return config;
 }

@@ -5,6 +5,7 @@
 // timers once sshd is checked, and uninstall disables them before removing them.
 import { basename, join } from 'node:path';
 import type { AgentConfig } from '../../config.js';
+import { endRevokedMode } from '../sessions/config.js';
 
 export interface ScheduledCommand {
   /** The units are iam-authorized-keys-NAME.service and .timer. */
@@ -28,6 +29,14 @@ export const SCHEDULED_COMMANDS: readonly ScheduledCommand[] = [
     every: '1min',
     // An "audit" section naming a bucket (ship-audit itself checks the rest of it).
     wanted: (c) => typeof c.audit === 'object' && c.audit !== null && 'bucket' in c.audit,
+  },
+  {
+    name: 'sessions',
+    description: 'End SSH sessions whose IAM access was revoked',
+    args: ['sessions', '--end-revoked'],
+    every: '1min',
+    // sessions.endRevoked "access" or "key" (`sessions` itself refuses a bad section).
+    wanted: (c) => endRevokedMode(c.sessions) !== 'off',
   },
 ];
 
@@ -58,6 +67,8 @@ export function renderTimer(c: ScheduledCommand): string {
     '[Timer]',
     'OnBootSec=1min',
     `OnUnitActiveSec=${c.every}`,
+    // The default accuracy (1 min) would stretch a 1-minute period up to 2 minutes.
+    'AccuracySec=1s',
     '',
     '[Install]',
     'WantedBy=timers.target',

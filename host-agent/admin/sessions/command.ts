@@ -11,20 +11,14 @@ import { createStore } from '../../store.js';
 import { loadWithAudit } from '../audit/config.js';
 import { acquireLock } from '../lock.js';
 import { SESSIONS_OPTIONS } from '../options.js';
-import { loadSessionsConfig } from './config.js';
+import { parseSessionsConfig } from './config.js';
 import { freshOnlyCache, readPrincipalKeys } from './keys.js';
 import { isSameProcess, parseBtime, realProcFs } from './proc.js';
 import { endRevoked, listSessions, type SessionsDeps } from './run.js';
-import { loginTrail } from './trail.js';
+import { loginTrail, type Trail } from './trail.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`iam-authorized-keys sessions: ${line}\n`);
-
-/** Where open logins come from and `ended` records go (the login trail). */
-export interface Trail {
-  openLogins: SessionsDeps['openLogins'];
-  record: SessionsDeps['record'];
-}
 
 /**
  * The agent's cache, read as its owner's files (the agent user's: install creates it so, doctor checks it), when
@@ -84,8 +78,12 @@ export async function sessionsCommand(args: string[]): Promise<number> {
   // Other users' /proc entries and sshd's log: root only, as is ending sessions.
   if (process.getuid?.() !== 0) throw new UsageError('sessions must run as root');
   const { config, audit } = loadWithAudit(values.config);
-  const sessions = loadSessionsConfig(values.config);
-  const deps = await realDeps(config, loginTrail(config, audit, values['state-dir']), grace * 1000);
+  const sessions = parseSessionsConfig(config.sessions, values.config);
+  const trail = loginTrail(config, audit, {
+    stateDir: values['state-dir'],
+    ...(values['agent-user'] !== undefined ? { agentUser: values['agent-user'] } : {}),
+  });
+  const deps = await realDeps(config, trail, grace * 1000);
   if (!values['end-revoked']) return listSessions(deps, values.json);
   const release = values['dry-run'] ? () => {} : acquireLock(values['lock-file']);
   try {

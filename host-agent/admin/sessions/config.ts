@@ -1,6 +1,5 @@
 // The config's `sessions` section: accepted (not read) by the login path's
 // parser, parsed here only, where `sessions` runs.
-import { readFileSync } from 'node:fs';
 import { isRecord } from '../../../contract/records.js';
 import { ConfigError } from '../../config.js';
 import { END_MODES, type EndMode } from './decide.js';
@@ -26,7 +25,7 @@ export function parseSessionsSection(v: unknown, f: { bad(message: string): neve
   return { endRevoked: mode as EndMode };
 }
 
-/** `sessions` of a config file's JSON (absent: off); ConfigError naming the file and the field. */
+/** The `sessions` section as the config holds it (absent: off); ConfigError naming the file and the field. */
 export function parseSessionsConfig(v: unknown, source: string): SessionsConfig {
   if (v === undefined) return { endRevoked: 'off' };
   return parseSessionsSection(v, {
@@ -36,11 +35,11 @@ export function parseSessionsConfig(v: unknown, source: string): SessionsConfig 
   });
 }
 
-/** Reads the section from the config file loadConfig already checked (owner, mode, the rest of it). */
-export function loadSessionsConfig(path: string): SessionsConfig {
-  const raw: unknown = JSON.parse(readFileSync(path, 'utf8'));
-  return parseSessionsConfig(
-    isRecord(raw) && Object.hasOwn(raw, 'sessions') ? raw.sessions : undefined,
-    path,
-  );
+/** The mode a config's `sessions` section asks for; `off` when it is absent or not valid. */
+export function endRevokedMode(v: unknown): EndMode {
+  try {
+    return parseSessionsConfig(v, 'config').endRevoked;
+  } catch {
+    return 'off';
+  }
 }

@@ -5,11 +5,18 @@ import type { AgentConfig } from '../../config.js';
 import { type CollectDeps, collect, enqueue } from '../audit/collect.js';
 import type { AuditConfig } from '../audit/config.js';
 import { DEFAULT_SPOOL_MAX_BYTES } from '../audit/spool.js';
-import { collectDepsFor } from '../audit/wiring.js';
-import type { Trail } from './command.js';
+import { type AuditWiringOptions, collectDepsFor } from '../audit/wiring.js';
+import type { SessionsDeps } from './run.js';
+
+/** Where open logins come from and `ended` records go. */
+export type Trail = Pick<SessionsDeps, 'openLogins' | 'record'>;
 
 /** Without an audit section: sshd's log from the journal and the outbox at its default bound (ship-audit ships it once configured). */
-export function loginTrail(config: AgentConfig, audit: AuditConfig | undefined, stateDir: string): Trail {
+export function loginTrail(
+  config: AgentConfig,
+  audit: AuditConfig | undefined,
+  opts: AuditWiringOptions,
+): Trail {
   const a: AuditConfig = audit ?? {
     bucket: '',
     region: config.region,
@@ -18,7 +25,7 @@ export function loginTrail(config: AgentConfig, audit: AuditConfig | undefined, 
   };
   let deps: Promise<CollectDeps> | undefined;
   const get = () => {
-    deps ??= collectDepsFor(config, a, { stateDir });
+    deps ??= collectDepsFor(config, a, opts);
     return deps;
   };
   return {
