@@ -41,9 +41,10 @@ export interface AuditUploader {
  */
 export function auditUploader(
   config: Pick<AgentConfig, 'endpoint' | 'region' | 'useFipsEndpoint'>,
-  audit: { bucket: string; region: string },
+  target: { bucket: string; region?: string },
   deps: AwsDeps,
 ): AuditUploader {
+  const audit = { bucket: target.bucket, region: target.region ?? config.region };
   const fips = fipsStsDeps({ ...config, region: audit.region }, deps.env);
   const credDeps: CredentialDeps = { ...deps, ...fips };
   const creds = createCredentialProvider({ region: audit.region }, credDeps);

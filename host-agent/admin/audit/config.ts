@@ -10,8 +10,8 @@ export const AUDIT_CONFIG_KEYS = ['bucket', 'region', 'source', 'spoolMaxBytes']
 
 export interface AuditConfig {
   readonly bucket: string;
-  /** The audit bucket's region; default the config's `region`. */
-  readonly region: string;
+  /** The audit bucket's region; absent: the config's `region`. */
+  readonly region?: string;
   /** `journal`, or the absolute path of a syslog file (auth.log, /var/log/secure). */
   readonly source: string;
   readonly spoolMaxBytes: number;
@@ -21,7 +21,7 @@ const MIN_SPOOL = 64 * 1024;
 const MAX_SPOOL = 1024 * 1024 * 1024;
 
 /** The "audit" section of a raw config, or undefined when there is none. Throws ConfigError naming the field. */
-export function parseAuditConfig(raw: unknown, topRegion: string, source: string): AuditConfig | undefined {
+export function parseAuditConfig(raw: unknown, source: string): AuditConfig | undefined {
   if (raw === undefined) return undefined;
   const bad = (m: string): never => {
     throw new ConfigError(`${source}: audit.${m}`);
@@ -33,8 +33,10 @@ export function parseAuditConfig(raw: unknown, topRegion: string, source: string
   }
   const bucket = raw.bucket;
   if (typeof bucket !== 'string' || !isBucketName(bucket)) return bad('bucket must be a valid bucket name');
-  const region = raw.region ?? topRegion;
-  if (typeof region !== 'string' || !isRegionName(region)) return bad('region must be a region name');
+  const region = raw.region;
+  if (region !== undefined && (typeof region !== 'string' || !isRegionName(region))) {
+    return bad('region must be a region name');
+  }
   const src = raw.source ?? 'journal';
   if (typeof src !== 'string' || (src !== 'journal' && (!src.startsWith('/') || src.includes('\0')))) {
     return bad('source must be "journal" or the absolute path of a log file');
@@ -43,12 +45,12 @@ export function parseAuditConfig(raw: unknown, topRegion: string, source: string
   if (typeof max !== 'number' || !Number.isInteger(max) || max < MIN_SPOOL || max > MAX_SPOOL) {
     return bad(`spoolMaxBytes must be an integer from ${MIN_SPOOL} to ${MAX_SPOOL}`);
   }
-  return { bucket, region, source: src, spoolMaxBytes: max };
+  return { bucket, ...(region !== undefined ? { region } : {}), source: src, spoolMaxBytes: max };
 }
 
 /** The agent's config (checked as the login path checks it) and its audit section. */
 export function loadWithAudit(path: string): { config: AgentConfig; audit: AuditConfig | undefined } {
   const config = loadConfig(path);
   const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  return { config, audit: parseAuditConfig(raw.audit, config.region, path) };
+  return { config, audit: parseAuditConfig(raw.audit, path) };
 }
