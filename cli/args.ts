@@ -2,6 +2,7 @@
 import { parseArgs as parseArgv } from 'node:util';
 import { UsageError } from '../contract/errors.js';
 import { own } from '../contract/records.js';
+import { parseTimeSpec, type TimeSpec } from './logins-report.js';
 
 export { UsageError };
 
@@ -12,6 +13,8 @@ export const USAGE = `usage:
                        [--event FILE]   (apply one saved EventBridge IAM event, as the Lambda does)
                        [--time-budget SECONDS]  (stop in time, save progress; exit 3: run again, 4: too small)
   iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--json]
+  iam-ssh-keys logins  --bucket AUDIT_BUCKET [--since 24h|TIME] [--until 0m|TIME] [--user IAM_USER]
+                       [--instance ID] [--local-user NAME] [--keys-bucket NAME [--keys-prefix P]] [--json]
   iam-ssh-keys keys list       [--user IAM_USER]
   iam-ssh-keys keys upload     [--user IAM_USER] [--label NAME] FILE
   iam-ssh-keys keys activate   [--user IAM_USER] KEY_ID
@@ -110,6 +113,20 @@ export type Command =
       readonly json: boolean;
     }
   | {
+      readonly cmd: 'logins';
+      /** The audit bucket (AuditBucketName output). */
+      readonly bucket: string;
+      readonly since: TimeSpec;
+      readonly until?: TimeSpec;
+      readonly user?: string;
+      readonly instance?: string;
+      readonly localUser?: string;
+      /** The keys bucket, whose index.json fills in key ids by fingerprint. */
+      readonly keysBucket?: string;
+      readonly keysPrefix?: string;
+      readonly json: boolean;
+    }
+  | {
       readonly cmd: 'credentials';
       readonly roleArn?: string;
       readonly durationSeconds?: number;
@@ -154,6 +171,12 @@ export const OPTIONS: ReadonlySet<string> = new Set([
   '--tag-key-prefix',
   '--event',
   '--time-budget',
+  '--since',
+  '--until',
+  '--instance',
+  '--local-user',
+  '--keys-bucket',
+  '--keys-prefix',
 ]);
 
 /** FLAGS and OPTIONS as node:util parseArgs takes them. */
@@ -224,6 +247,39 @@ function parseStatus(p: Parsed): Command {
     bucket,
     ...given('prefix', p.options.get('--prefix')),
     maxAge,
+    json: p.flags.has('--json'),
+  };
+}
+
+const LOGINS_OPTIONS = [
+  '--bucket',
+  '--since',
+  '--until',
+  '--user',
+  '--instance',
+  '--local-user',
+  '--keys-bucket',
+  '--keys-prefix',
+  '--json',
+];
+
+function parseLogins(p: Parsed): Command {
+  noPositional(p);
+  const bucket = bucketOf(p, 'logins');
+  only(p, LOGINS_OPTIONS, 'logins');
+  const until = p.options.get('--until');
+  if (p.options.has('--keys-prefix') && !p.options.has('--keys-bucket'))
+    throw new UsageError('--keys-prefix needs --keys-bucket');
+  return {
+    cmd: 'logins',
+    bucket,
+    since: parseTimeSpec(p.options.get('--since') ?? '24h', '--since'),
+    ...given('until', until === undefined ? undefined : parseTimeSpec(until, '--until')),
+    ...given('user', p.options.get('--user')),
+    ...given('instance', p.options.get('--instance')),
+    ...given('localUser', p.options.get('--local-user')),
+    ...given('keysBucket', p.options.get('--keys-bucket')),
+    ...given('keysPrefix', p.options.get('--keys-prefix')),
     json: p.flags.has('--json'),
   };
 }
@@ -317,6 +373,7 @@ export function parseArgs(argv: readonly string[]): Command {
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') return { cmd: 'help' };
   if (cmd === 'publish') return parsePublish(split(rest));
   if (cmd === 'status') return parseStatus(split(rest));
+  if (cmd === 'logins') return parseLogins(split(rest));
   if (cmd === 'credentials') return parseCredentials(split(rest));
   if (cmd === 'keys') return parseKeys(rest[0], rest.slice(1));
   throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);

@@ -7,6 +7,7 @@ import { parseArgs, splitGlobalOptions, USAGE, UsageError } from './args.js';
 import { runCredentials } from './credentials/command.js';
 import { type CredentialSetup, credentialSetup } from './credentials/setup.js';
 import { runKeys } from './keys.js';
+import { runLogins } from './logins.js';
 import { runPublish } from './publish.js';
 import { runStatus } from './status.js';
 
@@ -76,6 +77,10 @@ export async function run(
   if (c.cmd === 'keys') {
     const sts = new STSClient({ region: clients.iam.config.region, ...sdkOptions(auth) });
     return runKeys(c, { iam: clients.iam, sts, tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env) }, out);
+  }
+  if (c.cmd === 'logins') {
+    const keysPrefix = c.keysBucket ? prefixOf(c.keysPrefix) : undefined;
+    return runLogins({ ...c, ...(keysPrefix === undefined ? {} : { keysPrefix }) }, clients.s3, out, err);
   }
   const prefix = prefixOf(c.prefix);
   if (c.cmd === 'status') return runStatus(c, clients.s3, prefix, out);

@@ -25,6 +25,7 @@ export function buildApp(app: App): void {
     selfServiceGroupName: config.selfServiceGroupName,
     agent: config.agent,
     useFipsEndpoint: config.useFipsEndpoint,
+    auditRetentionDays: config.auditRetentionDays,
   });
   if (config.forwardIamEventsTo !== undefined) {
     if (!config.eventDriven)
@@ -45,6 +46,7 @@ export function buildApp(app: App): void {
       keyPrefix: config.keyPrefix,
       roleNames: config.reader.roleNames,
       agentS3Uri: config.agent?.s3Uri,
+      auditBucketName: config.reader.auditBucketName,
     });
   }
 }

@@ -4,11 +4,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { startSyslogAuditor } from '../audit.js';
-import { loadConfig } from '../config.js';
 import { createCredentialProvider, readFileOrUndefined } from '../credentials.js';
 import { fipsStsDeps } from '../fips.js';
 import { request } from '../http.js';
 import { parsePasswd } from '../passwd.js';
+import { loadAdminConfig } from './config.js';
 import type { DoctorDeps } from './doctor.js';
 import type { InstallPaths } from './install/plan.js';
 import { findOwnedFile, lookupUser, processesOf, realRunner, realSystemFs } from './sys.js';
@@ -122,7 +122,7 @@ export function realDoctorDeps(paths: InstallPaths, agentUser: string): DoctorDe
     sshdBinary: paths.sshdBinary,
     sshdConfig: paths.sshdConfig,
     agentUser,
-    loadConfig,
+    loadConfig: loadAdminConfig,
     ...awsDeps(),
     run: realRunner,
     createRuntimeDir: fsys.createRuntimeDir,

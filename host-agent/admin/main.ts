@@ -7,12 +7,12 @@ import { readFile, rename, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../../contract/errors.js';
 import { ADMIN_COMMANDS } from '../args.js';
-import { loadConfig } from '../config.js';
 import { baseCredentials, readFileOrUndefined } from '../credentials.js';
 import { UsageError } from '../errors.js';
 import { request } from '../http.js';
 import { createStore } from '../store.js';
 import { shipAuditCommand } from './audit/command.js';
+import { type AdminConfig, loadAdminConfig } from './config.js';
 import { formatCheck, runDoctor } from './doctor.js';
 import { realDoctorDeps } from './doctor-deps.js';
 import { install } from './install/apply.js';
@@ -67,7 +67,7 @@ async function syncUsersCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: SYNC_USERS_OPTIONS, strict: true, allowPositionals: false });
   const dryRun = values['dry-run'];
   if (!dryRun) requireRoot('sync-users');
-  const config = loadConfig(values.config);
+  const config = loadAdminConfig(values.config);
   // One run at a time (a timer and a manual run); a dry run changes nothing and needs no lock.
   const release = dryRun ? () => {} : acquireLock(values['lock-file']);
   try {
@@ -78,14 +78,17 @@ async function syncUsersCommand(args: string[]): Promise<number> {
 }
 
 function syncUsersWith(
-  config: ReturnType<typeof loadConfig>,
+  config: AdminConfig,
   values: { 'allow-mass-removal': boolean; renumber: boolean; 'sudoers-file': string; visudo: string },
   dryRun: boolean,
 ): Promise<number> {
   return runSyncUsers({
     config,
     // Straight from S3: deletions need a fresh index, and root cannot use the agent user's cache anyway.
-    store: createStore({ ...config, cache: { ...config.cache, ttlSeconds: 0 } }),
+    store: createStore(
+      { ...config, cache: { ...config.cache, ttlSeconds: 0 } },
+      { uid: process.getuid?.() ?? 0, pid: process.pid },
+    ),
     run: realRunner,
     now: Date.now,
     out,

@@ -1,7 +1,7 @@
 // install's observation: everything planInstall decides from, read through SysDeps.
 import { dirname, join } from 'node:path';
-import { type AgentConfig, parseConfig } from '../../config.js';
 import { globToRegExp } from '../../secure-path.js';
+import { type AdminConfig, parseAdminConfig } from '../config.js';
 import {
   DROP_IN_NAME,
   type InstallPaths,
@@ -14,10 +14,10 @@ import { flattenConfig, includePatterns, parseSshdConfig, renderDropIn } from '.
 import { SCHEDULED_COMMANDS, type ScheduledCommand, unitFiles } from './units.js';
 
 /** The config, or undefined when it does not parse (planInstall then refuses). */
-function configOf(configText: string | undefined, source: string): AgentConfig | undefined {
+function configOf(configText: string | undefined, source: string): AdminConfig | undefined {
   if (configText === undefined) return undefined;
   try {
-    return parseConfig(configText, source);
+    return parseAdminConfig(configText, source);
   } catch {
     return undefined;
   }

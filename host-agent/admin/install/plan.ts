@@ -5,9 +5,10 @@ import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join } from 'node:path';
 import { errorMessage } from '../../../contract/errors.js';
 import { checkChainTokens, splitCommandLine } from '../../chain.js';
-import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, parseConfig } from '../../config.js';
+import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH } from '../../config.js';
 import { ChainCommandError } from '../../errors.js';
 import { cacheDirPathProblem, type StatLike } from '../../secure-path.js';
+import { parseAdminConfig } from '../config.js';
 import type { FileOwner, ProcessRunner } from '../sys.js';
 import { AKC, AKC_USER, auditSettingProblems, type Directive, renderDropIn } from './sshd-config.js';
 import { SCHEDULED_COMMANDS, type ScheduledCommand, unitFiles } from './units.js';
@@ -250,7 +251,7 @@ function parsedAgentConfig(obs: Observed, paths: InstallPaths): { parsed: AgentC
     );
   }
   try {
-    return { parsed: parseConfig(obs.agentConfigText, paths.configPath), text: obs.agentConfigText };
+    return { parsed: parseAdminConfig(obs.agentConfigText, paths.configPath), text: obs.agentConfigText };
   } catch (cause) {
     throw new InstallRefusedError(errorMessage(cause), { cause });
   }
@@ -313,8 +314,8 @@ function disableEarlierSteps(obs: Observed, firstOurs: number): Step[] {
 
 /**
  * Decides what install changes. Refuses (InstallRefusedError) when sshd would
- * never read the drop-in, the agent config is missing or invalid (the login
- * path's parseConfig decides), or its cache.dir is not a dedicated directory.
+ * never read the drop-in, the agent config is missing or invalid
+ * (parseAdminConfig decides), or its cache.dir is not a dedicated directory.
  */
 export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
   const { paths, agentUser } = opts;

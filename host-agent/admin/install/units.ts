@@ -4,8 +4,7 @@
 // rolled back and uninstalled like every other file), install enables the
 // timers once sshd is checked, and uninstall disables them before removing them.
 import { basename, join } from 'node:path';
-import type { AgentConfig } from '../../config.js';
-import { endRevokedMode } from '../sessions/config.js';
+import type { AdminConfig } from '../config.js';
 
 export interface ScheduledCommand {
   /** The units are iam-authorized-keys-NAME.service and .timer. */
@@ -17,7 +16,7 @@ export interface ScheduledCommand {
   /** systemd time span between runs (OnUnitActiveSec=), e.g. '1min'. */
   readonly every: string;
   /** Whether this host's config asks for it (e.g. it names the bucket the command writes to). */
-  readonly wanted: (config: AgentConfig) => boolean;
+  readonly wanted: (config: AdminConfig) => boolean;
 }
 
 /** Commands install schedules when the config wants them. sync-users' timer comes with the packages. */
@@ -35,8 +34,8 @@ export const SCHEDULED_COMMANDS: readonly ScheduledCommand[] = [
     description: 'End SSH sessions whose IAM access was revoked',
     args: ['sessions', '--end-revoked'],
     every: '1min',
-    // sessions.endRevoked "access" or "key" (`sessions` itself refuses a bad section).
-    wanted: (c) => endRevokedMode(c.sessions) !== 'off',
+    // sessions.endRevoked "access" or "key" (install parses the section: a bad one is refused).
+    wanted: (c) => (c.sessions?.endRevoked ?? 'off') !== 'off',
   },
 ];
 
@@ -86,7 +85,7 @@ export interface UnitFile {
 /** The unit files of the commands this config wants, service before timer. */
 export function unitFiles(
   commands: readonly ScheduledCommand[],
-  config: AgentConfig,
+  config: AdminConfig,
   paths: { readonly unitDir: string; readonly binPath: string; readonly configPath: string },
 ): UnitFile[] {
   return commands

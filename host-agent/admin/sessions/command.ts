@@ -8,10 +8,10 @@ import type { AgentConfig } from '../../config.js';
 import { UsageError } from '../../errors.js';
 import { privateDirProblem } from '../../secure-path.js';
 import { createStore } from '../../store.js';
-import { loadWithAudit } from '../audit/config.js';
+import { parseAuditConfig } from '../audit/config.js';
+import { loadAdminConfig } from '../config.js';
 import { acquireLock } from '../lock.js';
 import { SESSIONS_OPTIONS } from '../options.js';
-import { parseSessionsConfig } from './config.js';
 import { freshOnlyCache, readPrincipalKeys } from './keys.js';
 import { isSameProcess, parseBtime, realProcFs } from './proc.js';
 import { endRevoked, listSessions, type SessionsDeps } from './run.js';
@@ -47,7 +47,14 @@ async function realDeps(config: AgentConfig, trail: Trail, graceMs: number): Pro
   const ttl = cache ? config.cache.ttlSeconds : 0;
   const store = createStore(
     { ...config, cache: { ...config.cache, ttlSeconds: ttl, maxStaleSeconds: ttl } },
-    { now, warn: err, derive: deriveObject, ...(cache ? { cache } : {}) },
+    {
+      uid: process.getuid?.() ?? 0,
+      pid: process.pid,
+      now,
+      warn: err,
+      derive: deriveObject,
+      ...(cache ? { cache } : {}),
+    },
   );
   return {
     ...trail,
@@ -77,8 +84,8 @@ export async function sessionsCommand(args: string[]): Promise<number> {
   if (values['dry-run'] && !values['end-revoked']) throw new UsageError('--dry-run goes with --end-revoked');
   // Other users' /proc entries and sshd's log: root only, as is ending sessions.
   if (process.getuid?.() !== 0) throw new UsageError('sessions must run as root');
-  const { config, audit } = loadWithAudit(values.config);
-  const sessions = parseSessionsConfig(config.sessions, values.config);
+  const config = loadAdminConfig(values.config);
+  const audit = parseAuditConfig(config.audit, values.config);
   const trail = loginTrail(config, audit, {
     stateDir: values['state-dir'],
     ...(values['agent-user'] !== undefined ? { agentUser: values['agent-user'] } : {}),
@@ -88,7 +95,7 @@ export async function sessionsCommand(args: string[]): Promise<number> {
   const release = values['dry-run'] ? () => {} : acquireLock(values['lock-file']);
   try {
     return await endRevoked(deps, {
-      mode: sessions.endRevoked,
+      mode: config.sessions?.endRevoked ?? 'off',
       json: values.json,
       dryRun: values['dry-run'],
       configPath: values.config,

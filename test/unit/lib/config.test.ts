@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
+  DEFAULT_AUDIT_RETENTION_DAYS,
   DEFAULT_SCHEDULE_MINUTES,
   InvalidConfigError,
   parseAccountIds,
   parseAgentSha256,
   parseAgentSource,
   parseAppConfig,
+  parseAuditRetentionDays,
   parseBoolean,
   parseBreakGlassPrincipalArns,
   parseBucketName,
@@ -35,9 +37,11 @@ describe('parseAppConfig', () => {
       selfServiceGroupName: undefined,
       agent: undefined,
       useFipsEndpoint: false,
+      auditRetentionDays: DEFAULT_AUDIT_RETENTION_DAYS,
       reader: undefined,
     });
     expect(DEFAULT_SCHEDULE_MINUTES).toBe(15);
+    expect(DEFAULT_AUDIT_RETENTION_DAYS).toBe(400);
   });
 
   it('reads CLI strings (-c name=value)', () => {
@@ -60,6 +64,8 @@ describe('parseAppConfig', () => {
       useFipsEndpoint: 'true',
       readerBucket: 'company-ssh-keys',
       readerRoleNames: 'web-instance,batch-instance',
+      readerAuditBucket: 'company-audit',
+      auditRetentionDays: '90',
     };
     expect(parseAppConfig((n) => ctx[n])).toEqual({
       readerAccountIds: ['111111111111', '222222222222'],
@@ -82,7 +88,12 @@ describe('parseAppConfig', () => {
         region: 'eu-central-1',
       },
       useFipsEndpoint: true,
-      reader: { bucketName: 'company-ssh-keys', roleNames: ['web-instance', 'batch-instance'] },
+      auditRetentionDays: 90,
+      reader: {
+        bucketName: 'company-ssh-keys',
+        roleNames: ['web-instance', 'batch-instance'],
+        auditBucketName: 'company-audit',
+      },
     });
   });
 
@@ -171,6 +182,26 @@ describe('parseScheduleMinutes', () => {
   });
   it.each(['0', 0, '1441', '2.5', 'x', -5, true])('rejects %j', (input) => {
     expect(() => parseScheduleMinutes(input)).toThrow(/scheduleMinutes/);
+  });
+});
+
+describe('parseAuditRetentionDays', () => {
+  it.each([
+    [undefined, 400],
+    ['', 400],
+    ['1', 1],
+    [30, 30],
+    [' 3650 ', 3650],
+  ])('%j -> %j', (input, expected) => {
+    expect(parseAuditRetentionDays(input)).toBe(expected);
+  });
+  it.each(['0', 0, '3651', '1.5', 'x', -5, true])('rejects %j', (input) => {
+    expect(() => parseAuditRetentionDays(input)).toThrow(/auditRetentionDays/);
+  });
+  it('refuses a readerAuditBucket that is not a bucket name', () => {
+    expect(() => parseAppConfig((n) => ({ readerBucket: 'b-1', readerAuditBucket: 'Bad_Name' })[n])).toThrow(
+      /readerAuditBucket/,
+    );
   });
 });
 

@@ -52,7 +52,6 @@ describe('scheduled commands (install/units.ts)', () => {
     ['endRevoked key', { sessions: { endRevoked: 'key' } }, true],
     ['endRevoked off', { sessions: { endRevoked: 'off' } }, false],
     ['no sessions section', {}, false],
-    ['a sessions section sessions refuses', { sessions: { endRevoked: 'yes' } }, false],
   ])('sessions --end-revoked is scheduled (every minute) for %s: %s', (_n, extra, wanted) => {
     const files = unitFiles(SCHEDULED_COMMANDS, { ...cfg('b'), ...extra } as AgentConfig, paths).map(
       (u) => u.path,

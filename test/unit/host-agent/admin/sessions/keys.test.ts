@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { parseSessionsConfig } from '../../../../../host-agent/admin/sessions/config.js';
+import { parseAdminConfig } from '../../../../../host-agent/admin/config.js';
+import { parseSessionsSection } from '../../../../../host-agent/admin/sessions/config.js';
 import { freshOnlyCache, readPrincipalKeys } from '../../../../../host-agent/admin/sessions/keys.js';
 import type { CacheEntry } from '../../../../../host-agent/cache.js';
-import { ConfigError, parseConfig } from '../../../../../host-agent/config.js';
+import { ConfigError, configFields, parseConfig } from '../../../../../host-agent/config.js';
 import { StoreUnavailableError } from '../../../../../host-agent/errors.js';
 import type { ReadResult, Store } from '../../../../../host-agent/store.js';
 import { makeKey } from '../../../../helpers/keys.js';
@@ -99,13 +100,13 @@ describe('readPrincipalKeys', () => {
 });
 
 describe('the sessions config section', () => {
+  const parse = (v: unknown) => parseSessionsSection(v, configFields('cfg'));
   it.each<[string, unknown, string | RegExp]>([
-    ['absent: off', undefined, 'off'],
     ['empty: off', {}, 'off'],
     ['access', { endRevoked: 'access' }, 'access'],
     ['key', { endRevoked: 'key' }, 'key'],
     ['off', { endRevoked: 'off' }, 'off'],
-    ['a typo', { endRevoked: 'acces' }, /sessions.endRevoked must be one of "off", "access", "key"/],
+    ['a typo', { endRevoked: 'acces' }, /cfg: sessions.endRevoked must be one of "off", "access", "key"/],
     ['not a string', { endRevoked: true }, /sessions.endRevoked must be one of/],
     ['an unknown key', { endRevoke: 'key' }, /sessions: unknown setting "endRevoke"/],
     ['not an object', 'key', /sessions must be an object/],
@@ -115,13 +116,18 @@ describe('the sessions config section', () => {
       /unknown setting "__proto__"/,
     ],
   ])('%s', (_n, v, want) => {
-    if (typeof want === 'string') expect(parseSessionsConfig(v, 'cfg').endRevoked).toBe(want);
-    else expect(() => parseSessionsConfig(v, 'cfg')).toThrow(want);
+    if (typeof want === 'string') expect(parse(v).endRevoked).toBe(want);
+    else expect(() => parse(v)).toThrow(want);
   });
 
-  it('the login path accepts the section without reading it (a value sessions refuses does not stop logins)', () => {
+  it('the login path accepts the section without reading it; the admin parser refuses a bad one', () => {
     const text = JSON.stringify({ bucket: 'b-keys', region: 'eu-west-1', sessions: { endRevoked: 'soon' } });
-    expect(parseConfig(text, 'cfg').sessions).toEqual({ endRevoked: 'soon' });
-    expect(() => parseSessionsConfig({ endRevoked: 'soon' }, 'cfg')).toThrow(ConfigError);
+    expect(parseConfig(text, 'cfg')).not.toHaveProperty('sessions');
+    expect(() => parseAdminConfig(text, 'cfg')).toThrow(ConfigError);
+    const ok = JSON.stringify({ bucket: 'b-keys', region: 'eu-west-1', sessions: { endRevoked: 'key' } });
+    expect(parseAdminConfig(ok, 'cfg').sessions).toEqual({ endRevoked: 'key' });
+    expect(
+      parseAdminConfig(JSON.stringify({ bucket: 'b-keys', region: 'eu-west-1' }), 'cfg').sessions,
+    ).toBeUndefined();
   });
 });
