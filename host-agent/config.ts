@@ -37,8 +37,6 @@ export interface AgentConfig {
   syslogSocket: string;
   /** Local accounts for iamUsers mode's uid check. Defaults to /etc/passwd. */
   passwdFile: string;
-  /** The "audit" section as written: ship-audit parses it (host-agent/admin/audit/config.ts), the login path never does. */
-  audit?: unknown;
 }
 
 export class ConfigError extends Error {
@@ -53,7 +51,7 @@ export class ConfigError extends Error {
  * it (and doctor), not every login. To add a section: its name here, its keys
  * and parser in admin/config.ts (the type checker asks for them).
  */
-export const ADMIN_SECTIONS = ['syncUsers', 'sessions'] as const;
+export const ADMIN_SECTIONS = ['syncUsers', 'audit', 'sessions'] as const;
 export type AdminSection = (typeof ADMIN_SECTIONS)[number];
 
 /**
@@ -75,8 +73,6 @@ export const CONFIG_KEYS = {
     'chain',
     'syslogSocket',
     'passwdFile',
-    // Parsed by ship-audit only (host-agent/admin/audit/config.ts): the login path never reads it.
-    'audit',
     ...ADMIN_SECTIONS,
   ],
   cache: ['dir', 'ttlSeconds', 'maxStaleSeconds'],
@@ -175,7 +171,7 @@ export function parseConfig(text: string, source: string): AgentConfig {
   }
   if (raw.chain !== undefined) config.chain = parseChain(raw.chain, f);
   // ADMIN_SECTIONS: accepted above, parsed by the admin commands only.
-  return raw.audit === undefined ? config : { ...config, audit: raw.audit };
+  return config;
 }
 
 /** bucket, prefix (normalised) and region. */

@@ -3,9 +3,9 @@
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../../../contract/errors.js';
 import { UsageError } from '../../errors.js';
+import { loadAdminConfig } from '../config.js';
 import { SHIP_AUDIT_OPTIONS } from '../options.js';
 import { collect } from './collect.js';
-import { loadWithAudit } from './config.js';
 import { ship } from './ship.js';
 import { loadState, segments } from './spool.js';
 import { collectDepsFor, shipDepsFor } from './wiring.js';
@@ -17,21 +17,29 @@ export async function shipAuditCommand(
 ): Promise<number> {
   const { values } = parseArgs({ args, options: SHIP_AUDIT_OPTIONS, strict: true, allowPositionals: false });
   if (process.getuid?.() !== 0) throw new UsageError('ship-audit must run as root');
-  const { config, audit } = loadWithAudit(values.config);
+  const config = loadAdminConfig(values.config);
+  const audit = config.audit;
   if (!audit) throw new UsageError(`${values.config} has no "audit" section: nothing to ship`);
   const stateDir = values['state-dir'];
   const deps = await collectDepsFor(config, audit, {
     stateDir,
     ...(values['agent-user'] !== undefined ? { agentUser: values['agent-user'] } : {}),
   });
-  const { open } = await collect(deps);
+  // A log that cannot be read this time does not hold back what the outbox already has.
+  let collected: string | undefined;
+  try {
+    collected = `${(await collect(deps)).open.length} sessions open`;
+  } catch (e) {
+    err(`ship-audit: no new records read: ${errorMessage(e)}`);
+  }
   try {
     const r = await ship(shipDepsFor(config, audit, stateDir));
     out(
       `ship-audit: ${r.records} records in ${r.objects} objects to s3://${audit.bucket}` +
-        `${r.alreadyThere > 0 ? ` (${r.alreadyThere} already there from an earlier run)` : ''}; ${open.length} sessions open`,
+        `${r.alreadyThere > 0 ? ` (${r.alreadyThere} already there from an earlier run)` : ''}` +
+        `${collected ? `; ${collected}` : ''}`,
     );
-    return 0;
+    return collected ? 0 : 1;
   } catch (e) {
     const waiting = (await segments(stateDir)).length;
     const s = await loadState(stateDir);

@@ -195,7 +195,10 @@ export async function withStateLock<T>(
     try {
       release = acquireLock(join(dir, '.lock'), realLockDeps);
     } catch (e) {
-      if (!(e instanceof LockedError) || Date.now() > until) throw e;
+      if (!(e instanceof LockedError)) throw e;
+      if (Date.now() > until) {
+        throw new LockedError(`${dir} is held by another ship-audit or sessions run (30 s)`, { cause: e });
+      }
       await sleep(100);
     }
   }

@@ -8,7 +8,6 @@ import type { AgentConfig } from '../../config.js';
 import { UsageError } from '../../errors.js';
 import { privateDirProblem } from '../../secure-path.js';
 import { createStore } from '../../store.js';
-import { parseAuditConfig } from '../audit/config.js';
 import { loadAdminConfig } from '../config.js';
 import { acquireLock } from '../lock.js';
 import { SESSIONS_OPTIONS } from '../options.js';
@@ -85,8 +84,7 @@ export async function sessionsCommand(args: string[]): Promise<number> {
   // Other users' /proc entries and sshd's log: root only, as is ending sessions.
   if (process.getuid?.() !== 0) throw new UsageError('sessions must run as root');
   const config = loadAdminConfig(values.config);
-  const audit = parseAuditConfig(config.audit, values.config);
-  const trail = loginTrail(config, audit, {
+  const trail = loginTrail(config, config.audit, {
     stateDir: values['state-dir'],
     ...(values['agent-user'] !== undefined ? { agentUser: values['agent-user'] } : {}),
   });

@@ -19,7 +19,6 @@ export function loginTrail(
 ): Trail {
   const a: AuditConfig = audit ?? {
     bucket: '',
-    region: config.region,
     source: 'journal',
     spoolMaxBytes: DEFAULT_SPOOL_MAX_BYTES,
   };

@@ -26,9 +26,8 @@ const cfg = (bucket: string) => ({ bucket }) as AgentConfig;
 
 describe('scheduled commands (install/units.ts)', () => {
   it.each([
-    ['an audit section naming a bucket', { audit: { bucket: 'audit-b' } }, true],
+    ['an audit section', { audit: { bucket: 'audit-b', source: 'journal', spoolMaxBytes: 65536 } }, true],
     ['no audit section', {}, false],
-    ['an audit section without a bucket', { audit: {} }, false],
   ])('ship-audit is scheduled (every minute) for %s: %s', (_n, extra, wanted) => {
     expect(SCHEDULED_COMMANDS.map((c) => [c.name, c.args, c.every])).toEqual([
       ['ship-audit', ['ship-audit'], '1min'],
