@@ -10,6 +10,7 @@ export const ADMIN_COMMANDS = [
   'sync-users',
   'refresh-principals',
   'ship-audit',
+  'sessions',
 ] as const;
 
 export const USAGE =

@@ -35,6 +35,7 @@ import {
   SYNC_USERS_OPTIONS,
 } from './options.js';
 import { type Source as PrincipalsSource, refreshPrincipals } from './principals-source.js';
+import { sessionsCommand } from './sessions/command.js';
 import { runSyncUsers, type SyncUsersDeps } from './sync-users/run.js';
 import { realRunner, realSystemFs, splitCommand, writeFileAtomic } from './sys.js';
 
@@ -346,6 +347,7 @@ const COMMANDS: { readonly [C in AdminCommand]: (args: string[]) => Promise<numb
   doctor: doctorCommand,
   'refresh-principals': refreshPrincipalsCommand,
   'ship-audit': (args) => shipAuditCommand(args, out, err),
+  sessions: sessionsCommand,
 };
 
 /** Runs one admin command; returns the process exit code (2: usage error). */

@@ -184,6 +184,8 @@ describe('the .deb, installed for real', () => {
     const files = (await sh('dpkg-deb', ['-c', DEB])).stdout;
     for (const f of [
       './usr/bin/iam-authorized-keys',
+      './usr/lib/systemd/system/iam-authorized-keys-sessions.service',
+      './usr/lib/systemd/system/iam-authorized-keys-sessions.timer',
       './usr/lib/systemd/system/iam-authorized-keys-sync-users.service',
       './usr/lib/systemd/system/iam-authorized-keys-sync-users.timer',
       './usr/lib/systemd/system/iam-authorized-keys-ship-audit.service',
@@ -206,6 +208,8 @@ describe('the .deb, installed for real', () => {
     const v = await sh('systemd-analyze', [
       'verify',
       '--man=no',
+      '/usr/lib/systemd/system/iam-authorized-keys-sessions.service',
+      '/usr/lib/systemd/system/iam-authorized-keys-sessions.timer',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.service',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.timer',
       '/usr/lib/systemd/system/iam-authorized-keys-ship-audit.service',
@@ -325,6 +329,8 @@ describe('the .rpm packages', () => {
     const files = (await sh('rpm', ['-qpl', RPM(arch)])).stdout.trim().split('\n');
     expect(files).toEqual([
       '/usr/bin/iam-authorized-keys',
+      '/usr/lib/systemd/system/iam-authorized-keys-sessions.service',
+      '/usr/lib/systemd/system/iam-authorized-keys-sessions.timer',
       '/usr/lib/systemd/system/iam-authorized-keys-ship-audit.service',
       '/usr/lib/systemd/system/iam-authorized-keys-ship-audit.timer',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.service',

@@ -29,6 +29,14 @@ export const SCHEDULED_COMMANDS: readonly ScheduledCommand[] = [
     // An "audit" section (parsed: it names a bucket).
     wanted: (c) => c.audit !== undefined,
   },
+  {
+    name: 'sessions',
+    description: 'End SSH sessions whose IAM access was revoked',
+    args: ['sessions', '--end-revoked'],
+    every: '1min',
+    // sessions.endRevoked "access" or "key" (install parses the section: a bad one is refused).
+    wanted: (c) => (c.sessions?.endRevoked ?? 'off') !== 'off',
+  },
 ];
 
 const unitName = (c: ScheduledCommand, kind: 'service' | 'timer') => `iam-authorized-keys-${c.name}.${kind}`;
@@ -58,6 +66,8 @@ export function renderTimer(c: ScheduledCommand): string {
     '[Timer]',
     'OnBootSec=1min',
     `OnUnitActiveSec=${c.every}`,
+    // The default accuracy (1 min) would stretch a 1-minute period up to 2 minutes.
+    'AccuracySec=1s',
     '',
     '[Install]',
     'WantedBy=timers.target',
