@@ -1,6 +1,7 @@
 // Pure argv parsing for the operator CLI, on node:util parseArgs (as host-agent/admin).
 import { parseArgs as parseArgv } from 'node:util';
 import { UsageError } from '../contract/errors.js';
+import { DEFAULT_EXPIRING_WITHIN_DAYS } from '../contract/publisher-settings.js';
 import { own } from '../contract/records.js';
 import { parseTimeSpec, type TimeSpec } from './logins-report.js';
 
@@ -12,7 +13,7 @@ export const USAGE = `usage:
                        [--tag-key-prefix P]
                        [--event FILE]   (apply one saved EventBridge IAM event, as the Lambda does)
                        [--time-budget SECONDS]  (stop in time, save progress; exit 3: run again, 4: too small)
-  iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--json]
+  iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--expiring-within DAYS] [--json]
   iam-ssh-keys logins  --bucket AUDIT_BUCKET [--since 24h|TIME] [--until 0m|TIME] [--user IAM_USER]
                        [--instance ID] [--local-user NAME] [--keys-bucket NAME [--keys-prefix P]] [--json]
   iam-ssh-keys keys list       [--user IAM_USER]
@@ -110,6 +111,8 @@ export type Command =
       readonly bucket: string;
       readonly prefix?: string;
       readonly maxAge: number;
+      /** Keys expiring within this many days are listed. @default 14 */
+      readonly expiringWithin: number;
       readonly json: boolean;
     }
   | {
@@ -164,6 +167,7 @@ export const OPTIONS: ReadonlySet<string> = new Set([
   '--max-delete-share',
   '--uid-base',
   '--max-age',
+  '--expiring-within',
   '--user',
   '--role-arn',
   '--duration',
@@ -239,14 +243,18 @@ function bucketOf(p: Parsed, cmd: string): string {
 function parseStatus(p: Parsed): Command {
   noPositional(p);
   const bucket = bucketOf(p, 'status');
-  only(p, ['--bucket', '--prefix', '--max-age', '--json'], 'status');
+  only(p, ['--bucket', '--prefix', '--max-age', '--expiring-within', '--json'], 'status');
   const maxAge = number(p, '--max-age') ?? 3600;
   if (maxAge <= 0) throw new UsageError('--max-age must be positive');
+  const expiringWithin = number(p, '--expiring-within') ?? DEFAULT_EXPIRING_WITHIN_DAYS;
+  if (expiringWithin < 0 || expiringWithin > 3650)
+    throw new UsageError('--expiring-within must be 0 to 3650 days');
   return {
     cmd: 'status',
     bucket,
     ...given('prefix', p.options.get('--prefix')),
     maxAge,
+    expiringWithin,
     json: p.flags.has('--json'),
   };
 }

@@ -1,6 +1,7 @@
 // Pure: index.json (+ the publisher's progress.json) + clock -> what `iam-ssh-keys status`
 // prints: what an operator checks first. Fetching is in status.ts.
-import { own, type PublishedIndex, validateKey } from '../contract/index.js';
+import { EXPIRED_REASON, own, type PublishedIndex, validateKey } from '../contract/index.js';
+import { DEFAULT_EXPIRING_WITHIN_DAYS } from '../contract/publisher-settings.js';
 import { ProgressFormatError, parseProgress } from '../lambda/progress.js';
 
 /** RSA keys under this many bits are flagged (NIST SP 800-57: 2048-bit RSA is for use through 2030). */
@@ -142,12 +143,88 @@ function weakRsaKeys(index: PublishedIndex, users: IndexUsers) {
   );
 }
 
+/** A published key that expires within the horizon (key lifecycle): owner, key, date. */
+export interface ExpiringKey {
+  readonly user: string;
+  readonly id: string;
+  readonly fingerprint: string;
+  readonly expires: string;
+  readonly tagKey?: string;
+}
+
+/** Published keys whose expiry is within `withinDays` of now, soonest first (then user, key id). */
+export function expiringKeys(index: PublishedIndex, now: Date, withinDays: number): ExpiringKey[] {
+  const horizon = now.getTime() + withinDays * 86_400_000;
+  const out: ExpiringKey[] = [];
+  for (const [user, u] of Object.entries(index.users)) {
+    for (const k of u.keys) {
+      if (k.expires === undefined || Date.parse(k.expires) > horizon) continue;
+      out.push({
+        user,
+        id: k.id,
+        fingerprint: k.fingerprint,
+        expires: k.expires,
+        ...(k.tagKey ? { tagKey: k.tagKey } : {}),
+      });
+    }
+  }
+  const by = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return out.sort((a, b) => by(a.expires, b.expires) || by(a.user, b.user) || by(a.id, b.id));
+}
+
+/**
+ * The key lifecycle part of status: keys expiring soon, keys refused as expired (among the rejected
+ * keys already), refused grants, and keys a verify-required group leaves out.
+ */
+export function lifecycleReport(
+  index: PublishedIndex,
+  now: Date,
+  withinDays: number,
+): { lines: string[]; data: Record<string, unknown> } {
+  const expiring = expiringKeys(index, now, withinDays);
+  const grants = index.grants ?? [];
+  const refused = grants.filter((g) => g.status === 'refused');
+  const omitted = Object.entries(index.groups).flatMap(([group, g]) =>
+    (g.omittedKeys ?? []).map((k) => ({ group, ...k })),
+  );
+  const expired = Object.values(index.users).reduce(
+    (n, u) => n + (u.rejectedKeys ?? []).filter((r) => r.reason === EXPIRED_REASON).length,
+    0,
+  );
+  const lines = [
+    ...(expiring.length || expired
+      ? [`keys expiring within ${withinDays} d: ${expiring.length}  expired keys: ${expired}`]
+      : []),
+    ...expiring.map((k) => `expires ${k.expires}: ${k.id} of ${k.user}${tagNote(k)} (${k.fingerprint})`),
+    ...grants
+      .filter((g) => g.status === 'active')
+      .map((g) => `grant: ${g.iamUser} -> ${g.group} until ${g.until}`),
+    ...refused.map(
+      (g) =>
+        `refused grant: ${g.iamUser} -> ${g.group} (tag ${g.tagKey} = ${JSON.stringify(g.value)}): ${g.reason}`,
+    ),
+    ...omitted.map((k) => `left out of group ${k.group}: ${k.id} of ${k.user}: ${k.reason}`),
+  ];
+  return {
+    lines,
+    data: {
+      expiringWithinDays: withinDays,
+      expiringKeys: expiring,
+      expiredKeys: expired,
+      grants,
+      keysLeftOutOfGroups: omitted,
+    },
+  };
+}
+
 export function statusReport(
   index: PublishedIndex,
   now: Date,
   maxAgeSeconds: number,
   progress?: Progress,
+  expiringWithinDays: number = DEFAULT_EXPIRING_WITHIN_DAYS,
 ): StatusReport {
+  const lifecycle = lifecycleReport(index, now, expiringWithinDays);
   const ageSeconds = secondsSince(index.generatedAt, now);
   const users = Object.entries(index.users);
   const keys = users.reduce((n, [, u]) => n + u.keys.length, 0);
@@ -155,8 +232,8 @@ export function statusReport(
   const tagKeys = users.reduce((n, [, u]) => n + u.keys.filter((k) => k.tagKey !== undefined).length, 0);
   const rejected = rejectedKeys(users);
   // A refused key with a fingerprint is a valid key: refused because another user holds it.
-  const copied = rejected.filter((r) => r.fingerprint !== undefined);
-  const refusedBodies = rejected.filter((r) => r.fingerprint === undefined);
+  const copied = rejected.filter((r) => r.fingerprint !== undefined && r.reason !== EXPIRED_REASON);
+  const refusedBodies = rejected.filter((r) => r.fingerprint === undefined || r.reason === EXPIRED_REASON);
   const noLocal = users
     .filter(([, u]) => u.localName === null)
     .map(([name, u]) => ({ user: name, reason: u.localNameProblem ?? '' }));
@@ -177,6 +254,7 @@ export function statusReport(
         `RSA key under ${WEAK_RSA_BITS} bits: ${k.id} of ${k.user}${tagNote(k)}: ${k.bits} bits (${k.fingerprint})`,
     ),
     ...noLocal.map((r) => `no local name for ${r.user}: ${r.reason}`),
+    ...lifecycle.lines,
   ];
   return {
     ok,
@@ -199,6 +277,7 @@ export function statusReport(
       weakRsaKeys: weakRsa,
       usersWithoutLocalName: noLocal,
       progress: progress ? progressData(progress, now) : null,
+      ...lifecycle.data,
     },
   };
 }

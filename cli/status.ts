@@ -26,7 +26,12 @@ async function readProgressText(s3: S3Client, bucket: string, prefix: string): P
 }
 
 export async function runStatus(
-  c: { readonly bucket: string; readonly maxAge: number; readonly json: boolean },
+  c: {
+    readonly bucket: string;
+    readonly maxAge: number;
+    readonly json: boolean;
+    readonly expiringWithin?: number;
+  },
   s3: S3Client,
   prefix: string,
   out: (line: string) => void,
@@ -39,7 +44,8 @@ export async function runStatus(
   const progress = progressOf(progressText);
   const location = `s3://${c.bucket}/${prefix}index.json`;
   let report: StatusReport;
-  if (indexText !== undefined) report = statusReport(parseIndex(indexText), now(), c.maxAge, progress);
+  if (indexText !== undefined)
+    report = statusReport(parseIndex(indexText), now(), c.maxAge, progress, c.expiringWithin);
   else if (progress) report = firstImportReport(progress, now(), location);
   else throw new StatusError(`${location} does not exist: nothing was published yet`);
   if (c.json) out(JSON.stringify(report.data, null, 2));

@@ -11,7 +11,14 @@ import {
 } from '../contract/directory.js';
 import { isSupportedKeyType, MAX_BLOB_BASE64 } from '../contract/keys.js';
 import { IAM_USER_NAME, parsePrincipal, principalKey } from '../contract/layout.js';
-import { type KeyLine, type ParsedObject, parseObject, renderLine } from '../contract/line.js';
+import {
+  expiryTimeMs,
+  isExpired,
+  type KeyLine,
+  type ParsedObject,
+  parseObject,
+  renderLine,
+} from '../contract/line.js';
 import { iamToLocalName, isValidLocalName } from '../contract/names.js';
 import { auditMessage } from './audit.js';
 import type { ChainResult } from './chain.js';
@@ -123,9 +130,10 @@ export function matchIamUser(
 
 /** Cached form of a ParsedObject: compact, and checked again (without crypto) when read back. */
 interface DerivedObject {
-  v: 1;
-  /** [owner, type, blob, fingerprint, bits] */
-  lines: [string, string, string, string, number][];
+  /** 2: lines carry expiry-time and verify-required (entries of version 1 are parsed again). */
+  v: 2;
+  /** [owner, type, blob, fingerprint, bits, expiry-time or null, verify-required] */
+  lines: [string, string, string, string, number, string | null, boolean][];
   rejected: [number, string][];
 }
 
@@ -138,8 +146,16 @@ export function deriveObject(key: string, body: Buffer): DerivedObject | undefin
   if (!key.endsWith('/authorized_keys')) return undefined;
   const parsed = parseObject(body.toString('utf8'));
   return {
-    v: 1,
-    lines: parsed.lines.map((l) => [l.owner, l.key.type, l.key.blob, l.key.fingerprint, l.key.bits]),
+    v: 2,
+    lines: parsed.lines.map((l) => [
+      l.owner,
+      l.key.type,
+      l.key.blob,
+      l.key.fingerprint,
+      l.key.bits,
+      l.expiryTime ?? null,
+      l.verifyRequired === true,
+    ]),
     rejected: parsed.rejected.map((r) => [r.lineNo, r.reason]),
   };
 }
@@ -156,11 +172,12 @@ const BLOB = /^[A-Za-z0-9+/]+={0,2}$/;
 export function readDerived(d: unknown): ParsedObject | undefined {
   if (typeof d !== 'object' || d === null) return undefined;
   const { v, lines, rejected } = d as Partial<DerivedObject>;
-  if (v !== 1 || !Array.isArray(lines) || !Array.isArray(rejected)) return undefined;
+  if (v !== 2 || !Array.isArray(lines) || !Array.isArray(rejected)) return undefined;
   const out: KeyLine[] = [];
   for (const l of lines) {
-    if (!Array.isArray(l) || l.length !== 5) return undefined;
-    const [owner, type, blob, fingerprint, bits] = l;
+    if (!Array.isArray(l) || l.length !== 7) return undefined;
+    const [owner, type, blob, fingerprint, bits, expiryTime, verifyRequired] = l;
+    if (!validDerivedOptions(type, expiryTime, verifyRequired)) return undefined;
     if (
       typeof owner !== 'string' ||
       !IAM_USER_NAME.test(owner) ||
@@ -175,7 +192,12 @@ export function readDerived(d: unknown): ParsedObject | undefined {
     ) {
       return undefined;
     }
-    out.push({ owner, key: { type, blob, fingerprint, bits } });
+    out.push({
+      owner,
+      key: { type, blob, fingerprint, bits },
+      ...(expiryTime !== null ? { expiryTime } : {}),
+      ...(verifyRequired ? { verifyRequired } : {}),
+    });
   }
   const rej: ParsedObject['rejected'][number][] = [];
   for (const r of rejected) {
@@ -185,19 +207,44 @@ export function readDerived(d: unknown): ParsedObject | undefined {
   return { lines: out, rejected: rej };
 }
 
-/** Lines of one object that may be printed for this principal; the rest become diagnostics. */
-export function acceptLines(principal: string, body: Buffer, diagnostics: string[]): KeyLine[] {
-  return acceptParsed(principal, parseObject(body.toString('utf8')), diagnostics);
+/** A derived line's options as parseLine would give them: an expiry-time of the line format, verify-required only on sk-*. */
+function validDerivedOptions(type: unknown, expiryTime: unknown, verifyRequired: unknown): boolean {
+  if (expiryTime !== null && (typeof expiryTime !== 'string' || expiryTimeMs(expiryTime) === undefined))
+    return false;
+  return (
+    verifyRequired === false ||
+    (verifyRequired === true && typeof type === 'string' && type.startsWith('sk-'))
+  );
 }
 
-/** acceptLines on an already parsed object. */
-export function acceptParsed(principal: string, parsed: ParsedObject, diagnostics: string[]): KeyLine[] {
+/** Lines of one object that may be printed for this principal at nowMs; the rest become diagnostics. */
+export function acceptLines(
+  principal: string,
+  body: Buffer,
+  diagnostics: string[],
+  nowMs: number,
+): KeyLine[] {
+  return acceptParsed(principal, parseObject(body.toString('utf8')), diagnostics, nowMs);
+}
+
+/**
+ * acceptLines on an already parsed object. A line whose expiry-time has passed is dropped here as
+ * sshd would refuse it: a cached object served during an S3 outage never outlives its keys.
+ */
+export function acceptParsed(
+  principal: string,
+  parsed: ParsedObject,
+  diagnostics: string[],
+  nowMs: number,
+): KeyLine[] {
   const p = parsePrincipal(principal);
   const out: KeyLine[] = [];
   const rejected = parsed.rejected.map((r) => `line ${r.lineNo}: ${r.reason}`);
   for (const l of parsed.lines) {
     // A user's own object may only hold that user's keys.
     if (p.kind === 'users' && l.owner !== p.name) rejected.push(`a key of ${l.owner} in ${principal}`);
+    else if (l.expiryTime !== undefined && isExpired(l.expiryTime, nowMs))
+      rejected.push(`a key of ${l.owner} (${l.key.fingerprint}): expired at ${expiredAt(l.expiryTime)}`);
     else out.push(l);
   }
   for (const r of rejected.slice(0, MAX_REJECT_DIAGNOSTICS)) diagnostics.push(`${principal}: dropped ${r}`);
@@ -205,6 +252,10 @@ export function acceptParsed(principal: string, parsed: ParsedObject, diagnostic
     diagnostics.push(`${principal}: dropped ${rejected.length - MAX_REJECT_DIAGNOSTICS} more invalid lines`);
   }
   return out;
+}
+
+function expiredAt(expiryTime: string): string {
+  return new Date(expiryTimeMs(expiryTime) ?? 0).toISOString();
 }
 
 /** The store reads opts.signal only when it has to fetch: a lazy deadline stays uncreated on a hit. */
@@ -248,7 +299,7 @@ export async function authorizedKeys(
     return fail(diagnostics, read.failed);
   }
   const { results } = read;
-  const collected = collectLines(results, fp, diagnostics);
+  const collected = collectLines(results, fp, diagnostics, deps.now());
   const audit = fp !== undefined ? auditLines(collected, user, fp, deps.sshdPid) : [];
   if (fp === undefined) {
     const sources = [...new Set(results.map((x) => x.r.source))].join(',') || 'none';
@@ -314,6 +365,7 @@ function collectLines(
   results: readonly PrincipalRead[],
   fp: string | undefined,
   diagnostics: string[],
+  nowMs: number,
 ): Map<string, Collected> {
   const collected = new Map<string, Collected>();
   for (const { principal, r } of results) {
@@ -323,9 +375,9 @@ function collectLines(
     }
     const parsed =
       (r.derived !== undefined ? readDerived(r.derived) : undefined) ?? parseObject(r.body.toString('utf8'));
-    for (const line of acceptParsed(principal, parsed, diagnostics)) {
+    for (const line of acceptParsed(principal, parsed, diagnostics, nowMs)) {
       if (fp !== undefined && line.key.fingerprint !== fp) continue;
-      const text = renderLine(line.owner, line.key);
+      const text = renderLine(line.owner, line.key, line);
       const c = collected.get(text);
       if (c) {
         c.principals.push(principal);

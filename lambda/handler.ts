@@ -120,6 +120,8 @@ function addRunMetrics(mode: 'full' | 'targeted', summary: PublishSummary, iamCa
   addMetric('Keys', MetricUnit.Count, summary.keys);
   addMetric('RejectedKeys', MetricUnit.Count, summary.rejectedKeys);
   addMetric('CopiedKeysRefused', MetricUnit.Count, summary.copiedKeysRefused);
+  addMetric('KeysExpiringSoon', MetricUnit.Count, summary.keysExpiringSoon);
+  addMetric('KeysExpired', MetricUnit.Count, summary.keysExpired);
   // + index.json and heartbeat.json, + directory.json when it changed.
   const written = summary.added + summary.changed + 2 + (summary.directoryWritten ? 1 : 0);
   addMetric('ObjectsWritten', MetricUnit.Count, written);

@@ -3,7 +3,12 @@
 // none of which needs another's code for them.
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { DEFAULT_MAX_DELETE_SHARE, DEFAULT_UID_BASE } from '../contract/publisher-settings.js';
+import {
+  DEFAULT_GRANT_TAG_PREFIX,
+  DEFAULT_MAX_DELETE_SHARE,
+  DEFAULT_MAX_GRANT_HOURS,
+  DEFAULT_UID_BASE,
+} from '../contract/publisher-settings.js';
 import type { RunBudget } from './retry.js';
 
 export interface PublishConfig {
@@ -36,6 +41,14 @@ export interface PublishConfig {
    * (lambda/full-run-budget.ts); the schedule does the rest. @default 1 h
    */
   readonly eventFullRunIntervalMs?: number;
+  /** Key lifecycle (docs/key-lifecycle.md): keys older than this many days expire. @default off */
+  readonly maxKeyAgeDays?: number;
+  /** Longest time-boxed grant, in hours. @default 12 */
+  readonly maxGrantHours: number;
+  /** Groups whose files hold only FIDO (sk-*) keys, each with verify-required. @default [] */
+  readonly verifyRequiredGroups: readonly string[];
+  /** User tags `<prefix><IAM group>` = `<UTC ISO 8601 end>` are grants. @default 'ssh-grant:' */
+  readonly grantTagPrefix: string;
 }
 
 export const DEFAULT_PUBLISH_CONFIG = {
@@ -45,6 +58,9 @@ export const DEFAULT_PUBLISH_CONFIG = {
   uidBase: DEFAULT_UID_BASE,
   concurrency: 8,
   dryRun: false,
+  maxGrantHours: DEFAULT_MAX_GRANT_HOURS,
+  verifyRequiredGroups: [] as readonly string[],
+  grantTagPrefix: DEFAULT_GRANT_TAG_PREFIX,
 } as const;
 
 export interface PublishDeps {

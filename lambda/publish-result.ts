@@ -13,6 +13,9 @@ export interface PublishSummary {
   readonly rejectedKeys: number;
   /** Of rejectedKeys: copies of a key another IAM user holds (see render's firstHolder). */
   readonly copiedKeysRefused: number;
+  /** Key lifecycle: published keys expiring within DEFAULT_EXPIRING_WITHIN_DAYS, and keys refused as expired. */
+  readonly keysExpiringSoon: number;
+  readonly keysExpired: number;
   readonly added: number;
   readonly changed: number;
   readonly deleted: number;

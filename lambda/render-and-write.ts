@@ -5,13 +5,16 @@ import {
   directoryKey,
   heartbeatKey,
   indexKey,
+  type PublishedIndex,
   serializeHeartbeat,
   serializeIndex,
   tooLargeForHosts,
 } from '../contract/index.js';
+import { DEFAULT_EXPIRING_WITHIN_DAYS } from '../contract/publisher-settings.js';
 import { deleteKey, putText } from './bucket.js';
 import type { BucketState } from './bucket-state.js';
 import type { IamSnapshot } from './iam-source.js';
+import { lifecycleCounts } from './lifecycle.js';
 import { mapLimit } from './map-limit.js';
 import { keyLossRefusal, md5Etag, type Plan, plan, type Revocations } from './plan.js';
 import type { PublishConfig, PublishDeps } from './publish-config.js';
@@ -53,6 +56,12 @@ export async function renderAndWrite(run: RenderAndWrite): Promise<PublishResult
     uidBase: config.uidBase,
     now: started,
     ...(config.tagKeyPrefix !== undefined ? { tagKeyPrefix: config.tagKeyPrefix } : {}),
+    lifecycle: {
+      ...(config.maxKeyAgeDays !== undefined ? { maxKeyAgeDays: config.maxKeyAgeDays } : {}),
+      maxGrantHours: config.maxGrantHours,
+      verifyRequiredGroups: config.verifyRequiredGroups,
+      grantTagPrefix: config.grantTagPrefix,
+    },
   });
   const planOptions = {
     prefix,
@@ -95,6 +104,12 @@ export async function renderAndWrite(run: RenderAndWrite): Promise<PublishResult
   return result;
 }
 
+/** The lifecycle metrics' figures (KeysExpiringSoon, KeysExpired). */
+function lifecycleSummary(index: PublishedIndex, now: Date) {
+  const c = lifecycleCounts(index, now, DEFAULT_EXPIRING_WITHIN_DAYS);
+  return { keysExpiringSoon: c.expiringSoon, keysExpired: c.expired };
+}
+
 function publishResult(
   p: Plan,
   rendered: ReturnType<typeof render>,
@@ -113,6 +128,7 @@ function publishResult(
       keys: rendered.keyCount,
       rejectedKeys: rendered.problems.filter((x) => x.keyId).length,
       copiedKeysRefused: rendered.problems.filter((x) => x.sharedWith).length,
+      ...lifecycleSummary(rendered.index, started),
       added: p.puts.filter((x) => x.change === 'add').length,
       changed: p.puts.filter((x) => x.change === 'change').length,
       deleted: p.deletes.length,

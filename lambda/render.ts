@@ -1,7 +1,8 @@
 // Pure: IAM snapshot (+ the previous index) -> the objects the bucket should
 // hold and the new index.json. Same input, same bytes. `render` composes named
 // pure phases, each with typed input and output: publishable users, keys parsed
-// and copied-key keepers (render-keys.ts), local names, uids, users, groups.
+// and copied-key keepers (render-keys.ts), local names, uids, users, groups, and
+// the key lifecycle (lifecycle-phase.ts).
 import {
   DEFAULT_TAG_KEY_PREFIX,
   DIRECTORY_VERSION,
@@ -20,6 +21,8 @@ import {
   userKey,
 } from '../contract/index.js';
 import type { IamSnapshot, IamUser } from './iam-source.js';
+import type { LifecycleSettings } from './lifecycle.js';
+import { applyLifecycle } from './lifecycle-phase.js';
 import {
   byCodeUnit,
   type KeyContext,
@@ -49,6 +52,8 @@ export interface RenderOptions {
   readonly now: Date;
   /** User tags whose key starts with this hold public keys. @default 'ssh-key:' */
   readonly tagKeyPrefix?: string;
+  /** The key lifecycle phase's settings (lambda/lifecycle-phase.ts); absent: the phase does not run. */
+  readonly lifecycle?: LifecycleSettings;
 }
 
 export interface Rendered {
@@ -318,7 +323,7 @@ export function render(
   const objects = new Map<string, string>();
   for (const u of users) objects.set(userKey(opts.prefix, u.name), rendered.linesByUser.get(u.name) ?? '');
   for (const [key, body] of groups.objects) objects.set(key, body);
-  return {
+  const out: Rendered = {
     objects,
     directory: renderDirectory(users, localNames, uids.uids, uids.retired),
     index: {
@@ -334,6 +339,16 @@ export function render(
     problems: [...nameProblems, ...rendered.problems],
     keyCount: rendered.keyCount,
   };
+  // Phase: the key lifecycle (expiry, grants, verify-required), on what the phases above decided.
+  if (opts.lifecycle === undefined) return out;
+  const settings = { ...opts.lifecycle, prefix: opts.prefix };
+  return applyLifecycle(out, {
+    snapshot,
+    previous,
+    previousEntry: ctx.previousEntry,
+    settings,
+    now: opts.now,
+  });
 }
 
 /**

@@ -36,8 +36,9 @@ export function frozen(s: MutableSnapshot): IamSnapshot {
 
 /**
  * The IAM state the previous index.json describes, as readIam would have
- * returned it (less inactive keys and upload dates, which render does not need
- * for users whose keys nobody else holds). The ONE place that maps index ->
+ * returned it (less inactive keys and upload dates, which render does not need:
+ * a key's age starts at the start its entry records; grant tags come from the
+ * recorded grants). The ONE place that maps index ->
  * snapshot: tag keys are restored here when the index carries them.
  * Undefined when the index cannot stand in (version 1: no user ids; a tag entry whose value
  * is not recorded).
@@ -63,6 +64,11 @@ export function snapshotFromIndex(index: PublishedIndex): MutableSnapshot | unde
       if (value === undefined) return undefined;
       if (!tags.some((t) => t.key === k.tagKey)) tags.push({ key: k.tagKey, value });
     }
+    // Grant tags (key lifecycle) are recorded with their value too. (A key-store key's UploadDate is
+    // not restored: render takes its age's start from the entry, lambda/lifecycle.ts keyStart.)
+    for (const g of index.grants ?? [])
+      if (g.iamUserId === e.userId && !tags.some((t) => t.key === g.tagKey))
+        tags.push({ key: g.tagKey, value: g.value });
     users.set(name, {
       name,
       id: e.userId,

@@ -396,7 +396,7 @@ describe('(a) USER and FINGERPRINT arguments', () => {
         const printed = out.stdout.split(/(?<=\n)/).filter(Boolean);
         for (const l of printed) {
           const parsed = parseLine(l.slice(0, -1));
-          expect(parsed.ok && renderLine(parsed.line.owner, parsed.line.key) === l).toBe(true);
+          expect(parsed.ok && renderLine(parsed.line.owner, parsed.line.key, parsed.line) === l).toBe(true);
         }
         let want = oracle(cmd.user);
         if (!isValidLocalName(cmd.user)) want = [];
@@ -433,13 +433,13 @@ describe('(b) object bodies', () => {
           const r = parseLine(raw);
           if (!r.ok) continue;
           // byte-identical re-render, and the re-render is valid too
-          expect(renderLine(r.line.owner, r.line.key)).toBe(`${raw}\n`);
+          expect(renderLine(r.line.owner, r.line.key, r.line)).toBe(`${raw}\n`);
           expect(parseLine(raw).ok).toBe(true);
           expect(r.line.owner).toMatch(IAM_USER_NAME);
           expect(validateKey(r.line.key.type, r.line.key.blob).ok).toBe(true);
           kept.push(raw);
         }
-        expect(parsed.lines.map((l) => renderLine(l.owner, l.key).slice(0, -1))).toEqual(kept);
+        expect(parsed.lines.map((l) => renderLine(l.owner, l.key, l).slice(0, -1))).toEqual(kept);
         expect(parsed.lines.length + parsed.rejected.length).toBe(raws.filter((r) => r !== '').length);
         // Only an unmodified valid input line is ever kept.
         const valid = new Set(segs.filter((s) => s.kind === 'valid').map((s) => s.text));
@@ -957,7 +957,7 @@ describe('(e) cache files: the derived lines a hit prints', () => {
   // What a cache hit prints comes from the entry's derived JSON, not from parsing the body again:
   // readDerived must never let an option, a newline or a foreign key type through.
   const LINE_SHAPE = new RegExp(
-    `^environment="SSH_KEY_OWNER=([A-Za-z0-9+=,.@_-]{1,64})" (${SUPPORTED_KEY_TYPES.map((t) => t.replace(/[.]/g, '\\.')).join('|')}) [A-Za-z0-9+/]{1,${MAX_BLOB_BASE64}}={0,2} \\1\n$`,
+    `^environment="SSH_KEY_OWNER=([A-Za-z0-9+=,.@_-]{1,64})"(,expiry-time="\\d{14}Z?")?(,verify-required)? (${SUPPORTED_KEY_TYPES.map((t) => t.replace(/[.]/g, '\\.')).join('|')}) [A-Za-z0-9+/]{1,${MAX_BLOB_BASE64}}={0,2} \\1\n$`,
   );
   it('readDerived: undefined, or lines of the published shape only; a fresh derivation reads back as parsed', async () => {
     const input = fc.oneof(
@@ -989,7 +989,7 @@ describe('(e) cache files: the derived lines a hit prints', () => {
         tally.hit(r === undefined ? 'refused' : r.lines.length > 0 ? 'lines read' : 'no lines');
         if (r === undefined) return;
         for (const l of r.lines) {
-          expect(renderLine(l.owner, l.key)).toMatch(LINE_SHAPE);
+          expect(renderLine(l.owner, l.key, l)).toMatch(LINE_SHAPE);
           expect(l.key.fingerprint).toMatch(FINGERPRINT);
         }
         if (text !== undefined) expect(r).toEqual(parseObject(text));

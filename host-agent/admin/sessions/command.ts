@@ -59,7 +59,7 @@ async function realDeps(config: AgentConfig, trail: Trail, graceMs: number): Pro
     ...trail,
     proc,
     bootAt,
-    readKeys: (principals) => readPrincipalKeys(store, config.prefix, principals, config.deadlineMs),
+    readKeys: (principals) => readPrincipalKeys(store, config.prefix, principals, config.deadlineMs, now()),
     end: {
       kill: (pid, signal) => process.kill(pid, signal),
       isSame: (p) => isSameProcess(proc, p),

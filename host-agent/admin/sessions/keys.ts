@@ -27,18 +27,22 @@ export function freshOnlyCache(
   };
 }
 
-/** Each principal's current keys; a principal that cannot be read is `unreadable` with the reason. */
+/**
+ * Each principal's current keys at nowMs (a line whose expiry-time has passed grants nothing, as at
+ * login); a principal that cannot be read is `unreadable` with the reason.
+ */
 export async function readPrincipalKeys(
   store: Store,
   prefix: string,
   principals: readonly string[],
   timeoutMs: number,
+  nowMs: number,
 ): Promise<Map<string, PrincipalKeys>> {
   const out = new Map<string, PrincipalKeys>();
   const signal = AbortSignal.timeout(timeoutMs);
   await Promise.all(
     principals.map(async (p) => {
-      out.set(p, await readOne(store, prefix, p, signal));
+      out.set(p, await readOne(store, prefix, p, signal, nowMs));
     }),
   );
   return out;
@@ -49,6 +53,7 @@ async function readOne(
   prefix: string,
   principal: string,
   signal: AbortSignal,
+  nowMs: number,
 ): Promise<PrincipalKeys> {
   let key: string;
   try {
@@ -61,7 +66,7 @@ async function readOne(
     if (!r.found) return { state: 'absent' };
     const parsed =
       (r.derived !== undefined ? readDerived(r.derived) : undefined) ?? parseObject(r.body.toString('utf8'));
-    const lines = acceptParsed(principal, parsed, []).map((l) => ({
+    const lines = acceptParsed(principal, parsed, [], nowMs).map((l) => ({
       owner: l.owner,
       fingerprint: l.key.fingerprint,
     }));

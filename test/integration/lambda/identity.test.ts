@@ -98,6 +98,8 @@ describe('a public key uploaded by a second IAM user', () => {
         id: copyId,
         fingerprint: key.fingerprint,
         activeSince: expect.any(String),
+        // The key lifecycle dates a valid refused key too (its UploadDate: docs/key-lifecycle.md).
+        start: expect.any(String),
         reason:
           'the same public key belongs to IAM user alice, whose claim came first (published for them, or Active earlier): this copy is not published',
       },

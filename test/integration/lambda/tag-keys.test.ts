@@ -89,13 +89,15 @@ describe('publishing keys from user tags', () => {
     expect(files.get('groups/devs/authorized_keys')).toBe(
       line('alice', rsa) + line('alice', ed) + line('bob', sk),
     );
+    // `start`: the key lifecycle's record of when each key's age began (docs/key-lifecycle.md).
     expect(index.users.alice?.keys).toEqual([
-      { id: rsaId, type: 'ssh-rsa', fingerprint: rsa.fingerprint },
+      { id: rsaId, type: 'ssh-rsa', fingerprint: rsa.fingerprint, start: expect.any(String) },
       {
         id: 'tag:ssh-key:laptop',
         tagKey: 'ssh-key:laptop',
         type: 'ssh-ed25519',
         fingerprint: ed.fingerprint,
+        start: expect.any(String),
       },
     ]);
     expect(index.users.alice?.rejectedKeys).toEqual([

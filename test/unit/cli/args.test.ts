@@ -41,7 +41,14 @@ describe('parseArgs', () => {
         event: 'ev.json',
       },
     ],
-    [['status', '--bucket', 'b', '--max-age', '60'], { cmd: 'status', bucket: 'b', maxAge: 60, json: false }],
+    [
+      ['status', '--bucket', 'b', '--max-age', '60'],
+      { cmd: 'status', bucket: 'b', maxAge: 60, expiringWithin: 14, json: false },
+    ],
+    [
+      ['status', '--bucket', 'b', '--expiring-within', '30', '--json'],
+      { cmd: 'status', bucket: 'b', maxAge: 3600, expiringWithin: 30, json: true },
+    ],
     [['keys', 'list'], { cmd: 'keys', action: 'list' }],
     [
       ['keys', 'upload', '--user', 'bob', 'k.pub'],
@@ -85,6 +92,9 @@ describe('parseArgs', () => {
     [['keys', 'list', '--label', 'x'], /--label does not apply to keys list/],
     [['keys', 'delete', '--label', 'x', 'APKA1'], /--label does not apply to keys delete/],
     [['status', '--bucket', 'b', '--tag-key-prefix', 'x'], /--tag-key-prefix does not apply to status/],
+    [['status', '--bucket', 'b', '--expiring-within', '-1'], /--expiring-within must be 0 to 3650 days/],
+    [['status', '--bucket', 'b', '--expiring-within', 'soon'], /--expiring-within must be a number/],
+    [['publish', '--bucket', 'b', '--expiring-within', '3'], /--expiring-within does not apply to publish/],
     [['deploy'], /unknown command/],
   ])('refuses %j', (argv, reason) => expect(() => parseArgs(argv)).toThrow(reason));
 });

@@ -194,3 +194,119 @@ describe('statusReport with names that are Object.prototype properties', () => {
     expect(r.data).toMatchObject({ weakRsaKeys: [] });
   });
 });
+
+describe('statusReport: key lifecycle', () => {
+  const NOW = new Date('2027-01-10T12:00:00.000Z');
+  const base = JSON.parse(
+    indexJson(
+      {
+        alice: {
+          localName: 'alice',
+          keys: [
+            key('K1', ed, { start: '2026-10-13T00:00:00.000Z', expires: '2027-01-11T00:00:00.000Z' }),
+            key('K2', rsa3072, { start: '2026-12-01T00:00:00.000Z', expires: '2027-03-01T00:00:00.000Z' }),
+          ],
+        },
+        bob: {
+          localName: 'bob',
+          keys: [
+            key('tag:ssh-key:laptop', ed, { tagKey: 'ssh-key:laptop', expires: '2027-01-20T00:00:00.000Z' }),
+          ],
+          rejectedKeys: [
+            { id: 'K3', fingerprint: ed.fingerprint, reason: 'expired', expires: '2027-01-01T00:00:00.000Z' },
+          ],
+        },
+      },
+      '2027-01-10T11:59:00.000Z',
+    ),
+  );
+  base.groups = {
+    Administrators: {
+      members: ['alice'],
+      verifyRequired: true,
+      omittedKeys: [{ user: 'alice', id: 'K1', reason: 'not FIDO' }],
+    },
+  };
+  const grant = (status: 'active' | 'refused', value: string, reason?: string) => ({
+    iamUser: 'bob',
+    iamUserId: 'AIDABOB',
+    group: 'Administrators',
+    until: status === 'active' ? value.replace('Z', '.000Z') : null,
+    status,
+    ...(reason ? { reason } : {}),
+    tagKey: 'ssh-grant:Administrators',
+    value,
+    since: NOW.toISOString(),
+  });
+  base.grants = [
+    grant('active', '2027-01-10T16:00:00Z'),
+    { ...grant('refused', 'soon', 'malformed'), iamUser: 'alice' },
+  ];
+  const index = parseIndex(JSON.stringify(base));
+
+  it.each([
+    [
+      14,
+      [
+        'keys expiring within 14 d: 2  expired keys: 1',
+        `expires 2027-01-11T00:00:00.000Z: K1 of alice (${ed.fingerprint})`,
+        `expires 2027-01-20T00:00:00.000Z: tag:ssh-key:laptop of bob (${ed.fingerprint})`,
+      ],
+    ],
+    [
+      1,
+      [
+        'keys expiring within 1 d: 1  expired keys: 1',
+        `expires 2027-01-11T00:00:00.000Z: K1 of alice (${ed.fingerprint})`,
+      ],
+    ],
+    [60, ['keys expiring within 60 d: 3  expired keys: 1']],
+  ])(
+    '--expiring-within %i lists the keys expiring by then, with owners and dates, soonest first',
+    (days, want) => {
+      const r = statusReport(index, NOW, 3600, undefined, days);
+      const shown = r.lines.filter((l) => l.startsWith('keys expiring') || l.startsWith('expires '));
+      expect(shown.slice(0, want.length)).toEqual(want);
+      expect((r.data.expiringKeys as unknown[]).length).toBe(Number(want[0]?.split(': ')[1]?.split(' ')[0]));
+    },
+  );
+
+  it('lists grants (refused ones with the reason) and keys a verify-required group leaves out; --json too', () => {
+    const r = statusReport(index, NOW, 3600);
+    expect(r.lines.slice(-3)).toEqual([
+      'grant: bob -> Administrators until 2027-01-10T16:00:00.000Z',
+      'refused grant: alice -> Administrators (tag ssh-grant:Administrators = "soon"): malformed',
+      'left out of group Administrators: K1 of alice: not FIDO',
+    ]);
+    expect(r.data).toMatchObject({
+      expiringWithinDays: 14,
+      expiredKeys: 1,
+      expiringKeys: [
+        { user: 'alice', id: 'K1', fingerprint: ed.fingerprint, expires: '2027-01-11T00:00:00.000Z' },
+        {
+          user: 'bob',
+          id: 'tag:ssh-key:laptop',
+          tagKey: 'ssh-key:laptop',
+          expires: '2027-01-20T00:00:00.000Z',
+        },
+      ],
+      keysLeftOutOfGroups: [{ group: 'Administrators', user: 'alice', id: 'K1', reason: 'not FIDO' }],
+    });
+    expect((r.data.grants as { status: string }[]).map((g) => g.status)).toEqual(['active', 'refused']);
+  });
+
+  it('an expired key is a rejected key, not a copied one', () => {
+    const r = statusReport(index, NOW, 3600);
+    expect(r.lines).toContain('rejected key K3 of bob: expired');
+    expect(r.data.copiedKeyRefusals).toEqual([]);
+  });
+
+  it('says nothing of lifecycle when no key expires', () => {
+    const r = statusReport(
+      parseIndex(indexJson({ carol: { localName: 'carol', keys: [key('K9', ed)] } }, AT)),
+      at(1),
+      3600,
+    );
+    expect(r.lines.some((l) => /expir|grant|left out/.test(l))).toBe(false);
+  });
+});

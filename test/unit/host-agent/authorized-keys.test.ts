@@ -174,6 +174,61 @@ describe('hostile object contents are dropped with a diagnostic', () => {
   });
 });
 
+describe('key lifecycle options (expiry-time, verify-required)', () => {
+  const config = cfg({ users: { u: ['groups/G', 'users/alice'] } });
+  const sk = makeSkKey('ed25519');
+  // NOW is 2024-06-01T12:00:00Z.
+  const expiring = (t: string) => renderLine('alice', alice, { expiryTime: t });
+  const skLine = renderLine('alice', sk, { expiryTime: '20240601130000', verifyRequired: true });
+
+  it('prints lines with the options the publisher writes, exactly as written', async () => {
+    const later = expiring('20240601120100');
+    const r = await run(config, { 'groups/G/authorized_keys': later + skLine + bobLine }, 'u');
+    expect(r.stdout).toBe(later + skLine + bobLine);
+    expect(r.diagnostics.filter((d) => d.includes('dropped'))).toEqual([]);
+  });
+
+  it.each([
+    ['expired a second ago', '20240601115959', true],
+    ['expires this second (sshd still accepts it)', '20240601120000', false],
+    ['expired a year ago, written with Z', '20230601120000Z', true],
+  ])('a line that %s: dropped with a diagnostic when past', async (_n, t, dropped) => {
+    const r = await run(config, { 'groups/G/authorized_keys': expiring(t) + bobLine }, 'u');
+    expect(r.stdout).toBe(dropped ? bobLine : expiring(t) + bobLine);
+    const said = r.diagnostics.filter((d) => d.startsWith('groups/G: dropped a key of alice'));
+    expect(said).toEqual(
+      dropped
+        ? [
+            `groups/G: dropped a key of alice (${alice.fingerprint}): expired at ${new Date(Date.parse(`${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}T${t.slice(8, 10)}:${t.slice(10, 12)}:${t.slice(12, 14)}Z`)).toISOString()}`,
+          ]
+        : [],
+    );
+  });
+
+  it('an expired line from the cache is dropped as well (the derived lines keep the expiry)', async () => {
+    const body = expiring('20240601115959') + bobLine;
+    const d = deriveObject('groups/G/authorized_keys', Buffer.from(body));
+    expect(readDerived(d)?.lines[0]?.expiryTime).toBe('20240601115959');
+  });
+
+  it.each([
+    ['any other option after the owner', aliceLine.replace('" ssh-', '",no-pty ssh-')],
+    ['verify-required on a key that is not sk-*', aliceLine.replace('" ssh-', '",verify-required ssh-')],
+    ['an expiry-time in another form', aliceLine.replace('" ssh-', '",expiry-time="202406011300" ssh-')],
+    [
+      'options out of order',
+      skLine.replace(
+        ',expiry-time="20240601130000",verify-required',
+        ',verify-required,expiry-time="20240601130000"',
+      ),
+    ],
+  ])('refuses %s', async (_n, line) => {
+    const r = await run(config, { 'groups/G/authorized_keys': line + bobLine }, 'u');
+    expect(r.stdout).toBe(bobLine);
+    expect(r.diagnostics.some((d) => d.startsWith('groups/G: dropped line 1'))).toBe(true);
+  });
+});
+
 describe('input validation', () => {
   const config = cfg({ users: { u: ['users/alice'] } });
   it.each(['', '-oProxyCommand', '../etc', 'a/b', 'a b', 'x'.repeat(33), '123', 'é', 'a\nb', 'u\0'])(
@@ -571,9 +626,14 @@ describe('cached derived lines (a cache hit without re-validation or SHA-256)', 
   });
   const damaged: [string, unknown][] = [
     ['not an object', 'x'],
-    ['another version', { ...good, v: 2 }],
+    ['another version (1: lines without options)', { ...good, v: 1 }],
+    ['an expiry-time of another form', withLine(5, '2027-01-31')],
+    ['an expiry-time not a string', withLine(5, 20270131120000)],
+    ['verify-required on a key that is not sk-*', withLine(6, true)],
+    ['verify-required not a boolean', withLine(6, 'yes')],
     ['lines not a list', { ...good, lines: {} }],
     ['a short line', { ...good, lines: [['alice', alice.type]] }],
+    ['a line of version 1', { ...good, lines: [good.lines[0]?.slice(0, 5)] }],
     ['a newline in the owner', withLine(0, 'alice\nx')],
     ['an option in the owner', withLine(0, 'alice" command="x')],
     ['an unsupported type', withLine(1, 'ssh-dss')],

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { renderLine } from '../../../../../contract/line.js';
 import { parseAdminConfig } from '../../../../../host-agent/admin/config.js';
 import { parseSessionsSection } from '../../../../../host-agent/admin/sessions/config.js';
 import { freshOnlyCache, readPrincipalKeys } from '../../../../../host-agent/admin/sessions/keys.js';
@@ -46,8 +47,10 @@ describe('freshOnlyCache', () => {
 });
 
 describe('readPrincipalKeys', () => {
+  const NOW = Date.parse('2027-01-10T12:00:00Z');
   const alice = makeKey();
   const bob = makeKey();
+  const carol = makeKey();
   const line = (owner: string, k: typeof alice) =>
     `environment="SSH_KEY_OWNER=${owner}" ${k.type} ${k.blob} ${owner}\n`;
   const bodies = new Map<string, ReadResult | Error>([
@@ -61,6 +64,19 @@ describe('readPrincipalKeys', () => {
       { found: true, body: Buffer.from(line('bob', bob)), source: 'cache', fetchedAt: 0 },
     ],
     ['groups/gone/authorized_keys', { found: false, source: 's3' }],
+    // A grant that ended a second before NOW, and a key that expires later (key lifecycle).
+    [
+      'groups/granted/authorized_keys',
+      {
+        found: true,
+        body: Buffer.from(
+          renderLine('carol', carol, { expiryTime: '20270110115959' }) +
+            renderLine('alice', alice, { expiryTime: '20270110120100' }),
+        ),
+        source: 's3',
+        fetchedAt: 0,
+      },
+    ],
     [
       'groups/down/authorized_keys',
       new StoreUnavailableError('cannot read groups/down/authorized_keys: ECONNREFUSED'),
@@ -81,6 +97,7 @@ describe('readPrincipalKeys', () => {
       '',
       ['groups/admins', 'users/alice', 'groups/gone', 'groups/down', 'nonsense'],
       3000,
+      NOW,
     );
     expect(m.get('groups/admins')).toEqual({
       state: 'found',
@@ -96,6 +113,14 @@ describe('readPrincipalKeys', () => {
       why: 'cannot read groups/down/authorized_keys: ECONNREFUSED',
     });
     expect(m.get('nonsense')?.state).toBe('unreadable');
+  });
+
+  it('a line whose expiry-time has passed is no current key (an ended grant ends its sessions too)', async () => {
+    const m = await readPrincipalKeys(store, '', ['groups/granted'], 3000, NOW);
+    expect(m.get('groups/granted')).toEqual({
+      state: 'found',
+      lines: [{ owner: 'alice', fingerprint: alice.fingerprint }],
+    });
   });
 });
 
