@@ -21,6 +21,11 @@ export const PUBLISHER_ENV_VARS = [
   'DRY_RUN',
   'TAG_KEY_PREFIX',
   'EVENT_FULL_RUN_MINUTES',
+  // Key lifecycle (docs/key-lifecycle.md).
+  'MAX_KEY_AGE_DAYS',
+  'MAX_GRANT_HOURS',
+  'VERIFY_REQUIRED_GROUPS',
+  'GRANT_TAG_PREFIX',
 ] as const;
 export type PublisherEnvVar = (typeof PUBLISHER_ENV_VARS)[number];
 /** The function's environment as it reads it: only these names. */
@@ -34,6 +39,13 @@ export const DEFAULT_UID_BASE = 20000;
 export const DEFAULT_SCHEDULE_MINUTES = 15;
 /** EVENT_FULL_RUN_MINUTES when unset (the CLI's `publish`; the stack always sets it). */
 export const DEFAULT_EVENT_FULL_RUN_MINUTES = 60;
+
+/** MAX_GRANT_HOURS: the longest time-boxed grant (its end minus when the publisher first saw it). */
+export const DEFAULT_MAX_GRANT_HOURS = 12;
+/** GRANT_TAG_PREFIX: user tags `<prefix><IAM group name>` = `<UTC ISO 8601 end>` are time-boxed grants. */
+export const DEFAULT_GRANT_TAG_PREFIX = 'ssh-grant:';
+/** `status --expiring-within` and the KeysExpiringSoon metric: keys expiring within this many days. */
+export const DEFAULT_EXPIRING_WITHIN_DAYS = 14;
 
 /** Every metric the function emits (namespace METRICS_NAMESPACE; docs/operations.md). */
 export const PUBLISHER_METRICS = [
@@ -56,6 +68,9 @@ export const PUBLISHER_METRICS = [
   'BudgetTooSmall',
   'IamCalls',
   'DurationMs',
+  // Key lifecycle: published keys expiring within DEFAULT_EXPIRING_WITHIN_DAYS, and keys refused as expired.
+  'KeysExpiringSoon',
+  'KeysExpired',
 ] as const;
 export type PublisherMetric = (typeof PUBLISHER_METRICS)[number];
 
