@@ -26,6 +26,13 @@ export interface IndexKey {
   readonly fingerprint: string;
   /** The user tag that holds the key (then id is `tag:` + tagKey); absent for the key store. */
   readonly tagKey?: string;
+  /**
+   * ISO start of the key's age (key lifecycle): IAM's UploadDate for a key-store key; for a tag key,
+   * when the publisher first published it (kept across runs and renames: the entry is found by user id).
+   */
+  readonly start?: string;
+  /** ISO time the key's lines expire (start + maximum key age); absent when no maximum age is set. */
+  readonly expires?: string;
 }
 
 export interface RejectedKey {
@@ -42,6 +49,52 @@ export interface RejectedKey {
    * indexes written before it was recorded.
    */
   readonly activeSince?: string;
+  /** As in IndexKey: the start of the key's age (a key refused as `expired` keeps it). */
+  readonly start?: string;
+  /** As in IndexKey: when the key expired or expires. */
+  readonly expires?: string;
+}
+
+/** RejectedKey reason of a key past the maximum key age. */
+export const EXPIRED_REASON = 'expired';
+
+/** A time-boxed grant (user tag `<grant prefix><IAM group>` = `<UTC ISO 8601 end>`), as the last run judged it. */
+export interface IndexGrant {
+  readonly iamUser: string;
+  readonly iamUserId: string;
+  /** The IAM group named by the tag key (after the prefix), as spelled there. */
+  readonly group: string;
+  /** The grant's end (ISO, UTC); null when the tag's value is not a UTC ISO 8601 time. */
+  readonly until: string | null;
+  /** active: the user's keys are in the group's file until `until`; refused: they are not (see reason). */
+  readonly status: 'active' | 'refused';
+  /** Why a grant is refused (GRANT_REASONS); absent on an active one. */
+  readonly reason?: string;
+  /** The tag as IAM holds it: a targeted run restores untouched users' grant tags from here. */
+  readonly tagKey: string;
+  readonly value: string;
+  /** ISO time the publisher first saw this tag value: a grant's length is `until` minus this. */
+  readonly since: string;
+}
+
+/** Reasons a grant is refused (IndexGrant.reason). */
+export const GRANT_REASONS = {
+  tooLong: (maxHours: number) => `longer than the maximum grant of ${maxHours} h`,
+  malformed: 'the value is not a UTC ISO 8601 time (e.g. 2027-01-31T12:00:00Z)',
+  unknownGroup: 'no such IAM group',
+  ended: 'ended',
+} as const;
+
+/** Why a member's key is left out of a group's file (IndexGroup.omittedKeys). */
+export const NOT_FIDO_REASON =
+  'the group requires verify-required: only FIDO (sk-*) keys are published in it';
+
+export interface IndexGroup {
+  readonly members: readonly string[];
+  /** The group is in verifyRequiredGroups: its file holds only sk-* keys, each with verify-required. */
+  readonly verifyRequired?: boolean;
+  /** Members' (and grantees') published keys left out of this group's file, with the reason. */
+  readonly omittedKeys?: readonly { readonly user: string; readonly id: string; readonly reason: string }[];
 }
 
 export interface IndexUser {
@@ -65,7 +118,7 @@ export interface PublishedIndex {
   /** ISO time of the run: the heartbeat hosts judge staleness by. */
   readonly generatedAt: string;
   readonly users: Readonly<Record<string, IndexUser>>;
-  readonly groups: Readonly<Record<string, { readonly members: readonly string[] }>>;
+  readonly groups: Readonly<Record<string, IndexGroup>>;
   /**
    * Key id -> 'type base64' for every valid key (refused copies included): a key-store id's body never
    * changes, so known ids are never fetched again. Tag keys are under `tag:<IAM user id>:<tag key>`
@@ -81,10 +134,38 @@ export interface PublishedIndex {
   /** Version 2: uids allocated by name under version 1 to users gone before the migration; reserved forever. */
   readonly retiredUids?: Readonly<Record<string, number>>;
   readonly nextUid: number;
+  /** Time-boxed grants found in user tags, active and refused (user name, then tag key order). */
+  readonly grants?: readonly IndexGrant[];
 }
 
 export class IndexFormatError extends Error {
   override name = 'IndexFormatError';
+}
+
+/** Absent, or an ISO time Date can read. */
+function optionalTime(v: unknown): boolean {
+  return v === undefined || (typeof v === 'string' && !Number.isNaN(Date.parse(v)));
+}
+
+/** A grant entry: names and ids as IAM writes them, times readable, status one of the two. */
+function validGrant(g: unknown): boolean {
+  if (!isRecord(g)) return false;
+  const { iamUser, iamUserId, group, until, status, reason, tagKey, value, since } = g;
+  return (
+    typeof iamUser === 'string' &&
+    IAM_USER_NAME.test(iamUser) &&
+    typeof iamUserId === 'string' &&
+    IAM_USER_ID.test(iamUserId) &&
+    typeof group === 'string' &&
+    (until === null || (typeof until === 'string' && optionalTime(until))) &&
+    (status === 'active' || (status === 'refused' && typeof reason === 'string')) &&
+    (reason === undefined || typeof reason === 'string') &&
+    typeof tagKey === 'string' &&
+    IAM_TAG_KEY.test(tagKey) &&
+    typeof value === 'string' &&
+    typeof since === 'string' &&
+    optionalTime(since)
+  );
 }
 
 /**
@@ -93,11 +174,7 @@ export class IndexFormatError extends Error {
  */
 function validKeyEntry(k: unknown): boolean {
   if (!isRecord(k) || typeof k.id !== 'string') return false;
-  if (
-    k.activeSince !== undefined &&
-    (typeof k.activeSince !== 'string' || Number.isNaN(Date.parse(k.activeSince)))
-  )
-    return false;
+  if (![k.activeSince, k.start, k.expires].every(optionalTime)) return false;
   if (k.tagKey === undefined) return true;
   return typeof k.tagKey === 'string' && IAM_TAG_KEY.test(k.tagKey) && k.id === tagKeyId(k.tagKey);
 }
@@ -156,7 +233,13 @@ export function parseIndex(text: string): PublishedIndex {
     if (!IAM_GROUP_NAME.test(name) || !isRecord(g) || !Array.isArray(g.members)) {
       throw new IndexFormatError(`index.json: bad group entry ${name}`);
     }
+    if (g.verifyRequired !== undefined && typeof g.verifyRequired !== 'boolean')
+      throw new IndexFormatError(`index.json: bad verifyRequired for group ${name}`);
+    if (g.omittedKeys !== undefined && !Array.isArray(g.omittedKeys))
+      throw new IndexFormatError(`index.json: bad omittedKeys for group ${name}`);
   }
+  if (v.grants !== undefined && (!Array.isArray(v.grants) || !v.grants.every(validGrant)))
+    throw new IndexFormatError('index.json: bad grants');
   const retiredUids = v.retiredUids ?? {};
   if (!isRecord(retiredUids) || (!byUserId && v.retiredUids !== undefined))
     throw new IndexFormatError('index.json: bad retiredUids');

@@ -79,3 +79,20 @@ export function sanitizeTagLabel(text: string, maxLength: number): string {
     .replace(/^-+|-+$/g, '');
   return [...out].slice(0, Math.max(0, maxLength)).join('').replace(/-+$/, '');
 }
+
+/**
+ * Checks the grant tag prefix (default `ssh-grant:`) by parseTagKeyPrefix's rules, and refuses one
+ * that overlaps the key tag prefix in any letter case (IAM tag keys are matched without regard to
+ * case in policies' `aws:TagKeys`): members may set `<key prefix>*` on themselves, so a grant prefix
+ * under it (`ssh:` and `ssh:grant:`) would let them grant themselves any group.
+ */
+export function parseGrantTagPrefix(value: string | undefined, tagKeyPrefix: string, dflt: string): string {
+  const prefix = value === undefined || value === '' ? dflt : parseTagKeyPrefix(value);
+  const [a, b] = [prefix.toLowerCase(), tagKeyPrefix.toLowerCase()];
+  if (a.startsWith(b) || b.startsWith(a)) {
+    throw new InvalidTagKeyPrefixError(
+      `grant tag prefix ${JSON.stringify(prefix)} overlaps the key tag prefix ${JSON.stringify(tagKeyPrefix)}: members may set key tags on themselves`,
+    );
+  }
+  return prefix;
+}

@@ -1,9 +1,16 @@
 // Publisher settings from the environment (Lambda) — pure, so it is testable.
 
 import { errorMessage } from '../contract/errors.js';
-import { normalizePrefix, parseTagKeyPrefix } from '../contract/index.js';
+import {
+  IAM_GROUP_NAME,
+  normalizePrefix,
+  parseGrantTagPrefix,
+  parseTagKeyPrefix,
+} from '../contract/index.js';
 import {
   DEFAULT_EVENT_FULL_RUN_MINUTES,
+  DEFAULT_GRANT_TAG_PREFIX,
+  DEFAULT_MAX_GRANT_HOURS,
   type PublisherEnv,
   type PublisherEnvVar,
 } from '../contract/publisher-settings.js';
@@ -35,6 +42,48 @@ export function validShare(n: number): boolean {
 
 export function validUidBase(n: number): boolean {
   return Number.isInteger(n) && n >= 1000 && n < 2 ** 31;
+}
+
+/** MAX_KEY_AGE_DAYS: whole days, 1 to 3650 (ten years). */
+export function validMaxKeyAgeDays(n: number): boolean {
+  return Number.isInteger(n) && n >= 1 && n <= 3650;
+}
+
+/** MAX_GRANT_HOURS: whole hours, 1 to 720 (thirty days). */
+export function validMaxGrantHours(n: number): boolean {
+  return Number.isInteger(n) && n >= 1 && n <= 720;
+}
+
+/** VERIFY_REQUIRED_GROUPS: comma-separated IAM group names (spaces around them ignored, empty items dropped). */
+export function parseGroupList(name: PublisherEnvVar, v: string | undefined): string[] {
+  const groups = (v ?? '')
+    .split(',')
+    .map((g) => g.trim())
+    .filter((g) => g !== '');
+  const bad = groups.find((g) => !IAM_GROUP_NAME.test(g));
+  if (bad !== undefined)
+    throw new PublisherConfigError(`${name}: ${JSON.stringify(bad)} is not an IAM group name`);
+  return [...new Set(groups)];
+}
+
+/** The key lifecycle settings (docs/key-lifecycle.md). */
+function lifecycleFromEnv(
+  env: PublisherEnv,
+  tagKeyPrefix: string,
+): Pick<PublishConfig, 'maxKeyAgeDays' | 'maxGrantHours' | 'verifyRequiredGroups' | 'grantTagPrefix'> {
+  let grantTagPrefix: string;
+  try {
+    grantTagPrefix = parseGrantTagPrefix(env.GRANT_TAG_PREFIX, tagKeyPrefix, DEFAULT_GRANT_TAG_PREFIX);
+  } catch (e) {
+    throw new PublisherConfigError(`GRANT_TAG_PREFIX: ${errorMessage(e)}`, { cause: e });
+  }
+  const maxKeyAgeDays = num(env, 'MAX_KEY_AGE_DAYS', 0, validMaxKeyAgeDays);
+  return {
+    ...(maxKeyAgeDays > 0 ? { maxKeyAgeDays } : {}),
+    maxGrantHours: num(env, 'MAX_GRANT_HOURS', DEFAULT_MAX_GRANT_HOURS, validMaxGrantHours),
+    verifyRequiredGroups: parseGroupList('VERIFY_REQUIRED_GROUPS', env.VERIFY_REQUIRED_GROUPS),
+    grantTagPrefix,
+  };
 }
 
 /** The variables of contract/publisher-settings.ts PUBLISHER_ENV_VARS; nothing else. */
@@ -70,5 +119,6 @@ export function publishConfigFromEnv(env: PublisherEnv): PublishConfig {
         DEFAULT_EVENT_FULL_RUN_MINUTES,
         (n) => Number.isInteger(n) && n >= 1 && n <= 1440,
       ) * 60_000,
+    ...lifecycleFromEnv(env, tagKeyPrefix),
   };
 }

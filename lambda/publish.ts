@@ -19,7 +19,12 @@ import {
   serializeIndex,
   tooLargeForHosts,
 } from '../contract/index.js';
-import { DEFAULT_MAX_DELETE_SHARE, DEFAULT_UID_BASE } from '../contract/publisher-settings.js';
+import {
+  DEFAULT_GRANT_TAG_PREFIX,
+  DEFAULT_MAX_DELETE_SHARE,
+  DEFAULT_MAX_GRANT_HOURS,
+  DEFAULT_UID_BASE,
+} from '../contract/publisher-settings.js';
 import { deleteKey, listExisting, putText, readIndexText, readText } from './bucket.js';
 import { DEFAULT_PROGRESS_MAX_AGE_MS, type StopTimes, shortfall, stopTimes } from './deadline.js';
 import {
@@ -80,6 +85,14 @@ export interface PublishConfig {
    * (lambda/full-run-budget.ts); the schedule does the rest. @default 1 h
    */
   readonly eventFullRunIntervalMs?: number;
+  /** Key lifecycle (docs/key-lifecycle.md): keys older than this many days expire. @default off */
+  readonly maxKeyAgeDays?: number;
+  /** Longest time-boxed grant, in hours. @default 12 */
+  readonly maxGrantHours: number;
+  /** Groups whose files hold only FIDO (sk-*) keys, each with verify-required. @default [] */
+  readonly verifyRequiredGroups: readonly string[];
+  /** User tags `<prefix><IAM group>` = `<UTC ISO 8601 end>` are grants. @default 'ssh-grant:' */
+  readonly grantTagPrefix: string;
 }
 
 export const DEFAULT_PUBLISH_CONFIG = {
@@ -89,6 +102,9 @@ export const DEFAULT_PUBLISH_CONFIG = {
   uidBase: DEFAULT_UID_BASE,
   concurrency: 8,
   dryRun: false,
+  maxGrantHours: DEFAULT_MAX_GRANT_HOURS,
+  verifyRequiredGroups: [] as readonly string[],
+  grantTagPrefix: DEFAULT_GRANT_TAG_PREFIX,
 } as const;
 
 export interface PublishDeps {
