@@ -1,7 +1,11 @@
 // The key lifecycle settings (maxKeyAgeDays, maxGrantHours, verifyRequiredGroups,
 // grantTagPrefix): context values or construct props, checked once here and passed
 // to the function's environment. Pure: no CDK, no I/O.
-import { IAM_GROUP_NAME, InvalidTagKeyPrefixError, parseTagKeyPrefix } from '../contract/index.js';
+import {
+  IAM_GROUP_NAME,
+  InvalidTagKeyPrefixError,
+  parseGrantTagPrefix as parseContractGrantTagPrefix,
+} from '../contract/index.js';
 import {
   DEFAULT_GRANT_TAG_PREFIX,
   DEFAULT_MAX_GRANT_HOURS,
@@ -13,8 +17,8 @@ export { DEFAULT_GRANT_TAG_PREFIX, DEFAULT_MAX_GRANT_HOURS };
 
 /** The longest maxKeyAgeDays: ten years. */
 export const MAX_KEY_AGE_DAYS_LIMIT = 3650;
-/** The longest maxGrantHours: one week; a longer grant is standing access, which group membership is for. */
-export const MAX_GRANT_HOURS_LIMIT = 168;
+/** The longest maxGrantHours: thirty days (the function's MAX_GRANT_HOURS limit). */
+export const MAX_GRANT_HOURS_LIMIT = 720;
 
 /** The lifecycle part of SharedSettings (lib/config.ts). */
 export interface LifecycleSettings {
@@ -92,30 +96,19 @@ export function parseVerifyRequiredGroups(value: unknown): string[] {
 
 /**
  * The grant tag prefix: a tag key prefix (IAM tag key characters, so never a policy wildcard;
- * ending in : or /; not aws:), and apart from the tag key prefix, compared without case as IAM
- * compares tag keys: one under the other would make grants read as keys, or let the
- * self-service policy's key tags reach grant tags.
+ * ending in : or /; not aws:), apart from the tag key prefix in any letter case (contract's
+ * parseGrantTagPrefix, which the function applies to GRANT_TAG_PREFIX too).
  */
 export function parseGrantTagPrefix(value: unknown, tagKeyPrefix: string): string {
   if (value !== undefined && value !== null && typeof value !== 'string')
     throw new InvalidConfigError('grantTagPrefix: expected a string');
-  let prefix: string;
   try {
-    prefix = parseTagKeyPrefix((value as string | null | undefined) || DEFAULT_GRANT_TAG_PREFIX);
+    return parseContractGrantTagPrefix(value ?? undefined, tagKeyPrefix, DEFAULT_GRANT_TAG_PREFIX);
   } catch (err) {
     if (err instanceof InvalidTagKeyPrefixError)
-      throw new InvalidConfigError(`grantTagPrefix: ${err.message.replace('tag key prefix', 'prefix')}`, {
-        cause: err,
-      });
+      throw new InvalidConfigError(`grantTagPrefix: ${err.message}`, { cause: err });
     throw err;
   }
-  const [g, k] = [prefix.toLowerCase(), tagKeyPrefix.toLowerCase()];
-  if (g.startsWith(k) || k.startsWith(g)) {
-    throw new InvalidConfigError(
-      `grantTagPrefix: ${JSON.stringify(prefix)} overlaps the tag key prefix ${JSON.stringify(tagKeyPrefix)} (IAM tag keys compare without case): choose prefixes neither of which starts the other`,
-    );
-  }
-  return prefix;
 }
 
 /** Reads the four settings (context getter or props) into LifecycleSettings. */
