@@ -1,7 +1,10 @@
 // Pure argv parsing for the operator CLI, on node:util parseArgs (as host-agent/admin).
 import { parseArgs as parseArgv } from 'node:util';
 import { UsageError } from '../contract/errors.js';
+import { IAM_GROUP_NAME, IAM_USER_NAME } from '../contract/layout.js';
+import { DEFAULT_MAX_GRANT_HOURS } from '../contract/publisher-settings.js';
 import { own } from '../contract/records.js';
+import { checkGrantLength, parseGrantDuration } from './grant-time.js';
 
 export { UsageError };
 
@@ -11,6 +14,8 @@ export const USAGE = `usage:
                        [--tag-key-prefix P]
                        [--event FILE]   (apply one saved EventBridge IAM event, as the Lambda does)
                        [--time-budget SECONDS]  (stop in time, save progress; exit 3: run again, 4: too small)
+                       [--max-key-age-days N] [--max-grant-hours N] [--verify-required-groups A,B]
+                       [--grant-tag-prefix P]   (key lifecycle: pass what the stack sets)
   iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--json]
   iam-ssh-keys keys list       [--user IAM_USER]
   iam-ssh-keys keys upload     [--user IAM_USER] [--label NAME] FILE
@@ -18,9 +23,14 @@ export const USAGE = `usage:
   iam-ssh-keys keys deactivate [--user IAM_USER] KEY_ID
   iam-ssh-keys keys delete     [--user IAM_USER] KEY_ID | tag:TAG_KEY
   iam-ssh-keys credentials [--role-arn ARN] [--duration SECONDS] [--json]
+  iam-ssh-keys grant --user IAM_USER --group IAM_GROUP --for 4h [--max-grant-hours N]
+                     [--grant-tag-prefix P]   (time-boxed access: --for 90m, 4h, 1h30m)
+  iam-ssh-keys grant --revoke --user IAM_USER --group IAM_GROUP [--grant-tag-prefix P]
+  iam-ssh-keys grants --bucket NAME [--prefix P] [--json]
 ssh-rsa keys go to IAM's SSH key store; ed25519, ECDSA and FIDO (sk-*) keys to a user tag
 <tag key prefix><label> (--label, default: the key comment). keys commands take
-[--tag-key-prefix P] too; the prefix defaults to $TAG_KEY_PREFIX, else ssh-key:.
+[--tag-key-prefix P] too; the prefix defaults to $TAG_KEY_PREFIX, else ssh-key:. The grant tag
+prefix defaults to $GRANT_TAG_PREFIX, else ssh-grant:.
 Every command takes --profile NAME, --region REGION and --mfa-code CODE|- (- reads it from stdin;
 or set IAM_SSH_KEYS_MFA_CODE). Credentials come from the standard AWS chain (AWS_PROFILE,
 environment, ...); profiles with role_arn/source_profile/mfa_serial prompt for the MFA code on the
@@ -101,6 +111,11 @@ export type Command =
       readonly event?: string;
       /** Stop in time and save progress (exit 3) when IAM cannot be read completely within it. */
       readonly timeBudget?: number;
+      /** Key lifecycle, as the stack's maxKeyAgeDays, maxGrantHours, verifyRequiredGroups, grantTagPrefix. */
+      readonly maxKeyAgeDays?: number;
+      readonly maxGrantHours?: number;
+      readonly verifyRequiredGroups?: readonly string[];
+      readonly grantTagPrefix?: string;
     }
   | {
       readonly cmd: 'status';
@@ -115,6 +130,8 @@ export type Command =
       readonly durationSeconds?: number;
       readonly json: boolean;
     }
+  | GrantCommand
+  | { readonly cmd: 'grants'; readonly bucket: string; readonly prefix?: string; readonly json: boolean }
   | { readonly cmd: 'keys'; readonly action: 'list'; readonly user?: string; readonly tagKeyPrefix?: string }
   | {
       readonly cmd: 'keys';
@@ -140,6 +157,7 @@ export const FLAGS: ReadonlySet<string> = new Set([
   '--allow-mass-delete',
   '--allow-index-reset',
   '--json',
+  '--revoke',
 ]);
 export const OPTIONS: ReadonlySet<string> = new Set([
   '--bucket',
@@ -154,6 +172,12 @@ export const OPTIONS: ReadonlySet<string> = new Set([
   '--tag-key-prefix',
   '--event',
   '--time-budget',
+  '--group',
+  '--for',
+  '--max-key-age-days',
+  '--max-grant-hours',
+  '--verify-required-groups',
+  '--grant-tag-prefix',
 ]);
 
 /** FLAGS and OPTIONS as node:util parseArgs takes them. */
@@ -236,7 +260,14 @@ const PUBLISH_OPTIONS = [
   '--tag-key-prefix',
   '--event',
   '--time-budget',
-  ...FLAGS,
+  '--max-key-age-days',
+  '--max-grant-hours',
+  '--verify-required-groups',
+  '--grant-tag-prefix',
+  '--dry-run',
+  '--allow-mass-delete',
+  '--allow-index-reset',
+  '--json',
 ];
 
 function parsePublish(p: Parsed): Command {
@@ -263,6 +294,7 @@ function parsePublish(p: Parsed): Command {
     json: p.flags.has('--json'),
     ...given('tagKeyPrefix', p.options.get('--tag-key-prefix')),
     ...given('event', p.options.get('--event')),
+    ...lifecycleOptions(p),
   };
 }
 
@@ -312,6 +344,93 @@ function parseKeys(action: string | undefined, more: readonly string[]): Command
   );
 }
 
+/** A whole number from min to max, or undefined when the option is absent. */
+function wholeNumber(p: Parsed, name: string, min: number, max: number): number | undefined {
+  const n = number(p, name);
+  if (n !== undefined && (!Number.isInteger(n) || n < min || n > max))
+    throw new UsageError(`${name} must be a whole number from ${min} to ${max}`);
+  return n;
+}
+
+/** `--verify-required-groups A,B`: IAM group names. */
+function groupList(text: string): string[] {
+  const groups = text
+    .split(',')
+    .map((g) => g.trim())
+    .filter((g) => g !== '');
+  const bad = groups.find((g) => !IAM_GROUP_NAME.test(g));
+  if (bad !== undefined)
+    throw new UsageError(`--verify-required-groups: ${JSON.stringify(bad)} is not an IAM group name`);
+  return [...new Set(groups)];
+}
+
+/** publish's key lifecycle options (the function's limits: 3650 days, 720 hours). */
+function lifecycleOptions(p: Parsed) {
+  const groups = p.options.get('--verify-required-groups');
+  return {
+    ...given('maxKeyAgeDays', wholeNumber(p, '--max-key-age-days', 1, 3650)),
+    ...given('maxGrantHours', wholeNumber(p, '--max-grant-hours', 1, 720)),
+    ...given('verifyRequiredGroups', groups === undefined ? undefined : groupList(groups)),
+    ...given('grantTagPrefix', p.options.get('--grant-tag-prefix')),
+  };
+}
+
+export type GrantCommand =
+  | {
+      readonly cmd: 'grant';
+      readonly revoke: false;
+      readonly user: string;
+      readonly group: string;
+      /** `--for` as given (`4h`), and in seconds. */
+      readonly for: string;
+      readonly seconds: number;
+      readonly grantTagPrefix?: string;
+    }
+  | {
+      readonly cmd: 'grant';
+      readonly revoke: true;
+      readonly user: string;
+      readonly group: string;
+      readonly grantTagPrefix?: string;
+    };
+
+/** `grant`: --user and --group always; --for (at most --max-grant-hours, default 12) unless --revoke. */
+function parseGrant(p: Parsed): GrantCommand {
+  noPositional(p);
+  const revoke = p.flags.has('--revoke');
+  only(
+    p,
+    ['--user', '--group', '--grant-tag-prefix', ...(revoke ? ['--revoke'] : ['--for', '--max-grant-hours'])],
+    revoke ? 'grant --revoke' : 'grant',
+  );
+  const user = p.options.get('--user');
+  const group = p.options.get('--group');
+  if (!user || !group) throw new UsageError('grant needs --user IAM_USER and --group IAM_GROUP');
+  if (!IAM_USER_NAME.test(user))
+    throw new UsageError(`--user: ${JSON.stringify(user)} is not an IAM user name`);
+  if (!IAM_GROUP_NAME.test(group))
+    throw new UsageError(`--group: ${JSON.stringify(group)} is not an IAM group name`);
+  const u = { user, group, ...given('grantTagPrefix', p.options.get('--grant-tag-prefix')) };
+  if (revoke) return { cmd: 'grant', revoke, ...u };
+  const text = p.options.get('--for');
+  if (!text) throw new UsageError('grant needs --for DURATION (e.g. 90m, 4h), or --revoke');
+  const seconds = parseGrantDuration(text);
+  checkGrantLength(seconds, wholeNumber(p, '--max-grant-hours', 1, 720) ?? DEFAULT_MAX_GRANT_HOURS, text);
+  return { cmd: 'grant', revoke, ...u, for: text, seconds };
+}
+
+function parseGrants(p: Parsed): Command {
+  noPositional(p);
+  const bucket = bucketOf(p, 'grants');
+  only(p, ['--bucket', '--prefix', '--json'], 'grants');
+  return {
+    cmd: 'grants',
+    bucket,
+    ...given('prefix', p.options.get('--prefix')),
+    json: p.flags.has('--json'),
+  };
+}
+
 export function parseArgs(argv: readonly string[]): Command {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') return { cmd: 'help' };
@@ -319,5 +438,7 @@ export function parseArgs(argv: readonly string[]): Command {
   if (cmd === 'status') return parseStatus(split(rest));
   if (cmd === 'credentials') return parseCredentials(split(rest));
   if (cmd === 'keys') return parseKeys(rest[0], rest.slice(1));
+  if (cmd === 'grant') return parseGrant(split(rest));
+  if (cmd === 'grants') return parseGrants(split(rest));
   throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
 }

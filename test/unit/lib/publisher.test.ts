@@ -230,6 +230,8 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
           UID_BASE: '20000',
           TAG_KEY_PREFIX: 'ssh-key:',
           EVENT_FULL_RUN_MINUTES: '15',
+          MAX_GRANT_HOURS: '12',
+          GRANT_TAG_PREFIX: 'ssh-grant:',
           POWERTOOLS_SERVICE_NAME: 'iam-ssh-keys-publisher',
           POWERTOOLS_METRICS_NAMESPACE: 'IamSshKeys',
           NODE_OPTIONS: '--enable-source-maps',
@@ -745,8 +747,9 @@ describe('SshKeyPublisher variants', () => {
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumEventAgeInSeconds: 300 });
     const topicRef = { Ref: logicalIdOf(stack, topic) };
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    // errors, throttles, staleness, event dead letters, import in progress, objects too large for hosts
-    expect(alarms).toHaveLength(6);
+    // errors, throttles, staleness, event dead letters, import in progress, objects too large for hosts,
+    // keys expired
+    expect(alarms).toHaveLength(7);
     for (const a of alarms) {
       expect(a.Properties.AlarmActions).toEqual([topicRef]);
       expect(a.Properties.OKActions).toEqual([topicRef]);
