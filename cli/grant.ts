@@ -7,6 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { errorMessage } from '../contract/errors.js';
 import { IAM_TAG_KEY, parseIndex } from '../contract/index.js';
 import { readIndexText } from '../lambda/bucket.js';
+import { isNoSuchEntity } from '../lambda/iam-source.js';
 import type { GrantCommand } from './args.js';
 import { grantEnd, grantLength } from './grant-time.js';
 import { grantsReport } from './grants-report.js';
@@ -21,8 +22,6 @@ type Out = (line: string) => void;
 export const PUBLISHED_BY =
   'published by the targeted run its IAM event starts when the stack is event-driven (the default; ' +
   'about a minute), else by the next scheduled run (every scheduleMinutes)';
-
-const isNoSuchEntity = (e: unknown) => (e as { name?: string }).name === 'NoSuchEntity';
 
 /** IAM's spelling of the group (names compare without case there, and the publisher matches IAM's). */
 async function groupName(iam: IAMClient, group: string, revoke: boolean): Promise<string> {
