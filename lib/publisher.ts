@@ -109,6 +109,20 @@ export interface SshKeyPublisherProps extends Partial<SharedSettings> {
   readonly entry?: string;
 }
 
+/** stalenessPeriods (default 3), checked against the schedule: CloudWatch evaluates an alarm over at most one day. */
+function stalenessPeriodsOf(value: number | undefined, scheduleMinutes: number): number {
+  const stalenessPeriods = value ?? 3;
+  if (!Number.isInteger(stalenessPeriods) || stalenessPeriods < 1) {
+    throw new InvalidConfigError('stalenessPeriods must be a positive whole number');
+  }
+  if (scheduleMinutes * stalenessPeriods > 1440) {
+    throw new InvalidConfigError(
+      `scheduleMinutes (${scheduleMinutes}) x stalenessPeriods (${stalenessPeriods}) exceeds CloudWatch's one-day alarm window`,
+    );
+  }
+  return stalenessPeriods;
+}
+
 export class SshKeyPublisher extends Construct {
   /** The keys bucket. */
   public readonly bucket: s3.IBucket;
@@ -162,16 +176,7 @@ export class SshKeyPublisher extends Construct {
       ]),
     ];
     const scheduleMinutes = parseScheduleMinutes(props.scheduleMinutes);
-    const stalenessPeriods = props.stalenessPeriods ?? 3;
-    if (!Number.isInteger(stalenessPeriods) || stalenessPeriods < 1) {
-      throw new InvalidConfigError('stalenessPeriods must be a positive whole number');
-    }
-    // CloudWatch evaluates an alarm over at most one day.
-    if (scheduleMinutes * stalenessPeriods > 1440) {
-      throw new InvalidConfigError(
-        `scheduleMinutes (${scheduleMinutes}) x stalenessPeriods (${stalenessPeriods}) exceeds CloudWatch's one-day alarm window`,
-      );
-    }
+    const stalenessPeriods = stalenessPeriodsOf(props.stalenessPeriods, scheduleMinutes);
     if (props.bucket && props.bucketName) throw new InvalidConfigError('set bucket or bucketName, not both');
 
     // --- Bucket ---

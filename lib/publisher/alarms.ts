@@ -24,19 +24,19 @@ export interface PublisherAlarmsProps {
   readonly alarmTopic?: sns.ITopic | undefined;
 }
 
-export function publisherAlarms(
-  scope: Construct,
-  fn: lambda.IFunction,
-  props: PublisherAlarmsProps,
-): Record<
+export type PublisherAlarm =
   | 'errorsAlarm'
   | 'throttlesAlarm'
   | 'stalenessAlarm'
   | 'importInProgressAlarm'
   | 'objectsTooLargeAlarm'
-  | 'keysExpiredAlarm',
-  cloudwatch.Alarm
-> {
+  | 'keysExpiredAlarm';
+
+export function publisherAlarms(
+  scope: Construct,
+  fn: lambda.IFunction,
+  props: PublisherAlarmsProps,
+): Record<PublisherAlarm, cloudwatch.Alarm> {
   const { stalenessPeriods } = props;
   const period = Duration.minutes(props.scheduleMinutes);
   const errorsAlarm = new cloudwatch.Alarm(scope, 'ErrorsAlarm', {
@@ -100,20 +100,23 @@ export function publisherAlarms(
   });
   const objectsTooLargeAlarm = objectsTooLarge(scope, metric('ObjectsTooLargeForHosts'));
   const keysExpiredAlarm = keysExpired(scope, metric('KeysExpired'));
-  const alarms = {
+  return notify(props.alarmTopic, {
     errorsAlarm,
     throttlesAlarm,
     stalenessAlarm,
     importInProgressAlarm,
     objectsTooLargeAlarm,
     keysExpiredAlarm,
-  };
-  if (props.alarmTopic) {
-    const action = new cwActions.SnsAction(props.alarmTopic);
-    for (const alarm of Object.values(alarms)) {
-      alarm.addAlarmAction(action);
-      alarm.addOkAction(action);
-    }
+  });
+}
+
+/** Every alarm notifies the topic, if any, on ALARM and on OK. */
+function notify<T extends Record<string, cloudwatch.Alarm>>(topic: sns.ITopic | undefined, alarms: T): T {
+  if (!topic) return alarms;
+  const action = new cwActions.SnsAction(topic);
+  for (const alarm of Object.values(alarms)) {
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
   }
   return alarms;
 }
