@@ -398,11 +398,9 @@ export type GrantCommand =
 function parseGrant(p: Parsed): GrantCommand {
   noPositional(p);
   const revoke = p.flags.has('--revoke');
-  only(
-    p,
-    ['--user', '--group', '--grant-tag-prefix', ...(revoke ? ['--revoke'] : ['--for', '--max-grant-hours'])],
-    revoke ? 'grant --revoke' : 'grant',
-  );
+  only(p, ['--user', '--group', '--grant-tag-prefix', '--revoke', '--for', '--max-grant-hours'], 'grant');
+  if (revoke && (p.options.has('--for') || p.options.has('--max-grant-hours')))
+    throw new UsageError('grant --revoke ends a grant: it takes no --for or --max-grant-hours');
   const user = p.options.get('--user');
   const group = p.options.get('--group');
   if (!user || !group) throw new UsageError('grant needs --user IAM_USER and --group IAM_GROUP');

@@ -1,5 +1,7 @@
 export * from './build-app.js';
 export * from './config.js';
+export * from './grant-approvers.js';
+export * from './lifecycle-settings.js';
 export * from './publisher.js';
 export * from './reader-policy.js';
 export * from './self-service-policy.js';

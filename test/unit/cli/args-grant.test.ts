@@ -61,7 +61,7 @@ describe('parseArgs: grant, grants', () => {
     ],
     [
       ['grant', '--revoke', '--user', 'alice', '--group', 'A', '--for', '4h'],
-      /--for does not apply to grant --revoke/,
+      /grant --revoke ends a grant: it takes no --for or --max-grant-hours/,
     ],
     [
       ['grant', '--user', 'alice', '--group', 'A', '--for', '4h', '--bucket', 'b'],
