@@ -5,6 +5,7 @@ import { IAM_GROUP_NAME, IAM_USER_NAME } from '../contract/layout.js';
 import { DEFAULT_MAX_GRANT_HOURS } from '../contract/publisher-settings.js';
 import { own } from '../contract/records.js';
 import { checkGrantLength, parseGrantDuration } from './grant-time.js';
+import { parseTimeSpec, type TimeSpec } from './logins-report.js';
 
 export { UsageError };
 
@@ -17,6 +18,8 @@ export const USAGE = `usage:
                        [--max-key-age-days N] [--max-grant-hours N] [--verify-required-groups A,B]
                        [--grant-tag-prefix P]   (key lifecycle: pass what the stack sets)
   iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--json]
+  iam-ssh-keys logins  --bucket AUDIT_BUCKET [--since 24h|TIME] [--until 0m|TIME] [--user IAM_USER]
+                       [--instance ID] [--local-user NAME] [--keys-bucket NAME [--keys-prefix P]] [--json]
   iam-ssh-keys keys list       [--user IAM_USER]
   iam-ssh-keys keys upload     [--user IAM_USER] [--label NAME] FILE
   iam-ssh-keys keys activate   [--user IAM_USER] KEY_ID
@@ -125,6 +128,20 @@ export type Command =
       readonly json: boolean;
     }
   | {
+      readonly cmd: 'logins';
+      /** The audit bucket (AuditBucketName output). */
+      readonly bucket: string;
+      readonly since: TimeSpec;
+      readonly until?: TimeSpec;
+      readonly user?: string;
+      readonly instance?: string;
+      readonly localUser?: string;
+      /** The keys bucket, whose index.json fills in key ids by fingerprint. */
+      readonly keysBucket?: string;
+      readonly keysPrefix?: string;
+      readonly json: boolean;
+    }
+  | {
       readonly cmd: 'credentials';
       readonly roleArn?: string;
       readonly durationSeconds?: number;
@@ -178,6 +195,12 @@ export const OPTIONS: ReadonlySet<string> = new Set([
   '--max-grant-hours',
   '--verify-required-groups',
   '--grant-tag-prefix',
+  '--since',
+  '--until',
+  '--instance',
+  '--local-user',
+  '--keys-bucket',
+  '--keys-prefix',
 ]);
 
 /** FLAGS and OPTIONS as node:util parseArgs takes them. */
@@ -248,6 +271,39 @@ function parseStatus(p: Parsed): Command {
     bucket,
     ...given('prefix', p.options.get('--prefix')),
     maxAge,
+    json: p.flags.has('--json'),
+  };
+}
+
+const LOGINS_OPTIONS = [
+  '--bucket',
+  '--since',
+  '--until',
+  '--user',
+  '--instance',
+  '--local-user',
+  '--keys-bucket',
+  '--keys-prefix',
+  '--json',
+];
+
+function parseLogins(p: Parsed): Command {
+  noPositional(p);
+  const bucket = bucketOf(p, 'logins');
+  only(p, LOGINS_OPTIONS, 'logins');
+  const until = p.options.get('--until');
+  if (p.options.has('--keys-prefix') && !p.options.has('--keys-bucket'))
+    throw new UsageError('--keys-prefix needs --keys-bucket');
+  return {
+    cmd: 'logins',
+    bucket,
+    since: parseTimeSpec(p.options.get('--since') ?? '24h', '--since'),
+    ...given('until', until === undefined ? undefined : parseTimeSpec(until, '--until')),
+    ...given('user', p.options.get('--user')),
+    ...given('instance', p.options.get('--instance')),
+    ...given('localUser', p.options.get('--local-user')),
+    ...given('keysBucket', p.options.get('--keys-bucket')),
+    ...given('keysPrefix', p.options.get('--keys-prefix')),
     json: p.flags.has('--json'),
   };
 }
@@ -434,6 +490,7 @@ export function parseArgs(argv: readonly string[]): Command {
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') return { cmd: 'help' };
   if (cmd === 'publish') return parsePublish(split(rest));
   if (cmd === 'status') return parseStatus(split(rest));
+  if (cmd === 'logins') return parseLogins(split(rest));
   if (cmd === 'credentials') return parseCredentials(split(rest));
   if (cmd === 'keys') return parseKeys(rest[0], rest.slice(1));
   if (cmd === 'grant') return parseGrant(split(rest));

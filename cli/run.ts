@@ -9,6 +9,7 @@ import { runCredentials } from './credentials/command.js';
 import { type CredentialSetup, credentialSetup } from './credentials/setup.js';
 import { runGrant, runGrants } from './grant.js';
 import { runKeys } from './keys.js';
+import { runLogins } from './logins.js';
 import { runPublish } from './publish.js';
 import { runStatus } from './status.js';
 
@@ -95,6 +96,10 @@ export async function run(
   if (c.cmd === 'grant') {
     const grantTagPrefix = grantTagPrefixOf(c.grantTagPrefix, tagKeyPrefixOf(undefined, env), env);
     return runGrant(c, { iam: clients.iam, grantTagPrefix, now: () => new Date() }, out);
+  }
+  if (c.cmd === 'logins') {
+    const keysPrefix = c.keysBucket ? prefixOf(c.keysPrefix) : undefined;
+    return runLogins({ ...c, ...(keysPrefix === undefined ? {} : { keysPrefix }) }, clients.s3, out, err);
   }
   const prefix = prefixOf(c.prefix);
   if (c.cmd === 'status') return runStatus(c, clients.s3, prefix, out);

@@ -70,17 +70,8 @@ export interface IamUserMatch {
   readonly diagnostics: string[];
 }
 
-/** The uid of `user` in /etc/passwd text, or undefined. */
-export function uidFromPasswd(passwd: string, user: string): number | undefined {
-  for (const line of passwd.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === user && f.length >= 7) {
-      const uid = Number(f[2]);
-      return Number.isSafeInteger(uid) && uid >= 0 ? uid : undefined;
-    }
-  }
-  return undefined;
-}
+// The one /etc/passwd reader, shared with the admin commands.
+export { uidFromPasswd } from './passwd.js';
 
 /**
  * iamUsers mode: the IAM user whose local name is `user`. The directory's
@@ -251,37 +242,79 @@ export async function authorizedKeys(
 
   // The chain runs alongside our reads, under the same deadline.
   const chainP = deps.runChain?.();
+  const read = await readPrincipals(config, user, mapped, deps, diagnostics);
+  if ('failed' in read) {
+    await chainP; // let it finish (it is killed at the deadline) before we answer
+    return fail(diagnostics, read.failed);
+  }
+  const { results } = read;
+  const collected = collectLines(results, fp, diagnostics);
+  const audit = fp !== undefined ? auditLines(collected, user, fp, deps.sshdPid) : [];
+  if (fp === undefined) {
+    const sources = [...new Set(results.map((x) => x.r.source))].join(',') || 'none';
+    diagnostics.push(
+      `user ${user}: ${collected.size} keys from ${results.length} principals (source ${sources})`,
+    );
+  }
+
+  let stdout = [...collected.keys()].join('');
+  const chain = await chainP;
+  if (chain) {
+    if (chain.ok) stdout += chain.stdout;
+    else diagnostics.push(`chain command ignored: ${chain.reason}`);
+  }
+  return { exitCode: 0, stdout, diagnostics, audit };
+}
+
+type PrincipalRead = { principal: string; r: ReadResult };
+
+/**
+ * Every object of the user's principals (the config's, and in iamUsers mode
+ * the directory's), or why the answer cannot be decided: an object that cannot
+ * be read fails the whole answer (an oversized one too), never "no keys".
+ */
+async function readPrincipals(
+  config: AgentConfig,
+  user: string,
+  mapped: readonly string[],
+  deps: AgentDeps,
+  diagnostics: string[],
+): Promise<{ results: PrincipalRead[] } | { failed: string }> {
   const readOpts = readOptions(deps.signal);
   const read = (principal: string) =>
     deps.store
       .read(principalKey(config.prefix, parsePrincipal(principal)), readOpts)
       .then((r) => ({ principal, r }));
-
-  let results: { principal: string; r: ReadResult }[];
   try {
     const settled = await Promise.allSettled([
       ...mapped.map(read),
       ...(config.iamUsers ? [resolveIamUser(config, user, deps, diagnostics, read)] : []),
     ]);
-    results = [];
-    // An object that cannot be read fails the whole answer (an oversized one too): never "no keys".
+    const results: PrincipalRead[] = [];
     for (const s of settled) {
       if (s.status === 'fulfilled') results.push(...(Array.isArray(s.value) ? s.value : [s.value]));
       else throw s.reason;
     }
+    return { results };
   } catch (e) {
-    await chainP; // let it finish (it is killed at the deadline) before we answer
     if (
       e instanceof StoreUnavailableError ||
       e instanceof ObjectTooLargeError ||
       e instanceof DirectoryFormatError ||
       e instanceof DirectoryMissingError
     ) {
-      return fail(diagnostics, `cannot decide: ${errorMessage(e)}`);
+      return { failed: `cannot decide: ${errorMessage(e)}` };
     }
-    return fail(diagnostics, `cannot decide: unexpected ${errorMessage(e)}`);
+    return { failed: `cannot decide: unexpected ${errorMessage(e)}` };
   }
+}
 
+/** The accepted lines (of the key `fp` only, when given), each once, with every principal that granted it. */
+function collectLines(
+  results: readonly PrincipalRead[],
+  fp: string | undefined,
+  diagnostics: string[],
+): Map<string, Collected> {
   const collected = new Map<string, Collected>();
   for (const { principal, r } of results) {
     if (!r.found) {
@@ -300,35 +333,26 @@ export async function authorizedKeys(
       } else collected.set(text, { line, principals: [principal], sources: [r.source] });
     }
   }
+  return collected;
+}
 
-  const audit: string[] = [];
-  if (fp !== undefined) {
-    for (const c of collected.values()) {
-      audit.push(
-        auditMessage({
-          user,
-          fingerprint: fp,
-          owner: c.line.owner,
-          principals: c.principals,
-          sources: c.sources,
-          ...(deps.sshdPid !== undefined ? { sshdPid: deps.sshdPid } : {}),
-        }),
-      );
-    }
-  } else {
-    const sources = [...new Set(results.map((x) => x.r.source))].join(',') || 'none';
-    diagnostics.push(
-      `user ${user}: ${collected.size} keys from ${results.length} principals (source ${sources})`,
-    );
-  }
-
-  let stdout = [...collected.keys()].join('');
-  const chain = await chainP;
-  if (chain) {
-    if (chain.ok) stdout += chain.stdout;
-    else diagnostics.push(`chain command ignored: ${chain.reason}`);
-  }
-  return { exitCode: 0, stdout, diagnostics, audit };
+/** One audit message per returned key. */
+function auditLines(
+  collected: ReadonlyMap<string, Collected>,
+  user: string,
+  fp: string,
+  sshdPid: number | undefined,
+): string[] {
+  return [...collected.values()].map((c) =>
+    auditMessage({
+      user,
+      fingerprint: fp,
+      owner: c.line.owner,
+      principals: c.principals,
+      sources: c.sources,
+      ...(sshdPid !== undefined ? { sshdPid } : {}),
+    }),
+  );
 }
 
 /** The config's principals for a local user: an own property only (`toString` maps nothing). */

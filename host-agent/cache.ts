@@ -1,24 +1,13 @@
-// The agent's on-disk cache: one file per object, written atomically with mode
-// 0600 in a directory only the agent's user can write. Anything that does not
-// look exactly right (mode, owner, checksum, key) is treated as absent.
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fchmodSync,
-  fstatSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+// The agent's object cache: one file per object, written atomically with mode
+// 0600 in a directory only the agent's user can write (private-file.ts).
+// Anything that does not look exactly right (mode, owner, checksum, key) is
+// treated as absent. Single flight's lock files live next to the entries
+// (fetch-lock.ts); the store wires the two together.
+import { createHash } from 'node:crypto';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_HOST_OBJECT_BYTES } from '../contract/directory.js';
-import { fileLocks, type ObjectLocks } from './fetch-lock.js';
-import { privateDirProblem } from './secure-path.js';
+import { readPrivateFile, writePrivateFile } from './private-file.js';
 
 /** Largest object the agent accepts from S3 or from its cache: the publisher refuses to write bigger ones. */
 export const MAX_OBJECT_BYTES = MAX_HOST_OBJECT_BYTES;
@@ -180,97 +169,12 @@ export function decodeEntry(buf: Buffer, key: string): CacheEntry | string {
   };
 }
 
-export class CacheDirError extends Error {
-  override name = 'CacheDirError';
-}
-
-/**
- * Makes sure `dir` exists (creating it 0700) and is a real directory owned by
- * `uid` that nobody else can write. Throws CacheDirError with the reason.
- */
-export function checkPrivateDir(dir: string, uid: number): void {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (cause) {
-    throw new CacheDirError(
-      `cache dir ${dir}: cannot create (${(cause as NodeJS.ErrnoException).code ?? 'error'})`,
-      {
-        cause,
-      },
-    );
-  }
-  // lstat: a symlink is "not a directory".
-  const problem = privateDirProblem(dir, lstatSync(dir), uid, { allowReadable: true });
-  if (problem) throw new CacheDirError(`cache dir ${problem}`);
-}
-
-/**
- * Reads a file only if it is a regular file (no symlink), owned by `uid`,
- * mode 0600 or tighter and at most `maxBytes`. Returns undefined when absent,
- * a reason string when present but unacceptable.
- */
-export function readPrivateFile(path: string, uid: number, maxBytes: number): Buffer | string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    return `cannot open (${code ?? 'error'})`;
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return 'not a regular file';
-    if (st.uid !== uid) return `owned by uid ${st.uid}`;
-    if (st.mode & 0o077) return `mode ${(st.mode & 0o777).toString(8)} is not 0600`;
-    if (st.size > maxBytes) return 'too large';
-    const buf = Buffer.allocUnsafe(st.size);
-    let off = 0;
-    while (off < st.size) {
-      const n = readSync(fd, buf, off, st.size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return off === st.size ? buf : 'changed while reading';
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Writes via a temp file in the same directory and rename, mode 0600: readers see old or new, never half. */
-export function writePrivateFile(dir: string, name: string, data: Buffer): void {
-  const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}`);
-  const fd = openSync(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o600,
-  );
-  try {
-    fchmodSync(fd, 0o600); // umask can only tighten, but be explicit
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-  } catch (e) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw e;
-  }
-  closeSync(fd);
-  try {
-    renameSync(tmp, join(dir, name));
-  } catch (e) {
-    unlinkSync(tmp);
-    throw e;
-  }
-}
-
 export interface ObjectCache {
   /** undefined when absent; a string reason when present but unusable. */
   read(key: string): CacheEntry | string | undefined;
   write(entry: CacheEntry): void;
   /** Identity of the entry's file (inode, mtime, size), undefined when absent: changes with every write. */
   stamp?(key: string): string | undefined;
-  /** Per-entry lock files for single flight (fetch-lock.ts); absent: every miss fetches. */
-  readonly locks?: ObjectLocks;
 }
 
 /** File-backed object cache in a directory already checked by checkPrivateDir. */
@@ -292,6 +196,5 @@ export function fileCache(dir: string, uid: number): ObjectCache {
         return undefined;
       }
     },
-    locks: fileLocks(dir, uid),
   };
 }

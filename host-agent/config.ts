@@ -17,16 +17,6 @@ export const DEFAULT_MAX_STALE_SECONDS = 86_400;
 export const DEFAULT_DEADLINE_MS = 3000;
 export const DEFAULT_SYSLOG_SOCKET = '/dev/log';
 
-export interface SyncUsersConfig {
-  markerGroup: string;
-  localGroups: string[];
-  groupMap: Record<string, string>;
-  sudoGroups: string[] | '##ALL##';
-  removeHome: boolean;
-  /** Give managed accounts whose uid is not the published one that uid (usermod -u). */
-  renumber: boolean;
-}
-
 export interface AgentConfig {
   bucket: string;
   /** Normalised: '' or 'p/'. */
@@ -43,7 +33,6 @@ export interface AgentConfig {
   deadlineMs: number;
   /** argv of another AuthorizedKeysCommand; %u and %f are substituted per item. */
   chain?: string[];
-  syncUsers?: SyncUsersConfig;
   /** Where audit lines go (logger -u). Not in the contract's example; defaults to /dev/log. */
   syslogSocket: string;
   /** Local accounts for iamUsers mode's uid check. Defaults to /etc/passwd. */
@@ -54,7 +43,21 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Every key the parser accepts, by level (docs/host-agent.md's table is checked against these). */
+/**
+ * Admin-only sections of the config file. The login parser accepts each key
+ * and never reads its value; the admin commands parse it (host-agent/admin/config.ts
+ * holds one parser per section, next to its command). So no login loads or runs
+ * that code, and a mistake in such a section fails the admin command that reads
+ * it (and doctor), not every login. To add a section: its name here, its keys
+ * and parser in admin/config.ts (the type checker asks for them).
+ */
+export const ADMIN_SECTIONS = ['syncUsers'] as const;
+export type AdminSection = (typeof ADMIN_SECTIONS)[number];
+
+/**
+ * Every key the login parser accepts, by level; the keys inside admin-only
+ * sections are in admin/config.ts (docs/host-agent.md's table is checked against both).
+ */
 export const CONFIG_KEYS = {
   top: [
     'bucket',
@@ -68,22 +71,70 @@ export const CONFIG_KEYS = {
     'roleArn',
     'deadlineMs',
     'chain',
-    'syncUsers',
     'syslogSocket',
     'passwdFile',
+    ...ADMIN_SECTIONS,
   ],
   cache: ['dir', 'ttlSeconds', 'maxStaleSeconds'],
   iamUsers: ['allowGroups'],
-  syncUsers: ['markerGroup', 'localGroups', 'groupMap', 'sudoGroups', 'removeHome', 'renumber'],
 } as const;
 const KNOWN_KEYS: ReadonlySet<string> = new Set(CONFIG_KEYS.top);
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
-const LOCAL_GROUP = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
 
 type Obj = Record<string, unknown>;
 
-function define<T>(o: Record<string, T>, k: string, v: T): void {
+/** Sets an own property: a key named "__proto__" stays plain data. */
+export function define<T>(o: Record<string, T>, k: string, v: T): void {
   Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
+/** The field checks of one config file: each failure is a ConfigError naming the file and the field. */
+export interface ConfigFields {
+  bad(msg: string): never;
+  str(v: unknown, field: string): string;
+  int(v: unknown, field: string, def: number, min: number, max: number): number;
+  strList(v: unknown, field: string, check: (s: string) => boolean, what: string): string[];
+}
+
+export function configFields(source: string): ConfigFields {
+  const bad = (msg: string): never => {
+    throw new ConfigError(`${source}: ${msg}`);
+  };
+  return {
+    bad,
+    str: (v, field) => (typeof v === 'string' && v !== '' ? v : bad(`${field} must be a non-empty string`)),
+    int(v, field, def, min, max) {
+      if (v === undefined) return def;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+        return bad(`${field} must be an integer from ${min} to ${max}`);
+      }
+      return v;
+    },
+    strList(v, field, check, what) {
+      if (!Array.isArray(v)) return bad(`${field} must be a list`);
+      return v.map((s, i) =>
+        typeof s === 'string' && check(s)
+          ? s
+          : bad(`${field}[${i}] must be ${what}, got ${JSON.stringify(s)}`),
+      );
+    },
+  };
+}
+
+/** The file's JSON: an object of known top-level keys. */
+export function configObject(text: string, source: string): Obj {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw new ConfigError(`${source}: not valid JSON (${errorMessage(cause)})`, { cause });
+  }
+  const { bad } = configFields(source);
+  if (!isObj(raw)) return bad('the config must be a JSON object');
+  for (const k of Object.keys(raw)) {
+    if (!KNOWN_KEYS.has(k)) bad(`unknown setting ${JSON.stringify(k)}`);
+  }
+  return raw;
 }
 
 /**
@@ -91,37 +142,42 @@ function define<T>(o: Record<string, T>, k: string, v: T): void {
  * line naming the source and the offending field.
  */
 export function parseConfig(text: string, source: string): AgentConfig {
-  const bad = (msg: string): never => {
-    throw new ConfigError(`${source}: ${msg}`);
-  };
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (cause) {
-    throw new ConfigError(`${source}: not valid JSON (${errorMessage(cause)})`, { cause });
-  }
-  if (!isObj(raw)) return bad('the config must be a JSON object');
-  for (const k of Object.keys(raw)) {
-    if (!KNOWN_KEYS.has(k)) bad(`unknown setting ${JSON.stringify(k)}`);
-  }
-
-  const str = (v: unknown, field: string): string =>
-    typeof v === 'string' && v !== '' ? v : bad(`${field} must be a non-empty string`);
-  const int = (v: unknown, field: string, def: number, min: number, max: number): number => {
-    if (v === undefined) return def;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      return bad(`${field} must be an integer from ${min} to ${max}`);
-    }
-    return v;
-  };
-  const strList = (v: unknown, field: string, check: (s: string) => boolean, what: string): string[] => {
-    if (!Array.isArray(v)) return bad(`${field} must be a list`);
-    return v.map((s, i) =>
-      typeof s === 'string' && check(s) ? s : bad(`${field}[${i}] must be ${what}, got ${JSON.stringify(s)}`),
-    );
+  const raw = configObject(text, source);
+  const f = configFields(source);
+  const { bad } = f;
+  const config: AgentConfig = {
+    ...parseLocation(raw, f),
+    users: {},
+    cache: {
+      dir: DEFAULT_CACHE_DIR,
+      ttlSeconds: DEFAULT_TTL_SECONDS,
+      maxStaleSeconds: DEFAULT_MAX_STALE_SECONDS,
+    },
+    deadlineMs: f.int(raw.deadlineMs, 'deadlineMs', DEFAULT_DEADLINE_MS, 100, 60_000),
+    syslogSocket: absolutePath(raw.syslogSocket, 'syslogSocket', DEFAULT_SYSLOG_SOCKET, bad),
+    passwdFile: absolutePath(raw.passwdFile, 'passwdFile', '/etc/passwd', bad),
   };
 
-  const bucket = str(raw.bucket, 'bucket');
+  if (raw.endpoint !== undefined) config.endpoint = parseEndpoint(f.str(raw.endpoint, 'endpoint'), bad);
+  const fips = parseUseFips(raw.useFipsEndpoint, config.endpoint, bad);
+  if (fips !== undefined) config.useFipsEndpoint = fips;
+  if (raw.users !== undefined) config.users = parseUsers(raw.users, f);
+  if (raw.iamUsers !== undefined) config.iamUsers = parseIamUsers(raw.iamUsers, f);
+  if (raw.cache !== undefined) config.cache = parseCache(raw.cache, f);
+  if (raw.roleArn !== undefined) {
+    const arn = f.str(raw.roleArn, 'roleArn');
+    if (!ROLE_ARN.test(arn)) bad(`roleArn ${JSON.stringify(arn)} is not an IAM role ARN`);
+    config.roleArn = arn;
+  }
+  if (raw.chain !== undefined) config.chain = parseChain(raw.chain, f);
+  // ADMIN_SECTIONS: accepted above, parsed by the admin commands only.
+  return config;
+}
+
+/** bucket, prefix (normalised) and region. */
+function parseLocation(raw: Obj, f: ConfigFields): Pick<AgentConfig, 'bucket' | 'prefix' | 'region'> {
+  const { bad } = f;
+  const bucket = f.str(raw.bucket, 'bucket');
   if (!isBucketName(bucket)) bad(`bucket ${JSON.stringify(bucket)} is not a valid name`);
 
   let prefix = '';
@@ -135,104 +191,74 @@ export function parseConfig(text: string, source: string): AgentConfig {
     }
   }
 
-  const region = str(raw.region, 'region');
+  const region = f.str(raw.region, 'region');
   if (!isRegionName(region)) bad(`region ${JSON.stringify(region)} is not a valid region name`);
+  return { bucket, prefix, region };
+}
 
-  const config: AgentConfig = {
-    bucket,
-    prefix,
-    region,
-    users: {},
-    cache: {
-      dir: DEFAULT_CACHE_DIR,
-      ttlSeconds: DEFAULT_TTL_SECONDS,
-      maxStaleSeconds: DEFAULT_MAX_STALE_SECONDS,
-    },
-    deadlineMs: int(raw.deadlineMs, 'deadlineMs', DEFAULT_DEADLINE_MS, 100, 60_000),
-    syslogSocket: absolutePath(raw.syslogSocket, 'syslogSocket', DEFAULT_SYSLOG_SOCKET, bad),
-    passwdFile: absolutePath(raw.passwdFile, 'passwdFile', '/etc/passwd', bad),
-  };
-
-  if (raw.endpoint !== undefined) config.endpoint = parseEndpoint(str(raw.endpoint, 'endpoint'), bad);
-  const fips = parseUseFips(raw.useFipsEndpoint, config.endpoint, bad);
-  if (fips !== undefined) config.useFipsEndpoint = fips;
-
-  if (raw.users !== undefined) {
-    if (!isObj(raw.users)) bad('users must be an object of local user -> principals');
-    for (const [local, principals] of Object.entries(raw.users as Obj)) {
-      if (!isValidLocalName(local)) bad(`users: ${JSON.stringify(local)} is not a valid local user name`);
-      // defineProperty: a local user named "__proto__" must stay plain data.
-      define(
-        config.users,
-        local,
-        strList(
-          principals,
-          `users.${local}`,
-          (p) => {
-            try {
-              parsePrincipal(p);
-              return true;
-            } catch {
-              return false;
-            }
-          },
-          'users/<IAM user> or groups/<IAM group>',
-        ),
-      );
-    }
+function isPrincipal(p: string): boolean {
+  try {
+    parsePrincipal(p);
+    return true;
+  } catch {
+    return false;
   }
+}
 
-  if (raw.iamUsers !== undefined) {
-    if (!isObj(raw.iamUsers)) bad('iamUsers must be an object like {"allowGroups": []}');
-    const iu = raw.iamUsers as Obj;
-    for (const k of Object.keys(iu))
-      if (!(CONFIG_KEYS.iamUsers as readonly string[]).includes(k))
-        bad(`iamUsers: unknown setting ${JSON.stringify(k)}`);
-    config.iamUsers = {
-      allowGroups:
-        iu.allowGroups === undefined
-          ? []
-          : strList(
-              iu.allowGroups,
-              'iamUsers.allowGroups',
-              (g) => IAM_GROUP_NAME.test(g),
-              'an IAM group name',
-            ),
-    };
-  }
-
-  if (raw.cache !== undefined) {
-    if (!isObj(raw.cache)) bad('cache must be an object');
-    const c = raw.cache as Obj;
-    for (const k of Object.keys(c)) {
-      if (!(CONFIG_KEYS.cache as readonly string[]).includes(k))
-        bad(`cache: unknown setting ${JSON.stringify(k)}`);
-    }
-    const dir = c.dir === undefined ? DEFAULT_CACHE_DIR : str(c.dir, 'cache.dir');
-    if (!dir.startsWith('/') || dir.includes('\0')) bad('cache.dir must be an absolute path');
-    const ttlSeconds = int(c.ttlSeconds, 'cache.ttlSeconds', DEFAULT_TTL_SECONDS, 0, 86_400);
-    const maxStaleSeconds = int(
-      c.maxStaleSeconds,
-      'cache.maxStaleSeconds',
-      Math.max(DEFAULT_MAX_STALE_SECONDS, ttlSeconds),
-      0,
-      90 * 86_400,
+/** `users`: local account -> principals. */
+function parseUsers(v: unknown, f: ConfigFields): AgentConfig['users'] {
+  if (!isObj(v)) f.bad('users must be an object of local user -> principals');
+  const users: AgentConfig['users'] = {};
+  for (const [local, principals] of Object.entries(v as Obj)) {
+    if (!isValidLocalName(local)) f.bad(`users: ${JSON.stringify(local)} is not a valid local user name`);
+    // defineProperty: a local user named "__proto__" must stay plain data.
+    define(
+      users,
+      local,
+      f.strList(principals, `users.${local}`, isPrincipal, 'users/<IAM user> or groups/<IAM group>'),
     );
-    if (maxStaleSeconds < ttlSeconds) bad('cache.maxStaleSeconds must not be smaller than cache.ttlSeconds');
-    config.cache = { dir, ttlSeconds, maxStaleSeconds };
   }
+  return users;
+}
 
-  if (raw.roleArn !== undefined) {
-    const arn = str(raw.roleArn, 'roleArn');
-    if (!ROLE_ARN.test(arn)) bad(`roleArn ${JSON.stringify(arn)} is not an IAM role ARN`);
-    config.roleArn = arn;
+function parseIamUsers(v: unknown, f: ConfigFields): NonNullable<AgentConfig['iamUsers']> {
+  if (!isObj(v)) f.bad('iamUsers must be an object like {"allowGroups": []}');
+  const iu = v as Obj;
+  for (const k of Object.keys(iu))
+    if (!(CONFIG_KEYS.iamUsers as readonly string[]).includes(k))
+      f.bad(`iamUsers: unknown setting ${JSON.stringify(k)}`);
+  return {
+    allowGroups:
+      iu.allowGroups === undefined
+        ? []
+        : f.strList(
+            iu.allowGroups,
+            'iamUsers.allowGroups',
+            (g) => IAM_GROUP_NAME.test(g),
+            'an IAM group name',
+          ),
+  };
+}
+
+function parseCache(v: unknown, f: ConfigFields): AgentConfig['cache'] {
+  if (!isObj(v)) f.bad('cache must be an object');
+  const c = v as Obj;
+  for (const k of Object.keys(c)) {
+    if (!(CONFIG_KEYS.cache as readonly string[]).includes(k))
+      f.bad(`cache: unknown setting ${JSON.stringify(k)}`);
   }
-
-  if (raw.chain !== undefined) config.chain = parseChain(raw.chain, bad, strList);
-
-  if (raw.syncUsers !== undefined) config.syncUsers = parseSyncUsers(raw.syncUsers, bad, strList);
-
-  return config;
+  const dir = c.dir === undefined ? DEFAULT_CACHE_DIR : f.str(c.dir, 'cache.dir');
+  if (!dir.startsWith('/') || dir.includes('\0')) f.bad('cache.dir must be an absolute path');
+  const ttlSeconds = f.int(c.ttlSeconds, 'cache.ttlSeconds', DEFAULT_TTL_SECONDS, 0, 86_400);
+  const maxStaleSeconds = f.int(
+    c.maxStaleSeconds,
+    'cache.maxStaleSeconds',
+    Math.max(DEFAULT_MAX_STALE_SECONDS, ttlSeconds),
+    0,
+    90 * 86_400,
+  );
+  if (maxStaleSeconds < ttlSeconds) f.bad('cache.maxStaleSeconds must not be smaller than cache.ttlSeconds');
+  return { dir, ttlSeconds, maxStaleSeconds };
 }
 
 function absolutePath(v: unknown, field: string, dflt: string, bad: (m: string) => never): string {
@@ -267,17 +293,14 @@ function parseEndpoint(text: string, bad: (m: string) => never): string {
  * `chain`: a command line, split as sshd splits AuthorizedKeysCommand, or an argv
  * list. Its tokens must be ones the agent can fill (checkChainTokens).
  */
-function parseChain(
-  v: unknown,
-  bad: (m: string) => never,
-  strList: (v: unknown, field: string, check: (s: string) => boolean, what: string) => string[],
-): string[] {
+function parseChain(v: unknown, f: ConfigFields): string[] {
+  const { bad } = f;
   let argv: string[];
   try {
     argv =
       typeof v === 'string'
         ? splitCommandLine(v)
-        : strList(v, 'chain', (s) => s !== '' && !s.includes('\0'), 'a non-empty string');
+        : f.strList(v, 'chain', (s) => s !== '' && !s.includes('\0'), 'a non-empty string');
     checkChainTokens(argv);
   } catch (e) {
     if (e instanceof ChainCommandError) return bad(`chain: ${e.message}`);
@@ -291,67 +314,16 @@ function parseChain(
   return argv;
 }
 
-function parseSyncUsers(
-  v: unknown,
-  bad: (m: string) => never,
-  strList: (v: unknown, field: string, check: (s: string) => boolean, what: string) => string[],
-): SyncUsersConfig {
-  if (!isObj(v)) return bad('syncUsers must be an object');
-  for (const k of Object.keys(v)) {
-    if (!(CONFIG_KEYS.syncUsers as readonly string[]).includes(k)) {
-      bad(`syncUsers: unknown setting ${JSON.stringify(k)}`);
-    }
-  }
-  const markerGroup = v.markerGroup === undefined ? 'iam-synced-users' : v.markerGroup;
-  if (typeof markerGroup !== 'string' || !LOCAL_GROUP.test(markerGroup)) {
-    bad('syncUsers.markerGroup must be a local group name');
-  }
-  const localGroups =
-    v.localGroups === undefined
-      ? []
-      : strList(v.localGroups, 'syncUsers.localGroups', (g) => LOCAL_GROUP.test(g), 'a local group name');
-  const groupMap: Record<string, string> = {};
-  if (v.groupMap !== undefined) {
-    if (!isObj(v.groupMap)) bad('syncUsers.groupMap must be an object of IAM group -> local group');
-    for (const [iam, local] of Object.entries(v.groupMap as Obj)) {
-      if (!IAM_GROUP_NAME.test(iam))
-        bad(`syncUsers.groupMap: ${JSON.stringify(iam)} is not an IAM group name`);
-      if (typeof local !== 'string' || !LOCAL_GROUP.test(local)) {
-        bad(`syncUsers.groupMap.${iam} must be a local group name`);
-      }
-      define(groupMap, iam, local as string);
-    }
-  }
-  let sudoGroups: string[] | '##ALL##' = [];
-  if (v.sudoGroups === '##ALL##') sudoGroups = '##ALL##';
-  else if (v.sudoGroups !== undefined) {
-    sudoGroups = strList(
-      v.sudoGroups,
-      'syncUsers.sudoGroups',
-      (g) => IAM_GROUP_NAME.test(g),
-      'an IAM group name',
-    );
-  }
-  if (v.removeHome !== undefined && typeof v.removeHome !== 'boolean')
-    bad('syncUsers.removeHome must be true or false');
-  if (v.renumber !== undefined && typeof v.renumber !== 'boolean')
-    bad('syncUsers.renumber must be true or false');
-  return {
-    markerGroup: markerGroup as string,
-    localGroups,
-    groupMap,
-    sudoGroups,
-    removeHome: v.removeHome === true,
-    renumber: v.renumber === true,
-  };
+/** Reads and parses the config file (readConfigText's checks). */
+export function loadConfig(path: string): AgentConfig {
+  return parseConfig(readConfigText(path), path);
 }
 
 /**
- * Reads and parses the config file. Refuses a file that others could have
- * written: it decides which keys open which accounts.
+ * Reads the config file. Refuses a file that others could have written: it
+ * decides which keys open which accounts.
  */
-export function loadConfig(path: string): AgentConfig {
-  let text: string;
+export function readConfigText(path: string): string {
   try {
     const st = statSync(path);
     if (!st.isFile()) throw new ConfigError(`${path}: not a regular file`);
@@ -362,11 +334,10 @@ export function loadConfig(path: string): AgentConfig {
         `${path}: refusing a config file owned by uid ${st.uid} (expected root or ${uid})`,
       );
     }
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError(`${path}: cannot read config (${code})`, { cause: e });
   }
-  return parseConfig(text, path);
 }

@@ -5,10 +5,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkPrivateDir, readPrivateFile, writePrivateFile } from './cache.js';
 import { DEFAULT_IMDS_ENDPOINT, envEndpoint } from './endpoint.js';
 import { CredentialsError, EndpointError, errorMessage, FetchError } from './errors.js';
 import type { HttpClient } from './http.js';
+import { checkPrivateDir, readPrivateFile, writePrivateFile } from './private-file.js';
 import { type Credentials, postSigned, serviceEndpoint } from './sigv4.js';
 
 export interface CredentialDeps {

@@ -211,138 +211,152 @@ export function heldLockCount(): number {
   return heldLocks.size;
 }
 
-/** Lock files in `dir` (already checked by checkPrivateDir), for the agent's `uid`. */
-export function fileLocks(dir: string, uid: number, pid: number = process.pid): ObjectLocks {
-  const hold = (path: string, now: number): Acquired => {
-    let fd: number;
+/** Creates the lock at `path` and holds it, or opens the one that exists for watching. */
+function holdLock(path: string, uid: number, pid: number, now: number): Acquired {
+  let fd: number;
+  try {
+    // O_EXCL with O_CREAT never follows a symlink: a planted link is EEXIST, then judged as not a lock.
+    fd = openSync(
+      path,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
+  } catch (e) {
+    if (errCode(e) === 'EEXIST') return watchLock(path, uid);
+    return { error: `cannot create ${path} (${errCode(e)})` };
+  }
+  let st: Stats;
+  try {
+    writeSync(fd, `${pid} ${now}\n`);
+    st = fstatSync(fd);
+  } catch (e) {
+    closeSync(fd);
     try {
-      // O_EXCL with O_CREAT never follows a symlink: a planted link is EEXIST, then judged as not a lock.
-      fd = openSync(
-        path,
-        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-        0o600,
-      );
-    } catch (e) {
-      if (errCode(e) === 'EEXIST') return watch(path);
-      return { error: `cannot create ${path} (${errCode(e)})` };
+      unlinkSync(path);
+    } catch {
+      // gone already
     }
-    let st: Stats;
-    try {
-      writeSync(fd, `${pid} ${now}\n`);
-      st = fstatSync(fd);
-    } catch (e) {
-      closeSync(fd);
-      try {
-        unlinkSync(path);
-      } catch {
-        // gone already
-      }
-      return { error: `cannot write ${path} (${errCode(e)})` };
-    }
-    let released = false;
-    const release = (end: 'done' | 'failed') => {
-      if (released) return;
-      released = true;
-      heldLocks.delete(onExit);
-      try {
-        writeSync(fd, `${end}\n`);
-      } catch {
-        // the unlink below still ends it
-      }
-      try {
-        // Only our own file: after a takeover the path is someone else's lock.
-        const now = lstatSync(path);
-        if (now.ino === st.ino && now.dev === st.dev) unlinkSync(path);
-      } catch {
-        // already taken over and removed
-      }
-      closeSync(fd);
-    };
-    const onExit = () => release('failed');
-    holdUntilExit(onExit);
-    return { held: { release } };
-  };
+    return { error: `cannot write ${path} (${errCode(e)})` };
+  }
+  return { held: heldLock(path, fd, st) };
+}
 
-  const watch = (path: string): Acquired => {
-    let fd: number | undefined;
-    let st: Stats;
+/** Our lock, open as `fd`: released once, by us or at exit. */
+function heldLock(path: string, fd: number, st: Stats): HeldLock {
+  let released = false;
+  const release = (end: 'done' | 'failed') => {
+    if (released) return;
+    released = true;
+    heldLocks.delete(onExit);
     try {
-      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-      st = fstatSync(fd);
-    } catch (e) {
-      if (fd !== undefined) closeSync(fd);
-      const code = errCode(e);
-      // Released between our create and this open: a fresh attempt will tell.
-      if (code === 'ENOENT') return { error: 'retry' };
-      // ELOOP: a symlink. Judged by lstat, never followed.
-      try {
-        const l = lstatSync(path);
-        return { busy: junk(l, l.isSymbolicLink() ? 'a symlink' : `cannot open (${code})`) };
-      } catch (e2) {
-        return errCode(e2) === 'ENOENT' ? { error: 'retry' } : { error: `cannot open ${path} (${code})` };
-      }
+      writeSync(fd, `${end}\n`);
+    } catch {
+      // the unlink below still ends it
     }
-    const problem = lockProblem(st, uid);
-    if (problem || st.size > MAX_LOCK_BYTES) {
-      closeSync(fd);
-      return { busy: junk(st, problem ?? 'too large') };
+    try {
+      // Only our own file: after a takeover the path is someone else's lock.
+      const now = lstatSync(path);
+      if (now.ino === st.ino && now.dev === st.dev) unlinkSync(path);
+    } catch {
+      // already taken over and removed
     }
-    const openFd = fd;
-    return {
-      busy: {
-        dev: st.dev,
-        ino: st.ino,
-        view() {
-          const s = fstatSync(openFd);
-          return { content: parseLock(readHead(openFd)), mtimeMs: s.mtimeMs, nlink: s.nlink };
-        },
-        close() {
-          closeSync(openFd);
-        },
+    closeSync(fd);
+  };
+  const onExit = () => release('failed');
+  holdUntilExit(onExit);
+  return { release };
+}
+
+/** Opens someone else's lock at `path` for watching; a path that is no lock of ours is judged by lstat. */
+function watchLock(path: string, uid: number): Acquired {
+  let fd: number | undefined;
+  let st: Stats;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    st = fstatSync(fd);
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
+    const code = errCode(e);
+    // Released between our create and this open: a fresh attempt will tell.
+    if (code === 'ENOENT') return { error: 'retry' };
+    // ELOOP: a symlink. Judged by lstat, never followed.
+    try {
+      const l = lstatSync(path);
+      return { busy: junkLock(l, l.isSymbolicLink() ? 'a symlink' : `cannot open (${code})`) };
+    } catch (e2) {
+      return errCode(e2) === 'ENOENT' ? { error: 'retry' } : { error: `cannot open ${path} (${code})` };
+    }
+  }
+  const problem = lockProblem(st, uid);
+  if (problem || st.size > MAX_LOCK_BYTES) {
+    closeSync(fd);
+    return { busy: junkLock(st, problem ?? 'too large') };
+  }
+  const openFd = fd;
+  return {
+    busy: {
+      dev: st.dev,
+      ino: st.ino,
+      view() {
+        const s = fstatSync(openFd);
+        return { content: parseLock(readHead(openFd)), mtimeMs: s.mtimeMs, nlink: s.nlink };
       },
-    };
+      close() {
+        closeSync(openFd);
+      },
+    },
   };
+}
 
-  const junk = (st: Stats, problem: string): WatchedLock => ({
+/** Something at the lock path that is not a lock we would write: its view says why. */
+function junkLock(st: Stats, problem: string): WatchedLock {
+  return {
     dev: st.dev,
     ino: st.ino,
     view: () => ({ problem, content: {}, mtimeMs: st.mtimeMs, nlink: st.nlink }),
     close() {},
-  });
+  };
+}
 
+/** Removes the lock `seen` at `path`, and nothing else: a newer lock moved aside with it is linked back. */
+function takeOverLock(dir: string, name: string, pid: number, seen: WatchedLock): void {
+  const path = join(dir, name);
+  const aside = join(dir, `.${name}.${pid}.${Math.random().toString(36).slice(2, 10)}.old`);
+  try {
+    renameSync(path, aside); // rename never follows a symlink
+  } catch {
+    return; // gone already (released, or another waiter took it over)
+  }
+  try {
+    const moved = lstatSync(aside);
+    if (moved.ino !== seen.ino || moved.dev !== seen.dev) {
+      // A holder's lock created after the one we judged: put it back, unless yet another exists.
+      try {
+        linkSync(aside, path);
+      } catch {
+        // EEXIST: a third taker won; its lock stays
+      }
+    }
+    unlinkSync(aside);
+  } catch {
+    // a directory or similar planted there: left aside, the path is free
+  }
+}
+
+/** Lock files in `dir` (already checked by checkPrivateDir), for the agent's `uid`, written by process `pid`. */
+export function fileLocks(dir: string, uid: number, pid: number): ObjectLocks {
   return {
     acquire(entryName, now) {
       const path = join(dir, lockFileName(entryName));
       // A lock released between our EEXIST and our open: try again (twice is plenty).
       for (let i = 0; i < 3; i++) {
-        const r = hold(path, now);
+        const r = holdLock(path, uid, pid, now);
         if (!('error' in r) || r.error !== 'retry') return r;
       }
       return { error: `${path} keeps changing` };
     },
     takeOver(entryName, seen) {
-      const name = lockFileName(entryName);
-      const path = join(dir, name);
-      const aside = join(dir, `.${name}.${pid}.${Math.random().toString(36).slice(2, 10)}.old`);
-      try {
-        renameSync(path, aside); // rename never follows a symlink
-      } catch {
-        return; // gone already (released, or another waiter took it over)
-      }
-      try {
-        const moved = lstatSync(aside);
-        if (moved.ino !== seen.ino || moved.dev !== seen.dev) {
-          // A holder's lock created after the one we judged: put it back, unless yet another exists.
-          try {
-            linkSync(aside, path);
-          } catch {
-            // EEXIST: a third taker won; its lock stays
-          }
-        }
-        unlinkSync(aside);
-      } catch {
-        // a directory or similar planted there: left aside, the path is free
-      }
+      takeOverLock(dir, lockFileName(entryName), pid, seen);
     },
   };
 }

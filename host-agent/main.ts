@@ -3,9 +3,9 @@
 // network and signing code (store.ts loads s3-fetch.ts on a miss only) and
 // admin commands behind a lazy import.
 import { readFileSync } from 'node:fs';
-import { HELP, parseArgs, USAGE } from './args.js';
+import { type Command, HELP, parseArgs, USAGE } from './args.js';
 import { startSyslogAuditor } from './audit.js';
-import { authorizedKeys, deriveObject, uidFromPasswd } from './authorized-keys.js';
+import { type AgentDeps, authorizedKeys, deriveObject, uidFromPasswd } from './authorized-keys.js';
 import { bunSwitchesSet } from './bun-env.js';
 import { runChain, substituteChain } from './chain.js';
 import { type AgentConfig, ConfigError, loadConfig } from './config.js';
@@ -15,6 +15,8 @@ import { exitWhenSettled } from './exit.js';
 import { checkFipsEndpoints } from './fips.js';
 import { writeAllSync } from './stdio.js';
 import { createStore } from './store.js';
+
+type LoginCommand = Extract<Command, { kind: 'login' }>;
 
 const diag = (m: string) => {
   try {
@@ -44,7 +46,7 @@ function checkedConfig(path: string): AgentConfig | string {
 async function main(argv: string[]): Promise<number> {
   const switches = bunSwitchesSet(process.env);
   if (switches.length > 0) return refuse(`Bun runtime switches in the environment: ${switches.join(', ')}`);
-  let cmd: ReturnType<typeof parseArgs>;
+  let cmd: Command;
   try {
     cmd = parseArgs(argv);
   } catch (e) {
@@ -62,7 +64,11 @@ async function main(argv: string[]): Promise<number> {
     const { runAdmin } = await import('./admin/main.js');
     return runAdmin(cmd.command, cmd.args);
   }
+  return login(cmd);
+}
 
+/** sshd's question (this user, this key?): the answer on stdout, decided within the deadline. */
+async function login(cmd: LoginCommand): Promise<number> {
   const config = checkedConfig(cmd.configPath);
   if (typeof config === 'string') {
     diag(config);
@@ -74,6 +80,23 @@ async function main(argv: string[]): Promise<number> {
     process.exit(1);
   }, config.deadlineMs + 1500).unref();
 
+  const { user, fingerprint } = cmd;
+  const outcome = await authorizedKeys(
+    config,
+    { user, ...(fingerprint !== undefined ? { fingerprint } : {}) },
+    loginDeps(config, cmd),
+  );
+  for (const d of outcome.diagnostics) diag(d);
+  // One write at the end: nothing reaches sshd unless the whole answer is decided.
+  if (outcome.exitCode === 0 && outcome.stdout) writeAllSync(1, outcome.stdout);
+  // Answer given: from here only the hand-off to logger remains (it does not wait for logger).
+  clearTimeout(hardStop);
+  if (outcome.audit.length > 0) await sendAudit(config, outcome.audit);
+  return outcome.exitCode;
+}
+
+/** The login's store, clock, deadline, chain and local accounts, from this process. */
+function loginDeps(config: AgentConfig, cmd: LoginCommand): AgentDeps {
   // Created on first use (a fetch or the chain): a cache hit never needs it.
   const deadlineAt = Date.now() + config.deadlineMs;
   let deadline: AbortSignal | undefined;
@@ -83,44 +106,42 @@ async function main(argv: string[]): Promise<number> {
   };
   const { user, fingerprint } = cmd;
   const chain = config.chain;
-  const outcome = await authorizedKeys(
-    config,
-    { user, ...(fingerprint !== undefined ? { fingerprint } : {}) },
-    {
-      store: createStore(config, { warn: diag, derive: deriveObject, deadlineAt }),
-      now: Date.now,
-      signal,
-      sshdPid: process.ppid,
-      localUid: (u: string) => {
-        try {
-          return uidFromPasswd(readFileSync(config.passwdFile, 'utf8'), u);
-        } catch {
-          return undefined;
-        }
-      },
-      ...(chain
-        ? {
-            runChain: () =>
-              runChain(substituteChain(chain, user, fingerprint), { signal: signal(), env: process.env }),
-          }
-        : {}),
+  return {
+    store: createStore(config, {
+      warn: diag,
+      derive: deriveObject,
+      deadlineAt,
+      uid: process.getuid?.() ?? 0,
+      pid: process.pid,
+    }),
+    now: Date.now,
+    signal,
+    sshdPid: process.ppid,
+    localUid: (u: string) => {
+      try {
+        return uidFromPasswd(readFileSync(config.passwdFile, 'utf8'), u);
+      } catch {
+        return undefined;
+      }
     },
-  );
-  for (const d of outcome.diagnostics) diag(d);
-  // One write at the end: nothing reaches sshd unless the whole answer is decided.
-  if (outcome.exitCode === 0 && outcome.stdout) writeAllSync(1, outcome.stdout);
-  // Answer given: from here only the hand-off to logger remains (it does not wait for logger).
-  clearTimeout(hardStop);
-  if (outcome.audit.length > 0) {
-    try {
-      await startSyslogAuditor(config.syslogSocket).send(outcome.audit);
-    } catch (e) {
-      // Keys are still served: locking everyone out because syslog is down would be worse.
-      diag(errorMessage(e));
-      for (const m of outcome.audit) diag(`audit: ${m}`);
-    }
+    ...(chain
+      ? {
+          runChain: () =>
+            runChain(substituteChain(chain, user, fingerprint), { signal: signal(), env: process.env }),
+        }
+      : {}),
+  };
+}
+
+/** The audit lines to syslog (through logger). */
+async function sendAudit(config: AgentConfig, audit: string[]): Promise<void> {
+  try {
+    await startSyslogAuditor(config.syslogSocket).send(audit);
+  } catch (e) {
+    // Keys are still served: locking everyone out because syslog is down would be worse.
+    diag(errorMessage(e));
+    for (const m of audit) diag(`audit: ${m}`);
   }
-  return outcome.exitCode;
 }
 
 exitWhenSettled(main(process.argv.slice(2)), (code) => process.exit(code), diag);

@@ -29,6 +29,7 @@ export function buildApp(app: App): void {
     maxGrantHours: config.maxGrantHours,
     verifyRequiredGroups: config.verifyRequiredGroups,
     grantTagPrefix: config.grantTagPrefix,
+    auditRetentionDays: config.auditRetentionDays,
   });
   if (config.forwardIamEventsTo !== undefined) {
     if (!config.eventDriven)
@@ -49,6 +50,7 @@ export function buildApp(app: App): void {
       keyPrefix: config.keyPrefix,
       roleNames: config.reader.roleNames,
       agentS3Uri: config.agent?.s3Uri,
+      auditBucketName: config.reader.auditBucketName,
     });
   }
 }

@@ -130,6 +130,12 @@ export interface StackSettings extends SharedSettings {
    * @default false
    */
   readonly useFipsEndpoint: boolean;
+  /**
+   * Days the login trail's objects are kept in the audit bucket (1 to 3650); the
+   * Athena table's partition projection covers the same days.
+   * @default 400
+   */
+  readonly auditRetentionDays: number;
 }
 
 /** Every context setting, parsed. */
@@ -143,9 +149,14 @@ export interface AppConfig extends StackSettings {
 export interface ReaderConfig {
   readonly bucketName: string;
   readonly roleNames: readonly string[];
+  /** The publishing stack's AuditBucketName output: instances may write their login records there. */
+  readonly auditBucketName?: string;
 }
 
 export { DEFAULT_SCHEDULE_MINUTES };
+
+/** auditRetentionDays when unset: a year and a month of logins. */
+export const DEFAULT_AUDIT_RETENTION_DAYS = 400;
 
 const ACCOUNT_ID = /^\d{12}$/;
 const ORG_ID = /^o-[a-z0-9]{10,32}$/;
@@ -210,6 +221,7 @@ export function parseAppConfig(get: ContextGetter): AppConfig {
       optionalString(get, 'agentRegion'),
     ),
     useFipsEndpoint: parseBoolean(get('useFipsEndpoint'), 'useFipsEndpoint', false),
+    auditRetentionDays: parseAuditRetentionDays(get('auditRetentionDays')),
     reader:
       readerBucket === undefined
         ? undefined
@@ -218,6 +230,7 @@ export function parseAppConfig(get: ContextGetter): AppConfig {
             roleNames: parseList(get('readerRoleNames'), 'readerRoleNames').map((r) =>
               must(r, 'readerRoleNames', ROLE_NAME, 'IAM role names'),
             ),
+            ...readerAuditBucket(optionalString(get, 'readerAuditBucket')),
           },
   };
 }
@@ -302,6 +315,22 @@ export function parseScheduleMinutes(value: unknown): number {
     );
   }
   return n;
+}
+
+/** Whole days from 1 to 3650 (ten years); the default when unset. */
+export function parseAuditRetentionDays(value: unknown): number {
+  if (value === undefined || value === null || value === '') return DEFAULT_AUDIT_RETENTION_DAYS;
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value.trim()) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 3650) {
+    throw new InvalidConfigError(
+      `auditRetentionDays: expected a whole number of days from 1 to 3650, got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+function readerAuditBucket(name: string | undefined): { auditBucketName?: string } {
+  return name === undefined ? {} : { auditBucketName: parseBucketName(name, 'readerAuditBucket') as string };
 }
 
 export function parseBoolean(value: unknown, name: string, fallback: boolean): boolean {

@@ -109,20 +109,6 @@ export interface SshKeyPublisherProps extends Partial<SharedSettings> {
   readonly entry?: string;
 }
 
-/** stalenessPeriods (default 3), checked against the schedule: CloudWatch evaluates an alarm over at most one day. */
-function stalenessPeriodsOf(value: number | undefined, scheduleMinutes: number): number {
-  const stalenessPeriods = value ?? 3;
-  if (!Number.isInteger(stalenessPeriods) || stalenessPeriods < 1) {
-    throw new InvalidConfigError('stalenessPeriods must be a positive whole number');
-  }
-  if (scheduleMinutes * stalenessPeriods > 1440) {
-    throw new InvalidConfigError(
-      `scheduleMinutes (${scheduleMinutes}) x stalenessPeriods (${stalenessPeriods}) exceeds CloudWatch's one-day alarm window`,
-    );
-  }
-  return stalenessPeriods;
-}
-
 export class SshKeyPublisher extends Construct {
   /** The keys bucket. */
   public readonly bucket: s3.IBucket;
@@ -160,24 +146,7 @@ export class SshKeyPublisher extends Construct {
     this.keyPrefix = parseKeyPrefix(props.keyPrefix);
     this.tagKeyPrefix = parseTagKeyPrefixSetting(props.tagKeyPrefix);
     this.lifecycle = parseLifecycleSettings((name) => props[name], this.tagKeyPrefix);
-    const readerAccountIds = parseAccountIds(
-      props.readerAccountIds ? [...props.readerAccountIds] : undefined,
-    );
-    const readerPatterns = parseReaderPrincipalArnPatterns(
-      props.readerPrincipalArnPatterns ? [...props.readerPrincipalArnPatterns] : undefined,
-    );
-    // Tokens (another construct's roleArn) cannot be checked at synth; plain strings are.
-    const breakGlass = [
-      ...new Set([
-        ...(props.breakGlassPrincipalArns ?? []).filter((a) => Token.isUnresolved(a)),
-        ...parseBreakGlassPrincipalArns(
-          (props.breakGlassPrincipalArns ?? []).filter((a) => !Token.isUnresolved(a)),
-        ),
-      ]),
-    ];
-    const scheduleMinutes = parseScheduleMinutes(props.scheduleMinutes);
-    const stalenessPeriods = stalenessPeriodsOf(props.stalenessPeriods, scheduleMinutes);
-    if (props.bucket && props.bucketName) throw new InvalidConfigError('set bucket or bucketName, not both');
+    const settings = checkedSettings(props);
 
     // --- Bucket ---
     const keys = keysBucket(this, props);
@@ -190,7 +159,7 @@ export class SshKeyPublisher extends Construct {
       keyPrefix: this.keyPrefix,
       tagKeyPrefix: this.tagKeyPrefix,
       lifecycle: this.lifecycle,
-      scheduleMinutes,
+      scheduleMinutes: settings.scheduleMinutes,
       logRetention: props.logRetention,
       maxDeleteShare: props.maxDeleteShare,
       uidBase: props.uidBase,
@@ -202,15 +171,11 @@ export class SshKeyPublisher extends Construct {
     this.function = fn.function;
 
     // --- Triggers ---
-    const batchWindow = props.eventBatchWindow ?? Duration.seconds(DEFAULT_EVENT_BATCH_WINDOW_SECONDS);
-    const windowSeconds = batchWindow.toMilliseconds() / 1000;
-    if (!Number.isInteger(windowSeconds) || windowSeconds < 1 || windowSeconds > 300)
-      throw new InvalidConfigError(`eventBatchWindow must be 1 to 300 whole seconds, got ${windowSeconds}`);
     const rules = publisherTriggers(this, this.function, {
-      scheduleMinutes,
+      scheduleMinutes: settings.scheduleMinutes,
       eventDriven: props.eventDriven ?? true,
       functionTimeout: props.timeout ?? Duration.minutes(15),
-      eventBatchWindow: batchWindow,
+      eventBatchWindow: settings.batchWindow,
       alarmTopic: props.alarmTopic,
     });
     this.scheduleRule = rules.scheduleRule;
@@ -223,18 +188,18 @@ export class SshKeyPublisher extends Construct {
     if (!props.bucket) {
       addKeysBucketPolicy(this.bucket, {
         keyPrefix: this.keyPrefix,
-        readerAccountIds,
+        readerAccountIds: settings.readerAccountIds,
         readerOrgId: props.readerOrgId,
-        readerPatterns,
+        readerPatterns: settings.readerPatterns,
         publisherRoleArn: this.role.roleArn,
-        breakGlass,
+        breakGlass: settings.breakGlass,
       });
     }
 
     // --- Alarms ---
     const alarms = publisherAlarms(this, this.function, {
-      scheduleMinutes,
-      stalenessPeriods,
+      scheduleMinutes: settings.scheduleMinutes,
+      stalenessPeriods: settings.stalenessPeriods,
       alarmTopic: props.alarmTopic,
     });
     this.errorsAlarm = alarms.errorsAlarm;
@@ -243,4 +208,38 @@ export class SshKeyPublisher extends Construct {
     this.importInProgressAlarm = alarms.importInProgressAlarm;
     this.keysExpiredAlarm = alarms.keysExpiredAlarm;
   }
+}
+
+/** The props' settings, parsed and checked against each other (InvalidConfigError otherwise). */
+function checkedSettings(props: SshKeyPublisherProps) {
+  const readerAccountIds = parseAccountIds(props.readerAccountIds ? [...props.readerAccountIds] : undefined);
+  const readerPatterns = parseReaderPrincipalArnPatterns(
+    props.readerPrincipalArnPatterns ? [...props.readerPrincipalArnPatterns] : undefined,
+  );
+  // Tokens (another construct's roleArn) cannot be checked at synth; plain strings are.
+  const breakGlass = [
+    ...new Set([
+      ...(props.breakGlassPrincipalArns ?? []).filter((a) => Token.isUnresolved(a)),
+      ...parseBreakGlassPrincipalArns(
+        (props.breakGlassPrincipalArns ?? []).filter((a) => !Token.isUnresolved(a)),
+      ),
+    ]),
+  ];
+  const scheduleMinutes = parseScheduleMinutes(props.scheduleMinutes);
+  const stalenessPeriods = props.stalenessPeriods ?? 3;
+  if (!Number.isInteger(stalenessPeriods) || stalenessPeriods < 1) {
+    throw new InvalidConfigError('stalenessPeriods must be a positive whole number');
+  }
+  // CloudWatch evaluates an alarm over at most one day.
+  if (scheduleMinutes * stalenessPeriods > 1440) {
+    throw new InvalidConfigError(
+      `scheduleMinutes (${scheduleMinutes}) x stalenessPeriods (${stalenessPeriods}) exceeds CloudWatch's one-day alarm window`,
+    );
+  }
+  if (props.bucket && props.bucketName) throw new InvalidConfigError('set bucket or bucketName, not both');
+  const batchWindow = props.eventBatchWindow ?? Duration.seconds(DEFAULT_EVENT_BATCH_WINDOW_SECONDS);
+  const windowSeconds = batchWindow.toMilliseconds() / 1000;
+  if (!Number.isInteger(windowSeconds) || windowSeconds < 1 || windowSeconds > 300)
+    throw new InvalidConfigError(`eventBatchWindow must be 1 to 300 whole seconds, got ${windowSeconds}`);
+  return { readerAccountIds, readerPatterns, breakGlass, scheduleMinutes, stalenessPeriods, batchWindow };
 }

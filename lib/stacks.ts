@@ -4,7 +4,9 @@ import { CfnOutput, DefaultStackSynthesizer, Stack, type StackProps, Token } fro
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { S3_FIPS_REGIONS } from '../contract/index.js';
+import { SshKeyAuditTrail } from './audit-trail.js';
 import { InvalidConfigError, type SharedSettings, type StackSettings } from './config.js';
+import { SshKeysDashboard } from './dashboard.js';
 import { SshKeyGrantApprovers } from './grant-approvers.js';
 import { SshKeyPublisher, type SshKeyPublisherProps } from './publisher.js';
 import { SshKeyReaderPolicy } from './reader-policy.js';
@@ -38,6 +40,7 @@ export class IamSshKeysStack extends Stack {
   public readonly readerPolicy: SshKeyReaderPolicy;
   public readonly selfService: SshKeySelfServicePolicy;
   public readonly grantApprovers: SshKeyGrantApprovers;
+  public readonly auditTrail: SshKeyAuditTrail;
 
   constructor(scope: Construct, id: string, props: IamSshKeysStackProps = {}) {
     super(scope, id, {
@@ -66,11 +69,13 @@ export class IamSshKeysStack extends Stack {
     if (props.useFipsEndpoint) useFipsEndpoints(this, this.publisher);
     const bucketName = this.publisher.bucket.bucketName;
     const prefix = this.publisher.keyPrefix;
+    this.auditTrail = loginTrail(this, props);
     // Same-account instance roles need an identity policy; other accounts deploy IamSshKeysReader.
     this.readerPolicy = new SshKeyReaderPolicy(this, 'ReaderPolicy', {
       bucketName,
       keyPrefix: prefix,
       agentS3Uri: props.agent?.s3Uri,
+      auditBucketName: this.auditTrail.bucket.bucketName,
     });
     this.selfService = new SshKeySelfServicePolicy(this, 'SelfService', {
       groupName: props.selfServiceGroupName,
@@ -109,9 +114,38 @@ export class IamSshKeysStack extends Stack {
         users: props.hostUsers ?? DEFAULT_HOST_USERS,
         agent: props.agent,
         useFipsEndpoint: props.useFipsEndpoint ?? false,
+        audit: { bucket: this.auditTrail.bucket.bucketName, region: this.auditTrail.bucket.env.region },
       }),
     });
   }
+}
+
+/** The login trail (bucket, Athena table) and the operations dashboard, with their outputs. */
+function loginTrail(stack: IamSshKeysStack, props: IamSshKeysStackProps): SshKeyAuditTrail {
+  const publisher = stack.publisher;
+  const trail = new SshKeyAuditTrail(stack, 'AuditTrail', {
+    readerAccountIds: props.readerAccountIds,
+    readerOrgId: props.readerOrgId,
+    readerPrincipalArnPatterns: props.readerPrincipalArnPatterns,
+    auditRetentionDays: props.auditRetentionDays,
+    ...(publisher.accessLogsBucket ? { accessLogsBucket: publisher.accessLogsBucket } : {}),
+  });
+  new SshKeysDashboard(stack, 'Dashboard', {
+    function: publisher.function,
+    eventQueue: publisher.eventQueue,
+    eventDeadLetterQueue: publisher.eventDeadLetterQueue,
+    auditBucket: trail.bucket,
+    auditMetricsFilterId: trail.metricsFilterId,
+  });
+  new CfnOutput(stack, 'AuditBucketName', {
+    description: 'The login trail: hosts write login records here (iam-ssh-keys logins --bucket)',
+    value: trail.bucket.bucketName,
+  });
+  new CfnOutput(stack, 'AuditWorkGroup', {
+    description: 'Athena workgroup for queries over the login trail (docs/audit.md)',
+    value: trail.workGroup.ref,
+  });
+  return trail;
 }
 
 export interface IamSshKeysReaderStackProps extends StackProps {
@@ -126,6 +160,11 @@ export interface IamSshKeysReaderStackProps extends StackProps {
    * @default - no artifact access
    */
   readonly agentS3Uri?: string;
+  /**
+   * The publishing stack's AuditBucketName output: instance roles may write their own login records.
+   * @default - no login trail access
+   */
+  readonly auditBucketName?: string;
 }
 
 /** Reading account: a managed policy for instance roles, optionally attached to named roles. */
@@ -145,6 +184,7 @@ export class IamSshKeysReaderStack extends Stack {
       keyPrefix: props.keyPrefix,
       roleNames: props.roleNames,
       agentS3Uri: props.agentS3Uri,
+      auditBucketName: props.auditBucketName,
     });
     new CfnOutput(this, 'ReaderPolicyArn', {
       description: 'Attach to instance roles in this account to read the keys',

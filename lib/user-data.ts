@@ -30,6 +30,12 @@ export interface UserDataOptions {
   readonly agent: AgentSource | undefined;
   /** Download through S3's FIPS endpoint, and write `useFipsEndpoint: true` into the host config. @default false */
   readonly useFipsEndpoint?: boolean;
+  /**
+   * The login trail's bucket and its region (either may be a token): written as the host
+   * config's `audit` section, so `install` sets up the shipper (source: the journal).
+   * @default - no login trail
+   */
+  readonly audit?: { readonly bucket: string; readonly region: string } | undefined;
 }
 
 export const CONFIG_PATH = '/etc/iam-authorized-keys.json';
@@ -98,7 +104,10 @@ function checkedValues(o: UserDataOptions) {
     throw new InvalidConfigError(`prefix: ${JSON.stringify(o.prefix)} is not a normalised key prefix`);
   }
   if (literal(o.region)) validateRegion(o.region, 'region');
+  if (o.audit && literal(o.audit.bucket)) parseBucketName(o.audit.bucket, 'audit.bucket');
+  if (o.audit && literal(o.audit.region)) validateRegion(o.audit.region, 'audit.region');
   return {
+    audit: o.audit && { bucket: deployTimeSafe(o.audit.bucket), region: deployTimeSafe(o.audit.region) },
     bucket: deployTimeSafe(o.bucket),
     prefix: deployTimeSafe(o.prefix),
     region: deployTimeSafe(o.region),
@@ -110,10 +119,11 @@ function checkedValues(o: UserDataOptions) {
 }
 
 /** The host agent config the snippet writes: hosts use FIPS endpoints too when the download does. */
-function hostConfigJson(v: { bucket: string; prefix: string; region: string }, o: UserDataOptions): string {
+function hostConfigJson(v: ReturnType<typeof checkedValues>, o: UserDataOptions): string {
   const fips = o.useFipsEndpoint ? { useFipsEndpoint: true } : {};
+  const audit = v.audit ? { audit: { ...v.audit, source: 'journal' } } : {};
   return JSON.stringify(
-    { bucket: v.bucket, prefix: v.prefix, region: v.region, users: o.users, ...fips },
+    { bucket: v.bucket, prefix: v.prefix, region: v.region, users: o.users, ...fips, ...audit },
     null,
     2,
   );
@@ -131,6 +141,46 @@ case "$AGENT_REGION" in
   *) fail "useFipsEndpoint: S3 has no FIPS endpoint in $AGENT_REGION" ;;
 esac
 export AWS_USE_FIPS_ENDPOINT=true`;
+}
+
+/**
+ * The download without the AWS CLI: the instance role's credentials from IMDSv2, and
+ * curl's own SigV4 signing (inside renderUserData's script, after its checks).
+ */
+function curlDownloadShell(fips: boolean | undefined): string {
+  return `  # The instance role's credentials from IMDSv2, and curl's own SigV4 signing. S3 wants the
+  # x-amz-* headers signed, which curl does from 7.86 on (older ones sign host and date only).
+  # Secrets reach curl on stdin (-K -) from bash builtins: never in an argv that ps shows.
+  command -v curl >/dev/null 2>&1 || fail "needs the AWS CLI or curl (>= 7.86) to download the agent"
+  curl_version=$(curl --version 2>/dev/null | sed -n '1s/^curl \\([0-9][0-9]*\\.[0-9][0-9]*\\).*/\\1/p') \\
+    || curl_version=
+  if ! [[ "$curl_version" =~ ^([0-9]+)\\.([0-9]+)$ ]] \\
+    || (( BASH_REMATCH[1] < 7 || (BASH_REMATCH[1] == 7 && BASH_REMATCH[2] < 86) )); then
+    fail "curl \${curl_version:-of unknown version} cannot sign S3 requests (needs >= 7.86): install the AWS CLI first, or use the .deb/.rpm"
+  fi
+  imds=\${IAM_SSH_KEYS_IMDS:-http://169.254.169.254}
+  case "$AGENT_REGION" in cn-*) s3_domain=amazonaws.com.cn ;; *) s3_domain=amazonaws.com ;; esac
+  s3=\${IAM_SSH_KEYS_S3_ENDPOINT:-https://${fips ? 's3-fips' : 's3'}.$AGENT_REGION.$s3_domain}
+  imds_token=$(curl -sSf --retry 3 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$imds/latest/api/token") \\
+    || fail "no IMDSv2 token from $imds"
+  [[ "$imds_token" =~ ^[A-Za-z0-9_=+/-]+$ ]] || fail "unexpected IMDSv2 token from $imds"
+  role=$(printf 'header = "X-aws-ec2-metadata-token: %s"\\n' "$imds_token" \\
+    | curl -sSf --retry 3 -K - "$imds/latest/meta-data/iam/security-credentials/") \\
+    || fail "no instance role: attach an instance profile whose role has the reader policy"
+  role=\${role%%$'\\n'*}
+  [[ "$role" =~ ^[A-Za-z0-9+=,.@_-]{1,64}$ ]] || fail "unexpected role name from IMDS"
+  creds=$(printf 'header = "X-aws-ec2-metadata-token: %s"\\n' "$imds_token" \\
+    | curl -sSf --retry 3 -K - "$imds/latest/meta-data/iam/security-credentials/$role") \\
+    || fail "no credentials for role $role from IMDS"
+  field() { printf '%s' "$creds" | sed -n "s/.*\\"$1\\"[[:space:]]*:[[:space:]]*\\"\\([^\\"]*\\)\\".*/\\1/p"; }
+  key_id=$(field AccessKeyId); secret=$(field SecretAccessKey); session=$(field Token)
+  [[ "$key_id" =~ ^[A-Za-z0-9]+$ && "$secret" =~ ^[A-Za-z0-9+/=]+$ && "$session" =~ ^[A-Za-z0-9+/=]+$ ]] \\
+    || fail "unexpected credentials for role $role from IMDS"
+  rest=\${uri#s3://}
+  printf 'user = "%s:%s"\\nheader = "x-amz-security-token: %s"\\n' "$key_id" "$secret" "$session" \\
+    | curl -sSf --retry 3 -K - --aws-sigv4 "aws:amz:$AGENT_REGION:s3" \\
+      -H 'x-amz-content-sha256: ${EMPTY_PAYLOAD_SHA256}' -o "$tmp/agent" "$s3/$rest" \\
+    || fail "could not download $uri from $s3 (signed for $AGENT_REGION: the artifacts bucket's region)"`;
 }
 
 export function renderUserData(o: UserDataOptions): string {
@@ -167,39 +217,7 @@ if command -v aws >/dev/null 2>&1; then
   aws s3 cp --only-show-errors --region "$AGENT_REGION" "$uri" "$tmp/agent" \\
     || fail "could not download $uri with the AWS CLI"
 else
-  # The instance role's credentials from IMDSv2, and curl's own SigV4 signing. S3 wants the
-  # x-amz-* headers signed, which curl does from 7.86 on (older ones sign host and date only).
-  # Secrets reach curl on stdin (-K -) from bash builtins: never in an argv that ps shows.
-  command -v curl >/dev/null 2>&1 || fail "needs the AWS CLI or curl (>= 7.86) to download the agent"
-  curl_version=$(curl --version 2>/dev/null | sed -n '1s/^curl \\([0-9][0-9]*\\.[0-9][0-9]*\\).*/\\1/p') \\
-    || curl_version=
-  if ! [[ "$curl_version" =~ ^([0-9]+)\\.([0-9]+)$ ]] \\
-    || (( BASH_REMATCH[1] < 7 || (BASH_REMATCH[1] == 7 && BASH_REMATCH[2] < 86) )); then
-    fail "curl \${curl_version:-of unknown version} cannot sign S3 requests (needs >= 7.86): install the AWS CLI first, or use the .deb/.rpm"
-  fi
-  imds=\${IAM_SSH_KEYS_IMDS:-http://169.254.169.254}
-  case "$AGENT_REGION" in cn-*) s3_domain=amazonaws.com.cn ;; *) s3_domain=amazonaws.com ;; esac
-  s3=\${IAM_SSH_KEYS_S3_ENDPOINT:-https://${o.useFipsEndpoint ? 's3-fips' : 's3'}.$AGENT_REGION.$s3_domain}
-  imds_token=$(curl -sSf --retry 3 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$imds/latest/api/token") \\
-    || fail "no IMDSv2 token from $imds"
-  [[ "$imds_token" =~ ^[A-Za-z0-9_=+/-]+$ ]] || fail "unexpected IMDSv2 token from $imds"
-  role=$(printf 'header = "X-aws-ec2-metadata-token: %s"\\n' "$imds_token" \\
-    | curl -sSf --retry 3 -K - "$imds/latest/meta-data/iam/security-credentials/") \\
-    || fail "no instance role: attach an instance profile whose role has the reader policy"
-  role=\${role%%$'\\n'*}
-  [[ "$role" =~ ^[A-Za-z0-9+=,.@_-]{1,64}$ ]] || fail "unexpected role name from IMDS"
-  creds=$(printf 'header = "X-aws-ec2-metadata-token: %s"\\n' "$imds_token" \\
-    | curl -sSf --retry 3 -K - "$imds/latest/meta-data/iam/security-credentials/$role") \\
-    || fail "no credentials for role $role from IMDS"
-  field() { printf '%s' "$creds" | sed -n "s/.*\\"$1\\"[[:space:]]*:[[:space:]]*\\"\\([^\\"]*\\)\\".*/\\1/p"; }
-  key_id=$(field AccessKeyId); secret=$(field SecretAccessKey); session=$(field Token)
-  [[ "$key_id" =~ ^[A-Za-z0-9]+$ && "$secret" =~ ^[A-Za-z0-9+/=]+$ && "$session" =~ ^[A-Za-z0-9+/=]+$ ]] \\
-    || fail "unexpected credentials for role $role from IMDS"
-  rest=\${uri#s3://}
-  printf 'user = "%s:%s"\\nheader = "x-amz-security-token: %s"\\n' "$key_id" "$secret" "$session" \\
-    | curl -sSf --retry 3 -K - --aws-sigv4 "aws:amz:$AGENT_REGION:s3" \\
-      -H 'x-amz-content-sha256: ${EMPTY_PAYLOAD_SHA256}' -o "$tmp/agent" "$s3/$rest" \\
-    || fail "could not download $uri from $s3 (signed for $AGENT_REGION: the artifacts bucket's region)"
+${curlDownloadShell(o.useFipsEndpoint)}
 fi
 # A replaced artifact fails here and is never installed.
 if ! echo "$sha  $tmp/agent" | sha256sum --check --status; then

@@ -1,21 +1,19 @@
 // Admin commands of the host agent (install, uninstall, doctor, sync-users,
 // refresh-principals). host-agent/main.ts imports this lazily so a login never loads it.
 // This file only wires config, clients, the clock, the file system and the
-// process runner into the modules that do the work.
-import { spawn, spawnSync } from 'node:child_process';
+// process runner into the modules that do the work (doctor's: doctor-deps.ts).
 import { existsSync, statSync } from 'node:fs';
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../../contract/errors.js';
 import { ADMIN_COMMANDS } from '../args.js';
-import { startSyslogAuditor } from '../audit.js';
-import { loadConfig } from '../config.js';
-import { baseCredentials, createCredentialProvider, readFileOrUndefined } from '../credentials.js';
+import { baseCredentials, readFileOrUndefined } from '../credentials.js';
 import { UsageError } from '../errors.js';
-import { fipsStsDeps } from '../fips.js';
 import { request } from '../http.js';
 import { createStore } from '../store.js';
-import { type DoctorDeps, formatCheck, runDoctor } from './doctor.js';
+import { type AdminConfig, loadAdminConfig } from './config.js';
+import { formatCheck, runDoctor } from './doctor.js';
+import { realDoctorDeps } from './doctor-deps.js';
 import { install } from './install/apply.js';
 import { chooseDefaults } from './install/defaults.js';
 import {
@@ -37,15 +35,7 @@ import {
 } from './options.js';
 import { type Source as PrincipalsSource, refreshPrincipals } from './principals-source.js';
 import { runSyncUsers, type SyncUsersDeps } from './sync-users/run.js';
-import {
-  findOwnedFile,
-  lookupUser,
-  processesOf,
-  realRunner,
-  realSystemFs,
-  splitCommand,
-  writeFileAtomic,
-} from './sys.js';
+import { realRunner, realSystemFs, splitCommand, writeFileAtomic } from './sys.js';
 
 // One list and one UsageError, shared with the login path's argument parser.
 export { ADMIN_COMMANDS, DEFAULT_SYNC_LOCK, UsageError };
@@ -71,13 +61,11 @@ function requireRoot(command: string): void {
   if (process.getuid?.() !== 0) throw new UsageError(`${command} must run as root (or use --dry-run)`);
 }
 
-const SETPRIV = '/usr/bin/setpriv';
-
 async function syncUsersCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: SYNC_USERS_OPTIONS, strict: true, allowPositionals: false });
   const dryRun = values['dry-run'];
   if (!dryRun) requireRoot('sync-users');
-  const config = loadConfig(values.config);
+  const config = loadAdminConfig(values.config);
   // One run at a time (a timer and a manual run); a dry run changes nothing and needs no lock.
   const release = dryRun ? () => {} : acquireLock(values['lock-file']);
   try {
@@ -88,14 +76,17 @@ async function syncUsersCommand(args: string[]): Promise<number> {
 }
 
 function syncUsersWith(
-  config: ReturnType<typeof loadConfig>,
+  config: AdminConfig,
   values: { 'allow-mass-removal': boolean; renumber: boolean; 'sudoers-file': string; visudo: string },
   dryRun: boolean,
 ): Promise<number> {
   return runSyncUsers({
     config,
     // Straight from S3: deletions need a fresh index, and root cannot use the agent user's cache anyway.
-    store: createStore({ ...config, cache: { ...config.cache, ttlSeconds: 0 } }),
+    store: createStore(
+      { ...config, cache: { ...config.cache, ttlSeconds: 0 } },
+      { uid: process.getuid?.() ?? 0, pid: process.pid },
+    ),
     run: realRunner,
     now: Date.now,
     out,
@@ -175,6 +166,7 @@ async function installPaths(
     sshdConfig: abs('sshd-config', v['sshd-config'], d.sshdConfig),
     dropInDir: abs('drop-in-dir', v['drop-in-dir'], d.dropInDir),
     stateFile: abs('state-file', v['state-file'], d.stateFile),
+    unitDir: d.unitDir,
     sshdBinary: abs('sshd', v.sshd, d.sshdBinary),
     reloadCommand: v['no-reload']
       ? null
@@ -309,108 +301,11 @@ async function uninstallCommand(args: string[]): Promise<number> {
   return uninstall((await installPaths(values, 'uninstall')).paths, sysDeps(), values['dry-run']);
 }
 
-/** doctor's view of the agent user: what runs as it and what it owns (/proc, find), and sshd's own commands. */
-function agentUserDeps(
-  agentUser: string,
-  binPath: string,
-  realpath: (p: string) => string | undefined,
-): Pick<DoctorDeps, 'agentUserActivity' | 'sshdPrograms'> {
-  return {
-    async agentUserActivity(uid, cacheDir) {
-      const home = (await realRunner('getent', ['passwd', agentUser])).stdout.split(':')[5]?.trim();
-      // Its own home counts as its own, unless that is / or a top-level directory (which would hide too much).
-      const ownHome = home && home.split('/').filter(Boolean).length >= 2 ? [home] : [];
-      return {
-        processes: await processesOf(uid),
-        ownedFile: await findOwnedFile(realRunner, uid, [cacheDir, ...ownHome]),
-      };
-    },
-    sshdPrograms(config) {
-      const both = (p: string) => [p, realpath(p) ?? p];
-      return new Set([
-        ...both(binPath),
-        ...(config.chain?.[0] ? both(config.chain[0]) : []),
-        // The audit's hand-off: timeout -s KILL 2 logger ...
-        ...['/usr/bin/timeout', '/bin/timeout', '/usr/bin/logger', '/bin/logger'].flatMap(both),
-      ]);
-    },
-  };
-}
-
 async function doctorCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: PATH_OPTIONS, strict: true, allowPositionals: false });
   // The user, binary and config install recorded win over the defaults.
   const { paths, agentUser } = await installPaths(values, 'doctor');
-  const fsys = realSystemFs(realRunner);
-  const quiet = () => {};
-  const results = await runDoctor({
-    configPath: paths.configPath,
-    binPath: paths.binPath,
-    sshdBinary: paths.sshdBinary,
-    sshdConfig: paths.sshdConfig,
-    agentUser,
-    loadConfig,
-    async credentials(config) {
-      const provider = createCredentialProvider(
-        { region: config.region, ...(config.roleArn ? { roleArn: config.roleArn } : {}) },
-        {
-          env: process.env,
-          http: request,
-          now: Date.now,
-          readFile: readFileOrUndefined,
-          warn: quiet,
-          ...fipsStsDeps(config, process.env),
-        },
-      );
-      return (await provider()).accessKeyId;
-    },
-    async readObject(config, key) {
-      const { createS3Fetcher } = await import('../s3-fetch.js');
-      const res = await createS3Fetcher(config, { env: process.env, warn: quiet, now: Date.now }).get(
-        key,
-        {},
-      );
-      return res.status === 200 ? res.body : undefined;
-    },
-    run: realRunner,
-    createRuntimeDir: fsys.createRuntimeDir,
-    stat: fsys.stat,
-    realpath: fsys.realpath,
-    readBytes: fsys.readBytes,
-    userUid: async (u) => (await lookupUser(realRunner, u))?.uid,
-    ...agentUserDeps(agentUser, paths.binPath, fsys.realpath),
-    now: Date.now,
-    async auditCheck(config) {
-      const ids = await lookupUser(realRunner, agentUser);
-      if (!ids) throw new Error(`agent user ${agentUser} does not exist`);
-      const env = { PATH: '/usr/bin:/bin' };
-      // As sshd runs the agent: that user with its supplementary groups (initgroups), which
-      // node's uid/gid options would drop; without setpriv, node's own switch is the fallback.
-      const auditor = startSyslogAuditor(config.syslogSocket, (cmd, a, o) =>
-        existsSync(SETPRIV)
-          ? spawn(SETPRIV, [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, '--init-groups', '--', cmd, ...a], {
-              ...o,
-              env,
-            })
-          : spawn(cmd, a, { ...o, uid: ids.uid, gid: ids.gid, env }),
-      );
-      await auditor.sendChecked(['doctor: audit channel check']);
-    },
-    async runAsAgent(cmdArgs) {
-      const ids = await lookupUser(realRunner, agentUser);
-      if (!ids) return { code: 127, stdout: '', stderr: `agent user ${agentUser} does not exist` };
-      const home = (await realRunner('getent', ['passwd', agentUser])).stdout.split(':')[5] ?? '/';
-      const r = spawnSync(paths.binPath, [...cmdArgs], {
-        uid: ids.uid,
-        gid: ids.gid,
-        // As sshd runs the command: nothing but these.
-        env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', HOME: home, USER: agentUser, LOGNAME: agentUser },
-        encoding: 'utf8',
-        timeout: 15_000,
-      });
-      return { code: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr || (r.error?.message ?? '') };
-    },
-  });
+  const results = await runDoctor(realDoctorDeps(paths, agentUser));
   for (const r of results) out(formatCheck(r));
   return results.every((r) => r.ok) ? 0 : 1;
 }
@@ -439,6 +334,18 @@ async function refreshPrincipalsCommand(args: string[]): Promise<number> {
   );
 }
 
+/**
+ * Each admin command's handler. Typed by ADMIN_COMMANDS, so the compiler refuses a command
+ * without one: a new command is an entry here and its options in options.ts.
+ */
+const COMMANDS: { readonly [C in AdminCommand]: (args: string[]) => Promise<number> } = {
+  'sync-users': syncUsersCommand,
+  install: installCommand,
+  uninstall: uninstallCommand,
+  doctor: doctorCommand,
+  'refresh-principals': refreshPrincipalsCommand,
+};
+
 /** Runs one admin command; returns the process exit code (2: usage error). */
 export async function runAdmin(command: string, args: string[]): Promise<number> {
   if (!isAdminCommand(command)) {
@@ -448,21 +355,8 @@ export async function runAdmin(command: string, args: string[]): Promise<number>
     return 2;
   }
   try {
-    switch (command) {
-      case 'sync-users':
-        return await syncUsersCommand(args);
-      case 'install':
-        return await installCommand(args);
-      case 'uninstall':
-        return await uninstallCommand(args);
-      case 'doctor':
-        return await doctorCommand(args);
-      case 'refresh-principals':
-        return await refreshPrincipalsCommand(args);
-      default:
-        err(`iam-authorized-keys: ${command} is not implemented yet`);
-        return 1;
-    }
+    // Indexed only with a name from ADMIN_COMMANDS (checked above), never with raw argv.
+    return await COMMANDS[command](args);
   } catch (e) {
     const error = e as Error;
     // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for bad options.

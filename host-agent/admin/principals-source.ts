@@ -7,11 +7,12 @@
 import { errorMessage } from '../../contract/errors.js';
 import { parsePrincipal } from '../../contract/layout.js';
 import { isValidLocalName } from '../../contract/names.js';
-import { type AgentConfig, parseConfig } from '../config.js';
+import type { AgentConfig } from '../config.js';
 import { imdsSession } from '../credentials.js';
 import { FetchError } from '../errors.js';
 import type { HttpClient } from '../http.js';
 import { type Credentials, postSigned, serviceEndpoint } from '../sigv4.js';
+import { parseAdminConfig } from './config.js';
 import { lookupUser, type ProcessRunner } from './sys.js';
 
 export class PrincipalsSourceError extends Error {
@@ -103,7 +104,7 @@ export function replaceUsers(
 ): { text: string; config: AgentConfig } {
   const raw = JSON.parse(configText) as Record<string, unknown>;
   const text = `${JSON.stringify({ ...raw, users }, null, 2)}\n`;
-  return { text, config: parseConfig(text, `${source} (new users)`) };
+  return { text, config: parseAdminConfig(text, `${source} (new users)`) };
 }
 
 /** The default parameter name of the original design: /IAM/<instance role>/principals. */
@@ -179,7 +180,7 @@ export async function refreshPrincipals(
 ): Promise<number> {
   const text = await deps.readText(deps.configPath);
   if (text === undefined) throw new PrincipalsSourceError(`${deps.configPath} does not exist`);
-  const current = parseConfig(text, deps.configPath);
+  const current = parseAdminConfig(text, deps.configPath);
   let value: string;
   let from: string;
   if (source.kind === 'ssm') {

@@ -17,6 +17,7 @@ import {
   unlink,
 } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
+import { parsePasswd } from '../passwd.js';
 import {
   cacheDirPathProblem,
   globToRegExp,
@@ -199,10 +200,9 @@ export async function lookupUser(
 ): Promise<{ uid: number; gid: number } | undefined> {
   const r = await run('getent', ['passwd', user]);
   if (r.code !== 0) return undefined;
-  const f = r.stdout.trim().split(':');
-  const uid = Number(f[2]);
-  const gid = Number(f[3]);
-  return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
+  // getent prints the one account asked for (by name, or by uid when `user` is a number).
+  const entry = parsePasswd(r.stdout)[0];
+  return entry ? { uid: entry.uid, gid: entry.gid } : undefined;
 }
 
 async function readBytesOrUndefined(path: string): Promise<Buffer | undefined> {

@@ -33,6 +33,26 @@ export interface KeysBucketProps {
   readonly accessLogsBucket?: s3.IBucket;
 }
 
+/** A retained bucket for server access logs (kept 365 days). */
+export function accessLogsBucket(scope: Construct, id: string): s3.Bucket {
+  return new s3.Bucket(scope, id, {
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    // Server access logging delivers only to SSE-S3 buckets.
+    encryption: s3.BucketEncryption.S3_MANAGED,
+    enforceSSL: true,
+    minimumTLSVersion: 1.2,
+    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    removalPolicy: RemovalPolicy.RETAIN,
+    lifecycleRules: [
+      {
+        id: 'ExpireAccessLogs',
+        expiration: Duration.days(365),
+        abortIncompleteMultipartUploadAfter: Duration.days(1),
+      },
+    ],
+  });
+}
+
 /**
  * The given bucket (its owner is warned to write the policy), or a new keys
  * bucket with the bucket its access logs go to (given, or new and retained).
@@ -48,24 +68,7 @@ export function keysBucket(
     );
     return { bucket: props.bucket, accessLogsBucket: undefined };
   }
-  const accessLogs =
-    props.accessLogsBucket ??
-    new s3.Bucket(scope, 'AccessLogsBucket', {
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      // Server access logging delivers only to SSE-S3 buckets.
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      removalPolicy: RemovalPolicy.RETAIN,
-      lifecycleRules: [
-        {
-          id: 'ExpireAccessLogs',
-          expiration: Duration.days(365),
-          abortIncompleteMultipartUploadAfter: Duration.days(1),
-        },
-      ],
-    });
+  const accessLogs = props.accessLogsBucket ?? accessLogsBucket(scope, 'AccessLogsBucket');
   const bucket = new s3.Bucket(scope, 'Bucket', {
     bucketName: props.bucketName,
     blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,

@@ -6,6 +6,7 @@ import { errorMessage } from '../../../contract/errors.js';
 import { resolvedPathProblems, securePathProblems } from '../../secure-path.js';
 import { runSshd, type SshdRunDeps } from '../sshd-runtime.js';
 import { CommandFailedError, type ProcessRunner } from '../sys.js';
+import { observe } from './observe.js';
 import {
   describeStep,
   type FileRecord,
@@ -14,12 +15,14 @@ import {
   type InstallPlan,
   InstallRefusedError,
   type InstallState,
-  observe,
+  type Observed,
   planInstall,
+  type Step,
   type SysDeps,
   sha256,
 } from './plan.js';
 import { AKC, AKC_USER, agentCommandLine, auditSettingProblems, parseSshdT } from './sshd-config.js';
+import { timersOf } from './units.js';
 
 export class SshdCheckError extends Error {
   override name = 'SshdCheckError';
@@ -77,6 +80,34 @@ export async function reload(
   return true;
 }
 
+/** Where systemd runs, so that systemctl can act (as the packages' scripts test it). */
+const SYSTEMD_RUNNING = '/run/systemd/system';
+
+/**
+ * `systemctl daemon-reload` then enable or disable --now the timers install wrote (units.ts).
+ * A failure is said (FAIL line) and returned as false, never thrown; without systemd, only said.
+ */
+export async function systemctlTimers(
+  how: 'enable' | 'disable',
+  timers: readonly string[],
+  sys: Pick<SysDeps, 'run' | 'out' | 'dirExists'>,
+): Promise<boolean> {
+  if (timers.length === 0) return true;
+  if (!(await sys.dirExists(SYSTEMD_RUNNING))) {
+    sys.out(`systemd is not running: ${how} ${timers.join(', ')} yourself`);
+    return true;
+  }
+  for (const args of [['daemon-reload'], [how, '--now', ...timers]]) {
+    const r = await sys.run('systemctl', args);
+    if (r.code !== 0) {
+      sys.out(`FAIL: systemctl ${args.join(' ')} failed: ${r.stderr.trim()}`);
+      return false;
+    }
+  }
+  sys.out(`${how}d ${timers.join(', ')}`);
+  return true;
+}
+
 /** Files at most this large keep their previous bytes in the state file for uninstall. */
 const MAX_ORIGINAL_BYTES = 1 << 20;
 
@@ -108,6 +139,102 @@ function nextState(
   };
 }
 
+/** What an install run changed so far: undone in reverse when a later step or the sshd check fails. */
+interface Progress {
+  readonly journal: { path: string; before: string | Buffer | undefined }[];
+  /** The state file's file records, the previous install's carried over. */
+  readonly records: Map<string, FileRecord>;
+  createdUser: boolean;
+  createdCacheDir: boolean;
+}
+
+async function rollback(p: Progress, plan: InstallPlan, opts: InstallOptions, sys: SysDeps): Promise<void> {
+  for (const j of p.journal.reverse()) {
+    if (j.before === undefined) await sys.remove(j.path).catch(() => {});
+    else if (j.path === opts.paths.binPath) await sys.writeAtomic(j.path, j.before, 0o755).catch(() => {});
+    else await writeKeeping(sys, j.path, j.before, 0o644).catch(() => {});
+  }
+  if (p.createdCacheDir) await sys.removeTree(plan.cacheDir).catch(() => {});
+  if (p.createdUser) await sys.run('userdel', [opts.agentUser]).catch(() => {});
+}
+
+/** Writes one file, journals what was there and records it for uninstall. */
+async function writeStep(
+  s: Extract<Step, { kind: 'write-file' }>,
+  ctx: { plan: InstallPlan; obs: Observed; paths: InstallPaths },
+  p: Progress,
+  sys: SysDeps,
+): Promise<void> {
+  const { plan, obs, paths } = ctx;
+  const before =
+    s.path === plan.dropInPath
+      ? obs.dropInText
+      : s.path === paths.binPath
+        ? obs.binary
+        : await sys.readText(s.path);
+  await sys.mkdirp(dirname(s.path), 0o755);
+  // The binary is always root 0755 (sshd's rule); sshd files and the config keep their mode and owner.
+  if (s.path === paths.binPath) await sys.writeAtomic(s.path, s.content, s.mode);
+  else await writeKeeping(sys, s.path, s.content, s.mode);
+  p.journal.push({ path: s.path, before });
+  const old = p.records.get(s.path);
+  const disabling = s.what.startsWith('comment out');
+  // A large file already at the binary path (an earlier copy of the agent, 100 MB standalone) is
+  // not kept in the state file: uninstall removes what install wrote instead of restoring it.
+  const keep = before !== undefined && Buffer.byteLength(before) <= MAX_ORIGINAL_BYTES;
+  if (before !== undefined && !keep && !old) {
+    sys.out(
+      `replacing ${s.path} (${Buffer.byteLength(before)} bytes): uninstall will remove it, not restore it`,
+    );
+  }
+  p.records.set(s.path, {
+    path: s.path,
+    // The first install's original is what uninstall must restore.
+    original: old ? old.original : keep ? Buffer.from(before).toString('base64') : null,
+    written: sha256(s.content),
+    how: disabling ? 'disable' : (old?.how ?? 'replace'),
+  });
+}
+
+/** Every step of the plan, in order, each said as it is done. */
+async function applySteps(plan: InstallPlan, obs: Observed, opts: InstallOptions, p: Progress, sys: SysDeps) {
+  for (const s of plan.steps) {
+    if (s.kind === 'create-user') {
+      const r = await sys.run('useradd', [
+        '--system',
+        '--user-group',
+        '--no-create-home',
+        '--home-dir',
+        '/nonexistent',
+        '--shell',
+        opts.nologin,
+        s.user,
+      ]);
+      if (r.code !== 0) throw new CommandFailedError(`useradd ${s.user}`, r);
+      p.createdUser = true;
+    } else if (s.kind === 'mkdir-private') {
+      p.createdCacheDir = await sys.ensurePrivateDir(s.path, s.owner);
+    } else await writeStep(s, { plan, obs, paths: opts.paths }, p, sys);
+    sys.out(describeStep(s));
+  }
+}
+
+/** sshd refuses to run a command it could not trust (a script's interpreter gets the same test); then sshd -t, -T. */
+async function checkInstalled(plan: InstallPlan, opts: InstallOptions, sys: SysDeps): Promise<void> {
+  const { paths, agentUser } = opts;
+  const unsafe = [
+    ...securePathProblems(paths.binPath, sys.stat),
+    ...resolvedPathProblems(paths.binPath, sys.stat, sys.realpath),
+    ...(plan.interpreter ? securePathProblems(plan.interpreter, sys.stat) : []),
+  ];
+  if (unsafe.length > 0) throw new InstallRefusedError(`unsafe path: ${unsafe.join('; ')}`);
+  await checkSshd(
+    paths,
+    { command: agentCommandLine(paths.binPath, paths.configPath), user: agentUser },
+    sys,
+  );
+}
+
 /**
  * Applies an install plan. File changes are journaled; when the sshd check
  * fails every file goes back to its previous bytes (and a user or cache dir
@@ -115,7 +242,7 @@ function nextState(
  */
 export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolean): Promise<InstallResult> {
   const { paths, agentUser } = opts;
-  const obs = await observe(paths, agentUser, sys);
+  const obs = await observe(paths, agentUser, sys, opts.scheduled);
   const plan = planInstall(obs, opts);
   for (const n of plan.notes) sys.out(n);
   if (dryRun) {
@@ -123,97 +250,32 @@ export async function install(opts: InstallOptions, sys: SysDeps, dryRun: boolea
     sys.out(`would check with ${paths.sshdBinary} -t and -T, then reload sshd`);
     return { code: 0, plan };
   }
-
   const prev = obs.state;
-  const records = new Map<string, FileRecord>((prev?.files ?? []).map((f) => [f.path, f]));
-  const journal: { path: string; before: string | Buffer | undefined }[] = [];
-  let createdUser = false;
-  let createdCacheDir = false;
-  const rollback = async () => {
-    for (const j of journal.reverse()) {
-      if (j.before === undefined) await sys.remove(j.path).catch(() => {});
-      else if (j.path === paths.binPath) await sys.writeAtomic(j.path, j.before, 0o755).catch(() => {});
-      else await writeKeeping(sys, j.path, j.before, 0o644).catch(() => {});
-    }
-    if (createdCacheDir) await sys.removeTree(plan.cacheDir).catch(() => {});
-    if (createdUser) await sys.run('userdel', [agentUser]).catch(() => {});
+  const progress: Progress = {
+    journal: [],
+    records: new Map((prev?.files ?? []).map((f) => [f.path, f])),
+    createdUser: false,
+    createdCacheDir: false,
   };
-
   try {
-    for (const s of plan.steps) {
-      if (s.kind === 'create-user') {
-        const r = await sys.run('useradd', [
-          '--system',
-          '--user-group',
-          '--no-create-home',
-          '--home-dir',
-          '/nonexistent',
-          '--shell',
-          opts.nologin,
-          s.user,
-        ]);
-        if (r.code !== 0) throw new CommandFailedError(`useradd ${s.user}`, r);
-        createdUser = true;
-      } else if (s.kind === 'mkdir-private') {
-        createdCacheDir = await sys.ensurePrivateDir(s.path, s.owner);
-      } else {
-        const before =
-          s.path === plan.dropInPath
-            ? obs.dropInText
-            : s.path === paths.binPath
-              ? obs.binary
-              : await sys.readText(s.path);
-        await sys.mkdirp(dirname(s.path), 0o755);
-        // The binary is always root 0755 (sshd's rule); sshd files and the config keep their mode and owner.
-        if (s.path === paths.binPath) await sys.writeAtomic(s.path, s.content, s.mode);
-        else await writeKeeping(sys, s.path, s.content, s.mode);
-        journal.push({ path: s.path, before });
-        const old = records.get(s.path);
-        const disabling = s.what.startsWith('comment out');
-        // A large file already at the binary path (an earlier copy of the agent, 100 MB standalone) is
-        // not kept in the state file: uninstall removes what install wrote instead of restoring it.
-        const keep = before !== undefined && Buffer.byteLength(before) <= MAX_ORIGINAL_BYTES;
-        if (before !== undefined && !keep && !old) {
-          sys.out(
-            `replacing ${s.path} (${Buffer.byteLength(before)} bytes): uninstall will remove it, not restore it`,
-          );
-        }
-        records.set(s.path, {
-          path: s.path,
-          // The first install's original is what uninstall must restore.
-          original: old ? old.original : keep ? Buffer.from(before).toString('base64') : null,
-          written: sha256(s.content),
-          how: disabling ? 'disable' : (old?.how ?? 'replace'),
-        });
-      }
-      sys.out(describeStep(s));
-    }
-    // sshd refuses to run a command it could not trust; a script's interpreter gets the same test.
-    const unsafe = [
-      ...securePathProblems(paths.binPath, sys.stat),
-      ...resolvedPathProblems(paths.binPath, sys.stat, sys.realpath),
-      ...(plan.interpreter ? securePathProblems(plan.interpreter, sys.stat) : []),
-    ];
-    if (unsafe.length > 0) throw new InstallRefusedError(`unsafe path: ${unsafe.join('; ')}`);
-    await checkSshd(
-      paths,
-      { command: agentCommandLine(paths.binPath, paths.configPath), user: agentUser },
-      sys,
-    );
+    await applySteps(plan, obs, opts, progress, sys);
+    await checkInstalled(plan, opts, sys);
   } catch (e) {
-    await rollback();
+    await rollback(progress, plan, opts, sys);
     sys.out(`FAIL: ${errorMessage(e)}; every change was rolled back`);
     return { code: 1, plan };
   }
-
+  const { createdUser, createdCacheDir } = progress;
   const state = nextState(prev, plan, { paths, agentUser, createdUser, createdCacheDir }, [
-    ...records.values(),
+    ...progress.records.values(),
   ]);
   await sys.mkdirp(dirname(paths.stateFile), 0o755);
   await sys.writeAtomic(paths.stateFile, `${JSON.stringify(state, null, 2)}\n`, 0o600);
   sys.out(`sshd configuration checked (sshd -t, sshd -T): AuthorizedKeysCommand is ${paths.binPath}`);
   const reloaded = await reload(paths, sys.run, sys.out);
-  return { code: reloaded ? 0 : 1, plan };
+  const written = plan.steps.flatMap((s) => (s.kind === 'write-file' ? [s.path] : []));
+  const timers = await systemctlTimers('enable', timersOf(written, paths.unitDir), sys);
+  return { code: reloaded && timers ? 0 : 1, plan };
 }
 
 /**

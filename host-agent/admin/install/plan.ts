@@ -5,20 +5,13 @@ import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join } from 'node:path';
 import { errorMessage } from '../../../contract/errors.js';
 import { checkChainTokens, splitCommandLine } from '../../chain.js';
-import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH, parseConfig } from '../../config.js';
+import { type AgentConfig, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH } from '../../config.js';
 import { ChainCommandError } from '../../errors.js';
-import { cacheDirPathProblem, globToRegExp, type StatLike } from '../../secure-path.js';
+import { cacheDirPathProblem, type StatLike } from '../../secure-path.js';
+import { parseAdminConfig } from '../config.js';
 import type { FileOwner, ProcessRunner } from '../sys.js';
-import {
-  AKC,
-  AKC_USER,
-  auditSettingProblems,
-  type Directive,
-  flattenConfig,
-  includePatterns,
-  parseSshdConfig,
-  renderDropIn,
-} from './sshd-config.js';
+import { AKC, AKC_USER, auditSettingProblems, type Directive, renderDropIn } from './sshd-config.js';
+import { SCHEDULED_COMMANDS, type ScheduledCommand, unitFiles } from './units.js';
 
 export const DEFAULT_AGENT_USER = 'iam-authorized-keys';
 export const DROP_IN_NAME = '60-iam-authorized-keys.conf';
@@ -31,6 +24,8 @@ export interface InstallPaths {
   readonly sshdConfig: string;
   readonly dropInDir: string;
   readonly stateFile: string;
+  /** Where install writes the systemd units of scheduled commands (units.ts). */
+  readonly unitDir: string;
   readonly sshdBinary: string;
   /** null: do not reload sshd. */
   readonly reloadCommand: readonly string[] | null;
@@ -45,6 +40,7 @@ export function defaultPaths(root = '/'): InstallPaths {
     sshdConfig: r('/etc/ssh/sshd_config'),
     dropInDir: r('/etc/ssh/sshd_config.d'),
     stateFile: r('/var/lib/iam-authorized-keys/install.json'),
+    unitDir: r('/etc/systemd/system'),
     sshdBinary: '/usr/sbin/sshd',
     // Debian, Ubuntu, Amazon Linux and RHEL all answer to sshd.service (Debian via an alias).
     // try-reload-or-restart: a stopped or socket-activated sshd (Ubuntu >= 22.10) is not a failure; it
@@ -73,6 +69,8 @@ export interface Observed {
   /** The bytes at the binary path now. */
   readonly binary: Buffer | undefined;
   readonly dropInText: string | undefined;
+  /** Current text of the unit files the scheduled commands would write (absent ones left out). */
+  readonly unitTexts?: ReadonlyMap<string, string>;
   readonly state: InstallState | undefined;
 }
 
@@ -85,6 +83,8 @@ export interface InstallOptions {
   readonly nologin: string;
   /** --agent-user-shared-ok: the operator accepts an existing account install did not create. */
   readonly agentUserSharedOk?: boolean;
+  /** The commands install schedules when the config wants them. @default SCHEDULED_COMMANDS */
+  readonly scheduled?: readonly ScheduledCommand[];
 }
 
 export type Step =
@@ -200,16 +200,6 @@ export function defaultBinPath(
   return running.standalone && PROGRAM_DIRS.includes(dirname(running.path)) ? running.path : fallback;
 }
 
-/** The cache dir the config names, or undefined when the config does not parse (planInstall then refuses). */
-function cacheDirOf(configText: string | undefined, source: string): string | undefined {
-  if (configText === undefined) return undefined;
-  try {
-    return parseConfig(configText, source).cache.dir;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * install's refusals that need the parsed config: audit settings read before
  * the drop-in, the agent user (a note when an existing one is accepted), and
@@ -253,10 +243,79 @@ function chainOf(line: string): string[] {
   }
 }
 
+/** The agent config as the login path parses it; InstallRefusedError when it is missing or invalid. */
+function parsedAgentConfig(obs: Observed, paths: InstallPaths): { parsed: AgentConfig; text: string } {
+  if (obs.agentConfigText === undefined) {
+    throw new InstallRefusedError(
+      `${paths.configPath} does not exist: write the agent config first (bucket, region, users...), then run install`,
+    );
+  }
+  try {
+    return { parsed: parseAdminConfig(obs.agentConfigText, paths.configPath), text: obs.agentConfigText };
+  } catch (cause) {
+    throw new InstallRefusedError(errorMessage(cause), { cause });
+  }
+}
+
+/** An AuthorizedKeysCommand already in force (e.g. EC2 Instance Connect's) is chained, not lost. */
+function planChain(
+  obs: Observed,
+  opts: InstallOptions,
+  config: Record<string, unknown>,
+  notes: string[],
+): string[] | undefined {
+  const { paths, agentUser } = opts;
+  const others = obs.directives.filter((d) => d.path !== join(paths.dropInDir, DROP_IN_NAME));
+  const existing = others.find((d) => d.keyword === AKC);
+  if (
+    !existing ||
+    existing.value.toLowerCase() === 'none' ||
+    existing.value.startsWith(`${paths.binPath} `)
+  ) {
+    return undefined;
+  }
+  const chain = chainOf(existing.value);
+  // sshd passes the user name to a command line without arguments (aws-ec2-ssh's form); the agent
+  // passes a chained command exactly what it lists, so list %u or that command runs without a user.
+  const bare = chain.length === 1;
+  if (bare) chain.push('%u');
+  const current = JSON.stringify(config.chain);
+  if (config.chain !== undefined && current !== JSON.stringify(chain)) {
+    throw new InstallRefusedError(
+      `${paths.configPath} already chains ${current}, and sshd runs ${JSON.stringify(existing.value)}: resolve by hand`,
+    );
+  }
+  const user = others.find((d) => d.keyword === AKC_USER)?.value;
+  notes.push(
+    `chaining the existing AuthorizedKeysCommand "${existing.value}"${user ? ` (was run as ${user})` : ''}${bare ? ' with %u (sshd gave a command without arguments the user name)' : ''}: the agent runs it as ${agentUser} and merges its output`,
+  );
+  return chain;
+}
+
+/** sshd uses the first value it reads: settings read before our drop-in are commented out. */
+function disableEarlierSteps(obs: Observed, firstOurs: number): Step[] {
+  const before = obs.directives
+    .slice(0, firstOurs)
+    .filter((d) => d.keyword === AKC || d.keyword === AKC_USER);
+  const byFile = new Map<string, Set<number>>();
+  for (const d of before) byFile.set(d.path, (byFile.get(d.path) ?? new Set()).add(d.line));
+  return [...byFile].map(([path, lineSet]) => {
+    const text = obs.fileTexts.get(path) ?? '';
+    const lines = text.split('\n').map((l, i) => (lineSet.has(i) ? `${DISABLED_MARK}${l}` : l));
+    return {
+      kind: 'write-file',
+      path,
+      content: lines.join('\n'),
+      mode: 0o644,
+      what: `comment out ${lineSet.size} AuthorizedKeysCommand line(s) read before ${DROP_IN_NAME}`,
+    };
+  });
+}
+
 /**
  * Decides what install changes. Refuses (InstallRefusedError) when sshd would
- * never read the drop-in, the agent config is missing or invalid (the login
- * path's parseConfig decides), or its cache.dir is not a dedicated directory.
+ * never read the drop-in, the agent config is missing or invalid
+ * (parseAdminConfig decides), or its cache.dir is not a dedicated directory.
  */
 export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
   const { paths, agentUser } = opts;
@@ -268,50 +327,14 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
       `${paths.sshdConfig} has no "Include ${paths.dropInDir}/*.conf" outside a Match block, so sshd would ignore ${dropInPath}; add that line at the top of ${paths.sshdConfig} and run install again`,
     );
   }
-  if (obs.agentConfigText === undefined) {
-    throw new InstallRefusedError(
-      `${paths.configPath} does not exist: write the agent config first (bucket, region, users...), then run install`,
-    );
-  }
-  let parsed: AgentConfig;
-  try {
-    parsed = parseConfig(obs.agentConfigText, paths.configPath);
-  } catch (cause) {
-    throw new InstallRefusedError(errorMessage(cause), { cause });
-  }
+  const { parsed, text } = parsedAgentConfig(obs, paths);
   const { cacheDir, agentUserShared } = checkBeforePlanning(obs, opts, parsed, notes);
   // The raw object is what gets written back (only "chain" is added), so defaults are not spelled out.
-  const config = JSON.parse(obs.agentConfigText) as Record<string, unknown>;
-
-  // An AuthorizedKeysCommand already in force (e.g. EC2 Instance Connect's) is chained, not lost.
-  const others = obs.directives.filter((d) => d.path !== dropInPath);
-  const existing = others.find((d) => d.keyword === AKC);
-  let chain: string[] | undefined;
-  if (
-    existing &&
-    existing.value.toLowerCase() !== 'none' &&
-    !existing.value.startsWith(`${paths.binPath} `)
-  ) {
-    chain = chainOf(existing.value);
-    // sshd passes the user name to a command line without arguments (aws-ec2-ssh's form); the agent
-    // passes a chained command exactly what it lists, so list %u or that command runs without a user.
-    const bare = chain.length === 1;
-    if (bare) chain.push('%u');
-    const current = JSON.stringify(config.chain);
-    if (config.chain !== undefined && current !== JSON.stringify(chain)) {
-      throw new InstallRefusedError(
-        `${paths.configPath} already chains ${current}, and sshd runs ${JSON.stringify(existing.value)}: resolve by hand`,
-      );
-    }
-    const user = others.find((d) => d.keyword === AKC_USER)?.value;
-    notes.push(
-      `chaining the existing AuthorizedKeysCommand "${existing.value}"${user ? ` (was run as ${user})` : ''}${bare ? ' with %u (sshd gave a command without arguments the user name)' : ''}: the agent runs it as ${agentUser} and merges its output`,
-    );
-  }
+  const config = JSON.parse(text) as Record<string, unknown>;
+  const chain = planChain(obs, opts, config, notes);
 
   const steps: Step[] = [];
   if (!obs.agentUserExists) steps.push({ kind: 'create-user', user: agentUser });
-
   const { bytes: binary, interpreter } = agentFileToInstall(opts.source, opts.nodePath);
   if (!obs.binary?.equals(binary)) {
     steps.push({
@@ -323,7 +346,6 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
     });
   }
   steps.push({ kind: 'mkdir-private', path: cacheDir, owner: agentUser });
-
   if (chain && config.chain === undefined) {
     const next = `${JSON.stringify({ ...config, chain }, null, 2)}\n`;
     steps.push({
@@ -334,28 +356,13 @@ export function planInstall(obs: Observed, opts: InstallOptions): InstallPlan {
       what: 'agent config (chain)',
     });
   }
-
-  // sshd uses the first value it reads: settings read before our drop-in are commented out.
-  const before = obs.directives
-    .slice(0, firstOurs)
-    .filter((d) => d.keyword === AKC || d.keyword === AKC_USER);
-  const byFile = new Map<string, Set<number>>();
-  for (const d of before) byFile.set(d.path, (byFile.get(d.path) ?? new Set()).add(d.line));
-  for (const [path, lineSet] of byFile) {
-    const text = obs.fileTexts.get(path) ?? '';
-    const lines = text.split('\n').map((l, i) => (lineSet.has(i) ? `${DISABLED_MARK}${l}` : l));
-    steps.push({
-      kind: 'write-file',
-      path,
-      content: lines.join('\n'),
-      mode: 0o644,
-      what: `comment out ${lineSet.size} AuthorizedKeysCommand line(s) read before ${DROP_IN_NAME}`,
-    });
-  }
-
+  steps.push(...disableEarlierSteps(obs, firstOurs));
   const dropIn = renderDropIn(paths.binPath, paths.configPath, agentUser);
   if (obs.dropInText !== dropIn) {
     steps.push({ kind: 'write-file', path: dropInPath, content: dropIn, mode: 0o644, what: 'sshd drop-in' });
+  }
+  for (const u of unitFiles(opts.scheduled ?? SCHEDULED_COMMANDS, parsed, paths)) {
+    if (obs.unitTexts?.get(u.path) !== u.content) steps.push({ kind: 'write-file', mode: 0o644, ...u });
   }
   return { steps, dropInPath, chain, notes, cacheDir, interpreter, agentUserShared };
 }
@@ -431,46 +438,4 @@ export interface SysDeps {
   /** sshd's privilege-separation dir, when sshd never ran here (see sshd-runtime.ts). */
   readonly createRuntimeDir: (path: string) => Promise<void>;
   readonly out: (line: string) => void;
-}
-
-/** Reads everything planInstall needs. */
-export async function observe(paths: InstallPaths, agentUser: string, sys: SysDeps): Promise<Observed> {
-  const sshdConfigText = await sys.readText(paths.sshdConfig);
-  if (sshdConfigText === undefined) throw new InstallRefusedError(`${paths.sshdConfig} does not exist`);
-  const dropInPath = join(paths.dropInDir, DROP_IN_NAME);
-  const fileTexts = new Map<string, string>([[paths.sshdConfig, sshdConfigText]]);
-  const matches = new Map<string, string[]>();
-  for (const pattern of includePatterns(
-    parseSshdConfig(paths.sshdConfig, sshdConfigText),
-    dirname(paths.sshdConfig),
-  )) {
-    const found = new Set(await sys.listMatches(pattern));
-    // Our drop-in counts where sshd would read it, whether or not it exists yet.
-    if (globToRegExp(pattern).test(dropInPath)) found.add(dropInPath);
-    const sorted = [...found].sort();
-    matches.set(pattern, sorted);
-    for (const p of sorted) {
-      const t =
-        p === dropInPath ? renderDropIn(paths.binPath, paths.configPath, agentUser) : await sys.readText(p);
-      fileTexts.set(p, t ?? '');
-    }
-  }
-  const directives = flattenConfig(paths.sshdConfig, sshdConfigText, fileTexts, (p) => matches.get(p) ?? []);
-  const agentConfigText = await sys.readText(paths.configPath);
-  const stateText = await sys.readText(paths.stateFile);
-  return {
-    sshdConfigText,
-    directives,
-    fileTexts,
-    agentConfigText,
-    agentUserExists: await sys.userExists(agentUser),
-    agentUserUid: await sys.userUid?.(agentUser),
-    cacheDirExists: await (async () => {
-      const dir = cacheDirOf(agentConfigText, paths.configPath);
-      return dir !== undefined && (await sys.dirExists(dir));
-    })(),
-    binary: await sys.readBytes(paths.binPath),
-    dropInText: await sys.readText(dropInPath),
-    state: stateText ? (JSON.parse(stateText) as InstallState) : undefined,
-  };
 }

@@ -3,6 +3,7 @@
 // This is its plan: pure, from the index and getent's passwd and group output.
 import type { Directory, DirectoryUser } from '../../../contract/index.js';
 import { isValidLocalName } from '../../../contract/index.js';
+import type { PasswdEntry } from '../../passwd.js';
 import { isPrivilegedName } from './privileged.js';
 import { MIN_SYNC_UID, planRenumber, type RenumberAction } from './renumber.js';
 
@@ -10,14 +11,6 @@ export { MIN_SYNC_UID };
 export const DEFAULT_MARKER_GROUP = 'iam-synced-users';
 /** The sudoers value granting sudo to every synced user (as in aws-ec2-ssh). */
 export const ALL_USERS = '##ALL##';
-
-export interface PasswdEntry {
-  readonly name: string;
-  readonly uid: number;
-  readonly gid: number;
-  readonly home: string;
-  readonly shell: string;
-}
 
 export interface GroupEntry {
   readonly name: string;
@@ -126,6 +119,9 @@ export function massRemovalLimit(managed: number): number {
   return Math.max(2, Math.floor(managed / 2));
 }
 
+/** An IAM user that should have an account, by its local name. */
+type Entry = { readonly iamUser: string; readonly u: DirectoryUser; readonly local: string };
+
 interface Rename {
   readonly from: PasswdEntry;
   readonly to: string;
@@ -143,7 +139,7 @@ interface Rename {
  * group already has the new name: then it is reported and left as is.
  */
 function planRenames(
-  entries: readonly { iamUser: string; u: DirectoryUser; local: string }[],
+  entries: readonly Entry[],
   passwd: readonly PasswdEntry[],
   groups: readonly GroupEntry[],
   markerGroup: string,
@@ -224,8 +220,8 @@ function selectEntries(
   index: Directory,
   allowGroups: readonly string[],
   problems: string[],
-): { entries: { iamUser: string; u: DirectoryUser; local: string }[]; privileged: Set<string> } {
-  const entries: { iamUser: string; u: DirectoryUser; local: string }[] = [];
+): { entries: Entry[]; privileged: Set<string> } {
+  const entries: Entry[] = [];
   const claimed = new Set<string>();
   const privileged = new Set<string>();
   for (const [iamUser, u] of [...index.users].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
@@ -253,6 +249,189 @@ function selectEntries(
   return { entries, privileged };
 }
 
+/** Accounts and groups as planSync sees them once the renames are done, indexed. */
+interface View {
+  readonly passwd: readonly PasswdEntry[];
+  readonly groups: readonly GroupEntry[];
+  readonly byName: ReadonlyMap<string, PasswdEntry>;
+  /** The first account holding each uid. */
+  readonly byUid: ReadonlyMap<number, PasswdEntry>;
+  readonly groupByName: ReadonlyMap<string, GroupEntry>;
+  /** Members of the marker group that exist: the accounts sync-users may change or remove. */
+  readonly managed: ReadonlySet<string>;
+}
+
+function viewAfter(
+  renames: readonly Rename[],
+  passwd: readonly PasswdEntry[],
+  groups: readonly GroupEntry[],
+  markerGroup: string,
+): View {
+  const view = applyRenames(renames, passwd, groups);
+  const byName = new Map(view.passwd.map((p) => [p.name, p]));
+  const byUid = new Map<number, PasswdEntry>();
+  for (const p of view.passwd) if (!byUid.has(p.uid)) byUid.set(p.uid, p);
+  const groupByName = new Map(view.groups.map((g) => [g.name, g]));
+  const managed = new Set((groupByName.get(markerGroup)?.members ?? []).filter((m) => byName.has(m)));
+  return { ...view, byName, byUid, groupByName, managed };
+}
+
+/** What the account phases read (settings, the view) and fill in (problems, actions, claims). */
+interface PlanContext {
+  readonly settings: SyncSettings;
+  readonly view: View;
+  /** Why a rename was not done, by IAM user: said instead of "uid already used". */
+  readonly blockedRenames: ReadonlyMap<string, string>;
+  readonly publishedUids: ReadonlySet<number>;
+  /** Local groups sync-users adds accounts to (and so may remove them from). */
+  readonly managedGroups: ReadonlySet<string>;
+  readonly problems: string[];
+  readonly userActions: SyncAction[];
+  readonly desired: Set<string>;
+  readonly sudoUsers: SudoUser[];
+  readonly groupsNeeded: Set<string>;
+  /** uids this run gives accounts (creations and renumberings). */
+  readonly claimedUids: Set<number>;
+}
+
+/**
+ * A managed account that exists: its uid (renumbered with --renumber, else
+ * reported) and its group memberships. Returns the uid before a renumbering.
+ */
+function planExisting(
+  { iamUser, u, local }: Entry,
+  existing: PasswdEntry,
+  want: readonly string[],
+  c: PlanContext,
+): number | undefined {
+  let previousUid: number | undefined;
+  if (existing.uid !== u.uid && !c.settings.renumber) {
+    c.problems.push(
+      `managed account ${local} has uid ${existing.uid}, index says ${u.uid}: uid left as is (sync-users --renumber changes it)`,
+    );
+  } else if (existing.uid !== u.uid) {
+    const r = planRenumber({
+      account: existing,
+      iamUser,
+      target: u.uid,
+      passwd: c.view.passwd,
+      groups: c.view.groups,
+      claimedUids: c.claimedUids,
+      publishedUids: c.publishedUids,
+    });
+    if ('problem' in r) c.problems.push(r.problem);
+    else {
+      c.userActions.push(...r.actions);
+      c.claimedUids.add(u.uid);
+      previousUid = existing.uid;
+    }
+  }
+  const memberOf = (group: string) => {
+    const g = c.view.groupByName.get(group);
+    return !!g && (g.members.includes(local) || g.gid === existing.gid);
+  };
+  const add = want.filter((g) => !memberOf(g));
+  if (add.length > 0) c.userActions.push({ kind: 'add-to-groups', user: local, groups: add });
+  for (const g of sorted(c.managedGroups)) {
+    if (!want.includes(g) && c.view.groupByName.get(g)?.members.includes(local)) {
+      c.userActions.push({ kind: 'remove-from-group', user: local, group: g });
+    }
+  }
+  for (const g of add) c.groupsNeeded.add(g);
+  return previousUid;
+}
+
+/** A new account, unless its uid is a system one or taken, or a group has its name. Returns whether it is created. */
+function planCreate({ iamUser, u, local }: Entry, want: readonly string[], c: PlanContext): boolean {
+  if (u.uid < MIN_SYNC_UID) {
+    c.problems.push(
+      `IAM user ${iamUser}: uid ${u.uid} is in the system range (< ${MIN_SYNC_UID}); ${local} not created`,
+    );
+    return false;
+  }
+  const holder = c.view.byUid.get(u.uid);
+  if (holder || c.claimedUids.has(u.uid)) {
+    const by = holder
+      ? `is already used by local account ${holder.name}`
+      : 'goes to another account in this run';
+    c.problems.push(
+      c.blockedRenames.get(iamUser) ?? `IAM user ${iamUser}: uid ${u.uid} ${by}; ${local} not created`,
+    );
+    return false;
+  }
+  if (c.view.groupByName.has(local)) {
+    c.problems.push(`IAM user ${iamUser}: a group named ${local} already exists; ${local} not created`);
+    return false;
+  }
+  c.userActions.push({ kind: 'create-user', user: local, uid: u.uid, iamUser, groups: want });
+  c.claimedUids.add(u.uid);
+  for (const g of want) c.groupsNeeded.add(g);
+  return true;
+}
+
+/** Each wanted account: left alone (not managed), updated, or created; and its sudo line. */
+function planAccounts(entries: readonly Entry[], c: PlanContext): void {
+  const { settings } = c;
+  for (const entry of entries) {
+    const { iamUser, u, local } = entry;
+    c.desired.add(local);
+    const want = sorted([
+      settings.markerGroup,
+      ...settings.localGroups,
+      ...u.groups.flatMap((g) => mappedGroup(settings.groupMap, g) ?? []),
+    ]);
+    const existing = c.view.byName.get(local);
+    if (existing && !c.view.managed.has(local)) {
+      c.problems.push(
+        `local account ${local} (IAM user ${iamUser}) exists but is not in group ${settings.markerGroup}: left alone`,
+      );
+      continue;
+    }
+    let previousUid: number | undefined;
+    if (existing) previousUid = planExisting(entry, existing, want, c);
+    else if (!planCreate(entry, want, c)) {
+      c.desired.delete(local);
+      continue;
+    }
+    if (wantsSudo(u, settings.sudoGroups)) {
+      const uid = previousUid !== undefined ? u.uid : (existing?.uid ?? u.uid);
+      c.sudoUsers.push({ name: local, uid, ...(previousUid !== undefined ? { previousUid } : {}) });
+    }
+  }
+}
+
+/**
+ * Managed accounts no IAM user wants any more: removed, unless the index is
+ * not fresh or they are more than massRemovalLimit (then refused, with why).
+ */
+function planRemovals(
+  entries: readonly Entry[],
+  privileged: ReadonlySet<string>,
+  c: PlanContext,
+  opts: PlanOptions,
+): { actions: SyncAction[]; refused?: SyncPlan['refusedRemovals'] } {
+  const { managed, byName } = c.view;
+  // An account holding the uid of an IAM user that should have one is that person's: never removed
+  // (e.g. a rename that could not be done yet).
+  const heldUids = new Set(entries.map((e) => e.u.uid));
+  const toRemove = sorted(
+    [...managed].filter(
+      (m) => !c.desired.has(m) && !privileged.has(m) && !heldUids.has(byName.get(m)?.uid ?? -1),
+    ),
+  );
+  if (toRemove.length === 0) return { actions: [] };
+  if (!opts.freshness.fresh) {
+    const reason = `directory.json is not fresh (${opts.freshness.reason ?? 'too old'}): no account is removed`;
+    return { actions: [], refused: { users: toRemove, reason } };
+  }
+  if (toRemove.length > massRemovalLimit(managed.size) && !opts.allowMassRemoval) {
+    const reason = `would remove ${toRemove.length} of ${managed.size} managed accounts (more than ${massRemovalLimit(managed.size)}): refused; rerun with --allow-mass-removal if intended`;
+    return { actions: [], refused: { users: toRemove, reason } };
+  }
+  const removeHome = c.settings.removeHome;
+  return { actions: toRemove.map((user) => ({ kind: 'remove-user', user, removeHome })) };
+}
+
 /**
  * Computes what to change. Accounts outside the marker group are never
  * touched; deletions are refused when the index is not fresh or when they
@@ -267,166 +446,33 @@ export function planSync(
   opts: PlanOptions,
 ): SyncPlan {
   const problems: string[] = [];
-
   const { entries, privileged } = selectEntries(index, settings.allowGroups, problems);
-
-  const publishedUids = new Set<number>([
-    ...index.reservedUids,
-    ...[...index.users.values()].map((x) => x.uid),
-  ]);
   const renamed = planRenames(entries, passwd, groups, settings.markerGroup);
-  // From here on, accounts and groups as they will be once the renames are done.
-  const view = applyRenames(renamed.renames, passwd, groups);
-  const byName = new Map(view.passwd.map((p) => [p.name, p]));
-  const byUid = new Map<number, PasswdEntry>();
-  for (const p of view.passwd) if (!byUid.has(p.uid)) byUid.set(p.uid, p);
-  const groupByName = new Map(view.groups.map((g) => [g.name, g]));
-  const marker = groupByName.get(settings.markerGroup);
-  const managed = new Set((marker?.members ?? []).filter((m) => byName.has(m)));
-  const memberOf = (user: string, group: string, primaryGid?: number) => {
-    const g = groupByName.get(group);
-    return !!g && (g.members.includes(user) || g.gid === primaryGid);
-  };
-  const managedGroups = new Set([...settings.localGroups, ...Object.values(settings.groupMap)]);
-
-  const groupActions: SyncAction[] = [];
-  const userActions: SyncAction[] = renamed.renames.flatMap((r) => r.actions);
-  const desired = new Set<string>();
-  const sudoUsers: SudoUser[] = [];
-  const groupsNeeded = new Set<string>();
-  /** uids this run gives accounts (creations and renumberings). */
-  const claimedUids = new Set<number>();
-
-  for (const { iamUser, u, local } of entries) {
-    desired.add(local);
-    const want = sorted([
-      settings.markerGroup,
-      ...settings.localGroups,
-      ...u.groups.flatMap((g) => mappedGroup(settings.groupMap, g) ?? []),
-    ]);
-    const existing = byName.get(local);
-    if (existing && !managed.has(local)) {
-      problems.push(
-        `local account ${local} (IAM user ${iamUser}) exists but is not in group ${settings.markerGroup}: left alone`,
-      );
-      continue;
-    }
-    let previousUid: number | undefined;
-    if (existing) {
-      if (existing.uid !== u.uid && !settings.renumber) {
-        problems.push(
-          `managed account ${local} has uid ${existing.uid}, index says ${u.uid}: uid left as is (sync-users --renumber changes it)`,
-        );
-      } else if (existing.uid !== u.uid) {
-        const r = planRenumber({
-          account: existing,
-          iamUser,
-          target: u.uid,
-          passwd: view.passwd,
-          groups: view.groups,
-          claimedUids,
-          publishedUids,
-        });
-        if ('problem' in r) problems.push(r.problem);
-        else {
-          userActions.push(...r.actions);
-          claimedUids.add(u.uid);
-          previousUid = existing.uid;
-        }
-      }
-      const add = want.filter((g) => !memberOf(local, g, existing.gid));
-      if (add.length > 0) userActions.push({ kind: 'add-to-groups', user: local, groups: add });
-      for (const g of sorted(managedGroups)) {
-        if (!want.includes(g) && groupByName.get(g)?.members.includes(local)) {
-          userActions.push({ kind: 'remove-from-group', user: local, group: g });
-        }
-      }
-      for (const g of add) groupsNeeded.add(g);
-    } else {
-      if (u.uid < MIN_SYNC_UID) {
-        problems.push(
-          `IAM user ${iamUser}: uid ${u.uid} is in the system range (< ${MIN_SYNC_UID}); ${local} not created`,
-        );
-        desired.delete(local);
-        continue;
-      }
-      const holder = byUid.get(u.uid);
-      if (holder || claimedUids.has(u.uid)) {
-        const by = holder
-          ? `is already used by local account ${holder.name}`
-          : 'goes to another account in this run';
-        problems.push(
-          renamed.blocked.get(iamUser) ?? `IAM user ${iamUser}: uid ${u.uid} ${by}; ${local} not created`,
-        );
-        desired.delete(local);
-        continue;
-      }
-      if (groupByName.has(local)) {
-        problems.push(`IAM user ${iamUser}: a group named ${local} already exists; ${local} not created`);
-        desired.delete(local);
-        continue;
-      }
-      userActions.push({ kind: 'create-user', user: local, uid: u.uid, iamUser, groups: want });
-      claimedUids.add(u.uid);
-      for (const g of want) groupsNeeded.add(g);
-    }
-    if (wantsSudo(u, settings.sudoGroups)) {
-      const uid = previousUid !== undefined ? u.uid : (existing?.uid ?? u.uid);
-      sudoUsers.push({ name: local, uid, ...(previousUid !== undefined ? { previousUid } : {}) });
-    }
-  }
-
-  for (const g of sorted(groupsNeeded)) {
-    if (!groupByName.has(g)) groupActions.push({ kind: 'create-group', group: g });
-  }
-
-  // An account holding the uid of an IAM user that should have one is that person's: never removed
-  // (e.g. a rename that could not be done yet).
-  const heldUids = new Set(entries.map((e) => e.u.uid));
-  const toRemove = sorted(
-    [...managed].filter(
-      (m) => !desired.has(m) && !privileged.has(m) && !heldUids.has(byName.get(m)?.uid ?? -1),
-    ),
-  );
-  let refusedRemovals: SyncPlan['refusedRemovals'];
-  const removeActions: SyncAction[] = [];
-  if (toRemove.length > 0) {
-    if (!opts.freshness.fresh) {
-      refusedRemovals = {
-        users: toRemove,
-        reason: `directory.json is not fresh (${opts.freshness.reason ?? 'too old'}): no account is removed`,
-      };
-    } else if (toRemove.length > massRemovalLimit(managed.size) && !opts.allowMassRemoval) {
-      refusedRemovals = {
-        users: toRemove,
-        reason: `would remove ${toRemove.length} of ${managed.size} managed accounts (more than ${massRemovalLimit(managed.size)}): refused; rerun with --allow-mass-removal if intended`,
-      };
-    } else {
-      for (const user of toRemove)
-        removeActions.push({ kind: 'remove-user', user, removeHome: settings.removeHome });
-    }
-  }
-
-  return {
-    actions: [...groupActions, ...userActions, ...removeActions],
-    sudoUsers: [...sudoUsers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  const c: PlanContext = {
+    settings,
+    // From here on, accounts and groups as they will be once the renames are done.
+    view: viewAfter(renamed.renames, passwd, groups, settings.markerGroup),
+    blockedRenames: renamed.blocked,
+    publishedUids: new Set([...index.reservedUids, ...[...index.users.values()].map((x) => x.uid)]),
+    managedGroups: new Set([...settings.localGroups, ...Object.values(settings.groupMap)]),
     problems,
-    ...(refusedRemovals ? { refusedRemovals } : {}),
+    userActions: renamed.renames.flatMap((r) => r.actions),
+    desired: new Set(),
+    sudoUsers: [],
+    groupsNeeded: new Set(),
+    claimedUids: new Set(),
   };
-}
-
-/** Reads `getent passwd` output, skipping lines that do not parse. */
-export function parsePasswd(text: string): PasswdEntry[] {
-  const out: PasswdEntry[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length < 7) continue;
-    const uid = Number(f[2]);
-    const gid = Number(f[3]);
-    if (!Number.isInteger(uid) || !Number.isInteger(gid)) continue;
-    out.push({ name: f[0] as string, uid, gid, home: f[5] as string, shell: f[6] as string });
-  }
-  return out;
+  planAccounts(entries, c);
+  const groupActions: SyncAction[] = sorted(c.groupsNeeded)
+    .filter((g) => !c.view.groupByName.has(g))
+    .map((group) => ({ kind: 'create-group', group }));
+  const removals = planRemovals(entries, privileged, c, opts);
+  return {
+    actions: [...groupActions, ...c.userActions, ...removals.actions],
+    sudoUsers: [...c.sudoUsers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    problems,
+    ...(removals.refused ? { refusedRemovals: removals.refused } : {}),
+  };
 }
 
 /** Reads `getent group` output, skipping lines that do not parse. */

@@ -10,9 +10,10 @@ import {
   parseHeartbeat,
 } from '../../../contract/index.js';
 import { indexAge } from '../../index-age.js';
+import { parsePasswd } from '../../passwd.js';
 import { type ProcessRunner, runChecked } from '../sys.js';
 import { applySync, describeAction } from './apply.js';
-import { ALL_USERS, type Freshness, parseGroup, parsePasswd, planSync, type SyncSettings } from './plan.js';
+import { ALL_USERS, type Freshness, parseGroup, planSync, type SyncPlan, type SyncSettings } from './plan.js';
 import { existingSudoUsers, installSudoers, renderSudoers, type SudoersDeps } from './sudoers.js';
 
 /** What runSyncUsers needs from the agent's config (a subset of AgentConfig). */
@@ -71,6 +72,77 @@ async function heartbeatFreshness(deps: SyncUsersDeps): Promise<Freshness> {
   return { fresh: true };
 }
 
+/** directory.json through the store, or undefined after saying why (nothing is changed then). */
+async function readDirectory(deps: SyncUsersDeps): Promise<{ index: Directory; source: string } | undefined> {
+  const key = directoryKey(deps.config.prefix);
+  try {
+    const r = await deps.store.read(key);
+    if (!r.found) {
+      deps.err(
+        `sync-users: ${key} not found in the bucket (a publisher older than this agent?); nothing changed`,
+      );
+      return undefined;
+    }
+    return { index: parseDirectory(r.body.toString('utf8')), source: r.source };
+  } catch (e) {
+    deps.err(`sync-users: cannot read ${key}: ${errorMessage(e)}; nothing changed`);
+    return undefined;
+  }
+}
+
+/** --dry-run: what would be done, nothing done. */
+function showPlan(plan: SyncPlan, sudoOn: boolean, deps: SyncUsersDeps): number {
+  for (const a of plan.actions) deps.out(`would ${describeAction(a)}`);
+  if (sudoOn) {
+    deps.out(
+      `would write ${deps.sudoers.path} for: ${plan.sudoUsers.map((u) => u.name).join(', ') || '(nobody)'}`,
+    );
+  }
+  const planned = plan.actions.filter((a) => a.kind === 'renumber-user').length;
+  if (planned > 0)
+    deps.out(`sync-users --dry-run: would renumber ${planned} account${planned === 1 ? '' : 's'}`);
+  return plan.refusedRemovals ? 1 : 0;
+}
+
+/** The sudoers drop-in after the accounts changed; removed when sudo is off. Throws on failure. */
+async function updateSudoers(plan: SyncPlan, sudoOn: boolean, deps: SyncUsersDeps): Promise<void> {
+  if (sudoOn) {
+    // Only accounts that exist now, with the uid we planned: never sudo for a failed creation.
+    const after = parsePasswd((await runChecked(deps.run, 'getent', ['passwd'])).stdout);
+    const sudoUsers = existingSudoUsers(plan.sudoUsers, after);
+    if (
+      await installSudoers(deps.sudoers.path, renderSudoers(sudoUsers), { ...deps.sudoers, run: deps.run })
+    ) {
+      deps.out(`wrote ${deps.sudoers.path} (${sudoUsers.length} users)`);
+    }
+  } else if ((await deps.sudoers.readFile(deps.sudoers.path)) !== undefined) {
+    await deps.sudoers.remove(deps.sudoers.path);
+    deps.out(`removed ${deps.sudoers.path} (sudoGroups is empty)`);
+  }
+}
+
+/** Plans from the index and the local accounts (getent), saying every problem and refused removal. */
+async function planFor(
+  index: Directory,
+  freshness: Freshness,
+  settings: SyncSettings,
+  deps: SyncUsersDeps,
+): Promise<SyncPlan> {
+  const [pw, gr] = await Promise.all([
+    runChecked(deps.run, 'getent', ['passwd']),
+    runChecked(deps.run, 'getent', ['group']),
+  ]);
+  const plan = planSync(index, parsePasswd(pw.stdout), parseGroup(gr.stdout), settings, {
+    freshness,
+    allowMassRemoval: deps.allowMassRemoval,
+  });
+  for (const p of plan.problems) deps.err(`sync-users: ${p}`);
+  if (plan.refusedRemovals) {
+    deps.err(`sync-users: kept ${plan.refusedRemovals.users.join(', ')}: ${plan.refusedRemovals.reason}`);
+  }
+  return plan;
+}
+
 /**
  * sync-users end to end: read directory.json and heartbeat.json (via the store), read local
  * accounts (getent), plan, apply. Returns the exit code: 0 when everything
@@ -86,69 +158,21 @@ export async function runSyncUsers(deps: SyncUsersDeps): Promise<number> {
     err('sync-users: the config has no "iamUsers" setting (it selects which IAM users get accounts)');
     return 1;
   }
-  const key = directoryKey(config.prefix);
-  let index: Directory;
-  let source: string;
-  try {
-    const r = await deps.store.read(key);
-    if (!r.found) {
-      err(`sync-users: ${key} not found in the bucket (a publisher older than this agent?); nothing changed`);
-      return 1;
-    }
-    index = parseDirectory(r.body.toString('utf8'));
-    source = r.source;
-  } catch (e) {
-    err(`sync-users: cannot read ${key}: ${errorMessage(e)}; nothing changed`);
-    return 1;
-  }
-  const freshness = source === 'stale' ? staleCache : await heartbeatFreshness(deps);
-
-  const [pw, gr] = await Promise.all([
-    runChecked(deps.run, 'getent', ['passwd']),
-    runChecked(deps.run, 'getent', ['group']),
-  ]);
+  const read = await readDirectory(deps);
+  if (!read) return 1;
+  const freshness = read.source === 'stale' ? staleCache : await heartbeatFreshness(deps);
   const settings: SyncSettings = {
     ...config.syncUsers,
     allowGroups: config.iamUsers.allowGroups,
     renumber: config.syncUsers.renumber === true || deps.renumber === true,
   };
-  const plan = planSync(index, parsePasswd(pw.stdout), parseGroup(gr.stdout), settings, {
-    freshness,
-    allowMassRemoval: deps.allowMassRemoval,
-  });
-  for (const p of plan.problems) err(`sync-users: ${p}`);
-  if (plan.refusedRemovals) {
-    err(`sync-users: kept ${plan.refusedRemovals.users.join(', ')}: ${plan.refusedRemovals.reason}`);
-  }
+  const plan = await planFor(read.index, freshness, settings, deps);
   const sudoOn = settings.sudoGroups === ALL_USERS || settings.sudoGroups.length > 0;
-  if (deps.dryRun) {
-    for (const a of plan.actions) out(`would ${describeAction(a)}`);
-    if (sudoOn) {
-      out(
-        `would write ${deps.sudoers.path} for: ${plan.sudoUsers.map((u) => u.name).join(', ') || '(nobody)'}`,
-      );
-    }
-    const planned = plan.actions.filter((a) => a.kind === 'renumber-user').length;
-    if (planned > 0)
-      out(`sync-users --dry-run: would renumber ${planned} account${planned === 1 ? '' : 's'}`);
-    return plan.refusedRemovals ? 1 : 0;
-  }
+  if (deps.dryRun) return showPlan(plan, sudoOn, deps);
   const res = await applySync(plan, { run: deps.run, shell: deps.shell, log: out });
   const failed = [...res.failed];
   try {
-    if (sudoOn) {
-      // Only accounts that exist now, with the uid we planned: never sudo for a failed creation.
-      const after = parsePasswd((await runChecked(deps.run, 'getent', ['passwd'])).stdout);
-      const sudoUsers = existingSudoUsers(plan.sudoUsers, after);
-      if (
-        await installSudoers(deps.sudoers.path, renderSudoers(sudoUsers), { ...deps.sudoers, run: deps.run })
-      ) {
-        out(`wrote ${deps.sudoers.path} (${sudoUsers.length} users)`);
-      }
-    } else if ((await deps.sudoers.readFile(deps.sudoers.path)) !== undefined) {
-      await deps.sudoers.remove(deps.sudoers.path);
-      out(`removed ${deps.sudoers.path} (sudoGroups is empty)`);
-    }
+    await updateSudoers(plan, sudoOn, deps);
   } catch (e) {
     failed.push(`sudoers: ${errorMessage(e)}`);
   }

@@ -1,7 +1,9 @@
 // The sudoers drop-in of sync-users: names users by uid, and reaches its final
 // name only once `visudo -c` accepts it.
+
+import type { PasswdEntry } from '../../passwd.js';
 import type { ProcessRunner } from '../sys.js';
-import type { PasswdEntry, SudoUser } from './plan.js';
+import type { SudoUser } from './plan.js';
 
 export const DEFAULT_SUDOERS_PATH = '/etc/sudoers.d/iam-synced-users';
 

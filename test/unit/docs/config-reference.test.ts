@@ -1,10 +1,14 @@
 // docs/host-agent.md's configuration table lists exactly the keys the host
-// agent's config parser accepts, each with the default the parser applies, and
-// its example (every key) parses.
+// agent's config parsers accept (the login's and the admin-only sections'), each
+// with the default the parser applies, and its example (every key) parses.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_KEYS, ConfigError, parseConfig } from '../../../host-agent/config.js';
+import {
+  CONFIG_FILE_KEYS as CONFIG_KEYS,
+  parseAdminConfig as parseConfig,
+} from '../../../host-agent/admin/config.js';
+import { ConfigError } from '../../../host-agent/config.js';
 
 const PAGE = join(import.meta.dirname, '..', '..', '..', 'docs', 'host-agent.md');
 
@@ -62,7 +66,7 @@ describe('docs/host-agent.md configuration reference', () => {
         .filter((k) => !documented.includes(k))
         .map(
           (k) =>
-            `${k} (host-agent/config.ts CONFIG_KEYS) is missing from docs/host-agent.md's configuration table`,
+            `${k} (host-agent/admin/config.ts CONFIG_FILE_KEYS) is missing from docs/host-agent.md's configuration table`,
         ),
       ...rows
         .filter((r) => !parserKeys.includes(r.key))

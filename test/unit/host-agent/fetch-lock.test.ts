@@ -149,9 +149,9 @@ describe('fileLocks', () => {
 
   it('release is idempotent; held locks are released at exit through one listener', () => {
     const d = dir();
-    const a = fileLocks(d, uid).acquire(NAME, 1);
+    const a = fileLocks(d, uid, process.pid).acquire(NAME, 1);
     const listeners = process.listenerCount('exit');
-    const more = Array.from({ length: 12 }, (_, i) => fileLocks(d, uid).acquire(`o-k${i}`, 1));
+    const more = Array.from({ length: 12 }, (_, i) => fileLocks(d, uid, process.pid).acquire(`o-k${i}`, 1));
     expect(process.listenerCount('exit')).toBe(listeners);
     expect(heldLockCount()).toBe(13);
     if (!('held' in a)) throw new Error('expected held');
@@ -168,7 +168,7 @@ describe('fileLocks', () => {
     const mod = new URL('../../../host-agent/fetch-lock.ts', import.meta.url).pathname;
     const code = [
       `const { fileLocks } = await import(${JSON.stringify(mod)});`,
-      `const a = fileLocks(${JSON.stringify(d)}, ${uid}).acquire('${NAME}', 1);`,
+      `const a = fileLocks(${JSON.stringify(d)}, ${uid}, process.pid).acquire('${NAME}', 1);`,
       "process.stdout.write('held' in a ? 'held' : 'not held');",
       'setTimeout(() => {}, 60_000);',
       'process.exit(1);',
@@ -183,7 +183,7 @@ describe('fileLocks', () => {
 
   it('a holder whose lock was taken over does not remove the taker’s lock', () => {
     const d = dir();
-    const locks = fileLocks(d, uid);
+    const locks = fileLocks(d, uid, process.pid);
     const first = locks.acquire(NAME, 1);
     const seen = locks.acquire(NAME, 2);
     if (!('held' in first) || !('busy' in seen)) throw new Error('expected held, then busy');
@@ -199,7 +199,7 @@ describe('fileLocks', () => {
 
   it('takeOver puts back a lock that is not the one judged (another taker was first)', () => {
     const d = dir();
-    const locks = fileLocks(d, uid);
+    const locks = fileLocks(d, uid, process.pid);
     const stale = locks.acquire(NAME, 1);
     const w1 = locks.acquire(NAME, 2);
     const w2 = locks.acquire(NAME, 2);
@@ -221,7 +221,7 @@ describe('fileLocks', () => {
     const victim = join(d, '..', 'victim');
     writeFileSync(victim, 'keep\n');
     symlinkSync(victim, lockPath(d));
-    const locks = fileLocks(d, uid);
+    const locks = fileLocks(d, uid, process.pid);
     const a = locks.acquire(NAME, 1);
     if (!('busy' in a)) throw new Error('expected busy');
     expect(a.busy.view()).toMatchObject({ problem: 'a symlink' });
@@ -237,13 +237,13 @@ describe('fileLocks', () => {
   ])('judges a file with %s as not a lock', (_, mode, problem) => {
     const d = dir();
     writeFileSync(lockPath(d), mode === 0o600 ? 'x'.repeat(1000) : '1 1\n', { mode });
-    const a = fileLocks(d, uid).acquire(NAME, 1);
+    const a = fileLocks(d, uid, process.pid).acquire(NAME, 1);
     if (!('busy' in a)) throw new Error('expected busy');
     expect(a.busy.view().problem).toMatch(problem);
   });
 
   it('reports a lock that cannot be created (fetch without it)', () => {
-    const a = fileLocks(join(dir(), 'missing'), uid).acquire(NAME, 1);
+    const a = fileLocks(join(dir(), 'missing'), uid, process.pid).acquire(NAME, 1);
     expect(a).toEqual({ error: expect.stringMatching(/cannot create .* \(ENOENT\)/) });
   });
 });

@@ -62,6 +62,8 @@ function setup(
     },
   };
   const store = createStore(config, {
+    uid: process.getuid?.() ?? 0,
+    pid: process.pid,
     now: () => clock,
     fetcher: async () => fetcher,
     warn: (m) => warnings.push(m),
@@ -213,6 +215,8 @@ describe('createStore', () => {
       {
         fetcher: async () => ({ get: async () => ({ status: 200, body: body('fresh\n') }) }),
         warn: (m) => t.warnings.push(m),
+        uid: process.getuid?.() ?? 0,
+        pid: process.pid,
       },
     );
     expect(await t2.read(KEY)).toMatchObject({ source: 's3', body: body('fresh\n') });

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
+  DEFAULT_AUDIT_RETENTION_DAYS,
   DEFAULT_SCHEDULE_MINUTES,
   InvalidConfigError,
   parseAccountIds,
   parseAgentSha256,
   parseAgentSource,
   parseAppConfig,
+  parseAuditRetentionDays,
   parseBoolean,
   parseBreakGlassPrincipalArns,
   parseBucketName,
@@ -35,6 +37,7 @@ describe('parseAppConfig', () => {
       selfServiceGroupName: undefined,
       agent: undefined,
       useFipsEndpoint: false,
+      auditRetentionDays: DEFAULT_AUDIT_RETENTION_DAYS,
       reader: undefined,
       maxKeyAgeDays: undefined,
       maxGrantHours: 12,
@@ -42,6 +45,7 @@ describe('parseAppConfig', () => {
       grantTagPrefix: 'ssh-grant:',
     });
     expect(DEFAULT_SCHEDULE_MINUTES).toBe(15);
+    expect(DEFAULT_AUDIT_RETENTION_DAYS).toBe(400);
   });
 
   it('reads CLI strings (-c name=value)', () => {
@@ -68,6 +72,8 @@ describe('parseAppConfig', () => {
       maxGrantHours: ' 4 ',
       verifyRequiredGroups: 'Administrators, Db-Admins,Administrators',
       grantTagPrefix: 'corp/grant:',
+      readerAuditBucket: 'company-audit',
+      auditRetentionDays: '90',
     };
     expect(parseAppConfig((n) => ctx[n])).toEqual({
       maxKeyAgeDays: 90,
@@ -94,7 +100,12 @@ describe('parseAppConfig', () => {
         region: 'eu-central-1',
       },
       useFipsEndpoint: true,
-      reader: { bucketName: 'company-ssh-keys', roleNames: ['web-instance', 'batch-instance'] },
+      auditRetentionDays: 90,
+      reader: {
+        bucketName: 'company-ssh-keys',
+        roleNames: ['web-instance', 'batch-instance'],
+        auditBucketName: 'company-audit',
+      },
     });
   });
 
@@ -210,6 +221,26 @@ describe('parseScheduleMinutes', () => {
   });
   it.each(['0', 0, '1441', '2.5', 'x', -5, true])('rejects %j', (input) => {
     expect(() => parseScheduleMinutes(input)).toThrow(/scheduleMinutes/);
+  });
+});
+
+describe('parseAuditRetentionDays', () => {
+  it.each([
+    [undefined, 400],
+    ['', 400],
+    ['1', 1],
+    [30, 30],
+    [' 3650 ', 3650],
+  ])('%j -> %j', (input, expected) => {
+    expect(parseAuditRetentionDays(input)).toBe(expected);
+  });
+  it.each(['0', 0, '3651', '1.5', 'x', -5, true])('rejects %j', (input) => {
+    expect(() => parseAuditRetentionDays(input)).toThrow(/auditRetentionDays/);
+  });
+  it('refuses a readerAuditBucket that is not a bucket name', () => {
+    expect(() => parseAppConfig((n) => ({ readerBucket: 'b-1', readerAuditBucket: 'Bad_Name' })[n])).toThrow(
+      /readerAuditBucket/,
+    );
   });
 });
 

@@ -43,6 +43,15 @@ describe('IamSshKeys stack (default context)', () => {
   const tpl = template(t, MAIN_STACK);
   const outputs = tpl.toJSON().Outputs as Record<string, { Value: unknown }>;
 
+  /** The keys bucket (the audit bucket is versioned too). */
+  const keysBucketId = () =>
+    Object.keys(
+      tpl.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: Match.anyValue() } }),
+    ).find((id) => id.startsWith('PublisherBucket'));
+  const auditBucketId = Object.keys(tpl.findResources('AWS::S3::Bucket')).find((id) =>
+    id.startsWith('AuditTrailBucket'),
+  );
+
   it('is environment-agnostic', () => {
     const stack = t.app.node.findChild(MAIN_STACK) as Stack;
     expect(stack.environment).toBe('aws://unknown-account/unknown-region');
@@ -59,6 +68,8 @@ describe('IamSshKeys stack (default context)', () => {
   it('outputs the bucket name, reader policy ARN, self-service and grant approvers groups and user data', () => {
     expect(Object.keys(outputs).sort()).toEqual(
       [
+        'AuditBucketName',
+        'AuditWorkGroup',
         'BucketName',
         'GrantApproversGroupName',
         'InstanceUserData',
@@ -68,9 +79,7 @@ describe('IamSshKeys stack (default context)', () => {
         'SelfServiceGroupName',
       ].sort(),
     );
-    const bucketId = Object.keys(
-      tpl.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: Match.anyValue() } }),
-    )[0];
+    const bucketId = keysBucketId();
     expect(outputs.BucketName?.Value).toEqual({ Ref: bucketId });
     const readerId = Object.keys(
       tpl.findResources('AWS::IAM::ManagedPolicy', {
@@ -81,9 +90,7 @@ describe('IamSshKeys stack (default context)', () => {
   });
 
   it('user data writes the host agent config with the bucket, prefix and region, then installs', () => {
-    const bucketId = Object.keys(
-      tpl.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: Match.anyValue() } }),
-    )[0];
+    const bucketId = keysBucketId();
     const text = joined(outputs.InstanceUserData?.Value);
     const config = /<<'IAM_SSH_KEYS_CONFIG'\n([\s\S]*?)\nIAM_SSH_KEYS_CONFIG/.exec(text)?.[1];
     expect(JSON.parse(config ?? '')).toEqual({
@@ -91,7 +98,9 @@ describe('IamSshKeys stack (default context)', () => {
       prefix: '',
       region: '<AWS::Region>',
       users: { 'ec2-user': ['groups/Administrators'] },
+      audit: { bucket: `<${auditBucketId}>`, region: '<AWS::Region>', source: 'journal' },
     });
+    expect(outputs.AuditBucketName?.Value).toEqual({ Ref: auditBucketId });
     expect(text).toContain('/usr/local/bin/iam-authorized-keys install');
     // No agent source configured: placeholders, which the script refuses to run with.
     expect(text).toContain(

@@ -121,6 +121,24 @@ describe('renderUserData', () => {
     expect(() => renderUserData({ ...BASE, agent })).toThrow(message);
   });
 
+  it('with a login trail, writes the audit section (bucket, region, source journal)', () => {
+    const config = configOf(
+      renderUserData({ ...BASE, audit: { bucket: 'company-audit', region: 'eu-west-1' } }),
+    );
+    expect(config).toMatchObject({
+      bucket: 'company-ssh-keys',
+      audit: { bucket: 'company-audit', region: 'eu-west-1', source: 'journal' },
+    });
+    expect(configOf(renderUserData(BASE))).not.toHaveProperty('audit');
+  });
+
+  it.each<[string, { bucket: string; region: string }, RegExp]>([
+    ['a bad audit bucket', { bucket: "a'b", region: 'eu-west-1' }, /audit\.bucket/],
+    ['a bad audit region', { bucket: 'company-audit', region: 'eu-west-1"' }, /audit\.region/],
+  ])('rejects %s', (_label, audit, message) => {
+    expect(() => renderUserData({ ...BASE, audit })).toThrow(message);
+  });
+
   it.each<[string, Record<string, string[]>, RegExp]>([
     ['bad local name', { 'bad name': ['users/alice'] }, /local user name/],
     ['bad principal', { 'ec2-user': ['roles/x'] }, /invalid principal/],

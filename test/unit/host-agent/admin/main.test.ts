@@ -64,12 +64,58 @@ describe('runAdmin dispatch', () => {
     expect(stderr[0]).toMatch(new RegExp(`^iam-authorized-keys ${cmd}: `));
   });
 
+  // Every command reaches its own handler (the handler table is typed by ADMIN_COMMANDS): none falls
+  // through to a "not implemented" exit 1. Each handler parses its options first, strictly.
+  it.each([...ADMIN_COMMANDS])('%s has a handler: an unknown option is its own usage error', async (cmd) => {
+    capture();
+    expect(await runAdmin(cmd, ['--no-such-option'])).toBe(2);
+    expect(stderr).toEqual([
+      expect.stringMatching(new RegExp(`^iam-authorized-keys ${cmd}: Unknown option '--no-such-option'`)),
+    ]);
+  });
+
   it('a runtime failure exits 1 with one line (missing config)', async () => {
     capture();
     expect(await runAdmin('sync-users', ['--dry-run', '--config', '/nonexistent/iak.json'])).toBe(1);
     expect(stderr.join('')).toMatch(
       /^iam-authorized-keys sync-users: \/nonexistent\/iak.json: cannot read config \(ENOENT\)\n$/,
     );
+  });
+
+  /** A config whose only mistake is in the admin-only section syncUsers (the login parser does not read it). */
+  const badSyncUsers = () => {
+    const p = join(mkdtempSync(join(tmpdir(), 'iak-admin-')), 'iak.json');
+    writeFileSync(
+      p,
+      JSON.stringify({ bucket: 'keys', region: 'us-east-1', syncUsers: { removeHome: 'yes' } }),
+      {
+        mode: 0o644,
+      },
+    );
+    return p;
+  };
+
+  it("sync-users refuses a bad syncUsers section: exit 1, the parser's one line", async () => {
+    capture();
+    const p = badSyncUsers();
+    expect(await runAdmin('sync-users', ['--dry-run', '--config', p])).toBe(1);
+    expect(stderr.join('')).toBe(
+      `iam-authorized-keys sync-users: ${p}: syncUsers.removeHome must be true or false\n`,
+    );
+  });
+
+  it('doctor fails its config check on a bad syncUsers section, in the same words', async () => {
+    capture();
+    const out: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+    const p = badSyncUsers();
+    const root = mkdtempSync(join(tmpdir(), 'iak-doctor-'));
+    const args = ['--root', root, '--config', p, '--bin', join(root, 'none'), '--sshd', '/bin/false'];
+    expect(await runAdmin('doctor', args)).toBe(1);
+    expect(out).toContain(`FAIL config: ${p}: syncUsers.removeHome must be true or false\n`);
   });
 });
 

@@ -3,12 +3,11 @@ import type { Directory, DirectoryUser } from '../../../../../contract/index.js'
 import {
   ALL_USERS,
   type GroupEntry,
-  type PasswdEntry,
   parseGroup,
-  parsePasswd,
   planSync,
   type SyncSettings,
 } from '../../../../../host-agent/admin/sync-users/plan.js';
+import { type PasswdEntry, parsePasswd } from '../../../../../host-agent/passwd.js';
 
 function user(localName: string | null, uid: number, groups: string[]): DirectoryUser {
   return { userId: `AIDA${uid}`, localName, uid, groups };
