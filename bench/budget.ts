@@ -14,8 +14,8 @@ import { promisify } from 'node:util';
 import { CreateUserCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { createClients } from '../lambda/clients.js';
-import { mapLimit } from '../lambda/iam-source.js';
-import { DEFAULT_PUBLISH_CONFIG, PublishIncompleteError, publish } from '../lambda/publish.js';
+import { mapLimit } from '../lambda/map-limit.js';
+import { DEFAULT_PUBLISH_CONFIG, PublishIncomplete, publish } from '../lambda/publish.js';
 import { iamError, seeded, startAwsProxy } from '../test/helpers/aws-proxy.js';
 import { makeKey } from '../test/helpers/keys.js';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/helpers/moto.js';
@@ -76,15 +76,14 @@ try {
     const deadline = Date.now() + budgetS * 1000;
     let line: string;
     let done = false;
-    try {
-      const r = await publish(
-        { ...DEFAULT_PUBLISH_CONFIG, bucket: 'budget-bench', prefix: '', deadline },
-        { ...clients, now: () => new Date() },
-      );
-      line = `complete: ${r.summary.users} users, ${r.summary.keys} keys published`;
+    const e = await publish(
+      { ...DEFAULT_PUBLISH_CONFIG, bucket: 'budget-bench', prefix: '', deadline },
+      { ...clients, now: () => new Date() },
+    );
+    if (!(e instanceof PublishIncomplete)) {
+      line = `complete: ${e.summary.users} users, ${e.summary.keys} keys published`;
       done = true;
-    } catch (e) {
-      if (!(e instanceof PublishIncompleteError)) throw e;
+    } else {
       // Older publishers have no usersFound/stop: read them loosely.
       const p = e.progress as typeof e.progress & { usersFound?: number };
       const stop = (e as { stop?: { phase: string; abortedCalls: number; cutWaits: number } }).stop;

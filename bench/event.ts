@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { targetsOf } from '../lambda/event-targets.js';
-import { mapLimit } from '../lambda/iam-source.js';
+import { mapLimit } from '../lambda/map-limit.js';
 import { DEFAULT_PUBLISH_CONFIG, publish } from '../lambda/publish.js';
 import { publishForEvents } from '../lambda/publish-targeted.js';
 import { startAwsProxy } from '../test/helpers/aws-proxy.js';

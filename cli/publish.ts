@@ -5,12 +5,9 @@ import { errorMessage } from '../contract/errors.js';
 import { countCalls } from '../lambda/call-counter.js';
 import type { createClients } from '../lambda/clients.js';
 import { targetsOf } from '../lambda/event-targets.js';
-import {
-  DEFAULT_PUBLISH_CONFIG,
-  PublishIncompleteError,
-  type PublishResult,
-  publish,
-} from '../lambda/publish.js';
+import { publish } from '../lambda/publish.js';
+import { DEFAULT_PUBLISH_CONFIG } from '../lambda/publish-config.js';
+import { PublishIncomplete, type PublishResult, type RunOutcome } from '../lambda/publish-result.js';
 import { publishForEvents } from '../lambda/publish-targeted.js';
 import type { Command } from './args.js';
 
@@ -27,26 +24,21 @@ type Out = (line: string) => void;
 type PublishCommand = Extract<Command, { cmd: 'publish' }>;
 type Clients = ReturnType<typeof createClients>;
 
-const incomplete = (e: unknown): PublishIncompleteError => {
-  if (!(e instanceof PublishIncompleteError)) throw e;
-  return e;
-};
-
 /** `--event FILE`: the targeted run; undefined when the event asks for nothing (already printed). */
 async function publishEvent(
   c: PublishCommand & { event: string },
   config: Parameters<typeof publish>[0],
   deps: Parameters<typeof publish>[1],
   out: Out,
-): Promise<PublishResult | PublishIncompleteError | undefined> {
+): Promise<RunOutcome | undefined> {
   let event: unknown;
   try {
     event = JSON.parse(readFileSync(c.event, 'utf8'));
   } catch (e) {
     throw new CliError(`${c.event}: not a JSON event (${errorMessage(e)})`, { cause: e });
   }
-  const outcome = await publishForEvents(config, deps, targetsOf(event)).catch(incomplete);
-  if (outcome instanceof PublishIncompleteError) return outcome;
+  const outcome = await publishForEvents(config, deps, targetsOf(event));
+  if (outcome.mode === 'stopped') return outcome.stopped;
   if (outcome.mode === 'none') {
     out(
       c.json ? JSON.stringify({ mode: 'none', reason: outcome.reason }) : `nothing to do: ${outcome.reason}`,
@@ -67,7 +59,7 @@ async function publishEvent(
 /** A run that stopped in time: its line (or JSON), exit 3; a budget too small for any progress: stderr, exit 4. */
 function reportIncomplete(
   c: PublishCommand,
-  e: PublishIncompleteError,
+  e: PublishIncomplete,
   calls: Record<string, number>,
   out: Out,
   err: Out,
@@ -157,8 +149,8 @@ export async function runPublish(
   const result =
     c.event !== undefined
       ? await publishEvent({ ...c, event: c.event }, config, deps, out)
-      : await publish(config, deps).catch(incomplete);
+      : await publish(config, deps);
   if (result === undefined) return 0;
-  if (result instanceof PublishIncompleteError) return reportIncomplete(c, result, counts.calls, out, err);
+  if (result instanceof PublishIncomplete) return reportIncomplete(c, result, counts.calls, out, err);
   return reportResult(c, result, counts.calls, out);
 }

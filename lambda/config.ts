@@ -14,7 +14,7 @@ import {
   type PublisherEnv,
   type PublisherEnvVar,
 } from '../contract/publisher-settings.js';
-import { DEFAULT_PUBLISH_CONFIG, type PublishConfig } from './publish.js';
+import { DEFAULT_PUBLISH_CONFIG, type PublishConfig } from './publish-config.js';
 
 export class PublisherConfigError extends Error {
   override name = 'PublisherConfigError';

@@ -23,7 +23,7 @@ import { planForInvocation } from './event-targets.js';
 import type { ProgressCounts } from './progress.js';
 import {
   ObjectsTooLargeError,
-  PublishIncompleteError,
+  type PublishIncomplete,
   type PublishSummary,
   type StopReport,
 } from './publish.js';
@@ -41,7 +41,7 @@ function addMetric(name: PublisherMetric, unit: Parameters<Metrics['addMetric']>
   metrics.addMetric(name, unit, value);
 }
 
-/** A run that stopped in time (see PublishIncompleteError): not a failure, the next run continues. */
+/** A run that stopped in time (see PublishIncomplete): not a failure, the next run continues. */
 export interface IncompleteRun {
   readonly complete: false;
   readonly progress: ProgressCounts;
@@ -92,7 +92,7 @@ function logProblems(problems: readonly Problem[]): void {
 }
 
 /** A run that stopped in time: its progress, logs and metrics (an error only when it could save nothing). */
-function reportIncomplete(e: PublishIncompleteError, source: string): HandlerResult {
+function reportIncomplete(e: PublishIncomplete, source: string): HandlerResult {
   const iamCalls = { ...counts.calls };
   for (const w of e.warnings) logger.warn(w);
   const fields = { trigger: source, ...e.progress, advanced: e.advanced, iamCalls, stop: e.stop };
@@ -153,6 +153,7 @@ export async function handler(
       logger.info('nothing to publish', { trigger: source, reason: outcome.reason });
       return { mode: 'none', reason: outcome.reason };
     }
+    if (outcome.mode === 'stopped') return reportIncomplete(outcome.stopped, source);
     const { result } = outcome;
     for (const w of result.warnings ?? []) logger.warn(w);
     reportCopiedKeyFallbacks(outcome);
@@ -181,7 +182,6 @@ export async function handler(
     addRunMetrics(outcome.mode, result.summary, iamCallCount);
     return { ...result.summary, mode: outcome.mode, iamCalls };
   } catch (e) {
-    if (e instanceof PublishIncompleteError) return reportIncomplete(e, source);
     if (e instanceof ObjectsTooLargeError) {
       logger.error(e.message, { objects: e.objects, ...e.result.summary });
       addMetric('ObjectsTooLargeForHosts', MetricUnit.Count, e.objects.length);

@@ -9,6 +9,7 @@ import {
   type IAMClient,
   ListSSHPublicKeysCommand,
 } from '@aws-sdk/client-iam';
+import { mapLimitUntil } from './map-limit.js';
 
 export interface IamKey {
   readonly id: string;
@@ -115,52 +116,6 @@ export interface ReadIamOptions {
   readonly shouldStop?: () => boolean;
   /** Aborts calls still in flight (a hard deadline): they count as not done. */
   readonly signal?: AbortSignal;
-}
-
-/**
- * Runs fn over items with at most `limit` in flight. After the first failure
- * no new item starts, and it rejects with that failure only once the calls in
- * flight have settled: a failed run must not go on writing after it reported
- * the failure (in the Lambda, such writes could land during the next run).
- */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  return (await mapLimitUntil(items, limit, () => false, fn)) as R[];
-}
-
-/**
- * mapLimit that also starts no new item once `stop()` is true: items never
- * started are left undefined (holes), items in flight finish.
- */
-export async function mapLimitUntil<T, R>(
-  items: readonly T[],
-  limit: number,
-  stop: () => boolean,
-  fn: (item: T) => Promise<R>,
-): Promise<(R | undefined)[]> {
-  const out: (R | undefined)[] = new Array(items.length).fill(undefined);
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length && !stop()) {
-      const i = next++;
-      try {
-        out[i] = await fn(items[i] as T);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    }
-  };
-  const settled = await Promise.allSettled(
-    Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker),
-  );
-  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (rejected) throw rejected.reason;
-  return out;
 }
 
 function wrap(what: string, e: unknown): IamReadError {
@@ -313,22 +268,40 @@ async function readAccountDetails(
   return d;
 }
 
+/** What the phases of one readIam share. */
+interface ReadRun {
+  readonly iam: IAMClient;
+  readonly opts: ReadIamOptions;
+  readonly concurrency: number;
+  readonly send: { abortSignal?: AbortSignal };
+  /** Asked before every call: true once out of time (sticky). */
+  readonly stop: () => boolean;
+  /** True (and told to onAborted) when a call failed because the deadline aborted it. */
+  readonly aborted: (e: unknown) => boolean;
+  /** Key lists saved earlier in the series, by user name. */
+  readonly known: ReadonlyMap<string, KnownKeyList>;
+}
+
 export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promise<IamSnapshot> {
-  const concurrency = opts.concurrency ?? 8;
   const signal = opts.signal;
-  const send = { ...(signal ? { abortSignal: signal } : {}) };
-  const aborted = (e: unknown) => {
-    const yes = isAborted(e, signal);
-    if (yes) opts.onAborted?.();
-    return yes;
-  };
   // Sticky: once out of time, no call starts again in this run.
   let stopped = false;
-  const stop = () => {
-    if (!stopped && (signal?.aborted || opts.shouldStop?.())) stopped = true;
-    return stopped;
+  const run: ReadRun = {
+    iam,
+    opts,
+    concurrency: opts.concurrency ?? 8,
+    send: { ...(signal ? { abortSignal: signal } : {}) },
+    stop: () => {
+      if (!stopped && (signal?.aborted || opts.shouldStop?.())) stopped = true;
+      return stopped;
+    },
+    aborted: (e) => {
+      const yes = isAborted(e, signal);
+      if (yes) opts.onAborted?.();
+      return yes;
+    },
+    known: opts.knownKeyLists ?? new Map<string, KnownKeyList>(),
   };
-  const known = opts.knownKeyLists ?? new Map<string, KnownKeyList>();
   const fetched = new Map<string, string>();
   let details: DetailsState | undefined;
   const incomplete = (usersTotal: number | undefined, lists: ReadonlyMap<string, KnownKeyList>) =>
@@ -340,58 +313,75 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
       detailsResumed: details?.resumed ?? false,
     });
 
-  details = await readAccountDetails(iam, opts, stop, (d) => {
+  details = await readAccountDetails(iam, opts, run.stop, (d) => {
     details = d;
-    return incomplete(undefined, known);
+    return incomplete(undefined, run.known);
   });
-  const userGroups = new Map<string, readonly string[]>();
-  const userIds = new Map<string, string>();
-  const userTags = new Map<string, readonly IamTag[]>();
-  for (const [name, u] of details.users) {
-    userGroups.set(name, u.groups);
-    userIds.set(name, u.userId);
-    userTags.set(name, u.tags);
-  }
-  const groups = details.groups;
+  const { users, lists, total } = await readKeyLists(run, details);
+  const { bodies, complete } = await readKeyBodies(run, users, lists, fetched);
+  if (stopped || !complete || users.length < total) throw incomplete(total, lists);
+  return { users, groups: [...details.groups], bodies };
+}
 
-  const names = [...userGroups.keys()];
+/**
+ * Every user's key list, reusing a saved one for the same person (user id),
+ * never for a re-created name. Users from saved pages IAM no longer has are
+ * dropped from `details` (deleted since). A user whose list was not read in
+ * time is missing from `users`.
+ */
+async function readKeyLists(
+  run: ReadRun,
+  details: DetailsState,
+): Promise<{ users: IamUser[]; lists: Map<string, KnownKeyList>; total: number }> {
+  const names = [...details.users.keys()];
   const lists = new Map<string, KnownKeyList>();
-  // Users named by pages an earlier run saved that IAM no longer has (deleted since).
   const gone = new Set<string>();
   const fromSavedPages = details.resumed;
-  const listed = await mapLimitUntil(names, concurrency, stop, async (name): Promise<IamUser | undefined> => {
-    const userId = userIds.get(name) as string;
-    const base = { name, id: userId, groups: userGroups.get(name) ?? [], tags: userTags.get(name) ?? [] };
-    const saved = known.get(name);
-    // A saved list is reused only for the same person (user id), never for a re-created name.
-    if (saved && saved.userId === userId) {
+  const listed = await mapLimitUntil(names, run.concurrency, run.stop, async (name) => {
+    const u = details.users.get(name) as UserDetails;
+    const base = { name, id: u.userId, groups: u.groups, tags: u.tags };
+    const saved = run.known.get(name);
+    if (saved && saved.userId === u.userId) {
       lists.set(name, saved);
       return { ...base, keys: saved.keys };
     }
     let keys: IamKey[] | undefined;
     try {
-      keys = await listKeys(iam, name, opts.pageSize, send, stop);
+      keys = await listKeys(run.iam, name, run.opts.pageSize, run.send, run.stop);
       if (keys === undefined) return undefined;
     } catch (e) {
       if (e instanceof IamReadError) throw e;
-      if (aborted(e)) return undefined;
+      if (run.aborted(e)) return undefined;
       // Without this, a user deleted during the series failed every run until its pages expired.
       if (fromSavedPages && isNoSuchEntity(e)) {
         gone.add(name);
-        opts.onWarning?.(`IAM user ${name} from saved pages no longer exists: not published`);
+        run.opts.onWarning?.(`IAM user ${name} from saved pages no longer exists: not published`);
         return undefined;
       }
       throw wrap(`ListSSHPublicKeys ${name}`, e);
     }
-    lists.set(name, { userId, keys });
+    lists.set(name, { userId: u.userId, keys });
     return { ...base, keys };
   });
   // Lists for users GetAccountAuthorizationDetails no longer returns are dropped.
   const users = listed.filter((u): u is IamUser => u !== undefined);
   for (const name of gone) details.users.delete(name);
-  // A saved list naming a key IAM no longer has is stale: it is read again by the next run.
-  let staleList = false;
+  return { users, lists, total: names.length - gone.size };
+}
 
+/**
+ * The bodies of every Active key: known ones reused, the others fetched (into
+ * `fetched` too). Not complete when a body is missing or a saved key list named
+ * a key IAM no longer has (that list is dropped from `lists`: the next run reads it again).
+ */
+async function readKeyBodies(
+  run: ReadRun,
+  users: readonly IamUser[],
+  lists: Map<string, KnownKeyList>,
+  fetched: Map<string, string>,
+): Promise<{ bodies: Map<string, string>; complete: boolean }> {
+  const { opts } = run;
+  let staleList = false;
   const bodies = new Map<string, string>();
   const toFetch: { user: string; id: string }[] = [];
   for (const u of users) {
@@ -402,11 +392,11 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
       else if (!opts.knownRejected?.has(k.id)) toFetch.push({ user: u.name, id: k.id });
     }
   }
-  await mapLimitUntil(toFetch, concurrency, stop, async ({ user, id }) => {
+  await mapLimitUntil(toFetch, run.concurrency, run.stop, async ({ user, id }) => {
     try {
-      const res = await iam.send(
+      const res = await run.iam.send(
         new GetSSHPublicKeyCommand({ UserName: user, SSHPublicKeyId: id, Encoding: 'SSH' }),
-        send,
+        run.send,
       );
       const body = res.SSHPublicKey?.SSHPublicKeyBody;
       if (body === undefined) throw new IamReadError(`GetSSHPublicKey returned no body for ${user} ${id}`);
@@ -414,8 +404,8 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
       fetched.set(id, body);
     } catch (e) {
       if (e instanceof IamReadError) throw e;
-      if (aborted(e)) return;
-      if (isNoSuchEntity(e) && known.get(user) === lists.get(user)) {
+      if (run.aborted(e)) return;
+      if (isNoSuchEntity(e) && run.known.get(user) === lists.get(user)) {
         lists.delete(user);
         staleList = true;
         opts.onWarning?.(
@@ -426,10 +416,5 @@ export async function readIam(iam: IAMClient, opts: ReadIamOptions = {}): Promis
       throw wrap(`GetSSHPublicKey ${user} ${id}`, e);
     }
   });
-
-  const total = names.length - gone.size;
-  if (stopped || staleList || users.length < total || toFetch.some((k) => !bodies.has(k.id))) {
-    throw incomplete(total, lists);
-  }
-  return { users, groups: [...groups], bodies };
+  return { bodies, complete: !staleList && toFetch.every((k) => bodies.has(k.id)) };
 }

@@ -1,5 +1,5 @@
-// What one publisher run returns, or throws when it refuses, fails its hosts'
-// limits or stops in time: shared by the Lambda handler, the CLI and tests.
+// What one publisher run returns (published, or stopped in time), or throws when it
+// refuses or fails its hosts' limits: shared by the Lambda handler, the CLI and tests.
 import { MAX_HOST_OBJECT_BYTES, type PublishedIndex } from '../contract/index.js';
 import { describeShortfall, type Shortfall } from './deadline.js';
 import type { Plan } from './plan.js';
@@ -82,10 +82,13 @@ export class ObjectsTooLargeError extends PublishRefusedError {
  * The run stopped in time (its deadline) before IAM was read completely: it
  * wrote no principal object, deleted nothing, left index.json alone and saved
  * its progress (unless a dry run) for the next run. Not a failure of the
- * publisher: a series of such runs ends in the bucket a single run produces.
+ * publisher, so a value the run returns, not an exception: a series of such
+ * runs ends in the bucket a single run produces.
  */
-export class PublishIncompleteError extends Error {
-  override name = 'PublishIncompleteError';
+export class PublishIncomplete {
+  readonly complete = false;
+  /** One line for the logs and the CLI: the progress, or by how much the budget fell short. */
+  readonly message: string;
   constructor(
     /** The saved progress' counters. */
     readonly progress: ProgressCounts,
@@ -95,10 +98,11 @@ export class PublishIncompleteError extends Error {
     readonly stop?: StopReport,
   ) {
     const found = progress.usersTotal ? '' : `, ${progress.usersFound} found so far`;
-    super(
-      stop?.budgetTooSmall
-        ? describeShortfall(stop.budgetTooSmall)
-        : `${progress.firstImport ? 'first import' : 'publish'} in progress: ${progress.usersRead} of ${progress.usersTotal || '?'} users read${found}, ${progress.keyBodiesFetched} key bodies fetched${progress.keyBodiesMissing ? `, ${progress.keyBodiesMissing} to go` : ''}; run again to continue`,
-    );
+    this.message = stop?.budgetTooSmall
+      ? describeShortfall(stop.budgetTooSmall)
+      : `${progress.firstImport ? 'first import' : 'publish'} in progress: ${progress.usersRead} of ${progress.usersTotal || '?'} users read${found}, ${progress.keyBodiesFetched} key bodies fetched${progress.keyBodiesMissing ? `, ${progress.keyBodiesMissing} to go` : ''}; run again to continue`;
   }
 }
+
+/** What a full run comes to: published, or stopped in time (progress saved). */
+export type RunOutcome = PublishResult | PublishIncomplete;

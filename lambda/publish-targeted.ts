@@ -2,8 +2,8 @@
 // events name, then the same render, plan, guards and write order as a full run
 // (index.json last). Falls back to a full run whenever it cannot be sure the
 // result equals what a full run would publish.
-import { IndexFormatError, indexKey, type PublishedIndex, parseIndex } from '../contract/index.js';
-import { listExisting, putText, readIndexText, readText } from './bucket.js';
+import { putText, readText } from './bucket.js';
+import { listed, readBucketState } from './bucket-state.js';
 import type { UndecidedCopy } from './copied-key-clash.js';
 import type { EventPlan, Targets } from './event-targets.js';
 import {
@@ -23,14 +23,10 @@ import {
   serializeProgress,
   withoutKeyLists,
 } from './progress.js';
-import {
-  type PublishConfig,
-  type PublishDeps,
-  type PublishResult,
-  publish,
-  renderAndWrite,
-} from './publish.js';
+import { type PublishConfig, type PublishDeps, publish } from './publish.js';
+import { PublishIncomplete, type PublishResult } from './publish-result.js';
 import { knownKeyBodies } from './render.js';
+import { renderAndWrite } from './render-and-write.js';
 import { type TargetedReadOptions, targetedSnapshot } from './targeted-read.js';
 
 export type TargetedOutcome =
@@ -54,6 +50,8 @@ export type TargetedOutcome =
       readonly result: PublishResult;
       readonly causedBy?: readonly UndecidedCopy[];
     }
+  /** A full run (and why) that stopped in time: its progress is saved, the next run continues it. */
+  | { readonly mode: 'stopped'; readonly reason: string; readonly stopped: PublishIncomplete }
   /** Nothing changed in IAM (every event was a failed call): nothing read or written. */
   | { readonly mode: 'none'; readonly reason: string };
 
@@ -84,34 +82,26 @@ export async function publishForEvents(
   readOptions: Omit<TargetedReadOptions, 'concurrency'> = {},
 ): Promise<TargetedOutcome> {
   if (eventPlan.kind === 'none') return { mode: 'none', reason: eventPlan.reason };
-  const fullRun = async (reason: string): Promise<TargetedOutcome> => ({
-    mode: 'full',
-    reason,
-    result: await publish(config, deps),
-  });
+  const fullRun = async (reason: string, causedBy?: readonly UndecidedCopy[]): Promise<TargetedOutcome> => {
+    const outcome = await publish(config, deps);
+    if (outcome instanceof PublishIncomplete) return { mode: 'stopped', reason, stopped: outcome };
+    return { mode: 'full', reason, result: outcome, ...(causedBy ? { causedBy } : {}) };
+  };
   if (eventPlan.kind === 'full') return fullRun(eventPlan.reason);
 
   const started = deps.now();
   const { bucket, prefix } = config;
-  const existing = await listExisting(deps.s3, bucket, prefix, config.pageSize);
+  const state = await readBucketState(deps.s3, bucket, prefix, config.pageSize);
   // A run in progress (first import, or a run cut short) saved key lists the events may have made
   // stale: those of the users they name are dropped, so the full run that continues the series reads
   // them again instead of publishing a list from before the change (a revoked key, say).
-  if (existing.some((o) => o.key === progressKey(prefix))) {
+  if (listed(state, progressKey(prefix))) {
     if (!config.dryRun) await forgetKeyLists(deps.s3, bucket, prefix, eventPlan.targets.users);
     return fullRun('a publisher run saved its progress (publisher/progress.json): the full run continues it');
   }
-  if (!existing.some((o) => o.key === indexKey(prefix))) return fullRun('index.json is missing');
-  const text = await readIndexText(deps.s3, bucket, prefix);
-  if (text === undefined) return fullRun('index.json is missing');
-  let previous: PublishedIndex;
-  try {
-    previous = parseIndex(text);
-  } catch (e) {
-    if (!(e instanceof IndexFormatError)) throw e;
-    // The full run decides whether it may publish without a readable index.
-    return fullRun(`index.json is unreadable (${e.message})`);
-  }
+  // The full run decides whether it may publish without a readable index.
+  const previous = state.previous;
+  if (previous === undefined) return fullRun(state.indexProblem ?? 'index.json is missing');
 
   const known = knownKeyBodies(previous);
   const composed = await targetedSnapshot(deps.iam, previous, eventPlan.targets, known, {
@@ -121,13 +111,8 @@ export async function publishForEvents(
   });
   if (composed.kind === 'full') return fullRun(composed.reason);
   const { undecided } = composed;
-  if (undecided.length > 0 && (await takeFullRunBudget(config, deps, existing, started, undecided)))
-    return {
-      mode: 'full',
-      reason: undecided.map((u) => u.reason).join('; '),
-      causedBy: undecided,
-      result: await publish(config, deps),
-    };
+  if (undecided.length > 0 && (await takeFullRunBudget(config, deps, state.existing, started, undecided)))
+    return fullRun(undecided.map((u) => u.reason).join('; '), undecided);
 
   // From here on exactly the steps of a full run (publish.ts), on the composed snapshot.
   return {
@@ -135,7 +120,12 @@ export async function publishForEvents(
     targets: eventPlan.targets,
     unconfirmed: composed.unconfirmed,
     deferred: undecided,
-    result: await renderAndWrite(composed.snapshot, previous, existing, config, deps, started, {
+    result: await renderAndWrite({
+      snapshot: composed.snapshot,
+      state,
+      config,
+      deps,
+      started,
       ...(eventPlan.targets.revoked ? { revoked: eventPlan.targets.revoked } : {}),
     }),
   };

@@ -1,41 +1,21 @@
-// One publisher run, shared by the Lambda handler and `iam-ssh-keys publish`:
+// One full publisher run, shared by the Lambda handler and `iam-ssh-keys publish`:
 // read the bucket, read IAM completely, render, plan, guard, then write.
 // Nothing is written or deleted unless every read succeeded and every guard passed.
 // A run given a deadline that cannot read IAM completely in time saves its
-// progress (publisher/progress.json) and throws PublishIncompleteError: the
-// next run continues the series instead of starting over.
+// progress (publisher/progress.json) and returns PublishIncomplete: the next
+// run continues the series instead of starting over.
 import { setMaxListeners } from 'node:events';
-import type { IAMClient } from '@aws-sdk/client-iam';
-import type { S3Client } from '@aws-sdk/client-s3';
-import {
-  directoryKey,
-  heartbeatKey,
-  IndexFormatError,
-  indexKey,
-  type PublishedIndex,
-  parseIndex,
-  parseLayoutKey,
-  serializeHeartbeat,
-  serializeIndex,
-  tooLargeForHosts,
-} from '../contract/index.js';
-import {
-  DEFAULT_GRANT_TAG_PREFIX,
-  DEFAULT_MAX_DELETE_SHARE,
-  DEFAULT_MAX_GRANT_HOURS,
-  DEFAULT_UID_BASE,
-} from '../contract/publisher-settings.js';
-import { deleteKey, listExisting, putText, readIndexText, readText } from './bucket.js';
+import { type PublishedIndex, parseLayoutKey } from '../contract/index.js';
+import { deleteKey, putText, readText } from './bucket.js';
+import { listed, readBucketState } from './bucket-state.js';
 import { DEFAULT_PROGRESS_MAX_AGE_MS, type StopTimes, shortfall, stopTimes } from './deadline.js';
 import {
   type AccountDetails,
   IamReadIncompleteError,
   type IamSnapshot,
-  mapLimit,
   type PartialRead,
   readIam,
 } from './iam-source.js';
-import { type ExistingObject, keyLossRefusal, md5Etag, type Plan, plan, type Revocations } from './plan.js';
 import {
   nextProgress,
   progressCounts,
@@ -44,109 +24,34 @@ import {
   resume,
   serializeProgress,
 } from './progress.js';
+import type { PublishConfig, PublishDeps } from './publish-config.js';
 import {
-  ObjectsTooLargeError,
-  PublishIncompleteError,
+  PublishIncomplete,
   PublishRefusedError,
-  type PublishResult,
+  type RunOutcome,
   type StopReport,
-  type TooLargeObject,
 } from './publish-result.js';
-import { knownKeyBodies, render } from './render.js';
-import type { RunBudget } from './retry.js';
+import { knownKeyBodies } from './render.js';
+import { renderAndWrite } from './render-and-write.js';
 
-export interface PublishConfig {
-  readonly bucket: string;
-  /** Normalised prefix ('' or 'p/'). */
-  readonly prefix: string;
-  readonly dryRun: boolean;
-  /** @default 0.5 */
-  readonly maxDeleteShare: number;
-  readonly allowMassDelete: boolean;
-  /** Publish although index.json is missing or unreadable while principal objects exist (uids may be reallocated). */
-  readonly allowIndexReset: boolean;
-  /** @default 20000 */
-  readonly uidBase: number;
-  /** Parallel IAM and S3 calls. @default 8 */
-  readonly concurrency: number;
-  /** List page size (tests). */
-  readonly pageSize?: number;
-  /** User tags whose key starts with this hold public keys. @default 'ssh-key:' */
-  readonly tagKeyPrefix?: string;
-  /**
-   * The run must end by then (ms, deps.now's clock): it stops starting IAM calls in time and, if
-   * its read is not complete, saves its progress and throws PublishIncompleteError. @default none
-   */
-  readonly deadline?: number;
-  /** Saved key lists older than this are read again. @default 6 h */
-  readonly progressMaxAgeMs?: number;
-  /**
-   * Events start at most one full run per this many ms for users' copied keys
-   * (lambda/full-run-budget.ts); the schedule does the rest. @default 1 h
-   */
-  readonly eventFullRunIntervalMs?: number;
-  /** Key lifecycle (docs/key-lifecycle.md): keys older than this many days expire. @default off */
-  readonly maxKeyAgeDays?: number;
-  /** Longest time-boxed grant, in hours. @default 12 */
-  readonly maxGrantHours: number;
-  /** Groups whose files hold only FIDO (sk-*) keys, each with verify-required. @default [] */
-  readonly verifyRequiredGroups: readonly string[];
-  /** User tags `<prefix><IAM group>` = `<UTC ISO 8601 end>` are grants. @default 'ssh-grant:' */
-  readonly grantTagPrefix: string;
-}
-
-export const DEFAULT_PUBLISH_CONFIG = {
-  maxDeleteShare: DEFAULT_MAX_DELETE_SHARE,
-  allowMassDelete: false,
-  allowIndexReset: false,
-  uidBase: DEFAULT_UID_BASE,
-  concurrency: 8,
-  dryRun: false,
-  maxGrantHours: DEFAULT_MAX_GRANT_HOURS,
-  verifyRequiredGroups: [] as readonly string[],
-  grantTagPrefix: DEFAULT_GRANT_TAG_PREFIX,
-} as const;
-
-export interface PublishDeps {
-  readonly iam: IAMClient;
-  readonly s3: S3Client;
-  readonly now: () => Date;
-  /** The clients' retry budget (createClients): with a deadline, no retry wait outlasts it. */
-  readonly budget?: RunBudget;
-}
-
+export { DEFAULT_PUBLISH_CONFIG, type PublishConfig, type PublishDeps } from './publish-config.js';
 export {
   ObjectsTooLargeError,
-  PublishIncompleteError,
+  PublishIncomplete,
   PublishRefusedError,
   type PublishResult,
   type PublishSummary,
+  type RunOutcome,
   type StopReport,
   type TooLargeObject,
 } from './publish-result.js';
 
-export async function publish(config: PublishConfig, deps: PublishDeps): Promise<PublishResult> {
+export async function publish(config: PublishConfig, deps: PublishDeps): Promise<RunOutcome> {
   const started = deps.now();
   const { bucket, prefix } = config;
-
-  const existing = await listExisting(deps.s3, bucket, prefix, config.pageSize);
-  // Read index.json only when the listing has it: with ListBucket limited to the
-  // prefix, S3 may answer 403 rather than 404 for a missing object.
-  const indexText = existing.some((o) => o.key === indexKey(prefix))
-    ? await readIndexText(deps.s3, bucket, prefix)
-    : undefined;
-  let previous: PublishedIndex | undefined;
-  let indexProblem: string | undefined;
-  if (indexText === undefined) indexProblem = 'index.json is missing';
-  else {
-    try {
-      previous = parseIndex(indexText);
-    } catch (e) {
-      if (!(e instanceof IndexFormatError)) throw e;
-      indexProblem = `index.json is unreadable (${e.message})`;
-    }
-  }
-  const principalObjects = existing.filter((o) => parseLayoutKey(prefix, o.key)?.type === 'principal');
+  const state = await readBucketState(deps.s3, bucket, prefix, config.pageSize);
+  const { indexProblem } = state;
+  const principalObjects = state.existing.filter((o) => parseLayoutKey(prefix, o.key)?.type === 'principal');
   if (indexProblem && principalObjects.length > 0 && !config.allowIndexReset) {
     throw new PublishRefusedError(
       `refusing to publish: ${indexProblem} while ${principalObjects.length} principal objects exist, so uids could be reallocated; restore index.json (bucket versioning) or allow a reset (--allow-index-reset / ALLOW_INDEX_RESET=true)`,
@@ -154,15 +59,42 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
   }
 
   const pKey = progressKey(prefix);
-  const progressText = existing.some((o) => o.key === pKey)
-    ? await readText(deps.s3, bucket, pKey)
-    : undefined;
+  const progressText = listed(state, pKey) ? await readText(deps.s3, bucket, pKey) : undefined;
   const resumed = resume(
     progressText,
     started.getTime(),
     config.progressMaxAgeMs ?? DEFAULT_PROGRESS_MAX_AGE_MS,
   );
+  const read = await readIamInTime(config, deps, started, state.previous, resumed);
+  if (read instanceof PublishIncomplete) return read;
+  const result = await renderAndWrite({
+    snapshot: read.snapshot,
+    state,
+    config,
+    deps,
+    started,
+    // The very first run into an empty bucket writes index.json first too: if it is cut short, the
+    // next run finds index.json (with the uids it allocated) and completes it, instead of refusing
+    // as for a lost index. Hosts had nothing before, and a principal whose object is not there yet
+    // is unknown to them (no keys), so the early index grants nothing.
+    indexFirst: indexProblem !== undefined && principalObjects.length === 0,
+  });
+  // The series is done: the next run reads every key list afresh.
+  if (!config.dryRun && progressText !== undefined) await deleteKey(deps.s3, bucket, pKey);
+  return read.warnings.length ? { ...result, warnings: read.warnings } : result;
+}
 
+/**
+ * IAM read completely (reusing what the previous index and the saved progress
+ * know), or, out of time, the progress saved and how the run stopped.
+ */
+async function readIamInTime(
+  config: PublishConfig,
+  deps: PublishDeps,
+  started: Date,
+  previous: PublishedIndex | undefined,
+  resumed: Resumed,
+): Promise<PublishIncomplete | { snapshot: IamSnapshot; warnings: readonly string[] }> {
   const known = knownKeyBodies(previous);
   const knownBodies = new Map([...known.bodies, ...resumed.keyBodies]);
   const warnings = [...resumed.warnings];
@@ -170,9 +102,8 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
   const { abort, timer } = hardStop(stops, started, deps);
   const iamStart = deps.now().getTime();
   let abortedCalls = 0;
-  let snapshot: Awaited<ReturnType<typeof readIam>>;
   try {
-    snapshot = await readIam(deps.iam, {
+    const snapshot = await readIam(deps.iam, {
       knownBodies,
       knownRejected: known.rejectedIds,
       knownKeyLists: resumed.keyLists,
@@ -183,6 +114,7 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
       ...(config.pageSize ? { pageSize: config.pageSize } : {}),
       ...(stops ? { shouldStop: () => deps.now().getTime() >= stops.softStopAt, signal: abort.signal } : {}),
     });
+    return { snapshot, warnings };
   } catch (e) {
     if (!(e instanceof IamReadIncompleteError)) throw e;
     const facts = {
@@ -194,21 +126,11 @@ export async function publish(config: PublishConfig, deps: PublishDeps): Promise
       resumed,
       warnings,
     };
-    throw await stoppedInTime(e, config, deps, started, facts);
+    return await stoppedInTime(e, config, deps, started, facts);
   } finally {
     clearTimeout(timer);
     deps.budget?.clear();
   }
-  const result = await renderAndWrite(snapshot, previous, existing, config, deps, started, {
-    // The very first run into an empty bucket writes index.json first too: if it is cut short, the
-    // next run finds index.json (with the uids it allocated) and completes it, instead of refusing
-    // as for a lost index. Hosts had nothing before, and a principal whose object is not there yet
-    // is unknown to them (no keys), so the early index grants nothing.
-    indexFirst: indexProblem !== undefined && principalObjects.length === 0,
-  });
-  // The series is done: the next run reads every key list afresh.
-  if (!config.dryRun && progressText !== undefined) await deleteKey(deps.s3, bucket, pKey);
-  return warnings.length ? { ...result, warnings } : result;
 }
 
 /**
@@ -260,7 +182,7 @@ async function stoppedInTime(
   deps: PublishDeps,
   started: Date,
   f: StopFacts,
-): Promise<PublishIncompleteError> {
+): Promise<PublishIncomplete> {
   const next = nextProgress({
     resumed: f.resumed,
     partial: e.partial,
@@ -287,7 +209,7 @@ async function stoppedInTime(
           pastStopMs,
         })
       : undefined;
-  return new PublishIncompleteError(progressCounts(next), readSomething && saved, f.warnings, {
+  return new PublishIncomplete(progressCounts(next), readSomething && saved, f.warnings, {
     phase: stopPhase(e, f.iamStart, f.stops),
     abortedCalls: f.abortedCalls,
     cutWaits,
@@ -339,96 +261,4 @@ async function saveProgress(
     clearTimeout(timer);
     deps.budget?.clear();
   }
-}
-
-/**
- * What every run does once its IAM snapshot is complete (a full run's, or a
- * targeted run's composed one): render, plan, the guards, then the writes,
- * principal objects first, then directory.json (when changed), index.json and
- * heartbeat.json last.
- */
-export async function renderAndWrite(
-  snapshot: IamSnapshot,
-  previous: PublishedIndex | undefined,
-  existing: readonly ExistingObject[],
-  config: PublishConfig,
-  deps: PublishDeps,
-  started: Date,
-  opts: { readonly indexFirst?: boolean; readonly revoked?: Revocations } = {},
-): Promise<PublishResult> {
-  const { bucket, prefix } = config;
-  const rendered = render(snapshot, previous, {
-    prefix,
-    uidBase: config.uidBase,
-    now: started,
-    ...(config.tagKeyPrefix !== undefined ? { tagKeyPrefix: config.tagKeyPrefix } : {}),
-  });
-  const planOptions = {
-    prefix,
-    maxDeleteShare: config.maxDeleteShare,
-    allowMassDelete: config.allowMassDelete,
-  };
-  const p = plan(rendered.objects, existing, planOptions);
-  if (p.refusal) throw new PublishRefusedError(p.refusal);
-  const keyLoss = keyLossRefusal(previous, rendered.index, planOptions, opts.revoked);
-  if (keyLoss) throw new PublishRefusedError(keyLoss);
-
-  // Hosts cannot read an object over their limit: such an object is refused, never published.
-  const directoryChanged = !existing.some(
-    (o) => o.key === directoryKey(prefix) && o.etag === md5Etag(rendered.directory),
-  );
-  const tooLarge: TooLargeObject[] = [...p.puts, { key: directoryKey(prefix), body: rendered.directory }]
-    .filter((o) => tooLargeForHosts(o.body))
-    .map((o) => ({ key: o.key, bytes: Buffer.byteLength(o.body, 'utf8') }));
-  const refused = new Set(tooLarge.map((o) => o.key));
-  if (!config.dryRun) {
-    const index = serializeIndex(rendered.index);
-    if (opts.indexFirst && p.puts.length > 0) await putText(deps.s3, bucket, indexKey(prefix), index);
-    const puts = p.puts.filter((put) => !refused.has(put.key));
-    await mapLimit(puts, config.concurrency, (put) => putText(deps.s3, bucket, put.key, put.body));
-    // A refused object's previous version could still grant what this run removed.
-    const stale = existing.filter((o) => refused.has(o.key)).map((o) => o.key);
-    await mapLimit([...p.deletes, ...stale], config.concurrency, (key) => deleteKey(deps.s3, bucket, key));
-    // After the principal objects: a user it lists has its object already.
-    if (directoryChanged && !refused.has(directoryKey(prefix)))
-      await putText(deps.s3, bucket, directoryKey(prefix), rendered.directory);
-    // The publisher's state, also the heartbeat of agents of the previous release.
-    await putText(deps.s3, bucket, indexKey(prefix), index);
-    // Last: the heartbeat says "a complete run finished".
-    const heartbeat = serializeHeartbeat(rendered.index.generatedAt);
-    if (tooLarge.length === 0) await putText(deps.s3, bucket, heartbeatKey(prefix), heartbeat);
-  }
-
-  const result = publishResult(p, rendered, config, deps, started, directoryChanged);
-  if (tooLarge.length > 0) throw new ObjectsTooLargeError(tooLarge, result);
-  return result;
-}
-
-function publishResult(
-  p: Plan,
-  rendered: ReturnType<typeof render>,
-  config: PublishConfig,
-  deps: PublishDeps,
-  started: Date,
-  directoryChanged: boolean,
-): PublishResult {
-  return {
-    plan: p,
-    index: rendered.index,
-    problems: rendered.problems,
-    summary: {
-      users: Object.keys(rendered.index.users).length,
-      groups: Object.keys(rendered.index.groups).length,
-      keys: rendered.keyCount,
-      rejectedKeys: rendered.problems.filter((x) => x.keyId).length,
-      copiedKeysRefused: rendered.problems.filter((x) => x.sharedWith).length,
-      added: p.puts.filter((x) => x.change === 'add').length,
-      changed: p.puts.filter((x) => x.change === 'change').length,
-      deleted: p.deletes.length,
-      unchanged: p.unchanged.length,
-      directoryWritten: directoryChanged,
-      dryRun: config.dryRun,
-      durationMs: deps.now().getTime() - started.getTime(),
-    },
-  };
 }

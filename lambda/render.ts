@@ -1,5 +1,7 @@
 // Pure: IAM snapshot (+ the previous index) -> the objects the bucket should
-// hold and the new index.json. Same input, same bytes.
+// hold and the new index.json. Same input, same bytes. `render` composes named
+// pure phases, each with typed input and output: publishable users, keys parsed
+// and copied-key keepers (render-keys.ts), local names, uids, users, groups.
 import {
   DEFAULT_TAG_KEY_PREFIX,
   DIRECTORY_VERSION,
@@ -8,23 +10,37 @@ import {
   IAM_GROUP_NAME,
   IAM_USER_NAME,
   INDEX_VERSION,
-  type IndexKey,
   type IndexUser,
   iamToLocalName,
   nullRecord,
   own,
-  type PublicKey,
   type PublishedIndex,
-  parsePublicKeyText,
-  type RejectedKey,
-  renderLine,
   serializeDirectory,
   TAG_ID_PREFIX,
-  tagBodyId,
   userKey,
 } from '../contract/index.js';
 import type { IamSnapshot, IamUser } from './iam-source.js';
-import { tagKeysOf } from './tag-keys.js';
+import {
+  byCodeUnit,
+  type KeyContext,
+  keyKeepers,
+  type ParsedKeys,
+  type PreviousEntry,
+  type Problem,
+  parseKeys,
+  userKeys,
+} from './render-keys.js';
+
+export {
+  activeSince,
+  byCodeUnit,
+  copiedKeyReason,
+  DUPLICATE_KEY_REASON,
+  duplicateOwnKeyReason,
+  firstHolder,
+  type KeyClaim,
+  type Problem,
+} from './render-keys.js';
 
 export interface RenderOptions {
   readonly prefix: string;
@@ -33,20 +49,6 @@ export interface RenderOptions {
   readonly now: Date;
   /** User tags whose key starts with this hold public keys. @default 'ssh-key:' */
   readonly tagKeyPrefix?: string;
-}
-
-export interface Problem {
-  readonly user: string;
-  readonly keyId?: string;
-  /** The user tag holding the key, for a key from a tag (keyId is then `tag:` + tagKey). */
-  readonly tagKey?: string;
-  readonly reason: string;
-  /** A refused copy of a key other IAM users registered too: its fingerprint... */
-  readonly fingerprint?: string;
-  /** ...the other users holding it (name order)... */
-  readonly sharedWith?: readonly string[];
-  /** ...and the one that keeps it (absent when the rule cannot decide and every copy is refused). */
-  readonly firstHolder?: string;
 }
 
 export interface Rendered {
@@ -58,82 +60,6 @@ export interface Rendered {
   /** Active keys not published, and users without a usable local name. */
   readonly problems: readonly Problem[];
   readonly keyCount: number;
-}
-
-/** Every holder refused: same upload instant and the previous index published it for none (or several) of them. */
-export const DUPLICATE_KEY_REASON =
-  'the same public key is registered to several IAM users (ambiguous owner)';
-
-export function copiedKeyReason(firstHolder: string): string {
-  return `the same public key belongs to IAM user ${firstHolder}, whose claim came first (published for them, or Active earlier): this copy is not published`;
-}
-
-/** Plain code-unit order: locale-independent, so output never depends on the machine. */
-export function byCodeUnit(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-export function duplicateOwnKeyReason(publishedId: string): string {
-  return `the same public key as ${publishedId} of this user, which is published: listed once`;
-}
-
-/**
- * One IAM user's claim on a public key: since when the publisher has seen it Active for them (their
- * earliest such key, key store or tag; recorded in index.json as a refused copy's activeSince), and
- * whether the previous index published it for them. IAM's UploadDate plays no part: an Inactive key keeps it,
- * so a copy uploaded early and activated later would claim an age it never had.
- */
-export interface KeyClaim {
-  readonly user: string;
-  readonly since: Date;
-  readonly publishedBefore: boolean;
-}
-
-/**
- * Who keeps a public key several IAM users registered (public keys are public:
- * anyone may upload or tag anyone's). A key published for someone stays theirs:
- * no new claim takes it. Only between claims never published the earliest one
- * wins. Undefined on a tie (several claims first seen by the same run): every
- * copy is refused. One claim per user.
- */
-export function firstHolder(claims: readonly KeyClaim[]): string | undefined {
-  const time = (c: KeyClaim) => {
-    const t = c.since.getTime();
-    return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
-  };
-  const published = claims.filter((c) => c.publishedBefore);
-  const pool = published.length > 0 ? published : claims;
-  const earliest = pool.reduce((m, c) => Math.min(m, time(c)), Number.POSITIVE_INFINITY);
-  const first = pool.filter((c) => time(c) === earliest);
-  return first.length === 1 ? first[0]?.user : undefined;
-}
-
-/**
- * When the publisher first saw key `id` (with this fingerprint: a tag's value can change) Active
- * for this user: the previous index's record of it, else `now` (first seen by this run). Only
- * refused copies carry the record: a published key's date never decides anything.
- */
-export function activeSince(
-  previous: IndexUser | undefined,
-  id: string,
-  fingerprint: string,
-  now: Date,
-): Date {
-  const e = previous?.rejectedKeys?.find((k) => k.id === id && k.fingerprint === fingerprint);
-  return e?.activeSince !== undefined ? new Date(e.activeSince) : now;
-}
-
-/** Records a user's claim on a fingerprint: their earliest one counts. */
-function addClaim(
-  holders: Map<string, Map<string, Date>>,
-  user: string,
-  fingerprint: string,
-  since: Date,
-): void {
-  const byUser = holders.get(fingerprint) ?? new Map<string, Date>();
-  const seen = byUser.get(user);
-  if (seen === undefined || since < seen) byUser.set(user, since);
-  holders.set(fingerprint, byUser);
 }
 
 /**
@@ -190,13 +116,21 @@ function carriedUids(
   return { uids, retired };
 }
 
-export function render(
-  snapshot: IamSnapshot,
-  previous: PublishedIndex | undefined,
-  opts: RenderOptions,
-): Rendered {
+/** A user's local name, or why they have none. */
+interface LocalName {
+  readonly name: string | null;
+  readonly problem?: string;
+}
+
+/** What the phases of render share: the run's options, the previous index, and what the key phases need. */
+interface RenderContext extends KeyContext {
+  readonly opts: RenderOptions;
+  readonly previous: PublishedIndex | undefined;
+}
+
+/** Phase: the users whose names can be object keys, in code-unit order, and the others as problems. */
+function publishableUsers(snapshot: IamSnapshot): { users: IamUser[]; problems: Problem[] } {
   const problems: Problem[] = [];
-  const oldRejections = previousRejections(previous);
   for (const u of snapshot.users) {
     if (!IAM_USER_NAME.test(u.name))
       problems.push({ user: u.name, reason: 'user name cannot be an object key' });
@@ -204,73 +138,32 @@ export function render(
   const users = [...snapshot.users]
     .filter((u) => IAM_USER_NAME.test(u.name))
     .sort((a, b) => byCodeUnit(a.name, b.name));
+  return { users, problems };
+}
 
-  // A user's entry in the previous index: by user id from version 2 (it survives a rename and is
-  // not inherited by a re-created name), by name before.
+/**
+ * A user's entry in the previous index: by user id from version 2 (it survives a rename and is
+ * not inherited by a re-created name), by name before.
+ */
+function previousEntries(previous: PublishedIndex | undefined): PreviousEntry {
   const previousById = new Map<string, IndexUser>();
   for (const e of Object.values(previous?.users ?? {})) if (e.userId) previousById.set(e.userId, e);
-  const previousEntry = (u: IamUser): IndexUser | undefined =>
+  return (u) =>
     previous === undefined
       ? undefined
       : previous.version >= 2
         ? previousById.get(u.id)
         : own(previous.users, u.name);
+}
 
-  // Parse every active key once: key-store keys in id order, then tag keys in tag key order.
-  const tagPrefix = opts.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX;
-  type Parsed =
-    | { id: string; tagKey?: string; value?: string; key: PublicKey }
-    | { id: string; tagKey?: string; value?: string; reason: string };
-  const parsedByUser = new Map<string, Parsed[]>();
-  // fingerprint -> user name -> since when that user's claim on it stands (their earliest Active key)
-  const holders = new Map<string, Map<string, Date>>();
-  const claim = (u: IamUser, id: string, fingerprint: string) =>
-    addClaim(holders, u.name, fingerprint, activeSince(previousEntry(u), id, fingerprint, opts.now));
-  for (const u of users) {
-    const parsed: Parsed[] = [];
-    for (const k of [...u.keys].sort((a, b) => byCodeUnit(a.id, b.id))) {
-      if (k.status !== 'Active') continue;
-      const body = snapshot.bodies.get(k.id);
-      if (body === undefined) {
-        parsed.push({ id: k.id, reason: oldRejections.get(k.id) ?? 'key body unavailable' });
-        continue;
-      }
-      const r = parsePublicKeyText(body);
-      if (!r.ok) {
-        parsed.push({ id: k.id, reason: r.reason });
-        continue;
-      }
-      parsed.push({ id: k.id, key: r.key });
-      claim(u, k.id, r.key.fingerprint);
-    }
-    for (const t of tagKeysOf(u, tagPrefix)) {
-      parsed.push(t);
-      if ('key' in t) claim(u, t.id, t.key.fingerprint);
-    }
-    parsedByUser.set(u.name, parsed);
-  }
-
-  // Keys several users registered: the first holder keeps theirs, later copies are refused.
-  const userByName = new Map(users.map((u) => [u.name, u]));
-  const keepers = new Map<string, string | undefined>();
-  for (const [fingerprint, byUser] of holders) {
-    if (byUser.size < 2) continue;
-    const claims = [...byUser].map(([user, since]) => {
-      const u = userByName.get(user) as IamUser;
-      return {
-        user,
-        since,
-        publishedBefore: previousEntry(u)?.keys.some((k) => k.fingerprint === fingerprint) ?? false,
-      };
-    });
-    keepers.set(fingerprint, firstHolder(claims));
-  }
-
-  // Local names: refuse names that are unusable or that two IAM users would share. A name
-  // that already belonged to one of them stays with it: creating IAM user `a+b` must not
-  // take `a.plus.b`'s login (and, through sync-users, its account) away.
+/**
+ * Phase: local names. Refuse names that are unusable or that two IAM users would share. A name
+ * that already belonged to one of them stays with it: creating IAM user `a+b` must not
+ * take `a.plus.b`'s login (and, through sync-users, its account) away.
+ */
+function localNamesOf(users: readonly IamUser[], previousEntry: PreviousEntry): Map<string, LocalName> {
   const localOwners = new Map<string, IamUser[]>();
-  const localNames = new Map<string, { name: string | null; problem?: string }>();
+  const localNames = new Map<string, LocalName>();
   for (const u of users) {
     const r = iamToLocalName(u.name);
     if (r.ok) localOwners.set(r.name, [...(localOwners.get(r.name) ?? []), u]);
@@ -293,111 +186,153 @@ export function render(
       );
     }
   }
+  return localNames;
+}
 
-  // Stable uids, one per IAM user id: a rename keeps it, a re-created name gets a fresh one,
-  // and none is ever handed out twice. New users get theirs in name order.
+interface UidTable {
+  /** IAM user id -> uid, for every current user (and carried ones). */
+  readonly uids: Record<string, number>;
+  /** Uids reserved under a name (version 1 entries whose user is gone). */
+  readonly retired: Record<string, number>;
+  readonly nextUid: number;
+}
+
+/**
+ * Phase: stable uids, one per IAM user id: a rename keeps it, a re-created name gets a fresh one,
+ * and none is ever handed out twice. New users get theirs in name order.
+ */
+function allocateUids(
+  snapshot: IamSnapshot,
+  previous: PublishedIndex | undefined,
+  users: readonly IamUser[],
+  uidBase: number,
+): UidTable {
   const { uids, retired } = carriedUids(snapshot, previous);
-  let nextUid = Math.max(previous?.nextUid ?? 0, opts.uidBase);
+  let nextUid = Math.max(previous?.nextUid ?? 0, uidBase);
   for (const uid of [...Object.values(uids), ...Object.values(retired)]) nextUid = Math.max(nextUid, uid + 1);
   for (const u of users) {
     if (!Object.hasOwn(uids, u.id)) uids[u.id] = nextUid++;
   }
+  return { uids, retired, nextUid };
+}
 
-  const objects = new Map<string, string>();
+/** A user's groups as published: valid group names, code-unit order. */
+function groupsOf(u: IamUser): string[] {
+  return [...u.groups].filter((g) => IAM_GROUP_NAME.test(g)).sort(byCodeUnit);
+}
+
+interface RenderedUsers {
+  /** User name -> their authorized_keys text (what their groups' objects concatenate). */
+  readonly linesByUser: ReadonlyMap<string, string>;
+  readonly indexUsers: Record<string, IndexUser>;
+  readonly keyBodies: Record<string, string>;
+  readonly problems: readonly Problem[];
+  readonly keyCount: number;
+}
+
+/** Phase: every user's object text and index entry, from the decisions of the phases before. */
+function renderUsers(
+  users: readonly IamUser[],
+  parsed: ParsedKeys,
+  decided: {
+    readonly keepers: ReadonlyMap<string, string | undefined>;
+    readonly localNames: ReadonlyMap<string, LocalName>;
+    readonly uids: UidTable;
+  },
+  ctx: RenderContext,
+): RenderedUsers {
   const linesByUser = new Map<string, string>();
   const indexUsers = nullRecord<IndexUser>();
   const keyBodies = nullRecord<string>();
+  const problems: Problem[] = [];
   let keyCount = 0;
   for (const u of users) {
-    let text = '';
-    const keys: IndexKey[] = [];
-    const rejectedKeys: RejectedKey[] = [];
-    // fingerprint -> id of this user's published line: a key in both stores (or two tags) is listed once.
-    const published = new Map<string, string>();
-    for (const p of parsedByUser.get(u.name) ?? []) {
-      const tag = p.tagKey !== undefined ? { tagKey: p.tagKey } : {};
-      if ('reason' in p) {
-        // A refused tag's value is kept as IAM holds it: a targeted run restores untouched users' tags from here.
-        if (p.tagKey !== undefined && p.value !== undefined) keyBodies[tagBodyId(u.id, p.tagKey)] = p.value;
-        rejectedKeys.push({ id: p.id, ...tag, reason: p.reason });
-        problems.push({ user: u.name, keyId: p.id, ...tag, reason: p.reason });
-        continue;
-      }
-      keyBodies[p.tagKey !== undefined ? tagBodyId(u.id, p.tagKey) : p.id] = `${p.key.type} ${p.key.blob}`;
-      const { fingerprint } = p.key;
-      const since = { activeSince: activeSince(previousEntry(u), p.id, fingerprint, opts.now).toISOString() };
-      const publishedAs = published.get(fingerprint);
-      if (publishedAs !== undefined) {
-        const reason = duplicateOwnKeyReason(publishedAs);
-        rejectedKeys.push({ id: p.id, ...tag, fingerprint, ...since, reason });
-        problems.push({ user: u.name, keyId: p.id, ...tag, reason, fingerprint });
-        continue;
-      }
-      if (keepers.has(fingerprint) && keepers.get(fingerprint) !== u.name) {
-        const keeper = keepers.get(fingerprint);
-        const reason = keeper === undefined ? DUPLICATE_KEY_REASON : copiedKeyReason(keeper);
-        rejectedKeys.push({ id: p.id, ...tag, fingerprint, ...since, reason });
-        problems.push({
-          user: u.name,
-          keyId: p.id,
-          ...tag,
-          reason,
-          fingerprint,
-          sharedWith: [...(holders.get(fingerprint)?.keys() ?? [])]
-            .filter((n) => n !== u.name)
-            .sort(byCodeUnit),
-          ...(keeper === undefined ? {} : { firstHolder: keeper }),
-        });
-        continue;
-      }
-      text += renderLine(u.name, p.key);
-      published.set(fingerprint, p.id);
-      keys.push({ id: p.id, ...tag, type: p.key.type, fingerprint: p.key.fingerprint });
-      keyCount++;
-    }
-    const local = localNames.get(u.name) ?? { name: null, problem: 'no local name' };
+    const k = userKeys(
+      u,
+      parsed.byUser.get(u.name) ?? [],
+      { keepers: decided.keepers, holders: parsed.holders },
+      ctx,
+    );
+    for (const [id, body] of k.bodies) keyBodies[id] = body;
+    problems.push(...k.problems);
+    keyCount += k.keys.length;
+    const local = decided.localNames.get(u.name) ?? { name: null, problem: 'no local name' };
     if (local.problem) problems.push({ user: u.name, reason: local.problem });
-    linesByUser.set(u.name, text);
-    objects.set(userKey(opts.prefix, u.name), text);
+    linesByUser.set(u.name, k.text);
     indexUsers[u.name] = {
       userId: u.id,
       localName: local.name,
       ...(local.problem ? { localNameProblem: local.problem } : {}),
-      uid: own(uids, u.id) as number,
-      groups: [...u.groups].filter((g) => IAM_GROUP_NAME.test(g)).sort(byCodeUnit),
-      keys,
-      ...(rejectedKeys.length ? { rejectedKeys } : {}),
+      uid: own(decided.uids.uids, u.id) as number,
+      groups: groupsOf(u),
+      keys: [...k.keys],
+      ...(k.rejectedKeys.length ? { rejectedKeys: [...k.rejectedKeys] } : {}),
     };
   }
+  return { linesByUser, indexUsers, keyBodies, problems, keyCount };
+}
 
+/** Phase: every group's members (code-unit order) and its object: its members' lines, concatenated. */
+function renderGroups(
+  snapshot: IamSnapshot,
+  users: readonly IamUser[],
+  rendered: RenderedUsers,
+  prefix: string,
+): { indexGroups: Record<string, { members: string[] }>; objects: Map<string, string> } {
   const members = new Map<string, string[]>();
   for (const g of snapshot.groups) if (IAM_GROUP_NAME.test(g)) members.set(g, []);
   for (const u of users) {
-    for (const g of own(indexUsers, u.name)?.groups ?? [])
+    for (const g of own(rendered.indexUsers, u.name)?.groups ?? [])
       members.set(g, [...(members.get(g) ?? []), u.name]);
   }
   const indexGroups = nullRecord<{ members: string[] }>();
+  const objects = new Map<string, string>();
   for (const g of [...members.keys()].sort(byCodeUnit)) {
     const m = (members.get(g) ?? []).sort(byCodeUnit);
     indexGroups[g] = { members: m };
-    objects.set(groupKey(opts.prefix, g), m.map((name) => linesByUser.get(name) ?? '').join(''));
+    objects.set(groupKey(prefix, g), m.map((name) => rendered.linesByUser.get(name) ?? '').join(''));
   }
+  return { indexGroups, objects };
+}
 
+export function render(
+  snapshot: IamSnapshot,
+  previous: PublishedIndex | undefined,
+  opts: RenderOptions,
+): Rendered {
+  const ctx: RenderContext = {
+    opts,
+    previous,
+    now: opts.now,
+    previousEntry: previousEntries(previous),
+    oldRejections: previousRejections(previous),
+    tagPrefix: opts.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX,
+  };
+  const { users, problems: nameProblems } = publishableUsers(snapshot);
+  const parsed = parseKeys(snapshot, users, ctx);
+  const keepers = keyKeepers(users, parsed.holders, ctx.previousEntry);
+  const localNames = localNamesOf(users, ctx.previousEntry);
+  const uids = allocateUids(snapshot, previous, users, opts.uidBase);
+  const rendered = renderUsers(users, parsed, { keepers, localNames, uids }, ctx);
+  const groups = renderGroups(snapshot, users, rendered, opts.prefix);
+  const objects = new Map<string, string>();
+  for (const u of users) objects.set(userKey(opts.prefix, u.name), rendered.linesByUser.get(u.name) ?? '');
+  for (const [key, body] of groups.objects) objects.set(key, body);
   return {
     objects,
-    directory: renderDirectory(users, localNames, uids, retired),
+    directory: renderDirectory(users, localNames, uids.uids, uids.retired),
     index: {
       version: INDEX_VERSION,
       generatedAt: opts.now.toISOString(),
-      users: indexUsers,
-      groups: indexGroups,
-      keyBodies,
-      uids,
-      ...(Object.keys(retired).length ? { retiredUids: retired } : {}),
-      nextUid,
+      users: rendered.indexUsers,
+      groups: groups.indexGroups,
+      keyBodies: rendered.keyBodies,
+      uids: uids.uids,
+      ...(Object.keys(uids.retired).length ? { retiredUids: uids.retired } : {}),
+      nextUid: uids.nextUid,
     },
-    problems,
-    keyCount,
+    problems: [...nameProblems, ...rendered.problems],
+    keyCount: rendered.keyCount,
   };
 }
 
@@ -408,7 +343,7 @@ export function render(
  */
 function renderDirectory(
   users: readonly IamUser[],
-  localNames: ReadonlyMap<string, { name: string | null; problem?: string }>,
+  localNames: ReadonlyMap<string, LocalName>,
   uids: Readonly<Record<string, number>>,
   retired: Readonly<Record<string, number>>,
 ): string {
@@ -422,16 +357,12 @@ function renderDirectory(
   return serializeDirectory({ version: DIRECTORY_VERSION, users: directoryUsers, reservedUids });
 }
 
-function directoryUser(
-  u: IamUser,
-  local: { name: string | null; problem?: string },
-  uid: number,
-): DirectoryUser {
+function directoryUser(u: IamUser, local: LocalName, uid: number): DirectoryUser {
   return {
     userId: u.id,
     localName: local.name,
     ...(local.problem ? { localNameProblem: local.problem } : {}),
     uid,
-    groups: [...u.groups].filter((g) => IAM_GROUP_NAME.test(g)).sort(byCodeUnit),
+    groups: groupsOf(u),
   };
 }

@@ -20,7 +20,8 @@ import {
 } from '../contract/index.js';
 import { onlyRemovals, type UndecidedCopy, undecidedCopies } from './copied-key-clash.js';
 import type { Expectation, Targets } from './event-targets.js';
-import { type IamKey, IamReadError, type IamSnapshot, type IamUser, mapLimit } from './iam-source.js';
+import { type IamKey, IamReadError, type IamSnapshot, type IamUser } from './iam-source.js';
+import { mapLimit } from './map-limit.js';
 
 /** A snapshot being edited: users by name. */
 export interface MutableSnapshot {

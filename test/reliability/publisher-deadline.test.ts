@@ -10,7 +10,7 @@ import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClients } from '../../lambda/clients.js';
 import { parseProgress, progressKey } from '../../lambda/progress.js';
-import { DEFAULT_PUBLISH_CONFIG, PublishIncompleteError, publish } from '../../lambda/publish.js';
+import { DEFAULT_PUBLISH_CONFIG, PublishIncomplete, publish } from '../../lambda/publish.js';
 import { seeded } from '../helpers/aws-proxy.js';
 import { type FaultProxy, queryError, startFaultProxy } from '../helpers/fault-proxy.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
@@ -77,14 +77,14 @@ async function cutShort(prefix: string, before: Map<string, string>, budgetMs: n
   await proxy.settle();
   const writes = proxy.requests.filter((r) => r.action === 'PutObject' || r.action === 'DeleteObject');
   proxy.options = {};
-  expect(err).toBeInstanceOf(PublishIncompleteError);
+  expect(err).toBeInstanceOf(PublishIncomplete);
   // Its only write: progress.json. Nothing deleted, index.json (the heartbeat) untouched.
   expect(writes.map((r) => `${r.action} ${r.key}`)).toEqual([`PutObject ${progressKey(prefix)}`]);
   const after = await bucketContents(direct.s3, BUCKET, prefix);
   const progress = parseProgress(after.get(progressKey(prefix)) ?? '');
   after.delete(progressKey(prefix));
   expect(after).toEqual(before);
-  return { err: err as PublishIncompleteError, progress };
+  return { err: err as PublishIncomplete, progress };
 }
 
 async function finishes(prefix: string) {
@@ -156,10 +156,10 @@ describe('a run with a deadline, under faults', () => {
       fault: (r) => (r.service === 'iam' ? queryError('Throttling', 'Rate exceeded') : undefined),
     };
     proxy.clear();
-    const err = (await run(prefix, 1000).catch((e: unknown) => e)) as PublishIncompleteError;
+    const err = (await run(prefix, 1000).catch((e: unknown) => e)) as PublishIncomplete;
     await proxy.settle();
     proxy.options = {};
-    expect(err).toBeInstanceOf(PublishIncompleteError);
+    expect(err).toBeInstanceOf(PublishIncomplete);
     // Its one write, if its 125 ms save window sufficed: progress.json. Nothing published.
     const writes = proxy.requests.filter((r) => r.action === 'PutObject' || r.action === 'DeleteObject');
     expect(writes.map((r) => r.key)).toEqual(err.stop?.saved ? [progressKey(prefix)] : []);

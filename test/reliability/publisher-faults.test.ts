@@ -35,7 +35,13 @@ import {
 } from '../helpers/fault-proxy.js';
 import { makeKey } from '../helpers/keys.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
-import { bucketContents, buildFixture, clientsFor, type Fixture } from '../integration/lambda/fixture.js';
+import {
+  bucketContents,
+  buildFixture,
+  clientsFor,
+  completed,
+  type Fixture,
+} from '../integration/lambda/fixture.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist/iam-ssh-keys');
@@ -437,7 +443,7 @@ beforeAll(async () => {
   );
   // What a clean run makes of it.
   await seed('clean/');
-  const r = await publish(config('clean/'), { ...direct, now: () => new Date() });
+  const r = completed(await publish(config('clean/'), { ...direct, now: () => new Date() }));
   clean = await contents('clean/');
   await publish(config('first-clean/'), { ...direct, now: () => new Date() });
   firstClean = await contents('first-clean/');
@@ -678,7 +684,7 @@ describe('the very first run (empty bucket), cut short', () => {
   );
 });
 
-// A failed run stops writing when it reports the failure: mapLimit (lambda/iam-source.ts) waits for
+// A failed run stops writing when it reports the failure: mapLimit (lambda/map-limit.ts) waits for
 // the writes in flight before it rejects. Before, publish() threw at the first failed PutObject while
 // the others were still in flight, and they landed afterwards (in the Lambda: during a later
 // invocation, after that run had listed the bucket). Found by this suite.

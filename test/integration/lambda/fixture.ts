@@ -9,6 +9,7 @@ import {
   UploadSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
 import { GetObjectCommand, paginateListObjectsV2, S3Client } from '@aws-sdk/client-s3';
+import { PublishIncomplete, type PublishResult, type RunOutcome } from '../../../lambda/publish-result.js';
 import { makeKey, type TestKey } from '../../helpers/keys.js';
 import { TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
 
@@ -114,4 +115,10 @@ export async function bucketContents(
     }
   }
   return out;
+}
+
+/** A run's outcome that must have completed (no deadline, or time enough): its result. */
+export function completed(outcome: RunOutcome): PublishResult {
+  if (outcome instanceof PublishIncomplete) throw new Error(`the run stopped in time: ${outcome.message}`);
+  return outcome;
 }

@@ -15,7 +15,7 @@ import { DEFAULT_PUBLISH_CONFIG, publish } from '../../../lambda/publish.js';
 import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { makeKey } from '../../helpers/keys.js';
 import { type Moto, startMoto } from '../../helpers/moto.js';
-import { bucketContents, clientsFor } from './fixture.js';
+import { bucketContents, clientsFor, completed } from './fixture.js';
 
 const BUCKET = 'identity-keys';
 let moto: Moto;
@@ -24,7 +24,9 @@ let direct: { iam: IAMClient; s3: S3Client };
 let viaProxy: { iam: IAMClient; s3: S3Client };
 
 const run = (prefix: string) =>
-  publish({ ...DEFAULT_PUBLISH_CONFIG, bucket: BUCKET, prefix }, { ...viaProxy, now: () => new Date() });
+  publish({ ...DEFAULT_PUBLISH_CONFIG, bucket: BUCKET, prefix }, { ...viaProxy, now: () => new Date() }).then(
+    completed,
+  );
 
 async function readIndex(prefix: string): Promise<PublishedIndex> {
   return parseIndex(

@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { targetsOf } from '../../../lambda/event-targets.js';
 import { DEFAULT_EVENT_FULL_RUN_INTERVAL_MS } from '../../../lambda/full-run-budget.js';
 import { parseProgress, serializeProgress } from '../../../lambda/progress.js';
-import { DEFAULT_PUBLISH_CONFIG, PublishIncompleteError, publish } from '../../../lambda/publish.js';
+import { DEFAULT_PUBLISH_CONFIG, PublishIncomplete, publish } from '../../../lambda/publish.js';
 import { publishForEvents, type TargetedOutcome } from '../../../lambda/publish-targeted.js';
 import { type AwsProxy, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
@@ -268,7 +268,7 @@ describe('targeted runs equal full runs', () => {
       { ...cfg('a/'), deadline: clock },
       { ...direct, now: () => new Date(clock) },
     ).catch((e: Error) => e);
-    expect(cut).toBeInstanceOf(PublishIncompleteError);
+    expect(cut).toBeInstanceOf(PublishIncomplete);
     expect(Object.keys(await under('a/'))).toContain('publisher/progress.json');
     await uploadKey(U);
     const r = await applyAndCompare(

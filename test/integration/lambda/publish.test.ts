@@ -27,8 +27,8 @@ import {
   type PublishConfig,
   PublishRefusedError,
   publish,
-  renderAndWrite,
 } from '../../../lambda/publish.js';
+import { renderAndWrite } from '../../../lambda/render-and-write.js';
 import { type AwsProxy, emptyKeyListResponse, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { syntheticRsaKey } from '../../helpers/keys.js';
 import { type Moto, startMoto } from '../../helpers/moto.js';
@@ -36,6 +36,7 @@ import {
   bucketContents,
   buildFixture,
   clientsFor,
+  completed,
   expectedObjects,
   expectedUserObject,
   type Fixture,
@@ -53,7 +54,7 @@ function config(prefix: string, extra: Partial<PublishConfig> = {}): PublishConf
 }
 
 const run = (prefix: string, extra: Partial<PublishConfig> = {}) =>
-  publish(config(prefix, extra), { ...viaProxy, now: () => new Date() });
+  publish(config(prefix, extra), { ...viaProxy, now: () => new Date() }).then(completed);
 
 beforeAll(async () => {
   moto = await startMoto();
@@ -363,14 +364,13 @@ describe("objects over the hosts' limit", () => {
       await direct.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body: 'an old line\n' }));
     const existing = await listExisting(direct.s3, BUCKET, prefix);
     proxy.clear();
-    const err = await renderAndWrite(
+    const err = await renderAndWrite({
       snapshot,
-      undefined,
-      existing,
-      config(prefix),
-      { ...viaProxy, now: () => new Date() },
-      new Date(),
-    ).catch((e: unknown) => e);
+      state: { previous: undefined, existing },
+      config: config(prefix),
+      deps: { ...viaProxy, now: () => new Date() },
+      started: new Date(),
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ObjectsTooLargeError);
     const tooLarge = (err as ObjectsTooLargeError).objects;
     expect(tooLarge.map((o) => o.key).sort()).toEqual([

@@ -8,9 +8,9 @@ import { CreateUserCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-ia
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClients } from '../../../lambda/clients.js';
-import { mapLimit } from '../../../lambda/iam-source.js';
+import { mapLimit } from '../../../lambda/map-limit.js';
 import { parseProgress, progressKey } from '../../../lambda/progress.js';
-import { DEFAULT_PUBLISH_CONFIG, PublishIncompleteError, publish } from '../../../lambda/publish.js';
+import { DEFAULT_PUBLISH_CONFIG, PublishIncomplete, publish } from '../../../lambda/publish.js';
 import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { makeKey } from '../../helpers/keys.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
@@ -58,14 +58,12 @@ describe('GetAccountAuthorizationDetails longer than a run', () => {
     let prev = { found: 0, lists: 0, bodies: 0 };
     let published: number | undefined;
     for (let i = 0; i < 30 && published === undefined; i++) {
-      try {
-        const r = await publish(
-          { ...DEFAULT_PUBLISH_CONFIG, bucket: BUCKET, prefix: '', deadline: Date.now() + 3000 },
-          { ...clients, now: () => new Date() },
-        );
-        published = r.summary.users;
-      } catch (e) {
-        if (!(e instanceof PublishIncompleteError)) throw e;
+      const outcome = await publish(
+        { ...DEFAULT_PUBLISH_CONFIG, bucket: BUCKET, prefix: '', deadline: Date.now() + 3000 },
+        { ...clients, now: () => new Date() },
+      );
+      if (!(outcome instanceof PublishIncomplete)) published = outcome.summary.users;
+      else {
         const saved = parseProgress(
           (await bucketContents(clientsFor(moto.endpoint).s3, BUCKET, '')).get(progressKey('')) ?? '',
         );
@@ -77,8 +75,8 @@ describe('GetAccountAuthorizationDetails longer than a run', () => {
           ...(saved.accountDetails?.marker ? { marker: saved.accountDetails.marker } : {}),
         });
         prev = now;
-        expect(e.advanced).toBe(true);
-        expect(e.stop?.budgetTooSmall).toBeUndefined();
+        expect(outcome.advanced).toBe(true);
+        expect(outcome.stop?.budgetTooSmall).toBeUndefined();
       }
     }
     expect(published).toBe(USERS);

@@ -23,7 +23,7 @@ import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
 import { makeKey, type TestKey } from '../../helpers/keys.js';
 import { type Moto, startMoto } from '../../helpers/moto.js';
 import { sqsRecord } from '../../helpers/sqs.js';
-import { bucketContents, clientsFor } from './fixture.js';
+import { bucketContents, clientsFor, completed } from './fixture.js';
 
 const BUCKET = 'abuse';
 const HOUR = 3_600_000;
@@ -110,7 +110,7 @@ describe('finding 1: one member cannot freeze the publisher with her own tag key
     await direct.iam.send(
       new DeleteSSHPublicKeyCommand({ UserName: 'colleague00', SSHPublicKeyId: alice?.id }),
     );
-    const result = await publish(cfg('full/'), { ...viaProxy, now });
+    const result = completed(await publish(cfg('full/'), { ...viaProxy, now }));
     expect(result.summary.keys).toBe(11);
     expect(await userObject('full/', 'colleague00')).toBe('');
     expect((await published('full/')).users.mallory?.keys).toHaveLength(1);

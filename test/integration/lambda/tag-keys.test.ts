@@ -16,7 +16,7 @@ import { DEFAULT_PUBLISH_CONFIG, publish } from '../../../lambda/publish.js';
 import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { makeKey, makeSkKey } from '../../helpers/keys.js';
 import { type Moto, startMoto } from '../../helpers/moto.js';
-import { bucketContents, clientsFor } from './fixture.js';
+import { bucketContents, clientsFor, completed } from './fixture.js';
 
 const BUCKET = 'tag-keys';
 let moto: Moto;
@@ -38,7 +38,7 @@ const run = (tagKeyPrefix?: string) =>
   publish(
     { ...DEFAULT_PUBLISH_CONFIG, bucket: BUCKET, prefix: '', ...(tagKeyPrefix ? { tagKeyPrefix } : {}) },
     { ...viaProxy, now: () => new Date() },
-  );
+  ).then(completed);
 async function objects(): Promise<{ files: Map<string, string>; index: PublishedIndex }> {
   const files = await bucketContents(direct.s3, BUCKET);
   return { files, index: parseIndex(files.get('index.json') ?? '') };

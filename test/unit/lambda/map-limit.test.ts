@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mapLimit, mapLimitUntil } from '../../../lambda/iam-source.js';
+import { mapLimit, mapLimitUntil } from '../../../lambda/map-limit.js';
 
 const tick = () => new Promise((r) => setTimeout(r, 1));
 
