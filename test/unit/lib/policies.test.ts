@@ -290,3 +290,16 @@ describe('SshKeySelfServicePolicy: condition table (members never set or remove 
     );
   });
 });
+
+describe('SshKeySelfServicePolicy: size', () => {
+  it("stays under IAM's 6,144-character managed policy limit with the longest prefixes", () => {
+    const s = stack();
+    const grantTagPrefix = `${'g'.repeat(126)}:`;
+    const tagKeyPrefix = `${'k'.repeat(126)}:`;
+    new SshKeySelfServicePolicy(s, 'SelfService', { grantTagPrefix, tagKeyPrefix });
+    const [policy] = Object.values(Template.fromStack(s).findResources('AWS::IAM::ManagedPolicy'));
+    // The template's Fn::Join forms are longer than the ARNs they resolve to: an upper bound.
+    const size = JSON.stringify(policy?.Properties.PolicyDocument).replace(/\s/g, '').length;
+    expect(size).toBeLessThanOrEqual(6144);
+  });
+});
