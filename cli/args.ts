@@ -1,35 +1,14 @@
 // Pure argv parsing for the operator CLI, on node:util parseArgs (as host-agent/admin).
 import { parseArgs as parseArgv } from 'node:util';
 import { UsageError } from '../contract/errors.js';
-import { DEFAULT_EXPIRING_WITHIN_DAYS } from '../contract/publisher-settings.js';
+import { IAM_GROUP_NAME, IAM_USER_NAME } from '../contract/layout.js';
+import { DEFAULT_EXPIRING_WITHIN_DAYS, DEFAULT_MAX_GRANT_HOURS } from '../contract/publisher-settings.js';
 import { own } from '../contract/records.js';
+import { checkGrantLength, parseGrantDuration } from './grant-time.js';
 import { parseTimeSpec, type TimeSpec } from './logins-report.js';
 
+export { USAGE } from './usage.js';
 export { UsageError };
-
-export const USAGE = `usage:
-  iam-ssh-keys publish --bucket NAME [--prefix P] [--dry-run] [--allow-mass-delete]
-                       [--max-delete-share 0..1] [--allow-index-reset] [--uid-base N] [--json]
-                       [--tag-key-prefix P]
-                       [--event FILE]   (apply one saved EventBridge IAM event, as the Lambda does)
-                       [--time-budget SECONDS]  (stop in time, save progress; exit 3: run again, 4: too small)
-  iam-ssh-keys status  --bucket NAME [--prefix P] [--max-age SECONDS] [--expiring-within DAYS] [--json]
-  iam-ssh-keys logins  --bucket AUDIT_BUCKET [--since 24h|TIME] [--until 0m|TIME] [--user IAM_USER]
-                       [--instance ID] [--local-user NAME] [--keys-bucket NAME [--keys-prefix P]] [--json]
-  iam-ssh-keys keys list       [--user IAM_USER]
-  iam-ssh-keys keys upload     [--user IAM_USER] [--label NAME] FILE
-  iam-ssh-keys keys activate   [--user IAM_USER] KEY_ID
-  iam-ssh-keys keys deactivate [--user IAM_USER] KEY_ID
-  iam-ssh-keys keys delete     [--user IAM_USER] KEY_ID | tag:TAG_KEY
-  iam-ssh-keys credentials [--role-arn ARN] [--duration SECONDS] [--json]
-ssh-rsa keys go to IAM's SSH key store; ed25519, ECDSA and FIDO (sk-*) keys to a user tag
-<tag key prefix><label> (--label, default: the key comment). keys commands take
-[--tag-key-prefix P] too; the prefix defaults to $TAG_KEY_PREFIX, else ssh-key:.
-Every command takes --profile NAME, --region REGION and --mfa-code CODE|- (- reads it from stdin;
-or set IAM_SSH_KEYS_MFA_CODE). Credentials come from the standard AWS chain (AWS_PROFILE,
-environment, ...); profiles with role_arn/source_profile/mfa_serial prompt for the MFA code on the
-terminal and share the AWS CLI's session cache (~/.aws/cli/cache).
-AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_IAM / AWS_ENDPOINT_URL_S3 point it at an emulator.`;
 
 /** Options every command accepts: where credentials and region come from. */
 export interface GlobalOptions {
@@ -105,6 +84,11 @@ export type Command =
       readonly event?: string;
       /** Stop in time and save progress (exit 3) when IAM cannot be read completely within it. */
       readonly timeBudget?: number;
+      /** Key lifecycle, as the stack's maxKeyAgeDays, maxGrantHours, verifyRequiredGroups, grantTagPrefix. */
+      readonly maxKeyAgeDays?: number;
+      readonly maxGrantHours?: number;
+      readonly verifyRequiredGroups?: readonly string[];
+      readonly grantTagPrefix?: string;
     }
   | {
       readonly cmd: 'status';
@@ -135,6 +119,8 @@ export type Command =
       readonly durationSeconds?: number;
       readonly json: boolean;
     }
+  | GrantCommand
+  | { readonly cmd: 'grants'; readonly bucket: string; readonly prefix?: string; readonly json: boolean }
   | { readonly cmd: 'keys'; readonly action: 'list'; readonly user?: string; readonly tagKeyPrefix?: string }
   | {
       readonly cmd: 'keys';
@@ -160,6 +146,7 @@ export const FLAGS: ReadonlySet<string> = new Set([
   '--allow-mass-delete',
   '--allow-index-reset',
   '--json',
+  '--revoke',
 ]);
 export const OPTIONS: ReadonlySet<string> = new Set([
   '--bucket',
@@ -175,6 +162,12 @@ export const OPTIONS: ReadonlySet<string> = new Set([
   '--tag-key-prefix',
   '--event',
   '--time-budget',
+  '--group',
+  '--for',
+  '--max-key-age-days',
+  '--max-grant-hours',
+  '--verify-required-groups',
+  '--grant-tag-prefix',
   '--since',
   '--until',
   '--instance',
@@ -300,7 +293,14 @@ const PUBLISH_OPTIONS = [
   '--tag-key-prefix',
   '--event',
   '--time-budget',
-  ...FLAGS,
+  '--max-key-age-days',
+  '--max-grant-hours',
+  '--verify-required-groups',
+  '--grant-tag-prefix',
+  '--dry-run',
+  '--allow-mass-delete',
+  '--allow-index-reset',
+  '--json',
 ];
 
 function parsePublish(p: Parsed): Command {
@@ -327,6 +327,7 @@ function parsePublish(p: Parsed): Command {
     json: p.flags.has('--json'),
     ...given('tagKeyPrefix', p.options.get('--tag-key-prefix')),
     ...given('event', p.options.get('--event')),
+    ...lifecycleOptions(p),
   };
 }
 
@@ -376,6 +377,91 @@ function parseKeys(action: string | undefined, more: readonly string[]): Command
   );
 }
 
+/** A whole number from min to max, or undefined when the option is absent. */
+function wholeNumber(p: Parsed, name: string, min: number, max: number): number | undefined {
+  const n = number(p, name);
+  if (n !== undefined && (!Number.isInteger(n) || n < min || n > max))
+    throw new UsageError(`${name} must be a whole number from ${min} to ${max}`);
+  return n;
+}
+
+/** `--verify-required-groups A,B`: IAM group names. */
+function groupList(text: string): string[] {
+  const groups = text
+    .split(',')
+    .map((g) => g.trim())
+    .filter((g) => g !== '');
+  const bad = groups.find((g) => !IAM_GROUP_NAME.test(g));
+  if (bad !== undefined)
+    throw new UsageError(`--verify-required-groups: ${JSON.stringify(bad)} is not an IAM group name`);
+  return [...new Set(groups)];
+}
+
+/** publish's key lifecycle options (the function's limits: 3650 days, 720 hours). */
+function lifecycleOptions(p: Parsed) {
+  const groups = p.options.get('--verify-required-groups');
+  return {
+    ...given('maxKeyAgeDays', wholeNumber(p, '--max-key-age-days', 1, 3650)),
+    ...given('maxGrantHours', wholeNumber(p, '--max-grant-hours', 1, 720)),
+    ...given('verifyRequiredGroups', groups === undefined ? undefined : groupList(groups)),
+    ...given('grantTagPrefix', p.options.get('--grant-tag-prefix')),
+  };
+}
+
+export type GrantCommand =
+  | {
+      readonly cmd: 'grant';
+      readonly revoke: false;
+      readonly user: string;
+      readonly group: string;
+      /** `--for` as given (`4h`), and in seconds. */
+      readonly for: string;
+      readonly seconds: number;
+      readonly grantTagPrefix?: string;
+    }
+  | {
+      readonly cmd: 'grant';
+      readonly revoke: true;
+      readonly user: string;
+      readonly group: string;
+      readonly grantTagPrefix?: string;
+    };
+
+/** `grant`: --user and --group always; --for (at most --max-grant-hours, default 12) unless --revoke. */
+function parseGrant(p: Parsed): GrantCommand {
+  noPositional(p);
+  const revoke = p.flags.has('--revoke');
+  only(p, ['--user', '--group', '--grant-tag-prefix', '--revoke', '--for', '--max-grant-hours'], 'grant');
+  if (revoke && (p.options.has('--for') || p.options.has('--max-grant-hours')))
+    throw new UsageError('grant --revoke ends a grant: it takes no --for or --max-grant-hours');
+  const user = p.options.get('--user');
+  const group = p.options.get('--group');
+  if (!user || !group) throw new UsageError('grant needs --user IAM_USER and --group IAM_GROUP');
+  if (!IAM_USER_NAME.test(user))
+    throw new UsageError(`--user: ${JSON.stringify(user)} is not an IAM user name`);
+  if (!IAM_GROUP_NAME.test(group))
+    throw new UsageError(`--group: ${JSON.stringify(group)} is not an IAM group name`);
+  const u = { user, group, ...given('grantTagPrefix', p.options.get('--grant-tag-prefix')) };
+  if (revoke) return { cmd: 'grant', revoke, ...u };
+  const text = p.options.get('--for');
+  if (!text) throw new UsageError('grant needs --for DURATION (e.g. 90m, 4h), or --revoke');
+  const seconds = parseGrantDuration(text);
+  checkGrantLength(seconds, wholeNumber(p, '--max-grant-hours', 1, 720) ?? DEFAULT_MAX_GRANT_HOURS, text);
+  return { cmd: 'grant', revoke, ...u, for: text, seconds };
+}
+
+function parseGrants(p: Parsed): Command {
+  noPositional(p);
+  const bucket = bucketOf(p, 'grants');
+  only(p, ['--bucket', '--prefix', '--json'], 'grants');
+  return {
+    cmd: 'grants',
+    bucket,
+    ...given('prefix', p.options.get('--prefix')),
+    json: p.flags.has('--json'),
+  };
+}
+
 export function parseArgs(argv: readonly string[]): Command {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') return { cmd: 'help' };
@@ -384,5 +470,7 @@ export function parseArgs(argv: readonly string[]): Command {
   if (cmd === 'logins') return parseLogins(split(rest));
   if (cmd === 'credentials') return parseCredentials(split(rest));
   if (cmd === 'keys') return parseKeys(rest[0], rest.slice(1));
+  if (cmd === 'grant') return parseGrant(split(rest));
+  if (cmd === 'grants') return parseGrants(split(rest));
   throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
 }

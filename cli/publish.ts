@@ -122,7 +122,7 @@ function reportResult(
 export async function runPublish(
   c: PublishCommand,
   clients: Clients,
-  settings: { readonly prefix: string; readonly tagKeyPrefix: string },
+  settings: { readonly prefix: string; readonly tagKeyPrefix: string; readonly grantTagPrefix: string },
   out: Out,
   err: Out,
   now: () => Date = () => new Date(),
@@ -140,6 +140,10 @@ export async function runPublish(
     ...(c.maxDeleteShare !== undefined ? { maxDeleteShare: c.maxDeleteShare } : {}),
     ...(c.uidBase !== undefined ? { uidBase: c.uidBase } : {}),
     tagKeyPrefix: settings.tagKeyPrefix,
+    grantTagPrefix: settings.grantTagPrefix,
+    ...(c.maxKeyAgeDays !== undefined ? { maxKeyAgeDays: c.maxKeyAgeDays } : {}),
+    ...(c.maxGrantHours !== undefined ? { maxGrantHours: c.maxGrantHours } : {}),
+    ...(c.verifyRequiredGroups !== undefined ? { verifyRequiredGroups: c.verifyRequiredGroups } : {}),
   };
   const deps = { ...clients, now };
   const result =

@@ -1,11 +1,13 @@
 // Operator CLI: argv -> command; wires SDK clients, clock and output into the shared core.
 import { STSClient } from '@aws-sdk/client-sts';
 import { errorMessage } from '../contract/errors.js';
-import { normalizePrefix, parseTagKeyPrefix } from '../contract/index.js';
+import { normalizePrefix, parseGrantTagPrefix, parseTagKeyPrefix } from '../contract/index.js';
+import { DEFAULT_GRANT_TAG_PREFIX } from '../contract/publisher-settings.js';
 import { createClients } from '../lambda/clients.js';
 import { parseArgs, splitGlobalOptions, USAGE, UsageError } from './args.js';
 import { runCredentials } from './credentials/command.js';
 import { type CredentialSetup, credentialSetup } from './credentials/setup.js';
+import { runGrant, runGrants } from './grant.js';
 import { runKeys } from './keys.js';
 import { runLogins } from './logins.js';
 import { runPublish } from './publish.js';
@@ -32,6 +34,19 @@ export function describeError(e: unknown): string {
 function tagKeyPrefixOf(option: string | undefined, env: Record<string, string | undefined>): string {
   try {
     return parseTagKeyPrefix(option ?? env.TAG_KEY_PREFIX);
+  } catch (e) {
+    throw new UsageError(errorMessage(e), { cause: e });
+  }
+}
+
+/** --grant-tag-prefix, else $GRANT_TAG_PREFIX (as the Lambda), else ssh-grant:; apart from the tag key prefix. */
+function grantTagPrefixOf(
+  option: string | undefined,
+  tagKeyPrefix: string,
+  env: Record<string, string | undefined>,
+): string {
+  try {
+    return parseGrantTagPrefix(option ?? env.GRANT_TAG_PREFIX, tagKeyPrefix, DEFAULT_GRANT_TAG_PREFIX);
   } catch (e) {
     throw new UsageError(errorMessage(e), { cause: e });
   }
@@ -78,11 +93,18 @@ export async function run(
     const sts = new STSClient({ region: clients.iam.config.region, ...sdkOptions(auth) });
     return runKeys(c, { iam: clients.iam, sts, tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env) }, out);
   }
+  if (c.cmd === 'grant') {
+    const grantTagPrefix = grantTagPrefixOf(c.grantTagPrefix, tagKeyPrefixOf(undefined, env), env);
+    return runGrant(c, { iam: clients.iam, grantTagPrefix, now: () => new Date() }, out);
+  }
   if (c.cmd === 'logins') {
     const keysPrefix = c.keysBucket ? prefixOf(c.keysPrefix) : undefined;
     return runLogins({ ...c, ...(keysPrefix === undefined ? {} : { keysPrefix }) }, clients.s3, out, err);
   }
   const prefix = prefixOf(c.prefix);
   if (c.cmd === 'status') return runStatus(c, clients.s3, prefix, out);
-  return runPublish(c, clients, { prefix, tagKeyPrefix: tagKeyPrefixOf(c.tagKeyPrefix, env) }, out, err);
+  if (c.cmd === 'grants') return runGrants(c, clients.s3, prefix, out);
+  const tagKeyPrefix = tagKeyPrefixOf(c.tagKeyPrefix, env);
+  const grantTagPrefix = grantTagPrefixOf(c.grantTagPrefix, tagKeyPrefix, env);
+  return runPublish(c, clients, { prefix, tagKeyPrefix, grantTagPrefix }, out, err);
 }

@@ -169,7 +169,7 @@ async function listKeys(
   return keys;
 }
 
-function isNoSuchEntity(e: unknown): boolean {
+export function isNoSuchEntity(e: unknown): boolean {
   const name = (e as { name?: string }).name;
   return name === 'NoSuchEntityException' || name === 'NoSuchEntity';
 }

@@ -25,6 +25,10 @@ export function buildApp(app: App): void {
     selfServiceGroupName: config.selfServiceGroupName,
     agent: config.agent,
     useFipsEndpoint: config.useFipsEndpoint,
+    maxKeyAgeDays: config.maxKeyAgeDays,
+    maxGrantHours: config.maxGrantHours,
+    verifyRequiredGroups: config.verifyRequiredGroups,
+    grantTagPrefix: config.grantTagPrefix,
     auditRetentionDays: config.auditRetentionDays,
   });
   if (config.forwardIamEventsTo !== undefined) {

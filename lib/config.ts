@@ -9,10 +9,10 @@ import {
   parseTagKeyPrefix,
 } from '../contract/index.js';
 import { DEFAULT_SCHEDULE_MINUTES } from '../contract/publisher-settings.js';
+import { InvalidConfigError, parseList } from './config-values.js';
+import { type LifecycleSettings, parseLifecycleSettings } from './lifecycle-settings.js';
 
-export class InvalidConfigError extends Error {
-  override name = 'InvalidConfigError';
-}
+export { InvalidConfigError, parseList };
 
 /** The architectures the standalone host agent is built for (`npm run build`). */
 export const AGENT_ARCHS = ['x64', 'arm64'] as const;
@@ -44,7 +44,7 @@ export interface AgentSource {
  * once: the CDK context parses into them (AppConfig), IamSshKeysStack and
  * SshKeyPublisher take them as optional props (docs/deploy.md "Settings").
  */
-export interface SharedSettings {
+export interface SharedSettings extends LifecycleSettings {
   /**
    * Accounts whose principals may read the keys (GetObject under the prefix,
    * ListBucket of the prefix). Their own IAM policies must allow it too
@@ -180,7 +180,9 @@ export type ContextGetter = (name: string) => unknown;
 
 export function parseAppConfig(get: ContextGetter): AppConfig {
   const readerBucket = optionalString(get, 'readerBucket');
+  const tagKeyPrefix = parseTagKeyPrefixSetting(get('tagKeyPrefix'));
   return {
+    ...parseLifecycleSettings(get, tagKeyPrefix),
     readerAccountIds: parseAccountIds(get('readerAccountIds')),
     readerOrgId: checked(
       optionalString(get, 'readerOrgId'),
@@ -191,7 +193,7 @@ export function parseAppConfig(get: ContextGetter): AppConfig {
     readerPrincipalArnPatterns: parseReaderPrincipalArnPatterns(get('readerPrincipalArnPatterns')),
     breakGlassPrincipalArns: parseBreakGlassPrincipalArns(get('breakGlassPrincipalArns')),
     keyPrefix: parseKeyPrefix(get('keyPrefix')),
-    tagKeyPrefix: parseTagKeyPrefixSetting(get('tagKeyPrefix')),
+    tagKeyPrefix,
     scheduleMinutes: parseScheduleMinutes(get('scheduleMinutes')),
     eventDriven: parseBoolean(get('eventDriven'), 'eventDriven', true),
     forwardIamEventsTo: checked(
@@ -461,16 +463,6 @@ export function validateAgentSource(agent: AgentSource): void {
 /** An AWS region name (us-east-1); throws InvalidConfigError naming `name` otherwise. */
 export function validateRegion(value: string, name: string): string {
   return must(value, name, REGION_NAME, 'an AWS region name (us-east-1)');
-}
-
-/** A comma-separated string (CLI) or an array of strings (cdk.json); blanks dropped. */
-export function parseList(value: unknown, name: string): string[] {
-  if (value === undefined || value === null) return [];
-  const items = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : undefined;
-  if (items === undefined || items.some((i) => typeof i !== 'string')) {
-    throw new InvalidConfigError(`${name}: expected a comma-separated list or an array of strings`);
-  }
-  return (items as string[]).map((i) => i.trim()).filter((i) => i !== '');
 }
 
 function optionalString(get: ContextGetter, name: string): string | undefined {

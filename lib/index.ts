@@ -2,6 +2,8 @@ export * from './audit-trail.js';
 export * from './build-app.js';
 export * from './config.js';
 export * from './dashboard.js';
+export * from './grant-approvers.js';
+export * from './lifecycle-settings.js';
 export * from './publisher.js';
 export * from './reader-policy.js';
 export * from './self-service-policy.js';

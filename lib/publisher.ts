@@ -21,6 +21,7 @@ import {
   parseTagKeyPrefixSetting,
   type SharedSettings,
 } from './config.js';
+import { type LifecycleSettings, parseLifecycleSettings } from './lifecycle-settings.js';
 import { publisherAlarms } from './publisher/alarms.js';
 import { addKeysBucketPolicy, keysBucket } from './publisher/bucket.js';
 import { DEFAULT_EVENT_BATCH_WINDOW_SECONDS } from './publisher/event-queue.js';
@@ -115,6 +116,8 @@ export class SshKeyPublisher extends Construct {
   public readonly keyPrefix: string;
   /** The tag key prefix of keys in user tags. */
   public readonly tagKeyPrefix: string;
+  /** Key lifecycle: maximum key age, grants (their tag key prefix), verify-required groups; checked. */
+  public readonly lifecycle: LifecycleSettings;
   public readonly function: nodejs.NodejsFunction;
   public readonly role: iam.Role;
   public readonly scheduleRule: events.Rule;
@@ -130,6 +133,8 @@ export class SshKeyPublisher extends Construct {
   public readonly stalenessAlarm: cloudwatch.Alarm;
   /** Informational: a first import (series of runs that stop in time) is in progress. */
   public readonly importInProgressAlarm: cloudwatch.Alarm;
+  /** A run refused keys past maxKeyAgeDays (KeysExpired): their owners cannot log in with them. */
+  public readonly keysExpiredAlarm: cloudwatch.Alarm;
   /** Present when the construct created the keys bucket. */
   public readonly accessLogsBucket: s3.IBucket | undefined;
 
@@ -140,6 +145,7 @@ export class SshKeyPublisher extends Construct {
     this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
     this.keyPrefix = parseKeyPrefix(props.keyPrefix);
     this.tagKeyPrefix = parseTagKeyPrefixSetting(props.tagKeyPrefix);
+    this.lifecycle = parseLifecycleSettings((name) => props[name], this.tagKeyPrefix);
     const settings = checkedSettings(props);
 
     // --- Bucket ---
@@ -152,6 +158,7 @@ export class SshKeyPublisher extends Construct {
       bucket: this.bucket,
       keyPrefix: this.keyPrefix,
       tagKeyPrefix: this.tagKeyPrefix,
+      lifecycle: this.lifecycle,
       scheduleMinutes: settings.scheduleMinutes,
       logRetention: props.logRetention,
       maxDeleteShare: props.maxDeleteShare,
@@ -199,6 +206,7 @@ export class SshKeyPublisher extends Construct {
     this.throttlesAlarm = alarms.throttlesAlarm;
     this.stalenessAlarm = alarms.stalenessAlarm;
     this.importInProgressAlarm = alarms.importInProgressAlarm;
+    this.keysExpiredAlarm = alarms.keysExpiredAlarm;
   }
 }
 

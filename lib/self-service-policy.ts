@@ -1,11 +1,14 @@
 // SshKeySelfServicePolicy: lets IAM users manage their own SSH public keys, with
 // MFA, through a group (policies on groups, not on users): in IAM's SSH key
 // store, and as user tags under the tag key prefix (ed25519, ECDSA, FIDO keys).
+// Members never set or remove a grant tag (`ssh-grant:<group>`), on any user.
 import { Aws } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { DEFAULT_TAG_KEY_PREFIX } from '../contract/index.js';
 import { parseTagKeyPrefixSetting } from './config.js';
+import { caseVariantPatterns } from './grant-tag-patterns.js';
+import { DEFAULT_GRANT_TAG_PREFIX, parseGrantTagPrefix } from './lifecycle-settings.js';
 
 export const SELF_SERVICE_ACTIONS = [
   'iam:DeleteSSHPublicKey',
@@ -40,6 +43,13 @@ export interface SshKeySelfServicePolicyProps {
    * @default 'ssh-key:'
    */
   readonly tagKeyPrefix?: string;
+  /**
+   * Members may never set or remove a tag whose key starts with this (the publisher's
+   * GRANT_TAG_PREFIX), in any letter case, on any user: an explicit Deny, so no other
+   * policy of theirs can lift it.
+   * @default 'ssh-grant:'
+   */
+  readonly grantTagPrefix?: string;
 }
 
 export class SshKeySelfServicePolicy extends Construct {
@@ -50,6 +60,10 @@ export class SshKeySelfServicePolicy extends Construct {
     super(scope, id);
     // Validated: no '*' or '?' can reach the StringLike pattern and widen it.
     const tagKeyPrefix = parseTagKeyPrefixSetting(props.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX);
+    const grantTagPrefix = parseGrantTagPrefix(
+      props.grantTagPrefix ?? DEFAULT_GRANT_TAG_PREFIX,
+      tagKeyPrefix,
+    );
     // ${aws:username} is an IAM policy variable, resolved per caller. Users
     // with a non-default IAM path (user/path/name) are not matched.
     const ownUser = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:user/\${aws:username}`;
@@ -85,8 +99,25 @@ export class SshKeySelfServicePolicy extends Construct {
             Null: { 'aws:TagKeys': 'false' },
           },
         }),
+        denyGrantTags(grantTagPrefix),
       ],
       groups: [this.group],
     });
   }
+}
+
+/**
+ * Deny TagUser/UntagUser when any tag key of the request starts with the grant prefix in
+ * any letter case (ForAnyValue: one such key among others is enough), on every user: a
+ * member must not grant themselves, a colleague, or extend a grant by overwriting its
+ * value through a case variant of its key. A request without tag keys is not matched.
+ */
+export function denyGrantTags(grantTagPrefix: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'DenyGrantTags',
+    effect: iam.Effect.DENY,
+    actions: [...SELF_SERVICE_TAG_ACTIONS],
+    resources: [`arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:user/*`],
+    conditions: { 'ForAnyValue:StringLike': { 'aws:TagKeys': caseVariantPatterns(grantTagPrefix) } },
+  });
 }

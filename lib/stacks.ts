@@ -7,6 +7,7 @@ import { S3_FIPS_REGIONS } from '../contract/index.js';
 import { SshKeyAuditTrail } from './audit-trail.js';
 import { InvalidConfigError, type SharedSettings, type StackSettings } from './config.js';
 import { SshKeysDashboard } from './dashboard.js';
+import { SshKeyGrantApprovers } from './grant-approvers.js';
 import { SshKeyPublisher, type SshKeyPublisherProps } from './publisher.js';
 import { SshKeyReaderPolicy } from './reader-policy.js';
 import { SshKeySelfServicePolicy } from './self-service-policy.js';
@@ -38,6 +39,7 @@ export class IamSshKeysStack extends Stack {
   public readonly publisher: SshKeyPublisher;
   public readonly readerPolicy: SshKeyReaderPolicy;
   public readonly selfService: SshKeySelfServicePolicy;
+  public readonly grantApprovers: SshKeyGrantApprovers;
   public readonly auditTrail: SshKeyAuditTrail;
 
   constructor(scope: Construct, id: string, props: IamSshKeysStackProps = {}) {
@@ -56,6 +58,10 @@ export class IamSshKeysStack extends Stack {
       scheduleMinutes: props.scheduleMinutes,
       eventDriven: props.eventDriven,
       bucketName: props.bucketName,
+      maxKeyAgeDays: props.maxKeyAgeDays,
+      maxGrantHours: props.maxGrantHours,
+      verifyRequiredGroups: props.verifyRequiredGroups,
+      grantTagPrefix: props.grantTagPrefix,
       alarmTopic: props.alarmTopicArn
         ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)
         : undefined,
@@ -74,6 +80,10 @@ export class IamSshKeysStack extends Stack {
     this.selfService = new SshKeySelfServicePolicy(this, 'SelfService', {
       groupName: props.selfServiceGroupName,
       tagKeyPrefix: this.publisher.tagKeyPrefix,
+      grantTagPrefix: this.publisher.lifecycle.grantTagPrefix,
+    });
+    this.grantApprovers = new SshKeyGrantApprovers(this, 'GrantApprovers', {
+      grantTagPrefix: this.publisher.lifecycle.grantTagPrefix,
     });
 
     new CfnOutput(this, 'BucketName', { description: 'The keys bucket', value: bucketName });
@@ -88,6 +98,11 @@ export class IamSshKeysStack extends Stack {
     new CfnOutput(this, 'SelfServiceGroupName', {
       description: 'Add IAM users to this group to let them manage their own SSH keys (with MFA)',
       value: this.selfService.group.groupName,
+    });
+    new CfnOutput(this, 'GrantApproversGroupName', {
+      description:
+        'Members may grant other IAM users time-boxed SSH access (iam-ssh-keys grant, with MFA); keep them out of the self-service group',
+      value: this.grantApprovers.group.groupName,
     });
     new CfnOutput(this, 'PublisherFunctionName', { value: this.publisher.function.functionName });
     new CfnOutput(this, 'InstanceUserData', {

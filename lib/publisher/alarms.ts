@@ -1,7 +1,7 @@
 // The alarms of SshKeyPublisher: a failed run, throttling that lasts, no
 // successful publish and no import progress for stalenessPeriods schedule
-// periods, an object refused as too large for hosts, and (informational) a
-// first import in progress; optionally notified.
+// periods, an object refused as too large for hosts, keys refused as past their
+// maximum age, and (informational) a first import in progress; optionally notified.
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -24,14 +24,19 @@ export interface PublisherAlarmsProps {
   readonly alarmTopic?: sns.ITopic | undefined;
 }
 
+export type PublisherAlarm =
+  | 'errorsAlarm'
+  | 'throttlesAlarm'
+  | 'stalenessAlarm'
+  | 'importInProgressAlarm'
+  | 'objectsTooLargeAlarm'
+  | 'keysExpiredAlarm';
+
 export function publisherAlarms(
   scope: Construct,
   fn: lambda.IFunction,
   props: PublisherAlarmsProps,
-): Record<
-  'errorsAlarm' | 'throttlesAlarm' | 'stalenessAlarm' | 'importInProgressAlarm' | 'objectsTooLargeAlarm',
-  cloudwatch.Alarm
-> {
+): Record<PublisherAlarm, cloudwatch.Alarm> {
   const { stalenessPeriods } = props;
   const period = Duration.minutes(props.scheduleMinutes);
   const errorsAlarm = new cloudwatch.Alarm(scope, 'ErrorsAlarm', {
@@ -94,13 +99,24 @@ export function publisherAlarms(
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
   const objectsTooLargeAlarm = objectsTooLarge(scope, metric('ObjectsTooLargeForHosts'));
-  const alarms = { errorsAlarm, throttlesAlarm, stalenessAlarm, importInProgressAlarm, objectsTooLargeAlarm };
-  if (props.alarmTopic) {
-    const action = new cwActions.SnsAction(props.alarmTopic);
-    for (const alarm of Object.values(alarms)) {
-      alarm.addAlarmAction(action);
-      alarm.addOkAction(action);
-    }
+  const keysExpiredAlarm = keysExpired(scope, metric('KeysExpired'));
+  return notify(props.alarmTopic, {
+    errorsAlarm,
+    throttlesAlarm,
+    stalenessAlarm,
+    importInProgressAlarm,
+    objectsTooLargeAlarm,
+    keysExpiredAlarm,
+  });
+}
+
+/** Every alarm notifies the topic, if any, on ALARM and on OK. */
+function notify<T extends Record<string, cloudwatch.Alarm>>(topic: sns.ITopic | undefined, alarms: T): T {
+  if (!topic) return alarms;
+  const action = new cwActions.SnsAction(topic);
+  for (const alarm of Object.values(alarms)) {
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
   }
   return alarms;
 }
@@ -110,6 +126,23 @@ function objectsTooLarge(scope: Construct, metric: cloudwatch.Metric): cloudwatc
   return new cloudwatch.Alarm(scope, 'ObjectsTooLargeAlarm', {
     alarmDescription:
       "iam-ssh-keys publisher: a run refused to write an object over the hosts' 8 MiB limit (a group with thousands of members' keys, or directory.json); its previous version was deleted, so its members cannot log in through it. Split the group. See docs/operations.md.",
+    metric: metric.with({ statistic: 'Maximum' }),
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+}
+
+/**
+ * Keys past maxKeyAgeDays are no longer published: their owners cannot log in with them. It stays
+ * in ALARM while a run still finds one (a standing count, not an event), so deactivating or
+ * deleting the expired keys clears it. With maxKeyAgeDays off the metric stays 0.
+ */
+function keysExpired(scope: Construct, metric: cloudwatch.Metric): cloudwatch.Alarm {
+  return new cloudwatch.Alarm(scope, 'KeysExpiredAlarm', {
+    alarmDescription:
+      'iam-ssh-keys publisher: keys older than maxKeyAgeDays were refused (not published); their owners cannot log in with them. iam-ssh-keys status lists them (reason expired): rotate them, and deactivate or delete the expired ones to clear this alarm. See docs/operations.md.',
     metric: metric.with({ statistic: 'Maximum' }),
     threshold: 1,
     evaluationPeriods: 1,

@@ -21,6 +21,7 @@ import {
   PUBLISHER_SERVICE_NAME,
   type PublisherEnv,
 } from '../../contract/publisher-settings.js';
+import { type LifecycleSettings, lifecycleEnvironment } from '../lifecycle-settings.js';
 import { acknowledgeWildcardResource } from '../nag.js';
 import { listPrefixCondition, objectsArn } from '../s3-access.js';
 import { type EventQueue, eventQueue } from './event-queue.js';
@@ -46,6 +47,7 @@ export interface PublisherFunctionProps {
   readonly keyPrefix: string;
   /** @default 'ssh-key:' */
   readonly tagKeyPrefix?: string | undefined;
+  readonly lifecycle: LifecycleSettings;
   readonly scheduleMinutes: number;
   readonly logRetention?: logs.RetentionDays | undefined;
   readonly maxDeleteShare?: number | undefined;
@@ -173,6 +175,7 @@ export function publisherFunction(
       TAG_KEY_PREFIX: props.tagKeyPrefix ?? DEFAULT_TAG_KEY_PREFIX,
       // Events start at most one full run per schedule period for users' copied keys.
       EVENT_FULL_RUN_MINUTES: String(scheduleMinutes),
+      ...lifecycleEnvironment(props.lifecycle),
       // Read by Powertools, not by our code.
       POWERTOOLS_SERVICE_NAME: PUBLISHER_SERVICE_NAME,
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,

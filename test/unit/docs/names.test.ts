@@ -276,7 +276,7 @@ describe('environment variables', () => {
 
   it('the CLI: docs/cli.md "## Environment" lists what it reads and what its usage names', () => {
     const code = readsOf('cli/main.ts');
-    for (const n of envNamesIn(CLI_USAGE)) if (!code.has(n)) code.set(n, 'cli/args.ts USAGE');
+    for (const n of envNamesIn(CLI_USAGE)) if (!code.has(n)) code.set(n, 'cli/usage.ts USAGE');
     const s = section('docs/cli.md', read('docs/cli.md'), '## Environment');
     expect(
       oneSided(code, firstColumn(table(s, 'Variable')), 'docs/cli.md "## Environment"', 'variable'),
@@ -376,18 +376,18 @@ describe('CLI options: cli/args.ts', () => {
   it('docs/cli.md "## Usage" shows exactly what `iam-ssh-keys help` prints', () => {
     expect(
       fenced('docs/cli.md', '## Usage', 'text'),
-      'docs/cli.md "## Usage" must hold one ```text block equal to cli/args.ts USAGE',
+      'docs/cli.md "## Usage" must hold one ```text block equal to cli/usage.ts USAGE',
     ).toEqual([CLI_USAGE]);
   });
 
   it('USAGE names every option the parser accepts, and no other', () => {
     const named = names(
-      [...CLI_USAGE.matchAll(/--[a-z][a-z-]*/g)].map((m) => [m[0], 'cli/args.ts USAGE'] as const),
+      [...CLI_USAGE.matchAll(/--[a-z][a-z-]*/g)].map((m) => [m[0], 'cli/usage.ts USAGE'] as const),
     );
     const parser = names(
       [...CLI_UNIVERSE].map((f) => [f, 'cli/args.ts FLAGS, OPTIONS, GLOBAL_OPTIONS'] as const),
     );
-    expect(oneSided(parser, named, 'cli/args.ts USAGE', 'option')).toEqual([]);
+    expect(oneSided(parser, named, 'cli/usage.ts USAGE', 'option')).toEqual([]);
   });
 
   it('docs/cli.md "## Options" gives every option once, with exactly the commands that take it', () => {

@@ -39,6 +39,10 @@ describe('parseAppConfig', () => {
       useFipsEndpoint: false,
       auditRetentionDays: DEFAULT_AUDIT_RETENTION_DAYS,
       reader: undefined,
+      maxKeyAgeDays: undefined,
+      maxGrantHours: 12,
+      verifyRequiredGroups: [],
+      grantTagPrefix: 'ssh-grant:',
     });
     expect(DEFAULT_SCHEDULE_MINUTES).toBe(15);
     expect(DEFAULT_AUDIT_RETENTION_DAYS).toBe(400);
@@ -64,10 +68,18 @@ describe('parseAppConfig', () => {
       useFipsEndpoint: 'true',
       readerBucket: 'company-ssh-keys',
       readerRoleNames: 'web-instance,batch-instance',
+      maxKeyAgeDays: '90',
+      maxGrantHours: ' 4 ',
+      verifyRequiredGroups: 'Administrators, Db-Admins,Administrators',
+      grantTagPrefix: 'corp/grant:',
       readerAuditBucket: 'company-audit',
       auditRetentionDays: '90',
     };
     expect(parseAppConfig((n) => ctx[n])).toEqual({
+      maxKeyAgeDays: 90,
+      maxGrantHours: 4,
+      verifyRequiredGroups: ['Administrators', 'Db-Admins'],
+      grantTagPrefix: 'corp/grant:',
       readerAccountIds: ['111111111111', '222222222222'],
       readerOrgId: 'o-abcdef1234',
       readerPrincipalArnPatterns: ['arn:aws:iam::*:role/*-instance'],
@@ -104,6 +116,9 @@ describe('parseAppConfig', () => {
       eventDriven: true,
       readerBucket: 'b-1',
       readerRoleNames: ['r'],
+      maxKeyAgeDays: 365,
+      maxGrantHours: 720,
+      verifyRequiredGroups: ['Admins'],
     };
     const c = parseAppConfig((n) => ctx[n]);
     expect([c.readerAccountIds, c.scheduleMinutes, c.eventDriven, c.reader]).toEqual([
@@ -112,6 +127,7 @@ describe('parseAppConfig', () => {
       true,
       { bucketName: 'b-1', roleNames: ['r'] },
     ]);
+    expect([c.maxKeyAgeDays, c.maxGrantHours, c.verifyRequiredGroups]).toEqual([365, 720, ['Admins']]);
   });
 
   it.each([
@@ -133,10 +149,33 @@ describe('parseAppConfig', () => {
     ['agentS3Uri', 's3://b-1/key'],
     ['agentRegion', 'eu-west-1'],
     ['readerBucket', 'x'],
+    ['maxKeyAgeDays', '0'],
+    ['maxKeyAgeDays', '30d'],
+    ['maxKeyAgeDays', 3651],
+    ['maxKeyAgeDays', 1.5],
+    ['maxGrantHours', '0'],
+    ['maxGrantHours', '721'],
+    ['maxGrantHours', '4h'],
+    ['verifyRequiredGroups', 'ok,not ok'],
+    ['verifyRequiredGroups', ['a,b']],
+    ['verifyRequiredGroups', 7],
+    ['grantTagPrefix', 'ssh-grant*'],
+    ['grantTagPrefix', 'ssh-grant'],
+    ['grantTagPrefix', 'aws:grant:'],
+    ['grantTagPrefix', 42],
+    // Overlaps the default tag key prefix ssh-key:, in any case, either way round.
+    ['grantTagPrefix', 'ssh-key:'],
+    ['grantTagPrefix', 'SSH-KEY:grant:'],
+    ['grantTagPrefix', 'ssh-key:Admin/'],
   ])('rejects %s=%j with an error naming the setting', (name, value) => {
     expect(() => parseAppConfig((n) => (n === name ? value : undefined))).toThrow(
       expect.objectContaining({ name: 'InvalidConfigError', message: expect.stringContaining(name) }),
     );
+  });
+
+  it('refuses a grant tag prefix that starts the tag key prefix, without case', () => {
+    const ctx: Record<string, string> = { tagKeyPrefix: 'corp/ssh:grant:key:', grantTagPrefix: 'CORP/SSH:' };
+    expect(() => parseAppConfig((n) => ctx[n])).toThrow(/grantTagPrefix: .*overlaps the key tag prefix/);
   });
 
   it('rejects reader role names that are not IAM role names', () => {

@@ -57,20 +57,21 @@ describe('IamSshKeys stack (default context)', () => {
     expect(stack.environment).toBe('aws://unknown-account/unknown-region');
   });
 
-  it('has one publisher, a reader policy and the self-service group', () => {
+  it('has one publisher, a reader policy, the self-service and the grant approvers groups', () => {
     tpl.resourceCountIs('AWS::Lambda::Function', 1);
-    tpl.resourceCountIs('AWS::IAM::Group', 1);
-    tpl.resourceCountIs('AWS::IAM::ManagedPolicy', 2);
+    tpl.resourceCountIs('AWS::IAM::Group', 2);
+    tpl.resourceCountIs('AWS::IAM::ManagedPolicy', 3);
     tpl.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(15 minutes)' });
     tpl.resourceCountIs('AWS::Events::Rule', 2);
   });
 
-  it('outputs the bucket name, reader policy ARN, self-service group and user data', () => {
+  it('outputs the bucket name, reader policy ARN, self-service and grant approvers groups and user data', () => {
     expect(Object.keys(outputs).sort()).toEqual(
       [
         'AuditBucketName',
         'AuditWorkGroup',
         'BucketName',
+        'GrantApproversGroupName',
         'InstanceUserData',
         'KeyPrefix',
         'PublisherFunctionName',

@@ -134,8 +134,9 @@ describe('SshKeyPublisher variants', () => {
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumEventAgeInSeconds: 300 });
     const topicRef = { Ref: logicalIdOf(stack, topic) };
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    // errors, throttles, staleness, event dead letters, import in progress, objects too large for hosts
-    expect(alarms).toHaveLength(6);
+    // errors, throttles, staleness, event dead letters, import in progress, objects too large for hosts,
+    // keys expired
+    expect(alarms).toHaveLength(7);
     for (const a of alarms) {
       expect(a.Properties.AlarmActions).toEqual([topicRef]);
       expect(a.Properties.OKActions).toEqual([topicRef]);

@@ -37,6 +37,8 @@ describe('SshKeyPublisher with readers and a prefix (bundled)', () => {
           UID_BASE: '20000',
           TAG_KEY_PREFIX: 'ssh-key:',
           EVENT_FULL_RUN_MINUTES: '15',
+          MAX_GRANT_HOURS: '12',
+          GRANT_TAG_PREFIX: 'ssh-grant:',
           POWERTOOLS_SERVICE_NAME: 'iam-ssh-keys-publisher',
           POWERTOOLS_METRICS_NAMESPACE: 'IamSshKeys',
           NODE_OPTIONS: '--enable-source-maps',
