@@ -12,6 +12,8 @@
 // needed) gets the same three rows, and so does any other build given as
 // BENCH_EXTRA=label=/path[,label=/path] (how the Node SEA candidate was measured).
 // A BENCH_EXTRA build whose file starts with `#!` is a script: it is set against node's floor.
+// With perf installed (BENCH_CPU=0: not) each command runs once more under `perf stat -e task-clock`:
+// the CPU columns, which the load of a shared machine moves far less than wall time.
 // Prints median wall time, its ratio to the row's floor and peak RSS per row, and the load
 // average. Run: npx tsx bench/agent.ts
 // (BENCH_RUNS=N to change the number of runs, BENCH_AWS=0 to skip the `aws s3 cp`
@@ -49,7 +51,11 @@ const TIME = '/usr/bin/time';
 interface Sample {
   ms: number;
   rssKb: number | undefined;
+  /** CPU time (all threads) from `perf stat -e task-clock`, a second run of the same command: load moves it far less than wall time. */
+  cpuMs?: number;
 }
+const PERF = ['/usr/bin/perf', '/usr/local/bin/perf'].find((p) => existsSync(p));
+const withCpu = PERF !== undefined && process.env.BENCH_CPU !== '0';
 
 /** One run: wall time around the child, peak RSS from /usr/bin/time -f %M when present. */
 function measure(cmd: string[], env: NodeJS.ProcessEnv, check: (stdout: string) => void): Sample {
@@ -61,7 +67,15 @@ function measure(cmd: string[], env: NodeJS.ProcessEnv, check: (stdout: string) 
   if (r.status !== 0) throw new Error(`${cmd.join(' ')} exited ${r.status}: ${r.stderr}`);
   check(r.stdout);
   const rss = /MAXRSS=(\d+)/.exec(r.stderr)?.[1];
-  return { ms, rssKb: rss ? Number(rss) : undefined };
+  const sample: Sample = { ms, rssKb: rss ? Number(rss) : undefined };
+  if (withCpu && PERF) {
+    const p = spawnSync(PERF, ['stat', '-x,', '-e', 'task-clock', '--', ...cmd], { env, encoding: 'utf8' });
+    if (p.status !== 0) throw new Error(`perf stat ${cmd.join(' ')} exited ${p.status}: ${p.stderr}`);
+    check(p.stdout);
+    const cpu = /^([\d.]+),[^,]*,task-clock/m.exec(p.stderr)?.[1];
+    if (cpu) sample.cpuMs = Number(cpu);
+  }
+  return sample;
 }
 
 /** One unsigned GET from this (warm) process: the server's share of a cold run. */
@@ -81,14 +95,19 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
-function row(name: string, samples: Sample[], floor?: number) {
+function row(name: string, samples: Sample[], floor?: Sample[]) {
   const ms = median(samples.map((s) => s.ms));
   const rss = samples.map((s) => s.rssKb).filter((x): x is number => x !== undefined);
+  const cpu = samples.map((s) => s.cpuMs).filter((x): x is number => x !== undefined);
+  const floorCpu = floor?.map((s) => s.cpuMs).filter((x): x is number => x !== undefined) ?? [];
+  const cpuMs = cpu.length ? median(cpu) : undefined;
   return {
     name,
     medianMs: ms.toFixed(1),
-    xFloor: floor ? (ms / floor).toFixed(2) : '1.00',
-    peakRssMB: rss.length ? (Math.max(...rss) / 1024).toFixed(1) : 'n/a',
+    xFloor: floor ? (ms / median(floor.map((s) => s.ms))).toFixed(2) : '1.00',
+    cpuMs: cpuMs?.toFixed(1) ?? 'n/a',
+    xFloorCpu: cpuMs === undefined ? 'n/a' : floorCpu.length ? (cpuMs / median(floorCpu)).toFixed(2) : '1.00',
+    peakRssMiB: rss.length ? (Math.max(...rss) / 1024).toFixed(1) : 'n/a',
   };
 }
 
@@ -200,6 +219,8 @@ async function main() {
       if (o !== fpLine) throw new Error(`${label}: fingerprint output differs`);
     };
     let auditsExpected = 0;
+    // A FINGERPRINT command runs twice with the CPU columns (once timed, once under perf): two audits.
+    const auditsPerRow = withCpu ? 2 : 1;
     const load0 = loadavg();
     // Interleaved so that background load on the shared machine hits every row alike.
     for (let i = 0; i < RUNS; i++) {
@@ -210,14 +231,16 @@ async function main() {
       hit.push(measure(agentCmd, env, expectAll));
       hitFp.push(measure([...agentCmd, fp], env, fpCheck('script')));
       // Outside the timed region: the detached logger finishes before the next row is timed.
-      await waitForAudit(++auditsExpected);
+      auditsExpected += auditsPerRow;
+      await waitForAudit(auditsExpected);
       for (const x of extras) {
         const cmd = [x.path, '--config', config, 'ec2-user'];
         rmSync(cacheDir, { recursive: true, force: true });
         x.cold.push(measure(cmd, env, expectAll));
         x.hit.push(measure(cmd, env, expectAll));
         x.hitFp.push(measure([...cmd, fp], env, fpCheck(x.label)));
-        await waitForAudit(++auditsExpected);
+        auditsExpected += auditsPerRow;
+        await waitForAudit(auditsExpected);
       }
       // The physical floor: one process reading the (fresh) cache file.
       catFloor.push(
@@ -263,13 +286,13 @@ async function main() {
       for (let i = 0; i < RUNS; i++)
         shellFloor.push(measure([process.execPath, '-e', ''], shellEnv, () => {}));
     }
-    const expectedAudits = RUNS * (1 + extras.length);
+    const expectedAudits = RUNS * (1 + extras.length) * auditsPerRow;
     if (audited() !== expectedAudits)
       throw new Error(`expected ${expectedAudits} audit lines, syslog got ${audited()}`);
     const serverMs: number[] = [];
     for (let i = 0; i < RUNS; i++) serverMs.push(await serverGet(`${moto.endpoint}/${BUCKET}/${key}`));
-    const f = median(floor.map((s) => s.ms));
-    const ef = median(emptyFloor.map((s) => s.ms));
+    const f = floor;
+    const ef = emptyFloor;
     const rows = [
       row('cat of the cache file (physical floor)', catFloor),
       row('node -e "" (script floor)', floor),
