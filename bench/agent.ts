@@ -58,7 +58,14 @@ const PERF = ['/usr/bin/perf', '/usr/local/bin/perf'].find((p) => existsSync(p))
 const withCpu = PERF !== undefined && process.env.BENCH_CPU !== '0';
 
 /** One run: wall time around the child, peak RSS from /usr/bin/time -f %M when present. */
-function measure(cmd: string[], env: NodeJS.ProcessEnv, check: (stdout: string) => void): Sample {
+function measure(
+  cmd: string[],
+  env: NodeJS.ProcessEnv,
+  check: (stdout: string) => void,
+  /** Runs before each of the (up to two) runs: a cold row empties the cache each time. */
+  reset: () => void = () => {},
+): Sample {
+  reset();
   const useTime = existsSync(TIME);
   const argv = useTime ? [TIME, '-f', 'MAXRSS=%M', ...cmd] : cmd;
   const t0 = process.hrtime.bigint();
@@ -69,6 +76,7 @@ function measure(cmd: string[], env: NodeJS.ProcessEnv, check: (stdout: string) 
   const rss = /MAXRSS=(\d+)/.exec(r.stderr)?.[1];
   const sample: Sample = { ms, rssKb: rss ? Number(rss) : undefined };
   if (withCpu && PERF) {
+    reset();
     const p = spawnSync(PERF, ['stat', '-x,', '-e', 'task-clock', '--', ...cmd], { env, encoding: 'utf8' });
     if (p.status !== 0) throw new Error(`perf stat ${cmd.join(' ')} exited ${p.status}: ${p.stderr}`);
     check(p.stdout);
@@ -218,6 +226,7 @@ async function main() {
     const fpCheck = (label: string) => (o: string) => {
       if (o !== fpLine) throw new Error(`${label}: fingerprint output differs`);
     };
+    const emptyCache = () => rmSync(cacheDir, { recursive: true, force: true });
     let auditsExpected = 0;
     // A FINGERPRINT command runs twice with the CPU columns (once timed, once under perf): two audits.
     const auditsPerRow = withCpu ? 2 : 1;
@@ -226,8 +235,7 @@ async function main() {
     for (let i = 0; i < RUNS; i++) {
       floor.push(measure([process.execPath, '-e', ''], env, () => {}));
       emptyFloor.push(measure([emptyProgram], env, () => {}));
-      rmSync(cacheDir, { recursive: true, force: true });
-      cold.push(measure(agentCmd, env, expectAll));
+      cold.push(measure(agentCmd, env, expectAll, emptyCache));
       hit.push(measure(agentCmd, env, expectAll));
       hitFp.push(measure([...agentCmd, fp], env, fpCheck('script')));
       // Outside the timed region: the detached logger finishes before the next row is timed.
@@ -235,8 +243,7 @@ async function main() {
       await waitForAudit(auditsExpected);
       for (const x of extras) {
         const cmd = [x.path, '--config', config, 'ec2-user'];
-        rmSync(cacheDir, { recursive: true, force: true });
-        x.cold.push(measure(cmd, env, expectAll));
+        x.cold.push(measure(cmd, env, expectAll, emptyCache));
         x.hit.push(measure(cmd, env, expectAll));
         x.hitFp.push(measure([...cmd, fp], env, fpCheck(x.label)));
         auditsExpected += auditsPerRow;
@@ -251,8 +258,7 @@ async function main() {
         ),
       );
       if (withEnvForm) {
-        rmSync(cacheDir, { recursive: true, force: true });
-        coldEnv.push(measure(envAgentCmd, env, expectAll));
+        coldEnv.push(measure(envAgentCmd, env, expectAll, emptyCache));
         hitEnv.push(measure(envAgentCmd, env, expectAll));
       }
       if (haveAws) {
