@@ -108,12 +108,43 @@ export function preflightProblem(
 
 const lines = (messages: readonly string[]) => messages.map((m) => `${m}\n`).join('');
 
+/** The part of Bun's spawn the audit uses (the standalone agent runs on Bun). */
+export interface BunSpawn {
+  spawn(
+    argv: string[],
+    opts: { stdin: 'pipe'; stdout: 'ignore'; stderr: 'ignore'; detached: true },
+  ): { readonly stdin: { write(d: string): unknown; end(): unknown }; unref(): void };
+}
+
+/** Bun's own spawn when running on Bun, else undefined (node). */
+export function bunRuntime(): BunSpawn | undefined {
+  return (globalThis as { Bun?: BunSpawn }).Bun;
+}
+
+/**
+ * send() on Bun: Bun.spawn, detached (own session) with stdout/stderr on
+ * /dev/null, the messages written to its stdin pipe and the pipe closed before
+ * it resolves. node:child_process under Bun loads Node's stream machinery
+ * (~2 ms and ~3 MiB of every login that audits, docs/benchmarks.md).
+ */
+async function sendWithBun(bun: BunSpawn, argv: string[], messages: readonly string[]): Promise<void> {
+  try {
+    const child = bun.spawn(argv, { stdin: 'pipe', stdout: 'ignore', stderr: 'ignore', detached: true });
+    child.stdin.write(lines(messages));
+    // A number once flushed, or a promise of it when the pipe was full.
+    await child.stdin.end();
+    child.unref();
+  } catch (e) {
+    throw new AuditError(`audit log not written: ${LOGGER}: ${errorMessage(e)}`, { cause: e });
+  }
+}
+
 /**
  * Runs logger(1) (node has no unix datagram sockets for /dev/log), feeding the
  * messages on stdin, one per line (not argv: other local users can read argv).
- * child_process is loaded only here (~3 ms).
+ * child_process is loaded only here (~3 ms); on Bun, send() uses Bun.spawn instead.
  */
-export function startSyslogAuditor(socket: string, spawnFn?: Spawn): Auditor {
+export function startSyslogAuditor(socket: string, spawnFn?: Spawn, bun = bunRuntime()): Auditor {
   const getSpawn = async (): Promise<Spawn> =>
     spawnFn ?? (await import('./lazy-spawn.js').then((m) => (c, a, o) => m.spawn(c, a, o)));
   const preflight = () => {
@@ -124,6 +155,7 @@ export function startSyslogAuditor(socket: string, spawnFn?: Spawn): Auditor {
   return {
     async send(messages) {
       preflight();
+      if (!spawnFn && bun) return sendWithBun(bun, [cmd, ...args], messages);
       const run = await getSpawn();
       // stdout/stderr are /dev/null, so sshd (reading our stdout) never waits for it;
       // its own session keeps it out of our process group.

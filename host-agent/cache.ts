@@ -5,8 +5,8 @@
 // (fetch-lock.ts); the store wires the two together.
 import { createHash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
-import { join } from 'node:path';
 import { MAX_HOST_OBJECT_BYTES } from '../contract/directory.js';
+import { childPath } from './private-dir.js';
 import { readPrivateFile, writePrivateFile } from './private-file.js';
 
 /** Largest object the agent accepts from S3 or from its cache: the publisher refuses to write bigger ones. */
@@ -181,7 +181,7 @@ export interface ObjectCache {
 export function fileCache(dir: string, uid: number): ObjectCache {
   return {
     read(key) {
-      const buf = readPrivateFile(join(dir, cacheFileName(key)), uid, MAX_ENTRY_BYTES);
+      const buf = readPrivateFile(childPath(dir, cacheFileName(key)), uid, MAX_ENTRY_BYTES);
       if (buf === undefined || typeof buf === 'string') return buf;
       return decodeEntry(buf, key);
     },
@@ -190,7 +190,7 @@ export function fileCache(dir: string, uid: number): ObjectCache {
     },
     stamp(key) {
       try {
-        const st = lstatSync(join(dir, cacheFileName(key)));
+        const st = lstatSync(childPath(dir, cacheFileName(key)));
         return `${st.ino}:${st.mtimeMs}:${st.size}`;
       } catch {
         return undefined;

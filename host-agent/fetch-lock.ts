@@ -35,7 +35,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { childPath } from './private-dir.js';
 
 /** Shortest and longest pause between two looks at the lock (fstat, pread, kill(pid, 0)). */
 export const POLL_MIN_MS = 10;
@@ -320,8 +320,8 @@ function junkLock(st: Stats, problem: string): WatchedLock {
 
 /** Removes the lock `seen` at `path`, and nothing else: a newer lock moved aside with it is linked back. */
 function takeOverLock(dir: string, name: string, pid: number, seen: WatchedLock): void {
-  const path = join(dir, name);
-  const aside = join(dir, `.${name}.${pid}.${Math.random().toString(36).slice(2, 10)}.old`);
+  const path = childPath(dir, name);
+  const aside = childPath(dir, `.${name}.${pid}.${Math.random().toString(36).slice(2, 10)}.old`);
   try {
     renameSync(path, aside); // rename never follows a symlink
   } catch {
@@ -347,7 +347,7 @@ function takeOverLock(dir: string, name: string, pid: number, seen: WatchedLock)
 export function fileLocks(dir: string, uid: number, pid: number): ObjectLocks {
   return {
     acquire(entryName, now) {
-      const path = join(dir, lockFileName(entryName));
+      const path = childPath(dir, lockFileName(entryName));
       // A lock released between our EEXIST and our open: try again (twice is plenty).
       for (let i = 0; i < 3; i++) {
         const r = holdLock(path, uid, pid, now);

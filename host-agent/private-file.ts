@@ -16,8 +16,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
-import { privateDirProblem } from './secure-path.js';
+import { childPath, privateDirProblem } from './private-dir.js';
 
 export class CacheDirError extends Error {
   override name = 'CacheDirError';
@@ -78,7 +77,7 @@ export function readPrivateFile(path: string, uid: number, maxBytes: number): Bu
 
 /** Writes via a temp file in the same directory and rename, mode 0600: readers see old or new, never half. */
 export function writePrivateFile(dir: string, name: string, data: Buffer): void {
-  const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}`);
+  const tmp = childPath(dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}`);
   const fd = openSync(
     tmp,
     constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
@@ -95,7 +94,7 @@ export function writePrivateFile(dir: string, name: string, data: Buffer): void 
   }
   closeSync(fd);
   try {
-    renameSync(tmp, join(dir, name));
+    renameSync(tmp, childPath(dir, name));
   } catch (e) {
     unlinkSync(tmp);
     throw e;

@@ -2,14 +2,10 @@
 // are owned by root and not writable by group or others; the same must hold
 // for the node interpreter named in the shebang (sshd does not check that one).
 import { dirname, isAbsolute, normalize } from 'node:path';
+import type { StatLike } from './private-dir.js';
 
-export interface StatLike {
-  readonly uid: number;
-  readonly gid?: number;
-  readonly mode: number;
-  isDirectory(): boolean;
-  isFile(): boolean;
-}
+// The login path's part (no node:path: ~1 ms and 2.5 MiB of every login under Bun) lives in private-dir.ts.
+export { privateDirProblem, type StatLike } from './private-dir.js';
 
 /** Returns one problem per offending path component (empty: the path is safe). */
 export function securePathProblems(path: string, stat: (p: string) => StatLike | undefined): string[] {
@@ -80,27 +76,6 @@ export function globToRegExp(pattern: string): RegExp {
     .replace(/\*/g, '[^/]*')
     .replace(/\?/g, '[^/]');
   return new RegExp(`^${re}$`);
-}
-
-/**
- * The one definition of the agent's private directory: a real directory owned
- * by `uid` with no group or other bits (install creates it 0700; doctor checks
- * the same). `allowReadable`: the agent at login also accepts a dir others may
- * read but not write (its entries are 0600 anyway). Returns the problem, or
- * undefined when the directory is fine.
- */
-export function privateDirProblem(
-  dir: string,
-  st: StatLike,
-  uid: number,
-  opts: { readonly allowReadable?: boolean } = {},
-): string | undefined {
-  if (!st.isDirectory()) return `${dir} is not a directory`;
-  if (st.uid !== uid) return `${dir} is owned by uid ${st.uid}, not ${uid}`;
-  const mode = (st.mode & 0o777).toString(8);
-  if (!opts.allowReadable && st.mode & 0o077) return `${dir} has mode ${mode}, expected 700`;
-  if (st.mode & 0o022) return `${dir} has mode ${mode}: group- or world-writable`;
-  return undefined;
 }
 
 // Directories whose owner and mode the system depends on: install never chowns them.

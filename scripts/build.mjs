@@ -3,21 +3,10 @@
 // self-contained file each; then compiles that same agent bundle into the
 // standalone executables dist/iam-authorized-keys-linux-{x64,arm64}, which need
 // nothing on the host (Bun runtimes from the npm registry, see runtimes.mjs).
-import { execFileSync } from 'node:child_process';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
-import { neutraliseBunSwitches } from './bun-env-switches.mjs';
-import { RUNTIMES, runtimeBinary } from './runtimes.mjs';
+import { RUNTIMES } from './runtimes.mjs';
+import { compileStandalone } from './standalone.mjs';
 
 /**
  * The host agent is sshd's AuthorizedKeysCommand: its start-up is login
@@ -136,70 +125,7 @@ for (const t of targets) {
   console.log(`${t.out}  ${(statSync(t.out).size / 1024).toFixed(1)} KiB`);
 }
 
-/**
- * Standalone executables: the agent bundle above, compiled by `bun build
- * --compile` for each target with that target's runtime (cross-compiling
- * offline). Why Bun and not Node's single executable applications:
- * docs/host-agent-binary.md. Options:
- * - --bytecode: the bundle is shipped pre-compiled (built here, covered by the
- *   binary's checksum), which is most of the start-up gain;
- * - --no-compile-autoload-dotenv / -bunfig: by default a compiled Bun program
- *   reads `.env` and `bunfig.toml` from its working directory, so whoever could
- *   write there would set the agent's AWS endpoint or credentials, or preload
- *   code into it. Off; tests check both. tsconfig.json and package.json are off
- *   by default, and said so here all the same.
- * - --compile-executable-path: the target's runtime with Bun's own environment
- *   switches taken out (BUN_BE_BUN, BUN_OPTIONS, the debugger, JSC's file
- *   options: bun-env-switches.mjs), since they act before the agent's code.
- */
-const host = RUNTIMES.find((r) => r.cpu === process.arch);
-if (!host) throw new Error(`no Bun runtime for building on ${process.arch}: build on x64 or arm64`);
-
-function compileStandalone(r, input) {
-  const runtime = runtimeBinary(r);
-  if (!existsSync(runtime)) {
-    throw new Error(`${runtime} missing: run \`npm ci\` (its postinstall installs the Bun runtimes)`);
-  }
-  const name = `iam-authorized-keys-${r.target}`;
-  const out = `dist/${name}`;
-  // Built under its final name (Bun embeds the name: the same input gives the same bytes) in a
-  // directory of its own, then renamed into dist/: a reader never sees a partial executable.
-  const tmpDir = `.tmp/build-${process.pid}-${r.target}`;
-  const tmp = `${tmpDir}/${name}`;
-  mkdirSync(tmpDir, { recursive: true });
-  try {
-    const base = `${tmpDir}/bun-runtime`;
-    writeFileSync(base, neutraliseBunSwitches(readFileSync(runtime)).binary, { mode: 0o755 });
-    execFileSync(
-      runtimeBinary(host),
-      [
-        'build',
-        input,
-        '--compile',
-        '--bytecode',
-        '--format=cjs',
-        '--no-compile-autoload-dotenv',
-        '--no-compile-autoload-bunfig',
-        '--no-compile-autoload-tsconfig',
-        '--no-compile-autoload-package-json',
-        `--target=${r.bunTarget}`,
-        `--compile-executable-path=${base}`,
-        `--outfile=${tmp}`,
-      ],
-      // Never a download: the runtime is given, and no install cache is looked at.
-      {
-        stdio: ['ignore', 'ignore', 'inherit'],
-        env: { ...process.env, BUN_INSTALL_CACHE_DIR: '/nonexistent' },
-      },
-    );
-    chmodSync(tmp, 0o755);
-    renameSync(tmp, out);
-  } finally {
-    rmSync(tmpDir, { recursive: true, force: true });
-  }
-  console.log(`${out}  ${(statSync(out).size / 2 ** 20).toFixed(1)} MiB`);
-}
-
+/** Standalone executables: the agent bundle above, compiled for each target (scripts/standalone.mjs). */
 // Bun decides the module format by the extension: an extensionless input compiles to a program that does nothing.
 // Its path is embedded too: a fixed one, so that the same sources give the same bytes.
 const inputDir = '.tmp/standalone-input';
@@ -207,7 +133,10 @@ const input = `${inputDir}/iam-authorized-keys.cjs`;
 mkdirSync(inputDir, { recursive: true });
 copyFileSync('dist/iam-authorized-keys', input);
 try {
-  for (const r of RUNTIMES) compileStandalone(r, input);
+  for (const r of RUNTIMES) {
+    const out = compileStandalone(r, input, `iam-authorized-keys-${r.target}`, 'dist');
+    console.log(`${out}  ${(statSync(out).size / 2 ** 20).toFixed(1)} MiB`);
+  }
 } finally {
   rmSync(inputDir, { recursive: true, force: true });
 }

@@ -130,6 +130,35 @@ describe('host-agent/: the login path never reaches host-agent/admin/', () => {
     expect(inputs).toEqual(expect.arrayContaining(['host-agent/store.ts', 'host-agent/s3-fetch.ts']));
   });
 
+  it('a login loads no node builtin but node:fs and node:crypto (lazy in the build) before its first dynamic import', async () => {
+    // Under Bun each builtin costs start-up time and memory at every login (node:path ~1 ms and 2.5 MiB,
+    // docs/benchmarks.md): the rest (http, https, child_process) load only on a miss or for the audit.
+    const r = await build({
+      absWorkingDir: ROOT,
+      entryPoints: ['host-agent/main.ts'],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+      external: ['./admin/main.js'],
+    });
+    const eager = new Set<string>();
+    const seen = new Set<string>();
+    const walk = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const i of r.metafile.inputs[file]?.imports ?? []) {
+        if (i.kind === 'dynamic-import') continue;
+        if (i.external) eager.add(i.path);
+        else walk(i.path);
+      }
+    };
+    walk('host-agent/main.ts');
+    expect([...eager].filter((b) => b.startsWith('node:')).sort()).toEqual(['node:crypto', 'node:fs']);
+  });
+
   it('no file outside admin/ names admin/ (type-only imports included), but main.ts, lazily', () => {
     const loginFiles = sourceFiles().filter((f) => f.startsWith('host-agent/') && !f.startsWith(ADMIN));
     const intoAdmin = loginFiles.flatMap((f) =>

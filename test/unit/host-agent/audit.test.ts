@@ -8,6 +8,7 @@ import {
   AuditError,
   auditCommand,
   auditMessage,
+  type BunSpawn,
   DETACHED_LOGGER_SECONDS,
   LOGGER,
   preflightProblem,
@@ -99,6 +100,65 @@ describe('startSyslogAuditor', () => {
     // The messages were in the pipe: the stand-in reads them after send() returned.
     const got = await waitFor(() => existsSync(out) && readFileSync(out, 'utf8'), { what: out });
     expect(got).toBe('m1\nm2\n');
+  });
+
+  it('send on Bun: the same command through Bun.spawn, detached, stdout/stderr ignored, messages in the closed pipe', async () => {
+    // Bun itself runs this path in the integration tests with IAK_E2E_AGENT=standalone; here a
+    // stand-in with Bun.spawn's shape over a real process checks what is asked of it.
+    const out = join(dir, 'bun-got.txt');
+    const calls: { argv: string[]; opts: unknown }[] = [];
+    let ended = false;
+    let unrefd = false;
+    const bun: BunSpawn = {
+      spawn(argv, opts) {
+        calls.push({ argv, opts });
+        const child = spawn('/bin/sh', ['-c', `cat > ${out}.tmp && mv ${out}.tmp ${out}`], {
+          stdio: ['pipe', 'ignore', 'ignore'],
+        });
+        return {
+          stdin: {
+            write: (d: string) => child.stdin?.write(d),
+            end: () => {
+              ended = true;
+              return new Promise<void>((r) => child.stdin?.end(r));
+            },
+          },
+          unref: () => {
+            unrefd = true;
+          },
+        };
+      },
+    };
+    await startSyslogAuditor(socket, undefined, bun).send(['m1', 'm2']);
+    expect(calls).toEqual([
+      {
+        argv: [TIMEOUT, ...auditCommand(socket)[1]],
+        opts: { stdin: 'pipe', stdout: 'ignore', stderr: 'ignore', detached: true },
+      },
+    ]);
+    expect({ ended, unrefd }).toEqual({ ended: true, unrefd: true });
+    const got = await waitFor(() => existsSync(out) && readFileSync(out, 'utf8'), { what: out });
+    expect(got).toBe('m1\nm2\n');
+  });
+
+  it('send on Bun: a spawn or pipe failure is an AuditError', async () => {
+    const failing = (where: 'spawn' | 'end'): BunSpawn => ({
+      spawn() {
+        if (where === 'spawn') throw Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
+        return {
+          stdin: { write: () => 0, end: () => Promise.reject(new Error('EPIPE: broken pipe')) },
+          unref: () => {},
+        };
+      },
+    });
+    await expect(startSyslogAuditor(socket, undefined, failing('spawn')).send(['m'])).rejects.toThrow(
+      /audit log not written: \/usr\/bin\/logger: ENOENT/,
+    );
+    const err = await startSyslogAuditor(socket, undefined, failing('end'))
+      .send(['m'])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuditError);
+    expect((err as Error).message).toMatch(/EPIPE/);
   });
 
   it('send: refuses without spawning when the syslog socket does not exist', async () => {
