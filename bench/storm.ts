@@ -1,6 +1,6 @@
 // Login storm: N concurrent invocations of the host agent for the same user on a
 // cold cache (sshd runs one per offered key, up to MaxStartups at a time), against
-// moto behind the recording proxy (test/helpers/aws-proxy.ts), which counts the
+// moto behind the recording proxy (dev/aws-proxy.ts), which counts the
 // S3 GETs per object and holds each GET for BENCH_S3_DELAY_MS (S3's latency; moto
 // on loopback answers in ~4 ms, so the invocations would hardly overlap).
 // For the script (installed form: node's absolute path in the shebang) and the
@@ -30,10 +30,10 @@ import { dirname, join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { groupKey, userKey } from '../contract/layout.js';
 import { renderLine } from '../contract/line.js';
+import { startAwsProxy } from '../dev/aws-proxy.js';
+import { makeKey } from '../dev/keys.js';
+import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../dev/moto.js';
 import { rewriteShebang } from '../host-agent/admin/install/plan.js';
-import { startAwsProxy } from '../test/helpers/aws-proxy.js';
-import { makeKey } from '../test/helpers/keys.js';
-import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/helpers/moto.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const N = Number(process.env.BENCH_N ?? 100);

@@ -14,7 +14,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { RemoveUserFromGroupCommand } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import {
+  awsEnv,
+  buildAgent,
+  buildCli,
+  clients,
+  createAgentUser,
+  createBucket,
+  iamUserWithKey,
+  RUN_TAG,
+} from '../../dev/host.js';
+import { type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
 import {
   type ClientKey,
   makeClientKey,
@@ -24,21 +34,8 @@ import {
   requireSshd,
   sshLogin,
   startSshd,
-} from '../helpers/sshd.js';
-import {
-  awsEnv,
-  buildAgent,
-  buildCli,
-  clients,
-  createAgentUser,
-  createBucket,
-  iamUserWithKey,
-  importUsersSh,
-  passwd,
-  RUN_TAG,
-  runAgent,
-  uidOf,
-} from './fixtures.js';
+} from '../../dev/sshd.js';
+import { importUsersSh, passwd, runAgent, uidOf } from './fixtures.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-migration-keys';

@@ -7,7 +7,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { RemoveUserFromGroupCommand, UpdateUserCommand } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import {
+  awsEnv,
+  buildAgent,
+  buildCli,
+  clients,
+  createAgentUser,
+  createBucket,
+  iamUserWithKey,
+  RUN_TAG,
+} from '../../dev/host.js';
+import { freePort, type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
 import {
   type ClientKey,
   makeClientKey,
@@ -18,19 +28,8 @@ import {
   type Sshd,
   sshLogin,
   startSshd,
-} from '../helpers/sshd.js';
-import {
-  awsEnv,
-  buildAgent,
-  buildCli,
-  clients,
-  createAgentUser,
-  createBucket,
-  iamUserWithKey,
-  passwd,
-  RUN_TAG,
-  runAgent,
-} from './fixtures.js';
+} from '../../dev/sshd.js';
+import { passwd, runAgent } from './fixtures.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-sync-keys';

@@ -27,10 +27,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { clients, createBucket } from '../../dev/host.js';
+import { type Moto, startMoto } from '../../dev/moto.js';
 import { EMPTY_SHA256, sha256Hex, signRequest } from '../../host-agent/sigv4.js';
 import { AGENT_PATH, renderUserData, type UserDataOptions } from '../../lib/user-data.js';
-import { type Moto, startMoto } from '../helpers/moto.js';
-import { clients, createBucket } from './fixtures.js';
 
 const BUCKET = 'artifacts';
 const FOLDER = `s3://${BUCKET}/rel/1.0/`;

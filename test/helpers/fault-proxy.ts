@@ -3,7 +3,7 @@
 // what a client wrote can be compared byte for byte) and can replace any one
 // answer by a fault, down to the socket: an AWS error, a reset before or in
 // the middle of the headers, no answer at all, slow headers, a slow or
-// truncated body, a Content-Length that lies. test/helpers/aws-proxy.ts is the
+// truncated body, a Content-Length that lies. dev/aws-proxy.ts is the
 // simpler recording proxy the integration tests use; this one adds the faults
 // that need raw socket writes.
 import {

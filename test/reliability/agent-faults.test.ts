@@ -29,9 +29,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directoryKey, heartbeatKey } from '../../contract/directory.js';
 import { groupKey, userKey } from '../../contract/layout.js';
 import { renderLine } from '../../contract/line.js';
+import { AGENT_KIND, STANDALONE_NAME, withoutNode } from '../../dev/agent-kind.js';
+import { makeKey } from '../../dev/keys.js';
+import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../dev/moto.js';
 import { deriveObject } from '../../host-agent/authorized-keys.js';
 import { cacheFileName, encodeEntry } from '../../host-agent/cache.js';
-import { AGENT_KIND, STANDALONE_NAME, withoutNode } from '../helpers/agent-kind.js';
 import {
   type FakeImds,
   IMDS_TOKEN_EXPIRED,
@@ -47,8 +49,6 @@ import {
   startFaultProxy,
 } from '../helpers/fault-proxy.js';
 import { directoryJson, heartbeatJson } from '../helpers/index-fixture.js';
-import { makeKey } from '../helpers/keys.js';
-import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const BUCKET = 'reliability-keys';

@@ -5,8 +5,8 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { fingerprintOfBlob } from '../../contract/keys.js';
-import { realRunner } from '../../host-agent/admin/sys.js';
+import { fingerprintOfBlob } from '../contract/keys.js';
+import { realRunner } from '../host-agent/admin/sys.js';
 import { type AgentKind, withoutNode } from './agent-kind.js';
 import { freePort } from './moto.js';
 
