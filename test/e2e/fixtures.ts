@@ -1,36 +1,12 @@
-// Set-up only the end-to-end tests use: running the agent and other programs by
-// hand, SSM parameters, local accounts. The built agent and CLI, IAM users and
+// Set-up only the end-to-end tests use: SSM parameters, local accounts. Running the
+// agent by hand is test/helpers/agent.ts. The built agent and CLI, IAM users and
 // keys in moto and the syslog socket are in dev/host.ts and dev/syslog-sink.ts.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { withoutNode } from '../../dev/agent-kind.js';
 import { awsEnv } from '../../dev/host.js';
 import type { Moto } from '../../dev/moto.js';
 
 const run = promisify(execFile);
-
-export interface AgentRun {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the agent (an admin command) as a test does by hand; with the standalone kind, where node does not exist. */
-export function runAgent(agent: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<AgentRun> {
-  return runCommand(...withoutNode(agent, args), env);
-}
-
-/** Runs a program; resolves with its exit code and output whatever the code. */
-export function runCommand(cmd: string, argv: readonly string[], env?: NodeJS.ProcessEnv): Promise<AgentRun> {
-  return run(cmd, [...argv], env ? { env } : {}).then(
-    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => ({
-      code: e.code,
-      stdout: e.stdout,
-      stderr: e.stderr,
-    }),
-  );
-}
 
 /** Writes an SSM parameter in moto with boto3 (an independent client). */
 export function putParameter(moto: Moto, name: string, value: string): void {

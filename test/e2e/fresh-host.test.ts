@@ -11,7 +11,7 @@ import { withoutNode } from '../../dev/agent-kind.js';
 import { buildAgent, RUN_TAG } from '../../dev/host.js';
 import { removeDir, removeLocalUser, requireSshd, SSHD, writeHostKey } from '../../dev/sshd.js';
 import { privsepNote } from '../../host-agent/admin/sshd-runtime.js';
-import { runCommand } from './fixtures.js';
+import { runCommand } from '../helpers/agent.js';
 
 const AGENT_USER = `iake2e-fr-${RUN_TAG}`;
 const PRIVSEP = '/run/sshd';

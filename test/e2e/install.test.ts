@@ -36,7 +36,8 @@ import {
 import { type SyslogSink, startSyslogSink } from '../../dev/syslog-sink.js';
 import { waitFor } from '../../dev/wait.js';
 import { DISABLED_MARK } from '../../host-agent/admin/install/plan.js';
-import { putParameter, runAgent } from './fixtures.js';
+import { runAgent } from '../helpers/agent.js';
+import { putParameter } from './fixtures.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-install-keys';

@@ -31,6 +31,7 @@ import {
 import { type SyslogSink, startSyslogSink } from '../../dev/syslog-sink.js';
 import { waitFor } from '../../dev/wait.js';
 import { decodeEntry, encodeEntry } from '../../host-agent/cache.js';
+import { writeConfig as writeConfigFile } from '../helpers/agent.js';
 
 const BUCKET = 'e2e-login-keys';
 const LOCAL = `iake2e-ops-${RUN_TAG}`;
@@ -50,18 +51,14 @@ describe('login through sshd with the agent', () => {
   let cacheDir: string;
 
   const writeConfig = (over: { ttlSeconds: number; maxStaleSeconds: number; endpoint?: string }) => {
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        bucket: BUCKET,
-        region: TEST_REGION,
-        endpoint: over.endpoint ?? moto.endpoint,
-        users: { [LOCAL]: ['groups/e2e-admins'] },
-        cache: { dir: cacheDir, ttlSeconds: over.ttlSeconds, maxStaleSeconds: over.maxStaleSeconds },
-        syslogSocket: syslog.socket,
-      }),
-      { mode: 0o644 },
-    );
+    writeConfigFile(configPath, {
+      bucket: BUCKET,
+      region: TEST_REGION,
+      endpoint: over.endpoint ?? moto.endpoint,
+      users: { [LOCAL]: ['groups/e2e-admins'] },
+      cache: { dir: cacheDir, ttlSeconds: over.ttlSeconds, maxStaleSeconds: over.maxStaleSeconds },
+      syslogSocket: syslog.socket,
+    });
   };
 
   /** Moves every cache entry's fetchedAt back: the cache judges age by it, not by file times. */

@@ -35,7 +35,8 @@ import {
   sshLogin,
   startSshd,
 } from '../../dev/sshd.js';
-import { importUsersSh, passwd, runAgent, uidOf } from './fixtures.js';
+import { runAgent, writeConfig as writeConfigFile } from '../helpers/agent.js';
+import { importUsersSh, passwd, uidOf } from './fixtures.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-migration-keys';
@@ -68,20 +69,16 @@ describe('migration from aws-ec2-ssh and from an S3-publisher script', () => {
   const before = new Map<string, string[] | undefined>();
 
   const writeConfig = (extra: Record<string, unknown>) =>
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        bucket: BUCKET,
-        region: TEST_REGION,
-        endpoint: moto.endpoint,
-        iamUsers: { allowGroups: [DEVS] },
-        cache: { dir: join(dir, 'cache'), ttlSeconds: 0, maxStaleSeconds: 0 },
-        syslogSocket: join(dir, 'no-syslog.sock'),
-        syncUsers: { markerGroup: MARKER },
-        ...extra,
-      }),
-      { mode: 0o644 },
-    );
+    writeConfigFile(configPath, {
+      bucket: BUCKET,
+      region: TEST_REGION,
+      endpoint: moto.endpoint,
+      iamUsers: { allowGroups: [DEVS] },
+      cache: { dir: join(dir, 'cache'), ttlSeconds: 0, maxStaleSeconds: 0 },
+      syslogSocket: join(dir, 'no-syslog.sock'),
+      syncUsers: { markerGroup: MARKER },
+      ...extra,
+    });
   const publish = () =>
     run(process.execPath, [cli, 'publish', '--bucket', BUCKET, '--uid-base', String(UID_BASE)], {
       env: awsEnv(moto),

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awsEnv, buildAgent } from '../../dev/host.js';
 import { type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
 import { makeTrustedDir, removeDir } from '../../dev/sshd.js';
-import { putParameter as putParam, runAgent } from './fixtures.js';
+import { runAgent } from '../helpers/agent.js';
+import { putParameter as putParam } from './fixtures.js';
 
 describe('refresh-principals from SSM (moto)', () => {
   let moto: Moto;

@@ -32,7 +32,8 @@ import {
   sshLogin,
   startSshd,
 } from '../../dev/sshd.js';
-import { importUsersSh, passwd, runAgent, uidOf } from './fixtures.js';
+import { runAgent, writeConfig as writeConfigFile } from '../helpers/agent.js';
+import { importUsersSh, passwd, uidOf } from './fixtures.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-renumber-keys';
@@ -72,19 +73,15 @@ describe('sync-users --renumber: adopted aws-ec2-ssh accounts get their publishe
   let busy: ChildProcess | undefined;
 
   const writeConfig = (syncUsers: Record<string, unknown> = {}) =>
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        bucket: BUCKET,
-        region: TEST_REGION,
-        endpoint: moto.endpoint,
-        iamUsers: { allowGroups: [DEVS] },
-        cache: { dir: join(dir, 'cache'), ttlSeconds: 0, maxStaleSeconds: 0 },
-        syslogSocket: join(dir, 'no-syslog.sock'),
-        syncUsers: { markerGroup: MARKER, sudoGroups: [DEVS], ...syncUsers },
-      }),
-      { mode: 0o644 },
-    );
+    writeConfigFile(configPath, {
+      bucket: BUCKET,
+      region: TEST_REGION,
+      endpoint: moto.endpoint,
+      iamUsers: { allowGroups: [DEVS] },
+      cache: { dir: join(dir, 'cache'), ttlSeconds: 0, maxStaleSeconds: 0 },
+      syslogSocket: join(dir, 'no-syslog.sock'),
+      syncUsers: { markerGroup: MARKER, sudoGroups: [DEVS], ...syncUsers },
+    });
   const sync = (...extra: string[]) =>
     runAgent(
       agent,

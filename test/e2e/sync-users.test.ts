@@ -29,7 +29,8 @@ import {
   sshLogin,
   startSshd,
 } from '../../dev/sshd.js';
-import { passwd, runAgent } from './fixtures.js';
+import { runAgent, writeConfig as writeConfigFile } from '../helpers/agent.js';
+import { passwd } from './fixtures.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-sync-keys';
@@ -65,25 +66,21 @@ describe('sync-users on this machine', () => {
   let index: { users: Record<string, { uid: number }> };
 
   const writeConfig = (endpoint: string) =>
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        bucket: BUCKET,
-        region: TEST_REGION,
-        endpoint,
-        iamUsers: { allowGroups: [`${P}-Devs`] },
-        cache: { dir: join(dir, 'cache'), ttlSeconds: 0, maxStaleSeconds: 0 },
-        syslogSocket: join(dir, 'no-syslog.sock'),
-        syncUsers: {
-          markerGroup: SYNCED,
-          localGroups: [STAFF],
-          groupMap: { [`${P}-Admins`]: WHEEL },
-          sudoGroups: [`${P}-Admins`],
-          removeHome: true,
-        },
-      }),
-      { mode: 0o644 },
-    );
+    writeConfigFile(configPath, {
+      bucket: BUCKET,
+      region: TEST_REGION,
+      endpoint,
+      iamUsers: { allowGroups: [`${P}-Devs`] },
+      cache: { dir: join(dir, 'cache'), ttlSeconds: 0, maxStaleSeconds: 0 },
+      syslogSocket: join(dir, 'no-syslog.sock'),
+      syncUsers: {
+        markerGroup: SYNCED,
+        localGroups: [STAFF],
+        groupMap: { [`${P}-Admins`]: WHEEL },
+        sudoGroups: [`${P}-Admins`],
+        removeHome: true,
+      },
+    });
 
   const publish = async () => {
     await run(process.execPath, [cli, 'publish', '--bucket', BUCKET, '--uid-base', String(UID_BASE)], {

@@ -42,7 +42,7 @@ import {
 } from '../../dev/sshd.js';
 import { type SyslogSink, startSyslogSink } from '../../dev/syslog-sink.js';
 import { waitFor } from '../../dev/wait.js';
-import { runAgent, runCommand } from './fixtures.js';
+import { runAgent, runCommand } from '../helpers/agent.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-tag-keys';

@@ -7,7 +7,6 @@
 // and a non-zero exit, within the deadline plus a margin; never a line that is
 // neither S3's nor the cache's. After every row a clean run (no fault) must
 // answer S3's lines: a fault never leaves a damaged answer in the cache.
-import { execFile } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -23,7 +22,6 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directoryKey, heartbeatKey } from '../../contract/directory.js';
@@ -34,6 +32,7 @@ import { makeKey } from '../../dev/keys.js';
 import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../dev/moto.js';
 import { deriveObject } from '../../host-agent/authorized-keys.js';
 import { cacheFileName, encodeEntry } from '../../host-agent/cache.js';
+import { type AgentRun, runCommand, writeConfig as writeConfigFile } from '../helpers/agent.js';
 import {
   type FakeImds,
   IMDS_TOKEN_EXPIRED,
@@ -107,13 +106,6 @@ interface Row {
   readonly s3Requests?: number;
 }
 
-interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly ms: number;
-}
-
 let moto: Moto;
 let s3: S3Client;
 let proxy: FaultProxy;
@@ -144,7 +136,7 @@ function expectedStdout(mode: Mode, expected: Exclude<Expected, 'fail'>): string
 }
 
 /** Names the outcome for the summary: which copy each object came from, or what else happened. */
-function outcomeOf(mode: Mode, r: RunResult): string {
+function outcomeOf(mode: Mode, r: AgentRun): string {
   if (r.code !== 0) return r.stdout === '' ? `fail(${r.code})` : `FAIL-WITH-OUTPUT(${r.code})`;
   const ps = principalsOf(mode);
   for (const combo of ['s3', 'cache', ...(ps.length > 1 ? ['mixed1', 'mixed2'] : [])]) {
@@ -167,23 +159,17 @@ function describeExpected(e: Expected): string {
 }
 
 function writeConfig(dir: string, mode: Mode, cacheDir: string): string {
-  const path = join(dir, 'config.json');
-  writeFileSync(
-    path,
-    JSON.stringify({
-      bucket: BUCKET,
-      prefix: PREFIX,
-      region: TEST_REGION,
-      endpoint: proxy.endpoint,
-      deadlineMs: DEADLINE_MS,
-      cache: { dir: cacheDir, ttlSeconds: TTL_S, maxStaleSeconds: MAX_STALE_S },
-      passwdFile: join(work, 'passwd'),
-      syslogSocket: join(work, 'no-syslog.sock'),
-      ...(mode === 'users' ? { users: { u: [...PRINCIPALS] } } : { iamUsers: { allowGroups: [] } }),
-    }),
-    { mode: 0o644 },
-  );
-  return path;
+  return writeConfigFile(join(dir, 'config.json'), {
+    bucket: BUCKET,
+    prefix: PREFIX,
+    region: TEST_REGION,
+    endpoint: proxy.endpoint,
+    deadlineMs: DEADLINE_MS,
+    cache: { dir: cacheDir, ttlSeconds: TTL_S, maxStaleSeconds: MAX_STALE_S },
+    passwdFile: join(work, 'passwd'),
+    syslogSocket: join(work, 'no-syslog.sock'),
+    ...(mode === 'users' ? { users: { u: [...PRINCIPALS] } } : { iamUsers: { allowGroups: [] } }),
+  });
 }
 
 /** Writes the older copies as the agent would have (with their derived lines), fetched at `fetchedAt`. */
@@ -553,13 +539,7 @@ function runAgent(args: string[], env: Record<string, string>, fullDisk?: { dir:
     ];
     cmd = 'unshare';
   }
-  const started = performance.now();
-  return new Promise<RunResult>((resolve) => {
-    execFile(cmd, argv, { env, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 99) : 0;
-      resolve({ code, stdout, stderr, ms: Math.round(performance.now() - started) });
-    });
-  });
+  return runCommand(cmd, argv, env, { timeoutMs: 30_000 });
 }
 
 async function credentialEnv(creds: Creds): Promise<Record<string, string>> {

@@ -15,6 +15,7 @@ import { renderLine } from '../../../contract/line.js';
 import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
 import { makeKey } from '../../../dev/keys.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { writeConfig as writeConfigFile } from '../../helpers/agent.js';
 
 const ROOT = new URL('../../..', import.meta.url).pathname;
 const X64 = join(ROOT, 'dist/iam-authorized-keys-linux-x64');
@@ -62,18 +63,13 @@ function runIn(cwd: string, cmd: string, args: string[], env: Record<string, str
 }
 
 function writeConfig(name: string, extra: Record<string, unknown> = {}): string {
-  const path = join(work, `${name}.json`);
-  writeFileSync(
-    path,
-    JSON.stringify({
-      bucket: BUCKET,
-      region: TEST_REGION,
-      users: { 'ec2-user': ['users/alice'] },
-      cache: { dir: join(work, `cache-${name}`), ttlSeconds: 300, maxStaleSeconds: 3600 },
-      ...extra,
-    }),
-  );
-  return path;
+  return writeConfigFile(join(work, `${name}.json`), {
+    bucket: BUCKET,
+    region: TEST_REGION,
+    users: { 'ec2-user': ['users/alice'] },
+    cache: { dir: join(work, `cache-${name}`), ttlSeconds: 300, maxStaleSeconds: 3600 },
+    ...extra,
+  });
 }
 
 beforeAll(async () => {
