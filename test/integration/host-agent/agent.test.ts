@@ -25,6 +25,7 @@ import { renderLine } from '../../../contract/line.js';
 import { AGENT_KIND, STANDALONE_NAME } from '../../../dev/agent-kind.js';
 import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
 import { makeKey } from '../../../dev/keys.js';
+import { listenLoopback } from '../../../dev/loopback.js';
 import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
 import { type SyslogSink, startSyslogSink } from '../../../dev/syslog-sink.js';
 import { cacheFileName, decodeEntry, encodeEntry } from '../../../host-agent/cache.js';
@@ -138,9 +139,7 @@ function ageCache(dir: string, seconds: number): void {
 /** A TCP port that accepts connections and never answers. */
 async function blackhole(): Promise<{ url: string; server: Server }> {
   const server = createServer(() => {});
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const addr = server.address();
-  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, server };
+  return { url: (await listenLoopback(server)).endpoint, server };
 }
 
 beforeAll(async () => {

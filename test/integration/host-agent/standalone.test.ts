@@ -14,6 +14,7 @@ import { userKey } from '../../../contract/layout.js';
 import { renderLine } from '../../../contract/line.js';
 import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
 import { makeKey } from '../../../dev/keys.js';
+import { listenLoopback } from '../../../dev/loopback.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
 import { writeConfig as writeConfigFile } from '../../helpers/agent.js';
 
@@ -133,9 +134,7 @@ describe('x64 standalone executable: its working directory cannot configure it',
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end(renderLine('alice', attacker));
     });
-    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', () => r()));
-    const addr = evil.address();
-    evilUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    evilUrl = (await listenLoopback(evil)).endpoint;
   });
   afterAll(() => new Promise<void>((r) => evil.close(() => r())));
 
