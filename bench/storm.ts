@@ -26,11 +26,12 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { groupKey, userKey } from '../contract/layout.js';
 import { renderLine } from '../contract/line.js';
 import { startAwsProxy } from '../dev/aws-proxy.js';
+import { agentEnv } from '../dev/host.js';
 import { makeKey } from '../dev/keys.js';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../dev/moto.js';
 import { rewriteShebang } from '../host-agent/admin/install/plan.js';
@@ -286,16 +287,7 @@ async function main() {
         cache: { dir: cacheDir, ttlSeconds: 300, maxStaleSeconds: 86400 },
       }),
     );
-    const env: NodeJS.ProcessEnv = {
-      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
-      HOME: work,
-      USER: 'root',
-      LOGNAME: 'root',
-      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-      AWS_ENDPOINT_URL_S3: endpoint,
-      AWS_EC2_METADATA_DISABLED: 'true',
-    };
+    const env: NodeJS.ProcessEnv = agentEnv(work, endpoint);
     const counts = async () => {
       const got = await gets();
       return objects.map(([key]) => got.filter((p) => p === `/${BUCKET}/${key}`).length);

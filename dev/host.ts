@@ -3,7 +3,7 @@
 // account sshd runs the agent as, and publishing with the real CLI.
 import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import {
   AddUserToGroupCommand,
@@ -126,4 +126,20 @@ export async function createAgentUser(name: string, home: string): Promise<{ uid
   const { stdout } = await run('id', ['-u', name]);
   const { stdout: g } = await run('id', ['-g', name]);
   return { uid: Number(stdout.trim()), gid: Number(g.trim()) };
+}
+
+/** What sshd gives an AuthorizedKeysCommand: a minimal PATH (with this node), HOME, USER and LOGNAME root. */
+export function sshdCommandEnv(home: string): Record<string, string> {
+  return { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, HOME: home, USER: 'root', LOGNAME: 'root' };
+}
+
+/** sshdCommandEnv plus the explicit AWS_* wrapper of docs/host-agent.md: test keys, the S3 endpoint, no IMDS. */
+export function agentEnv(home: string, s3Endpoint: string): Record<string, string> {
+  return {
+    ...sshdCommandEnv(home),
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT_URL_S3: s3Endpoint,
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
 }

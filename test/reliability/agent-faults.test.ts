@@ -28,6 +28,7 @@ import { directoryKey, heartbeatKey } from '../../contract/directory.js';
 import { groupKey, userKey } from '../../contract/layout.js';
 import { renderLine } from '../../contract/line.js';
 import { AGENT_KIND, STANDALONE_NAME, withoutNode } from '../../dev/agent-kind.js';
+import { sshdCommandEnv } from '../../dev/host.js';
 import { makeKey } from '../../dev/keys.js';
 import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../dev/moto.js';
 import { deriveObject } from '../../host-agent/authorized-keys.js';
@@ -626,12 +627,7 @@ describe(`host agent (${AGENT_KIND}) under faults`, () => {
     row.damage?.(cacheDir);
     const configPath = writeConfig(dir, mode, cacheDir);
     const user = mode === 'users' ? 'u' : 'alice';
-    const baseEnv = {
-      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
-      HOME: dir,
-      USER: 'root',
-      LOGNAME: 'root',
-    };
+    const baseEnv = sshdCommandEnv(dir);
 
     proxy.clear();
     proxy.options = row.s3 ? { fault: row.s3 } : {};

@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type DirectoryUser, directoryKey, heartbeatKey } from '../../../contract/directory.js';
@@ -24,6 +24,7 @@ import { groupKey, userKey } from '../../../contract/layout.js';
 import { renderLine } from '../../../contract/line.js';
 import { AGENT_KIND, STANDALONE_NAME } from '../../../dev/agent-kind.js';
 import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { agentEnv } from '../../../dev/host.js';
 import { makeKey } from '../../../dev/keys.js';
 import { listenLoopback } from '../../../dev/loopback.js';
 import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
@@ -56,17 +57,7 @@ const carolLine = renderLine('carol', carol);
 
 /** The agent with what sshd gives an AuthorizedKeysCommand, plus the explicit AWS_* wrapper of docs/host-agent.md. */
 function runAgent(args: string[], env: Record<string, string> = {}): Promise<AgentRun> {
-  return runAgentAt(agent, args, {
-    PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
-    HOME: work,
-    USER: 'root',
-    LOGNAME: 'root',
-    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-    AWS_ENDPOINT_URL_S3: moto.endpoint,
-    AWS_EC2_METADATA_DISABLED: 'true',
-    ...env,
-  });
+  return runAgentAt(agent, args, { ...agentEnv(work, moto.endpoint), ...env });
 }
 
 // The local accounts the agent sees (passwdFile): as sync-users would create them, with published uids.
