@@ -2,7 +2,6 @@
 // its config file: one way for the integration, e2e and reliability suites.
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import { withoutNode } from '../../dev/agent-kind.js';
 import { TEST_REGION } from '../../dev/moto.js';
 
@@ -10,8 +9,6 @@ export interface AgentRun {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
-  /** Wall time of the run, for reports only (tests assert no wall time). */
-  readonly ms: number;
 }
 
 export interface RunOptions {
@@ -29,7 +26,6 @@ export function runCommand(
   env?: NodeJS.ProcessEnv,
   o: RunOptions = {},
 ): Promise<AgentRun> {
-  const started = performance.now();
   return new Promise((resolve) => {
     execFile(
       cmd,
@@ -37,7 +33,7 @@ export function runCommand(
       { encoding: 'utf8', ...(env ? { env } : {}), ...(o.timeoutMs ? { timeout: o.timeoutMs } : {}) },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 99) : 0;
-        resolve({ code, stdout, stderr, ms: Math.round(performance.now() - started) });
+        resolve({ code, stdout, stderr });
       },
     );
   });

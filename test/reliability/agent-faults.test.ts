@@ -22,6 +22,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directoryKey, heartbeatKey } from '../../contract/directory.js';
@@ -107,6 +108,9 @@ interface Row {
   readonly s3Requests?: number;
 }
 
+/** A run of the agent, with its wall time (for the printed table; asserted only against the deadline). */
+type RunResult = AgentRun & { readonly ms: number };
+
 let moto: Moto;
 let s3: S3Client;
 let proxy: FaultProxy;
@@ -137,7 +141,7 @@ function expectedStdout(mode: Mode, expected: Exclude<Expected, 'fail'>): string
 }
 
 /** Names the outcome for the summary: which copy each object came from, or what else happened. */
-function outcomeOf(mode: Mode, r: AgentRun): string {
+function outcomeOf(mode: Mode, r: RunResult): string {
   if (r.code !== 0) return r.stdout === '' ? `fail(${r.code})` : `FAIL-WITH-OUTPUT(${r.code})`;
   const ps = principalsOf(mode);
   for (const combo of ['s3', 'cache', ...(ps.length > 1 ? ['mixed1', 'mixed2'] : [])]) {
@@ -521,7 +525,11 @@ const FULL_DISK =
   'cp -a "$seed"/. "$d"/ || exit 125; head -c 1048576 /dev/zero > "$d/.filler" 2>/dev/null; ' +
   '[ "$(df -k --output=avail "$d" | tail -1 | tr -d " ")" = 0 ] || exit 126; exec "$@"';
 
-function runAgent(args: string[], env: Record<string, string>, fullDisk?: { dir: string; seed: string }) {
+async function runAgent(
+  args: string[],
+  env: Record<string, string>,
+  fullDisk?: { dir: string; seed: string },
+): Promise<RunResult> {
   let [cmd, argv] = withoutNode(agent, args);
   if (fullDisk) {
     argv = [
@@ -540,7 +548,9 @@ function runAgent(args: string[], env: Record<string, string>, fullDisk?: { dir:
     ];
     cmd = 'unshare';
   }
-  return runCommand(cmd, argv, env, { timeoutMs: 30_000 });
+  const started = performance.now();
+  const r = await runCommand(cmd, argv, env, { timeoutMs: 30_000 });
+  return { ...r, ms: Math.round(performance.now() - started) };
 }
 
 async function credentialEnv(creds: Creds): Promise<Record<string, string>> {
