@@ -46,6 +46,16 @@ export interface AuditRecord {
   readonly durationSeconds?: number;
   /** ended: why the session was ended (`access-revoked`, `key-revoked`). */
   readonly reason?: string;
+  /**
+   * How the IAM attribution (iamUser, principal) was checked on the host: `journal` (the agent's
+   * line came from the AuthorizedKeysCommandUser's uid, as journald records it), `cache` (a log
+   * file, where any local user can write such a line: the claimed owner holds this fingerprint in
+   * the host's cached principal object), null (a log file and no cached object to check against).
+   * Absent when iamUser is null.
+   */
+  readonly verifiedBy?: 'journal' | 'cache' | null;
+  /** On the first record of a batch only: records dropped from the host's full spool since the previous batch. */
+  readonly droppedBefore?: number;
 }
 
 /** Top-level folder of the audit bucket that instances write. */
@@ -120,6 +130,17 @@ export function auditRecordProblem(v: unknown): string | null {
       v.durationSeconds === undefined || (typeof v.durationSeconds === 'number' && v.durationSeconds >= 0),
     ],
     ['reason', v.reason === undefined || typeof v.reason === 'string'],
+    [
+      'verifiedBy',
+      v.verifiedBy === undefined ||
+        v.verifiedBy === null ||
+        v.verifiedBy === 'journal' ||
+        v.verifiedBy === 'cache',
+    ],
+    [
+      'droppedBefore',
+      v.droppedBefore === undefined || (Number.isInteger(v.droppedBefore) && (v.droppedBefore as number) > 0),
+    ],
   ];
   const bad = checks.find(([, ok]) => !ok);
   return bad ? `bad ${bad[0]}` : null;

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fingerprintOfBlob } from '../contract/keys.js';
 import { realRunner } from '../host-agent/admin/sys.js';
 import { type AgentKind, withoutNode } from './agent-kind.js';
+import { withDevLog } from './dev-log.js';
 import { freePort } from './moto.js';
 
 export const SSHD = process.env.SSHD_PATH ?? '/usr/sbin/sshd';
@@ -59,6 +60,8 @@ export interface SshdOptions {
   readonly options?: readonly string[];
   /** 'standalone': sshd (and the agent it runs) starts where node does not exist. @default AGENT_KIND */
   readonly agentKind?: AgentKind;
+  /** sshd logs through syslog(3) to this datagram socket (as /dev/log: test/helpers/dev-log.ts) instead of stderr. */
+  readonly syslogSocket?: string;
 }
 
 export interface Sshd {
@@ -159,7 +162,7 @@ export async function startSshd(o: SshdOptions): Promise<Sshd> {
   // With a given config the port is passed on the command line (-o wins over the file).
   const args = [
     '-D',
-    '-e',
+    ...(o.syslogSocket ? [] : ['-e']),
     '-f',
     configPath,
     '-o',
@@ -169,7 +172,10 @@ export async function startSshd(o: SshdOptions): Promise<Sshd> {
     ...(o.options ?? []).flatMap((x) => ['-o', x]),
   ];
   // With the standalone agent kind, sshd (and so the agent it runs) starts where node does not exist.
-  const [cmd, argv] = withoutNode(SSHD, args, o.agentKind);
+  const [inner, innerArgs] = withoutNode(SSHD, args, o.agentKind);
+  const [cmd, argv] = o.syslogSocket
+    ? withDevLog(o.syslogSocket, inner, innerArgs, o.dir)
+    : [inner, innerArgs];
   const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let logText = '';
   child.stderr?.on('data', (d: Buffer) => {

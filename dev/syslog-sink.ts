@@ -12,6 +12,8 @@ const SENTINEL = 'syslog-sink-sentinel-';
 
 export interface SyslogSink {
   readonly socket: string;
+  /** The file the sink appends every datagram to, one a line (a log file for ship-audit's file source). */
+  readonly file: string;
   /** Every datagram received so far but settled()'s own sentinels, one line each, as logger sent it (`<86>...`). */
   lines(): string[];
   /**
@@ -61,6 +63,7 @@ export async function startSyslogSink(dir: string): Promise<SyslogSink> {
   const raw = () => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
   return {
     socket,
+    file,
     lines: () => raw().filter((l) => !l.includes(SENTINEL)),
     settled: async () => {
       await waitFor(() => writersOf(socket, child.pid).length === 0, {

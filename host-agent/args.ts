@@ -3,7 +3,15 @@ import { DEFAULT_CONFIG_PATH } from './config.js';
 import { UsageError } from './errors.js';
 
 /** Duplicated from admin/main.ts on purpose: importing it would load admin code at every login. */
-export const ADMIN_COMMANDS = ['install', 'uninstall', 'doctor', 'sync-users', 'refresh-principals'] as const;
+export const ADMIN_COMMANDS = [
+  'install',
+  'uninstall',
+  'doctor',
+  'sync-users',
+  'refresh-principals',
+  'ship-audit',
+  'sessions',
+] as const;
 
 export const USAGE =
   'usage: iam-authorized-keys [--config FILE] [--] USER [FINGERPRINT]\n' +

@@ -51,7 +51,7 @@ export class ConfigError extends Error {
  * it (and doctor), not every login. To add a section: its name here, its keys
  * and parser in admin/config.ts (the type checker asks for them).
  */
-export const ADMIN_SECTIONS = ['syncUsers'] as const;
+export const ADMIN_SECTIONS = ['syncUsers', 'audit', 'sessions'] as const;
 export type AdminSection = (typeof ADMIN_SECTIONS)[number];
 
 /**

@@ -1,7 +1,7 @@
 // `npm run package`: .deb (amd64, arm64) and .rpm (x86_64, aarch64) of the
 // standalone host agent, with Debian's own tools (dpkg-deb; rpmbuild from
 // Debian's rpm package), offline. Each holds the binary, an example config,
-// the sync-users systemd units (not enabled), the man page and the maintainer
+// the sync-users, ship-audit and sessions systemd units (not enabled), the man page and the maintainer
 // scripts in packaging/; the .rpm also the SELinux policy module built from
 // packaging/selinux/ (scripts/selinux.mjs). Run `npm run build` first (it
 // makes the binaries).
@@ -43,6 +43,16 @@ const FILES = [
     from: `systemd/${NAME}-sync-users.timer`,
     mode: 0o644,
   },
+  ...['service', 'timer'].map((ext) => ({
+    to: `usr/lib/systemd/system/${NAME}-ship-audit.${ext}`,
+    from: `systemd/${NAME}-ship-audit.${ext}`,
+    mode: 0o644,
+  })),
+  ...['service', 'timer'].map((ext) => ({
+    to: `usr/lib/systemd/system/${NAME}-sessions.${ext}`,
+    from: `systemd/${NAME}-sessions.${ext}`,
+    mode: 0o644,
+  })),
   { to: `usr/share/man/man8/${NAME}.8.gz`, from: `${NAME}.8`, gzip: true, mode: 0o644 },
 ];
 /** The .rpm's SELinux policy module (packaging/selinux/load.sh loads it from here). */

@@ -22,6 +22,8 @@ have logger || missing+=(bsdutils)
 have rpmbuild || missing+=(rpm)
 have dpkg-deb || missing+=(dpkg)
 have systemd-analyze || missing+=(systemd)
+# Writes the journal files ship-audit's journal source is tested on (no journald runs in a container).
+[ -x /lib/systemd/systemd-journal-remote ] || missing+=(systemd-journal-remote)
 have checkmodule || missing+=(checkpolicy)
 have semodule_package || missing+=(semodule-utils)
 [ -f /usr/share/selinux/devel/Makefile ] || missing+=(selinux-policy-dev)

@@ -12,6 +12,8 @@ import {
   parseConfig,
   readConfigText,
 } from '../config.js';
+import { AUDIT_CONFIG_KEYS, parseAuditConfig } from './audit/config.js';
+import { parseSessionsSection, SESSIONS_KEYS } from './sessions/config.js';
 import { parseSyncUsers, SYNC_USERS_KEYS } from './sync-users/config.js';
 
 interface SectionParser {
@@ -24,6 +26,8 @@ interface SectionParser {
 /** One entry per admin-only section. */
 const SECTIONS = {
   syncUsers: { keys: SYNC_USERS_KEYS, parse: parseSyncUsers },
+  audit: { keys: AUDIT_CONFIG_KEYS, parse: parseAuditConfig },
+  sessions: { keys: SESSIONS_KEYS, parse: parseSessionsSection },
 } as const satisfies { readonly [S in AdminSection]: SectionParser };
 
 /** The config with the admin-only sections parsed (each absent unless set). */

@@ -11,6 +11,7 @@ import { baseCredentials, readFileOrUndefined } from '../credentials.js';
 import { UsageError } from '../errors.js';
 import { request } from '../http.js';
 import { createStore } from '../store.js';
+import { shipAuditCommand } from './audit/command.js';
 import { type AdminConfig, loadAdminConfig } from './config.js';
 import { formatCheck, runDoctor } from './doctor.js';
 import { realDoctorDeps } from './doctor-deps.js';
@@ -34,6 +35,7 @@ import {
   SYNC_USERS_OPTIONS,
 } from './options.js';
 import { type Source as PrincipalsSource, refreshPrincipals } from './principals-source.js';
+import { sessionsCommand } from './sessions/command.js';
 import { runSyncUsers, type SyncUsersDeps } from './sync-users/run.js';
 import { realRunner, realSystemFs, splitCommand, writeFileAtomic } from './sys.js';
 
@@ -344,6 +346,8 @@ const COMMANDS: { readonly [C in AdminCommand]: (args: string[]) => Promise<numb
   uninstall: uninstallCommand,
   doctor: doctorCommand,
   'refresh-principals': refreshPrincipalsCommand,
+  'ship-audit': (args) => shipAuditCommand(args, out, err),
+  sessions: sessionsCommand,
 };
 
 /** Runs one admin command; returns the process exit code (2: usage error). */

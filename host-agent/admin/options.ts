@@ -2,6 +2,7 @@
 // test/unit/docs/commands.test.ts checks every documented command line against them.
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { DEFAULT_CONFIG_PATH } from '../config.js';
+import { DEFAULT_STATE_DIR } from './audit/spool.js';
 import { DEFAULT_SUDOERS_PATH } from './sync-users/sudoers.js';
 
 /** In /run: root-only (nobody else can create the name first), emptied at boot. */
@@ -53,6 +54,30 @@ export const REFRESH_PRINCIPALS_OPTIONS = {
   'dry-run': { type: 'boolean', default: false },
 } as const;
 
+export const SHIP_AUDIT_OPTIONS = {
+  config: { type: 'string', default: DEFAULT_CONFIG_PATH },
+  // Root-only: the log cursor, the outbox and the batch being uploaded.
+  'state-dir': { type: 'string', default: '/var/lib/iam-authorized-keys/audit' },
+  // The AuthorizedKeysCommandUser, whose journal lines are the agent's (default: install's, else iam-authorized-keys).
+  'agent-user': { type: 'string' },
+} as const;
+
+/** In /run like sync-users' lock: one `sessions --end-revoked` at a time (the timer and a manual run). */
+export const DEFAULT_SESSIONS_LOCK = '/run/iam-authorized-keys-sessions.lock';
+
+export const SESSIONS_OPTIONS = {
+  config: { type: 'string', default: DEFAULT_CONFIG_PATH },
+  json: { type: 'boolean', default: false },
+  'end-revoked': { type: 'boolean', default: false },
+  'dry-run': { type: 'boolean', default: false },
+  'grace-seconds': { type: 'string', default: '5' },
+  'lock-file': { type: 'string', default: DEFAULT_SESSIONS_LOCK },
+  // The login trail's state and outbox, shared with ship-audit.
+  'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
+  // As ship-audit's: whose journal lines are the agent's.
+  'agent-user': { type: 'string' },
+} as const;
+
 /** Options per admin command (strict, no positionals). */
 export const ADMIN_OPTIONS = {
   install: INSTALL_OPTIONS,
@@ -60,6 +85,8 @@ export const ADMIN_OPTIONS = {
   doctor: PATH_OPTIONS,
   'sync-users': SYNC_USERS_OPTIONS,
   'refresh-principals': REFRESH_PRINCIPALS_OPTIONS,
+  'ship-audit': SHIP_AUDIT_OPTIONS,
+  sessions: SESSIONS_OPTIONS,
 } as const satisfies Record<string, ParseArgsConfig['options']>;
 
 /** Parses one admin command's argv as main.ts does; throws parseArgs' TypeError on a bad option. */

@@ -35,6 +35,8 @@ export const AUDIT_COLUMNS: Readonly<Record<keyof AuditRecord, string>> = {
   sshdPid: 'int',
   durationSeconds: 'double',
   reason: 'string',
+  verifiedBy: 'string',
+  droppedBefore: 'int',
 };
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Athena's projection placeholder, not a JS template

@@ -3,6 +3,7 @@
 # unremovable.
 if [ -d /run/systemd/system ]; then
   systemctl disable --now iam-authorized-keys-sync-users.timer >/dev/null 2>&1 || true
+  systemctl disable --now iam-authorized-keys-sessions.timer >/dev/null 2>&1 || true
 fi
 if [ -f "$STATE" ] && ! grep -q "\"binPath\": \"$BIN\"" "$STATE"; then
   # An install this package's binary did not make (e.g. a copy in /usr/local/bin): not ours to undo.

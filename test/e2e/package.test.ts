@@ -176,8 +176,12 @@ describe('the .deb, installed for real', () => {
     const files = (await sh('dpkg-deb', ['-c', DEB])).stdout;
     for (const f of [
       './usr/bin/iam-authorized-keys',
+      './usr/lib/systemd/system/iam-authorized-keys-sessions.service',
+      './usr/lib/systemd/system/iam-authorized-keys-sessions.timer',
       './usr/lib/systemd/system/iam-authorized-keys-sync-users.service',
       './usr/lib/systemd/system/iam-authorized-keys-sync-users.timer',
+      './usr/lib/systemd/system/iam-authorized-keys-ship-audit.service',
+      './usr/lib/systemd/system/iam-authorized-keys-ship-audit.timer',
       './usr/share/man/man8/iam-authorized-keys.8.gz',
       './usr/share/doc/iam-authorized-keys/examples/iam-authorized-keys.json',
     ])
@@ -196,8 +200,12 @@ describe('the .deb, installed for real', () => {
     const v = await sh('systemd-analyze', [
       'verify',
       '--man=no',
+      '/usr/lib/systemd/system/iam-authorized-keys-sessions.service',
+      '/usr/lib/systemd/system/iam-authorized-keys-sessions.timer',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.service',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.timer',
+      '/usr/lib/systemd/system/iam-authorized-keys-ship-audit.service',
+      '/usr/lib/systemd/system/iam-authorized-keys-ship-audit.timer',
     ]);
     expect(v.stderr).toBe('');
     expect(existsSync('/etc/systemd/system/timers.target.wants/iam-authorized-keys-sync-users.timer')).toBe(
@@ -313,6 +321,10 @@ describe('the .rpm packages', () => {
     const files = (await sh('rpm', ['-qpl', RPM(arch)])).stdout.trim().split('\n');
     expect(files).toEqual([
       '/usr/bin/iam-authorized-keys',
+      '/usr/lib/systemd/system/iam-authorized-keys-sessions.service',
+      '/usr/lib/systemd/system/iam-authorized-keys-sessions.timer',
+      '/usr/lib/systemd/system/iam-authorized-keys-ship-audit.service',
+      '/usr/lib/systemd/system/iam-authorized-keys-ship-audit.timer',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.service',
       '/usr/lib/systemd/system/iam-authorized-keys-sync-users.timer',
       '/usr/share/doc/iam-authorized-keys',

@@ -20,6 +20,12 @@ export const IMDS_ROLE = 'ssh-key-reader';
 export const IMDS_ACCESS_KEY_ID = 'ASIAIMDSFAKE00000001';
 export const IMDS_TOKEN_OK = 'imds-session-token-ok';
 export const IMDS_TOKEN_EXPIRED = 'imds-session-token-expired';
+/** The instance identity document's fields (ship-audit's host facts). */
+export const IMDS_IDENTITY = {
+  instanceId: 'i-0fa4e2b7c9d1e3f50',
+  accountId: '123456789012',
+  region: 'us-east-1',
+} as const;
 
 export interface FakeImds {
   readonly endpoint: string;
@@ -48,6 +54,17 @@ export async function startFakeImds(mode: ImdsMode = { kind: 'ok' }): Promise<Fa
       if (req.headers['x-aws-ec2-metadata-token'] !== session) {
         res.writeHead(401);
         res.end();
+        return;
+      }
+      if (req.url === '/latest/dynamic/instance-identity/document') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(
+          JSON.stringify({
+            ...IMDS_IDENTITY,
+            availabilityZone: `${IMDS_IDENTITY.region}a`,
+            architecture: 'x86_64',
+          }),
+        );
         return;
       }
       if (req.url === '/latest/meta-data/iam/security-credentials/') {

@@ -55,6 +55,8 @@ export type Fault =
   | { readonly kind: 'reset-mid-headers' }
   /** Never answer: only the client's own deadline ends the request. */
   | { readonly kind: 'hang' }
+  /** Forward (the target acts on it, e.g. stores a PUT), then hold the answer forever: a client killed meanwhile never learns. */
+  | { readonly kind: 'forward-then-hang'; readonly forwarded?: (up: Upstream) => void }
   /** Forward only after `ms`, then answer (slow headers; a write that lands late). */
   | { readonly kind: 'delay'; readonly ms: number }
   /** Forward; headers and the first half of the body at once, the rest after `ms`. */
@@ -258,6 +260,9 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
           socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/pl', () => socket.resetAndDestroy());
           return;
         case 'hang':
+          return;
+        case 'forward-then-hang':
+          fault.forwarded?.(await upstream());
           return;
         case 'delay':
           // The request itself reaches the target only then (a PUT lands late).

@@ -4,7 +4,7 @@
 // rolled back and uninstalled like every other file), install enables the
 // timers once sshd is checked, and uninstall disables them before removing them.
 import { basename, join } from 'node:path';
-import type { AgentConfig } from '../../config.js';
+import type { AdminConfig } from '../config.js';
 
 export interface ScheduledCommand {
   /** The units are iam-authorized-keys-NAME.service and .timer. */
@@ -16,11 +16,28 @@ export interface ScheduledCommand {
   /** systemd time span between runs (OnUnitActiveSec=), e.g. '1min'. */
   readonly every: string;
   /** Whether this host's config asks for it (e.g. it names the bucket the command writes to). */
-  readonly wanted: (config: AgentConfig) => boolean;
+  readonly wanted: (config: AdminConfig) => boolean;
 }
 
-/** Commands install schedules when the config wants them. None yet: sync-users' timer comes with the packages. */
-export const SCHEDULED_COMMANDS: readonly ScheduledCommand[] = [];
+/** Commands install schedules when the config wants them. sync-users' timer comes with the packages. */
+export const SCHEDULED_COMMANDS: readonly ScheduledCommand[] = [
+  {
+    name: 'ship-audit',
+    description: 'Ship new SSH login records to the audit bucket',
+    args: ['ship-audit'],
+    every: '1min',
+    // An "audit" section (parsed: it names a bucket).
+    wanted: (c) => c.audit !== undefined,
+  },
+  {
+    name: 'sessions',
+    description: 'End SSH sessions whose IAM access was revoked',
+    args: ['sessions', '--end-revoked'],
+    every: '1min',
+    // sessions.endRevoked "access" or "key" (install parses the section: a bad one is refused).
+    wanted: (c) => (c.sessions?.endRevoked ?? 'off') !== 'off',
+  },
+];
 
 const unitName = (c: ScheduledCommand, kind: 'service' | 'timer') => `iam-authorized-keys-${c.name}.${kind}`;
 
@@ -49,6 +66,8 @@ export function renderTimer(c: ScheduledCommand): string {
     '[Timer]',
     'OnBootSec=1min',
     `OnUnitActiveSec=${c.every}`,
+    // The default accuracy (1 min) would stretch a 1-minute period up to 2 minutes.
+    'AccuracySec=1s',
     '',
     '[Install]',
     'WantedBy=timers.target',
@@ -66,7 +85,7 @@ export interface UnitFile {
 /** The unit files of the commands this config wants, service before timer. */
 export function unitFiles(
   commands: readonly ScheduledCommand[],
-  config: AgentConfig,
+  config: AdminConfig,
   paths: { readonly unitDir: string; readonly binPath: string; readonly configPath: string },
 ): UnitFile[] {
   return commands

@@ -45,12 +45,19 @@ const parserKeys = Object.entries(CONFIG_KEYS).flatMap(([group, keys]) =>
 );
 
 const MINIMAL = { bucket: 'company-ssh-keys', region: 'eu-west-1' };
+/** A section with a required key of its own: what it needs to parse at all (its other defaults are asked with it). */
+const SECTION_MINIMAL: Readonly<Record<string, Record<string, unknown>>> = {
+  audit: { bucket: 'company-ssh-audit' },
+};
+const sectionMinimal = (parent: string) => ({
+  ...(Object.hasOwn(SECTION_MINIMAL, parent) ? SECTION_MINIMAL[parent] : {}),
+});
 
 /** The parsed value at a dotted path of a config where each parent object is present but empty. */
 function parsedDefault(key: string): unknown {
   const [parent, child] = key.split('.') as [string, string | undefined];
   const raw: Record<string, unknown> = { ...MINIMAL };
-  if (child !== undefined) raw[parent] = {};
+  if (child !== undefined) raw[parent] = sectionMinimal(parent);
   const config = parseConfig(JSON.stringify(raw), 'test') as unknown as Record<string, unknown>;
   const top = config[parent];
   return child === undefined ? top : (top as Record<string, unknown>)[child];
@@ -102,7 +109,13 @@ describe('docs/host-agent.md configuration reference', () => {
     '%s: default "%s" (line %i) is what the parser applies',
     (key, cell) => {
       if (cell === 'required') {
+        const [parent, child] = key.split('.') as [string, string | undefined];
         const raw: Record<string, unknown> = { ...MINIMAL };
+        if (child !== undefined) {
+          const section = sectionMinimal(parent);
+          delete section[child];
+          raw[parent] = section;
+        }
         delete raw[key];
         expect(() => parseConfig(JSON.stringify(raw), 'test')).toThrow(ConfigError);
         return;

@@ -64,19 +64,25 @@ describe.skipIf(!haveCfnLint && !CI)('cfn-lint', () => {
       },
       [MAIN_STACK, READER_STACK, FORWARDER_STACK],
     ],
-  ])('%s: no errors, only accepted warnings', (_label, context, stacks) => {
-    const t = testApp(context, { bundle: false });
-    apps.push(t);
-    buildApp(t.app);
-    t.app.synth();
-    for (const id of stacks) {
-      const findings = cfnLint(join(t.outdir, `${id}.template.json`));
-      const errors = findings.filter((f) => f.Level === 'Error');
-      expect(errors.map((f) => `${f.Rule.Id} ${f.Message} at ${f.Location.Path.join('/')}`)).toEqual([]);
-      const unexpected = findings.filter((f) => f.Level !== 'Error' && !(f.Rule.Id in ACCEPTED_WARNINGS));
-      expect(unexpected.map((f) => `${f.Rule.Id} ${f.Message}`)).toEqual([]);
-    }
-  });
+  ])(
+    '%s: no errors, only accepted warnings',
+    (_label, context, stacks) => {
+      const t = testApp(context, { bundle: false });
+      apps.push(t);
+      buildApp(t.app);
+      t.app.synth();
+      for (const id of stacks) {
+        const findings = cfnLint(join(t.outdir, `${id}.template.json`));
+        const errors = findings.filter((f) => f.Level === 'Error');
+        expect(errors.map((f) => `${f.Rule.Id} ${f.Message} at ${f.Location.Path.join('/')}`)).toEqual([]);
+        const unexpected = findings.filter((f) => f.Level !== 'Error' && !(f.Rule.Id in ACCEPTED_WARNINGS));
+        expect(unexpected.map((f) => `${f.Rule.Id} ${f.Message}`)).toEqual([]);
+      }
+      // cfn-lint is a Python program that loads every resource spec at start: over a minute for the
+      // main stack's templates on a loaded 2-core machine.
+    },
+    180_000,
+  );
 
   it('would report an error (the check is live)', () => {
     const t = testApp({}, { bundle: false });

@@ -32,6 +32,8 @@ describe('runAdmin dispatch', () => {
       'doctor',
       'sync-users',
       'refresh-principals',
+      'ship-audit',
+      'sessions',
     ]);
     expect(isAdminCommand('install')).toBe(true);
     expect(isAdminCommand('alice')).toBe(false);
@@ -46,7 +48,7 @@ describe('runAdmin dispatch', () => {
     capture();
     expect(await runAdmin('frobnicate', [])).toBe(2);
     expect(stderr.join('')).toBe(
-      'iam-authorized-keys: unknown admin command "frobnicate" (expected one of: install, uninstall, doctor, sync-users, refresh-principals)\n',
+      'iam-authorized-keys: unknown admin command "frobnicate" (expected one of: install, uninstall, doctor, sync-users, refresh-principals, ship-audit, sessions)\n',
     );
   });
 
@@ -57,6 +59,9 @@ describe('runAdmin dispatch', () => {
     ['install', ['--dry-run', '--bin', 'relative/path']],
     ['install', ['--dry-run', '--principals-from', 'parameter:/x']],
     ['install', ['--dry-run', '--local-user', 'ubuntu']],
+    ['sessions', ['--grace-seconds', 'soon']],
+    ['sessions', ['--dry-run']],
+    ['sessions', ['extra']],
   ])('%s %j is a usage error (exit 2)', async (cmd, args) => {
     capture();
     expect(await runAdmin(cmd, args)).toBe(2);

@@ -25,8 +25,44 @@ const TIMER = '/etc/systemd/system/iam-authorized-keys-tick.timer';
 const cfg = (bucket: string) => ({ bucket }) as AgentConfig;
 
 describe('scheduled commands (install/units.ts)', () => {
-  it('none is scheduled yet: install writes no unit file', () => {
-    expect(SCHEDULED_COMMANDS).toEqual([]);
+  it.each([
+    ['an audit section', { audit: { bucket: 'audit-b', source: 'journal', spoolMaxBytes: 65536 } }, true],
+    ['no audit section', {}, false],
+  ])('ship-audit is scheduled (every minute) for %s: %s', (_n, extra, wanted) => {
+    expect(SCHEDULED_COMMANDS.map((c) => [c.name, c.args, c.every])).toEqual([
+      ['ship-audit', ['ship-audit'], '1min'],
+      ['sessions', ['sessions', '--end-revoked'], '1min'],
+    ]);
+    const files = unitFiles(SCHEDULED_COMMANDS, { ...cfg('b'), ...extra } as AgentConfig, paths).map(
+      (u) => u.path,
+    );
+    expect(files).toEqual(
+      wanted
+        ? [
+            '/etc/systemd/system/iam-authorized-keys-ship-audit.service',
+            '/etc/systemd/system/iam-authorized-keys-ship-audit.timer',
+          ]
+        : [],
+    );
+  });
+
+  it.each([
+    ['endRevoked access', { sessions: { endRevoked: 'access' } }, true],
+    ['endRevoked key', { sessions: { endRevoked: 'key' } }, true],
+    ['endRevoked off', { sessions: { endRevoked: 'off' } }, false],
+    ['no sessions section', {}, false],
+  ])('sessions --end-revoked is scheduled (every minute) for %s: %s', (_n, extra, wanted) => {
+    const files = unitFiles(SCHEDULED_COMMANDS, { ...cfg('b'), ...extra } as AgentConfig, paths).map(
+      (u) => u.path,
+    );
+    expect(files).toEqual(
+      wanted
+        ? [
+            '/etc/systemd/system/iam-authorized-keys-sessions.service',
+            '/etc/systemd/system/iam-authorized-keys-sessions.timer',
+          ]
+        : [],
+    );
   });
 
   it('renders a oneshot service running the command with the config, and its timer', () => {
@@ -38,6 +74,8 @@ describe('scheduled commands (install/units.ts)', () => {
     expect(service).toContain('ConditionPathExists=/etc/iam-authorized-keys.json\n');
     const timer = renderTimer(tick);
     expect(timer).toContain('OnUnitActiveSec=1min\n');
+    // systemd's default accuracy (1 min) would stretch a 1-minute period up to 2 minutes.
+    expect(timer).toContain('AccuracySec=1s\n');
     expect(timer).toContain('WantedBy=timers.target\n');
   });
 

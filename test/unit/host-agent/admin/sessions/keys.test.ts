@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { parseAdminConfig } from '../../../../../host-agent/admin/config.js';
+import { parseSessionsSection } from '../../../../../host-agent/admin/sessions/config.js';
+import { freshOnlyCache, readPrincipalKeys } from '../../../../../host-agent/admin/sessions/keys.js';
+import type { CacheEntry } from '../../../../../host-agent/cache.js';
+import { ConfigError, configFields, parseConfig } from '../../../../../host-agent/config.js';
+import { StoreUnavailableError } from '../../../../../host-agent/errors.js';
+import type { ReadResult, Store } from '../../../../../host-agent/store.js';
+import { makeKey } from '../../../../helpers/keys.js';
+
+describe('freshOnlyCache', () => {
+  const entry = (fetchedAt: number): CacheEntry => ({
+    key: 'k',
+    found: true,
+    fetchedAt,
+    body: Buffer.from('x'),
+  });
+
+  it.each([
+    ['younger than the TTL: used', 29_999, true],
+    ['at the TTL: not used (S3 is asked)', 30_000, false],
+    ['stale but within maxStale: not used', 3_600_000, false],
+  ])('%s', (_n, age, used) => {
+    const c = freshOnlyCache(
+      () => entry(1_000_000),
+      () => 1_000_000 + age,
+      30,
+    );
+    expect(c.read('k') !== undefined).toBe(used);
+  });
+
+  it('a damaged entry (a reason string) is absent; writes go nowhere', () => {
+    let reads = 0;
+    const c = freshOnlyCache(
+      () => {
+        reads++;
+        return 'checksum mismatch';
+      },
+      () => 0,
+      30,
+    );
+    expect(c.read('k')).toBeUndefined();
+    c.write(entry(0));
+    expect(reads).toBe(1);
+  });
+});
+
+describe('readPrincipalKeys', () => {
+  const alice = makeKey();
+  const bob = makeKey();
+  const line = (owner: string, k: typeof alice) =>
+    `environment="SSH_KEY_OWNER=${owner}" ${k.type} ${k.blob} ${owner}\n`;
+  const bodies = new Map<string, ReadResult | Error>([
+    [
+      'groups/admins/authorized_keys',
+      { found: true, body: Buffer.from(line('alice', alice) + line('bob', bob)), source: 's3', fetchedAt: 0 },
+    ],
+    // A user's object holding another user's key: the login path drops that line, so does this.
+    [
+      'users/alice/authorized_keys',
+      { found: true, body: Buffer.from(line('bob', bob)), source: 'cache', fetchedAt: 0 },
+    ],
+    ['groups/gone/authorized_keys', { found: false, source: 's3' }],
+    [
+      'groups/down/authorized_keys',
+      new StoreUnavailableError('cannot read groups/down/authorized_keys: ECONNREFUSED'),
+    ],
+  ]);
+  const store: Store = {
+    async read(key) {
+      const r = bodies.get(key);
+      if (r === undefined) throw new Error(`unexpected key ${key}`);
+      if (r instanceof Error) throw r;
+      return r;
+    },
+  };
+
+  it('found, absent and unreadable, as the login path would read them', async () => {
+    const m = await readPrincipalKeys(
+      store,
+      '',
+      ['groups/admins', 'users/alice', 'groups/gone', 'groups/down', 'nonsense'],
+      3000,
+    );
+    expect(m.get('groups/admins')).toEqual({
+      state: 'found',
+      lines: [
+        { owner: 'alice', fingerprint: alice.fingerprint },
+        { owner: 'bob', fingerprint: bob.fingerprint },
+      ],
+    });
+    expect(m.get('users/alice')).toEqual({ state: 'found', lines: [] });
+    expect(m.get('groups/gone')).toEqual({ state: 'absent' });
+    expect(m.get('groups/down')).toEqual({
+      state: 'unreadable',
+      why: 'cannot read groups/down/authorized_keys: ECONNREFUSED',
+    });
+    expect(m.get('nonsense')?.state).toBe('unreadable');
+  });
+});
+
+describe('the sessions config section', () => {
+  const parse = (v: unknown) => parseSessionsSection(v, configFields('cfg'));
+  it.each<[string, unknown, string | RegExp]>([
+    ['empty: off', {}, 'off'],
+    ['access', { endRevoked: 'access' }, 'access'],
+    ['key', { endRevoked: 'key' }, 'key'],
+    ['off', { endRevoked: 'off' }, 'off'],
+    ['a typo', { endRevoked: 'acces' }, /cfg: sessions.endRevoked must be one of "off", "access", "key"/],
+    ['not a string', { endRevoked: true }, /sessions.endRevoked must be one of/],
+    ['an unknown key', { endRevoke: 'key' }, /sessions: unknown setting "endRevoke"/],
+    ['not an object', 'key', /sessions must be an object/],
+    [
+      '__proto__ is just an unknown key',
+      JSON.parse('{"__proto__": {"endRevoked": "key"}}'),
+      /unknown setting "__proto__"/,
+    ],
+  ])('%s', (_n, v, want) => {
+    if (typeof want === 'string') expect(parse(v).endRevoked).toBe(want);
+    else expect(() => parse(v)).toThrow(want);
+  });
+
+  it('the login path accepts the section without reading it; the admin parser refuses a bad one', () => {
+    const text = JSON.stringify({ bucket: 'b-keys', region: 'eu-west-1', sessions: { endRevoked: 'soon' } });
+    expect(parseConfig(text, 'cfg')).not.toHaveProperty('sessions');
+    expect(() => parseAdminConfig(text, 'cfg')).toThrow(ConfigError);
+    const ok = JSON.stringify({ bucket: 'b-keys', region: 'eu-west-1', sessions: { endRevoked: 'key' } });
+    expect(parseAdminConfig(ok, 'cfg').sessions).toEqual({ endRevoked: 'key' });
+    expect(
+      parseAdminConfig(JSON.stringify({ bucket: 'b-keys', region: 'eu-west-1' }), 'cfg').sessions,
+    ).toBeUndefined();
+  });
+});
