@@ -60,7 +60,7 @@ export interface SshdOptions {
   readonly options?: readonly string[];
   /** 'standalone': sshd (and the agent it runs) starts where node does not exist. @default AGENT_KIND */
   readonly agentKind?: AgentKind;
-  /** sshd logs through syslog(3) to this datagram socket (as /dev/log: test/helpers/dev-log.ts) instead of stderr. */
+  /** sshd logs through syslog(3) to this datagram socket (as /dev/log: dev/dev-log.ts) instead of stderr. */
   readonly syslogSocket?: string;
 }
 
