@@ -35,12 +35,12 @@ import { dirname, join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { groupKey } from '../contract/layout.js';
 import { renderLine } from '../contract/line.js';
+import { makeKey } from '../dev/keys.js';
+import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../dev/moto.js';
+import { startSyslogSink } from '../dev/syslog-sink.js';
 import { rewriteShebang } from '../host-agent/admin/install/plan.js';
 import { RUNTIMES } from '../scripts/runtimes.mjs';
 import { compileStandalone } from '../scripts/standalone.mjs';
-import { startSyslogSink } from '../test/e2e/fixtures.js';
-import { makeKey } from '../test/helpers/keys.js';
-import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/helpers/moto.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);

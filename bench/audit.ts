@@ -20,18 +20,9 @@ import {
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { rewriteShebang } from '../host-agent/admin/install/plan.js';
-import {
-  buildAgent,
-  buildCli,
-  createAgentUser,
-  createBucket,
-  iamUserWithKey,
-  publish,
-  startSyslogSink,
-} from '../test/e2e/fixtures.js';
-import { STANDALONE_NAME } from '../test/helpers/agent-kind.js';
-import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/helpers/moto.js';
+import { STANDALONE_NAME } from '../dev/agent-kind.js';
+import { buildAgent, buildCli, createAgentUser, createBucket, iamUserWithKey, publish } from '../dev/host.js';
+import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../dev/moto.js';
 import {
   createLocalUser,
   makeClientKey,
@@ -42,7 +33,9 @@ import {
   type Sshd,
   sshLogin,
   startSshd,
-} from '../test/helpers/sshd.js';
+} from '../dev/sshd.js';
+import { startSyslogSink } from '../dev/syslog-sink.js';
+import { rewriteShebang } from '../host-agent/admin/install/plan.js';
 
 const BEFORE = process.argv[2];
 const N = Number(process.argv[3] ?? 40);

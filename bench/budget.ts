@@ -13,13 +13,13 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { CreateUserCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { iamError, seeded, startAwsProxy } from '../dev/aws-proxy.js';
+import { makeKey } from '../dev/keys.js';
+import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../dev/moto.js';
+import { clientsFor } from '../dev/publisher.js';
 import { createClients } from '../lambda/clients.js';
 import { mapLimit } from '../lambda/map-limit.js';
 import { DEFAULT_PUBLISH_CONFIG, PublishIncomplete, publish } from '../lambda/publish.js';
-import { iamError, seeded, startAwsProxy } from '../test/helpers/aws-proxy.js';
-import { makeKey } from '../test/helpers/keys.js';
-import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/helpers/moto.js';
-import { clientsFor } from '../test/integration/lambda/fixture.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const args = process.argv.slice(2);

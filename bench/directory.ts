@@ -33,11 +33,11 @@ import {
   serializeIndex,
   userKey,
 } from '../contract/index.js';
+import { syntheticRsaKey } from '../dev/keys.js';
+import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../dev/moto.js';
 import { decodeEntry, encodeEntry } from '../host-agent/cache.js';
 import type { IamSnapshot } from '../lambda/iam-source.js';
 import { render } from '../lambda/render.js';
-import { syntheticRsaKey } from '../test/helpers/keys.js';
-import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/helpers/moto.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const [USERS = 5000, KEYS = 5] = process.argv.slice(2).map(Number);

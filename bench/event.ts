@@ -18,15 +18,15 @@ import {
   UploadSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { startAwsProxy } from '../dev/aws-proxy.js';
+import { cloudTrailEvent } from '../dev/cloudtrail.js';
+import { makeKey } from '../dev/keys.js';
+import { startMoto } from '../dev/moto.js';
+import { clientsFor } from '../dev/publisher.js';
 import { targetsOf } from '../lambda/event-targets.js';
 import { mapLimit } from '../lambda/map-limit.js';
 import { DEFAULT_PUBLISH_CONFIG, publish } from '../lambda/publish.js';
 import { publishForEvents } from '../lambda/publish-targeted.js';
-import { startAwsProxy } from '../test/helpers/aws-proxy.js';
-import { cloudTrailEvent } from '../test/helpers/cloudtrail.js';
-import { makeKey } from '../test/helpers/keys.js';
-import { startMoto } from '../test/helpers/moto.js';
-import { clientsFor } from '../test/integration/lambda/fixture.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const sizes = (process.argv[2] ?? '100,1000').split(',').map(Number);

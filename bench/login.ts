@@ -3,7 +3,7 @@
 //   hit     - the agent (script, node) as AuthorizedKeysCommand, cache fresh (no network),
 //   miss    - the same with ttlSeconds 0: every lookup signs and GETs from S3 (moto),
 //   sa-hit, sa-miss - the same with the standalone executable, sshd started where node
-//             does not exist (test/helpers/agent-kind.ts).
+//             does not exist (dev/agent-kind.ts).
 // Prints the median and p90 of N sequential logins each, and the ratios.
 // Run as root: npx tsx bench/login.ts [N]   (default 20)
 import { spawnSync } from 'node:child_process';
@@ -11,17 +11,9 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, writeFileSync } from 'no
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import {
-  buildAgent,
-  buildCli,
-  createAgentUser,
-  createBucket,
-  iamUserWithKey,
-  publish,
-  startSyslogSink,
-} from '../test/e2e/fixtures.js';
-import { STANDALONE_NAME } from '../test/helpers/agent-kind.js';
-import { startMoto, TEST_REGION } from '../test/helpers/moto.js';
+import { STANDALONE_NAME } from '../dev/agent-kind.js';
+import { buildAgent, buildCli, createAgentUser, createBucket, iamUserWithKey, publish } from '../dev/host.js';
+import { startMoto, TEST_REGION } from '../dev/moto.js';
 import {
   createLocalUser,
   makeClientKey,
@@ -32,7 +24,8 @@ import {
   type Sshd,
   sshLogin,
   startSshd,
-} from '../test/helpers/sshd.js';
+} from '../dev/sshd.js';
+import { startSyslogSink } from '../dev/syslog-sink.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const N = Number(process.argv[2] ?? 20);

@@ -8,12 +8,12 @@ import {
   UploadSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { startAwsProxy } from '../dev/aws-proxy.js';
+import { makeKey } from '../dev/keys.js';
+import { startMoto } from '../dev/moto.js';
+import { clientsFor, completed } from '../dev/publisher.js';
 import { mapLimit } from '../lambda/map-limit.js';
 import { DEFAULT_PUBLISH_CONFIG, publish } from '../lambda/publish.js';
-import { startAwsProxy } from '../test/helpers/aws-proxy.js';
-import { makeKey } from '../test/helpers/keys.js';
-import { startMoto } from '../test/helpers/moto.js';
-import { clientsFor, completed } from '../test/integration/lambda/fixture.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const [users = 1000, keysPerUser = 2, groups = 50] = process.argv.slice(2).map(Number);

@@ -4,8 +4,9 @@
 // path), then real ssh logins through a real sshd polled until refused, with
 // the host cache at its default TTL. Prints the breakdown per round.
 // Run as root: npx tsx bench/revocation.ts [rounds=2]
+
+import { type Revocation, startRevocationRig } from '../dev/revocation-rig.js';
 import { DEFAULT_TTL_SECONDS } from '../host-agent/config.js';
-import { type Revocation, startRevocationRig } from '../test/e2e/revocation-fixture.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const rounds = Number(process.argv[2] ?? 2);

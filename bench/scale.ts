@@ -13,6 +13,11 @@ import {
   UploadSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
 import { CreateBucketCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
+import { startAwsProxy } from '../dev/aws-proxy.js';
+import { makeKey } from '../dev/keys.js';
+import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../dev/moto.js';
+import { clientsFor } from '../dev/publisher.js';
+import { iamRateLimit } from '../dev/rate-limit.js';
 import { countCalls } from '../lambda/call-counter.js';
 import { createClients } from '../lambda/clients.js';
 import { mapLimit } from '../lambda/map-limit.js';
@@ -22,11 +27,6 @@ import {
   type PublishSummary,
   publish,
 } from '../lambda/publish.js';
-import { startAwsProxy } from '../test/helpers/aws-proxy.js';
-import { makeKey } from '../test/helpers/keys.js';
-import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/helpers/moto.js';
-import { iamRateLimit } from '../test/helpers/rate-limit.js';
-import { clientsFor } from '../test/integration/lambda/fixture.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const args = process.argv.slice(2);

@@ -1,6 +1,6 @@
 // Login storm: N concurrent invocations of the host agent for the same user on a
 // cold cache (sshd runs one per offered key, up to MaxStartups at a time), against
-// moto behind the recording proxy (test/helpers/aws-proxy.ts), which counts the
+// moto behind the recording proxy (dev/aws-proxy.ts), which counts the
 // S3 GETs per object and holds each GET for BENCH_S3_DELAY_MS (S3's latency; moto
 // on loopback answers in ~4 ms, so the invocations would hardly overlap).
 // For the script (installed form: node's absolute path in the shebang) and the
@@ -26,14 +26,15 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { groupKey, userKey } from '../contract/layout.js';
 import { renderLine } from '../contract/line.js';
+import { startAwsProxy } from '../dev/aws-proxy.js';
+import { agentEnv } from '../dev/host.js';
+import { makeKey } from '../dev/keys.js';
+import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../dev/moto.js';
 import { rewriteShebang } from '../host-agent/admin/install/plan.js';
-import { startAwsProxy } from '../test/helpers/aws-proxy.js';
-import { makeKey } from '../test/helpers/keys.js';
-import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/helpers/moto.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const N = Number(process.env.BENCH_N ?? 100);
@@ -286,16 +287,7 @@ async function main() {
         cache: { dir: cacheDir, ttlSeconds: 300, maxStaleSeconds: 86400 },
       }),
     );
-    const env: NodeJS.ProcessEnv = {
-      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
-      HOME: work,
-      USER: 'root',
-      LOGNAME: 'root',
-      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-      AWS_ENDPOINT_URL_S3: endpoint,
-      AWS_EC2_METADATA_DISABLED: 'true',
-    };
+    const env: NodeJS.ProcessEnv = agentEnv(work, endpoint);
     const counts = async () => {
       const got = await gets();
       return objects.map(([key]) => got.filter((p) => p === `/${BUCKET}/${key}`).length);

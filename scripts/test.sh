@@ -56,7 +56,7 @@ status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json=.tmp/vitest.json "$@" || status=$?
 # Second pass: the host agent's end-to-end and integration tests once more with
 # the standalone executable, on a "host" where node does not exist (see
-# test/helpers/agent-kind.ts). It takes the options given (--opt=value), not file filters.
+# dev/agent-kind.ts). It takes the options given (--opt=value), not file filters.
 opts=()
 for a in "$@"; do [[ $a == -* ]] && opts+=("$a"); done
 IAK_E2E_AGENT=standalone npx vitest run --reporter=default --reporter=json \

@@ -10,10 +10,18 @@ import { GetUserCommand } from '@aws-sdk/client-iam';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuditRecord, parseAuditLines, parseAuditObjectKey } from '../../contract/audit.js';
-import { withoutNode } from '../helpers/agent-kind.js';
-import { type FakeImds, IMDS_IDENTITY, startFakeImds } from '../helpers/fake-imds.js';
-import { type FaultProxy, s3Error, startFaultProxy } from '../helpers/fault-proxy.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
+import { withoutNode } from '../../dev/agent-kind.js';
+import {
+  buildAgent,
+  buildCli,
+  clients,
+  createAgentUser,
+  createBucket,
+  iamUserWithKey,
+  publish,
+  RUN_TAG,
+} from '../../dev/host.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../dev/moto.js';
 import {
   type ClientKey,
   createLocalUser,
@@ -25,21 +33,12 @@ import {
   type Sshd,
   sshLogin,
   startSshd,
-} from '../helpers/sshd.js';
-import { waitFor } from '../helpers/wait.js';
-import {
-  buildAgent,
-  buildCli,
-  clients,
-  createAgentUser,
-  createBucket,
-  iamUserWithKey,
-  publish,
-  RUN_TAG,
-  runAgent,
-  type SyslogSink,
-  startSyslogSink,
-} from './fixtures.js';
+} from '../../dev/sshd.js';
+import { type SyslogSink, startSyslogSink } from '../../dev/syslog-sink.js';
+import { waitFor } from '../../dev/wait.js';
+import { runAgent } from '../helpers/agent.js';
+import { type FakeImds, IMDS_IDENTITY, startFakeImds } from '../helpers/fake-imds.js';
+import { type FaultProxy, s3Error, startFaultProxy } from '../helpers/fault-proxy.js';
 
 const BUCKET = 'e2e-audit-keys';
 const AUDIT = 'e2e-audit-trail';

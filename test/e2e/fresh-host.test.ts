@@ -7,10 +7,11 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withoutNode } from '../../dev/agent-kind.js';
+import { buildAgent, RUN_TAG } from '../../dev/host.js';
+import { removeDir, removeLocalUser, requireSshd, SSHD, writeHostKey } from '../../dev/sshd.js';
 import { privsepNote } from '../../host-agent/admin/sshd-runtime.js';
-import { withoutNode } from '../helpers/agent-kind.js';
-import { removeDir, removeLocalUser, requireSshd, SSHD, writeHostKey } from '../helpers/sshd.js';
-import { buildAgent, RUN_TAG, runCommand } from './fixtures.js';
+import { runCommand } from '../helpers/agent.js';
 
 const AGENT_USER = `iake2e-fr-${RUN_TAG}`;
 const PRIVSEP = '/run/sshd';

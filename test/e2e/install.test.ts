@@ -7,9 +7,18 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DISABLED_MARK } from '../../host-agent/admin/install/plan.js';
-import { AGENT_KIND } from '../helpers/agent-kind.js';
-import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import { AGENT_KIND } from '../../dev/agent-kind.js';
+import {
+  awsEnv,
+  buildAgent,
+  buildCli,
+  createAgentUser,
+  createBucket,
+  iamUserWithKey,
+  publish,
+  RUN_TAG,
+} from '../../dev/host.js';
+import { type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
 import {
   type ClientKey,
   createLocalUser,
@@ -23,22 +32,12 @@ import {
   sshLogin,
   startSshd,
   writeHostKey,
-} from '../helpers/sshd.js';
-import { waitFor } from '../helpers/wait.js';
-import {
-  awsEnv,
-  buildAgent,
-  buildCli,
-  createAgentUser,
-  createBucket,
-  iamUserWithKey,
-  publish,
-  putParameter,
-  RUN_TAG,
-  runAgent,
-  type SyslogSink,
-  startSyslogSink,
-} from './fixtures.js';
+} from '../../dev/sshd.js';
+import { type SyslogSink, startSyslogSink } from '../../dev/syslog-sink.js';
+import { waitFor } from '../../dev/wait.js';
+import { DISABLED_MARK } from '../../host-agent/admin/install/plan.js';
+import { runAgent } from '../helpers/agent.js';
+import { putParameter } from './fixtures.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-install-keys';

@@ -22,9 +22,10 @@ import {
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatExpiryTime, type KeyType, own, renderLine } from '../../contract/index.js';
-import { DEFAULT_PUBLISH_CONFIG, type PublishConfig, publish } from '../../lambda/publish.js';
-import { makeSkKey } from '../helpers/keys.js';
-import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import { buildAgent, clients, createAgentUser, createBucket, RUN_TAG } from '../../dev/host.js';
+import { makeSkKey } from '../../dev/keys.js';
+import { type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
+import { completed } from '../../dev/publisher.js';
 import {
   type ClientKey,
   createLocalUser,
@@ -36,18 +37,10 @@ import {
   type Sshd,
   sshLogin,
   startSshd,
-} from '../helpers/sshd.js';
-import { completed } from '../integration/lambda/fixture.js';
-import {
-  buildAgent,
-  clients,
-  createAgentUser,
-  createBucket,
-  RUN_TAG,
-  runCommand,
-  type SyslogSink,
-  startSyslogSink,
-} from './fixtures.js';
+} from '../../dev/sshd.js';
+import { type SyslogSink, startSyslogSink } from '../../dev/syslog-sink.js';
+import { DEFAULT_PUBLISH_CONFIG, type PublishConfig, publish } from '../../lambda/publish.js';
+import { runCommand } from '../helpers/agent.js';
 
 const sleep = promisify(setTimeout);
 const BUCKET = 'e2e-lifecycle';

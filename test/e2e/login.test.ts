@@ -5,8 +5,17 @@ import { chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from '
 import { join } from 'node:path';
 import { UpdateSSHPublicKeyCommand } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeEntry, encodeEntry } from '../../host-agent/cache.js';
-import { freePort, type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import {
+  buildAgent,
+  buildCli,
+  clients,
+  createAgentUser,
+  createBucket,
+  iamUserWithKey,
+  publish,
+  RUN_TAG,
+} from '../../dev/host.js';
+import { freePort, type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
 import {
   type ClientKey,
   createLocalUser,
@@ -18,20 +27,11 @@ import {
   type Sshd,
   sshLogin,
   startSshd,
-} from '../helpers/sshd.js';
-import { waitFor } from '../helpers/wait.js';
-import {
-  buildAgent,
-  buildCli,
-  clients,
-  createAgentUser,
-  createBucket,
-  iamUserWithKey,
-  publish,
-  RUN_TAG,
-  type SyslogSink,
-  startSyslogSink,
-} from './fixtures.js';
+} from '../../dev/sshd.js';
+import { type SyslogSink, startSyslogSink } from '../../dev/syslog-sink.js';
+import { waitFor } from '../../dev/wait.js';
+import { decodeEntry, encodeEntry } from '../../host-agent/cache.js';
+import { writeConfig as writeConfigFile } from '../helpers/agent.js';
 
 const BUCKET = 'e2e-login-keys';
 const LOCAL = `iake2e-ops-${RUN_TAG}`;
@@ -51,18 +51,14 @@ describe('login through sshd with the agent', () => {
   let cacheDir: string;
 
   const writeConfig = (over: { ttlSeconds: number; maxStaleSeconds: number; endpoint?: string }) => {
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        bucket: BUCKET,
-        region: TEST_REGION,
-        endpoint: over.endpoint ?? moto.endpoint,
-        users: { [LOCAL]: ['groups/e2e-admins'] },
-        cache: { dir: cacheDir, ttlSeconds: over.ttlSeconds, maxStaleSeconds: over.maxStaleSeconds },
-        syslogSocket: syslog.socket,
-      }),
-      { mode: 0o644 },
-    );
+    writeConfigFile(configPath, {
+      bucket: BUCKET,
+      region: TEST_REGION,
+      endpoint: over.endpoint ?? moto.endpoint,
+      users: { [LOCAL]: ['groups/e2e-admins'] },
+      cache: { dir: cacheDir, ttlSeconds: over.ttlSeconds, maxStaleSeconds: over.maxStaleSeconds },
+      syslogSocket: syslog.socket,
+    });
   };
 
   /** Moves every cache entry's fetchedAt back: the cache judges age by it, not by file times. */

@@ -14,7 +14,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { RemoveUserFromGroupCommand } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import {
+  awsEnv,
+  buildAgent,
+  buildCli,
+  clients,
+  createAgentUser,
+  createBucket,
+  iamUserWithKey,
+  RUN_TAG,
+} from '../../dev/host.js';
+import { type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
 import {
   type ClientKey,
   makeClientKey,
@@ -24,21 +34,9 @@ import {
   requireSshd,
   sshLogin,
   startSshd,
-} from '../helpers/sshd.js';
-import {
-  awsEnv,
-  buildAgent,
-  buildCli,
-  clients,
-  createAgentUser,
-  createBucket,
-  iamUserWithKey,
-  importUsersSh,
-  passwd,
-  RUN_TAG,
-  runAgent,
-  uidOf,
-} from './fixtures.js';
+} from '../../dev/sshd.js';
+import { runAgent, writeConfig as writeConfigFile } from '../helpers/agent.js';
+import { importUsersSh, passwd, uidOf } from './fixtures.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-migration-keys';
@@ -71,20 +69,16 @@ describe('migration from aws-ec2-ssh and from an S3-publisher script', () => {
   const before = new Map<string, string[] | undefined>();
 
   const writeConfig = (extra: Record<string, unknown>) =>
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        bucket: BUCKET,
-        region: TEST_REGION,
-        endpoint: moto.endpoint,
-        iamUsers: { allowGroups: [DEVS] },
-        cache: { dir: join(dir, 'cache'), ttlSeconds: 0, maxStaleSeconds: 0 },
-        syslogSocket: join(dir, 'no-syslog.sock'),
-        syncUsers: { markerGroup: MARKER },
-        ...extra,
-      }),
-      { mode: 0o644 },
-    );
+    writeConfigFile(configPath, {
+      bucket: BUCKET,
+      region: TEST_REGION,
+      endpoint: moto.endpoint,
+      iamUsers: { allowGroups: [DEVS] },
+      cache: { dir: join(dir, 'cache'), ttlSeconds: 0, maxStaleSeconds: 0 },
+      syslogSocket: join(dir, 'no-syslog.sock'),
+      syncUsers: { markerGroup: MARKER },
+      ...extra,
+    });
   const publish = () =>
     run(process.execPath, [cli, 'publish', '--bucket', BUCKET, '--uid-base', String(UID_BASE)], {
       env: awsEnv(moto),

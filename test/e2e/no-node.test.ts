@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { nodeBinaries, STANDALONE_NAME, withoutNode } from '../helpers/agent-kind.js';
+import { nodeBinaries, STANDALONE_NAME, withoutNode } from '../../dev/agent-kind.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;

@@ -18,8 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isStandaloneExecutable } from '../../host-agent/admin/install/plan.js';
-import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import { buildCli, createAgentUser, createBucket, iamUserWithKey, publish, RUN_TAG } from '../../dev/host.js';
+import { type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
 import {
   type ClientKey,
   createLocalUser,
@@ -31,17 +31,9 @@ import {
   type Sshd,
   sshLogin,
   startSshd,
-} from '../helpers/sshd.js';
-import {
-  buildCli,
-  createAgentUser,
-  createBucket,
-  iamUserWithKey,
-  publish,
-  RUN_TAG,
-  type SyslogSink,
-  startSyslogSink,
-} from './fixtures.js';
+} from '../../dev/sshd.js';
+import { type SyslogSink, startSyslogSink } from '../../dev/syslog-sink.js';
+import { isStandaloneExecutable } from '../../host-agent/admin/install/plan.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;

@@ -4,9 +4,11 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
-import { makeTrustedDir, removeDir } from '../helpers/sshd.js';
-import { awsEnv, buildAgent, putParameter as putParam, runAgent } from './fixtures.js';
+import { awsEnv, buildAgent } from '../../dev/host.js';
+import { type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
+import { makeTrustedDir, removeDir } from '../../dev/sshd.js';
+import { runAgent } from '../helpers/agent.js';
+import { putParameter as putParam } from './fixtures.js';
 
 describe('refresh-principals from SSM (moto)', () => {
   let moto: Moto;

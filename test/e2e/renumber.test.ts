@@ -11,7 +11,17 @@ import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import {
+  awsEnv,
+  buildAgent,
+  buildCli,
+  clients,
+  createAgentUser,
+  createBucket,
+  iamUserWithKey,
+  RUN_TAG,
+} from '../../dev/host.js';
+import { type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
 import {
   type ClientKey,
   makeClientKey,
@@ -21,21 +31,9 @@ import {
   requireSshd,
   sshLogin,
   startSshd,
-} from '../helpers/sshd.js';
-import {
-  awsEnv,
-  buildAgent,
-  buildCli,
-  clients,
-  createAgentUser,
-  createBucket,
-  iamUserWithKey,
-  importUsersSh,
-  passwd,
-  RUN_TAG,
-  runAgent,
-  uidOf,
-} from './fixtures.js';
+} from '../../dev/sshd.js';
+import { runAgent, writeConfig as writeConfigFile } from '../helpers/agent.js';
+import { importUsersSh, passwd, uidOf } from './fixtures.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-renumber-keys';
@@ -75,19 +73,15 @@ describe('sync-users --renumber: adopted aws-ec2-ssh accounts get their publishe
   let busy: ChildProcess | undefined;
 
   const writeConfig = (syncUsers: Record<string, unknown> = {}) =>
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        bucket: BUCKET,
-        region: TEST_REGION,
-        endpoint: moto.endpoint,
-        iamUsers: { allowGroups: [DEVS] },
-        cache: { dir: join(dir, 'cache'), ttlSeconds: 0, maxStaleSeconds: 0 },
-        syslogSocket: join(dir, 'no-syslog.sock'),
-        syncUsers: { markerGroup: MARKER, sudoGroups: [DEVS], ...syncUsers },
-      }),
-      { mode: 0o644 },
-    );
+    writeConfigFile(configPath, {
+      bucket: BUCKET,
+      region: TEST_REGION,
+      endpoint: moto.endpoint,
+      iamUsers: { allowGroups: [DEVS] },
+      cache: { dir: join(dir, 'cache'), ttlSeconds: 0, maxStaleSeconds: 0 },
+      syslogSocket: join(dir, 'no-syslog.sock'),
+      syncUsers: { markerGroup: MARKER, sudoGroups: [DEVS], ...syncUsers },
+    });
   const sync = (...extra: string[]) =>
     runAgent(
       agent,

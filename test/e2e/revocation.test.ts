@@ -3,8 +3,8 @@
 // applied (targeted) and the host cache, at its default TTL, has expired.
 // Prints the breakdown; bench/revocation.ts repeats it for figures.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RevocationRig, startRevocationRig } from '../../dev/revocation-rig.js';
 import { DEFAULT_TTL_SECONDS } from '../../host-agent/config.js';
-import { type RevocationRig, startRevocationRig } from './revocation-fixture.js';
 
 const TTL_MS = DEFAULT_TTL_SECONDS * 1000;
 

@@ -10,9 +10,19 @@ import { join } from 'node:path';
 import { RemoveUserFromGroupCommand } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../contract/audit.js';
-import { readSegment, segments } from '../../host-agent/admin/audit/spool.js';
-import { AGENT_KIND } from '../helpers/agent-kind.js';
-import { freePort, type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import { AGENT_KIND } from '../../dev/agent-kind.js';
+import {
+  awsEnv,
+  buildAgent,
+  buildCli,
+  clients,
+  createAgentUser,
+  createBucket,
+  iamUserWithKey,
+  publish,
+  RUN_TAG,
+} from '../../dev/host.js';
+import { freePort, type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
 import {
   type ClientKey,
   createLocalUser,
@@ -24,22 +34,11 @@ import {
   type Sshd,
   sshLogin,
   startSshd,
-} from '../helpers/sshd.js';
-import { waitFor } from '../helpers/wait.js';
-import {
-  awsEnv,
-  buildAgent,
-  buildCli,
-  clients,
-  createAgentUser,
-  createBucket,
-  iamUserWithKey,
-  publish,
-  RUN_TAG,
-  runAgent,
-  type SyslogSink,
-  startSyslogSink,
-} from './fixtures.js';
+} from '../../dev/sshd.js';
+import { type SyslogSink, startSyslogSink } from '../../dev/syslog-sink.js';
+import { waitFor } from '../../dev/wait.js';
+import { readSegment, segments } from '../../host-agent/admin/audit/spool.js';
+import { runAgent } from '../helpers/agent.js';
 
 const BUCKET = 'ss-sessions';
 const GROUP = 'ss-admins';

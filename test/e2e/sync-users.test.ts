@@ -7,7 +7,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { RemoveUserFromGroupCommand, UpdateUserCommand } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import {
+  awsEnv,
+  buildAgent,
+  buildCli,
+  clients,
+  createAgentUser,
+  createBucket,
+  iamUserWithKey,
+  RUN_TAG,
+} from '../../dev/host.js';
+import { freePort, type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
 import {
   type ClientKey,
   makeClientKey,
@@ -18,19 +28,9 @@ import {
   type Sshd,
   sshLogin,
   startSshd,
-} from '../helpers/sshd.js';
-import {
-  awsEnv,
-  buildAgent,
-  buildCli,
-  clients,
-  createAgentUser,
-  createBucket,
-  iamUserWithKey,
-  passwd,
-  RUN_TAG,
-  runAgent,
-} from './fixtures.js';
+} from '../../dev/sshd.js';
+import { runAgent, writeConfig as writeConfigFile } from '../helpers/agent.js';
+import { passwd } from './fixtures.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-sync-keys';
@@ -66,25 +66,21 @@ describe('sync-users on this machine', () => {
   let index: { users: Record<string, { uid: number }> };
 
   const writeConfig = (endpoint: string) =>
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        bucket: BUCKET,
-        region: TEST_REGION,
-        endpoint,
-        iamUsers: { allowGroups: [`${P}-Devs`] },
-        cache: { dir: join(dir, 'cache'), ttlSeconds: 0, maxStaleSeconds: 0 },
-        syslogSocket: join(dir, 'no-syslog.sock'),
-        syncUsers: {
-          markerGroup: SYNCED,
-          localGroups: [STAFF],
-          groupMap: { [`${P}-Admins`]: WHEEL },
-          sudoGroups: [`${P}-Admins`],
-          removeHome: true,
-        },
-      }),
-      { mode: 0o644 },
-    );
+    writeConfigFile(configPath, {
+      bucket: BUCKET,
+      region: TEST_REGION,
+      endpoint,
+      iamUsers: { allowGroups: [`${P}-Devs`] },
+      cache: { dir: join(dir, 'cache'), ttlSeconds: 0, maxStaleSeconds: 0 },
+      syslogSocket: join(dir, 'no-syslog.sock'),
+      syncUsers: {
+        markerGroup: SYNCED,
+        localGroups: [STAFF],
+        groupMap: { [`${P}-Admins`]: WHEEL },
+        sudoGroups: [`${P}-Admins`],
+        removeHome: true,
+      },
+    });
 
   const publish = async () => {
     await run(process.execPath, [cli, 'publish', '--bucket', BUCKET, '--uid-base', String(UID_BASE)], {

@@ -17,8 +17,17 @@ import {
 } from '@aws-sdk/client-iam';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeSkKey } from '../helpers/keys.js';
-import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import {
+  awsEnv,
+  buildAgent,
+  buildCli,
+  clients,
+  createAgentUser,
+  createBucket,
+  RUN_TAG,
+} from '../../dev/host.js';
+import { makeSkKey } from '../../dev/keys.js';
+import { type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
 import {
   type ClientKey,
   createLocalUser,
@@ -30,21 +39,10 @@ import {
   type Sshd,
   sshLogin,
   startSshd,
-} from '../helpers/sshd.js';
-import { waitFor } from '../helpers/wait.js';
-import {
-  awsEnv,
-  buildAgent,
-  buildCli,
-  clients,
-  createAgentUser,
-  createBucket,
-  RUN_TAG,
-  runAgent,
-  runCommand,
-  type SyslogSink,
-  startSyslogSink,
-} from './fixtures.js';
+} from '../../dev/sshd.js';
+import { type SyslogSink, startSyslogSink } from '../../dev/syslog-sink.js';
+import { waitFor } from '../../dev/wait.js';
+import { runAgent, runCommand } from '../helpers/agent.js';
 
 const run = promisify(execFile);
 const BUCKET = 'e2e-tag-keys';

@@ -27,10 +27,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { clients, createBucket } from '../../dev/host.js';
+import { listenLoopback } from '../../dev/loopback.js';
+import { type Moto, startMoto } from '../../dev/moto.js';
 import { EMPTY_SHA256, sha256Hex, signRequest } from '../../host-agent/sigv4.js';
 import { AGENT_PATH, renderUserData, type UserDataOptions } from '../../lib/user-data.js';
-import { type Moto, startMoto } from '../helpers/moto.js';
-import { clients, createBucket } from './fixtures.js';
 
 const BUCKET = 'artifacts';
 const FOLDER = `s3://${BUCKET}/rel/1.0/`;
@@ -63,13 +64,8 @@ const readBody = (req: IncomingMessage) =>
     req.on('error', reject);
   });
 
-function listen(server: Server): Promise<string> {
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      resolve(`http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`);
-    }),
-  );
+async function listen(server: Server): Promise<string> {
+  return (await listenLoopback(server)).endpoint;
 }
 
 const close = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));

@@ -4,6 +4,7 @@
 // reliability suite (slow, hanging, expired credentials).
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { listenLoopback } from '../../dev/loopback.js';
 
 export type ImdsMode =
   /** Answers every request at once. */
@@ -34,7 +35,7 @@ export interface FakeImds {
   stop(): Promise<void>;
 }
 
-export function startFakeImds(mode: ImdsMode = { kind: 'ok' }): Promise<FakeImds> {
+export async function startFakeImds(mode: ImdsMode = { kind: 'ok' }): Promise<FakeImds> {
   const state = { mode };
   const requests: string[] = [];
   const sockets = new Set<Socket>();
@@ -103,25 +104,20 @@ export function startFakeImds(mode: ImdsMode = { kind: 'ok' }): Promise<FakeImds
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const addr = server.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      resolve({
-        endpoint: `http://127.0.0.1:${port}`,
-        requests,
-        get mode() {
-          return state.mode;
-        },
-        set mode(v: ImdsMode) {
-          state.mode = v;
-        },
-        stop() {
-          for (const t of timers) clearTimeout(t);
-          for (const s of sockets) s.destroy();
-          return new Promise<void>((r) => server.close(() => r()));
-        },
-      });
-    });
-  });
+  const { endpoint } = await listenLoopback(server);
+  return {
+    endpoint,
+    requests,
+    get mode() {
+      return state.mode;
+    },
+    set mode(v: ImdsMode) {
+      state.mode = v;
+    },
+    stop() {
+      for (const t of timers) clearTimeout(t);
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }

@@ -3,7 +3,7 @@
 // what a client wrote can be compared byte for byte) and can replace any one
 // answer by a fault, down to the socket: an AWS error, a reset before or in
 // the middle of the headers, no answer at all, slow headers, a slow or
-// truncated body, a Content-Length that lies. test/helpers/aws-proxy.ts is the
+// truncated body, a Content-Length that lies. dev/aws-proxy.ts is the
 // simpler recording proxy the integration tests use; this one adds the faults
 // that need raw socket writes.
 import {
@@ -14,6 +14,7 @@ import {
   STATUS_CODES,
 } from 'node:http';
 import type { Socket } from 'node:net';
+import { listenLoopback } from '../../dev/loopback.js';
 
 export type Service = 'iam' | 's3' | 'sts' | 'other';
 
@@ -201,7 +202,7 @@ function head(up: Upstream, contentLength: number): string {
   return lines.join('\r\n');
 }
 
-export function startFaultProxy(target: string, options: FaultProxyOptions = {}): Promise<FaultProxy> {
+export async function startFaultProxy(target: string, options: FaultProxyOptions = {}): Promise<FaultProxy> {
   const targetUrl = new URL(target);
   const requests: ProxyRequest[] = [];
   const faulted: ProxyRequest[] = [];
@@ -313,46 +314,40 @@ export function startFaultProxy(target: string, options: FaultProxyOptions = {})
     s.on('close', () => sockets.delete(s));
   });
 
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const addr = server.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      resolve({
-        endpoint: `http://127.0.0.1:${port}`,
-        requests,
-        faulted,
-        get options() {
-          return state.options;
-        },
-        set options(o: FaultProxyOptions) {
-          state.options = o;
-        },
-        count(service, action) {
-          return requests.filter(
-            (r) => r.service === service && (action === undefined || r.action === action),
-          ).length;
-        },
-        async settle(quietMs = 300, maxMs = 15_000) {
-          const until = Date.now() + maxMs;
-          while (Date.now() < until && (open > 0 || Date.now() - lastChange < quietMs)) {
-            await new Promise((r) => setTimeout(r, 50));
-          }
-        },
-        clear() {
-          requests.length = 0;
-          faulted.length = 0;
-          n = 0;
-        },
-        stop() {
-          for (const t of timers) clearTimeout(t);
-          timers.clear();
-          for (const s of sockets) s.destroy();
-          return new Promise<void>((r) => {
-            server.closeAllConnections();
-            server.close(() => r());
-          });
-        },
+  const { endpoint } = await listenLoopback(server);
+  return {
+    endpoint,
+    requests,
+    faulted,
+    get options() {
+      return state.options;
+    },
+    set options(o: FaultProxyOptions) {
+      state.options = o;
+    },
+    count(service, action) {
+      return requests.filter((r) => r.service === service && (action === undefined || r.action === action))
+        .length;
+    },
+    async settle(quietMs = 300, maxMs = 15_000) {
+      const until = Date.now() + maxMs;
+      while (Date.now() < until && (open > 0 || Date.now() - lastChange < quietMs)) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    clear() {
+      requests.length = 0;
+      faulted.length = 0;
+      n = 0;
+    },
+    stop() {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
       });
-    });
-  });
+    },
+  };
 }

@@ -7,7 +7,6 @@
 // and a non-zero exit, within the deadline plus a margin; never a line that is
 // neither S3's nor the cache's. After every row a clean run (no fault) must
 // answer S3's lines: a fault never leaves a damaged answer in the cache.
-import { execFile } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -29,9 +28,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directoryKey, heartbeatKey } from '../../contract/directory.js';
 import { groupKey, userKey } from '../../contract/layout.js';
 import { renderLine } from '../../contract/line.js';
+import { AGENT_KIND, STANDALONE_NAME, withoutNode } from '../../dev/agent-kind.js';
+import { sshdCommandEnv } from '../../dev/host.js';
+import { makeKey } from '../../dev/keys.js';
+import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../dev/moto.js';
 import { deriveObject } from '../../host-agent/authorized-keys.js';
 import { cacheFileName, encodeEntry } from '../../host-agent/cache.js';
-import { AGENT_KIND, STANDALONE_NAME, withoutNode } from '../helpers/agent-kind.js';
+import { type AgentRun, runCommand, writeConfig as writeConfigFile } from '../helpers/agent.js';
 import {
   type FakeImds,
   IMDS_TOKEN_EXPIRED,
@@ -47,8 +50,6 @@ import {
   startFaultProxy,
 } from '../helpers/fault-proxy.js';
 import { directoryJson, heartbeatJson } from '../helpers/index-fixture.js';
-import { makeKey } from '../helpers/keys.js';
-import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const BUCKET = 'reliability-keys';
@@ -107,12 +108,8 @@ interface Row {
   readonly s3Requests?: number;
 }
 
-interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly ms: number;
-}
+/** A run of the agent, with its wall time (for the printed table; asserted only against the deadline). */
+type RunResult = AgentRun & { readonly ms: number };
 
 let moto: Moto;
 let s3: S3Client;
@@ -167,23 +164,17 @@ function describeExpected(e: Expected): string {
 }
 
 function writeConfig(dir: string, mode: Mode, cacheDir: string): string {
-  const path = join(dir, 'config.json');
-  writeFileSync(
-    path,
-    JSON.stringify({
-      bucket: BUCKET,
-      prefix: PREFIX,
-      region: TEST_REGION,
-      endpoint: proxy.endpoint,
-      deadlineMs: DEADLINE_MS,
-      cache: { dir: cacheDir, ttlSeconds: TTL_S, maxStaleSeconds: MAX_STALE_S },
-      passwdFile: join(work, 'passwd'),
-      syslogSocket: join(work, 'no-syslog.sock'),
-      ...(mode === 'users' ? { users: { u: [...PRINCIPALS] } } : { iamUsers: { allowGroups: [] } }),
-    }),
-    { mode: 0o644 },
-  );
-  return path;
+  return writeConfigFile(join(dir, 'config.json'), {
+    bucket: BUCKET,
+    prefix: PREFIX,
+    region: TEST_REGION,
+    endpoint: proxy.endpoint,
+    deadlineMs: DEADLINE_MS,
+    cache: { dir: cacheDir, ttlSeconds: TTL_S, maxStaleSeconds: MAX_STALE_S },
+    passwdFile: join(work, 'passwd'),
+    syslogSocket: join(work, 'no-syslog.sock'),
+    ...(mode === 'users' ? { users: { u: [...PRINCIPALS] } } : { iamUsers: { allowGroups: [] } }),
+  });
 }
 
 /** Writes the older copies as the agent would have (with their derived lines), fetched at `fetchedAt`. */
@@ -534,7 +525,11 @@ const FULL_DISK =
   'cp -a "$seed"/. "$d"/ || exit 125; head -c 1048576 /dev/zero > "$d/.filler" 2>/dev/null; ' +
   '[ "$(df -k --output=avail "$d" | tail -1 | tr -d " ")" = 0 ] || exit 126; exec "$@"';
 
-function runAgent(args: string[], env: Record<string, string>, fullDisk?: { dir: string; seed: string }) {
+async function runAgent(
+  args: string[],
+  env: Record<string, string>,
+  fullDisk?: { dir: string; seed: string },
+): Promise<RunResult> {
   let [cmd, argv] = withoutNode(agent, args);
   if (fullDisk) {
     argv = [
@@ -554,12 +549,8 @@ function runAgent(args: string[], env: Record<string, string>, fullDisk?: { dir:
     cmd = 'unshare';
   }
   const started = performance.now();
-  return new Promise<RunResult>((resolve) => {
-    execFile(cmd, argv, { env, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 99) : 0;
-      resolve({ code, stdout, stderr, ms: Math.round(performance.now() - started) });
-    });
-  });
+  const r = await runCommand(cmd, argv, env, { timeoutMs: 30_000 });
+  return { ...r, ms: Math.round(performance.now() - started) };
 }
 
 async function credentialEnv(creds: Creds): Promise<Record<string, string>> {
@@ -646,12 +637,7 @@ describe(`host agent (${AGENT_KIND}) under faults`, () => {
     row.damage?.(cacheDir);
     const configPath = writeConfig(dir, mode, cacheDir);
     const user = mode === 'users' ? 'u' : 'alice';
-    const baseEnv = {
-      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
-      HOME: dir,
-      USER: 'root',
-      LOGNAME: 'root',
-    };
+    const baseEnv = sshdCommandEnv(dir);
 
     proxy.clear();
     proxy.options = row.s3 ? { fault: row.s3 } : {};

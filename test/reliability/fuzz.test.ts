@@ -47,6 +47,7 @@ import {
 } from '../../contract/layout.js';
 import { parseLine, parseObject, renderLine } from '../../contract/line.js';
 import { iamToLocalName, isValidLocalName, MAX_LOCAL_NAME } from '../../contract/names.js';
+import { makeKey, type TestKey } from '../../dev/keys.js';
 import { parseArgs } from '../../host-agent/args.js';
 import {
   authorizedKeys,
@@ -69,7 +70,6 @@ import type { Store } from '../../host-agent/store.js';
 import type { IamSnapshot, IamUser } from '../../lambda/iam-source.js';
 import { render } from '../../lambda/render.js';
 import { frozen, type MutableSnapshot, snapshotFromIndex } from '../../lambda/targeted-read.js';
-import { makeKey, type TestKey } from '../helpers/keys.js';
 
 const NUM_RUNS = Math.max(10_000, Number(process.env.FUZZ_RUNS ?? 0) || 0);
 const BASE_SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : Date.now() % 2 ** 31;

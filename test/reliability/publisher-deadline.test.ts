@@ -8,16 +8,16 @@
 import { CreateUserCommand, DeleteUserCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seeded } from '../../dev/aws-proxy.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../dev/moto.js';
+import { clientsFor } from '../../dev/publisher.js';
 import { createClients } from '../../lambda/clients.js';
 import { parseProgress, progressKey } from '../../lambda/progress.js';
 import { DEFAULT_PUBLISH_CONFIG, PublishIncomplete, publish } from '../../lambda/publish.js';
-import { seeded } from '../helpers/aws-proxy.js';
 import { type FaultProxy, queryError, startFaultProxy } from '../helpers/fault-proxy.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
 import {
   bucketContents,
   buildFixture,
-  clientsFor,
   expectedObjects,
   type Fixture,
 } from '../integration/lambda/fixture.js';

@@ -23,6 +23,9 @@ import {
 } from '@aws-sdk/client-iam';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeKey } from '../../dev/keys.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../dev/moto.js';
+import { clientsFor, completed } from '../../dev/publisher.js';
 import { createClients } from '../../lambda/clients.js';
 import { DEFAULT_PUBLISH_CONFIG, type PublishConfig, publish } from '../../lambda/publish.js';
 import {
@@ -33,15 +36,7 @@ import {
   s3Error,
   startFaultProxy,
 } from '../helpers/fault-proxy.js';
-import { makeKey } from '../helpers/keys.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../helpers/moto.js';
-import {
-  bucketContents,
-  buildFixture,
-  clientsFor,
-  completed,
-  type Fixture,
-} from '../integration/lambda/fixture.js';
+import { bucketContents, buildFixture, type Fixture } from '../integration/lambda/fixture.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist/iam-ssh-keys');

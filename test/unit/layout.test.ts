@@ -1,7 +1,8 @@
 // What the folders promise (docs/architecture.md, "Dependency rules"): each part
 // imports only the parts it may; host-agent/ is the login path and reaches
 // host-agent/admin/ only through main.ts's one lazy import; no import circle
-// anywhere in the sources; no source file over 500 lines.
+// anywhere in the sources; no source file over 500 lines. The dev-only parts
+// (dev/, bench/, scripts/) build on the sources, and test/ on all of them.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,18 +51,21 @@ function functionName(n: ts.SignatureDeclaration): string {
   return '<anonymous>';
 }
 
-function sourceFiles(): string[] {
+/** The files under the folders whose names end as `ending` says. */
+function filesUnder(dirs: readonly string[], ending = /\.ts$/): string[] {
   const out: string[] = [];
   const walk = (dir: string) => {
     for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
       const p = posix.join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (p.endsWith('.ts')) out.push(p);
+      else if (ending.test(p)) out.push(p);
     }
   };
-  for (const d of SOURCE_DIRS) walk(d);
+  for (const d of dirs) walk(d);
   return out.sort();
 }
+
+const sourceFiles = () => filesUnder(SOURCE_DIRS);
 
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
 
@@ -217,5 +221,44 @@ describe('sources (contract, lambda, lib, host-agent, cli)', () => {
       .filter((x) => x.lines > MAX_LINES)
       .map((x) => `${x.f}: ${x.lines} lines`);
     expect(long).toEqual([]);
+  });
+});
+
+/**
+ * The dev-only parts, never shipped, and what each may import besides itself:
+ * dev/ (what tests, benches and the demo share: moto, keys, the AWS proxy, sshd)
+ * builds on the sources; bench/ and scripts/ on dev/ and the sources, never on
+ * test/ (a suite's fixtures are not a bench's to change).
+ */
+const DEV_MAY_IMPORT: ReadonlyMap<string, readonly string[]> = new Map([
+  ['dev', SOURCE_DIRS],
+  ['bench', ['dev', ...SOURCE_DIRS]],
+  ['scripts', ['dev', ...SOURCE_DIRS]],
+]);
+
+/** Each import of a file in `parts` that leaves the parts `allowed` gives it (itself included). */
+function crossings(parts: readonly string[], allowed: (part: string) => readonly string[]): string[] {
+  return filesUnder(parts, /\.(ts|mts|mjs)$/).flatMap((f) => {
+    const part = f.split('/')[0] as string;
+    return relativeImports(f)
+      .filter((i) => ![part, ...allowed(part)].includes(i.target.split('/')[0] as string))
+      .map((i) => `${f}: ${i.specifier}`);
+  });
+}
+
+describe('dev-only parts (dev, bench, scripts)', () => {
+  it('dev/ imports only the sources (contract included)', () => {
+    expect(crossings(['dev'], (p) => DEV_MAY_IMPORT.get(p) ?? [])).toEqual([]);
+  });
+
+  it('bench/ and scripts/ import dev/ and the sources, never test/', () => {
+    expect(crossings(['bench', 'scripts'], (p) => DEV_MAY_IMPORT.get(p) ?? [])).toEqual([]);
+  });
+
+  it('no source imports dev/ or test/', () => {
+    const intoDev = crossings(SOURCE_DIRS, () => SOURCE_DIRS).filter((c) =>
+      /: (\.\.\/)+(dev|test)\//.test(c),
+    );
+    expect(intoDev).toEqual([]);
   });
 });

@@ -11,11 +11,11 @@ import {
 } from '@aws-sdk/client-iam';
 import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { makeKey, makeSkKey } from '../../../dev/keys.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { clientsFor } from '../../../dev/publisher.js';
 import { realRunner } from '../../../host-agent/admin/sys.js';
-import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
-import { makeKey, makeSkKey } from '../../helpers/keys.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
-import { clientsFor } from '../lambda/fixture.js';
 
 const CLI = join(process.cwd(), 'dist/iam-ssh-keys');
 let moto: Moto;

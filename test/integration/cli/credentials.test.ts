@@ -11,9 +11,9 @@ import { CreateUserCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { shellQuote } from '../../../cli/credentials/command.js';
-import { type AwsProxy, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
-import { clientsFor } from '../lambda/fixture.js';
+import { type AwsProxy, iamError, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { clientsFor } from '../../../dev/publisher.js';
 
 const CLI = join(process.cwd(), 'dist/iam-ssh-keys');
 const ACCOUNT = '123456789012';

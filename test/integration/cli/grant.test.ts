@@ -10,11 +10,11 @@ import {
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IndexGrant } from '../../../contract/index.js';
+import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { clientsFor } from '../../../dev/publisher.js';
 import { realRunner } from '../../../host-agent/admin/sys.js';
-import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
 import { fakeUserId, indexJson } from '../../helpers/index-fixture.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
-import { clientsFor } from '../lambda/fixture.js';
 
 const CLI = join(process.cwd(), 'dist/iam-ssh-keys');
 const BUCKET = 'grant-keys';

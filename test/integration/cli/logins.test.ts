@@ -7,9 +7,9 @@ import { parseArgs } from '../../../cli/args.js';
 import { type LoginsCommand, LoginsError, readShipped, runLogins } from '../../../cli/logins.js';
 import { auditPartitions } from '../../../cli/logins-report.js';
 import { type AuditRecord, auditObjectKey } from '../../../contract/audit.js';
-import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
+import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
 import { indexJson } from '../../helpers/index-fixture.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
 
 const AUDIT = 'lg-audit';
 const KEYS = 'lg-keys';

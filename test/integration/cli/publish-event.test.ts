@@ -12,11 +12,12 @@ import {
 } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cloudTrailEvent } from '../../../dev/cloudtrail.js';
+import { makeKey } from '../../../dev/keys.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { clientsFor } from '../../../dev/publisher.js';
 import { realRunner } from '../../../host-agent/admin/sys.js';
-import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
-import { makeKey } from '../../helpers/keys.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
-import { bucketContents, clientsFor } from '../lambda/fixture.js';
+import { bucketContents } from '../lambda/fixture.js';
 
 const CLI = join(process.cwd(), 'dist/iam-ssh-keys');
 let moto: Moto;

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { CreateUserCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeKey } from '../../../dev/keys.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { clientsFor } from '../../../dev/publisher.js';
 import { realRunner } from '../../../host-agent/admin/sys.js';
 import { serializeProgress } from '../../../lambda/progress.js';
-import { makeKey } from '../../helpers/keys.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
-import { clientsFor } from '../lambda/fixture.js';
 
 const CLI = join(process.cwd(), 'dist/iam-ssh-keys');
 const BUCKET = 'st-keys';

@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import { CreateUserCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AwsProxy, iamError, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { makeKey } from '../../../dev/keys.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { clientsFor } from '../../../dev/publisher.js';
 import { realRunner } from '../../../host-agent/admin/sys.js';
 import { parseProgress, progressKey } from '../../../lambda/progress.js';
-import { type AwsProxy, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
-import { makeKey } from '../../helpers/keys.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
-import { bucketContents, clientsFor } from '../lambda/fixture.js';
+import { bucketContents } from '../lambda/fixture.js';
 
 const CLI = join(process.cwd(), 'dist/iam-ssh-keys');
 let moto: Moto;

@@ -2,7 +2,7 @@
 // IAK_E2E_AGENT=standalone the standalone executable, on a host without node) as
 // a child process against a real moto_server: S3 over HTTP, STS AssumeRole,
 // the cache on disk, a real logger(1) writing to a unix datagram socket.
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -16,20 +16,27 @@ import {
 } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type DirectoryUser, directoryKey, heartbeatKey } from '../../../contract/directory.js';
 import { groupKey, userKey } from '../../../contract/layout.js';
 import { renderLine } from '../../../contract/line.js';
+import { AGENT_KIND, STANDALONE_NAME } from '../../../dev/agent-kind.js';
+import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { agentEnv } from '../../../dev/host.js';
+import { makeKey } from '../../../dev/keys.js';
+import { listenLoopback } from '../../../dev/loopback.js';
+import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { type SyslogSink, startSyslogSink } from '../../../dev/syslog-sink.js';
 import { cacheFileName, decodeEntry, encodeEntry } from '../../../host-agent/cache.js';
 import { lockFileName } from '../../../host-agent/fetch-lock.js';
-import { AGENT_KIND, STANDALONE_NAME, withoutNode } from '../../helpers/agent-kind.js';
-import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
+import {
+  type AgentRun,
+  runAgent as runAgentAt,
+  writeConfig as writeConfigFile,
+} from '../../helpers/agent.js';
 import { directoryJson, heartbeatJson } from '../../helpers/index-fixture.js';
-import { makeKey } from '../../helpers/keys.js';
-import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
-import { type SyslogSink, startSyslogSink } from '../../helpers/syslog-sink.js';
 
 const ROOT = new URL('../../..', import.meta.url).pathname;
 const BUCKET = 'ssh-keys';
@@ -48,39 +55,9 @@ const aliceLines = renderLine('alice', alice) + renderLine('alice', alice2);
 const bobLine = renderLine('bob+ops@example.com', bob);
 const carolLine = renderLine('carol', carol);
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function runAgent(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const [cmd, argv] = withoutNode(agent, args);
-  return new Promise((resolve) => {
-    execFile(
-      cmd,
-      argv,
-      {
-        // What sshd gives an AuthorizedKeysCommand, plus the explicit AWS_* wrapper of docs/host-agent.md.
-        env: {
-          PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
-          HOME: work,
-          USER: 'root',
-          LOGNAME: 'root',
-          AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-          AWS_ENDPOINT_URL_S3: moto.endpoint,
-          AWS_EC2_METADATA_DISABLED: 'true',
-          ...env,
-        },
-        encoding: 'utf8',
-      },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 99) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+/** The agent with what sshd gives an AuthorizedKeysCommand, plus the explicit AWS_* wrapper of docs/host-agent.md. */
+function runAgent(args: string[], env: Record<string, string> = {}): Promise<AgentRun> {
+  return runAgentAt(agent, args, { ...agentEnv(work, moto.endpoint), ...env });
 }
 
 // The local accounts the agent sees (passwdFile): as sync-users would create them, with published uids.
@@ -96,19 +73,14 @@ const PASSWD = [
 let configN = 0;
 function writeConfig(extra: Record<string, unknown>, cacheDir?: string): { path: string; cacheDir: string } {
   const dir = cacheDir ?? join(work, `cache-${++configN}`);
-  const path = join(work, `config-${++configN}.json`);
-  writeFileSync(
-    path,
-    JSON.stringify({
-      bucket: BUCKET,
-      prefix: PREFIX,
-      region: TEST_REGION,
-      cache: { dir, ttlSeconds: 300, maxStaleSeconds: 3600 },
-      passwdFile: join(work, 'passwd'),
-      ...extra,
-    }),
-    { mode: 0o644 },
-  );
+  const path = writeConfigFile(join(work, `config-${++configN}.json`), {
+    bucket: BUCKET,
+    prefix: PREFIX,
+    region: TEST_REGION,
+    cache: { dir, ttlSeconds: 300, maxStaleSeconds: 3600 },
+    passwdFile: join(work, 'passwd'),
+    ...extra,
+  });
   return { path, cacheDir: dir };
 }
 
@@ -158,9 +130,7 @@ function ageCache(dir: string, seconds: number): void {
 /** A TCP port that accepts connections and never answers. */
 async function blackhole(): Promise<{ url: string; server: Server }> {
   const server = createServer(() => {});
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const addr = server.address();
-  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, server };
+  return { url: (await listenLoopback(server)).endpoint, server };
 }
 
 beforeAll(async () => {
@@ -728,7 +698,7 @@ describe('login storm: single flight through the cache dir', () => {
   const leftovers = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('l-') || f.endsWith('.old'));
   const lockPath = (dir: string, key: string) => join(dir, lockFileName(cacheFileName(key)));
   /** Lines that exit 0 must print exactly; anything else must be exit 1 with nothing on stdout. */
-  const tally = (results: Result[], expected: string) => {
+  const tally = (results: AgentRun[], expected: string) => {
     const wrong = results.filter(
       (r) => !(r.code === 0 && r.stdout === expected) && !(r.code === 1 && r.stdout === ''),
     );

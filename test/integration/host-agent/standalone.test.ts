@@ -12,9 +12,11 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userKey } from '../../../contract/layout.js';
 import { renderLine } from '../../../contract/line.js';
-import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
-import { makeKey } from '../../helpers/keys.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
+import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { makeKey } from '../../../dev/keys.js';
+import { listenLoopback } from '../../../dev/loopback.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { writeConfig as writeConfigFile } from '../../helpers/agent.js';
 
 const ROOT = new URL('../../..', import.meta.url).pathname;
 const X64 = join(ROOT, 'dist/iam-authorized-keys-linux-x64');
@@ -62,18 +64,13 @@ function runIn(cwd: string, cmd: string, args: string[], env: Record<string, str
 }
 
 function writeConfig(name: string, extra: Record<string, unknown> = {}): string {
-  const path = join(work, `${name}.json`);
-  writeFileSync(
-    path,
-    JSON.stringify({
-      bucket: BUCKET,
-      region: TEST_REGION,
-      users: { 'ec2-user': ['users/alice'] },
-      cache: { dir: join(work, `cache-${name}`), ttlSeconds: 300, maxStaleSeconds: 3600 },
-      ...extra,
-    }),
-  );
-  return path;
+  return writeConfigFile(join(work, `${name}.json`), {
+    bucket: BUCKET,
+    region: TEST_REGION,
+    users: { 'ec2-user': ['users/alice'] },
+    cache: { dir: join(work, `cache-${name}`), ttlSeconds: 300, maxStaleSeconds: 3600 },
+    ...extra,
+  });
 }
 
 beforeAll(async () => {
@@ -137,9 +134,7 @@ describe('x64 standalone executable: its working directory cannot configure it',
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end(renderLine('alice', attacker));
     });
-    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', () => r()));
-    const addr = evil.address();
-    evilUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    evilUrl = (await listenLoopback(evil)).endpoint;
   });
   afterAll(() => new Promise<void>((r) => evil.close(() => r())));
 

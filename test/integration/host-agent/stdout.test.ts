@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_KIND, STANDALONE_NAME, withoutNode } from '../../helpers/agent-kind.js';
+import { AGENT_KIND, STANDALONE_NAME, withoutNode } from '../../../dev/agent-kind.js';
 
 const ROOT = new URL('../../..', import.meta.url).pathname;
 const AGENT = join(ROOT, 'dist', AGENT_KIND === 'standalone' ? STANDALONE_NAME : 'iam-authorized-keys');

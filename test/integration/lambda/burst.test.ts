@@ -12,14 +12,15 @@ import {
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseIndex } from '../../../contract/index.js';
+import { type AwsProxy, iamError, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { cloudTrailEvent } from '../../../dev/cloudtrail.js';
+import { makeKey } from '../../../dev/keys.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { clientsFor } from '../../../dev/publisher.js';
 import { DEFAULT_PUBLISH_CONFIG, publish } from '../../../lambda/publish.js';
 import { DEFAULT_EVENT_BATCH_WINDOW_SECONDS, EVENT_BATCH_SIZE } from '../../../lib/publisher/event-queue.js';
-import { type AwsProxy, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
-import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
-import { makeKey } from '../../helpers/keys.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
 import { type Arrival, sqsBatches } from '../../helpers/sqs.js';
-import { bucketContents, buildFixture, clientsFor } from './fixture.js';
+import { bucketContents, buildFixture } from './fixture.js';
 
 const BUCKET = 'ev-burst';
 let moto: Moto;

@@ -4,22 +4,12 @@ import {
   AddUserToGroupCommand,
   CreateGroupCommand,
   CreateUserCommand,
-  IAMClient,
+  type IAMClient,
   UpdateSSHPublicKeyCommand,
   UploadSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
-import { GetObjectCommand, paginateListObjectsV2, S3Client } from '@aws-sdk/client-s3';
-import { PublishIncomplete, type PublishResult, type RunOutcome } from '../../../lambda/publish-result.js';
-import { makeKey, type TestKey } from '../../helpers/keys.js';
-import { TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
-
-export function clientsFor(endpoint: string): { iam: IAMClient; s3: S3Client } {
-  const common = { endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS };
-  return {
-    iam: new IAMClient({ ...common, retryMode: 'adaptive', maxAttempts: 10 }),
-    s3: new S3Client({ ...common, forcePathStyle: true }),
-  };
-}
+import { GetObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
+import { makeKey, type TestKey } from '../../../dev/keys.js';
 
 export interface FixtureUser {
   readonly name: string;
@@ -115,10 +105,4 @@ export async function bucketContents(
     }
   }
   return out;
-}
-
-/** A run's outcome that must have completed (no deadline, or time enough): its result. */
-export function completed(outcome: RunOutcome): PublishResult {
-  if (outcome instanceof PublishIncomplete) throw new Error(`the run stopped in time: ${outcome.message}`);
-  return outcome;
 }

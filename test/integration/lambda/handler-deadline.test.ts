@@ -3,10 +3,11 @@
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PublisherMetric } from '../../../contract/publisher-settings.js';
+import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { clientsFor } from '../../../dev/publisher.js';
 import { parseProgress, progressKey } from '../../../lambda/progress.js';
-import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
-import { bucketContents, buildFixture, clientsFor, type Fixture } from './fixture.js';
+import { bucketContents, buildFixture, type Fixture } from './fixture.js';
 
 const BUCKET = 'lambda-deadline';
 // The metrics the stack's ImportInProgress and Staleness alarms watch (lib/publisher/alarms.ts).

@@ -3,10 +3,11 @@
 import { DeleteSSHPublicKeyCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
+import { cloudTrailEvent } from '../../../dev/cloudtrail.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { clientsFor } from '../../../dev/publisher.js';
 import { sqsRecord } from '../../helpers/sqs.js';
-import { buildFixture, clientsFor, type Fixture } from './fixture.js';
+import { buildFixture, type Fixture } from './fixture.js';
 
 let moto: Moto;
 let fixture: Fixture;

@@ -21,16 +21,17 @@ import {
 } from '@aws-sdk/client-iam';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AwsProxy, iamError, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { cloudTrailEvent } from '../../../dev/cloudtrail.js';
+import { makeKey } from '../../../dev/keys.js';
+import { type Moto, startMoto } from '../../../dev/moto.js';
+import { clientsFor } from '../../../dev/publisher.js';
 import { targetsOf } from '../../../lambda/event-targets.js';
 import { DEFAULT_EVENT_FULL_RUN_INTERVAL_MS } from '../../../lambda/full-run-budget.js';
 import { parseProgress, serializeProgress } from '../../../lambda/progress.js';
 import { DEFAULT_PUBLISH_CONFIG, PublishIncomplete, publish } from '../../../lambda/publish.js';
 import { publishForEvents, type TargetedOutcome } from '../../../lambda/publish-targeted.js';
-import { type AwsProxy, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
-import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
-import { makeKey } from '../../helpers/keys.js';
-import { type Moto, startMoto } from '../../helpers/moto.js';
-import { bucketContents, buildFixture, clientsFor, type Fixture } from './fixture.js';
+import { bucketContents, buildFixture, type Fixture } from './fixture.js';
 
 const BUCKET = 'ev-targeted';
 let moto: Moto;

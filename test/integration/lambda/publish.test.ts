@@ -19,6 +19,10 @@ import {
   parseHeartbeat,
   parseIndex,
 } from '../../../contract/index.js';
+import { type AwsProxy, emptyKeyListResponse, iamError, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { syntheticRsaKey } from '../../../dev/keys.js';
+import { type Moto, startMoto } from '../../../dev/moto.js';
+import { clientsFor, completed } from '../../../dev/publisher.js';
 import { listExisting } from '../../../lambda/bucket.js';
 import { IamReadError, type IamSnapshot } from '../../../lambda/iam-source.js';
 import {
@@ -29,14 +33,9 @@ import {
   publish,
 } from '../../../lambda/publish.js';
 import { renderAndWrite } from '../../../lambda/render-and-write.js';
-import { type AwsProxy, emptyKeyListResponse, iamError, startAwsProxy } from '../../helpers/aws-proxy.js';
-import { syntheticRsaKey } from '../../helpers/keys.js';
-import { type Moto, startMoto } from '../../helpers/moto.js';
 import {
   bucketContents,
   buildFixture,
-  clientsFor,
-  completed,
   expectedObjects,
   expectedUserObject,
   type Fixture,

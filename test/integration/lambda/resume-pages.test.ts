@@ -7,14 +7,15 @@
 import { CreateUserCommand, UploadSSHPublicKeyCommand } from '@aws-sdk/client-iam';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { makeKey } from '../../../dev/keys.js';
+import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { clientsFor } from '../../../dev/publisher.js';
 import { createClients } from '../../../lambda/clients.js';
 import { mapLimit } from '../../../lambda/map-limit.js';
 import { parseProgress, progressKey } from '../../../lambda/progress.js';
 import { DEFAULT_PUBLISH_CONFIG, PublishIncomplete, publish } from '../../../lambda/publish.js';
-import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
-import { makeKey } from '../../helpers/keys.js';
-import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../helpers/moto.js';
-import { bucketContents, clientsFor } from './fixture.js';
+import { bucketContents } from './fixture.js';
 
 const BUCKET = 'resume-pages';
 const USERS = 200;

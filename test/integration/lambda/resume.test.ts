@@ -11,6 +11,10 @@ import {
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseIndex } from '../../../contract/index.js';
+import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { makeKey } from '../../../dev/keys.js';
+import { type Moto, startMoto } from '../../../dev/moto.js';
+import { clientsFor, completed } from '../../../dev/publisher.js';
 import { countCalls } from '../../../lambda/call-counter.js';
 import {
   type ImportProgress,
@@ -26,17 +30,7 @@ import {
   type PublishResult,
   publish,
 } from '../../../lambda/publish.js';
-import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
-import { makeKey } from '../../helpers/keys.js';
-import { type Moto, startMoto } from '../../helpers/moto.js';
-import {
-  bucketContents,
-  buildFixture,
-  clientsFor,
-  completed,
-  expectedObjects,
-  type Fixture,
-} from './fixture.js';
+import { bucketContents, buildFixture, expectedObjects, type Fixture } from './fixture.js';
 
 const PREFIX = 'keys/';
 const BASE = Date.parse('2026-01-01T00:00:00Z');

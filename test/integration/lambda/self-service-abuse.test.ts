@@ -15,15 +15,16 @@ import {
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseIndex } from '../../../contract/index.js';
+import { type AwsProxy, emptyKeyListResponse, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { cloudTrailEvent } from '../../../dev/cloudtrail.js';
+import { makeKey, type TestKey } from '../../../dev/keys.js';
+import { type Moto, startMoto } from '../../../dev/moto.js';
+import { clientsFor, completed } from '../../../dev/publisher.js';
 import { planForInvocation } from '../../../lambda/event-targets.js';
 import { DEFAULT_PUBLISH_CONFIG, publish } from '../../../lambda/publish.js';
 import { publishForEvents, type TargetedOutcome } from '../../../lambda/publish-targeted.js';
-import { type AwsProxy, emptyKeyListResponse, startAwsProxy } from '../../helpers/aws-proxy.js';
-import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
-import { makeKey, type TestKey } from '../../helpers/keys.js';
-import { type Moto, startMoto } from '../../helpers/moto.js';
 import { sqsRecord } from '../../helpers/sqs.js';
-import { bucketContents, clientsFor, completed } from './fixture.js';
+import { bucketContents } from './fixture.js';
 
 const BUCKET = 'abuse';
 const HOUR = 3_600_000;

@@ -12,11 +12,12 @@ import {
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PublishedIndex, parseIndex } from '../../../contract/index.js';
+import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
+import { makeKey, makeSkKey } from '../../../dev/keys.js';
+import { type Moto, startMoto } from '../../../dev/moto.js';
+import { clientsFor, completed } from '../../../dev/publisher.js';
 import { DEFAULT_PUBLISH_CONFIG, publish } from '../../../lambda/publish.js';
-import { type AwsProxy, startAwsProxy } from '../../helpers/aws-proxy.js';
-import { makeKey, makeSkKey } from '../../helpers/keys.js';
-import { type Moto, startMoto } from '../../helpers/moto.js';
-import { bucketContents, clientsFor, completed } from './fixture.js';
+import { bucketContents } from './fixture.js';
 
 const BUCKET = 'tag-keys';
 let moto: Moto;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KeysError, tagKeyLines, tagKeyOf, uploadTagKey } from '../../../cli/keys.js';
 import { IAM_TAG_KEY } from '../../../contract/index.js';
-import { makeKey, makeSkKey } from '../../helpers/keys.js';
+import { makeKey, makeSkKey } from '../../../dev/keys.js';
 
 const ed = makeKey('ed25519');
 const sk = makeSkKey('ed25519');

@@ -7,9 +7,9 @@ import {
   statusReport,
 } from '../../../cli/status-report.js';
 import { parseIndex } from '../../../contract/index.js';
+import { makeKey } from '../../../dev/keys.js';
 import { type ImportProgress, serializeProgress } from '../../../lambda/progress.js';
 import { indexJson } from '../../helpers/index-fixture.js';
-import { makeKey } from '../../helpers/keys.js';
 
 const rsa2048 = makeKey('rsa', 2048);
 const rsa3072 = makeKey('rsa', 3072);

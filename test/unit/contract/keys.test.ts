@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parsePublicKeyText, validateKey } from '../../../contract/keys.js';
-import { makeKey } from '../../helpers/keys.js';
+import { makeKey } from '../../../dev/keys.js';
 
 const ed = makeKey('ed25519');
 const rsa = makeKey('rsa');

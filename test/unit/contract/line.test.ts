@@ -10,7 +10,7 @@ import {
   parseObject,
   renderLine,
 } from '../../../contract/line.js';
-import { makeKey, makeSkKey } from '../../helpers/keys.js';
+import { makeKey, makeSkKey } from '../../../dev/keys.js';
 
 const key = makeKey('ed25519');
 const good = renderLine('bob+ops@example.com', key).slice(0, -1);

@@ -6,7 +6,7 @@ import { basename, join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
-const DIRS = ['contract', 'lambda', 'lib', 'host-agent', 'cli', 'test', 'bench', 'scripts'];
+const DIRS = ['contract', 'lambda', 'lib', 'host-agent', 'cli', 'dev', 'test', 'bench', 'scripts'];
 
 function files(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../../dev/wait.js';
 import {
   AuditError,
   auditCommand,
@@ -16,7 +17,6 @@ import {
   startSyslogAuditor,
   TIMEOUT,
 } from '../../../host-agent/audit.js';
-import { waitFor } from '../../helpers/wait.js';
 
 describe('auditMessage', () => {
   it('names user, fingerprint, owner, principals and sources', () => {

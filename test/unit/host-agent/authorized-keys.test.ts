@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { type DirectoryUser, parseDirectory } from '../../../contract/directory.js';
 import { parseLine, renderLine } from '../../../contract/line.js';
 import { isValidLocalName } from '../../../contract/names.js';
+import { makeKey, makeSkKey } from '../../../dev/keys.js';
 import {
   authorizedKeys,
   deriveObject,
@@ -15,7 +16,6 @@ import { type AgentConfig, parseConfig } from '../../../host-agent/config.js';
 import { ObjectTooLargeError, StoreUnavailableError } from '../../../host-agent/errors.js';
 import type { ReadResult, Store } from '../../../host-agent/store.js';
 import { directoryJson, heartbeatJson } from '../../helpers/index-fixture.js';
-import { makeKey, makeSkKey } from '../../helpers/keys.js';
 
 const NOW = Date.parse('2024-06-01T12:00:00Z');
 const alice = makeKey();

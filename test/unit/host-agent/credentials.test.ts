@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listenLoopback } from '../../../dev/loopback.js';
 import {
   baseCredentials,
   type CredentialDeps,
@@ -109,9 +110,7 @@ describe('IMDSv2 (real HTTP server)', () => {
       }
       res.writeHead(404).end();
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const a = server.address();
-    endpoint = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+    ({ endpoint } = await listenLoopback(server));
   });
   afterAll(() => {
     server.close();

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listenLoopback } from '../../../dev/loopback.js';
 import { parseConfig } from '../../../host-agent/config.js';
 import { FetchError, ObjectTooLargeError } from '../../../host-agent/errors.js';
 import { request } from '../../../host-agent/http.js';
@@ -74,9 +75,7 @@ describe('createS3Fetcher against a local HTTP server', () => {
       if (key === 'proxy404') return res.writeHead(404).end('<html>Not Found</html>');
       res.writeHead(404).end('<Error><Code>NoSuchKey</Code></Error>');
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const a = server.address();
-    endpoint = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+    ({ endpoint } = await listenLoopback(server));
   });
   afterAll(() => {
     server.closeAllConnections();

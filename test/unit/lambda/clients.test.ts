@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ListUsersCommand } from '@aws-sdk/client-iam';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { listenLoopback } from '../../../dev/loopback.js';
 import { createClients } from '../../../lambda/clients.js';
 import { requestUrl } from '../../helpers/sdk-endpoint.js';
 
@@ -27,15 +28,14 @@ beforeAll(async () => {
   server = createServer((s) => {
     sockets.push(s); // accepted, never answered
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const addr = server.address();
+  const { endpoint } = await listenLoopback(server);
   // The SDK reads credentials and the endpoint override from the process environment.
   for (const k of ENV_KEYS) saved[k] = process.env[k];
   Object.assign(process.env, {
     AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
     AWS_SECRET_ACCESS_KEY: 'secret',
     AWS_REGION: 'eu-west-1',
-    AWS_ENDPOINT_URL: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`,
+    AWS_ENDPOINT_URL: endpoint,
   });
   delete process.env.AWS_SESSION_TOKEN;
 });

@@ -1,11 +1,11 @@
 // Table tests of lambda/copied-key-clash.ts: which copied-key clashes a targeted run may keep as
 // index.json decided them, and what an undecided user's removals leave.
 import { describe, expect, it } from 'vitest';
+import { makeKey } from '../../../dev/keys.js';
 import { onlyRemovals, undecidedCopies } from '../../../lambda/copied-key-clash.js';
 import type { IamKey, IamUser } from '../../../lambda/iam-source.js';
 import { render } from '../../../lambda/render.js';
 import { snapshotFromIndex } from '../../../lambda/targeted-read.js';
-import { makeKey } from '../../helpers/keys.js';
 
 describe('undecidedCopies: a copied-key clash index.json decided stays decided (issue 17, finding 10)', () => {
   const [A, B, C] = [makeKey(), makeKey(), makeKey()];

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { cloudTrailEvent } from '../../../dev/cloudtrail.js';
 import {
   type EventPlan,
   type Expectation,
@@ -10,7 +11,6 @@ import {
   targetsOf,
   unionOf,
 } from '../../../lambda/event-targets.js';
-import { cloudTrailEvent } from '../../helpers/cloudtrail.js';
 
 const t = (users: string[], groups: string[], expect?: Expectation[], revoked?: Revoked): EventPlan => ({
   kind: 'targets',

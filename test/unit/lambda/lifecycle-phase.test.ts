@@ -6,10 +6,10 @@ import {
   parseIndex,
   serializeIndex,
 } from '../../../contract/index.js';
+import { makeKey, makeSkKey } from '../../../dev/keys.js';
 import type { IamSnapshot, IamUser } from '../../../lambda/iam-source.js';
 import { render } from '../../../lambda/render.js';
 import { frozen, snapshotFromIndex } from '../../../lambda/targeted-read.js';
-import { makeKey, makeSkKey } from '../../helpers/keys.js';
 
 const rsa = makeKey('rsa');
 const ed = makeKey('ed25519');

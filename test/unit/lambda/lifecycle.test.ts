@@ -6,6 +6,7 @@ import {
   NOT_FIDO_REASON,
   type PublishedIndex,
 } from '../../../contract/index.js';
+import { makeKey, makeSkKey } from '../../../dev/keys.js';
 import {
   groupObject,
   keyAge,
@@ -16,7 +17,6 @@ import {
   userGrants,
   userLines,
 } from '../../../lambda/lifecycle.js';
-import { makeKey, makeSkKey } from '../../helpers/keys.js';
 
 const NOW = new Date('2027-01-10T12:00:00.000Z');
 const k1 = makeKey('ed25519');

@@ -8,6 +8,7 @@ import {
   parseIndex,
   serializeIndex,
 } from '../../../contract/index.js';
+import { makeKey } from '../../../dev/keys.js';
 import type { IamSnapshot, IamUser } from '../../../lambda/iam-source.js';
 import {
   copiedKeyReason,
@@ -17,7 +18,6 @@ import {
   knownKeyBodies,
   render,
 } from '../../../lambda/render.js';
-import { makeKey } from '../../helpers/keys.js';
 
 const k1 = makeKey('ed25519');
 const k2 = makeKey('rsa');

@@ -8,10 +8,10 @@ import {
   parsePublicKeyText,
   serializeIndex,
 } from '../../../contract/index.js';
+import { makeKey, makeSkKey, type TestKey } from '../../../dev/keys.js';
 import type { IamSnapshot, IamUser } from '../../../lambda/iam-source.js';
 import { copiedKeyReason, DUPLICATE_KEY_REASON, knownKeyBodies, render } from '../../../lambda/render.js';
 import { tagKeysOf } from '../../../lambda/tag-keys.js';
-import { makeKey, makeSkKey, type TestKey } from '../../helpers/keys.js';
 
 const ed = makeKey('ed25519');
 const ed2 = makeKey('ed25519');

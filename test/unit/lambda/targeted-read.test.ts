@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { INDEX_VERSION, type PublishedIndex, parseIndex, serializeIndex } from '../../../contract/index.js';
+import { makeKey } from '../../../dev/keys.js';
 import type { Expectation, Targets } from '../../../lambda/event-targets.js';
 import type { IamKey, IamSnapshot, IamUser } from '../../../lambda/iam-source.js';
 import { knownKeyBodies, render } from '../../../lambda/render.js';
@@ -10,7 +11,6 @@ import {
   unmetExpectations,
 } from '../../../lambda/targeted-read.js';
 import { type FakeIamState, type FakeIamUser, fakeIam } from '../../helpers/fake-iam.js';
-import { makeKey } from '../../helpers/keys.js';
 
 describe('unmetExpectations', () => {
   const alice = (keys: IamKey[], groups: string[] = []): IamUser => ({

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listenLoopback } from '../../../../dev/loopback.js';
 import {
   defaultParameterName,
   PrincipalsSourceError,
@@ -199,9 +200,7 @@ describe('refreshPrincipals through the shared IMDSv2 client (real HTTP server)'
       if (req.url === '/latest/meta-data/tags/instance/broken') return res.writeHead(500).end();
       res.writeHead(404).end();
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const a = server.address();
-    endpoint = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+    ({ endpoint } = await listenLoopback(server));
   });
   afterAll(() => {
     server.close();

@@ -14,6 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../../../dev/wait.js';
 import {
   ensurePrivateDirAs,
   findOwnedFile,
@@ -22,7 +23,6 @@ import {
   realSystemFs,
   writeFileAtomic,
 } from '../../../../host-agent/admin/sys.js';
-import { waitFor } from '../../../helpers/wait.js';
 
 describe('realSystemFs.listMatches (real directory, the glob install uses)', () => {
   const fsys = realSystemFs(realRunner);

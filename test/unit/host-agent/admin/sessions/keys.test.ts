@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { renderLine } from '../../../../../contract/line.js';
+import { makeKey } from '../../../../../dev/keys.js';
 import { parseAdminConfig } from '../../../../../host-agent/admin/config.js';
 import { parseSessionsSection } from '../../../../../host-agent/admin/sessions/config.js';
 import { freshOnlyCache, readPrincipalKeys } from '../../../../../host-agent/admin/sessions/keys.js';
@@ -7,7 +8,6 @@ import type { CacheEntry } from '../../../../../host-agent/cache.js';
 import { ConfigError, configFields, parseConfig } from '../../../../../host-agent/config.js';
 import { StoreUnavailableError } from '../../../../../host-agent/errors.js';
 import type { ReadResult, Store } from '../../../../../host-agent/store.js';
-import { makeKey } from '../../../../helpers/keys.js';
 
 describe('freshOnlyCache', () => {
   const entry = (fetchedAt: number): CacheEntry => ({

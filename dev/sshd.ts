@@ -5,8 +5,8 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { fingerprintOfBlob } from '../../contract/keys.js';
-import { realRunner } from '../../host-agent/admin/sys.js';
+import { fingerprintOfBlob } from '../contract/keys.js';
+import { realRunner } from '../host-agent/admin/sys.js';
 import { type AgentKind, withoutNode } from './agent-kind.js';
 import { withDevLog } from './dev-log.js';
 import { freePort } from './moto.js';
@@ -60,7 +60,7 @@ export interface SshdOptions {
   readonly options?: readonly string[];
   /** 'standalone': sshd (and the agent it runs) starts where node does not exist. @default AGENT_KIND */
   readonly agentKind?: AgentKind;
-  /** sshd logs through syslog(3) to this datagram socket (as /dev/log: test/helpers/dev-log.ts) instead of stderr. */
+  /** sshd logs through syslog(3) to this datagram socket (as /dev/log: dev/dev-log.ts) instead of stderr. */
   readonly syslogSocket?: string;
 }
 

@@ -85,13 +85,17 @@ export async function startMoto(): Promise<Moto> {
     async reset() {
       await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
     },
-    stop() {
-      return new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-      });
-    },
+    stop: () => stopChild(child),
   };
+}
+
+/** SIGTERM, SIGKILL after 3 s; resolves once the child has exited, at once when it already has. */
+export function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    // A child killed by a signal (SIGKILL here, when moto was slow to stop) has a signal code and no exit code.
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+  });
 }

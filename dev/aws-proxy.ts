@@ -2,6 +2,7 @@
 // (service + action), injects faults, and splits IAM list responses into pages:
 // moto ignores Marker/MaxItems, real IAM pages at 100 items.
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
+import { listenLoopback } from './loopback.js';
 
 export interface RecordedRequest {
   readonly service: 'iam' | 's3' | 'sts' | 'other';
@@ -144,7 +145,7 @@ const PAGED: Record<string, { lists: string[]; result: string }> = {
   ListSSHPublicKeys: { lists: ['SSHPublicKeys'], result: 'ListSSHPublicKeysResult' },
 };
 
-export function startAwsProxy(target: string, options: ProxyOptions = {}): Promise<AwsProxy> {
+export async function startAwsProxy(target: string, options: ProxyOptions = {}): Promise<AwsProxy> {
   const targetUrl = new URL(target);
   const requests: RecordedRequest[] = [];
   let n = 0;
@@ -216,37 +217,31 @@ export function startAwsProxy(target: string, options: ProxyOptions = {}): Promi
       res.end(String(e));
     }
   });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const addr = server.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      resolve({
-        endpoint: `http://127.0.0.1:${port}`,
-        requests,
-        get options() {
-          return state.options;
-        },
-        set options(o: ProxyOptions) {
-          state.options = o;
-        },
-        count(service, action) {
-          return requests.filter(
-            (r) => r.service === service && (action === undefined || r.action === action),
-          ).length;
-        },
-        clear() {
-          requests.length = 0;
-          n = 0;
-        },
-        stop() {
-          return new Promise<void>((r) => {
-            server.closeAllConnections();
-            server.close(() => r());
-          });
-        },
+  const { endpoint } = await listenLoopback(server);
+  return {
+    endpoint,
+    requests,
+    get options() {
+      return state.options;
+    },
+    set options(o: ProxyOptions) {
+      state.options = o;
+    },
+    count(service, action) {
+      return requests.filter((r) => r.service === service && (action === undefined || r.action === action))
+        .length;
+    },
+    clear() {
+      requests.length = 0;
+      n = 0;
+    },
+    stop() {
+      return new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
       });
-    });
-  });
+    },
+  };
 }
 
 /** mulberry32: a seeded draw, so every run (test or bench) picks the same requests. */

@@ -19,7 +19,7 @@ const SCRIPT = [
   'exec "$@"',
 ].join('\n');
 
-/** [cmd, args] that run cmd with /dev/log bound to `socket` (a datagram socket, e.g. test/helpers/syslog-sink.ts). */
+/** [cmd, args] that run cmd with /dev/log bound to `socket` (a datagram socket, e.g. dev/syslog-sink.ts). */
 export function withDevLog(
   socket: string,
   cmd: string,

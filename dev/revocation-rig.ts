@@ -12,8 +12,19 @@ import {
   RemoveUserFromGroupCommand,
   UpdateSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
-import { cloudTrailEvent } from '../helpers/cloudtrail.js';
-import { type Moto, startMoto, TEST_REGION } from '../helpers/moto.js';
+import { cloudTrailEvent } from './cloudtrail.js';
+import {
+  awsEnv,
+  buildAgent,
+  buildCli,
+  clients,
+  createAgentUser,
+  createBucket,
+  iamUserWithKey,
+  publish,
+  RUN_TAG,
+} from './host.js';
+import { type Moto, startMoto, TEST_REGION } from './moto.js';
 import {
   type ClientKey,
   createLocalUser,
@@ -25,20 +36,8 @@ import {
   type Sshd,
   sshLogin,
   startSshd,
-} from '../helpers/sshd.js';
-import {
-  awsEnv,
-  buildAgent,
-  buildCli,
-  clients,
-  createAgentUser,
-  createBucket,
-  iamUserWithKey,
-  publish,
-  RUN_TAG,
-  type SyslogSink,
-  startSyslogSink,
-} from './fixtures.js';
+} from './sshd.js';
+import { type SyslogSink, startSyslogSink } from './syslog-sink.js';
 
 const run = promisify(execFile);
 const BUCKET = 'ev-revocation';

@@ -1,7 +1,7 @@
 // Real key pairs for tests, generated with node:crypto and converted to OpenSSH
 // public-key text through the contract's PEM path.
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { type KeyType, parsePublicKeyText } from '../../contract/index.js';
+import { type KeyType, parsePublicKeyText } from '../contract/index.js';
 
 export interface TestKey {
   /** 'type base64' */
