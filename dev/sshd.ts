@@ -237,34 +237,41 @@ export interface LoginResult {
   readonly stderr: string;
 }
 
-/** One real login with the real ssh client (no agent, no known_hosts, batch mode). */
+/** The real ssh client's argv for one login (no agent, no known_hosts, batch mode). */
+export function sshClientArgs(port: number, user: string, key: ClientKey, command: string): string[] {
+  return [
+    '-F',
+    '/dev/null',
+    '-i',
+    key.privateKey,
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'ConnectTimeout=20',
+    '-p',
+    String(port),
+    `${user}@127.0.0.1`,
+    command,
+  ];
+}
+
+/** The ssh client's environment: nothing of this shell's but PATH. */
+export const sshClientEnv = (): Record<string, string> => ({
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+  HOME: '/root',
+});
+
+/** One real login with the real ssh client. */
 export function sshLogin(port: number, user: string, key: ClientKey, command = 'true'): Promise<LoginResult> {
-  return realRunner(
-    'ssh',
-    [
-      '-F',
-      '/dev/null',
-      '-i',
-      key.privateKey,
-      '-o',
-      'BatchMode=yes',
-      '-o',
-      'IdentitiesOnly=yes',
-      '-o',
-      'StrictHostKeyChecking=no',
-      '-o',
-      'UserKnownHostsFile=/dev/null',
-      '-o',
-      'LogLevel=ERROR',
-      '-o',
-      'ConnectTimeout=20',
-      '-p',
-      String(port),
-      `${user}@127.0.0.1`,
-      command,
-    ],
-    { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root' } },
-  );
+  return realRunner('ssh', sshClientArgs(port, user, key, command), { env: sshClientEnv() });
 }
 
 /**

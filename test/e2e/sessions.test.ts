@@ -32,6 +32,8 @@ import {
   removeLocalUser,
   requireSshd,
   type Sshd,
+  sshClientArgs,
+  sshClientEnv,
   sshLogin,
   startSshd,
 } from '../../dev/sshd.js';
@@ -83,30 +85,10 @@ describe(`sessions --end-revoked over a real sshd (${AGENT_KIND} agent)`, () => 
 
   /** `ssh ... sleep 600` as the shared account: a session that lasts until it is ended. */
   const longSession = (key: ClientKey): Session => {
-    const child = spawn(
-      'ssh',
-      [
-        '-F',
-        '/dev/null',
-        '-i',
-        key.privateKey,
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'IdentitiesOnly=yes',
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'LogLevel=ERROR',
-        '-p',
-        String(sshd.port),
-        `${shared}@127.0.0.1`,
-        'sleep 600',
-      ],
-      { stdio: 'ignore', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root' } },
-    );
+    const child = spawn('ssh', sshClientArgs(sshd.port, shared, key, 'sleep 600'), {
+      stdio: 'ignore',
+      env: sshClientEnv(),
+    });
     const s: Session = {
       child,
       done: false,
