@@ -23,6 +23,7 @@ import {
   createBucket,
   iamUserWithKey,
   RUN_TAG,
+  waitUntilNoProcesses,
 } from '../../dev/host.js';
 import { type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
 import {
@@ -240,6 +241,8 @@ describe('migration from aws-ec2-ssh and from an S3-publisher script', () => {
 
   it('renumbered to the published uid (usermod -u), it logs in through iamUsers alone and still owns its files', async () => {
     const uid = index.users[ANN]?.uid as number;
+    // The earlier logins' sshd session processes must be gone, or usermod calls ann busy.
+    await waitUntilNoProcesses(uidOf(ANN));
     await run('usermod', ['-u', String(uid), ANN]);
     expect(statSync(join('/home', ANN, 'notes.txt')).uid).toBe(uid);
     const r = await login(ANN, ann, 'id -u; cat notes.txt');

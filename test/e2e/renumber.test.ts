@@ -20,6 +20,7 @@ import {
   createBucket,
   iamUserWithKey,
   RUN_TAG,
+  waitUntilNoProcesses,
 } from '../../dev/host.js';
 import { type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
 import {
@@ -212,6 +213,8 @@ describe('sync-users --renumber: adopted aws-ec2-ssh accounts get their publishe
   });
 
   it('a run: the idle account is renumbered (group, home files and mail spool along); the busy one is reported and left as is', async () => {
+    // The earlier login's sshd session process must be gone, or ann is busy too.
+    await waitUntilNoProcesses(old[ANN] as number);
     busy = spawn('sleep', ['300'], { uid: old[BEA] as number, gid: oldGid[BEA] as number, stdio: 'ignore' });
     const r = await sync('--renumber');
     expect(r.code).toBe(1);
@@ -253,6 +256,7 @@ describe('sync-users --renumber: adopted aws-ec2-ssh accounts get their publishe
 
   it('once the process is gone, the next run (syncUsers.renumber in the config) renumbers it; then nothing is left to do', async () => {
     await stopBusy();
+    await waitUntilNoProcesses(old[BEA] as number);
     writeConfig({ renumber: true });
     const r = await sync();
     expect(r.code).toBe(0);
