@@ -19,6 +19,24 @@ import { compileStandalone } from './standalone.mjs';
  * build (add it here, as a function).
  */
 const LAZY_CRYPTO = ['createHash', 'createHmac', 'createPublicKey', 'randomBytes', 'timingSafeEqual'];
+/**
+ * Under Bun (the standalone executable) node:crypto is a JavaScript module that
+ * costs ~4 ms of CPU and ~7 MiB to load, and node:http's signing and key
+ * fingerprints on a cache miss only need SHA-256, HMAC-SHA-256 and a few random
+ * bytes. These come from Bun's own BoringSSL (`Bun.CryptoHasher`, with
+ * node:crypto's `update`/`digest` API and results) and WebCrypto; any other
+ * call, and node, use node:crypto. The SigV4 signature of the standalone
+ * executable is checked by a signature-verifying S3 stand-in
+ * (test/e2e/user-data.test.ts) and its fingerprints by every FINGERPRINT login.
+ */
+const BUN_CRYPTO = {
+  createHash:
+    'export function createHash(alg, ...o) { return B && o.length === 0 ? new B.CryptoHasher(alg) : m().createHash(alg, ...o); }',
+  createHmac:
+    'export function createHmac(alg, key, ...o) { return B && o.length === 0 ? new B.CryptoHasher(alg, key) : m().createHmac(alg, key, ...o); }',
+  randomBytes:
+    'export function randomBytes(n, ...o) { return B && o.length === 0 && n <= 65536 ? Buffer.from(crypto.getRandomValues(new Uint8Array(n))) : m().randomBytes(n, ...o); }',
+};
 const lazyCrypto = {
   name: 'lazy-node-crypto',
   setup(b) {
@@ -32,7 +50,11 @@ const lazyCrypto = {
       contents: [
         'let c;',
         "const m = () => (c ??= require('node:crypto'));",
-        ...LAZY_CRYPTO.map((n) => `export function ${n}(...a) { return m().${n}(...a); }`),
+        ...LAZY_CRYPTO.filter((n) => !BUN_CRYPTO[n]).map(
+          (n) => `export function ${n}(...a) { return m().${n}(...a); }`,
+        ),
+        'const B = globalThis.Bun;',
+        ...Object.values(BUN_CRYPTO),
       ].join('\n'),
     }));
   },
