@@ -20,14 +20,15 @@ import { compileStandalone } from './standalone.mjs';
  */
 const LAZY_CRYPTO = ['createHash', 'createHmac', 'createPublicKey', 'randomBytes', 'timingSafeEqual'];
 /**
- * Under Bun (the standalone executable) node:crypto is a JavaScript module that
- * costs ~4 ms of CPU and ~7 MiB to load, and node:http's signing and key
- * fingerprints on a cache miss only need SHA-256, HMAC-SHA-256 and a few random
- * bytes. These come from Bun's own BoringSSL (`Bun.CryptoHasher`, with
+ * Under Bun (the standalone executable) node:crypto is a JavaScript module
+ * (~4 ms of CPU and ~7 MiB to load on its own; ~0.6 ms on a cache miss, which
+ * loads the same stream machinery for node:http anyway), and the signing and
+ * key fingerprints of a miss need only SHA-256, HMAC-SHA-256 and a few random
+ * bytes. Under Bun these come from its own BoringSSL (`Bun.CryptoHasher`, with
  * node:crypto's `update`/`digest` API and results) and WebCrypto; any other
- * call, and node, use node:crypto. The SigV4 signature of the standalone
- * executable is checked by a signature-verifying S3 stand-in
- * (test/e2e/user-data.test.ts) and its fingerprints by every FINGERPRINT login.
+ * call, and node, use node:crypto. The standalone's SigV4 is checked by a
+ * signature-verifying S3 stand-in (test/integration/host-agent/standalone.test.ts)
+ * and its fingerprints by every FINGERPRINT login on a cold cache.
  */
 const BUN_CRYPTO = {
   createHash:
