@@ -2,7 +2,7 @@
 // built agent and operator CLI (dist/), IAM users and keys in moto, a bucket, the
 // account sshd runs the agent as, and publishing with the real CLI.
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -16,7 +16,6 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { rewriteShebang } from '../host-agent/admin/install/plan.js';
 import { AGENT_KIND, STANDALONE_NAME } from './agent-kind.js';
 import { type Moto, TEST_CREDENTIALS, TEST_REGION } from './moto.js';
-import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
 
@@ -143,39 +142,4 @@ export function agentEnv(home: string, s3Endpoint: string): Record<string, strin
     AWS_ENDPOINT_URL_S3: s3Endpoint,
     AWS_EC2_METADATA_DISABLED: 'true',
   };
-}
-
-const procText = (pid: number, file: string): string => {
-  try {
-    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
-  } catch {
-    return ''; // exited meanwhile
-  }
-};
-
-/** Pids of processes whose real, effective or saved uid is `uid`: what usermod calls busy (zombies included). */
-export function processesOfUid(uid: number): number[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .map(Number)
-    .filter((pid) => {
-      const ids = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(procText(pid, 'status'))?.slice(1, 4).map(Number);
-      return ids?.includes(uid) ?? false;
-    });
-}
-
-/**
- * Waits until `uid` has no process left. After an ssh client exits, sshd's session process for that account can
- * live on for a moment (long on a loaded machine): usermod and sync-users --renumber would call the account busy.
- */
-export async function waitUntilNoProcesses(uid: number, timeoutMs = 15_000): Promise<void> {
-  try {
-    await waitFor(() => processesOfUid(uid).length === 0, { timeoutMs });
-  } catch {
-    const left = processesOfUid(uid).map((pid) => {
-      const state = /^State:\s+(.*)$/m.exec(procText(pid, 'status'))?.[1] ?? '?';
-      return `${pid} ${procText(pid, 'cmdline').replaceAll('\0', ' ').trim()} [${state}]`;
-    });
-    throw new Error(`uid ${uid} still has processes after ${timeoutMs} ms: ${left.join(', ')}`);
-  }
 }

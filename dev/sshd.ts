@@ -10,6 +10,7 @@ import { realRunner } from '../host-agent/admin/sys.js';
 import { type AgentKind, withoutNode } from './agent-kind.js';
 import { withDevLog } from './dev-log.js';
 import { freePort } from './moto.js';
+import { processesOfUid } from './processes.js';
 
 export const SSHD = process.env.SSHD_PATH ?? '/usr/sbin/sshd';
 
@@ -283,7 +284,22 @@ export function createLocalUser(name: string): void {
   execFileSync('useradd', ['-m', '-s', '/bin/sh', '-p', '*', name], { stdio: 'pipe' });
 }
 
+/**
+ * Removes a throwaway account and first kills what still runs as it: a session's command outlives its ssh client
+ * (no pty, so no SIGHUP), and once userdel frees the uid, useradd hands it to the next account with those processes
+ * still running under it (usermod then calls that account busy).
+ */
 export function removeLocalUser(name: string): void {
+  const uid = Number(spawnSync('id', ['-u', name], { encoding: 'utf8' }).stdout.trim());
+  if (Number.isInteger(uid) && uid > 0 && uid !== process.getuid?.()) {
+    for (const pid of processesOfUid(uid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
   spawnSync('userdel', ['-r', '-f', name], { stdio: 'ignore' });
 }
 

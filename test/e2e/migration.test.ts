@@ -23,9 +23,9 @@ import {
   createBucket,
   iamUserWithKey,
   RUN_TAG,
-  waitUntilNoProcesses,
 } from '../../dev/host.js';
 import { type Moto, startMoto, TEST_REGION } from '../../dev/moto.js';
+import { waitUntilNoProcesses } from '../../dev/processes.js';
 import {
   type ClientKey,
   makeClientKey,
