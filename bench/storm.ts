@@ -34,6 +34,7 @@ import { startAwsProxy } from '../dev/aws-proxy.js';
 import { agentEnv } from '../dev/host.js';
 import { makeKey } from '../dev/keys.js';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../dev/moto.js';
+import { dropPageCache, pageCacheNote } from '../dev/page-cache.js';
 import { rewriteShebang } from '../host-agent/admin/install/plan.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -293,6 +294,8 @@ async function main() {
       return objects.map(([key]) => got.filter((p) => p === `/${BUCKET}/${key}`).length);
     };
 
+    // The agents are written by now: measure them as a host runs them (dev/page-cache.ts).
+    const pageCache = dropPageCache();
     const results = new Map<string, Round[]>(agents.map((a) => [a.label, []]));
     // Interleaved, so that background load on the shared machine hits every agent alike.
     for (let round = 0; round < ROUNDS; round++) {
@@ -337,6 +340,7 @@ async function main() {
       for (const w of (results.get(a.label) ?? []).flatMap((r) => r.wrong)) why.set(w, (why.get(w) ?? 0) + 1);
       for (const [w, n] of why) console.log(`${a.label}: ${n} x ${w}`);
     }
+    console.log(pageCacheNote(pageCache));
     console.log(
       `memory: /proc/<pid>/statm of the running children every ${SAMPLE_MS} ms; "sum" = peak over samples of the ` +
         'sum over children (RSS counts the shared binary once per child; "private" leaves out file-backed pages)',
