@@ -1,44 +1,15 @@
-// Processes of a local account, as /proc shows them: tests wait for an account to be idle before usermod, and
-// kill what still runs as an account before userdel hands its uid to the next account useradd makes.
-import { readdirSync, readFileSync } from 'node:fs';
+// Waits for a local account to be idle before usermod: a process of an earlier login (or, under a recycled uid,
+// another test's leftovers) makes usermod and sync-users --renumber call the account busy. The /proc scan is the
+// one doctor uses (host-agent/admin/sys.ts: zombies left out, as usermod leaves them out).
+import { processesOf } from '../host-agent/admin/sys.js';
 import { waitFor } from './wait.js';
 
-const procText = (pid: number, file: string): string => {
-  try {
-    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
-  } catch {
-    return ''; // exited meanwhile
-  }
-};
-
-/**
- * Pids of live processes whose real, effective or saved uid is `uid`: what usermod calls busy. Zombies are left out,
- * as usermod leaves them out (this container's pid 1 never reaps the orphans it inherits).
- */
-export function processesOfUid(uid: number): number[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .map(Number)
-    .filter((pid) => {
-      const status = procText(pid, 'status');
-      if (/^State:\s+[ZX]/m.test(status)) return false;
-      const ids = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status)?.slice(1, 4).map(Number);
-      return ids?.includes(uid) ?? false;
-    });
-}
-
-/**
- * Waits until `uid` has no process left. After an ssh client exits, sshd's session process for that account can
- * live on for a moment (long on a loaded machine): usermod and sync-users --renumber would call the account busy.
- */
+/** Resolves once `uid` runs no process; else fails naming each one left (pid and argv). */
 export async function waitUntilNoProcesses(uid: number, timeoutMs = 15_000): Promise<void> {
   try {
-    await waitFor(() => processesOfUid(uid).length === 0, { timeoutMs });
+    await waitFor(async () => (await processesOf(uid)).length === 0, { timeoutMs });
   } catch {
-    const left = processesOfUid(uid).map((pid) => {
-      const state = /^State:\s+(.*)$/m.exec(procText(pid, 'status'))?.[1] ?? '?';
-      return `${pid} ${procText(pid, 'cmdline').replaceAll('\0', ' ').trim()} [${state}]`;
-    });
+    const left = (await processesOf(uid)).map((p) => `${p.pid} ${p.argv.join(' ')}`);
     throw new Error(`uid ${uid} still has processes after ${timeoutMs} ms: ${left.join(', ')}`);
   }
 }

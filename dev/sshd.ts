@@ -10,7 +10,6 @@ import { realRunner } from '../host-agent/admin/sys.js';
 import { type AgentKind, withoutNode } from './agent-kind.js';
 import { withDevLog } from './dev-log.js';
 import { freePort } from './moto.js';
-import { processesOfUid } from './processes.js';
 
 export const SSHD = process.env.SSHD_PATH ?? '/usr/sbin/sshd';
 
@@ -292,13 +291,7 @@ export function createLocalUser(name: string): void {
 export function removeLocalUser(name: string): void {
   const uid = Number(spawnSync('id', ['-u', name], { encoding: 'utf8' }).stdout.trim());
   if (Number.isInteger(uid) && uid > 0 && uid !== process.getuid?.()) {
-    for (const pid of processesOfUid(uid)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    spawnSync('pkill', ['-KILL', '-U', String(uid)], { stdio: 'ignore' });
   }
   spawnSync('userdel', ['-r', '-f', name], { stdio: 'ignore' });
 }

@@ -17,6 +17,8 @@ missing=()
 have ssh || missing+=(openssh-client)
 [ -x /usr/sbin/visudo ] || have visudo || missing+=(sudo)
 have logger || missing+=(bsdutils)
+# pkill: e2e clean-up kills what still runs as a throwaway account before userdel frees its uid.
+have pkill || missing+=(procps)
 [ -x /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
 [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
 have rpmbuild || missing+=(rpm)
