@@ -30,7 +30,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { clients, createBucket } from '../../dev/host.js';
 import { listenLoopback } from '../../dev/loopback.js';
 import { type Moto, startMoto } from '../../dev/moto.js';
-import { EMPTY_SHA256, sha256Hex, signRequest } from '../../host-agent/sigv4.js';
+import { checkS3Signature } from '../../dev/sigv4-check.js';
+import { EMPTY_SHA256, sha256Hex } from '../../host-agent/sigv4.js';
 import { AGENT_PATH, renderUserData, type UserDataOptions } from '../../lib/user-data.js';
 
 const BUCKET = 'artifacts';
@@ -133,30 +134,15 @@ function verifyingS3(moto: Moto) {
   const server = createServer(async (req, res) => {
     await readBody(req);
     const auth = String(req.headers.authorization ?? '');
-    const m =
-      /^AWS4-HMAC-SHA256 Credential=([^/]+)\/\d{8}\/([^/]+)\/s3\/aws4_request, SignedHeaders=([^,]+), Signature=[0-9a-f]{64}$/.exec(
-        auth,
-      );
     const amzDate = String(req.headers['x-amz-date'] ?? '');
-    const d = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/.exec(amzDate);
     const contentSha = String(req.headers['x-amz-content-sha256'] ?? '');
-    let ok = false;
-    if (m && d && m[1] === KEY_ID && m[2] === AGENT_REGION && contentSha === EMPTY_SHA256) {
-      const [, y, mo, da, h, mi, s] = d.map(Number) as number[];
-      const expected = signRequest({
-        method: req.method ?? '',
-        host: String(req.headers.host),
-        path: req.url ?? '',
-        headers: { 'x-amz-content-sha256': contentSha },
-        payloadHash: contentSha,
-        service: 's3',
-        region: AGENT_REGION,
-        credentials: { accessKeyId: KEY_ID, secretAccessKey: SECRET, sessionToken: SESSION },
-        date: new Date(Date.UTC(y as number, (mo as number) - 1, da, h, mi, s)),
-      });
-      ok = expected.authorization === auth && req.headers['x-amz-security-token'] === SESSION;
-    }
-    requests.push({ path: req.url ?? '', signedHeaders: m?.[3], ok });
+    const check = checkS3Signature(req, {
+      accessKeyId: KEY_ID,
+      secretAccessKey: SECRET,
+      sessionToken: SESSION,
+    });
+    const ok = check.ok && check.region === AGENT_REGION && contentSha === EMPTY_SHA256;
+    requests.push({ path: req.url ?? '', signedHeaders: check.signedHeaders, ok });
     if (!ok) {
       res.writeHead(403, { 'content-type': 'application/xml' });
       res.end('<Error><Code>SignatureDoesNotMatch</Code></Error>');

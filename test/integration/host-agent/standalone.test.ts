@@ -5,7 +5,7 @@
 // `bunfig.toml` from its working directory (Bun's default for compiled programs).
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -16,7 +16,7 @@ import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
 import { makeKey } from '../../../dev/keys.js';
 import { listenLoopback } from '../../../dev/loopback.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
-import { signRequest } from '../../../host-agent/sigv4.js';
+import { checkS3Signature } from '../../../dev/sigv4-check.js';
 import { writeConfig as writeConfigFile } from '../../helpers/agent.js';
 
 const ROOT = new URL('../../..', import.meta.url).pathname;
@@ -245,7 +245,7 @@ describe("x64 standalone executable: signing and fingerprints on Bun's own hashe
     // An S3 that recomputes each request's SigV4 with the agent's signer run here on node:crypto (itself checked
     // against @smithy/signature-v4), answers 403 on any difference, and forwards good requests to moto.
     verifier = createServer(async (req, res) => {
-      const ok = signatureMatches(req, TEST_CREDENTIALS);
+      const ok = checkS3Signature(req, TEST_CREDENTIALS).ok;
       seen.push(ok);
       if (!ok) {
         res.writeHead(403, { 'content-type': 'application/xml' });
@@ -279,39 +279,6 @@ describe("x64 standalone executable: signing and fingerprints on Bun's own hashe
     expect(seen).toEqual([false]);
   });
 });
-
-/** Whether the request's Authorization is the SigV4 signature of what it carries, with these credentials. */
-function signatureMatches(
-  req: IncomingMessage,
-  creds: { accessKeyId: string; secretAccessKey: string },
-): boolean {
-  const auth = String(req.headers.authorization ?? '');
-  const m =
-    /^AWS4-HMAC-SHA256 Credential=([^/]+)\/\d{8}\/([^/]+)\/s3\/aws4_request, SignedHeaders=([^,]+), Signature=[0-9a-f]{64}$/.exec(
-      auth,
-    );
-  const d = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/.exec(String(req.headers['x-amz-date'] ?? ''));
-  if (!m || !d || m[1] !== creds.accessKeyId) return false;
-  const [, y, mo, da, h, mi, s] = d.map(Number) as number[];
-  const signed = (m[3] as string).split(';');
-  const extra = Object.fromEntries(
-    signed.filter((n) => !['host', 'x-amz-date'].includes(n)).map((n) => [n, String(req.headers[n] ?? '')]),
-  );
-  const url = new URL(req.url ?? '/', 'http://x');
-  const expected = signRequest({
-    method: req.method ?? '',
-    host: String(req.headers.host),
-    path: url.pathname,
-    query: Object.fromEntries(url.searchParams),
-    headers: extra,
-    payloadHash: String(req.headers['x-amz-content-sha256'] ?? ''),
-    service: 's3',
-    region: m[2] as string,
-    credentials: creds,
-    date: new Date(Date.UTC(y as number, (mo as number) - 1, da, h, mi, s)),
-  });
-  return expected.authorization === auth;
-}
 
 /** The request's headers moto needs (no hop-by-hop ones). */
 function forwardable(h: IncomingHttpHeaders): Record<string, string> {
