@@ -1,7 +1,8 @@
-// Minimal HTTP(S) client on node:http/https (global fetch costs ~0.2 s and
-// ~50 MB more to load: measured, see bench/agent.ts). Bounded body, abortable.
-import type http from 'node:http';
+// Minimal HTTP(S) client: node:http/https under node (node's global fetch
+// costs ~0.2 s and ~50 MB more to load: measured, see bench/agent.ts), Bun's
+// native fetch in the standalone agent (fetch-http.ts). Bounded body, abortable.
 import { FetchError, ObjectTooLargeError } from './errors.js';
+import { fetchRequest } from './fetch-http.js';
 
 export interface HttpRequest {
   readonly url: URL;
@@ -15,8 +16,15 @@ export interface HttpRequest {
 
 export interface HttpResponse {
   readonly status: number;
-  readonly headers: http.IncomingHttpHeaders;
+  /** Lower-case names; no prototype. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   readonly body: Buffer;
+  /**
+   * The client checked the body against the message's framing: a body longer or shorter than
+   * its Content-Length, or a chunked body cut short, failed the request. When false, only a
+   * closed connection is caught, and the body may be a prefix of what was sent.
+   */
+  readonly framed: boolean;
 }
 
 export type HttpClient = (req: HttpRequest) => Promise<HttpResponse>;
@@ -24,7 +32,12 @@ export type HttpClient = (req: HttpRequest) => Promise<HttpResponse>;
 /** Error bodies are only read for a message: keep them small. */
 const MAX_ERROR_BODY = 64 * 1024;
 
-export const request: HttpClient = async (req) => {
+/** The client of this runtime: Bun's fetch in the standalone agent, node:http(s) under node. */
+export const request: HttpClient = (req) =>
+  (globalThis as { Bun?: unknown }).Bun ? fetchRequest(req) : nodeRequest(req);
+
+/** node:http(s); framed: node's parser fails a body that does not match its framing. */
+export const nodeRequest: HttpClient = async (req) => {
   // Loaded on demand: https (with tls) costs ~5 ms of start-up, and plain-http endpoints never need it.
   const send =
     req.url.protocol === 'https:'
@@ -85,7 +98,7 @@ export const request: HttpClient = async (req) => {
         if (settled) return;
         settled = true;
         req.signal?.removeEventListener('abort', onAbort);
-        resolve({ status, headers: res.headers, body: Buffer.concat(chunks) });
+        resolve({ status, headers: res.headers, body: Buffer.concat(chunks), framed: true });
       };
       res.on('end', done);
       res.on('close', () => {

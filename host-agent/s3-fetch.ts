@@ -1,4 +1,5 @@
-// SigV4-signed S3 GETs over node:http/https. Loaded only on a cache miss.
+// SigV4-signed S3 GETs, every body checked whole. Loaded only on a cache miss.
+import { createHash } from 'node:crypto';
 import { MAX_OBJECT_BYTES } from './cache.js';
 import type { AgentConfig } from './config.js';
 import { createCredentialProvider, readFileOrUndefined } from './credentials.js';
@@ -6,7 +7,7 @@ import { envEndpoint } from './endpoint.js';
 import { FetchError } from './errors.js';
 import type { Fetcher, FetchResult } from './fetcher.js';
 import { checkFipsEndpoints, fipsStsDeps, s3Domain } from './fips.js';
-import { type HttpClient, request } from './http.js';
+import { type HttpClient, type HttpRequest, type HttpResponse, nodeRequest, request } from './http.js';
 import { EMPTY_SHA256, encodeKeyPath, signRequest } from './sigv4.js';
 
 export interface S3FetchDeps {
@@ -14,6 +15,8 @@ export interface S3FetchDeps {
   readonly warn: (m: string) => void;
   readonly now: () => number;
   readonly http?: HttpClient;
+  /** Asked again when `http` cannot vouch for a body S3 sent no checksum of. @default node:http(s) */
+  readonly framedHttp?: HttpClient;
   readonly uid?: number;
 }
 
@@ -36,6 +39,41 @@ export function objectUrl(
   return config.bucket.includes('.')
     ? new URL(`https://${domain}/${config.bucket}/${path}`)
     : new URL(`https://${config.bucket}.${domain}/${path}`);
+}
+
+/**
+ * The body against S3's SHA-256 checksum of the object (sent on a GET in checksum mode when the
+ * object was written with one, as the publisher writes every object): 'none' when there is no
+ * full-object checksum to compare (an object written without one, or a multipart composite).
+ */
+export function checkSha256(headers: HttpResponse['headers'], body: Buffer): 'match' | 'mismatch' | 'none' {
+  const sent = headers['x-amz-checksum-sha256'];
+  if (typeof sent !== 'string' || !/^[A-Za-z0-9+/]{43}=$/.test(sent)) return 'none';
+  return createHash('sha256').update(body).digest('base64') === sent ? 'match' : 'mismatch';
+}
+
+/**
+ * A GET whose 200 body is known whole: its checksum matches, or the client checked its framing.
+ * Else (no checksum, and a client that cannot see a body sent longer than declared) it is asked
+ * again through `framed`. A checksum that does not match fails: the stale copy, if any, is served.
+ */
+export async function wholeGet(
+  req: HttpRequest,
+  key: string,
+  clients: { readonly http: HttpClient; readonly framed: HttpClient },
+): Promise<HttpResponse> {
+  const whole = (res: HttpResponse): boolean => {
+    if (res.status !== 200) return true; // no object body: an error's text or a 304
+    const check = checkSha256(res.headers, res.body);
+    if (check === 'mismatch') throw new FetchError(`S3 GET ${key}: body does not match its SHA-256 checksum`);
+    return check === 'match' || res.framed;
+  };
+  const first = await clients.http(req);
+  if (whole(first)) return first;
+  const again = await clients.framed(req);
+  if (!whole(again))
+    throw new FetchError(`S3 GET ${key}: neither a checksum nor the framing proves the body whole`);
+  return again;
 }
 
 function s3ErrorCode(body: Buffer): string {
@@ -74,7 +112,7 @@ export function createS3Fetcher(config: AgentConfig, deps: S3FetchDeps): Fetcher
         method: 'GET',
         host: url.host,
         path: url.pathname,
-        headers: { 'x-amz-content-sha256': EMPTY_SHA256 },
+        headers: { 'x-amz-content-sha256': EMPTY_SHA256, 'x-amz-checksum-mode': 'ENABLED' },
         payloadHash: EMPTY_SHA256,
         service: 's3',
         region: config.region,
@@ -83,13 +121,14 @@ export function createS3Fetcher(config: AgentConfig, deps: S3FetchDeps): Fetcher
       });
       // If-None-Match is sent unsigned: it only selects 304 vs 200, never what a 200 contains.
       if (opts.etag) headers['if-none-match'] = opts.etag;
-      const res = await http({
+      const req = {
         url,
         method: 'GET',
         headers,
         maxBytes: MAX_OBJECT_BYTES,
         ...(opts.signal ? { signal: opts.signal } : {}),
-      });
+      };
+      const res = await wholeGet(req, key, { http, framed: deps.framedHttp ?? nodeRequest });
       if (res.status === 200) {
         const etag = res.headers.etag;
         return { status: 200, body: res.body, ...(typeof etag === 'string' ? { etag } : {}) };

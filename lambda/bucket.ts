@@ -38,7 +38,12 @@ export async function listExisting(
       { Bucket: bucket, Prefix: prefix },
     )) {
       for (const o of page.Contents ?? [])
-        if (o.Key) out.push({ key: o.Key, ...(o.ETag ? { etag: o.ETag } : {}) });
+        if (o.Key)
+          out.push({
+            key: o.Key,
+            ...(o.ETag ? { etag: o.ETag } : {}),
+            sha256: o.ChecksumAlgorithm?.includes('SHA256') ?? false,
+          });
     }
   } catch (e) {
     throw wrap('ListObjectsV2', bucket, e);
@@ -84,6 +89,8 @@ export async function putText(
         ContentLength: Buffer.byteLength(body, 'utf8'),
         ContentType: key.endsWith('.json') ? 'application/json' : 'text/plain; charset=utf-8',
         CacheControl: 'no-cache',
+        // Hosts check every body they read against it (S3 returns it on a GET with checksum mode).
+        ChecksumAlgorithm: 'SHA256',
       }),
       signal ? { abortSignal: signal } : {},
     );

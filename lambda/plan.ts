@@ -8,6 +8,11 @@ export interface ExistingObject {
   readonly key: string;
   /** S3 ETag; for single-part SSE-S3 objects it is the MD5 of the bytes. */
   readonly etag?: string;
+  /**
+   * S3 keeps a SHA-256 checksum of the object (the listing's ChecksumAlgorithm). Hosts verify
+   * bodies against it; an object without one is rewritten even when its bytes are unchanged.
+   */
+  readonly sha256?: boolean;
 }
 
 export interface PlanOptions {
@@ -36,9 +41,10 @@ export function md5Etag(body: string): string {
   return `"${createHash('md5').update(body, 'utf8').digest('hex')}"`;
 }
 
-function sameBytes(existing: ExistingObject, body: string): boolean {
+/** The object holds these bytes, with the SHA-256 checksum hosts verify: no need to write it again. */
+export function upToDate(existing: ExistingObject, body: string): boolean {
   // A multipart ETag ("...-N") is not an MD5: treat as changed and rewrite.
-  return existing.etag !== undefined && existing.etag === md5Etag(body);
+  return existing.sha256 === true && existing.etag !== undefined && existing.etag === md5Etag(body);
 }
 
 export function plan(
@@ -58,7 +64,7 @@ export function plan(
     const body = desired.get(key) as string;
     const have = current.get(key);
     if (!have) puts.push({ key, body, change: 'add' });
-    else if (sameBytes(have, body)) unchanged.push(key);
+    else if (upToDate(have, body)) unchanged.push(key);
     else puts.push({ key, body, change: 'change' });
   }
   const deletes = [...current.keys()].filter((k) => !desired.has(k)).sort(byCodeUnit);

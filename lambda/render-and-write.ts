@@ -16,7 +16,7 @@ import type { BucketState } from './bucket-state.js';
 import type { IamSnapshot } from './iam-source.js';
 import { lifecycleCounts } from './lifecycle.js';
 import { mapLimit } from './map-limit.js';
-import { keyLossRefusal, md5Etag, type Plan, plan, type Revocations } from './plan.js';
+import { keyLossRefusal, type Plan, plan, type Revocations, upToDate } from './plan.js';
 import type { PublishConfig, PublishDeps } from './publish-config.js';
 import {
   ObjectsTooLargeError,
@@ -75,7 +75,7 @@ export async function renderAndWrite(run: RenderAndWrite): Promise<PublishResult
 
   // Hosts cannot read an object over their limit: such an object is refused, never published.
   const directoryChanged = !existing.some(
-    (o) => o.key === directoryKey(prefix) && o.etag === md5Etag(rendered.directory),
+    (o) => o.key === directoryKey(prefix) && upToDate(o, rendered.directory),
   );
   const tooLarge: TooLargeObject[] = [...p.puts, { key: directoryKey(prefix), body: rendered.directory }]
     .filter((o) => tooLargeForHosts(o.body))

@@ -63,8 +63,11 @@ export type Fault =
   | { readonly kind: 'slow-body'; readonly ms: number }
   /** Forward; the full Content-Length is announced, half the body sent, then the connection closed. */
   | { readonly kind: 'truncate' }
-  /** Forward; the whole body is sent under a Content-Length off by `delta` bytes, then the connection closed. */
-  | { readonly kind: 'content-length'; readonly delta: number }
+  /**
+   * Forward; the whole body is sent under a Content-Length off by `delta` bytes, then the connection
+   * closed. `without` names upstream headers left out (e.g. an object's checksum).
+   */
+  | { readonly kind: 'content-length'; readonly delta: number; readonly without?: readonly string[] }
   /** Forward; the upstream answer is replaced by what `fn` makes of it. */
   | { readonly kind: 'rewrite'; readonly fn: (up: Upstream) => Upstream };
 
@@ -297,7 +300,11 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
           return;
         }
         case 'content-length': {
-          const up = await upstream();
+          const got = await upstream();
+          const headers = Object.fromEntries(
+            Object.entries(got.headers).filter(([name]) => !fault.without?.includes(name)),
+          );
+          const up = { ...got, headers };
           socket.end(Buffer.concat([Buffer.from(head(up, up.body.length + fault.delta)), up.body]));
           return;
         }

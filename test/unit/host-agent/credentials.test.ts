@@ -215,7 +215,7 @@ describe('createCredentialProvider with roleArn', () => {
       warn: () => {},
       http: async (req) => {
         calls.push(`${req.method} ${req.url.href} ${String(req.body)}`);
-        return { status: answer.status, headers: {}, body: Buffer.from(answer.body) };
+        return { status: answer.status, headers: {}, framed: true, body: Buffer.from(answer.body) };
       },
     };
     const uid = process.getuid?.() ?? 0;

@@ -192,7 +192,7 @@ describe('createS3Fetcher with useFipsEndpoint and roleArn', () => {
         http: async (req) => {
           hosts.push(req.url.host);
           const body = req.url.host.startsWith('sts') ? stsOk : 'keys\n';
-          return { status: 200, headers: {}, body: Buffer.from(body) };
+          return { status: 200, headers: {}, framed: true, body: Buffer.from(body) };
         },
       });
       expect(await f.get('index.json', {})).toMatchObject({ status: 200 });

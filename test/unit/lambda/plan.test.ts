@@ -17,13 +17,19 @@ describe('plan', () => {
     [
       'same bytes: unchanged',
       [[u('a'), 'x']],
-      [{ key: u('a'), etag: md5Etag('x') }],
+      [{ key: u('a'), etag: md5Etag('x'), sha256: true }],
       { puts: [], deletes: [], unchanged: [u('a')] },
+    ],
+    [
+      'same bytes without a SHA-256 checksum (written before hosts verified one): rewritten',
+      [[u('a'), 'x']],
+      [{ key: u('a'), etag: md5Etag('x') }],
+      { puts: [{ key: u('a'), body: 'x', change: 'change' }], deletes: [], unchanged: [] },
     ],
     [
       'other bytes: changed',
       [[u('a'), 'y']],
-      [{ key: u('a'), etag: md5Etag('x') }],
+      [{ key: u('a'), etag: md5Etag('x'), sha256: true }],
       { puts: [{ key: u('a'), body: 'y', change: 'change' }], deletes: [], unchanged: [] },
     ],
     [
@@ -36,7 +42,7 @@ describe('plan', () => {
       'principal gone: deleted',
       [[u('a'), '']],
       [
-        { key: u('a'), etag: md5Etag('') },
+        { key: u('a'), etag: md5Etag(''), sha256: true },
         { key: g('old'), etag: '"1"' },
       ],
       { puts: [], deletes: [g('old')], unchanged: [u('a')] },
@@ -45,7 +51,7 @@ describe('plan', () => {
       'objects outside the layout are never touched',
       [[u('a'), '']],
       [
-        { key: u('a'), etag: md5Etag('') },
+        { key: u('a'), etag: md5Etag(''), sha256: true },
         { key: 'p/index.json' },
         { key: 'p/notes.txt' },
         { key: 'p/users/a/other' },

@@ -134,6 +134,7 @@ describe('refreshPrincipals from an instance tag', () => {
     const http: HttpClient = async (req) => ({
       status: 200,
       headers: {},
+      framed: true,
       body: Buffer.from(req.method === 'PUT' ? 'token' : tagValue),
     });
     const run: ProcessRunner = async (cmd, args) => {
