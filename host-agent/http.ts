@@ -1,8 +1,8 @@
-// Minimal HTTP(S) client: node:http/https under node (node's global fetch
-// costs ~0.2 s and ~50 MB more to load: measured, see bench/agent.ts), Bun's
-// native fetch in the standalone agent (fetch-http.ts). Bounded body, abortable.
+// The agent's HTTP(S) client interface, and its node:http/https client (node's
+// global fetch costs ~0.2 s and ~50 MB more to load: measured, see
+// bench/agent.ts). Bounded body, abortable. The standalone agent uses Bun's
+// fetch instead (fetch-http.ts; http-client.ts picks by runtime).
 import { FetchError, ObjectTooLargeError } from './errors.js';
-import { fetchRequest } from './fetch-http.js';
 
 export interface HttpRequest {
   readonly url: URL;
@@ -31,10 +31,6 @@ export type HttpClient = (req: HttpRequest) => Promise<HttpResponse>;
 
 /** Error bodies are only read for a message: keep them small. */
 const MAX_ERROR_BODY = 64 * 1024;
-
-/** The client of this runtime: Bun's fetch in the standalone agent, node:http(s) under node. */
-export const request: HttpClient = (req) =>
-  (globalThis as { Bun?: unknown }).Bun ? fetchRequest(req) : nodeRequest(req);
 
 /** node:http(s); framed: node's parser fails a body that does not match its framing. */
 export const nodeRequest: HttpClient = async (req) => {

@@ -7,7 +7,8 @@ import { envEndpoint } from './endpoint.js';
 import { FetchError } from './errors.js';
 import type { Fetcher, FetchResult } from './fetcher.js';
 import { checkFipsEndpoints, fipsStsDeps, s3Domain } from './fips.js';
-import { type HttpClient, type HttpRequest, type HttpResponse, nodeRequest, request } from './http.js';
+import { type HttpClient, type HttpRequest, type HttpResponse, nodeRequest } from './http.js';
+import { request } from './http-client.js';
 import { EMPTY_SHA256, encodeKeyPath, signRequest } from './sigv4.js';
 
 export interface S3FetchDeps {

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { startSyslogAuditor } from '../audit.js';
 import { createCredentialProvider, readFileOrUndefined } from '../credentials.js';
 import { fipsStsDeps } from '../fips.js';
-import { request } from '../http.js';
+import { request } from '../http-client.js';
 import { parsePasswd } from '../passwd.js';
 import { loadAdminConfig } from './config.js';
 import type { DoctorDeps } from './doctor.js';

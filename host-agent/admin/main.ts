@@ -9,7 +9,7 @@ import { errorMessage } from '../../contract/errors.js';
 import { ADMIN_COMMANDS } from '../args.js';
 import { baseCredentials, readFileOrUndefined } from '../credentials.js';
 import { UsageError } from '../errors.js';
-import { request } from '../http.js';
+import { request } from '../http-client.js';
 import { createStore } from '../store.js';
 import { shipAuditCommand } from './audit/command.js';
 import { type AdminConfig, loadAdminConfig } from './config.js';

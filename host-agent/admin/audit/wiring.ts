@@ -10,7 +10,7 @@ import { readDerived, uidFromPasswd } from '../../authorized-keys.js';
 import { fileCache, type ObjectCache } from '../../cache.js';
 import type { AgentConfig } from '../../config.js';
 import { readFileOrUndefined } from '../../credentials.js';
-import { request } from '../../http.js';
+import { request } from '../../http-client.js';
 import { DEFAULT_AGENT_USER } from '../install/plan.js';
 import { writeFileAtomic } from '../sys.js';
 import { auditUploader, hostFacts } from './aws.js';

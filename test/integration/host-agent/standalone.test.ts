@@ -29,6 +29,8 @@ const BUCKET = 'standalone-keys';
 const alice = makeKey();
 const attacker = makeKey();
 const aliceLine = renderLine('alice', alice);
+const bobLine = renderLine('bob', alice);
+const carolLine = renderLine('carol', alice);
 
 let moto: Moto;
 let proxy: AwsProxy;
@@ -85,7 +87,12 @@ beforeAll(async () => {
     credentials: TEST_CREDENTIALS,
   });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: userKey('', 'alice'), Body: aliceLine }));
+  // As the publisher writes it: with the SHA-256 checksum the agent checks the body against.
+  const published = { Bucket: BUCKET, ChecksumAlgorithm: 'SHA256' } as const;
+  await s3.send(new PutObjectCommand({ ...published, Key: userKey('', 'alice'), Body: aliceLine }));
+  await s3.send(new PutObjectCommand({ ...published, Key: userKey('', 'bob'), Body: bobLine }));
+  // As an older publisher wrote it: no SHA-256 checksum.
+  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: userKey('', 'carol'), Body: carolLine }));
 });
 
 afterAll(async () => {
@@ -253,7 +260,11 @@ describe("x64 standalone executable: signing and fingerprints on Bun's own hashe
         return;
       }
       const up = await fetch(`${moto.endpoint}${req.url}`, { headers: forwardable(req.headers) });
-      res.writeHead(up.status, { etag: up.headers.get('etag') ?? '' });
+      const checksum = up.headers.get('x-amz-checksum-sha256');
+      res.writeHead(up.status, {
+        etag: up.headers.get('etag') ?? '',
+        ...(checksum ? { 'x-amz-checksum-sha256': checksum } : {}),
+      });
       res.end(Buffer.from(await up.arrayBuffer()));
     });
     verifierUrl = (await listenLoopback(verifier)).endpoint;
@@ -277,6 +288,67 @@ describe("x64 standalone executable: signing and fingerprints on Bun's own hashe
     expect(r.code).not.toBe(0);
     expect(r.stdout).toBe('');
     expect(seen).toEqual([false]);
+  });
+});
+
+describe("x64 standalone executable: S3 through Bun's fetch", () => {
+  let evil: Server;
+  let redirecting: Server;
+  let redirectingUrl: string;
+  let evilHits = 0;
+  beforeAll(async () => {
+    evil = createServer((_req, res) => {
+      evilHits++;
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(renderLine('alice', attacker));
+    });
+    const evilUrl = (await listenLoopback(evil)).endpoint;
+    // What a wrong-region bucket or a hostile middlebox might answer: fetch would follow it by default.
+    redirecting = createServer((req, res) => {
+      res.writeHead(307, { location: `${evilUrl}${req.url}` });
+      res.end();
+    });
+    redirectingUrl = (await listenLoopback(redirecting)).endpoint;
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => evil.close(() => r()));
+    await new Promise<void>((r) => redirecting.close(() => r()));
+  });
+
+  const usersOf = (principal: string) => ({ users: { 'ec2-user': [principal] } });
+
+  it('one checked GET for an object with a checksum; an object without one is asked again over node:http', async () => {
+    const config = (name: string, principal: string) =>
+      writeConfig(name, { endpoint: proxy.endpoint, ...usersOf(principal) });
+    proxy.clear();
+    const bob = await runIn(work, X64, ['--config', config('fetch-bob', 'users/bob'), 'ec2-user']);
+    expect(bob).toMatchObject({ code: 0, stdout: bobLine });
+    // One GET: S3 answered with the checksum only because the agent asked in checksum mode.
+    expect(proxy.requests.map((q) => [q.action, q.status])).toEqual([['GetObject', 200]]);
+    proxy.clear();
+    const carol = await runIn(work, X64, ['--config', config('fetch-carol', 'users/carol'), 'ec2-user']);
+    expect(carol).toMatchObject({ code: 0, stdout: carolLine });
+    expect(proxy.count('s3', 'GetObject')).toBe(2);
+  });
+
+  it('reads no proxy from the environment, as node:http does not', async () => {
+    const refused = 'http://127.0.0.1:1';
+    const env = { http_proxy: refused, HTTP_PROXY: refused, https_proxy: refused, ALL_PROXY: refused };
+    const config = writeConfig('fetch-proxy', { endpoint: proxy.endpoint, ...usersOf('users/bob') });
+    proxy.clear();
+    const r = await runIn(work, X64, ['--config', config, 'ec2-user'], env);
+    expect(r).toMatchObject({ code: 0, stdout: bobLine });
+    expect(proxy.count('s3', 'GetObject')).toBe(1);
+  });
+
+  it('follows no redirect: a 307 to another server fails closed', async () => {
+    evilHits = 0;
+    const config = writeConfig('fetch-redirect', { endpoint: redirectingUrl, ...usersOf('users/bob') });
+    const r = await runIn(work, X64, ['--config', config, 'ec2-user']);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/answered 307/);
+    expect(evilHits).toBe(0);
   });
 });
 

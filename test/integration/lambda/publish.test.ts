@@ -135,6 +135,32 @@ describe('publish into moto', () => {
     expect(after.generatedAt >= before.generatedAt).toBe(true);
   });
 
+  it('writes every object with a SHA-256 checksum; one without (an older publisher) is rewritten once', async () => {
+    const listed = await listExisting(direct.s3, BUCKET, prefix);
+    expect(listed.length).toBeGreaterThan(fixture.users.length);
+    expect(listed.filter((o) => !o.sha256).map((o) => o.key)).toEqual([]);
+    // The same bytes, written as the SDK writes by default (a CRC32, no SHA-256).
+    const key = `${prefix}users/${fixture.users[0]?.name}/authorized_keys`;
+    const body = (await bucketContents(direct.s3, BUCKET, key)).get(key) ?? '';
+    await direct.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+    expect((await listExisting(direct.s3, BUCKET, key)).map((o) => o.sha256)).toEqual([false]);
+    const puts = async () => {
+      proxy.clear();
+      await run(prefix);
+      return proxy.requests
+        .filter((r) => r.action === 'PutObject')
+        .map((r) => decodeURIComponent(r.path.split('?')[0] ?? ''));
+    };
+    expect(await puts()).toEqual([
+      `/${BUCKET}/${key}`,
+      `/${BUCKET}/${prefix}index.json`,
+      `/${BUCKET}/${prefix}heartbeat.json`,
+    ]);
+    expect((await listExisting(direct.s3, BUCKET, key)).map((o) => o.sha256)).toEqual([true]);
+    expect((await bucketContents(direct.s3, BUCKET, key)).get(key)).toBe(body);
+    expect(await puts()).toHaveLength(2);
+  });
+
   it('never touches objects outside the layout', async () => {
     const foreign = [
       `${prefix}README.txt`,

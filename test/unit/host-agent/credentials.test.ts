@@ -18,7 +18,7 @@ import {
   stsEndpoint,
 } from '../../../host-agent/credentials.js';
 import { CredentialsError, FetchError } from '../../../host-agent/errors.js';
-import { request } from '../../../host-agent/http.js';
+import { request } from '../../../host-agent/http-client.js';
 
 describe('parseIni', () => {
   it('reads sections, keys (lower-cased) and skips comments', () => {

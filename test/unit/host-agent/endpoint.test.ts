@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { imdsSession, stsEndpoint } from '../../../host-agent/credentials.js';
 import { checkEndpoint, checkEnvEndpoints, ENDPOINT_VARIABLES } from '../../../host-agent/endpoint.js';
 import { EndpointError } from '../../../host-agent/errors.js';
-import { request } from '../../../host-agent/http.js';
+import { request } from '../../../host-agent/http-client.js';
 import { objectUrl } from '../../../host-agent/s3-fetch.js';
 import { serviceEndpoint } from '../../../host-agent/sigv4.js';
 

@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listenLoopback } from '../../../dev/loopback.js';
 import { parseConfig } from '../../../host-agent/config.js';
 import { FetchError, ObjectTooLargeError } from '../../../host-agent/errors.js';
-import { request } from '../../../host-agent/http.js';
-import { createS3Fetcher, objectUrl } from '../../../host-agent/s3-fetch.js';
+import type { HttpClient, HttpResponse } from '../../../host-agent/http.js';
+import { request } from '../../../host-agent/http-client.js';
+import { createS3Fetcher, objectUrl, wholeGet } from '../../../host-agent/s3-fetch.js';
 
 describe('objectUrl', () => {
   const c = (bucket: string, region = 'eu-west-1', endpoint?: string) => ({
@@ -97,6 +99,9 @@ describe('createS3Fetcher against a local HTTP server', () => {
       /^AWS4-HMAC-SHA256 Credential=AKID\/\d{8}\/us-east-1\/s3\/aws4_request, /,
     );
     expect(h['x-amz-security-token']).toBe('tok');
+    // Checksum mode, signed: S3 sends the object's SHA-256 only when asked.
+    expect(h['x-amz-checksum-mode']).toBe('ENABLED');
+    expect(h.authorization).toMatch(/SignedHeaders=[^,]*x-amz-checksum-mode/);
     expect(await f.get('ok', { etag: '"e1"' })).toEqual({ status: 304 });
   });
 
@@ -120,5 +125,76 @@ describe('createS3Fetcher against a local HTTP server', () => {
     await expect(fetcher().get('slow', { signal: AbortSignal.timeout(100) })).rejects.toThrow(
       /deadline reached/,
     );
+  });
+});
+
+describe('wholeGet: a 200 body is used only when proven whole', () => {
+  const body = Buffer.from('line\n');
+  const sha = createHash('sha256').update(body).digest('base64');
+  const other = createHash('sha256').update('other').digest('base64');
+  const answer = (status: number, framed: boolean, checksum?: string): HttpResponse => ({
+    status,
+    headers: checksum ? { 'x-amz-checksum-sha256': checksum } : {},
+    body: status === 304 ? Buffer.alloc(0) : body,
+    framed,
+  });
+  const req = { url: new URL('http://127.0.0.1:1/b/k'), method: 'GET', maxBytes: 100 };
+  const client =
+    (res: HttpResponse, calls: string[], name: string): HttpClient =>
+    async () => {
+      calls.push(name);
+      return res;
+    };
+
+  it.each([
+    ['checksum matches (unframed client)', answer(200, false, sha), undefined, ['fetch'], 'first'],
+    ['no checksum, framed client', answer(200, true), undefined, ['fetch'], 'first'],
+    [
+      'no checksum, unframed client: asked again',
+      answer(200, false),
+      answer(200, true),
+      ['fetch', 'framed'],
+      'second',
+    ],
+    [
+      'multipart composite: asked again',
+      answer(200, false, `${sha.slice(0, 43)}-2`),
+      answer(200, true),
+      ['fetch', 'framed'],
+      'second',
+    ],
+    ['not S3 (404), unframed', answer(404, false), undefined, ['fetch'], 'first'],
+    ['not modified (304), unframed', answer(304, false), undefined, ['fetch'], 'first'],
+    [
+      'checksum differs',
+      answer(200, true, other),
+      undefined,
+      ['fetch'],
+      /does not match its SHA-256 checksum/,
+    ],
+    [
+      'asked again, its checksum differs',
+      answer(200, false),
+      answer(200, true, other),
+      ['fetch', 'framed'],
+      /does not match/,
+    ],
+    [
+      'asked again, still unframed',
+      answer(200, false),
+      answer(200, false),
+      ['fetch', 'framed'],
+      /neither a checksum nor the framing/,
+    ],
+  ] as const)('%s', async (_name, first, second, wantCalls, want) => {
+    const calls: string[] = [];
+    const clients = {
+      http: client(first, calls, 'fetch'),
+      framed: client(second ?? answer(500, true), calls, 'framed'),
+    };
+    const got = wholeGet(req, 'p/users/a/authorized_keys', clients);
+    if (want instanceof RegExp) await expect(got).rejects.toThrow(want);
+    else expect(await got).toBe(want === 'first' ? first : second);
+    expect(calls).toEqual(wantCalls);
   });
 });

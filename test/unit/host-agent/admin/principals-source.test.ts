@@ -12,7 +12,8 @@ import {
   systemAccounts,
 } from '../../../../host-agent/admin/principals-source.js';
 import type { ProcessRunner } from '../../../../host-agent/admin/sys.js';
-import { type HttpClient, request } from '../../../../host-agent/http.js';
+import type { HttpClient } from '../../../../host-agent/http.js';
+import { request } from '../../../../host-agent/http-client.js';
 
 describe('parsePrincipalsValue', () => {
   it.each([
