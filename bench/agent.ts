@@ -38,6 +38,7 @@ import { renderLine } from '../contract/line.js';
 import { makeKey } from '../dev/keys.js';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../dev/moto.js';
 import { dropPageCache, pageCacheNote } from '../dev/page-cache.js';
+import { asPublished } from '../dev/s3-objects.js';
 import { startSyslogSink } from '../dev/syslog-sink.js';
 import { rewriteShebang } from '../host-agent/admin/install/plan.js';
 import { RUNTIMES } from '../scripts/runtimes.mjs';
@@ -146,7 +147,7 @@ async function main() {
     const keys = Array.from({ length: 50 }, (_, i) => ({ owner: `user${i}`, key: makeKey() }));
     const body = keys.map((k) => renderLine(k.owner, k.key)).join('');
     const key = groupKey('', 'Admins');
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+    await s3.send(new PutObjectCommand(asPublished(BUCKET, key, body)));
     const picked = keys[7] as (typeof keys)[number];
     const fp = picked.key.fingerprint;
     const fpLine = renderLine(picked.owner, picked.key);

@@ -35,6 +35,7 @@ import {
 } from '../contract/index.js';
 import { syntheticRsaKey } from '../dev/keys.js';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../dev/moto.js';
+import { asPublished } from '../dev/s3-objects.js';
 import { decodeEntry, encodeEntry } from '../host-agent/cache.js';
 import type { IamSnapshot } from '../lambda/iam-source.js';
 import { render } from '../lambda/render.js';
@@ -119,7 +120,7 @@ try {
   const who = snap.users[USERS - 1] as IamSnapshot['users'][number];
   const entry = rendered.index.users[who.name];
   const local = entry?.localName as string;
-  const put = (Key: string, Body: string) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body }));
+  const put = (Key: string, Body: string) => s3.send(new PutObjectCommand(asPublished(BUCKET, Key, Body)));
   await put(indexKey(''), index);
   await put(directoryKey(''), directory);
   await put(heartbeatKey(''), heartbeat);

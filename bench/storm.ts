@@ -35,6 +35,7 @@ import { agentEnv } from '../dev/host.js';
 import { makeKey } from '../dev/keys.js';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../dev/moto.js';
 import { dropPageCache, pageCacheNote } from '../dev/page-cache.js';
+import { asPublished } from '../dev/s3-objects.js';
 import { rewriteShebang } from '../host-agent/admin/install/plan.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -275,7 +276,7 @@ async function main() {
       [userKey('', 'alice'), renderLine('alice', alice)],
       [userKey('', 'bob'), renderLine('bob', bob)],
     ];
-    for (const [Key, Body] of objects) await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body }));
+    for (const [Key, Body] of objects) await s3.send(new PutObjectCommand(asPublished(BUCKET, Key, Body)));
     const expected = objects.map(([, body]) => body).join('');
     const cacheDir = join(work, 'cache');
     const config = join(work, 'config.json');

@@ -32,6 +32,7 @@ import { AGENT_KIND, STANDALONE_NAME, withoutNode } from '../../dev/agent-kind.j
 import { sshdCommandEnv } from '../../dev/host.js';
 import { makeKey } from '../../dev/keys.js';
 import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../dev/moto.js';
+import { asPublished } from '../../dev/s3-objects.js';
 import { deriveObject } from '../../host-agent/authorized-keys.js';
 import { cacheFileName, encodeEntry } from '../../host-agent/cache.js';
 import { type AgentRun, runCommand, writeConfig as writeConfigFile } from '../helpers/agent.js';
@@ -249,10 +250,6 @@ const damage = {
 };
 
 const s3Down = (): Fault => ({ kind: 'reset' });
-/** An object as the publisher writes it: with the SHA-256 checksum hosts verify. */
-const asPublished = (Key: string, Body: string) =>
-  ({ Bucket: BUCKET, Key, Body, ChecksumAlgorithm: 'SHA256' }) as const;
-
 /** One base64 character in the middle of the last key blob changed: still a well-formed key, another one. */
 function flipLastKeyByte(body: Buffer): Buffer {
   const text = body.toString('utf8');
@@ -604,10 +601,10 @@ beforeAll(async () => {
   });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   for (const p of PRINCIPALS) {
-    await s3.send(new PutObjectCommand(asPublished(KEY_OF[p], S3_LINES[p].join(''))));
+    await s3.send(new PutObjectCommand(asPublished(BUCKET, KEY_OF[p], S3_LINES[p].join(''))));
   }
-  await s3.send(new PutObjectCommand(asPublished(directoryKey(PREFIX), DIRECTORY)));
-  await s3.send(new PutObjectCommand(asPublished(heartbeatKey(PREFIX), HEARTBEAT)));
+  await s3.send(new PutObjectCommand(asPublished(BUCKET, directoryKey(PREFIX), DIRECTORY)));
+  await s3.send(new PutObjectCommand(asPublished(BUCKET, heartbeatKey(PREFIX), HEARTBEAT)));
   work = mkdtempSync(join(tmpdir(), 'iak-faults-'));
   writeFileSync(
     join(work, 'passwd'),

@@ -28,6 +28,7 @@ import { agentEnv } from '../../../dev/host.js';
 import { makeKey } from '../../../dev/keys.js';
 import { listenLoopback } from '../../../dev/loopback.js';
 import { freePort, type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { asPublished } from '../../../dev/s3-objects.js';
 import { type SyslogSink, startSyslogSink } from '../../../dev/syslog-sink.js';
 import { cacheFileName, decodeEntry, encodeEntry } from '../../../host-agent/cache.js';
 import { lockFileName } from '../../../host-agent/fetch-lock.js';
@@ -85,7 +86,7 @@ function writeConfig(extra: Record<string, unknown>, cacheDir?: string): { path:
 }
 
 async function put(key: string, body: string | Buffer): Promise<void> {
-  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+  await s3.send(new PutObjectCommand(asPublished(BUCKET, key, body)));
 }
 
 const USERS: Record<string, Partial<DirectoryUser>> = {

@@ -16,6 +16,7 @@ import { type AwsProxy, startAwsProxy } from '../../../dev/aws-proxy.js';
 import { makeKey } from '../../../dev/keys.js';
 import { listenLoopback } from '../../../dev/loopback.js';
 import { type Moto, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../../../dev/moto.js';
+import { asPublished } from '../../../dev/s3-objects.js';
 import { checkS3Signature } from '../../../dev/sigv4-check.js';
 import { writeConfig as writeConfigFile } from '../../helpers/agent.js';
 
@@ -88,9 +89,8 @@ beforeAll(async () => {
   });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   // As the publisher writes it: with the SHA-256 checksum the agent checks the body against.
-  const published = { Bucket: BUCKET, ChecksumAlgorithm: 'SHA256' } as const;
-  await s3.send(new PutObjectCommand({ ...published, Key: userKey('', 'alice'), Body: aliceLine }));
-  await s3.send(new PutObjectCommand({ ...published, Key: userKey('', 'bob'), Body: bobLine }));
+  await s3.send(new PutObjectCommand(asPublished(BUCKET, userKey('', 'alice'), aliceLine)));
+  await s3.send(new PutObjectCommand(asPublished(BUCKET, userKey('', 'bob'), bobLine)));
   // As an older publisher wrote it: no SHA-256 checksum.
   await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: userKey('', 'carol'), Body: carolLine }));
 });
