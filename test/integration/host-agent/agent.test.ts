@@ -130,7 +130,8 @@ function ageCache(dir: string, seconds: number): void {
 
 /** A TCP port that accepts connections and never answers. */
 async function blackhole(): Promise<{ url: string; server: Server }> {
-  const server = createServer(() => {});
+  // Accepts and never answers. A client that gives up may reset the connection (Bun's fetch does).
+  const server = createServer((socket) => socket.on('error', () => {}));
   return { url: (await listenLoopback(server)).endpoint, server };
 }
 
