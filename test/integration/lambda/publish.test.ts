@@ -141,9 +141,17 @@ describe('publish into moto', () => {
     expect(listed.filter((o) => !o.sha256).map((o) => o.key)).toEqual([]);
     // The same bytes, written as the SDK writes by default (a CRC32, no SHA-256).
     const key = `${prefix}users/${fixture.users[0]?.name}/authorized_keys`;
-    const body = (await bucketContents(direct.s3, BUCKET, key)).get(key) ?? '';
-    await direct.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
-    expect((await listExisting(direct.s3, BUCKET, key)).map((o) => o.sha256)).toEqual([false]);
+    const directory = `${prefix}directory.json`;
+    for (const k of [key, directory]) {
+      const body = (await bucketContents(direct.s3, BUCKET, k)).get(k) ?? '';
+      await direct.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: k, Body: body }));
+    }
+    const checksummed = async () =>
+      (await listExisting(direct.s3, BUCKET, prefix))
+        .filter((o) => o.key === key || o.key === directory)
+        .map((o) => o.sha256);
+    expect(await checksummed()).toEqual([false, false]);
+    const before = await bucketContents(direct.s3, BUCKET, prefix);
     const puts = async () => {
       proxy.clear();
       await run(prefix);
@@ -151,13 +159,12 @@ describe('publish into moto', () => {
         .filter((r) => r.action === 'PutObject')
         .map((r) => decodeURIComponent(r.path.split('?')[0] ?? ''));
     };
-    expect(await puts()).toEqual([
-      `/${BUCKET}/${key}`,
-      `/${BUCKET}/${prefix}index.json`,
-      `/${BUCKET}/${prefix}heartbeat.json`,
-    ]);
-    expect((await listExisting(direct.s3, BUCKET, key)).map((o) => o.sha256)).toEqual([true]);
-    expect((await bucketContents(direct.s3, BUCKET, key)).get(key)).toBe(body);
+    expect(await puts()).toEqual(
+      [key, directory, `${prefix}index.json`, `${prefix}heartbeat.json`].map((k) => `/${BUCKET}/${k}`),
+    );
+    expect(await checksummed()).toEqual([true, true]);
+    const after = await bucketContents(direct.s3, BUCKET, prefix);
+    for (const k of [key, directory]) expect(after.get(k)).toBe(before.get(k));
     expect(await puts()).toHaveLength(2);
   });
 
