@@ -62,9 +62,11 @@ export function awsEnv(moto: Moto): NodeJS.ProcessEnv {
   };
 }
 
-/** Publishes IAM (in moto) to the bucket with the real operator CLI. */
-export async function publish(cli: string, moto: Moto, bucket: string): Promise<string> {
-  const { stdout } = await run(process.execPath, [cli, 'publish', '--bucket', bucket], { env: awsEnv(moto) });
+/** Publishes IAM (in moto) to the bucket with the real operator CLI (`args`: more of its options). */
+export async function publish(cli: string, moto: Moto, bucket: string, args: string[] = []): Promise<string> {
+  const { stdout } = await run(process.execPath, [cli, 'publish', '--bucket', bucket, ...args], {
+    env: awsEnv(moto),
+  });
   return stdout;
 }
 

@@ -3,13 +3,17 @@
 // log file, the login trail's source) with long-running commands; alice is
 // removed from the group and the publisher runs; `sessions --end-revoked`, run
 // as its timer would, ends her session (her ssh client exits) and keeps bob's.
-// With S3 unreachable and the cache stale, it ends nothing and says why.
-import { type ChildProcess, spawn } from 'node:child_process';
+// In iamUsers mode, carol logs in to her own account; taken out of
+// iamUsers.allowGroups (her own object still publishes her key), her session
+// ends too. With S3 unreachable and the cache stale, it ends nothing and says why.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RemoveUserFromGroupCommand } from '@aws-sdk/client-iam';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../contract/audit.js';
+import { directoryKey, parseDirectory } from '../../contract/directory.js';
 import { AGENT_KIND } from '../../dev/agent-kind.js';
 import {
   awsEnv,
@@ -44,6 +48,10 @@ import { runAgent } from '../helpers/agent.js';
 
 const BUCKET = 'ss-sessions';
 const GROUP = 'ss-admins';
+/** iamUsers.allowGroups: carol's way in to her own account. */
+const DEVS = 'ss-devs';
+/** Published uids of this file's IAM users, apart from the other e2e files' (sync-users, renumber, migration, tag-keys). */
+const UID_BASE = 66000 + (process.pid % 40) * 100;
 /** How often this test runs `sessions --end-revoked`, standing in for its timer (1 minute on a host). */
 const PERIOD_MS = 5000;
 
@@ -56,6 +64,8 @@ interface Session {
 describe(`sessions --end-revoked over a real sshd (${AGENT_KIND} agent)`, () => {
   requireSshd();
   const shared = `ss-shared-${RUN_TAG}`;
+  /** carol's IAM user, and (iamUsers mode) the local account named after it. */
+  const carolName = `ss-carol-${RUN_TAG}`;
   const agentUser = `ss-agent-${RUN_TAG}`;
   let dir: string;
   let moto: Moto;
@@ -68,7 +78,9 @@ describe(`sessions --end-revoked over a real sshd (${AGENT_KIND} agent)`, () => 
   let config: Record<string, unknown>;
   let alice: ClientKey;
   let bob: ClientKey;
+  let carol: ClientKey;
   const sessions: Session[] = [];
+  const publishAll = () => publish(cli, moto, BUCKET, ['--uid-base', String(UID_BASE)]);
 
   const writeConfig = (c: Record<string, unknown>) => {
     config = c;
@@ -83,9 +95,9 @@ describe(`sessions --end-revoked over a real sshd (${AGENT_KIND} agent)`, () => 
       },
     );
 
-  /** `ssh ... sleep 600` as the shared account: a session that lasts until it is ended. */
-  const longSession = (key: ClientKey): Session => {
-    const child = spawn('ssh', sshClientArgs(sshd.port, shared, key, 'sleep 600'), {
+  /** `ssh ... sleep 600` (as the shared account by default): a session that lasts until it is ended. */
+  const longSession = (key: ClientKey, account = shared): Session => {
+    const child = spawn('ssh', sshClientArgs(sshd.port, account, key, 'sleep 600'), {
       stdio: 'ignore',
       env: sshClientEnv(),
     });
@@ -145,10 +157,11 @@ describe(`sessions --end-revoked over a real sshd (${AGENT_KIND} agent)`, () => 
     mkdirSync(keys, { mode: 0o700 });
     alice = makeClientKey(keys, 'ss-alice');
     bob = makeClientKey(keys, 'ss-bob');
+    carol = makeClientKey(keys, 'ss-carol');
     await createBucket(moto, BUCKET);
     await iamUserWithKey(moto, 'ss-alice', alice.openssh, [GROUP]);
     await iamUserWithKey(moto, 'ss-bob', bob.openssh, [GROUP]);
-    await publish(cli, moto, BUCKET);
+    await publishAll();
     // sshd's own lines (with its pid) go to the sink's file through /dev/log, as a syslog daemon would write them.
     sshd = await startSshd({
       dir,
@@ -166,6 +179,7 @@ describe(`sessions --end-revoked over a real sshd (${AGENT_KIND} agent)`, () => 
     await moto?.stop();
     sink?.stop();
     removeLocalUser(shared);
+    removeLocalUser(carolName);
     removeLocalUser(agentUser);
     if (dir) removeDir(dir);
   });
@@ -196,7 +210,7 @@ describe(`sessions --end-revoked over a real sshd (${AGENT_KIND} agent)`, () => 
   it("alice removed from the group and published: her session is ended within one period, bob's stays", async () => {
     const [aliceSession, bobSession] = sessions as [Session, Session];
     await clients(moto).iam.send(new RemoveUserFromGroupCommand({ UserName: 'ss-alice', GroupName: GROUP }));
-    await publish(cli, moto, BUCKET);
+    await publishAll();
     const published = performance.now();
     let runs = 0;
     let ended = '';
@@ -241,10 +255,59 @@ describe(`sessions --end-revoked over a real sshd (${AGENT_KIND} agent)`, () => 
     });
   }, 180_000);
 
+  it("iamUsers: carol's session in her own account ends once she is out of allowGroups, though her key is still published", async () => {
+    const [, bobSession] = sessions as [Session, Session];
+    await iamUserWithKey(moto, carolName, carol.openssh, [DEVS]);
+    await publishAll();
+    // Her account as sync-users makes it: named after her IAM user, with her published uid.
+    const published = await clients(moto).s3.send(
+      new GetObjectCommand({ Bucket: BUCKET, Key: directoryKey('') }),
+    );
+    const uid = parseDirectory((await published.Body?.transformToString()) ?? '').users.get(carolName)?.uid;
+    expect(uid).toBeGreaterThanOrEqual(UID_BASE);
+    removeLocalUser(carolName);
+    execFileSync('useradd', ['-m', '-s', '/bin/sh', '-p', '*', '-u', String(uid), carolName]);
+    writeConfig({ ...config, iamUsers: { allowGroups: [DEVS] } });
+    const carolSession = longSession(carol, carolName);
+    await waitFor(async () => (await listed()).some((s) => s.iamUser === carolName), {
+      what: "carol's session listed",
+      timeoutMs: 30_000,
+    });
+    expect((await listed()).find((s) => s.iamUser === carolName)).toMatchObject({
+      localUser: carolName,
+      principal: `users/${carolName}`,
+    });
+
+    // Out of the allowed group: users/<carol> still publishes her key, directory.json no longer maps her.
+    await clients(moto).iam.send(new RemoveUserFromGroupCommand({ UserName: carolName, GroupName: DEVS }));
+    await publishAll();
+    const start = performance.now();
+    let ended = '';
+    while (!carolSession.done) {
+      const r = await sessionsCmd('--end-revoked');
+      expect(r.code, r.stderr).toBe(0);
+      if (r.stdout.includes(`ended ${carolName}`)) {
+        ended = r.stdout;
+        break;
+      }
+      if (performance.now() - start > 120_000) throw new Error("carol's session still not ended after 120 s");
+      await new Promise((res) => setTimeout(res, PERIOD_MS));
+    }
+    expect(ended).toMatch(
+      new RegExp(
+        `^ended ${carolName} as ${carolName} from 127\\.0\\.0\\.1 \\(users/${carolName}, .*: access-revoked;`,
+        'm',
+      ),
+    );
+    expect(await carolSession.exited).toBe(255);
+    expect(bobSession.done).toBe(false);
+    expect((await listed()).map((s) => s.iamUser)).toEqual(['ss-bob']);
+  }, 240_000);
+
   it('S3 unreachable and the cache stale: nothing ended, one clear line, exit 1', async () => {
     const [, bobSession] = sessions as [Session, Session];
     await clients(moto).iam.send(new RemoveUserFromGroupCommand({ UserName: 'ss-bob', GroupName: GROUP }));
-    await publish(cli, moto, BUCKET);
+    await publishAll();
     // A login attempt makes the agent cache the group object as published now (without bob): a stale copy that,
     // if it were used, would end bob's session. Alice's key is refused.
     expect((await sshLogin(sshd.port, shared, alice)).code).toBe(255);
@@ -263,6 +326,10 @@ describe(`sessions --end-revoked over a real sshd (${AGENT_KIND} agent)`, () => 
     );
     expect(bobSession.done).toBe(false);
     expect((await listed()).map((s) => s.iamUser)).toEqual(['ss-bob']);
-    expect((await outbox()).filter((r) => r.event === 'ended')).toHaveLength(1);
+    // alice's and carol's, from the tests before: none for bob.
+    expect((await outbox()).filter((r) => r.event === 'ended').map((r) => r.iamUser)).toEqual([
+      'ss-alice',
+      carolName,
+    ]);
   }, 60_000);
 });

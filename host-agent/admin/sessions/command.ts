@@ -1,17 +1,18 @@
 // `iam-authorized-keys sessions` wiring: config, the login trail, /proc,
 // the store (the agent's cache read only, then S3), signals, the clock.
-import { lstatSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { deriveObject } from '../../authorized-keys.js';
 import { fileCache } from '../../cache.js';
 import type { AgentConfig } from '../../config.js';
 import { UsageError } from '../../errors.js';
+import { uidFromPasswd } from '../../passwd.js';
 import { privateDirProblem } from '../../secure-path.js';
 import { createStore } from '../../store.js';
 import { loadAdminConfig } from '../config.js';
 import { acquireLock } from '../lock.js';
 import { SESSIONS_OPTIONS } from '../options.js';
-import { freshOnlyCache, readPrincipalKeys } from './keys.js';
+import { freshOnlyCache, readMappings, readPrincipalKeys } from './keys.js';
 import { isSameProcess, parseBtime, realProcFs } from './proc.js';
 import { endRevoked, listSessions, type SessionsDeps } from './run.js';
 import { loginTrail, type Trail } from './trail.js';
@@ -60,6 +61,15 @@ async function realDeps(config: AgentConfig, trail: Trail, graceMs: number): Pro
     proc,
     bootAt,
     readKeys: (principals) => readPrincipalKeys(store, config.prefix, principals, config.deadlineMs, now()),
+    readMappings: (localUsers) => {
+      let passwd: string | undefined;
+      // Throws when the file cannot be read: readMappings then decides nothing for iamUsers principals.
+      const uidOf = (user: string) => {
+        passwd ??= readFileSync(config.passwdFile, 'utf8');
+        return uidFromPasswd(passwd, user);
+      };
+      return readMappings(store, config, localUsers, uidOf, config.deadlineMs);
+    },
     end: {
       kill: (pid, signal) => process.kill(pid, signal),
       isSame: (p) => isSameProcess(proc, p),

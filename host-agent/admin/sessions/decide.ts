@@ -21,6 +21,16 @@ export type PrincipalKeys =
   /** Neither S3 nor a fresh cache entry answered: nothing can be decided from it. */
   | { readonly state: 'unreadable'; readonly why: string };
 
+/**
+ * The principals that map a local user now, as the login path would map it: the config's `users`, and in
+ * iamUsers mode the IAM user directory.json names for it (uid and allowGroups checked). `unreadable`: what could
+ * not be read and why (directory.json, the local accounts), so a principal outside `principals` may still map it.
+ */
+export interface Mapping {
+  readonly principals: ReadonlySet<string>;
+  readonly unreadable?: string;
+}
+
 export type Decision =
   | { readonly kind: 'keep'; readonly why: string }
   | { readonly kind: 'end'; readonly reason: EndReason }
@@ -47,9 +57,12 @@ function isOurs(s: SessionOwner): boolean {
 }
 
 /**
- * mode `access`: kept while any principal the session came through still
- * publishes a key of its IAM user (a rotated key keeps the session); mode
- * `key`: kept while one of them still publishes that very key. Any readable
+ * mode `access`: kept while any principal the session came through still maps
+ * its local user and publishes a key of its IAM user (a rotated key keeps the
+ * session); mode `key`: kept while one of them still publishes that very key.
+ * A principal that no longer maps the local user (removed from the config's
+ * `users`, or in iamUsers mode no longer the user's IAM user, out of
+ * allowGroups, the account's uid changed) grants nothing. Any readable
  * principal that keeps it wins over an unreadable one; otherwise an unreadable
  * one makes the answer `unknown`, never `end`.
  */
@@ -57,6 +70,7 @@ export function decide(
   s: SessionOwner,
   objects: ReadonlyMap<string, PrincipalKeys>,
   mode: Exclude<EndMode, 'off'>,
+  mapping: Mapping,
 ): Decision {
   if (!isOurs(s)) return { kind: 'keep', why: 'not a key published from IAM' };
   // A log file line no cached object confirmed: any local user could have written it.
@@ -66,6 +80,10 @@ export function decide(
   let unreadable: string | undefined;
   let holdsOther = false;
   for (const p of sessionPrincipals(s)) {
+    if (!mapping.principals.has(p)) {
+      if (mapping.unreadable !== undefined) unreadable ??= mapping.unreadable;
+      continue;
+    }
     const o = objects.get(p);
     if (o === undefined || o.state === 'unreadable') {
       unreadable ??= `${p}: ${o?.why ?? 'not read'}`;

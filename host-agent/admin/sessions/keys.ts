@@ -3,13 +3,15 @@
 // this runs as root), otherwise S3. Never a stale entry: a session is ended
 // only on what is published now, and S3 unreachable leaves it `unreadable`.
 
+import { type Directory, directoryKey, parseDirectory } from '../../../contract/directory.js';
 import { parsePrincipal, principalKey } from '../../../contract/layout.js';
 import { parseObject } from '../../../contract/line.js';
-import { acceptParsed, readDerived } from '../../authorized-keys.js';
+import { acceptParsed, mappedPrincipals, matchIamUser, readDerived } from '../../authorized-keys.js';
 import { type CacheEntry, freshness, type ObjectCache } from '../../cache.js';
+import type { AgentConfig } from '../../config.js';
 import { errorMessage } from '../../errors.js';
 import type { Store } from '../../store.js';
-import type { PrincipalKeys } from './decide.js';
+import type { Mapping, PrincipalKeys } from './decide.js';
 
 /** A view of the agent's cache that returns fresh entries only and writes nothing. */
 export function freshOnlyCache(
@@ -73,5 +75,56 @@ async function readOne(
     return { state: 'found', lines };
   } catch (e) {
     return { state: 'unreadable', why: errorMessage(e) };
+  }
+}
+
+/**
+ * What maps each local user now, as the login path maps it: the config's `users`, and in iamUsers mode the IAM user
+ * directory.json names (local name, published uid against `uidOf`, allowGroups). The directory is read like the
+ * principal objects (a fresh cache entry or S3, never a stale copy); unread, it leaves the mapping `unreadable`,
+ * as does `uidOf` throwing (the local accounts could not be read).
+ */
+export async function readMappings(
+  store: Store,
+  config: Pick<AgentConfig, 'prefix' | 'users' | 'iamUsers'>,
+  localUsers: readonly string[],
+  uidOf: (user: string) => number | undefined,
+  timeoutMs: number,
+): Promise<Map<string, Mapping>> {
+  const directory = config.iamUsers ? await readDirectory(store, config.prefix, timeoutMs) : undefined;
+  const out = new Map<string, Mapping>();
+  for (const user of localUsers) {
+    const principals = new Set(mappedPrincipals(config, user));
+    if (typeof directory === 'string') {
+      out.set(user, { principals, unreadable: `directory.json: ${directory}` });
+      continue;
+    }
+    if (directory === undefined) {
+      out.set(user, { principals });
+      continue;
+    }
+    let uid: number | undefined;
+    try {
+      uid = uidOf(user);
+    } catch (e) {
+      // Not "no such account": that would end the sessions of every account it maps.
+      out.set(user, { principals, unreadable: `local accounts: ${errorMessage(e)}` });
+      continue;
+    }
+    const allowGroups = config.iamUsers?.allowGroups ?? [];
+    for (const p of matchIamUser(directory, user, allowGroups, uid).principals) principals.add(p);
+    out.set(user, { principals });
+  }
+  return out;
+}
+
+/** directory.json, or why it could not be read (missing: the login path cannot decide either). */
+async function readDirectory(store: Store, prefix: string, timeoutMs: number): Promise<Directory | string> {
+  try {
+    const r = await store.read(directoryKey(prefix), { signal: AbortSignal.timeout(timeoutMs) });
+    if (!r.found) return 'not found in the bucket';
+    return parseDirectory(r.body.toString('utf8'));
+  } catch (e) {
+    return errorMessage(e);
   }
 }

@@ -4,7 +4,14 @@
 // the audit outbox, the clock, output) comes in through SessionsDeps.
 import type { AuditRecord } from '../../../contract/audit.js';
 import { endRecord } from '../audit/collect.js';
-import { type Decision, decide, type EndMode, type PrincipalKeys, principalsToRead } from './decide.js';
+import {
+  type Decision,
+  decide,
+  type EndMode,
+  type Mapping,
+  type PrincipalKeys,
+  principalsToRead,
+} from './decide.js';
 import { type EndDeps, type EndResult, endProcesses } from './end.js';
 import { connectedTo } from './peer.js';
 import { type ProcFs, sessionProcs } from './proc.js';
@@ -19,6 +26,8 @@ export interface SessionsDeps {
   readonly bootAt: number;
   /** Current published keys of these principals (read by keys.ts). */
   readKeys(principals: string[]): Promise<Map<string, PrincipalKeys>>;
+  /** What maps each of these local users to principals now (config `users`, iamUsers' directory.json). */
+  readMappings(localUsers: string[]): Promise<Map<string, Mapping>>;
   readonly end: EndDeps;
   readonly graceMs: number;
   now(): number;
@@ -132,8 +141,17 @@ export async function endRevoked(deps: SessionsDeps, o: EndRevokedOptions): Prom
   }
   const mode = o.mode;
   const live = await liveSessions(deps);
-  const objects = await deps.readKeys(principalsToRead(live.map((s) => s.login)));
-  const decisions = live.map((s) => decide(s.login, objects, mode));
+  const [objects, mappings] = await Promise.all([
+    deps.readKeys(principalsToRead(live.map((s) => s.login))),
+    deps.readMappings([...new Set(live.map((s) => s.login.localUser))]),
+  ]);
+  const unmapped = (user: string): Mapping => ({
+    principals: new Set(),
+    unreadable: `the mapping of ${user}: not read`,
+  });
+  const decisions = live.map((s) =>
+    decide(s.login, objects, mode, mappings.get(s.login.localUser) ?? unmapped(s.login.localUser)),
+  );
   const ended: AuditRecord[] = [];
   let failed = false;
   for (const [i, s] of live.entries()) {

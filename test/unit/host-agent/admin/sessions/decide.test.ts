@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type Decision,
   decide,
+  type Mapping,
   type PrincipalKeys,
   principalsToRead,
   type SessionOwner,
@@ -25,6 +26,9 @@ const found = (...lines: [string, string][]): PrincipalKeys => ({
 });
 const objects = (o: Record<string, PrincipalKeys>) => new Map(Object.entries(o));
 const unreadable: PrincipalKeys = { state: 'unreadable', why: 'connect ECONNREFUSED' };
+
+/** The local user still mapped to every principal of these cases (config `users` or directory.json). */
+const MAPPED: Mapping = { principals: new Set(['groups/admins', 'users/alice']) };
 
 type Kind = Decision['kind'] | `end:${string}`;
 const kind = (d: Decision): Kind => (d.kind === 'end' ? `end:${d.reason}` : d.kind);
@@ -128,12 +132,12 @@ describe('decide: which sessions end, per mode', () => {
     ['an IAM key whose principal is unknown', { ...alice, principal: null }, objects({}), 'keep', 'keep'],
   ];
   it.each(cases)('%s', (_name, session, objs, access, key) => {
-    expect(kind(decide(session, objs, 'access'))).toBe(access);
-    expect(kind(decide(session, objs, 'key'))).toBe(key);
+    expect(kind(decide(session, objs, 'access', MAPPED))).toBe(access);
+    expect(kind(decide(session, objs, 'key', MAPPED))).toBe(key);
   });
 
   it('an unknown answer names the principal and why', () => {
-    expect(decide(alice, objects({ 'groups/admins': unreadable }), 'access')).toEqual({
+    expect(decide(alice, objects({ 'groups/admins': unreadable }), 'access', MAPPED)).toEqual({
       kind: 'unknown',
       why: 'cannot read groups/admins: connect ECONNREFUSED',
     });
@@ -147,5 +151,55 @@ describe('decide: which sessions end, per mode', () => {
         { iamUser: null, fingerprint: OLD, principal: 'groups/other', keySource: 'file' },
       ]),
     ).toEqual(['groups/admins', 'users/bob']);
+  });
+});
+
+describe('decide: a principal counts only while it still maps the local user', () => {
+  // iamUsers mode: alice logged in to her own account through users/alice, whose object still has her key.
+  const own: SessionOwner = { ...alice, principal: 'users/alice' };
+  const keyStillPublished = objects({ 'users/alice': found(['alice', OLD]) });
+  const cases: [string, SessionOwner, Mapping, Kind][] = [
+    ['still mapped', own, { principals: new Set(['users/alice']) }, 'keep'],
+    [
+      'no longer mapped (out of allowGroups, account renumbered or removed, dropped from `users`)',
+      own,
+      { principals: new Set() },
+      'end:access-revoked',
+    ],
+    [
+      'directory.json unreadable, the principal not in the config',
+      own,
+      { principals: new Set(), unreadable: 'directory.json: ECONNREFUSED' },
+      'unknown',
+    ],
+    [
+      'directory.json unreadable, the principal in the config: decided by the object',
+      own,
+      { principals: new Set(['users/alice']), unreadable: 'directory.json: ECONNREFUSED' },
+      'keep',
+    ],
+    [
+      'through two principals, one still mapped and holding the key',
+      { ...alice, principal: 'groups/admins,users/alice' },
+      { principals: new Set(['groups/admins']) },
+      'keep',
+    ],
+  ];
+  it.each(cases)('%s', (_name, session, mapping, want) => {
+    const objs = objects({ 'users/alice': found(['alice', OLD]), 'groups/admins': found(['alice', OLD]) });
+    expect(kind(decide(session, session === own ? keyStillPublished : objs, 'access', mapping))).toBe(want);
+    expect(kind(decide(session, session === own ? keyStillPublished : objs, 'key', mapping))).toBe(want);
+  });
+
+  it('an unknown answer names directory.json and why', () => {
+    expect(
+      decide(own, keyStillPublished, 'access', {
+        principals: new Set(),
+        unreadable: 'directory.json: ECONNREFUSED',
+      }),
+    ).toEqual({
+      kind: 'unknown',
+      why: 'cannot read directory.json: ECONNREFUSED',
+    });
   });
 });

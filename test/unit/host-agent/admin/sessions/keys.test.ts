@@ -1,9 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { serializeDirectory } from '../../../../../contract/directory.js';
 import { renderLine } from '../../../../../contract/line.js';
 import { makeKey } from '../../../../../dev/keys.js';
 import { parseAdminConfig } from '../../../../../host-agent/admin/config.js';
 import { parseSessionsSection } from '../../../../../host-agent/admin/sessions/config.js';
-import { freshOnlyCache, readPrincipalKeys } from '../../../../../host-agent/admin/sessions/keys.js';
+import {
+  freshOnlyCache,
+  readMappings,
+  readPrincipalKeys,
+} from '../../../../../host-agent/admin/sessions/keys.js';
 import type { CacheEntry } from '../../../../../host-agent/cache.js';
 import { ConfigError, configFields, parseConfig } from '../../../../../host-agent/config.js';
 import { StoreUnavailableError } from '../../../../../host-agent/errors.js';
@@ -121,6 +126,91 @@ describe('readPrincipalKeys', () => {
       state: 'found',
       lines: [{ owner: 'alice', fingerprint: alice.fingerprint }],
     });
+  });
+});
+
+describe('readMappings: what maps each local user now', () => {
+  const directory = serializeDirectory({
+    version: 1,
+    users: new Map([
+      ['alice', { userId: 'AIDAALICE', localName: 'alice', uid: 2000, groups: ['devs'] }],
+      ['bob', { userId: 'AIDABOB', localName: 'bob', uid: 2001, groups: ['ops'] }],
+    ]),
+    reservedUids: [],
+  });
+  const storeOf = (r: ReadResult | Error): Store => ({
+    async read(key) {
+      if (key !== 'p/directory.json') throw new Error(`unexpected key ${key}`);
+      if (r instanceof Error) throw r;
+      return r;
+    },
+  });
+  const published = storeOf({ found: true, body: Buffer.from(directory), source: 's3', fetchedAt: 0 });
+  const uids: Record<string, number> = { alice: 2000, bob: 2001, 'ec2-user': 1000 };
+  const uidOf = (u: string) => (Object.hasOwn(uids, u) ? uids[u] : undefined);
+  const config = (iamUsers?: { allowGroups: string[] }) => ({
+    prefix: 'p/',
+    users: { 'ec2-user': ['groups/admins'] } as Record<string, string[]>,
+    ...(iamUsers ? { iamUsers } : {}),
+  });
+  const view = (m: Map<string, { principals: ReadonlySet<string>; unreadable?: string }>) =>
+    Object.fromEntries([...m].map(([u, x]) => [u, [[...x.principals].sort(), x.unreadable ?? null]]));
+
+  it.each([
+    [
+      'no iamUsers: the config only (the directory is not read)',
+      config(),
+      storeOf(new Error('not read')),
+      { alice: [[], null], 'ec2-user': [['groups/admins'], null] },
+    ],
+    [
+      'iamUsers, any group: each account named after its IAM user, with the published uid',
+      config({ allowGroups: [] }),
+      published,
+      { alice: [['users/alice'], null], 'ec2-user': [['groups/admins'], null] },
+    ],
+    [
+      "iamUsers.allowGroups without the user's group: not mapped",
+      config({ allowGroups: ['ops'] }),
+      published,
+      { alice: [[], null], 'ec2-user': [['groups/admins'], null] },
+    ],
+    [
+      'directory.json not published: unreadable (the config still maps)',
+      config({ allowGroups: [] }),
+      storeOf({ found: false, source: 's3' }),
+      {
+        alice: [[], 'directory.json: not found in the bucket'],
+        'ec2-user': [['groups/admins'], 'directory.json: not found in the bucket'],
+      },
+    ],
+    [
+      'S3 down: unreadable',
+      config({ allowGroups: [] }),
+      storeOf(new StoreUnavailableError('cannot read p/directory.json: ECONNREFUSED')),
+      {
+        alice: [[], 'directory.json: cannot read p/directory.json: ECONNREFUSED'],
+        'ec2-user': [['groups/admins'], 'directory.json: cannot read p/directory.json: ECONNREFUSED'],
+      },
+    ],
+  ] as const)('%s', async (_n, cfg, store, want) => {
+    expect(view(await readMappings(store, cfg, ['alice', 'ec2-user'], uidOf, 1000))).toEqual(want);
+  });
+
+  it('an account whose uid is not the published one maps nobody; unreadable local accounts decide nothing', async () => {
+    const cfg = config({ allowGroups: [] });
+    const renumbered = await readMappings(published, cfg, ['alice'], () => 1234, 1000);
+    expect(view(renumbered)).toEqual({ alice: [[], null] });
+    const noPasswd = await readMappings(
+      published,
+      cfg,
+      ['alice'],
+      () => {
+        throw new Error('ENOENT: /etc/passwd');
+      },
+      1000,
+    );
+    expect(view(noPasswd)).toEqual({ alice: [[], 'local accounts: ENOENT: /etc/passwd'] });
   });
 });
 

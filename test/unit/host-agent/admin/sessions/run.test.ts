@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type AuditRecord, auditRecordProblem } from '../../../../../contract/audit.js';
-import type { PrincipalKeys } from '../../../../../host-agent/admin/sessions/decide.js';
+import type { Mapping, PrincipalKeys } from '../../../../../host-agent/admin/sessions/decide.js';
 import type { ProcFs } from '../../../../../host-agent/admin/sessions/proc.js';
 import { endRevoked, listSessions, type SessionsDeps } from '../../../../../host-agent/admin/sessions/run.js';
 
@@ -67,13 +67,18 @@ function procFs(alive: Set<number>): ProcFs {
   };
 }
 
-function rig(objects: Map<string, PrincipalKeys>, logins: AuditRecord[]) {
+function rig(
+  objects: Map<string, PrincipalKeys>,
+  logins: AuditRecord[],
+  mapped: Mapping = { principals: new Set(['groups/admins']) },
+) {
   const alive = new Set([500, 501, 600, 601]);
   const out: string[] = [];
   const err: string[] = [];
   const recorded: AuditRecord[] = [];
   const signals: [number, string][] = [];
   const read: string[][] = [];
+  const mappedFor: string[][] = [];
   const deps: SessionsDeps = {
     openLogins: async () => logins,
     record: async (r) => {
@@ -84,6 +89,10 @@ function rig(objects: Map<string, PrincipalKeys>, logins: AuditRecord[]) {
     readKeys: async (p) => {
       read.push(p);
       return objects;
+    },
+    readMappings: async (users) => {
+      mappedFor.push(users);
+      return new Map(users.map((u) => [u, mapped]));
     },
     end: {
       kill(pid, signal) {
@@ -100,7 +109,7 @@ function rig(objects: Map<string, PrincipalKeys>, logins: AuditRecord[]) {
     out: (l) => out.push(l),
     err: (l) => err.push(l),
   };
-  return { deps, out, err, recorded, signals, alive, read };
+  return { deps, out, err, recorded, signals, alive, read, mappedFor };
 }
 
 const ALICE = fp('a');
@@ -146,6 +155,41 @@ describe('sessions --end-revoked', () => {
     expect(r.recorded).toEqual([]);
     expect(r.err).toEqual([
       'cannot read the current keys (cannot read groups/admins: connect ECONNREFUSED 127.0.0.1:1): 2 of 2 sessions left running, none of them ended',
+    ]);
+  });
+
+  it('the principal no longer maps the local user (iamUsers: out of allowGroups): ended though its key is still published', async () => {
+    const still = new Map<string, PrincipalKeys>([
+      [
+        'groups/admins',
+        {
+          state: 'found',
+          lines: [
+            { owner: 'alice', fingerprint: ALICE },
+            { owner: 'bob', fingerprint: BOB },
+          ],
+        },
+      ],
+    ]);
+    const r = rig(still, logins, { principals: new Set() });
+    expect(await endRevoked(r.deps, { ...opts, mode: 'access' })).toBe(0);
+    expect(r.mappedFor).toEqual([['ec2-user']]);
+    expect(r.recorded.map((x) => [x.iamUser, x.reason])).toEqual([
+      ['alice', 'access-revoked'],
+      ['bob', 'access-revoked'],
+    ]);
+  });
+
+  it('directory.json unreadable: nothing ended for principals only it maps, exit 1', async () => {
+    const r = rig(new Map([['groups/admins', { state: 'absent' }]]), logins, {
+      principals: new Set(),
+      unreadable: 'directory.json: connect ECONNREFUSED 127.0.0.1:1',
+    });
+    expect(await endRevoked(r.deps, { ...opts, mode: 'access' })).toBe(1);
+    expect(r.signals).toEqual([]);
+    expect(r.recorded).toEqual([]);
+    expect(r.err).toEqual([
+      'cannot read the current keys (cannot read directory.json: connect ECONNREFUSED 127.0.0.1:1): 2 of 2 sessions left running, none of them ended',
     ]);
   });
 
