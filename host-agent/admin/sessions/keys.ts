@@ -91,6 +91,8 @@ export async function readMappings(
   uidOf: (user: string) => number | undefined,
   timeoutMs: number,
 ): Promise<Map<string, Mapping>> {
+  // No live session: nothing to read (the timer runs every minute).
+  if (localUsers.length === 0) return new Map();
   const directory = config.iamUsers ? await readDirectory(store, config.prefix, timeoutMs) : undefined;
   const out = new Map<string, Mapping>();
   for (const user of localUsers) {

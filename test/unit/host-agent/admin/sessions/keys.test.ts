@@ -197,6 +197,20 @@ describe('readMappings: what maps each local user now', () => {
     expect(view(await readMappings(store, cfg, ['alice', 'ec2-user'], uidOf, 1000))).toEqual(want);
   });
 
+  it('no local user: the directory is not read', async () => {
+    const asked: string[] = [];
+    const counting: Store = {
+      read: (key, opts) => {
+        asked.push(key);
+        return published.read(key, opts);
+      },
+    };
+    expect((await readMappings(counting, config({ allowGroups: [] }), [], uidOf, 1000)).size).toBe(0);
+    expect(asked).toEqual([]);
+    await readMappings(counting, config({ allowGroups: [] }), ['alice'], uidOf, 1000);
+    expect(asked).toEqual(['p/directory.json']);
+  });
+
   it('an account whose uid is not the published one maps nobody; unreadable local accounts decide nothing', async () => {
     const cfg = config({ allowGroups: [] });
     const renumbered = await readMappings(published, cfg, ['alice'], () => 1234, 1000);
