@@ -6,10 +6,7 @@
 // longer than declared arrives cut short without an error. Callers that need
 // the whole body verify it another way (s3-fetch.ts: S3's SHA-256 checksum).
 import { FetchError, ObjectTooLargeError } from './errors.js';
-import type { HttpClient, HttpResponse } from './http.js';
-
-/** Error bodies are only read for a message: keep them small. */
-const MAX_ERROR_BODY = 64 * 1024;
+import { deadlineError, type HttpClient, type HttpResponse, MAX_ERROR_BODY } from './http.js';
 
 /** Bun's own fetch options: no redirects followed, no proxy from the environment, bytes as sent. */
 interface BunRequestInit extends RequestInit {
@@ -19,8 +16,7 @@ interface BunRequestInit extends RequestInit {
 }
 
 export const fetchRequest: HttpClient = async (req) => {
-  const deadline = () => new FetchError(`${req.method} ${req.url.host}: deadline reached`);
-  if (req.signal?.aborted) throw deadline();
+  if (req.signal?.aborted) throw deadlineError(req);
   const init: BunRequestInit = {
     method: req.method,
     // identity: a gzip body would be checked against a checksum of other bytes.
@@ -36,7 +32,7 @@ export const fetchRequest: HttpClient = async (req) => {
   try {
     return await read(req, await fetch(req.url, init));
   } catch (e) {
-    if (req.signal?.aborted) throw deadline();
+    if (req.signal?.aborted) throw deadlineError(req);
     if (e instanceof ObjectTooLargeError || e instanceof FetchError) throw e;
     const code = (e as { code?: unknown }).code;
     const why = typeof code === 'string' ? code : String(e);

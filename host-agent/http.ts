@@ -30,7 +30,12 @@ export interface HttpResponse {
 export type HttpClient = (req: HttpRequest) => Promise<HttpResponse>;
 
 /** Error bodies are only read for a message: keep them small. */
-const MAX_ERROR_BODY = 64 * 1024;
+export const MAX_ERROR_BODY = 64 * 1024;
+
+/** A request cut short by its deadline (the login's, or a command's). */
+export function deadlineError(req: Pick<HttpRequest, 'method' | 'url'>): FetchError {
+  return new FetchError(`${req.method} ${req.url.host}: deadline reached`);
+}
 
 /** node:http(s); framed: node's parser fails a body that does not match its framing. */
 export const nodeRequest: HttpClient = async (req) => {
@@ -41,7 +46,7 @@ export const nodeRequest: HttpClient = async (req) => {
       : (await import('./lazy-http.js')).httpRequest;
   return new Promise((resolve, reject) => {
     if (req.signal?.aborted) {
-      reject(new FetchError(`${req.method} ${req.url.host}: deadline reached`));
+      reject(deadlineError(req));
       return;
     }
     const r = send(req.url, {
@@ -60,7 +65,7 @@ export const nodeRequest: HttpClient = async (req) => {
       r.destroy();
       reject(e);
     };
-    const onAbort = () => fail(new FetchError(`${req.method} ${req.url.host}: deadline reached`));
+    const onAbort = () => fail(deadlineError(req));
     req.signal?.addEventListener('abort', onAbort, { once: true });
     r.on('error', (e) =>
       fail(

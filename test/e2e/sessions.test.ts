@@ -113,6 +113,22 @@ describe(`sessions --end-revoked over a real sshd (${AGENT_KIND} agent)`, () => 
     return s;
   };
 
+  /**
+   * As the timer: `sessions --end-revoked` every PERIOD_MS until a run ends `iamUser`'s session (a fresh cache entry
+   * can still hold the old state for up to the TTL); that run's stdout and the number of runs.
+   */
+  const endRevokedUntil = async (session: Session, iamUser: string) => {
+    const start = performance.now();
+    for (let runs = 1; !session.done; runs++) {
+      const r = await sessionsCmd('--end-revoked');
+      expect(r.code, r.stderr).toBe(0);
+      if (r.stdout.includes(`ended ${iamUser}`)) return { ended: r.stdout, runs };
+      if (performance.now() - start > 120_000) break;
+      await new Promise((res) => setTimeout(res, PERIOD_MS));
+    }
+    throw new Error(`${iamUser}'s session not ended by --end-revoked within 120 s`);
+  };
+
   const listed = async () => {
     const r = await sessionsCmd('--json');
     expect(r.code, r.stderr).toBe(0);
@@ -212,21 +228,7 @@ describe(`sessions --end-revoked over a real sshd (${AGENT_KIND} agent)`, () => 
     await clients(moto).iam.send(new RemoveUserFromGroupCommand({ UserName: 'ss-alice', GroupName: GROUP }));
     await publishAll();
     const published = performance.now();
-    let runs = 0;
-    let ended = '';
-    // As the timer: a run every PERIOD_MS until one ends her session (a fresh cache entry still holds her key for up to the TTL).
-    while (!aliceSession.done) {
-      const r = await sessionsCmd('--end-revoked');
-      runs++;
-      expect(r.code, r.stderr).toBe(0);
-      if (r.stdout.includes('ended ss-alice')) {
-        ended = r.stdout;
-        break;
-      }
-      if (performance.now() - published > 120_000)
-        throw new Error("alice's session still not ended after 120 s");
-      await new Promise((res) => setTimeout(res, PERIOD_MS));
-    }
+    const { ended, runs } = await endRevokedUntil(aliceSession, 'ss-alice');
     const code = await aliceSession.exited;
     const seconds = (performance.now() - published) / 1000;
     console.log(
@@ -281,18 +283,7 @@ describe(`sessions --end-revoked over a real sshd (${AGENT_KIND} agent)`, () => 
     // Out of the allowed group: users/<carol> still publishes her key, directory.json no longer maps her.
     await clients(moto).iam.send(new RemoveUserFromGroupCommand({ UserName: carolName, GroupName: DEVS }));
     await publishAll();
-    const start = performance.now();
-    let ended = '';
-    while (!carolSession.done) {
-      const r = await sessionsCmd('--end-revoked');
-      expect(r.code, r.stderr).toBe(0);
-      if (r.stdout.includes(`ended ${carolName}`)) {
-        ended = r.stdout;
-        break;
-      }
-      if (performance.now() - start > 120_000) throw new Error("carol's session still not ended after 120 s");
-      await new Promise((res) => setTimeout(res, PERIOD_MS));
-    }
+    const { ended } = await endRevokedUntil(carolSession, carolName);
     expect(ended).toMatch(
       new RegExp(
         `^ended ${carolName} as ${carolName} from 127\\.0\\.0\\.1 \\(users/${carolName}, .*: access-revoked;`,
