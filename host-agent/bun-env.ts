@@ -1,8 +1,8 @@
 // Bun's own environment switches. The standalone build takes out of its Bun
 // runtime those that would act before this code runs (scripts/bun-env-switches.mjs:
-// BUN_BE_BUN, BUN_OPTIONS, the debugger, JavaScriptCore's file options); JSC's
-// other options (BUN_JSC_*: numbers and switches) are applied by Bun before any
-// JavaScript too. None belongs in the environment sshd gives the agent, so the
+// BUN_BE_BUN, BUN_OPTIONS, the debugger, the bytecode profile files, JavaScriptCore's
+// file options); JSC's other options (BUN_JSC_*: numbers and switches) are
+// applied by Bun before any JavaScript too. None belongs in the environment sshd gives the agent, so the
 // agent refuses to start when one is set, on Node as well (where they mean nothing).
 
 const BUN_SWITCHES = new Set([
@@ -12,6 +12,9 @@ const BUN_SWITCHES = new Set([
   'BUN_INSPECT_CONNECT_TO',
   'BUN_INSPECT_NOTIFY',
   'BUN_INSPECT_PRELOAD',
+  'BUN_BYTECODE_ORDER_OUT',
+  'BUN_BYTECODE_ORDER_NAMES_OUT',
+  'BUN_BYTECODE_DIGEST_OUT',
 ]);
 
 /** The Bun switches set in `env` (empty values count: Bun reads some by presence). */

@@ -15,6 +15,12 @@
  *   FILE before the agent; `--inspect` opens a debugger).
  * - BUN_INSPECT, BUN_INSPECT_CONNECT_TO, BUN_INSPECT_PRELOAD: the debugger
  *   (listen, connect out, preload), which evaluates code in the process.
+ * - BUN_BYTECODE_ORDER_OUT, BUN_BYTECODE_DIGEST_OUT, BUN_BYTECODE_ORDER_NAMES_OUT:
+ *   the executable writes a profile of the bytecode it ran to the path given,
+ *   as its user (root for admin commands), replacing whatever file or symlink is
+ *   there (written aside, then renamed over it): `BUN_BYTECODE_ORDER_OUT=/etc/shadow`
+ *   would replace root's shadow file. (Bun 1.4.5; ORDER_NAMES_OUT wrote nothing
+ *   from a compiled agent, and is taken out all the same.)
  */
 export const NEUTRALISED_BUN_VARIABLES = [
   'BUN_BE_BUN',
@@ -22,6 +28,9 @@ export const NEUTRALISED_BUN_VARIABLES = [
   'BUN_INSPECT',
   'BUN_INSPECT_CONNECT_TO',
   'BUN_INSPECT_PRELOAD',
+  'BUN_BYTECODE_ORDER_OUT',
+  'BUN_BYTECODE_ORDER_NAMES_OUT',
+  'BUN_BYTECODE_DIGEST_OUT',
 ];
 
 /**

@@ -4,7 +4,16 @@
 // answers a cold fetch and a cache hit; the x64 one reads no `.env` or
 // `bunfig.toml` from its working directory (Bun's default for compiled programs).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -213,6 +222,29 @@ describe("x64 standalone executable: Bun's own environment switches run no other
     expect(r).toMatchObject(answer());
     expect(r.stderr).toContain('refusing to run with Bun runtime switches in the environment');
     expect(existsSync(marker)).toBe(false);
+  });
+
+  // Bun 1.4.5 writes a profile of the bytecode it ran to these paths at exit, renamed over whatever is there
+  // (checked by hand with the unpatched runtime: a root-owned file was replaced, a symlink replaced, not followed).
+  it.each([
+    ['BUN_BYTECODE_ORDER_OUT', ['--config', 'CONFIG', 'ec2-user']],
+    ['BUN_BYTECODE_DIGEST_OUT', ['--config', 'CONFIG', 'ec2-user']],
+    ['BUN_BYTECODE_ORDER_NAMES_OUT', ['--config', 'CONFIG', 'ec2-user']],
+    ['BUN_BYTECODE_ORDER_OUT', ['--help']],
+  ])('%s=FILE %j: refused, and FILE (or a symlink to it) is not replaced', async (name, argv) => {
+    const victimDir = mkdtempSync(join(work, 'victim-'));
+    const victim = join(victimDir, 'shadow');
+    const link = join(victimDir, 'link');
+    writeFileSync(victim, 'precious\n', { mode: 0o640 });
+    symlinkSync(victim, link);
+    const args = argv.map((a) => (a === 'CONFIG' ? writeConfig('switches') : a));
+    for (const target of [victim, link]) {
+      const r = await runIn(dir, X64, args, { [name]: target });
+      expect(r).toMatchObject({ code: 2, stdout: '', stderr: refusal(name) });
+    }
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readdirSync(victimDir).sort()).toEqual(['link', 'shadow']);
   });
 
   it.each([

@@ -12,6 +12,14 @@ describe('bunSwitchesSet', () => {
       ['BUN_INSPECT', 'BUN_INSPECT_CONNECT_TO', 'BUN_INSPECT_NOTIFY', 'BUN_INSPECT_PRELOAD'],
     ],
     [
+      {
+        BUN_BYTECODE_ORDER_OUT: '/etc/shadow',
+        BUN_BYTECODE_DIGEST_OUT: '',
+        BUN_BYTECODE_ORDER_NAMES_OUT: 'x',
+      },
+      ['BUN_BYTECODE_DIGEST_OUT', 'BUN_BYTECODE_ORDER_NAMES_OUT', 'BUN_BYTECODE_ORDER_OUT'],
+    ],
+    [
       { BUN_JSC_useJIT: '0', BUN_JSC_functionOverrides: '/f' },
       ['BUN_JSC_functionOverrides', 'BUN_JSC_useJIT'],
     ],
