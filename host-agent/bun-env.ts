@@ -4,6 +4,8 @@
 // file options); JSC's other options (BUN_JSC_*: numbers and switches) are
 // applied by Bun before any JavaScript too. None belongs in the environment sshd gives the agent, so the
 // agent refuses to start when one is set, on Node as well (where they mean nothing).
+// BUN_CONFIG_VERBOSE_FETCH acts later, but would print every request's headers
+// (the session token among them) to stderr, which admin units send to the journal.
 
 const BUN_SWITCHES = new Set([
   'BUN_BE_BUN',
@@ -15,6 +17,7 @@ const BUN_SWITCHES = new Set([
   'BUN_BYTECODE_ORDER_OUT',
   'BUN_BYTECODE_ORDER_NAMES_OUT',
   'BUN_BYTECODE_DIGEST_OUT',
+  'BUN_CONFIG_VERBOSE_FETCH',
 ]);
 
 /** The Bun switches set in `env` (empty values count: Bun reads some by presence). */

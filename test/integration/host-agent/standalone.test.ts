@@ -211,6 +211,12 @@ describe("x64 standalone executable: Bun's own environment switches run no other
       () => ({ code: 2, stdout: '', stderr: refusal('BUN_INSPECT, BUN_INSPECT_PRELOAD') }),
     ],
     [
+      'BUN_CONFIG_VERBOSE_FETCH=curl (would print each request, session token included, to stderr)',
+      () => ({ BUN_CONFIG_VERBOSE_FETCH: 'curl', AWS_SESSION_TOKEN: 'session-token-secret' }),
+      () => ['--config', writeConfig('switches'), 'ec2-user'],
+      () => ({ code: 2, stdout: '', stderr: refusal('BUN_CONFIG_VERBOSE_FETCH') }),
+    ],
+    [
       'BUN_JSC_dumpOptions=1 (a JSC option: applied before any JavaScript)',
       () => ({ BUN_JSC_dumpOptions: '1' }),
       () => ['--config', writeConfig('switches'), 'ec2-user'],

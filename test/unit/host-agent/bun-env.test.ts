@@ -19,6 +19,7 @@ describe('bunSwitchesSet', () => {
       },
       ['BUN_BYTECODE_DIGEST_OUT', 'BUN_BYTECODE_ORDER_NAMES_OUT', 'BUN_BYTECODE_ORDER_OUT'],
     ],
+    [{ BUN_CONFIG_VERBOSE_FETCH: 'curl' }, ['BUN_CONFIG_VERBOSE_FETCH']],
     [
       { BUN_JSC_useJIT: '0', BUN_JSC_functionOverrides: '/f' },
       ['BUN_JSC_functionOverrides', 'BUN_JSC_useJIT'],
