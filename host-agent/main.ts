@@ -13,6 +13,7 @@ import { checkEnvEndpoints } from './endpoint.js';
 import { EndpointError, errorMessage, UsageError } from './errors.js';
 import { exitWhenSettled } from './exit.js';
 import { checkFipsEndpoints } from './fips.js';
+import { hardStop } from './hard-stop.js';
 import { writeAllSync } from './stdio.js';
 import { createStore } from './store.js';
 
@@ -74,33 +75,38 @@ async function login(cmd: LoginCommand): Promise<number> {
     diag(config);
     return 2;
   }
-  // Last resort if something hangs past the deadline: exit with nothing printed.
-  const hardStop = setTimeout(() => {
+  const deadlineAt = Date.now() + config.deadlineMs;
+  const stop = hardStop(deadlineAt, 1500, () => {
     diag(`deadline of ${config.deadlineMs} ms exceeded: no answer`);
     process.exit(1);
-  }, config.deadlineMs + 1500).unref();
+  });
 
   const { user, fingerprint } = cmd;
   const outcome = await authorizedKeys(
     config,
     { user, ...(fingerprint !== undefined ? { fingerprint } : {}) },
-    loginDeps(config, cmd),
+    loginDeps(config, cmd, deadlineAt, stop.arm),
   );
   for (const d of outcome.diagnostics) diag(d);
   // One write at the end: nothing reaches sshd unless the whole answer is decided.
   if (outcome.exitCode === 0 && outcome.stdout) writeAllSync(1, outcome.stdout);
   // Answer given: from here only the hand-off to logger remains (it does not wait for logger).
-  clearTimeout(hardStop);
+  stop.disarm();
   if (outcome.audit.length > 0) await sendAudit(config, outcome.audit);
   return outcome.exitCode;
 }
 
 /** The login's store, clock, deadline, chain and local accounts, from this process. */
-function loginDeps(config: AgentConfig, cmd: LoginCommand): AgentDeps {
-  // Created on first use (a fetch or the chain): a cache hit never needs it.
-  const deadlineAt = Date.now() + config.deadlineMs;
+function loginDeps(
+  config: AgentConfig,
+  cmd: LoginCommand,
+  deadlineAt: number,
+  armHardStop: () => void,
+): AgentDeps {
+  // Created on first use (a fetch, the chain): a cache hit never needs it.
   let deadline: AbortSignal | undefined;
   const signal = () => {
+    armHardStop();
     deadline ??= AbortSignal.timeout(Math.max(0, deadlineAt - Date.now()));
     return deadline;
   };
@@ -113,6 +119,11 @@ function loginDeps(config: AgentConfig, cmd: LoginCommand): AgentDeps {
       deadlineAt,
       uid: process.getuid?.() ?? 0,
       pid: process.pid,
+      // Waiting for another invocation's fetch (single flight) is a wait too.
+      sleep: (ms) => {
+        armHardStop();
+        return new Promise((r) => setTimeout(r, ms));
+      },
     }),
     now: Date.now,
     signal,

@@ -13,6 +13,7 @@ import {
   openSync,
   readSync,
   renameSync,
+  type Stats,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -27,6 +28,28 @@ export class CacheDirError extends Error {
  * `uid` that nobody else can write. Throws CacheDirError with the reason.
  */
 export function checkPrivateDir(dir: string, uid: number): void {
+  // lstat: a symlink is "not a directory". Created when absent only: a cache hit skips mkdir's code.
+  const st = lstatOrAbsent(dir) ?? createPrivateDir(dir);
+  const problem = privateDirProblem(dir, st, uid, { allowReadable: true });
+  if (problem) throw new CacheDirError(`cache dir ${problem}`);
+}
+
+function lstatOrAbsent(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CacheDirError(
+      `cache dir ${path}: cannot stat (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
+/** Creates `dir` (0700, parents as needed) and returns its lstat. */
+function createPrivateDir(dir: string): Stats {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (cause) {
@@ -37,9 +60,7 @@ export function checkPrivateDir(dir: string, uid: number): void {
       },
     );
   }
-  // lstat: a symlink is "not a directory".
-  const problem = privateDirProblem(dir, lstatSync(dir), uid, { allowReadable: true });
-  if (problem) throw new CacheDirError(`cache dir ${problem}`);
+  return lstatSync(dir);
 }
 
 /**
