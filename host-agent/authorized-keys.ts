@@ -176,7 +176,15 @@ export function readDerived(d: unknown): ParsedObject | undefined {
   const out: KeyLine[] = [];
   for (const l of lines) {
     if (!Array.isArray(l) || l.length !== 7) return undefined;
-    const [owner, type, blob, fingerprint, bits, expiryTime, verifyRequired] = l;
+    // Indexes, not destructuring, and no spreads below: once per line at every login, and each is a
+    // builtin call in JavaScriptCore's interpreter.
+    const owner: unknown = l[0];
+    const type: unknown = l[1];
+    const blob: unknown = l[2];
+    const fingerprint: unknown = l[3];
+    const bits: unknown = l[4];
+    const expiryTime: unknown = l[5];
+    const verifyRequired: unknown = l[6];
     if (!validDerivedOptions(type, expiryTime, verifyRequired)) return undefined;
     if (
       typeof owner !== 'string' ||
@@ -192,12 +200,13 @@ export function readDerived(d: unknown): ParsedObject | undefined {
     ) {
       return undefined;
     }
-    out.push({
+    const line: { owner: string; key: KeyLine['key']; expiryTime?: string; verifyRequired?: boolean } = {
       owner,
-      key: { type, blob, fingerprint, bits },
-      ...(expiryTime !== null ? { expiryTime } : {}),
-      ...(verifyRequired ? { verifyRequired } : {}),
-    });
+      key: { type, blob, fingerprint, bits: bits as number },
+    };
+    if (typeof expiryTime === 'string') line.expiryTime = expiryTime;
+    if (verifyRequired === true) line.verifyRequired = true;
+    out.push(line);
   }
   const rej: ParsedObject['rejected'][number][] = [];
   for (const r of rejected) {
@@ -239,7 +248,8 @@ export function acceptParsed(
 ): KeyLine[] {
   const p = parsePrincipal(principal);
   const out: KeyLine[] = [];
-  const rejected = parsed.rejected.map((r) => `line ${r.lineNo}: ${r.reason}`);
+  const rejected: string[] = [];
+  for (const r of parsed.rejected) rejected.push(`line ${r.lineNo}: ${r.reason}`);
   for (const l of parsed.lines) {
     // A user's own object may only hold that user's keys.
     if (p.kind === 'users' && l.owner !== p.name) rejected.push(`a key of ${l.owner} in ${principal}`);
@@ -302,9 +312,10 @@ export async function authorizedKeys(
   const collected = collectLines(results, fp, diagnostics, deps.now());
   const audit = fp !== undefined ? auditLines(collected, user, fp, deps.sshdPid) : [];
   if (fp === undefined) {
-    const sources = [...new Set(results.map((x) => x.r.source))].join(',') || 'none';
+    const sources: string[] = [];
+    for (const x of results) if (!sources.includes(x.r.source)) sources.push(x.r.source);
     diagnostics.push(
-      `user ${user}: ${collected.size} keys from ${results.length} principals (source ${sources})`,
+      `user ${user}: ${collected.size} keys from ${results.length} principals (source ${sources.join(',') || 'none'})`,
     );
   }
 
@@ -337,10 +348,11 @@ async function readPrincipals(
       .read(principalKey(config.prefix, parsePrincipal(principal)), readOpts)
       .then((r) => ({ principal, r }));
   try {
-    const settled = await Promise.allSettled([
-      ...mapped.map(read),
-      ...(config.iamUsers ? [resolveIamUser(config, user, deps, diagnostics, read)] : []),
-    ]);
+    // Loops, not map and spreads: this runs at every login (see bunSwitchesSet).
+    const reads: Promise<PrincipalRead | PrincipalRead[]>[] = [];
+    for (const principal of mapped) reads.push(read(principal));
+    if (config.iamUsers) reads.push(resolveIamUser(config, user, deps, diagnostics, read));
+    const settled = await Promise.allSettled(reads);
     const results: PrincipalRead[] = [];
     for (const s of settled) {
       if (s.status === 'fulfilled') results.push(...(Array.isArray(s.value) ? s.value : [s.value]));

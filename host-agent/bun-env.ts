@@ -20,10 +20,15 @@ const BUN_SWITCHES = new Set([
   'BUN_CONFIG_VERBOSE_FETCH',
 ]);
 
-/** The Bun switches set in `env` (empty values count: Bun reads some by presence). */
+/**
+ * The Bun switches set in `env` (empty values count: Bun reads some by presence).
+ * A plain loop over the names: it runs at every login, and under Bun each
+ * array builtin's first call (filter, map) costs ~120k instructions to compile.
+ */
 export function bunSwitchesSet(env: NodeJS.ProcessEnv): string[] {
-  return Object.entries(env)
-    .filter(([k, v]) => v !== undefined && (BUN_SWITCHES.has(k) || k.startsWith('BUN_JSC_')))
-    .map(([k]) => k)
-    .sort();
+  const found: string[] = [];
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && (BUN_SWITCHES.has(k) || k.startsWith('BUN_JSC_'))) found.push(k);
+  }
+  return found.sort();
 }

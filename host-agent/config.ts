@@ -112,11 +112,17 @@ export function configFields(source: string): ConfigFields {
     },
     strList(v, field, check, what) {
       if (!Array.isArray(v)) return bad(`${field} must be a list`);
-      return v.map((s, i) =>
-        typeof s === 'string' && check(s)
-          ? s
-          : bad(`${field}[${i}] must be ${what}, got ${JSON.stringify(s)}`),
-      );
+      // A loop, not map: this runs at every login (see bunSwitchesSet).
+      const out: string[] = [];
+      for (let i = 0; i < v.length; i++) {
+        const s: unknown = v[i];
+        out.push(
+          typeof s === 'string' && check(s)
+            ? s
+            : bad(`${field}[${i}] must be ${what}, got ${JSON.stringify(s)}`),
+        );
+      }
+      return out;
     },
   };
 }
@@ -209,7 +215,8 @@ function isPrincipal(p: string): boolean {
 function parseUsers(v: unknown, f: ConfigFields): AgentConfig['users'] {
   if (!isObj(v)) f.bad('users must be an object of local user -> principals');
   const users: AgentConfig['users'] = {};
-  for (const [local, principals] of Object.entries(v as Obj)) {
+  for (const local of Object.keys(v as Obj)) {
+    const principals = (v as Obj)[local];
     if (!isValidLocalName(local)) f.bad(`users: ${JSON.stringify(local)} is not a valid local user name`);
     // defineProperty: a local user named "__proto__" must stay plain data.
     define(

@@ -398,3 +398,28 @@ function forwardable(h: IncomingHttpHeaders): Record<string, string> {
       .map(([k, v]) => [k, v as string]),
   );
 }
+
+describe('x64 standalone and the script agent share one cache', () => {
+  const SCRIPT = join(ROOT, 'dist/iam-authorized-keys');
+  const standalone = (config: string) => runIn(work, X64, ['--config', config, 'ec2-user']);
+  const script = (config: string) => runIn(work, process.execPath, [SCRIPT, '--config', config, 'ec2-user']);
+  const entryHead = (name: string) =>
+    readFileSync(join(work, `cache-${name}`, 'o-users%2falice%2fauthorized_keys'), 'latin1').slice(0, 8);
+
+  it.each([
+    ['the standalone writes CRC-32 ("crc"), node reads it', 'kinds-crc', standalone, script, '{"crc":"'],
+    ['node writes its own sum ("sum"), the standalone reads it', 'kinds-sum', script, standalone, '{"sum":"'],
+  ])('%s: a cache hit, no request', async (_label, name, writer, reader, head) => {
+    const config = writeConfig(name, { endpoint: proxy.endpoint });
+    proxy.clear();
+    expect(await writer(config)).toMatchObject({ code: 0, stdout: aliceLine });
+    expect(proxy.count('s3', 'GetObject')).toBeGreaterThan(0);
+    expect(entryHead(name)).toBe(head);
+    proxy.clear();
+    const hit = await reader(config);
+    expect(hit).toMatchObject({ code: 0, stdout: aliceLine });
+    expect(hit.stderr).toContain('(source cache)');
+    expect(hit.stderr).not.toContain('ignoring cache entry');
+    expect(proxy.requests).toEqual([]);
+  });
+});

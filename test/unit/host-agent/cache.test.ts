@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  CRC_SUM,
   cacheFileName,
   decodeEntry,
   encodeEntry,
   entrySum,
+  FNV_SUM,
   fileCache,
   freshness,
 } from '../../../host-agent/cache.js';
@@ -121,6 +123,32 @@ describe('entry encoding', () => {
   ];
   it.each(corrupt)('rejects %s', (_n, buf, key, reason) => {
     expect(decodeEntry(buf, key)).toMatch(reason);
+  });
+
+  // node writes entrySum's "sum", the standalone CRC-32's "crc" (native in Bun); either reads both.
+  it.each([
+    ['sum', FNV_SUM],
+    ['crc', CRC_SUM],
+  ] as const)('a "%s" entry names its checksum first, and round-trips', (name, kind) => {
+    const e = encodeEntry(withDerived, kind);
+    expect(e.toString('latin1', 0, 8)).toBe(`{"${name}":"`);
+    expect(decodeEntry(e, entry.key)).toEqual(withDerived);
+  });
+  it('node writes "sum" by default', () => {
+    expect(encodeEntry(entry).toString('latin1', 0, 8)).toBe('{"sum":"');
+  });
+  it.each([
+    ['truncated', (b: Buffer) => b.subarray(0, b.length - 1)],
+    ['an altered byte', (b: Buffer) => flip(b, b.length - 5)],
+    ['the other kind named', (b: Buffer) => Buffer.concat([Buffer.from('{"sum":"'), b.subarray(8)])],
+  ])('a "crc" entry %s is refused', (_n, alter) => {
+    expect(decodeEntry(alter(encodeEntry(withDerived, CRC_SUM)), entry.key)).toMatch(/checksum/);
+  });
+  it('an unknown checksum name is no checksum', () => {
+    const e = encodeEntry(entry, CRC_SUM);
+    expect(decodeEntry(Buffer.concat([Buffer.from('{"xyz":"'), e.subarray(8)]), entry.key)).toMatch(
+      /no checksum in the header/,
+    );
   });
 });
 
