@@ -14,6 +14,9 @@
 // A BENCH_EXTRA build whose file starts with `#!` is a script: it is set against node's floor.
 // With perf installed (BENCH_CPU=0: not) each command runs once more under `perf stat -e task-clock`:
 // the CPU columns, which the load of a shared machine moves far less than wall time.
+// With BENCH_IR=1 and valgrind installed, each command's first run is repeated under callgrind: the
+// instructions it executes (user space), which neither load nor timer noise moves (node's vary by
+// ~3% with its random hash seed). Slow (a few seconds per row), so off by default.
 // Prints median wall time, its ratio to the row's floor and peak RSS per row, and the load
 // average. Run: npx tsx bench/agent.ts
 // (BENCH_RUNS=N to change the number of runs, BENCH_AWS=0 to skip the `aws s3 cp`
@@ -55,9 +58,33 @@ interface Sample {
   rssKb: number | undefined;
   /** CPU time (all threads) from `perf stat -e task-clock`, a second run of the same command: load moves it far less than wall time. */
   cpuMs?: number;
+  /** Instructions executed (callgrind), on the first run of each command only (BENCH_IR=1). */
+  instructions?: number;
 }
 const PERF = ['/usr/bin/perf', '/usr/local/bin/perf'].find((p) => existsSync(p));
 const withCpu = PERF !== undefined && process.env.BENCH_CPU !== '0';
+const VALGRIND = process.env.BENCH_IR === '1' ? '/usr/bin/valgrind' : undefined;
+if (VALGRIND && !existsSync(VALGRIND)) throw new Error('BENCH_IR=1 needs valgrind: apt-get install valgrind');
+/** Set by the loop: this round's commands are also counted under callgrind, after every timed run. */
+let countInstructions = false;
+/**
+ * The counts, run once the timing is done: valgrind reads the whole executable, and the page cache it
+ * leaves would make every later run look like one of an executable just written.
+ */
+const pendingCounts: (() => void)[] = [];
+
+/** Instructions `cmd` executes, from callgrind's summary line. */
+function instructions(cmd: string[], env: NodeJS.ProcessEnv, check: (stdout: string) => void): number {
+  const args = ['--tool=callgrind', '--callgrind-out-file=/dev/null', '--', ...cmd];
+  const r = spawnSync(VALGRIND as string, args, { env, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`callgrind ${cmd.join(' ')} exited ${r.status}: ${r.stderr}`);
+  check(r.stdout);
+  const refs = /I\s+refs:\s+([\d,]+)/.exec(r.stderr)?.[1];
+  if (!refs) throw new Error(`callgrind printed no instruction count for ${cmd.join(' ')}`);
+  return Number(refs.replaceAll(',', ''));
+}
+
+const noReset = () => {};
 
 /** One run: wall time around the child, peak RSS from /usr/bin/time -f %M when present. */
 function measure(
@@ -65,7 +92,9 @@ function measure(
   env: NodeJS.ProcessEnv,
   check: (stdout: string) => void,
   /** Runs before each of the (up to two) runs: a cold row empties the cache each time. */
-  reset: () => void = () => {},
+  reset: () => void = noReset,
+  /** For the instruction count of a hit row: empties the cache, which the command's own run then fills. */
+  refill: () => void = noReset,
 ): Sample {
   reset();
   const useTime = existsSync(TIME);
@@ -84,6 +113,17 @@ function measure(
     check(p.stdout);
     const cpu = /^([\d.]+),[^,]*,task-clock/m.exec(p.stderr)?.[1];
     if (cpu) sample.cpuMs = Number(cpu);
+  }
+  // Rows without a reset only: a cold row waits on the network (and under valgrind's slowdown its deadline).
+  // Not FINGERPRINT rows either: each run sends an audit line, and the bench counts them.
+  if (countInstructions && VALGRIND && reset === noReset && !cmd.some((a) => a.startsWith('SHA256:'))) {
+    pendingCounts.push(() => {
+      // One plain run first, on an empty cache: a hit row counts a hit on an entry its own build wrote
+      // (the standalone writes CRC-32 entries, node entrySum ones; each reads the other's more slowly).
+      refill();
+      spawnSync(cmd[0] as string, cmd.slice(1), { env, encoding: 'utf8' });
+      sample.instructions = instructions(cmd, env, check);
+    });
   }
   return sample;
 }
@@ -105,6 +145,14 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
+/** The row's instruction count in millions, and what it adds to its floor's. */
+function instructionsOf(samples: Sample[], floor?: Sample[]): string {
+  const n = samples.find((x) => x.instructions !== undefined)?.instructions;
+  const f = floor?.find((x) => x.instructions !== undefined)?.instructions;
+  if (n === undefined) return 'n/a';
+  return `${(n / 1e6).toFixed(2)}${f !== undefined ? ` (+${((n - f) / 1e6).toFixed(2)})` : ''}`;
+}
+
 function row(name: string, samples: Sample[], floor?: Sample[]) {
   const ms = median(samples.map((s) => s.ms));
   const rss = samples.map((s) => s.rssKb).filter((x): x is number => x !== undefined);
@@ -118,6 +166,7 @@ function row(name: string, samples: Sample[], floor?: Sample[]) {
     cpuMs: cpuMs?.toFixed(1) ?? 'n/a',
     xFloorCpu: cpuMs === undefined ? 'n/a' : floorCpu.length ? (cpuMs / median(floorCpu)).toFixed(2) : '1.00',
     peakRssMiB: rss.length ? (Math.max(...rss) / 1024).toFixed(1) : 'n/a',
+    ...(VALGRIND ? { instructionsM: instructionsOf(samples, floor) } : {}),
   };
 }
 
@@ -238,10 +287,11 @@ async function main() {
     const load0 = loadavg();
     // Interleaved so that background load on the shared machine hits every row alike.
     for (let i = 0; i < RUNS; i++) {
+      countInstructions = i === 0;
       floor.push(measure([process.execPath, '-e', ''], env, () => {}));
       emptyFloor.push(measure([emptyProgram], env, () => {}));
       cold.push(measure(agentCmd, env, expectAll, emptyCache));
-      hit.push(measure(agentCmd, env, expectAll));
+      hit.push(measure(agentCmd, env, expectAll, noReset, emptyCache));
       hitFp.push(measure([...agentCmd, fp], env, fpCheck('script')));
       // Outside the timed region: the detached logger finishes before the next row is timed.
       auditsExpected += auditsPerRow;
@@ -249,7 +299,7 @@ async function main() {
       for (const x of extras) {
         const cmd = [x.path, '--config', config, 'ec2-user'];
         x.cold.push(measure(cmd, env, expectAll, emptyCache));
-        x.hit.push(measure(cmd, env, expectAll));
+        x.hit.push(measure(cmd, env, expectAll, noReset, emptyCache));
         x.hitFp.push(measure([...cmd, fp], env, fpCheck(x.label)));
         auditsExpected += auditsPerRow;
         await waitForAudit(auditsExpected);
@@ -264,7 +314,7 @@ async function main() {
       );
       if (withEnvForm) {
         coldEnv.push(measure(envAgentCmd, env, expectAll, emptyCache));
-        hitEnv.push(measure(envAgentCmd, env, expectAll));
+        hitEnv.push(measure(envAgentCmd, env, expectAll, noReset, emptyCache));
       }
       if (haveAws) {
         awsCp.push(
@@ -286,7 +336,9 @@ async function main() {
         );
       }
     }
+    countInstructions = false;
     const load1 = loadavg();
+    for (const count of pendingCounts) count();
     // The issue's reference figure for `node -e ""` (0.10 s) was taken in a login shell's environment;
     // here that environment sets NODE_EXTRA_CA_CERTS, which node parses at every start. sshd passes none
     // of it, so the rows above use a clean environment; this row only explains the difference.
