@@ -43,9 +43,10 @@ async function serveObject(body) {
 }
 
 /**
- * Runs `executable` (compiled from the agent bundle with the plain runtime) on
- * a cold cache, then on a cache hit for a 50-key group, and returns the order
- * files the hit and the cold run wrote, most important (the hit) first.
+ * Runs `executable` (compiled from the agent bundle with the plain runtime) for
+ * a 50-key group: once to fill the cache, once more on that cache hit, then on
+ * a cold cache. Returns the order files of the hit and of the cold run, most
+ * important (the hit) first.
  */
 export async function profileBytecodeOrder(executable, workDir) {
   const dir = mkdtempSync(join(resolve(workDir), 'order-'));
