@@ -215,8 +215,7 @@ function isPrincipal(p: string): boolean {
 function parseUsers(v: unknown, f: ConfigFields): AgentConfig['users'] {
   if (!isObj(v)) f.bad('users must be an object of local user -> principals');
   const users: AgentConfig['users'] = {};
-  for (const local of Object.keys(v as Obj)) {
-    const principals = (v as Obj)[local];
+  for (const [local, principals] of Object.entries(v as Obj)) {
     if (!isValidLocalName(local)) f.bad(`users: ${JSON.stringify(local)} is not a valid local user name`);
     // defineProperty: a local user named "__proto__" must stay plain data.
     define(
