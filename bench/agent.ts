@@ -3,7 +3,8 @@
 // seed design's `aws s3 cp` of the same object, and the `node -e ""` floor.
 // The standalone rows are set against their own floor: an empty program
 // compiled here the same way (scripts/standalone.mjs: same Bun runtime copy,
-// same flags), and `cat` of the cache file shows the physical floor. Every row
+// same flags), and `cat` of the cache file shows the physical floor. A program doing only the
+// hit's file reads and write (bench/io-floor.cjs), compiled the same way, shows the runtime's. Every row
 // runs in a clean environment (what sshd passes: PATH, HOME; no NODE_EXTRA_CA_CERTS).
 // The agent runs in its installed form (install rewrites the shebang to the
 // absolute node path, and sshd execs it directly), and once more in the
@@ -230,6 +231,10 @@ async function main() {
     const emptyInput = join(work, 'empty.cjs');
     writeFileSync(emptyInput, '');
     const emptyProgram = compileStandalone(hostRuntime, emptyInput, 'empty-program', work);
+    // The hit's file work alone (bench/io-floor.cjs), compiled the same way: what a hit cannot go below.
+    const ioFloorInput = join(work, 'io-floor.cjs');
+    copyFileSync(join(ROOT, 'bench/io-floor.cjs'), ioFloorInput);
+    const ioFloorProgram = compileStandalone(hostRuntime, ioFloorInput, 'io-floor', work);
     // Standalone builds (and script builds given as BENCH_EXTRA): each gets a cold, a hit and a hit + FINGERPRINT row.
     const standalone = join(ROOT, `dist/iam-authorized-keys-${hostRuntime.target}`);
     const extras = [
@@ -247,6 +252,9 @@ async function main() {
       return { ...x, path, script, cold: [] as Sample[], hit: [] as Sample[], hitFp: [] as Sample[] };
     });
     const envAgentCmd = [envAgent, '--config', config, 'ec2-user'];
+    const expectEntry = (file: string) => (out: string) => {
+      if (out !== readFileSync(file, 'utf8')) throw new Error('io-floor output differs from the cache entry');
+    };
     const expectAll = (out: string) => {
       if (out !== body) throw new Error('agent output differs from the object');
     };
@@ -254,6 +262,7 @@ async function main() {
     const floor: Sample[] = [];
     const emptyFloor: Sample[] = [];
     const catFloor: Sample[] = [];
+    const ioFloor: Sample[] = [];
     const cold: Sample[] = [];
     const hit: Sample[] = [];
     const hitFp: Sample[] = [];
@@ -304,14 +313,10 @@ async function main() {
         auditsExpected += auditsPerRow;
         await waitForAudit(auditsExpected);
       }
-      // The physical floor: one process reading the (fresh) cache file.
-      catFloor.push(
-        measure(
-          ['/bin/cat', join(cacheDir, readdirSync(cacheDir).find((n) => n.startsWith('o-')) as string)],
-          env,
-          () => {},
-        ),
-      );
+      // The physical floor: one process reading the (fresh) cache file; then the runtime's.
+      const entryFile = join(cacheDir, readdirSync(cacheDir).find((n) => n.startsWith('o-')) as string);
+      catFloor.push(measure(['/bin/cat', entryFile], env, () => {}));
+      ioFloor.push(measure([ioFloorProgram, config, entryFile], env, expectEntry(entryFile)));
       if (withEnvForm) {
         coldEnv.push(measure(envAgentCmd, env, expectAll, emptyCache));
         hitEnv.push(measure(envAgentCmd, env, expectAll, noReset, emptyCache));
@@ -360,6 +365,7 @@ async function main() {
       row('cat of the cache file (physical floor)', catFloor),
       row('node -e "" (script floor)', floor),
       row('empty program, bun --compile --bytecode (standalone floor)', emptyFloor),
+      row("the hit's file I/O alone, compiled the same way", ioFloor, ef),
       row('script: cold cache (S3 GET, SigV4)', cold, f),
       row('script: fresh cache hit', hit, f),
       row('script: cache hit + FINGERPRINT (+ logger)', hitFp, f),

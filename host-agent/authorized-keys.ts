@@ -319,7 +319,9 @@ export async function authorizedKeys(
     );
   }
 
-  let stdout = [...collected.keys()].join('');
+  // A loop: under Bun, the spread's iterator and join cost a hit ~0.13M instructions more.
+  let stdout = '';
+  for (const text of collected.keys()) stdout += text;
   const chain = await chainP;
   if (chain) {
     if (chain.ok) stdout += chain.stdout;
