@@ -1,4 +1,5 @@
 // Bucket layout shared by the publisher and the host agent (docs/architecture.md "Bucket layout").
+import { allIn, CLASS, isIamNameOf } from './charset.js';
 
 /**
  * IAM user names: 1-64 of [A-Za-z0-9+=,.@_-] (IAM's own rule), except '.' and
@@ -7,6 +8,19 @@
 export const IAM_USER_NAME = /^(?!\.\.?$)[A-Za-z0-9+=,.@_-]{1,64}$/;
 /** IAM group names: 1-128 of the same characters, with the same exception. */
 export const IAM_GROUP_NAME = /^(?!\.\.?$)[A-Za-z0-9+=,.@_-]{1,128}$/;
+
+/** The longest IAM user name. */
+export const IAM_USER_NAME_MAX = 64;
+
+/** IAM_USER_NAME without a regular expression (a cache hit runs none: contract/charset.ts). */
+export function isIamUserName(s: string): boolean {
+  return isIamNameOf(s, IAM_USER_NAME_MAX);
+}
+
+/** IAM_GROUP_NAME without a regular expression. */
+export function isIamGroupName(s: string): boolean {
+  return isIamNameOf(s, 128);
+}
 
 export type PrincipalKind = 'users' | 'groups';
 
@@ -30,12 +44,12 @@ export class InvalidPrincipalError extends Error {
 export function normalizePrefix(prefix: string | undefined): string {
   if (prefix === undefined || prefix === '') return '';
   const p = prefix.endsWith('/') ? prefix : `${prefix}/`;
-  if (p.startsWith('/') || p.includes('//') || !/^[A-Za-z0-9!_.*'()/-]+$/.test(p)) {
+  if (p.startsWith('/') || p.includes('//') || !allIn(p, CLASS.prefix)) {
     throw new InvalidPrefixError(
       `invalid key prefix ${JSON.stringify(prefix)}: use letters, digits and !_.*'()-/`,
     );
   }
-  if (p.split('/').some((seg) => seg === '.' || seg === '..')) {
+  if (hasDotSegment(p)) {
     throw new InvalidPrefixError(
       `invalid key prefix ${JSON.stringify(prefix)}: '.' and '..' segments are not allowed`,
     );
@@ -43,8 +57,14 @@ export function normalizePrefix(prefix: string | undefined): string {
   return p;
 }
 
+/** A `.` or `..` segment between slashes. */
+function hasDotSegment(p: string): boolean {
+  for (const seg of p.split('/')) if (seg === '.' || seg === '..') return true;
+  return false;
+}
+
 export function isValidName(kind: PrincipalKind, name: string): boolean {
-  return (kind === 'users' ? IAM_USER_NAME : IAM_GROUP_NAME).test(name);
+  return kind === 'users' ? isIamUserName(name) : isIamGroupName(name);
 }
 
 /** Parses 'users/alice' or 'groups/Admins'. */

@@ -3,6 +3,7 @@
 // so the agent logs to syslog (authpriv) when sshd asks about one fingerprint.
 import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
+import { CLASS, replaceOutside } from '../contract/charset.js';
 import { errorMessage } from '../contract/errors.js';
 
 export const LOGGER = '/usr/bin/logger';
@@ -22,7 +23,7 @@ export interface AuditFields {
 
 /** Values are validated upstream; anything outside the safe set is still replaced so one message stays one line. */
 function clean(s: string): string {
-  return s.replace(/[^A-Za-z0-9_.,:/+=@-]/g, '?');
+  return replaceOutside(s, CLASS.auditSafe, () => '?');
 }
 
 /**

@@ -1,6 +1,8 @@
 // The login path's core: local user -> principals -> validated key lines.
 // Takes the store, the chain runner and the clock as data/functions and
 // returns what to print, what to audit and what to say on stderr.
+
+import { allIamNameChars, iamNameShape, isPaddedBase64, isUnpaddedBase64Of } from '../contract/charset.js';
 import {
   type Directory,
   DirectoryFormatError,
@@ -10,7 +12,7 @@ import {
   parseHeartbeat,
 } from '../contract/directory.js';
 import { isSupportedKeyType, MAX_BLOB_BASE64 } from '../contract/keys.js';
-import { IAM_USER_NAME, parsePrincipal, principalKey } from '../contract/layout.js';
+import { IAM_USER_NAME_MAX, parsePrincipal, principalKey } from '../contract/layout.js';
 import {
   expiryTimeMs,
   isExpired,
@@ -29,6 +31,11 @@ import type { ReadOptions, ReadResult, Store } from './store.js';
 
 /** sshd's %f with the default FingerprintHash sha256. */
 export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+
+/** FINGERPRINT without a regular expression (contract/charset.ts): `SHA256:`, then 32 bytes in 43 characters. */
+export function isFingerprint(s: string): boolean {
+  return s.startsWith('SHA256:') && isUnpaddedBase64Of(s.slice(7), 43, 32);
+}
 /** Per object: enough to see what is wrong without flooding stderr. */
 const MAX_REJECT_DIAGNOSTICS = 5;
 
@@ -160,8 +167,6 @@ export function deriveObject(key: string, body: Buffer): DerivedObject | undefin
   };
 }
 
-const BLOB = /^[A-Za-z0-9+/]+={0,2}$/;
-
 /**
  * Reads back what deriveObject stored. The cache is written only by the agent's
  * user, after validation, so the lines are trusted as validated; this still
@@ -174,46 +179,58 @@ export function readDerived(d: unknown): ParsedObject | undefined {
   const { v, lines, rejected } = d as Partial<DerivedObject>;
   if (v !== 2 || !Array.isArray(lines) || !Array.isArray(rejected)) return undefined;
   const out: KeyLine[] = [];
+  // The owners' characters are checked once, all of them joined: a native call per check, not per line
+  // (contract/charset.ts).
+  let owners = '';
   for (const l of lines) {
-    if (!Array.isArray(l) || l.length !== 7) return undefined;
-    // Indexes, not destructuring, and no spreads below: once per line at every login, and each is a
-    // builtin call in JavaScriptCore's interpreter.
-    const owner: unknown = l[0];
-    const type: unknown = l[1];
-    const blob: unknown = l[2];
-    const fingerprint: unknown = l[3];
-    const bits: unknown = l[4];
-    const expiryTime: unknown = l[5];
-    const verifyRequired: unknown = l[6];
-    if (!validDerivedOptions(type, expiryTime, verifyRequired)) return undefined;
-    if (
-      typeof owner !== 'string' ||
-      !IAM_USER_NAME.test(owner) ||
-      typeof type !== 'string' ||
-      !isSupportedKeyType(type) ||
-      typeof blob !== 'string' ||
-      blob.length > MAX_BLOB_BASE64 ||
-      !BLOB.test(blob) ||
-      typeof fingerprint !== 'string' ||
-      !FINGERPRINT.test(fingerprint) ||
-      !Number.isInteger(bits)
-    ) {
-      return undefined;
-    }
-    const line: { owner: string; key: KeyLine['key']; expiryTime?: string; verifyRequired?: boolean } = {
-      owner,
-      key: { type, blob, fingerprint, bits: bits as number },
-    };
-    if (typeof expiryTime === 'string') line.expiryTime = expiryTime;
-    if (verifyRequired === true) line.verifyRequired = true;
+    const line = derivedLine(l);
+    if (!line) return undefined;
+    owners += line.owner;
     out.push(line);
   }
+  if (!allIamNameChars(owners)) return undefined;
   const rej: ParsedObject['rejected'][number][] = [];
   for (const r of rejected) {
     if (!Array.isArray(r) || typeof r[0] !== 'number' || typeof r[1] !== 'string') return undefined;
     rej.push({ lineNo: r[0], reason: r[1] });
   }
   return { lines: out, rejected: rej };
+}
+
+/** One stored line, every field re-checked but the owner's characters (readDerived checks those). */
+function derivedLine(l: unknown): KeyLine | undefined {
+  if (!Array.isArray(l) || l.length !== 7) return undefined;
+  // Indexes, not destructuring, and no spreads below: once per line at every login, and each is a
+  // builtin call in JavaScriptCore's interpreter.
+  const owner: unknown = l[0];
+  const type: unknown = l[1];
+  const blob: unknown = l[2];
+  const fingerprint: unknown = l[3];
+  const bits: unknown = l[4];
+  const expiryTime: unknown = l[5];
+  const verifyRequired: unknown = l[6];
+  if (!validDerivedOptions(type, expiryTime, verifyRequired)) return undefined;
+  if (
+    typeof owner !== 'string' ||
+    !iamNameShape(owner, IAM_USER_NAME_MAX) ||
+    typeof type !== 'string' ||
+    !isSupportedKeyType(type) ||
+    typeof blob !== 'string' ||
+    blob.length > MAX_BLOB_BASE64 ||
+    !isPaddedBase64(blob) ||
+    typeof fingerprint !== 'string' ||
+    !isFingerprint(fingerprint) ||
+    !Number.isInteger(bits)
+  ) {
+    return undefined;
+  }
+  const line: { owner: string; key: KeyLine['key']; expiryTime?: string; verifyRequired?: boolean } = {
+    owner,
+    key: { type, blob, fingerprint, bits: bits as number },
+  };
+  if (typeof expiryTime === 'string') line.expiryTime = expiryTime;
+  if (verifyRequired === true) line.verifyRequired = true;
+  return line;
 }
 
 /** A derived line's options as parseLine would give them: an expiry-time of the line format, verify-required only on sk-*. */
@@ -292,7 +309,7 @@ export async function authorizedKeys(
   // The user name comes from the client: nothing else may see it unchecked.
   if (!isValidLocalName(req.user)) return fail(diagnostics, `invalid user name ${shown(req.user)}`, 2);
   const fp = req.fingerprint;
-  if (fp !== undefined && !FINGERPRINT.test(fp)) {
+  if (fp !== undefined && !isFingerprint(fp)) {
     return fail(diagnostics, `invalid fingerprint ${shown(fp)} (expected SHA256:...)`, 2);
   }
   const user = req.user;

@@ -5,6 +5,7 @@
 // (fetch-lock.ts); the store wires the two together.
 import { createHash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
+import { allIn, CLASS, replaceOutside } from '../contract/charset.js';
 import { MAX_HOST_OBJECT_BYTES } from '../contract/directory.js';
 import { CRC32_NATIVE, crc32 } from './crc32.js';
 import { childPath } from './private-dir.js';
@@ -54,7 +55,11 @@ export function freshness(
 
 /** Object key -> file name: readable, no '/', never '.', '..' or a dot-file (temp files are dot-files). */
 export function cacheFileName(key: string): string {
-  const safe = key.replace(/[^A-Za-z0-9_.-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const safe = replaceOutside(
+    key,
+    CLASS.fileName,
+    (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
   if (safe.length > 200) return `h-${createHash('sha256').update(key).digest('hex')}`;
   return `o-${safe}`;
 }
@@ -140,7 +145,11 @@ export function decodeEntry(buf: Buffer, key: string): CacheEntry | string {
       : 'no checksum in the header';
   }
   const sum = buf.toString('latin1', 8, SUM_END);
-  if (!/^[0-9a-f]{8}$/.test(sum) || kind.sum(buf.subarray(SUM_END)) !== Number.parseInt(sum, 16)) {
+  if (
+    sum.length !== 8 ||
+    !allIn(sum, CLASS.hex) ||
+    kind.sum(buf.subarray(SUM_END)) !== Number.parseInt(sum, 16)
+  ) {
     return 'checksum mismatch (truncated or altered)';
   }
   let h: Record<string, unknown>;

@@ -63,20 +63,32 @@ export function splitCommandLine(s: string): string[] {
 }
 
 /** Expands sshd's %-tokens in one argument; `value` answers the ones the agent has (u, f). */
+// A loop, not arg.replace(/%([\s\S]?)/g, ...): the config's chain is checked at every login, and a
+// cache hit runs no regular expression (contract/charset.ts).
 function expandTokens(arg: string, position: number, value: (token: string) => string | undefined): string {
-  return arg.replace(/%([\s\S]?)/g, (_m, t: string) => {
-    if (t === '%') return '%';
-    const v = t === '' ? undefined : value(t);
-    if (v !== undefined) return v;
-    const what = UNAVAILABLE_TOKENS.get(t);
-    throw new ChainCommandError(
-      t === ''
-        ? `chain argument ${position} ends with a lone %: write %% for a literal %`
-        : what
-          ? `chain argument ${position}: %${t} (${what}) cannot be given to a chained command: sshd passes the agent only %u and %f`
-          : `chain argument ${position}: unknown token %${t} (sshd would refuse it too): use %u, %f or %%`,
-    );
-  });
+  let out = '';
+  let from = 0;
+  for (let at = arg.indexOf('%'); at !== -1; at = arg.indexOf('%', from)) {
+    // The one UTF-16 unit after %, as the pattern took it; '' at the end.
+    const t = arg.charAt(at + 1);
+    out += arg.slice(from, at) + tokenValue(t, position, value);
+    from = at + 1 + t.length;
+  }
+  return out + arg.slice(from);
+}
+
+function tokenValue(t: string, position: number, value: (token: string) => string | undefined): string {
+  if (t === '%') return '%';
+  const v = t === '' ? undefined : value(t);
+  if (v !== undefined) return v;
+  const what = UNAVAILABLE_TOKENS.get(t);
+  throw new ChainCommandError(
+    t === ''
+      ? `chain argument ${position} ends with a lone %: write %% for a literal %`
+      : what
+        ? `chain argument ${position}: %${t} (${what}) cannot be given to a chained command: sshd passes the agent only %u and %f`
+        : `chain argument ${position}: unknown token %${t} (sshd would refuse it too): use %u, %f or %%`,
+  );
 }
 
 /**

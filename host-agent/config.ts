@@ -2,6 +2,7 @@
 // is a clear error at the first login attempt instead of silently ignored.
 import { readFileSync, statSync } from 'node:fs';
 import { isBucketName, isRegionName } from '../contract/aws-names.js';
+import { allIn, CLASS } from '../contract/charset.js';
 import { errorMessage } from '../contract/errors.js';
 import { IAM_GROUP_NAME, InvalidPrefixError, normalizePrefix, parsePrincipal } from '../contract/layout.js';
 import { isValidLocalName } from '../contract/names.js';
@@ -79,7 +80,25 @@ export const CONFIG_KEYS = {
   iamUsers: ['allowGroups'],
 } as const;
 const KNOWN_KEYS: ReadonlySet<string> = new Set(CONFIG_KEYS.top);
-const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+/** An IAM role ARN in any partition; isRoleArn checks it without the pattern (contract/charset.ts). */
+export const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+
+export function isRoleArn(s: string): boolean {
+  if (!s.startsWith('arn:aws')) return false;
+  const colon = s.indexOf(':', 7);
+  if (colon === -1 || !allIn(s, CLASS.partitionTail, 7, colon) || !s.startsWith(':iam::', colon))
+    return false;
+  const account = colon + 6;
+  const path = account + 12 + ':role/'.length;
+  const pathLength = s.length - path;
+  return (
+    allIn(s, CLASS.digit, account, account + 12) &&
+    s.startsWith(':role/', account + 12) &&
+    pathLength >= 1 &&
+    pathLength <= 512 &&
+    allIn(s, CLASS.rolePath, path)
+  );
+}
 
 type Obj = Record<string, unknown>;
 
@@ -172,7 +191,7 @@ export function parseConfig(text: string, source: string): AgentConfig {
   if (raw.cache !== undefined) config.cache = parseCache(raw.cache, f);
   if (raw.roleArn !== undefined) {
     const arn = f.str(raw.roleArn, 'roleArn');
-    if (!ROLE_ARN.test(arn)) bad(`roleArn ${JSON.stringify(arn)} is not an IAM role ARN`);
+    if (!isRoleArn(arn)) bad(`roleArn ${JSON.stringify(arn)} is not an IAM role ARN`);
     config.roleArn = arn;
   }
   if (raw.chain !== undefined) config.chain = parseChain(raw.chain, f);

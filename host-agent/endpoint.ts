@@ -5,9 +5,29 @@
 // the path inject keys or credentials. So https, or plain http to a loopback
 // address (a local test server, a proxy on the host); IMDS also at its own
 // link-local addresses, where EC2 serves it over plain http only.
+import { allIn, CLASS } from '../contract/charset.js';
 import { EndpointError } from './errors.js';
 
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
+/** Loopback host names; isLoopback checks them without the pattern (every login checks its endpoints: contract/charset.ts). */
+export const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '[::1]') return true;
+  const parts = host.split('.');
+  if (parts.length !== 4 || parts[0] !== '127') return false;
+  for (let i = 1; i < 4; i++) {
+    const p = parts[i] as string;
+    if (p.length < 1 || p.length > 3 || !allIn(p, CLASS.digit)) return false;
+  }
+  return true;
+}
+
+/** s without its trailing slashes. */
+function trimSlashes(s: string): string {
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 47) end--;
+  return s.slice(0, end);
+}
 /** EC2's instance metadata service: IPv4 and IPv6 link-local addresses. */
 const IMDS_HOSTS = new Set(['169.254.169.254', '[fd00:ec2::254]']);
 
@@ -30,7 +50,7 @@ export function checkEndpoint(text: string, source: string, kind: 'aws' | 'imds'
   if (url.username || url.password || url.search || url.hash) {
     throw new EndpointError(`${source} must not carry credentials, a query or a fragment`);
   }
-  if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
+  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
     if (kind !== 'imds') {
       throw new EndpointError(`${source} must be https:// (plain http:// only to a loopback address)`);
     }
@@ -40,7 +60,7 @@ export function checkEndpoint(text: string, source: string, kind: 'aws' | 'imds'
       );
     }
   }
-  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+  return `${url.protocol}//${url.host}${trimSlashes(url.pathname)}`;
 }
 
 /** An endpoint from the environment (undefined when unset or ''), checked by the same rule. */

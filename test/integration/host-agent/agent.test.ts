@@ -425,6 +425,43 @@ describe('cache', () => {
     }
   });
 
+  it('a fresh hit runs no regular expression, whatever the config sets (standalone: ignores NODE_OPTIONS)', async () => {
+    // Under Bun the first regular expressions cost a hit ~0.8 MiB of the runtime's regex JIT
+    // (contract/charset.ts). Every setting a hit reads is here: prefix, endpoint, roleArn, chain, audit.
+    const chained = join(work, 'chain-empty.sh');
+    writeFileSync(chained, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    const { path } = writeConfig({
+      users: { u: ['users/alice', 'groups/Admins'] },
+      endpoint: moto.endpoint,
+      roleArn: 'arn:aws:iam::123456789012:role/ssh-key-reader',
+      chain: `${chained} --user=%u --fp=%f 100%%`,
+    });
+    const env = { AWS_ENDPOINT_URL_S3: '', AWS_ENDPOINT_URL_STS: moto.endpoint };
+    expect((await runAgent(['--config', path, 'u'], env)).stdout).toBe(aliceLines + bobLine);
+    const preload = join(work, 'regexps.cjs');
+    writeFileSync(
+      preload,
+      [
+        'const seen = new Set(); const exec = RegExp.prototype.exec;',
+        'RegExp.prototype.exec = function (...a) { seen.add(this.source); return exec.apply(this, a); };',
+        "process.on('exit', () => require('fs').writeSync(2, 'REGEXPS ' + JSON.stringify([...seen]) + '\\n'));",
+      ].join('\n'),
+    );
+    for (const [args, out] of [
+      [['u'], aliceLines + bobLine],
+      [['u', alice2.fingerprint], renderLine('alice', alice2)],
+    ] as const) {
+      const r = await runAgent(['--config', path, ...args], { ...env, NODE_OPTIONS: `--require ${preload}` });
+      expect(r.stdout).toBe(out);
+      if (args.length === 1) expect(r.stderr).toMatch(/source cache/);
+      if (AGENT_KIND === 'standalone') {
+        expect(r.stderr).not.toMatch(/REGEXPS/);
+        continue;
+      }
+      expect(/REGEXPS (.*)/.exec(r.stderr)?.[1]).toBe('[]');
+    }
+  });
+
   it('stale: serves the old copy when S3 is down, within maxStaleSeconds, and says so', async () => {
     const { path, cacheDir } = writeConfig({ users: { u: ['users/alice'] } });
     await runAgent(['--config', path, 'u']);

@@ -12,6 +12,7 @@ import {
   fileCache,
   freshness,
 } from '../../../host-agent/cache.js';
+import { drawn, variants } from '../../helpers/strings.js';
 
 const uid = process.getuid?.() ?? 0;
 const tmp = () => mkdtempSync(join(tmpdir(), 'iak-cache-'));
@@ -188,5 +189,16 @@ describe('fileCache', () => {
     expect(c.read('users/b/authorized_keys')).toBeUndefined();
     writeFileSync(join(d, cacheFileName(e.key)), 'junk', { mode: 0o600 });
     expect(c.read(e.key)).toMatch(/no header/);
+  });
+});
+
+describe('cacheFileName without a regular expression', () => {
+  it('escapes as key.replace(/[^A-Za-z0-9_.-]/g, ...) did', () => {
+    const keys = variants(14, 3000, (r) => drawn(r, 'abcAB019_.-/%+=@ ', 1 + Math.floor(r() * 80)));
+    for (const k of keys) {
+      const safe = k.replace(/[^A-Za-z0-9_.-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+      expect(cacheFileName(k)).toBe(safe.length > 200 ? cacheFileName(k) : `o-${safe}`);
+      if (safe.length > 200) expect(cacheFileName(k)).toMatch(/^h-[0-9a-f]{64}$/);
+    }
   });
 });

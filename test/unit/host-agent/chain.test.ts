@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkChainTokens, runChain, splitCommandLine, substituteChain } from '../../../host-agent/chain.js';
 import { ChainCommandError } from '../../../host-agent/errors.js';
+import { variants } from '../../helpers/strings.js';
 
 describe('substituteChain', () => {
   it.each([
@@ -129,5 +130,42 @@ describe('runChain (real processes)', () => {
     const p = script('big', 'yes keyline | head -c 100000');
     const r = await runChain([p], { env, maxBytes: 1000 });
     expect(r).toEqual({ ok: false, reason: `${p}: output over 1000 bytes` });
+  });
+});
+
+describe('%-token expansion without a regular expression', () => {
+  // What expandTokens did with arg.replace(/%([\s\S]?)/g, ...): the reference the loop must match.
+  const byPattern = (argv: readonly string[], user: string, fp: string) =>
+    argv.map((a, i) =>
+      i === 0
+        ? a
+        : a.replace(/%([\s\S]?)/g, (_m, t: string) => {
+            if (t === '%') return '%';
+            if (t === 'u') return user;
+            if (t === 'f') return fp;
+            throw new ChainCommandError(t);
+          }),
+    );
+  const outcome = (f: () => readonly string[]) => {
+    try {
+      return f();
+    } catch (e) {
+      return e instanceof ChainCommandError ? 'refused' : 'other error';
+    }
+  };
+
+  it('substituteChain expands and refuses as the pattern did', () => {
+    const args = variants(13, 4000, (r) => {
+      const parts = ['%u', '%f', '%%', '%', 'x', '%k', '%\n', '🔑', '%\ud83d\udd11', ' '];
+      let s = '';
+      for (let i = Math.floor(r() * 6); i > 0; i--) s += parts[Math.floor(r() * parts.length)];
+      return s;
+    });
+    for (const a of args) {
+      const argv = ['/bin/cmd', a, `-${a}`];
+      expect(outcome(() => substituteChain(argv, 'al$ice', 'SHA256:abc'))).toEqual(
+        outcome(() => byPattern(argv, 'al$ice', 'SHA256:abc')),
+      );
+    }
   });
 });

@@ -7,9 +7,12 @@ import {
   ConfigError,
   DEFAULT_CACHE_DIR,
   DEFAULT_DEADLINE_MS,
+  isRoleArn,
   loadConfig,
   parseConfig,
+  ROLE_ARN,
 } from '../../../host-agent/config.js';
+import { drawn, variants } from '../../helpers/strings.js';
 
 const base = { bucket: 'company-ssh-keys', region: 'eu-west-1' };
 const parse = (v: unknown) => parseConfig(JSON.stringify(v), 'test.json');
@@ -227,5 +230,23 @@ describe('loadConfig', () => {
     const p = write('other.json', 0o644);
     chownSync(p, 4242, 4242);
     expect(() => loadConfig(p)).toThrow(/owned by uid 4242/);
+  });
+});
+
+describe('isRoleArn (a login checks roleArn without a regular expression)', () => {
+  it('answers as ROLE_ARN', () => {
+    const path = 'abcXYZ019_+=,.@/-';
+    const arns = variants(12, 5000, (r) => {
+      const partition = ['', '-cn', '-us-gov', '-iso-b', 'X'][Math.floor(r() * 5)];
+      return `arn:aws${partition}:iam::${drawn(r, '0123456789', 11 + Math.floor(r() * 3))}:role/${drawn(r, path, Math.floor(r() * 520))}`;
+    });
+    const edges = [
+      'arn:aws:iam::123456789012:role/x',
+      'arn:aws:iam::123456789012:role/',
+      'arn:aws:iam::123456789012:user/x',
+    ];
+    const differ = [...arns, ...edges].filter((a) => ROLE_ARN.test(a) !== isRoleArn(a));
+    expect(differ).toEqual([]);
+    expect(arns.filter(isRoleArn).length).toBeGreaterThan(500);
   });
 });

@@ -1,10 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { imdsSession, stsEndpoint } from '../../../host-agent/credentials.js';
-import { checkEndpoint, checkEnvEndpoints, ENDPOINT_VARIABLES } from '../../../host-agent/endpoint.js';
+import {
+  checkEndpoint,
+  checkEnvEndpoints,
+  ENDPOINT_VARIABLES,
+  isLoopback,
+  LOOPBACK,
+} from '../../../host-agent/endpoint.js';
 import { EndpointError } from '../../../host-agent/errors.js';
 import { request } from '../../../host-agent/http-client.js';
 import { objectUrl } from '../../../host-agent/s3-fetch.js';
 import { serviceEndpoint } from '../../../host-agent/sigv4.js';
+import { drawn, variants } from '../../helpers/strings.js';
 
 const ACCEPTED: [string, 'aws' | 'imds', string][] = [
   ['https://s3.eu-west-1.amazonaws.com', 'aws', 'https://s3.eu-west-1.amazonaws.com'],
@@ -103,5 +110,20 @@ describe('every environment variable naming an endpoint obeys it', () => {
     ).rejects.toThrow(/^AWS_EC2_METADATA_SERVICE_ENDPOINT must be https:\/\//);
     // The default needs no variable.
     await expect(imdsSession({ http: request, env: {} }, 1)).rejects.not.toThrow(EndpointError);
+  });
+});
+
+describe('isLoopback (a login checks its endpoints without a regular expression)', () => {
+  it('answers as LOOPBACK', () => {
+    const hosts = variants(11, 4000, (r) =>
+      r() < 0.3
+        ? r() < 0.5
+          ? 'localhost'
+          : '[::1]'
+        : `127.${drawn(r, '0123456789', 1 + Math.floor(r() * 4))}.0.${drawn(r, '0123456789', 1 + Math.floor(r() * 3))}`,
+    );
+    const edges = ['127.0.0.1', '127.1', '127.0.0.1.', '128.0.0.1', '127.0.0.1234', 'LOCALHOST', '[::1]:22'];
+    const differ = [...hosts, ...edges].filter((h) => LOOPBACK.test(h) !== isLoopback(h));
+    expect(differ).toEqual([]);
   });
 });
