@@ -7,7 +7,9 @@
 //
 // Why: in the standalone agent's runtime, the first regular expressions a
 // process runs cost ~0.8 MiB of the runtime's regex compiler and JIT
-// (docs/benchmarks.md), and a cache hit need not run any.
+// (docs/benchmarks.md), and a cache hit need not run any. Under node, a cached
+// line's owner, key blob and fingerprint keep their patterns (host-agent/derived.ts;
+// UNDER_BUN says why).
 
 /** One bit per group of characters; a class is their union. */
 export const GROUP_BITS = {
@@ -138,23 +140,44 @@ export function iamNameShape(s: string, max: number): boolean {
 }
 
 /**
- * Base64 as key blobs are written: a multiple of 4 characters, at least 4, of the
- * alphabet, up to two `=` at the end (/^[A-Za-z0-9+/]+={0,2}$/ with length % 4 === 0).
- * atob checks the alphabet natively, a key's ~70-700 characters in one call. It
- * also drops ASCII whitespace first; the decoded length catches that: with any
- * character dropped, fewer bytes come out (or atob refuses a stray `=`).
+ * Whether this is Bun (the standalone agent). Under Bun atob is native, a key's ~70-700 characters in
+ * one call. Node's walks a 69-entry array for each character (+2.6M instructions on a 50-key hit), a
+ * loop is slower still in V8's interpreter (+9.7M), and V8 runs the patterns fastest: node keeps them
+ * for key material, and its memory is no target.
  */
-export function isPaddedBase64(s: string): boolean {
-  const n = s.length;
-  if (n === 0 || n % 4 !== 0) return false;
-  const pad = s.charCodeAt(n - 1) === 61 ? (s.charCodeAt(n - 2) === 61 ? 2 : 1) : 0;
-  return decodedLength(s) === (3 * n) / 4 - pad;
+export const UNDER_BUN = (globalThis as { Bun?: unknown }).Bun !== undefined;
+
+/** The base64 patterns node checks key blobs and fingerprints with (the rules atob's checks are tested against). */
+export const BASE64_PADDED = /^[A-Za-z0-9+/]+={0,2}$/;
+export const BASE64_CHARS = /^[A-Za-z0-9+/]*$/;
+
+/** The two ways to check base64 text, both exact: atob's (`useAtob`, Bun) and the patterns' (node). */
+export function base64Checks(useAtob: boolean) {
+  return {
+    /**
+     * Base64 as key blobs are written: a multiple of 4 characters, at least 4, of the alphabet, up to
+     * two `=` at the end (BASE64_PADDED with length % 4 === 0). atob drops ASCII whitespace first; the
+     * decoded length catches that: with any character dropped, fewer bytes come out (or atob refuses a
+     * stray `=`).
+     */
+    padded(s: string): boolean {
+      const n = s.length;
+      if (n === 0 || n % 4 !== 0) return false;
+      if (!useAtob) return BASE64_PADDED.test(s);
+      const pad = s.charCodeAt(n - 1) === 61 ? (s.charCodeAt(n - 2) === 61 ? 2 : 1) : 0;
+      return decodedLength(s) === (3 * n) / 4 - pad;
+    },
+    /** Exactly `count` characters of the alphabet, no padding (a SHA-256 fingerprint: 43). */
+    unpadded(s: string, count: number): boolean {
+      if (s.length !== count) return false;
+      if (!useAtob) return BASE64_CHARS.test(s);
+      return count % 4 !== 1 && decodedLength(s) === Math.floor((count * 3) / 4);
+    },
+  };
 }
 
-/** `count` base64 characters decoding to `bytes` bytes, no padding (a SHA-256 fingerprint: 43 -> 32). */
-export function isUnpaddedBase64Of(s: string, count: number, bytes: number): boolean {
-  return s.length === count && decodedLength(s) === bytes;
-}
+/** `count` base64 characters, no padding, checked the way this runtime does it best. */
+export const isUnpaddedBase64 = base64Checks(UNDER_BUN).unpadded;
 
 /** What atob makes of s, in bytes; -1 when it refuses it. */
 function decodedLength(s: string): number {

@@ -2,7 +2,6 @@
 // Takes the store, the chain runner and the clock as data/functions and
 // returns what to print, what to audit and what to say on stderr.
 
-import { allIamNameChars, iamNameShape, isPaddedBase64, isUnpaddedBase64Of } from '../contract/charset.js';
 import {
   type Directory,
   DirectoryFormatError,
@@ -11,8 +10,7 @@ import {
   parseDirectory,
   parseHeartbeat,
 } from '../contract/directory.js';
-import { isSupportedKeyType, MAX_BLOB_BASE64 } from '../contract/keys.js';
-import { IAM_USER_NAME_MAX, parsePrincipal, principalKey } from '../contract/layout.js';
+import { parsePrincipal, principalKey } from '../contract/layout.js';
 import {
   expiryTimeMs,
   isExpired,
@@ -25,17 +23,11 @@ import { iamToLocalName, isValidLocalName } from '../contract/names.js';
 import { auditMessage } from './audit.js';
 import type { ChainResult } from './chain.js';
 import type { AgentConfig } from './config.js';
+import { isFingerprint, readDerived } from './derived.js';
 import { errorMessage, ObjectTooLargeError, StoreUnavailableError } from './errors.js';
 import { indexAge } from './index-age.js';
 import type { ReadOptions, ReadResult, Store } from './store.js';
 
-/** sshd's %f with the default FingerprintHash sha256. */
-export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
-
-/** FINGERPRINT without a regular expression (contract/charset.ts): `SHA256:`, then 32 bytes in 43 characters. */
-export function isFingerprint(s: string): boolean {
-  return s.startsWith('SHA256:') && isUnpaddedBase64Of(s.slice(7), 43, 32);
-}
 /** Per object: enough to see what is wrong without flooding stderr. */
 const MAX_REJECT_DIAGNOSTICS = 5;
 
@@ -84,6 +76,15 @@ export interface IamUserMatch {
   readonly diagnostics: string[];
 }
 
+export {
+  deriveObject,
+  FINGERPRINT,
+  isFingerprint,
+  type LineChecks,
+  NATIVE_LINE_CHECKS,
+  PATTERN_LINE_CHECKS,
+  readDerived,
+} from './derived.js';
 // The one /etc/passwd reader, shared with the admin commands.
 export { uidFromPasswd } from './passwd.js';
 
@@ -133,114 +134,6 @@ export function matchIamUser(
     return { principals: [], diagnostics };
   }
   return { principals: [`users/${iamName}`], diagnostics };
-}
-
-/** Cached form of a ParsedObject: compact, and checked again (without crypto) when read back. */
-interface DerivedObject {
-  /** 2: lines carry expiry-time and verify-required (entries of version 1 are parsed again). */
-  v: 2;
-  /** [owner, type, blob, fingerprint, bits, expiry-time or null, verify-required] */
-  lines: [string, string, string, string, number, string | null, boolean][];
-  rejected: [number, string][];
-}
-
-/**
- * StoreDeps.derive: validates an authorized_keys object once, when it comes
- * from S3, so that a cache hit needs neither validation nor SHA-256 (which
- * would load node:crypto, ~4 ms of every login). Other objects: nothing.
- */
-export function deriveObject(key: string, body: Buffer): DerivedObject | undefined {
-  if (!key.endsWith('/authorized_keys')) return undefined;
-  const parsed = parseObject(body.toString('utf8'));
-  return {
-    v: 2,
-    lines: parsed.lines.map((l) => [
-      l.owner,
-      l.key.type,
-      l.key.blob,
-      l.key.fingerprint,
-      l.key.bits,
-      l.expiryTime ?? null,
-      l.verifyRequired === true,
-    ]),
-    rejected: parsed.rejected.map((r) => [r.lineNo, r.reason]),
-  };
-}
-
-/**
- * Reads back what deriveObject stored. The cache is written only by the agent's
- * user, after validation, so the lines are trusted as validated; this still
- * re-checks every field that reaches the output against the line format, so a
- * damaged entry can never print an option, a newline or a foreign key type.
- * Anything off: undefined (the body is parsed again).
- */
-export function readDerived(d: unknown): ParsedObject | undefined {
-  if (typeof d !== 'object' || d === null) return undefined;
-  const { v, lines, rejected } = d as Partial<DerivedObject>;
-  if (v !== 2 || !Array.isArray(lines) || !Array.isArray(rejected)) return undefined;
-  const out: KeyLine[] = [];
-  // The owners' characters are checked once, all of them joined: a native call per check, not per line
-  // (contract/charset.ts).
-  let owners = '';
-  for (const l of lines) {
-    const line = derivedLine(l);
-    if (!line) return undefined;
-    owners += line.owner;
-    out.push(line);
-  }
-  if (!allIamNameChars(owners)) return undefined;
-  const rej: ParsedObject['rejected'][number][] = [];
-  for (const r of rejected) {
-    if (!Array.isArray(r) || typeof r[0] !== 'number' || typeof r[1] !== 'string') return undefined;
-    rej.push({ lineNo: r[0], reason: r[1] });
-  }
-  return { lines: out, rejected: rej };
-}
-
-/** One stored line, every field re-checked but the owner's characters (readDerived checks those). */
-function derivedLine(l: unknown): KeyLine | undefined {
-  if (!Array.isArray(l) || l.length !== 7) return undefined;
-  // Indexes, not destructuring, and no spreads below: once per line at every login, and each is a
-  // builtin call in JavaScriptCore's interpreter.
-  const owner: unknown = l[0];
-  const type: unknown = l[1];
-  const blob: unknown = l[2];
-  const fingerprint: unknown = l[3];
-  const bits: unknown = l[4];
-  const expiryTime: unknown = l[5];
-  const verifyRequired: unknown = l[6];
-  if (!validDerivedOptions(type, expiryTime, verifyRequired)) return undefined;
-  if (
-    typeof owner !== 'string' ||
-    !iamNameShape(owner, IAM_USER_NAME_MAX) ||
-    typeof type !== 'string' ||
-    !isSupportedKeyType(type) ||
-    typeof blob !== 'string' ||
-    blob.length > MAX_BLOB_BASE64 ||
-    !isPaddedBase64(blob) ||
-    typeof fingerprint !== 'string' ||
-    !isFingerprint(fingerprint) ||
-    !Number.isInteger(bits)
-  ) {
-    return undefined;
-  }
-  const line: { owner: string; key: KeyLine['key']; expiryTime?: string; verifyRequired?: boolean } = {
-    owner,
-    key: { type, blob, fingerprint, bits: bits as number },
-  };
-  if (typeof expiryTime === 'string') line.expiryTime = expiryTime;
-  if (verifyRequired === true) line.verifyRequired = true;
-  return line;
-}
-
-/** A derived line's options as parseLine would give them: an expiry-time of the line format, verify-required only on sk-*. */
-function validDerivedOptions(type: unknown, expiryTime: unknown, verifyRequired: unknown): boolean {
-  if (expiryTime !== null && (typeof expiryTime !== 'string' || expiryTimeMs(expiryTime) === undefined))
-    return false;
-  return (
-    verifyRequired === false ||
-    (verifyRequired === true && typeof type === 'string' && type.startsWith('sk-'))
-  );
 }
 
 /** Lines of one object that may be printed for this principal at nowMs; the rest become diagnostics. */

@@ -54,6 +54,8 @@ import {
   deriveObject,
   FINGERPRINT,
   matchIamUser,
+  NATIVE_LINE_CHECKS,
+  PATTERN_LINE_CHECKS,
   readDerived,
 } from '../../host-agent/authorized-keys.js';
 import {
@@ -986,6 +988,8 @@ describe('(e) cache files: the derived lines a hit prints', () => {
       '(e) derived lines -> readDerived',
       fc.property(input, ({ derived, text }) => {
         const r = readDerived(derived);
+        // The standalone's checks (no regular expression) answer as node's patterns, entry for entry.
+        expect(readDerived(derived, NATIVE_LINE_CHECKS)).toEqual(readDerived(derived, PATTERN_LINE_CHECKS));
         tally.hit(r === undefined ? 'refused' : r.lines.length > 0 ? 'lines read' : 'no lines');
         if (r === undefined) return;
         for (const l of r.lines) {

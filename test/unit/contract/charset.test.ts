@@ -12,11 +12,10 @@ import {
 import {
   allIamNameChars,
   allIn,
+  base64Checks,
   CLASS,
   GROUP_BITS,
   GROUPS,
-  isPaddedBase64,
-  isUnpaddedBase64Of,
   replaceOutside,
 } from '../../../contract/charset.js';
 import {
@@ -232,32 +231,43 @@ describe('key prefix', () => {
 });
 
 describe('base64', () => {
-  it('isPaddedBase64 answers as /^[A-Za-z0-9+/]+={0,2}$/ with a length that is a multiple of 4', () => {
-    const blobs = variants(8, 5000, (r) => {
-      const n = 4 * (1 + Math.floor(r() * 20));
-      const pad = Math.floor(r() * 3);
-      return drawn(r, B64, n - pad) + '='.repeat(pad);
-    });
-    const edges = [
-      '',
-      '====',
-      'A===',
-      'AA==',
-      'AAA=',
-      'AAAA',
-      'AA=A',
-      ' AAAA',
-      'AA AA',
-      'AAA\n',
-      'AAAA\f',
-      'A\tAA',
-    ];
-    const byPattern = (s: string) => /^[A-Za-z0-9+/]+={0,2}$/.test(s) && s.length % 4 === 0;
-    expect(disagreements([...blobs, ...edges], byPattern, isPaddedBase64)).toEqual([]);
-    expect(blobs.filter(isPaddedBase64).length).toBeGreaterThan(1000);
-  });
+  it.each([
+    ['atob (Bun: native)', true],
+    ['the patterns (node)', false],
+  ])(
+    'with %s: padded answers as /^[A-Za-z0-9+/]+={0,2}$/ with a length that is a multiple of 4',
+    (_, useAtob) => {
+      const { padded } = base64Checks(useAtob);
+      const blobs = variants(8, 5000, (r) => {
+        const n = 4 * (1 + Math.floor(r() * 20));
+        const pad = Math.floor(r() * 3);
+        return drawn(r, B64, n - pad) + '='.repeat(pad);
+      });
+      const edges = [
+        '',
+        '====',
+        'A===',
+        'AA==',
+        'AAA=',
+        'AAAA',
+        'AA=A',
+        ' AAAA',
+        'AA AA',
+        'AAA\n',
+        'AAAA\f',
+        'A\tAA',
+      ];
+      const byPattern = (s: string) => /^[A-Za-z0-9+/]+={0,2}$/.test(s) && s.length % 4 === 0;
+      expect(disagreements([...blobs, ...edges], byPattern, padded)).toEqual([]);
+      expect(blobs.filter(padded).length).toBeGreaterThan(1000);
+    },
+  );
 
-  it('isUnpaddedBase64Of(s, 43, 32) answers as /^[A-Za-z0-9+/]{43}$/ (a SHA-256 fingerprint)', () => {
+  it.each([
+    ['atob (Bun: native)', true],
+    ['the patterns (node)', false],
+  ])('with %s: unpadded(s, 43) answers as /^[A-Za-z0-9+/]{43}$/ (a SHA-256 fingerprint)', (_, useAtob) => {
+    const { unpadded } = base64Checks(useAtob);
     const bodies = variants(9, 5000, (r) => drawn(r, B64, 43));
     const edges = [
       '',
@@ -267,14 +277,9 @@ describe('base64', () => {
       `${'A'.repeat(41)} A`,
       `A\n${'A'.repeat(41)}`,
     ];
-    expect(
-      disagreements(
-        [...bodies, ...edges],
-        (s) => /^[A-Za-z0-9+/]{43}$/.test(s),
-        (s) => isUnpaddedBase64Of(s, 43, 32),
-      ),
-    ).toEqual([]);
-    expect(bodies.filter((s) => isUnpaddedBase64Of(s, 43, 32)).length).toBeGreaterThan(1000);
+    const byPattern = (s: string) => /^[A-Za-z0-9+/]{43}$/.test(s);
+    expect(disagreements([...bodies, ...edges], byPattern, (s) => unpadded(s, 43))).toEqual([]);
+    expect(bodies.filter((s) => unpadded(s, 43)).length).toBeGreaterThan(1000);
   });
 });
 
