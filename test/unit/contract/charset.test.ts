@@ -1,6 +1,8 @@
 // The loops and native calls that replace regular expressions on the cache-hit
 // path (contract/charset.ts) answer as the patterns do: on edge cases, and on
 // thousands of seeded strings shaped to land on both sides of each pattern.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   BUCKET_CHARS,
@@ -27,6 +29,7 @@ import {
 } from '../../../contract/layout.js';
 import { EXPIRY_TIME, expiryTimeMs } from '../../../contract/line.js';
 import { isLocalNameShape, isValidLocalName, LOCAL_NAME } from '../../../contract/names.js';
+import { RUNTIMES, runtimeBinary } from '../../../scripts/runtimes.mjs';
 import { AWKWARD, drawn, variants } from '../../helpers/strings.js';
 
 const UPPER = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
@@ -317,5 +320,37 @@ describe('expiry-time', () => {
     const differ = [...times, ...edges].filter((v) => previous(v) !== expiryTimeMs(v));
     expect(differ).toEqual([]);
     expect(times.filter((v) => expiryTimeMs(v) !== undefined).length).toBeGreaterThan(200);
+  });
+});
+
+describe("base64 checks under Bun's own atob (the standalone's runtime)", () => {
+  it('answer as the patterns on the same strings', () => {
+    const host = RUNTIMES.find((r) => r.cpu === process.arch);
+    if (!host) throw new Error(`no Bun runtime for ${process.arch}`);
+    const bun = runtimeBinary(host);
+    if (!existsSync(bun))
+      throw new Error(`${bun} missing: run \`npm ci\` (its postinstall installs the Bun runtimes)`);
+    const root = new URL('../../..', import.meta.url).pathname;
+    const code = `
+      const { base64Checks } = await import(${JSON.stringify(`${root}contract/charset.ts`)});
+      const { variants, drawn, AWKWARD } = await import(${JSON.stringify(`${root}test/helpers/strings.ts`)});
+      const B64 = ${JSON.stringify(B64)};
+      const { padded, unpadded } = base64Checks(true);
+      const blobs = variants(8, 5000, (r) => {
+        const n = 4 * (1 + Math.floor(r() * 20));
+        const pad = Math.floor(r() * 3);
+        return drawn(r, B64, n - pad) + '='.repeat(pad);
+      }).concat(AWKWARD.map((c) => 'AAAA'.slice(1) + c), ['AA-_', 'AA\\vA', 'AAA\\u00a0']);
+      const bodies = variants(9, 5000, (r) => drawn(r, B64, 43));
+      const wrong = [
+        ...blobs.filter((s) => padded(s) !== (/^[A-Za-z0-9+/]+={0,2}$/.test(s) && s.length % 4 === 0)),
+        ...bodies.filter((s) => unpadded(s, 43) !== /^[A-Za-z0-9+/]{43}$/.test(s)),
+      ];
+      console.log(JSON.stringify({ bun: typeof Bun, wrong, accepted: blobs.filter(padded).length }));`;
+    const r = spawnSync(bun, ['-e', code], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { bun: string; wrong: string[]; accepted: number };
+    expect(out).toMatchObject({ bun: 'object', wrong: [] });
+    expect(out.accepted).toBeGreaterThan(1000);
   });
 });
