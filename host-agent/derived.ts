@@ -20,6 +20,7 @@ export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 export function isFingerprint(s: string): boolean {
   return s.startsWith('SHA256:') && isUnpaddedBase64(s.slice(7), 43);
 }
+
 /** Cached form of a ParsedObject: compact, and checked again (without crypto) when read back. */
 export interface DerivedObject {
   /** 2: lines carry expiry-time and verify-required (entries of version 1 are parsed again). */
