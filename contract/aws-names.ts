@@ -13,8 +13,22 @@ export const REGION_NAME =
 
 /** REGION_NAME's partitions, each followed by `-`: a name may fit more than one (us, us-gov). */
 const REGION_PARTITIONS = [
-  ...['us', 'eu', 'ap', 'sa', 'ca', 'me', 'af', 'il', 'mx', 'cn'],
-  ...['us-gov', 'us-iso', 'us-isob', 'us-isof', 'eu-isoe', 'eusc-de'],
+  'us',
+  'eu',
+  'ap',
+  'sa',
+  'ca',
+  'me',
+  'af',
+  'il',
+  'mx',
+  'cn',
+  'us-gov',
+  'us-iso',
+  'us-isob',
+  'us-isof',
+  'eu-isoe',
+  'eusc-de',
 ];
 
 /** REGION_NAME: a partition, `-`, then `[a-z]+-\d{1,2}`. */

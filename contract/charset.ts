@@ -8,8 +8,8 @@
 // Why: in the standalone agent's runtime, the first regular expressions a
 // process runs cost ~0.8 MiB of the runtime's regex compiler and JIT
 // (docs/benchmarks.md), and a cache hit need not run any. Under node, a cached
-// line's owner, key blob and fingerprint keep their patterns (host-agent/derived.ts;
-// UNDER_BUN says why).
+// line's owner, key blob and fingerprint keep their patterns (host-agent/derived.ts
+// says why).
 
 /** One bit per group of characters; a class is their union. */
 export const GROUP_BITS = {
@@ -53,12 +53,6 @@ export const CLASS = {
   digit: DIGIT,
   hex: DIGIT | HEX_LOWER,
   lower: LOWER,
-  /** \w */
-  word: ALNUM | UNDERSCORE,
-  /** Base64's alphabet, without the padding `=`. */
-  base64: ALNUM | PLUS | SLASH,
-  /** IAM user and group names: A-Z a-z 0-9 + = , . @ _ - */
-  iamName: ALNUM | PLUS | EQUALS | COMMA | DOT | AT | UNDERSCORE | DASH,
   /** A local user name's first character (A-Z a-z 0-9 _), and the others (also . -). */
   localFirst: ALNUM | UNDERSCORE,
   localRest: ALNUM | UNDERSCORE | DOT | DASH,
@@ -140,44 +134,22 @@ export function iamNameShape(s: string, max: number): boolean {
 }
 
 /**
- * Whether this is Bun (the standalone agent). Under Bun atob is native, a key's ~70-700 characters in
- * one call. Node's walks a 69-entry array for each character (+2.6M instructions on a 50-key hit), a
- * loop is slower still in V8's interpreter (+9.7M), and V8 runs the patterns fastest: node keeps them
- * for key material, and its memory is no target.
+ * Base64 as key blobs are written: a multiple of 4 characters, at least 4, of the alphabet, up to two
+ * `=` at the end (keys.ts BASE64 with length % 4 === 0). atob checks the alphabet natively under Bun,
+ * a key's ~70-700 characters in one call. It drops ASCII whitespace first; the decoded length catches
+ * that: with any character dropped, fewer bytes come out (or atob refuses a stray `=`).
  */
-export const UNDER_BUN = (globalThis as { Bun?: unknown }).Bun !== undefined;
-
-/** The base64 patterns node checks key blobs and fingerprints with (the rules atob's checks are tested against). */
-export const BASE64_PADDED = /^[A-Za-z0-9+/]+={0,2}$/;
-export const BASE64_CHARS = /^[A-Za-z0-9+/]*$/;
-
-/** The two ways to check base64 text, both exact: atob's (`useAtob`, Bun) and the patterns' (node). */
-export function base64Checks(useAtob: boolean) {
-  return {
-    /**
-     * Base64 as key blobs are written: a multiple of 4 characters, at least 4, of the alphabet, up to
-     * two `=` at the end (BASE64_PADDED with length % 4 === 0). atob drops ASCII whitespace first; the
-     * decoded length catches that: with any character dropped, fewer bytes come out (or atob refuses a
-     * stray `=`).
-     */
-    padded(s: string): boolean {
-      const n = s.length;
-      if (n === 0 || n % 4 !== 0) return false;
-      if (!useAtob) return BASE64_PADDED.test(s);
-      const pad = s.charCodeAt(n - 1) === 61 ? (s.charCodeAt(n - 2) === 61 ? 2 : 1) : 0;
-      return decodedLength(s) === (3 * n) / 4 - pad;
-    },
-    /** Exactly `count` characters of the alphabet, no padding (a SHA-256 fingerprint: 43). */
-    unpadded(s: string, count: number): boolean {
-      if (s.length !== count) return false;
-      if (!useAtob) return BASE64_CHARS.test(s);
-      return count % 4 !== 1 && decodedLength(s) === Math.floor((count * 3) / 4);
-    },
-  };
+export function isPaddedBase64(s: string): boolean {
+  const n = s.length;
+  if (n === 0 || n % 4 !== 0) return false;
+  const pad = s.charCodeAt(n - 1) === 61 ? (s.charCodeAt(n - 2) === 61 ? 2 : 1) : 0;
+  return decodedLength(s) === (3 * n) / 4 - pad;
 }
 
-/** `count` base64 characters, no padding, checked the way this runtime does it best. */
-export const isUnpaddedBase64 = base64Checks(UNDER_BUN).unpadded;
+/** Exactly `count` characters of base64's alphabet, no padding (a SHA-256 fingerprint: 43), through atob. */
+export function isUnpaddedBase64(s: string, count: number): boolean {
+  return s.length === count && count % 4 !== 1 && decodedLength(s) === Math.floor((count * 3) / 4);
+}
 
 /** What atob makes of s, in bytes; -1 when it refuses it. */
 function decodedLength(s: string): number {

@@ -34,7 +34,8 @@ export type KeyResult =
   | { readonly ok: true; readonly key: PublicKey }
   | { readonly ok: false; readonly reason: string };
 
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+/** A key blob's characters (parseKey also wants a length that is a multiple of 4). */
+export const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const ECDSA_CURVES = new Map<string, { curve: string; pointLen: number; bits: number }>([
   ['ecdsa-sha2-nistp256', { curve: 'nistp256', pointLen: 65, bits: 256 }],
   ['ecdsa-sha2-nistp384', { curve: 'nistp384', pointLen: 97, bits: 384 }],

@@ -62,9 +62,11 @@ export function splitCommandLine(s: string): string[] {
   return argv;
 }
 
-/** Expands sshd's %-tokens in one argument; `value` answers the ones the agent has (u, f). */
-// A loop, not arg.replace(/%([\s\S]?)/g, ...): the config's chain is checked at every login, and a
-// cache hit runs no regular expression (contract/charset.ts).
+/**
+ * Expands sshd's %-tokens in one argument; `value` answers the ones the agent has (u, f). A loop, not
+ * arg.replace(/%([\s\S]?)/g, ...): the config's chain is checked at every login, and a cache hit runs
+ * no regular expression (contract/charset.ts).
+ */
 function expandTokens(arg: string, position: number, value: (token: string) => string | undefined): string {
   let out = '';
   let from = 0;

@@ -4,7 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isBucketName, isRegionName } from '../contract/aws-names.js';
 import { allIn, CLASS } from '../contract/charset.js';
 import { errorMessage } from '../contract/errors.js';
-import { IAM_GROUP_NAME, InvalidPrefixError, normalizePrefix, parsePrincipal } from '../contract/layout.js';
+import { InvalidPrefixError, isIamGroupName, normalizePrefix, parsePrincipal } from '../contract/layout.js';
 import { isValidLocalName } from '../contract/names.js';
 import { isRecord as isObj } from '../contract/records.js';
 import { checkChainTokens, splitCommandLine } from './chain.js';
@@ -256,12 +256,7 @@ function parseIamUsers(v: unknown, f: ConfigFields): NonNullable<AgentConfig['ia
     allowGroups:
       iu.allowGroups === undefined
         ? []
-        : f.strList(
-            iu.allowGroups,
-            'iamUsers.allowGroups',
-            (g) => IAM_GROUP_NAME.test(g),
-            'an IAM group name',
-          ),
+        : f.strList(iu.allowGroups, 'iamUsers.allowGroups', isIamGroupName, 'an IAM group name'),
   };
 }
 

@@ -442,7 +442,7 @@ describe('cache', () => {
     writeFileSync(
       preload,
       [
-        // A Bun global makes node take the standalone's branches (contract/charset.ts UNDER_BUN).
+        // A Bun global makes node take the standalone's branches (host-agent/derived.ts UNDER_BUN).
         'globalThis.Bun = {};',
         'const seen = new Set(); const exec = RegExp.prototype.exec;',
         'RegExp.prototype.exec = function (...a) { seen.add(this.source); return exec.apply(this, a); };',
